@@ -1,0 +1,59 @@
+"""The backend protocol and ``get_backend``: one interface, two implementations.
+
+Training, prediction and the CLI are written against :class:`Backend` only, so
+``get_backend("numpy")`` and ``get_backend("torch", device="cuda")`` swap freely.
+Backends are imported lazily: asking for numpy never imports torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from .errors import BackendError
+
+BACKENDS = ("numpy", "torch")
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str  # "numpy" | "torch"
+    dtype: Any  # the backend's float dtype (float32 by default)
+
+    def from_numpy(self, params: dict) -> dict: ...  # NumPy arrays -> backend arrays (copies)
+
+    def to_numpy(self, params: dict) -> dict: ...  # backend arrays -> NumPy arrays (copies)
+
+    def tokens(self, X) -> Any: ...  # (B, T) ids -> the backend's integer array
+
+    def begin_state(self, cell, batch_size: int, num_hiddens: int | None = None) -> tuple: ...
+
+    def forward(self, cell, params: dict, X, state: tuple) -> tuple: ...  # (logits, state)
+
+    def loss_and_grads(self, cell, params: dict, X, Y, state: tuple, weights=None,
+                       state_grads: bool = False) -> tuple: ...  # (loss, grads, state[, dstate0])
+
+    def clip_grads(self, grads: dict, theta: float) -> float: ...  # pre-clip global norm
+
+    def sgd(self, params: dict, grads: dict, lr: float) -> None: ...
+
+    def state_to_numpy(self, state: tuple) -> tuple: ...
+
+    def state_from_numpy(self, state: tuple) -> tuple: ...
+
+
+def get_backend(name: str = "numpy", **options) -> Backend:
+    """``get_backend("numpy", dtype="float64")``, ``get_backend("torch", device="cuda")``."""
+    if name == "numpy":
+        from .numpy_backend import NumpyBackend
+
+        return NumpyBackend(**options)
+    if name == "torch":
+        try:
+            from .torch_backend import TorchBackend
+        except ImportError as exc:  # torch itself missing
+            raise BackendError(
+                f"the torch backend needs PyTorch ({exc}); install it with "
+                "`pip install torch` or `pip install rnnlab[torch]`"
+            ) from exc
+        return TorchBackend(**options)
+    raise BackendError(f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")

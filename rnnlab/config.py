@@ -1,0 +1,80 @@
+"""Frozen configuration dataclasses: one per concern, every default explained.
+
+The CLI maps onto these one to one (``--hidden`` -> ``ModelConfig.num_hiddens`` ...).
+Unknown keys are refused by :func:`replace_checked`, as minGPT's config overrides do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+
+CELLS = ("rnn", "lstm", "gru")
+GRU_FORMS = ("d2l", "torch")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    cell: str = "lstm"  # "rnn" | "lstm" | "gru"
+    vocab_size: int = 28  # V: one-hot input width and logits width (time machine: 28)
+    num_hiddens: int = 256  # H: width of every hidden state (d2l uses 256 for ch. 8/9)
+    num_layers: int = 1  # stacked layers; layer k+1 reads layer k's hidden states
+    gru_form: str = "d2l"  # "d2l": (R*H) @ W_hh;  "torch": R * (H @ W_hh + b_hn)
+    dropout: float = 0.0  # dropout on the outputs of every layer but the last (training only)
+    bidirectional: bool = False  # a reverse-time pass per layer, outputs concatenated
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ConfigError(f"unknown cell {self.cell!r}; expected one of {', '.join(CELLS)}")
+        for name in ("vocab_size", "num_hiddens", "num_layers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.gru_form not in GRU_FORMS:
+            raise ConfigError(
+                f"unknown gru_form {self.gru_form!r}; expected one of {', '.join(GRU_FORMS)}"
+            )
+        if not (0.0 <= float(self.dropout) < 1.0):
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def num_states(self) -> int:
+        """Arrays in the state per layer and direction: (H, C) for lstm, (H,) otherwise."""
+        return 2 if self.cell == "lstm" else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def replace_checked(cfg: Any, **changes: Any) -> Any:
+    """``dataclasses.replace`` that names an unknown key instead of a TypeError."""
+    fields = {f.name for f in dataclasses.fields(cfg)}
+    unknown = sorted(set(changes) - fields)
+    if unknown:
+        raise ConfigError(
+            f"unknown {type(cfg).__name__} option(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(fields))}"
+        )
+    return dataclasses.replace(cfg, **changes)
+
+
+def as_model_config(cell: "str | ModelConfig", params: dict | None = None) -> ModelConfig:
+    """Accept a cell name (sizes read off ``params``) or a full ModelConfig."""
+    if isinstance(cell, ModelConfig):
+        return cell
+    if not isinstance(cell, str):
+        raise ConfigError(f"cell must be a name or a ModelConfig, got {type(cell).__name__}")
+    if cell not in CELLS:
+        raise ConfigError(f"unknown cell {cell!r}; expected one of {', '.join(CELLS)}")
+    if params is None:
+        raise ConfigError(f"cell {cell!r} given by name: params are needed to read the sizes")
+    from .params import infer_config  # local: params imports config
+
+    return infer_config(cell, params)

@@ -1,0 +1,100 @@
+"""The NumPy backend: the executable specification, gradients by hand-written BPTT."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import ModelConfig, as_model_config
+from ..errors import ConfigError
+from ..params import check_dtype, validate_params
+from ..validate import check_state, check_tokens, check_weights
+from .functional import clip_grads, sgd, sigmoid, softmax_cross_entropy
+from .model import loss_and_grads, model_backward, model_forward
+
+__all__ = ["NumpyBackend", "model_forward", "model_backward", "loss_and_grads",
+           "sigmoid", "softmax_cross_entropy", "clip_grads", "sgd"]
+
+
+class NumpyBackend:
+    """Backend protocol over ``numpy_backend.model``. Arrays are plain NumPy arrays."""
+
+    name = "numpy"
+
+    def __init__(self, dtype="float32", device: str | None = None):
+        if device not in (None, "cpu"):
+            raise ConfigError(f"the numpy backend runs on the CPU only, not device {device!r}")
+        self.dtype = check_dtype(dtype)
+        self.device = "cpu"
+
+    def __repr__(self) -> str:
+        return f"NumpyBackend(dtype={self.dtype.name})"
+
+    # -- arrays -------------------------------------------------------------------
+    def from_numpy(self, params: dict) -> dict:
+        return {k: np.array(v, dtype=self.dtype) for k, v in params.items()}
+
+    def to_numpy(self, params: dict) -> dict:
+        return {k: np.array(v) for k, v in params.items()}
+
+    def tokens(self, X) -> np.ndarray:
+        return np.asarray(X, dtype=np.int64)
+
+    def state_to_numpy(self, state: tuple) -> tuple:
+        return tuple(np.array(s) for s in state)
+
+    def state_from_numpy(self, state: tuple) -> tuple:
+        return tuple(np.array(s, dtype=self.dtype) for s in state)
+
+    # -- model --------------------------------------------------------------------
+    def _config(self, cell, params) -> ModelConfig:
+        return as_model_config(cell, params)
+
+    def begin_state(self, cell, batch_size: int, num_hiddens: int | None = None) -> tuple:
+        """Zeros, one (B, H) array per layer, direction and kind of state (d2l's init_state)."""
+        if isinstance(cell, ModelConfig):
+            cfg = cell
+        else:
+            if num_hiddens is None:
+                raise ConfigError("begin_state(cell_name, batch_size, num_hiddens): num_hiddens missing")
+            cfg = ModelConfig(cell, 1, num_hiddens)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+        n = cfg.num_layers * cfg.num_directions * cfg.num_states
+        return tuple(np.zeros((batch_size, cfg.num_hiddens), dtype=self.dtype) for _ in range(n))
+
+    def _check(self, cell, params, X, state):
+        cfg = self._config(cell, params)
+        X = check_tokens(X, cfg.vocab_size)
+        check_state(cfg, state, X.shape[0])
+        return cfg, X
+
+    def forward(self, cell, params: dict, X, state: tuple):
+        """Logits (T*B, V), time-major, and the state after the last step."""
+        cfg, X = self._check(cell, params, X, state)
+        logits, state_T, _ = model_forward(cfg, params, X, tuple(state))
+        return logits, state_T
+
+    def loss_and_grads(self, cell, params: dict, X, Y, state: tuple, weights=None,
+                       state_grads: bool = False):
+        """Mean cross-entropy, its gradients by BPTT, the final state (a fresh array).
+
+        With ``state_grads=True`` a fourth value is returned: dL/d(initial state).
+        """
+        cfg, X = self._check(cell, params, X, state)
+        Y = check_tokens(Y, cfg.vocab_size, name="Y")
+        if Y.shape != X.shape:
+            from ..errors import ShapeError
+
+            raise ShapeError(f"Y has shape {Y.shape}, expected X's shape {X.shape}")
+        weights = check_weights(weights, X.size)
+        loss, grads, state_T, dstate0 = loss_and_grads(cfg, params, X, Y, tuple(state), weights)
+        return (loss, grads, state_T, dstate0) if state_grads else (loss, grads, state_T)
+
+    def clip_grads(self, grads: dict, theta: float) -> float:
+        return clip_grads(grads, theta)
+
+    def sgd(self, params: dict, grads: dict, lr: float) -> None:
+        sgd(params, grads, lr)
+
+    def validate(self, cell, params: dict) -> ModelConfig:
+        return validate_params(cell, params)

@@ -1,0 +1,290 @@
+"""The parameter contract: names, shapes, initialisation, fusing, and weight mappings.
+
+Parameters are a ``dict[str, np.ndarray]`` with d2l's names and its row-vector
+convention (``X @ W``). Shapes, with V the vocabulary and H the hidden width:
+
+=====  ===================================================================  ==========
+cell   names of layer 0 (forward direction)                                 gate order
+=====  ===================================================================  ==========
+rnn    ``W_xh (V,H) W_hh (H,H) b_h (H)``                                    h
+lstm   ``W_xi W_hi b_i``, ``W_xf W_hf b_f``, ``W_xo W_ho b_o``,             i f o c
+       ``W_xc W_hc b_c``
+gru    ``W_xz W_hz b_z``, ``W_xr W_hr b_r``, ``W_xh W_hh b_h``              z r h
+       (+ ``b_hn (H)`` in the torch form)
+all    ``W_hq (H*D, V) b_q (V)``: the output layer, D = 2 if bidirectional
+=====  ===================================================================  ==========
+
+Layer k > 0 appends ``_l{k}`` and reads the (B, H*D) outputs of layer k-1, so its
+``W_x*`` are (H*D, H). The reverse direction of a bidirectional layer appends ``_rev``
+after that: ``W_xh_l1_rev``. A one-layer, one-direction model has exactly d2l's names.
+
+Fused layout: per layer and direction, ``W_x = [W_x<g1> | W_x<g2> | ...]`` (In, G*H),
+``W_h`` (H, G*H) and ``b`` (G*H,) in the gate order above, so one matmul makes every gate
+(``[X, H] @ [W_x; W_h] == X @ W_x + H @ W_h``, the seed notebook's identity).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from .config import CELLS, ModelConfig, as_model_config
+from .errors import ConfigError, ParamError
+
+GATES = {"rnn": ("h",), "lstm": ("i", "f", "o", "c"), "gru": ("z", "r", "h")}
+TORCH_GATES = {"rnn": ("h",), "lstm": ("i", "f", "c", "o"), "gru": ("r", "z", "h")}
+TORCH_MODULE = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+DTYPES = (np.float32, np.float64)
+
+
+def suffix(layer: int, direction: int = 0) -> str:
+    """Name suffix of a layer and direction: '' for layer 0 forward, '_l2_rev' ..."""
+    return (f"_l{layer}" if layer > 0 else "") + ("_rev" if direction == 1 else "")
+
+
+def layer_input_size(cfg: ModelConfig, layer: int) -> int:
+    return cfg.vocab_size if layer == 0 else cfg.num_hiddens * cfg.num_directions
+
+
+def units(cfg: ModelConfig) -> Iterator[tuple[int, int]]:
+    """(layer, direction) pairs in parameter and state order."""
+    for layer in range(cfg.num_layers):
+        for direction in range(cfg.num_directions):
+            yield layer, direction
+
+
+def has_hidden_bias(cfg: ModelConfig) -> bool:
+    """The torch-form GRU keeps the candidate's recurrent bias b_hn inside R * (...)."""
+    return cfg.cell == "gru" and cfg.gru_form == "torch"
+
+
+def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Every parameter name and shape, in d2l's ``get_params`` order."""
+    H, V = cfg.num_hiddens, cfg.vocab_size
+    shapes: dict[str, tuple[int, ...]] = {}
+    for layer, direction in units(cfg):
+        s, In = suffix(layer, direction), layer_input_size(cfg, layer)
+        for g in GATES[cfg.cell]:
+            shapes[f"W_x{g}{s}"] = (In, H)
+            shapes[f"W_h{g}{s}"] = (H, H)
+            shapes[f"b_{g}{s}"] = (H,)
+        if has_hidden_bias(cfg):
+            shapes[f"b_hn{s}"] = (H,)
+    shapes["W_hq"] = (H * cfg.num_directions, V)
+    shapes["b_q"] = (V,)
+    return shapes
+
+
+def init_params(
+    cell: "str | ModelConfig",
+    vocab_size: int | None = None,
+    num_hiddens: int | None = None,
+    seed: int = 0,
+    dtype=np.float32,
+    **model_options,
+) -> dict[str, np.ndarray]:
+    """d2l's initialisation: weights ``N(0, 1) * 0.01``, biases zero, seeded.
+
+    Numbers are drawn in float64 from ``np.random.default_rng(seed)`` in
+    ``param_shapes`` order and then cast, so float32 and float64 models start from the
+    same values and both backends start from the same numbers.
+    """
+    if isinstance(cell, ModelConfig):
+        cfg = cell
+    else:
+        if vocab_size is None or num_hiddens is None:
+            raise ConfigError("init_params(cell_name, ...) needs vocab_size and num_hiddens")
+        cfg = ModelConfig(cell, vocab_size, num_hiddens, **model_options)
+    dtype = check_dtype(dtype)
+    rng = np.random.default_rng(seed)
+    params = {}
+    for name, shape in param_shapes(cfg).items():
+        if name.startswith("W_"):
+            params[name] = (rng.standard_normal(shape) * 0.01).astype(dtype)  # shape
+        else:
+            params[name] = np.zeros(shape, dtype=dtype)  # biases start at zero
+    return params
+
+
+def check_dtype(dtype) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in [np.dtype(d) for d in DTYPES]:
+        raise ConfigError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def infer_config(cell: str, params: dict) -> ModelConfig:
+    """Read V, H, layers, directions and GRU form off a parameter dict's names and shapes."""
+    if cell not in CELLS:
+        raise ConfigError(f"unknown cell {cell!r}; expected one of {', '.join(CELLS)}")
+    for key in ("b_q", f"W_h{GATES[cell][0]}"):
+        if key not in params:
+            raise ParamError(f"parameter {key!r} is missing for cell {cell!r}")
+    V = int(np.shape(params["b_q"])[0])
+    H = int(np.shape(params[f"W_h{GATES[cell][0]}"])[0])
+    layers = 1
+    while f"W_h{GATES[cell][0]}_l{layers}" in params:
+        layers += 1
+    bidirectional = f"W_h{GATES[cell][0]}_rev" in params
+    gru_form = "torch" if "b_hn" in params else "d2l"
+    return ModelConfig(cell, V, H, num_layers=layers, bidirectional=bidirectional,
+                       gru_form=gru_form)
+
+
+def validate_params(cfg: "ModelConfig | str", params: dict, finite: bool = True) -> ModelConfig:
+    """Refuse a dict with a missing, extra, misshaped, non-float or non-finite array."""
+    cfg = as_model_config(cfg, params)
+    if not isinstance(params, dict):
+        raise ParamError(f"params must be a dict of arrays, got {type(params).__name__}")
+    shapes = param_shapes(cfg)
+    missing = [k for k in shapes if k not in params]
+    extra = [k for k in params if k not in shapes]
+    if missing:
+        raise ParamError(f"{cfg.cell} parameters: missing {', '.join(missing)}")
+    if extra:
+        raise ParamError(f"{cfg.cell} parameters: unexpected {', '.join(map(str, extra))}")
+    dtypes = set()
+    for name, shape in shapes.items():
+        got = tuple(np.shape(params[name]))
+        if got != shape:
+            raise ParamError(f"parameter {name!r} has shape {got}, expected {shape}")
+        dtype = getattr(params[name], "dtype", None)
+        dtypes.add(str(dtype))
+        if finite:
+            arr = np.asarray(params[name]) if not hasattr(params[name], "detach") else None
+            if arr is not None and not np.isfinite(arr).all():
+                raise ParamError(f"parameter {name!r} holds NaN or infinite values")
+    if len(dtypes) > 1:
+        raise ParamError(f"parameters mix dtypes {sorted(dtypes)}; use one of float32/float64")
+    return cfg
+
+
+# ----------------------------------------------------------------------------------------
+# Fusing: per-gate arrays <-> one (In, G*H) / (H, G*H) / (G*H,) triple per layer+direction
+
+
+def fuse(cfg: ModelConfig, params: dict, layer: int = 0, direction: int = 0, cat=np.concatenate):
+    """``W_x = [W_x<g>...]`` (In, G*H), ``W_h`` (H, G*H), ``b`` (G*H,) in GATES order."""
+    s, gates = suffix(layer, direction), GATES[cfg.cell]
+    W_x = cat([params[f"W_x{g}{s}"] for g in gates], 1)  # (In, G*H)
+    W_h = cat([params[f"W_h{g}{s}"] for g in gates], 1)  # (H, G*H)
+    b = cat([params[f"b_{g}{s}"] for g in gates], 0)  # (G*H,)
+    return W_x, W_h, b
+
+
+def unfuse(cfg: ModelConfig, layer: int, direction: int, dW_x, dW_h, db) -> dict:
+    """Inverse of :func:`fuse`: slice fused arrays back into named per-gate arrays."""
+    s, H = suffix(layer, direction), cfg.num_hiddens
+    out = {}
+    for k, g in enumerate(GATES[cfg.cell]):
+        cols = slice(k * H, (k + 1) * H)
+        out[f"W_x{g}{s}"] = dW_x[:, cols]  # (In, H)
+        out[f"W_h{g}{s}"] = dW_h[:, cols]  # (H, H)
+        out[f"b_{g}{s}"] = db[cols]  # (H,)
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# d2l's flat parameter list (get_params / get_lstm_params order) and torch.nn state dicts
+
+
+def to_d2l_list(cfg: "ModelConfig | str", params: dict) -> list:
+    """Parameters in the order of d2l's ``get_params`` / ``get_lstm_params``."""
+    cfg = as_model_config(cfg, params)
+    return [params[name] for name in param_shapes(cfg)]
+
+
+def from_d2l_list(cfg: ModelConfig, arrays: list) -> dict:
+    """Inverse of :func:`to_d2l_list`, checking the count and every shape."""
+    shapes = param_shapes(cfg)
+    if len(arrays) != len(shapes):
+        raise ParamError(
+            f"d2l {cfg.cell} parameter list has {len(arrays)} arrays, expected {len(shapes)} "
+            f"({', '.join(shapes)})"
+        )
+    params = {}
+    for (name, shape), arr in zip(shapes.items(), arrays):
+        arr = np.asarray(arr.detach().cpu().numpy() if hasattr(arr, "detach") else arr)
+        if arr.shape != shape:
+            raise ParamError(f"d2l list entry {name!r} has shape {arr.shape}, expected {shape}")
+        params[name] = arr.copy()
+    return params
+
+
+def _torch_suffix(layer: int, direction: int) -> str:
+    return f"_l{layer}" + ("_reverse" if direction == 1 else "")
+
+
+def to_torch_nn(cfg: "ModelConfig | str", params: dict, prefix: str = "rnn.",
+                linear_prefix: str = "linear.") -> dict[str, np.ndarray]:
+    """rnnlab parameters -> a ``torch.nn.RNN/LSTM/GRU`` + ``nn.Linear`` state dict (NumPy).
+
+    torch.nn computes ``x @ W_ih.T + b_ih + h @ W_hh.T + b_hh`` with gates stacked in
+    its own order (LSTM i, f, g, o; GRU r, z, n). rnnlab has one bias per gate, so it
+    goes into ``b_ih`` and ``b_hh`` is zero, except the torch-form GRU's candidate, whose
+    recurrent bias ``b_hn`` sits inside ``r * (h @ W_hn + b_hn)``. The keys follow d2l's
+    ``RNNModel`` (``rnn.*`` and ``linear.*``).
+    """
+    cfg = as_model_config(cfg, params)
+    if cfg.cell == "gru" and cfg.gru_form != "torch":
+        raise ConfigError(
+            "only the torch-form GRU maps onto torch.nn.GRU: the d2l form applies the reset "
+            "gate before the matmul, (R * H) @ W_hh, which torch.nn.GRU cannot express"
+        )
+    H, out = cfg.num_hiddens, {}
+    for layer, direction in units(cfg):
+        s, t = suffix(layer, direction), _torch_suffix(layer, direction)
+        gates = TORCH_GATES[cfg.cell]
+        out[f"{prefix}weight_ih{t}"] = np.concatenate([params[f"W_x{g}{s}"].T for g in gates])
+        out[f"{prefix}weight_hh{t}"] = np.concatenate([params[f"W_h{g}{s}"].T for g in gates])
+        out[f"{prefix}bias_ih{t}"] = np.concatenate([params[f"b_{g}{s}"] for g in gates])
+        bias_hh = np.zeros(len(gates) * H, dtype=params["b_q"].dtype)  # (G*H,)
+        if has_hidden_bias(cfg):
+            bias_hh[2 * H:] = params[f"b_hn{s}"]  # the n (candidate) slot
+        out[f"{prefix}bias_hh{t}"] = bias_hh
+    out[f"{linear_prefix}weight"] = np.ascontiguousarray(params["W_hq"].T)  # (V, H*D)
+    out[f"{linear_prefix}bias"] = params["b_q"].copy()  # (V,)
+    return out
+
+
+def from_torch_nn(cfg: ModelConfig, state_dict: dict, prefix: str = "rnn.",
+                  linear_prefix: str = "linear.") -> dict[str, np.ndarray]:
+    """A ``torch.nn`` state dict (tensors or arrays) -> rnnlab parameters, exactly.
+
+    ``b_ih + b_hh`` fold into rnnlab's one bias per gate (the torch-form GRU's candidate
+    keeps ``b_hn`` apart). A missing or misshaped entry is named in the error.
+    """
+    def get(key, shape):
+        if key not in state_dict:
+            raise ParamError(f"torch.nn state dict has no {key!r}")
+        v = state_dict[key]
+        v = np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v)
+        if v.shape != shape:
+            raise ParamError(f"torch.nn entry {key!r} has shape {v.shape}, expected {shape}")
+        return v
+
+    if cfg.cell == "gru" and cfg.gru_form != "torch":
+        raise ConfigError("torch.nn.GRU weights map only onto gru_form='torch'")
+    H, V, params = cfg.num_hiddens, cfg.vocab_size, {}
+    gates = TORCH_GATES[cfg.cell]
+    G = len(gates)
+    for layer, direction in units(cfg):
+        s, t, In = suffix(layer, direction), _torch_suffix(layer, direction), layer_input_size(cfg, layer)
+        w_ih = get(f"{prefix}weight_ih{t}", (G * H, In))
+        w_hh = get(f"{prefix}weight_hh{t}", (G * H, H))
+        b_ih = get(f"{prefix}bias_ih{t}", (G * H,))
+        b_hh = get(f"{prefix}bias_hh{t}", (G * H,))
+        for k, g in enumerate(gates):
+            rows = slice(k * H, (k + 1) * H)
+            params[f"W_x{g}{s}"] = np.ascontiguousarray(w_ih[rows].T)  # (In, H)
+            params[f"W_h{g}{s}"] = np.ascontiguousarray(w_hh[rows].T)  # (H, H)
+            if has_hidden_bias(cfg) and g == "h":
+                params[f"b_{g}{s}"] = b_ih[rows].copy()  # b_in
+                params[f"b_hn{s}"] = b_hh[rows].copy()  # stays inside r * (...)
+            else:
+                params[f"b_{g}{s}"] = b_ih[rows] + b_hh[rows]  # one bias per gate
+    params["W_hq"] = np.ascontiguousarray(get(f"{linear_prefix}weight", (V, H * cfg.num_directions)).T)
+    params["b_q"] = get(f"{linear_prefix}bias", (V,)).copy()
+    # keep param_shapes order so to_d2l_list and checkpoints are stable
+    return {name: params[name] for name in param_shapes(cfg)}
