@@ -10,6 +10,7 @@ from ..params import check_dtype, validate_params
 from ..validate import check_state, check_tokens, check_weights
 from .functional import clip_grads, sgd, sigmoid, softmax_cross_entropy
 from .model import loss_and_grads, model_backward, model_forward
+from .optim import make_optimizer
 
 __all__ = ["NumpyBackend", "model_forward", "model_backward", "loss_and_grads",
            "sigmoid", "softmax_cross_entropy", "clip_grads", "sgd"]
@@ -95,6 +96,10 @@ class NumpyBackend:
 
     def sgd(self, params: dict, grads: dict, lr: float) -> None:
         sgd(params, grads, lr)
+
+    def make_optimizer(self, name: str, params: dict, lr: float):
+        """``sgd`` | ``adam`` | ``adagrad``, hand-written; ``step(grads)`` updates in place."""
+        return make_optimizer(name, params, lr)
 
     def validate(self, cell, params: dict) -> ModelConfig:
         return validate_params(cell, params)

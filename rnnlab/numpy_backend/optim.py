@@ -1,0 +1,117 @@
+"""Optimisers written out by hand: SGD (d2l's), Adam (the d2lzh seed's), Adagrad (min-char-rnn's).
+
+Each updates NumPy parameters in place with the same arithmetic, in the same order, as
+``torch.optim.SGD / Adam / Adagrad`` (so the two backends take the same steps), and
+keeps its state in plain named arrays that ``state_dict`` hands to a checkpoint.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import CheckpointError, ConfigError
+
+
+class SGD:
+    """θ ← θ - lr · g (d2l's ``sgd``; the loss is already a mean, so no division by B)."""
+
+    name = "sgd"
+
+    def __init__(self, params: dict, lr: float):
+        self.params, self.lr = params, float(lr)
+
+    def step(self, grads: dict) -> None:
+        for k, p in self.params.items():
+            p -= p.dtype.type(self.lr) * grads[k]
+
+    def state_dict(self) -> dict:
+        return {"step": 0, "arrays": {}}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("arrays"):
+            raise CheckpointError("SGD has no per-parameter state, but the checkpoint holds some")
+
+
+class Adam:
+    """m ← β1 m + (1-β1) g;  v ← β2 v + (1-β2) g²;
+    θ ← θ - lr/(1-β1^t) · m / (sqrt(v)/sqrt(1-β2^t) + ε)   (torch.optim.Adam's form)."""
+
+    name = "adam"
+
+    def __init__(self, params: dict, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params, self.lr, self.betas, self.eps = params, float(lr), betas, float(eps)
+        self.t = 0  # steps taken: the bias correction needs it, and a checkpoint keeps it
+        self.m = {k: np.zeros_like(p) for k, p in params.items()}  # first moments
+        self.v = {k: np.zeros_like(p) for k, p in params.items()}  # second moments
+
+    def step(self, grads: dict) -> None:
+        b1, b2 = self.betas
+        self.t += 1
+        step_size = self.lr / (1 - b1 ** self.t)
+        bias2_sqrt = np.sqrt(1 - b2 ** self.t)
+        for k, p in self.params.items():
+            g, m, v = grads[k], self.m[k], self.v[k]
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * g * g
+            denom = np.sqrt(v) / p.dtype.type(bias2_sqrt) + p.dtype.type(self.eps)  # same shape as p
+            p -= p.dtype.type(step_size) * (m / denom)
+
+    def state_dict(self) -> dict:
+        arrays = {f"m.{k}": v for k, v in self.m.items()}
+        arrays.update({f"v.{k}": v for k, v in self.v.items()})
+        return {"step": self.t, "arrays": arrays}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.t = int(state["step"])
+        for k in self.params:
+            self.m[k][...] = _get(state, f"m.{k}", self.m[k].shape)
+            self.v[k][...] = _get(state, f"v.{k}", self.v[k].shape)
+
+
+class Adagrad:
+    """G ← G + g²;  θ ← θ - lr · g / (sqrt(G) + ε)   (torch.optim.Adagrad, no decay)."""
+
+    name = "adagrad"
+
+    def __init__(self, params: dict, lr: float, eps: float = 1e-10):
+        self.params, self.lr, self.eps = params, float(lr), float(eps)
+        self.t = 0
+        self.sum = {k: np.zeros_like(p) for k, p in params.items()}  # Σ g², min-char-rnn's mem
+
+    def step(self, grads: dict) -> None:
+        self.t += 1
+        for k, p in self.params.items():
+            g = grads[k]
+            self.sum[k] += g * g
+            p -= p.dtype.type(self.lr) * (g / (np.sqrt(self.sum[k]) + p.dtype.type(self.eps)))
+
+    def state_dict(self) -> dict:
+        return {"step": self.t, "arrays": {f"sum.{k}": v for k, v in self.sum.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.t = int(state["step"])
+        for k in self.params:
+            self.sum[k][...] = _get(state, f"sum.{k}", self.sum[k].shape)
+
+
+def _get(state: dict, key: str, shape) -> np.ndarray:
+    arrays = state.get("arrays", {})
+    if key not in arrays:
+        raise CheckpointError(f"optimiser state has no {key!r}")
+    arr = np.asarray(arrays[key])
+    if arr.shape != tuple(shape):
+        raise CheckpointError(f"optimiser state {key!r} has shape {arr.shape}, expected {tuple(shape)}")
+    return arr
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adagrad": Adagrad}
+
+
+def make_optimizer(name: str, params: dict, lr: float):
+    if name not in OPTIMIZERS:
+        raise ConfigError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
+    if not (lr > 0):
+        raise ConfigError(f"learning rate must be positive, got {lr!r}")
+    return OPTIMIZERS[name](params, lr)
