@@ -6,6 +6,20 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis profiles: "ci" (the default) keeps the whole suite under 10 minutes on two
+# cores; "thorough" runs many more examples. Choose with RNNLAB_HYPOTHESIS_PROFILE.
+settings.register_profile(
+    "ci", max_examples=25, deadline=None, derandomize=True, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "thorough", max_examples=600, deadline=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile("dev", max_examples=5, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("RNNLAB_HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

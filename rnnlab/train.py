@@ -1,0 +1,189 @@
+"""The backend-neutral training loop: d2l's ``train_epoch_ch8`` / ``train_ch8``.
+
+Written against the Backend protocol only (``begin_state``, ``loss_and_grads``,
+``clip_grads``, ``make_optimizer``), so it runs unchanged on NumPy or PyTorch.
+
+Truncated BPTT. With sequential partitioning, row b of batch k+1 continues row b of
+batch k, so the state is carried across batches; ``loss_and_grads`` returns it as a
+fresh (detached) array, so no gradient crosses a batch boundary. With random sampling
+the windows are unrelated and the state is re-initialised for every batch.
+
+Every random draw derives from the seed: parameters from ``seed``, the partition of
+epoch e from ``default_rng([seed, e])``. Nothing else is random, so a run resumed from
+a checkpoint at the end of epoch e repeats the uninterrupted run's numbers exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+
+from .config import ModelConfig
+from .data import SeqDataLoader, _min_length
+from .errors import ConfigError, CorpusError, NonFiniteError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    num_epochs: int = 500  # d2l ch. 8/9 train the scratch models for 500 epochs
+    lr: float = 1.0  # d2l's learning rate for SGD on the scratch RNN/LSTM
+    batch_size: int = 32  # B: rows of the partition, trained in parallel
+    num_steps: int = 35  # T: the BPTT window; gradients stop at its edges
+    max_tokens: int = 10_000  # d2l's load_data_time_machine(32, 35) keeps 10,000 tokens; -1: all
+    use_random_iter: bool = False  # False: sequential, state carried; True: random, state reset
+    clip_theta: float = 1.0  # d2l's grad_clipping(net, 1): global-norm threshold θ
+    optimizer: str = "sgd"  # "sgd" (d2l) | "adam" (the d2lzh seed) | "adagrad" (min-char-rnn)
+    seed: int = 0  # parameters, partition offsets and shuffles all derive from it
+    val_fraction: float = 0.0  # the last part of the corpus held out for validation perplexity
+
+    def __post_init__(self) -> None:
+        for name in ("num_epochs", "batch_size", "num_steps"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
+        if not (math.isfinite(self.clip_theta) and self.clip_theta > 0):
+            raise ConfigError(f"clip_theta must be a positive number, got {self.clip_theta!r}")
+        if not (0.0 <= self.val_fraction < 1.0):
+            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
+        if self.optimizer not in ("sgd", "adam", "adagrad"):
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; expected sgd, adam or adagrad")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class EpochStats:
+    epoch: int  # 1-based: the number of epochs completed after this one
+    train_ppl: float  # exp(mean cross-entropy over the epoch's tokens)
+    tokens_per_s: float  # training tokens / wall seconds for the epoch
+    seconds: float
+    num_tokens: int
+    grad_norm_mean: float  # mean global gradient norm before clipping
+    grad_norm_max: float
+    clipped_fraction: float  # share of batches whose norm exceeded θ
+    val_ppl: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+BatchCallback = Callable[[int, int, int, float, float], None]  # epoch, batch, batches, loss, norm
+
+
+def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
+    """The partition's randomness for epoch ``epoch`` (0-based), derived, not carried."""
+    return np.random.default_rng([seed, epoch])
+
+
+def train_epoch(backend, cfg: ModelConfig, params: dict, optimizer, loader: SeqDataLoader,
+                tcfg: TrainConfig, epoch: int, on_batch: BatchCallback | None = None) -> EpochStats:
+    """One pass over the partition; returns perplexity, speed and gradient-norm stats."""
+    total_loss, num_tokens, norms, clipped = 0.0, 0, [], 0
+    state = None
+    start = time.perf_counter()
+    batches = list(loader.epoch(epoch_rng(tcfg.seed, epoch)))
+    for i, (X, Y) in enumerate(batches):
+        if state is None or tcfg.use_random_iter:
+            state = backend.begin_state(cfg, X.shape[0])  # d2l: new state per random batch
+        loss, grads, state = backend.loss_and_grads(
+            cfg, params, backend.tokens(X), backend.tokens(Y), state)  # state: detached
+        if not math.isfinite(loss):
+            raise NonFiniteError(f"loss became {loss} at epoch {epoch + 1}, batch {i + 1}; "
+                                 "try a smaller --lr or --clip")
+        norm = backend.clip_grads(grads, tcfg.clip_theta)
+        if not math.isfinite(norm):
+            raise NonFiniteError(f"gradient norm became {norm} at epoch {epoch + 1}, batch {i + 1}; "
+                                 "try a smaller --lr or --clip")
+        optimizer.step(grads)
+        total_loss += loss * X.size
+        num_tokens += X.size
+        norms.append(norm)
+        clipped += norm > tcfg.clip_theta
+        if on_batch is not None:
+            on_batch(epoch, i, len(batches), loss, norm)
+    seconds = time.perf_counter() - start
+    return EpochStats(
+        epoch=epoch + 1,
+        train_ppl=math.exp(total_loss / num_tokens),
+        tokens_per_s=num_tokens / seconds if seconds > 0 else float("inf"),
+        seconds=seconds,
+        num_tokens=num_tokens,
+        grad_norm_mean=float(np.mean(norms)),
+        grad_norm_max=float(np.max(norms)),
+        clipped_fraction=clipped / len(norms),
+    )
+
+
+def evaluate(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, batch_size: int,
+             num_steps: int) -> float:
+    """Perplexity of held-out tokens: one sequential pass, state carried, no updates.
+
+    The corpus is cut into ``rows = min(batch_size, (N-1) // num_steps)`` rows read in
+    windows of ``num_steps``, so a short validation split still gives a number.
+    """
+    corpus = np.asarray(corpus)
+    rows = min(batch_size, (len(corpus) - 1) // num_steps)
+    if rows < 1:
+        raise CorpusError(f"validation split has {len(corpus)} tokens, fewer than "
+                          f"num_steps + 1 = {num_steps + 1}; use a larger --val-fraction")
+    n = ((len(corpus) - 1) // rows) * rows
+    Xs = corpus[:n].reshape(rows, -1)  # (rows, n/rows)
+    Ys = corpus[1:n + 1].reshape(rows, -1)  # (rows, n/rows): shifted by one
+    state = backend.begin_state(cfg, rows)
+    total, count = 0.0, 0
+    for j in range(0, (Xs.shape[1] // num_steps) * num_steps, num_steps):
+        X, Y = Xs[:, j:j + num_steps], Ys[:, j:j + num_steps]  # (rows, T)
+        logits, state = backend.forward(cfg, params, backend.tokens(X), state)
+        logits = np.asarray(backend.to_numpy({"l": logits})["l"], dtype=np.float64)  # (T*rows, V)
+        targets = Y.T.reshape(-1)  # (T*rows,): time-major like the logits
+        m = logits.max(axis=1, keepdims=True)  # (T*rows, 1)
+        lse = m[:, 0] + np.log(np.exp(logits - m).sum(axis=1))  # (T*rows,)
+        total += float((lse - logits[np.arange(len(targets)), targets]).sum())
+        count += len(targets)
+    return math.exp(total / count)
+
+
+def check_corpus_fits(corpus_len: int, tcfg: TrainConfig) -> None:
+    need = _min_length(tcfg.batch_size, tcfg.num_steps, tcfg.use_random_iter)
+    if corpus_len < need:
+        raise CorpusError(
+            f"training corpus has {corpus_len} tokens; batch_size={tcfg.batch_size} and "
+            f"num_steps={tcfg.num_steps} need at least {need}"
+        )
+
+
+def train(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, tcfg: TrainConfig,
+          val_corpus: np.ndarray | None = None, start_epoch: int = 0, optimizer=None,
+          on_epoch: Callable[[EpochStats], None] | None = None,
+          on_batch: BatchCallback | None = None) -> list[EpochStats]:
+    """Train epochs ``start_epoch .. num_epochs-1`` in place on ``params`` (backend arrays).
+
+    ``on_epoch`` sees each epoch's stats (perplexity, tokens/s, norms, validation
+    perplexity when a validation corpus is given); raising inside it stops training.
+    """
+    if cfg.bidirectional:
+        raise ConfigError(
+            "a bidirectional model reads the future, so it cannot be trained as a language "
+            "model of the next character; use it as an encoder or tagger (examples/)"
+        )
+    check_corpus_fits(len(corpus), tcfg)
+    loader = SeqDataLoader(corpus, tcfg.batch_size, tcfg.num_steps, tcfg.use_random_iter)
+    if optimizer is None:
+        optimizer = backend.make_optimizer(tcfg.optimizer, params, tcfg.lr)
+    history = []
+    for epoch in range(start_epoch, tcfg.num_epochs):
+        stats = train_epoch(backend, cfg, params, optimizer, loader, tcfg, epoch, on_batch)
+        if val_corpus is not None and len(val_corpus) > 0:
+            stats.val_ppl = evaluate(backend, cfg, params, val_corpus, tcfg.batch_size,
+                                     tcfg.num_steps)
+        history.append(stats)
+        if on_epoch is not None:
+            on_epoch(stats)
+    return history
