@@ -30,7 +30,9 @@ class Backend(Protocol):
     def forward(self, cell, params: dict, X, state: tuple) -> tuple: ...  # (logits, state)
 
     def loss_and_grads(self, cell, params: dict, X, Y, state: tuple, weights=None,
-                       state_grads: bool = False) -> tuple: ...  # (loss, grads, state[, dstate0])
+                       state_grads: bool = False, dropout_masks=None) -> tuple: ...
+    # (loss, grads, state[, dstate0]); dropout_masks: rnnlab.dropout.dropout_masks(...) or
+    # None (no dropout); forward never applies dropout
 
     def clip_grads(self, grads: dict, theta: float) -> float: ...  # pre-clip global norm
 

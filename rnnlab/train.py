@@ -9,8 +9,10 @@ fresh (detached) array, so no gradient crosses a batch boundary. With random sam
 the windows are unrelated and the state is re-initialised for every batch.
 
 Every random draw derives from the seed: parameters from ``seed``, the partition of
-epoch e from ``default_rng([seed, e])``. Nothing else is random, so a run resumed from
-a checkpoint at the end of epoch e repeats the uninterrupted run's numbers exactly.
+epoch e from ``default_rng([seed, e])``, the dropout masks of batch i of epoch e from
+``default_rng([seed, e, i, 1])`` (only when ``cfg.dropout > 0``; evaluation never
+drops). Nothing else is random, so a run resumed from a checkpoint at the end of epoch
+e repeats the uninterrupted run's numbers exactly.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 
 from .config import ModelConfig
 from .data import SeqDataLoader, _min_length
+from .dropout import dropout_masks, dropout_rng
 from .errors import ConfigError, CorpusError, NonFiniteError
 
 
@@ -92,8 +95,12 @@ def train_epoch(backend, cfg: ModelConfig, params: dict, optimizer, loader: SeqD
     for i, (X, Y) in enumerate(batches):
         if state is None or tcfg.use_random_iter:
             state = backend.begin_state(cfg, X.shape[0])  # d2l: new state per random batch
+        extra = {}
+        if cfg.dropout > 0 and cfg.num_layers > 1:  # masks drawn per batch, from the seed
+            extra["dropout_masks"] = dropout_masks(cfg, X.shape[1], X.shape[0],
+                                                   dropout_rng(tcfg.seed, epoch, i))
         loss, grads, state = backend.loss_and_grads(
-            cfg, params, backend.tokens(X), backend.tokens(Y), state)  # state: detached
+            cfg, params, backend.tokens(X), backend.tokens(Y), state, **extra)  # state: detached
         if not math.isfinite(loss):
             raise NonFiniteError(f"loss became {loss} at epoch {epoch + 1}, batch {i + 1}; "
                                  "try a smaller --lr or --clip")

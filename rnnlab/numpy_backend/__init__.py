@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import ModelConfig, as_model_config
+from ..dropout import check_dropout_masks
 from ..errors import ConfigError
 from ..params import check_dtype, validate_params
 from ..validate import check_state, check_tokens, check_weights
@@ -76,10 +77,12 @@ class NumpyBackend:
         return logits, state_T
 
     def loss_and_grads(self, cell, params: dict, X, Y, state: tuple, weights=None,
-                       state_grads: bool = False):
+                       state_grads: bool = False, dropout_masks=None):
         """Mean cross-entropy, its gradients by BPTT, the final state (a fresh array).
 
         With ``state_grads=True`` a fourth value is returned: dL/d(initial state).
+        ``dropout_masks`` (``rnnlab.dropout.dropout_masks``): dropout between layers, for
+        training; None (the default) is no dropout.
         """
         cfg, X = self._check(cell, params, X, state)
         Y = check_tokens(Y, cfg.vocab_size, name="Y")
@@ -88,7 +91,11 @@ class NumpyBackend:
 
             raise ShapeError(f"Y has shape {Y.shape}, expected X's shape {X.shape}")
         weights = check_weights(weights, X.size)
-        loss, grads, state_T, dstate0 = loss_and_grads(cfg, params, X, Y, tuple(state), weights)
+        masks = check_dropout_masks(cfg, dropout_masks, X.shape[1], X.shape[0])
+        if masks is not None:
+            masks = tuple(np.asarray(m, dtype=params["b_q"].dtype) for m in masks)
+        loss, grads, state_T, dstate0 = loss_and_grads(cfg, params, X, Y, tuple(state), weights,
+                                                       masks)
         return (loss, grads, state_T, dstate0) if state_grads else (loss, grads, state_T)
 
     def clip_grads(self, grads: dict, theta: float) -> float:

@@ -11,6 +11,10 @@ as d2l's ``Y.T.reshape(-1)``.
 
 The state is a flat tuple of (B, H) arrays, per layer and direction: ``(H,)`` per unit
 for rnn and gru, ``(H, C)`` for lstm. A one-layer model has d2l's ``(H,)`` / ``(H, C)``.
+
+Stacking, bidirectional layers and dropout are composed here, out of the one-direction
+cells: a reverse direction is the cell run on the time-reversed window, and dropout is
+a mask passed in (docs/recurrent_family.md has the equations and names).
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ..config import ModelConfig
-from ..params import GATES, fuse, units, unfuse
+from ..params import fuse, has_hidden_bias, suffix, unfuse
+from . import gru  # noqa: F401  (registers CELLS["gru"])
 from .cells import CELLS
 from .functional import softmax_cross_entropy, softmax_cross_entropy_backward
 
@@ -32,11 +37,13 @@ class LayerCache(NamedTuple):
     cell: tuple  # the cell's own cache
 
 
-def layer_forward(cell, W_x, W_h, b, inputs, state, tokens):
+def layer_forward(cell, W_x, W_h, b, inputs, state, tokens, extra=()):
     """Project the inputs of every step at once, then run the recurrence.
 
     XW = W_x[Xᵀ] + b  (token ids: one_hot(x) @ W_x is row x of W_x)
     XW = inputs @ W_x + b  (dense (T, B, In) inputs of a stacked layer)
+
+    ``extra`` holds a cell's recurrent parameters beyond W_h (the torch-form GRU's b_hn).
     """
     if tokens:
         XW = W_x[inputs.T]  # (T, B, G*H): gather, no one-hot matrix
@@ -44,14 +51,17 @@ def layer_forward(cell, W_x, W_h, b, inputs, state, tokens):
         XW = inputs @ W_x  # (T, B, G*H)
     XW += b
     forward, _ = CELLS[cell]
-    Hs, state_T, cell_cache = forward(XW, W_h, state)
+    Hs, state_T, cell_cache = forward(XW, W_h, state, *extra)
     return Hs, state_T, LayerCache(inputs, tokens, W_x, cell_cache)
 
 
 def layer_backward(cell, dHs, dstate, cache: LayerCache):
-    """dW_x = Σ_t X_tᵀ dZ_t (a scatter-add for tokens), db = Σ_t Σ_b dZ, dX_t = dZ_t W_xᵀ."""
+    """dW_x = Σ_t X_tᵀ dZ_t (a scatter-add for tokens), db = Σ_t Σ_b dZ, dX_t = dZ_t W_xᵀ.
+
+    Returns ``(dW_x, dW_h, db, dinputs, dstate0, dextra)``, dextra one gradient per extra.
+    """
     _, backward = CELLS[cell]
-    dZ, dW_h, dstate0 = backward(dHs, dstate, cache.cell)
+    dZ, dW_h, dstate0, *dextra = backward(dHs, dstate, cache.cell)
     G = dZ.shape[-1]
     dZ2 = dZ.reshape(-1, G)  # (T*B, G*H), row t*B + b
     db = dZ2.sum(axis=0)  # (G*H,)
@@ -63,66 +73,111 @@ def layer_backward(cell, dHs, dstate, cache: LayerCache):
         In = cache.inputs.shape[-1]
         dW_x = cache.inputs.reshape(-1, In).T @ dZ2  # (In, G*H)
         dinputs = dZ @ cache.W_x.T  # (T, B, In)
-    return dW_x, dW_h, db, dinputs, dstate0
+    return dW_x, dW_h, db, dinputs, dstate0, tuple(dextra)
 
 
 class ModelCache(NamedTuple):
     cfg: ModelConfig
-    layers: list  # LayerCache per (layer, direction)
-    fused: list  # (W_x, W_h, b) per (layer, direction)
-    Hs: np.ndarray  # (T*B, H): last layer outputs, time-major rows
-    W_hq: np.ndarray  # (H, V)
+    layers: list  # LayerCache per (layer, direction), in units(cfg) order
+    T: int  # steps in the window
+    masks: tuple | None  # dropout mask per layer boundary, (T, B, H*D) each, or None
+    Hs: np.ndarray  # (T*B, H*D): last layer outputs, time-major rows
+    W_hq: np.ndarray  # (H*D, V)
 
 
-def model_forward(cfg: ModelConfig, params: dict, X: np.ndarray, state: tuple):
-    """Embed-by-gather, L recurrent layers, then logits = H_t W_hq + b_q for every t."""
-    S = cfg.num_states
+def kernel_extra(cfg: ModelConfig, params: dict, layer: int, direction: int) -> tuple:
+    """Recurrent parameters a cell takes beyond W_h: the torch-form GRU's b_hn."""
+    return (params[f"b_hn{suffix(layer, direction)}"],) if has_hidden_bias(cfg) else ()
+
+
+def reverse_time(inputs: np.ndarray, tokens: bool) -> np.ndarray:
+    """The window read backwards: (B, T) ids reverse along axis 1, (T, B, In) along axis 0."""
+    return inputs[:, ::-1] if tokens else inputs[::-1]
+
+
+def model_forward(cfg: ModelConfig, params: dict, X: np.ndarray, state: tuple,
+                  dropout_masks: tuple | None = None):
+    """Embed-by-gather, L recurrent layers, then logits = H_t W_hq + b_q for every t.
+
+    Layer k, direction 0 runs the cell forward in time. Direction 1 (bidirectional) runs
+    the same kind of cell on the time-reversed inputs, from its own initial state, and
+    its outputs are reversed back, so row t of both is position t; the layer's output is
+    [H_fwd | H_rev] (T, B, 2H), as torch.nn. Between layers (not after the last), the
+    outputs are multiplied by the dropout mask of that boundary when masks are given.
+    """
+    S, D, L = cfg.num_states, cfg.num_directions, cfg.num_layers
     inputs, tokens = X, True
-    state_T, caches, fused = [], [], []
-    for i, (layer, direction) in enumerate(units(cfg)):
-        W_x, W_h, b = fuse(cfg, params, layer, direction)
-        Hs, st, cache = layer_forward(cfg.cell, W_x, W_h, b, inputs, state[i * S:(i + 1) * S],
-                                      tokens)
-        state_T.extend(st)
-        caches.append(cache)
-        fused.append((W_x, W_h, b))
-        inputs, tokens = Hs, False  # layer k+1 reads layer k's hidden states
-    T, B, H = inputs.shape
-    Hs = inputs.reshape(T * B, H)  # (T*B, H): row t*B + b, time-major as d2l
+    state_T, caches = [], []
+    for layer in range(L):
+        outputs = []
+        for direction in range(D):
+            i = layer * D + direction
+            W_x, W_h, b = fuse(cfg, params, layer, direction)
+            x = inputs if direction == 0 else reverse_time(inputs, tokens)
+            Hs, st, cache = layer_forward(cfg.cell, W_x, W_h, b, x, state[i * S:(i + 1) * S],
+                                          tokens, kernel_extra(cfg, params, layer, direction))
+            outputs.append(Hs if direction == 0 else Hs[::-1])  # (T, B, H): position order
+            state_T.extend(st)
+            caches.append(cache)
+        out = outputs[0] if D == 1 else np.concatenate(outputs, axis=-1)  # (T, B, H*D)
+        if dropout_masks is not None and layer < L - 1:
+            out = out * dropout_masks[layer]  # (T, B, H*D): inverted dropout, training only
+        inputs, tokens = out, False  # layer k+1 reads layer k's hidden states
+    T, B, HD = inputs.shape
+    Hs = inputs.reshape(T * B, HD)  # (T*B, H*D): row t*B + b, time-major as d2l
     logits = Hs @ params["W_hq"] + params["b_q"]  # (T*B, V)
-    return logits, tuple(state_T), ModelCache(cfg, caches, fused, Hs, params["W_hq"])
+    return logits, tuple(state_T), ModelCache(cfg, caches, T, dropout_masks, Hs, params["W_hq"])
 
 
 def model_backward(dlogits: np.ndarray, dstate: tuple, cache: ModelCache):
-    """The forward read upwards: output layer, then each layer from the top down."""
+    """The forward read upwards: output layer, then each layer from the top down.
+
+    A mask's backward is the mask (Y = M ⊙ X: dX = M ⊙ dY). A reverse direction's
+    backward reverses its output gradient into its own time order, runs the cell's BPTT,
+    and reverses the input gradient back; both directions read the same inputs, so their
+    input gradients add.
+    """
     cfg = cache.cfg
-    S = cfg.num_states
+    S, D, H = cfg.num_states, cfg.num_directions, cfg.num_hiddens
     grads = {
-        "W_hq": cache.Hs.T @ dlogits,  # (H, V): Σ_n H_nᵀ dlogits_n
+        "W_hq": cache.Hs.T @ dlogits,  # (H*D, V): Σ_n H_nᵀ dlogits_n
         "b_q": dlogits.sum(axis=0),  # (V,)
     }
-    last = cache.layers[-1]
-    T = last.inputs.shape[1] if last.tokens else last.inputs.shape[0]
-    dinputs = (dlogits @ cache.W_hq.T).reshape(T, -1, cfg.num_hiddens)  # (T, B, H)
+    dout = (dlogits @ cache.W_hq.T).reshape(cache.T, -1, H * D)  # (T, B, H*D)
     dstate0 = [None] * len(dstate)
-    for i in reversed(range(len(cache.layers))):
-        layer, direction = list(units(cfg))[i]
-        dW_x, dW_h, db, dinputs, dst = layer_backward(
-            cfg.cell, dinputs, dstate[i * S:(i + 1) * S], cache.layers[i])
-        dstate0[i * S:(i + 1) * S] = dst
-        grads.update(unfuse(cfg, layer, direction, dW_x, dW_h, db))
+    for layer in reversed(range(cfg.num_layers)):
+        if cache.masks is not None and layer < cfg.num_layers - 1:
+            dout = dout * cache.masks[layer]  # (T, B, H*D): through the dropout mask
+        dinputs = None
+        for direction in range(D):
+            i = layer * D + direction
+            dHs = dout[..., direction * H:(direction + 1) * H]  # (T, B, H), position order
+            if direction == 1:
+                dHs = dHs[::-1]  # into the reverse pass's own time order
+            dW_x, dW_h, db, dx, dst, dextra = layer_backward(
+                cfg.cell, dHs, dstate[i * S:(i + 1) * S], cache.layers[i])
+            dstate0[i * S:(i + 1) * S] = dst
+            grads.update(unfuse(cfg, layer, direction, dW_x, dW_h, db))
+            if has_hidden_bias(cfg):
+                (grads[f"b_hn{suffix(layer, direction)}"],) = dextra
+            if dx is not None:  # dense inputs (layer > 0): both directions read them
+                dx = dx if direction == 0 else dx[::-1]  # (T, B, In): position order
+                dinputs = dx if dinputs is None else dinputs + dx
+        dout = dinputs  # into the outputs of the layer below
     return grads, tuple(dstate0)
 
 
-def loss_and_grads(cfg: ModelConfig, params: dict, X, Y, state, weights=None):
+def loss_and_grads(cfg: ModelConfig, params: dict, X, Y, state, weights=None,
+                   dropout_masks: tuple | None = None):
     """Mean cross-entropy over the T*B tokens and its gradient by hand-written BPTT.
 
     Returns ``(loss, grads, state_T, dstate_0)``: ``grads`` has the keys and shapes of
     ``params``; ``state_T`` is a fresh array (nothing flows back through it: the next
     window's BPTT is truncated there); ``dstate_0`` is dL/d(initial state).
     ``weights`` (T*B,) weights each token's loss, time-major like the logits.
+    ``dropout_masks`` (see rnnlab.dropout) applies dropout between layers; None: none.
     """
-    logits, state_T, cache = model_forward(cfg, params, X, state)
+    logits, state_T, cache = model_forward(cfg, params, X, state, dropout_masks)
     targets = Y.T.reshape(-1)  # (T*B,): time-major, matching the logits' rows
     loss, ce_cache = softmax_cross_entropy(logits, targets, weights)
     dlogits = softmax_cross_entropy_backward(ce_cache)  # (T*B, V)

@@ -1,6 +1,6 @@
-"""The readable reference: the seeds' per-gate ``rnn`` / ``lstm`` and their BPTT, step by step.
+"""The readable reference: the seeds' per-gate ``rnn`` / ``lstm`` / ``gru`` and their BPTT, step by step.
 
-These follow d2l 8.5 and 9.2 line for line: one-hot inputs as real matrices, one matmul
+These follow d2l 8.5, 9.1 and 9.2 line for line: one-hot inputs as real matrices, one matmul
 per gate, a Python loop over time that stores what the backward needs. They are slow
 on purpose. The fused cells in ``cells.py`` must give the same outputs and gradients,
 and tests hold them to it. One layer, one direction.
@@ -108,7 +108,76 @@ def lstm_reference_backward(params: dict, dY: np.ndarray, cache: dict):
     return g, (dH_next, dC_next)
 
 
+def gru_reference(params: dict, X: np.ndarray, state: tuple):
+    """d2l's ``gru``, gate by gate. With ``b_hn`` in params, the torch form's candidate.
+
+    d2l:   H̃ = tanh(X W_xh + (R ⊙ H) W_hh + b_h)
+    torch: H̃ = tanh(X W_xh + b_h + R ⊙ (H W_hh + b_hn))
+    """
+    p = params
+    torch_form = "b_hn" in p
+    (H,) = state
+    inputs = one_hot(X, p["W_xz"].shape[0], p["W_xz"].dtype)  # (T, B, V)
+    outputs = []
+    cache = {"inputs": inputs, "H": [H], "Z": [], "R": [], "H_tilda": []}
+    for X_t in inputs:
+        Z = sigmoid((X_t @ p["W_xz"]) + (H @ p["W_hz"]) + p["b_z"])  # (B, H)
+        R = sigmoid((X_t @ p["W_xr"]) + (H @ p["W_hr"]) + p["b_r"])  # (B, H)
+        if torch_form:
+            H_tilda = np.tanh((X_t @ p["W_xh"]) + p["b_h"] + R * ((H @ p["W_hh"]) + p["b_hn"]))  # (B, H)
+        else:
+            H_tilda = np.tanh((X_t @ p["W_xh"]) + ((R * H) @ p["W_hh"]) + p["b_h"])  # (B, H)
+        H = Z * H + (1 - Z) * H_tilda  # (B, H)
+        outputs.append(H @ p["W_hq"] + p["b_q"])  # (B, V)
+        for k, v in (("Z", Z), ("R", R), ("H_tilda", H_tilda), ("H", H)):
+            cache[k].append(v)
+    return np.concatenate(outputs, axis=0), (H,), cache
+
+
+def gru_reference_backward(params: dict, dY: np.ndarray, cache: dict):
+    """The GRU's BPTT, gate by gate, each line under the forward line it differentiates."""
+    p = params
+    torch_form = "b_hn" in p
+    inputs = cache["inputs"]
+    T, B = inputs.shape[:2]
+    g = {k: np.zeros_like(v) for k, v in params.items()}
+    dH_next = np.zeros_like(cache["H"][0])  # (B, H)
+    for t in reversed(range(T)):
+        X_t, H_prev, H = inputs[t], cache["H"][t], cache["H"][t + 1]
+        Z, R, H_tilda = (cache[k][t] for k in ("Z", "R", "H_tilda"))
+        dY_t = dY[t * B:(t + 1) * B]  # (B, V)
+        g["W_hq"] += H.T @ dY_t  # Y = H W_hq + b_q
+        g["b_q"] += dY_t.sum(0)
+        dH = dY_t @ p["W_hq"].T + dH_next  # (B, H): H_t feeds Y_t and H_{t+1}
+        dZ = dH * (H_prev - H_tilda)  # H = Z ⊙ H_prev + (1 - Z) ⊙ H_tilda
+        dH_tilda = dH * (1 - Z)
+        dH_prev = dH * Z
+        dA_h = dH_tilda * (1 - H_tilda ** 2)  # H_tilda = tanh(A_h)
+        g["W_xh"] += X_t.T @ dA_h
+        g["b_h"] += dA_h.sum(0)
+        if torch_form:  # A_h = X W_xh + b_h + R ⊙ (H_prev W_hh + b_hn)
+            dR = dA_h * ((H_prev @ p["W_hh"]) + p["b_hn"])
+            dHW_n = dA_h * R
+            g["W_hh"] += H_prev.T @ dHW_n
+            g["b_hn"] += dHW_n.sum(0)
+            dH_prev += dHW_n @ p["W_hh"].T
+        else:  # A_h = X W_xh + (R ⊙ H_prev) W_hh + b_h
+            dRH = dA_h @ p["W_hh"].T
+            g["W_hh"] += (R * H_prev).T @ dA_h
+            dR = dRH * H_prev
+            dH_prev += dRH * R
+        dA = {"z": dZ * Z * (1 - Z), "r": dR * R * (1 - R)}  # Z = σ(A_z), R = σ(A_r)
+        for gate, da in dA.items():
+            g[f"W_x{gate}"] += X_t.T @ da
+            g[f"W_h{gate}"] += H_prev.T @ da
+            g[f"b_{gate}"] += da.sum(0)
+            dH_prev += da @ p[f"W_h{gate}"].T  # into H_{t-1}, through Z and R
+        dH_next = dH_prev
+    return g, (dH_next,)
+
+
 REFERENCES = {
     "rnn": (rnn_reference, rnn_reference_backward),
     "lstm": (lstm_reference, lstm_reference_backward),
+    "gru": (gru_reference, gru_reference_backward),
 }

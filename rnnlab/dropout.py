@@ -1,0 +1,61 @@
+"""Dropout between stacked layers, with masks drawn outside the backends.
+
+torch.nn.LSTM(dropout=p) and char-rnn drop the *outputs* of every layer but the last,
+in training only, with inverted scaling so evaluation needs no change::
+
+    input of layer k+1 = M_k ⊙ outputs of layer k,   M_k ∈ {0, 1/(1-p)}  (T, B, H*D)
+
+(the state handed on to the next window, H_T and C_T, is taken before the mask, as in
+torch.nn). rnnlab draws the masks here, with NumPy, from an explicit Generator, and both
+backends take them as an argument (``loss_and_grads(..., dropout_masks=masks)``): the
+same masks give the same numbers on NumPy and PyTorch, and the backward through a mask
+is just ``dX = M ⊙ dY``. No masks (``None``) means no dropout: evaluation, prediction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .config import ModelConfig
+from .errors import ConfigError, ShapeError
+
+
+def dropout_rng(seed: int, epoch: int, batch: int) -> np.random.Generator:
+    """The masks' randomness for batch ``batch`` of epoch ``epoch``: derived, never carried,
+    so a resumed run draws the same masks (the trailing 1 keeps it apart from the
+    partition's ``default_rng([seed, epoch])``)."""
+    return np.random.default_rng([seed, epoch, batch, 1])
+
+
+def dropout_masks(cfg: ModelConfig, num_steps: int, batch_size: int,
+                  rng: np.random.Generator, p: float | None = None) -> tuple:
+    """One (T, B, H*D) float64 mask of {0, 1/(1-p)} per layer boundary (num_layers - 1).
+
+    ``p`` defaults to ``cfg.dropout``; at p = 0 every mask is all ones (the identity).
+    Each unit is kept with probability 1 - p, independently (``u >= p``, u ~ U[0, 1)).
+    """
+    p = cfg.dropout if p is None else float(p)
+    if not (0.0 <= p < 1.0):
+        raise ConfigError(f"dropout must be in [0, 1), got {p!r}")
+    shape = (num_steps, batch_size, cfg.num_hiddens * cfg.num_directions)
+    scale = 1.0 / (1.0 - p)  # inverted dropout: E[M] = 1, so evaluation uses no mask
+    return tuple(np.where(rng.random(shape) >= p, scale, 0.0)  # (T, B, H*D)
+                 for _ in range(cfg.num_layers - 1))
+
+
+def check_dropout_masks(cfg: ModelConfig, masks, num_steps: int, batch_size: int) -> tuple:
+    """A tuple of num_layers - 1 arrays of shape (T, B, H*D), or None; named on error."""
+    if masks is None:
+        return None
+    if not isinstance(masks, (tuple, list)):
+        raise ShapeError(f"dropout_masks must be a tuple of (T, B, H*D) arrays or None, "
+                         f"got {type(masks).__name__}")
+    if len(masks) != cfg.num_layers - 1:
+        raise ShapeError(f"dropout_masks: a {cfg.num_layers}-layer model has "
+                         f"{cfg.num_layers - 1} layer boundaries, got {len(masks)} masks")
+    expected = (num_steps, batch_size, cfg.num_hiddens * cfg.num_directions)
+    for k, m in enumerate(masks):
+        if tuple(m.shape) != expected:
+            raise ShapeError(f"dropout_masks[{k}] has shape {tuple(m.shape)}, expected "
+                             f"{expected} (steps, batch, hidden * directions)")
+    return tuple(masks)
