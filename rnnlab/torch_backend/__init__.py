@@ -1,0 +1,270 @@
+"""The torch backend: the NumPy backend's mathematics in torch, gradients by autograd.
+
+``TorchBackend(dtype="float32", device=None, impl="scratch")`` implements
+:class:`rnnlab.backend.Backend` with the semantics of ``NumpyBackend``. Two
+implementations of the model compute the same function:
+
+* ``impl="scratch"``: the seeds' forward in torch ops, fused gates (``model.model_forward``);
+* ``impl="nn"``: torch's ``nn.RNN`` / ``nn.LSTM`` kernel, cuDNN on a GPU
+  (``model.nn_forward``), its weights built from rnnlab's tensors so the gradients come
+  back under rnnlab's names.
+
+Parameters are a dict of leaf tensors (``from_numpy``); ``loss_and_grads`` differentiates
+through detached aliases of them with ``torch.autograd.grad``, so no ``.grad`` is ever
+left on the caller's tensors and no graph outlives the call.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..config import ModelConfig, as_model_config
+from ..errors import ConfigError, ParamError, ShapeError
+from ..params import validate_params
+from ..validate import (check_finite_inputs, check_param_values, check_state, check_theta,
+                        check_tokens, check_weights)
+from . import nn_map
+from .cells import CELLS
+from .device import numpy_dtype, resolve_device, resolve_dtype
+from .functional import clip_grads, cross_entropy, global_norm, sgd
+from .model import model_forward, nn_forward, stack_state, unstack_state
+from .nn_map import (d2l_rnn_scratch, from_d2l_params, from_nn_module, from_state_dict,
+                     make_nn_module, nn_weights, to_d2l_params, to_nn_module, to_state_dict)
+from .optim import TorchOptimizer, make_optimizer
+
+__all__ = ["TorchBackend", "IMPLS", "model_forward", "nn_forward", "CELLS", "cross_entropy",
+           "global_norm", "clip_grads", "sgd", "resolve_device", "resolve_dtype",
+           "stack_state", "unstack_state", "nn_map", "nn_weights", "make_nn_module",
+           "to_nn_module", "from_nn_module", "to_state_dict", "from_state_dict",
+           "to_d2l_params", "from_d2l_params", "d2l_rnn_scratch", "TorchOptimizer",
+           "make_optimizer"]
+
+IMPLS = ("scratch", "nn")
+
+
+def _is_integer(t: torch.Tensor) -> bool:
+    return not (t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool)
+
+
+def _check_grads(grads) -> dict:
+    """A dict of float tensors (``validate.check_grads`` is the NumPy twin)."""
+    if not isinstance(grads, dict):
+        raise ParamError(f"grads must be a dict of tensors, got {type(grads).__name__}")
+    for name, g in grads.items():
+        if not isinstance(g, torch.Tensor) or not g.dtype.is_floating_point:
+            what = f"dtype {g.dtype}" if isinstance(g, torch.Tensor) else type(g).__name__
+            raise ParamError(f"gradient {name!r} must be a float torch tensor, got {what}")
+    return grads
+
+
+class TorchBackend:
+    """Backend protocol over ``torch_backend.model``. Arrays are torch tensors on ``device``."""
+
+    name = "torch"
+
+    def __init__(self, dtype="float32", device=None, impl: str = "scratch"):
+        if impl not in IMPLS:
+            raise ConfigError(f"unknown torch backend impl {impl!r}; expected one of "
+                              f"{', '.join(IMPLS)}")
+        self.dtype = resolve_dtype(dtype)  # torch.float32 | torch.float64
+        self.np_dtype = numpy_dtype(self.dtype)
+        self.device = resolve_device(device)
+        self.impl = impl
+        self._nn_modules: dict = {}  # ModelConfig -> a meta-device torch.nn module
+
+    def __repr__(self) -> str:
+        return (f"TorchBackend(dtype={str(self.dtype).replace('torch.', '')}, "
+                f"device={str(self.device)!r}, impl={self.impl!r})")
+
+    # -- arrays -------------------------------------------------------------------
+    def _tensor(self, v, dtype=None, device=None) -> torch.Tensor:
+        """A fresh copy of an array or tensor with the backend's (or given) dtype/device."""
+        dtype, device = dtype or self.dtype, device or self.device
+        if isinstance(v, torch.Tensor):
+            return v.detach().to(device=device, dtype=dtype, copy=True)
+        return torch.tensor(np.asarray(v), dtype=dtype, device=device)
+
+    def from_numpy(self, params: dict) -> dict:
+        """Leaf tensors on the device, in the backend's dtype (copies). A value that is not
+        a finite real array, or a missing, extra or misshaped one, is a ParamError naming
+        it (``validate.check_param_values``, as the numpy backend)."""
+        return {k: self._tensor(v) for k, v in check_param_values(params).items()}
+
+    def to_numpy(self, params: dict) -> dict:
+        return {k: v.detach().to("cpu", copy=True).numpy() for k, v in params.items()}
+
+    def tokens(self, X) -> torch.Tensor:
+        """(B, T) int64 ids on the device; a float, negative or non-2-D X is a ShapeError
+        (the vocabulary bound is checked where it is known, in forward / loss_and_grads)."""
+        return self._tokens(X, None, "X", self.device)
+
+    def state_to_numpy(self, state: tuple) -> tuple:
+        return tuple(s.detach().to("cpu", copy=True).numpy() for s in state)
+
+    def state_from_numpy(self, state: tuple) -> tuple:
+        return tuple(self._tensor(s) for s in state)
+
+    # -- model --------------------------------------------------------------------
+    def begin_state(self, cell, batch_size: int, num_hiddens: int | None = None) -> tuple:
+        """Zeros, one (B, H) tensor per layer, direction and kind of state (d2l's init_state)."""
+        if isinstance(cell, ModelConfig):
+            cfg = cell
+        else:
+            if num_hiddens is None:
+                raise ConfigError("begin_state(cell_name, batch_size, num_hiddens): num_hiddens missing")
+            cfg = ModelConfig(cell, 1, num_hiddens)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+        n = cfg.num_layers * cfg.num_directions * cfg.num_states
+        return tuple(torch.zeros((int(batch_size), cfg.num_hiddens), dtype=self.dtype,
+                                 device=self.device) for _ in range(n))
+
+    def _config(self, cell, params) -> ModelConfig:
+        cfg = as_model_config(cell, params)
+        unsupported = [what for what, on in (("the gru cell", cfg.cell == "gru"),
+                                             ("bidirectional layers", cfg.bidirectional),
+                                             ("dropout > 0", cfg.dropout > 0)) if on]
+        if unsupported:
+            raise ConfigError(f"{' and '.join(unsupported)}: not yet supported by the torch "
+                              "backend (it runs rnn and lstm, any number of layers)")
+        return cfg
+
+    def _params(self, cfg: ModelConfig, params: dict) -> dict:
+        """Tensors as given (arrays converted with the backend's dtype), shapes checked."""
+        if not isinstance(params, dict):
+            raise ParamError(f"params must be a dict of tensors, got {type(params).__name__}")
+        params = {k: v if isinstance(v, torch.Tensor) else self._tensor(v)
+                  for k, v in params.items()}
+        validate_params(cfg, params, finite=False)  # names, shapes, one dtype
+        devices = {str(v.device) for v in params.values()}
+        if len(devices) > 1:
+            raise ParamError(f"parameters are spread over devices {sorted(devices)}; "
+                             "move them to one (TorchBackend.from_numpy does)")
+        if params["b_q"].dtype not in (torch.float32, torch.float64):
+            raise ParamError(f"parameters must be float32 or float64, got {params['b_q'].dtype}")
+        return params
+
+    def _tokens(self, X, V: int | None, name: str, device) -> torch.Tensor:
+        """(B, T) ids in [0, V) as int64 on ``device``; checked as ``validate.check_tokens``.
+
+        A tensor is checked where it lies (one min/max read back), so an id out of range
+        is a ShapeError here, not a CUDA device-side assert inside the gather.
+        """
+        if not isinstance(X, torch.Tensor):
+            return torch.tensor(check_tokens(X, V, name), device=device)
+        if X.dim() != 2 or X.numel() == 0 or not _is_integer(X):
+            check_tokens(X, V, name)  # raises the shared ShapeError
+        lo, hi = torch.aminmax(X.detach())
+        if int(lo) < 0 or (V is not None and int(hi) >= V):
+            check_tokens(X, V, name)  # raises, naming the id
+        return X.detach().to(device=device, dtype=torch.int64)
+
+    def _state(self, cfg: ModelConfig, state, batch_size: int, like: torch.Tensor) -> tuple:
+        check_state(cfg, state, batch_size)
+        out = []
+        for i, s in enumerate(state):
+            if not isinstance(s, torch.Tensor):
+                s = self._tensor(s, dtype=like.dtype, device=like.device)
+            elif s.dtype != like.dtype or s.device != like.device:
+                raise ShapeError(f"state[{i}] is {s.dtype} on {s.device}, the parameters are "
+                                 f"{like.dtype} on {like.device}")
+            out.append(s)
+        return tuple(out)
+
+    def _check(self, cell, params, X, state):
+        cfg = self._config(cell, params)
+        params = self._params(cfg, params)
+        like = params["b_q"]
+        X = self._tokens(X, cfg.vocab_size, "X", like.device)
+        state = self._state(cfg, state, X.shape[0], like)
+        return cfg, params, X, state
+
+    def _nn_weight_names(self, cfg: ModelConfig) -> list:
+        """torch.nn's flat weight order for ``cfg``, from a module built once per config.
+
+        The module lives on the meta device: only its names (and shapes) are used, the
+        weights always come from the rnnlab tensors, so dtype and device do not matter.
+        """
+        module = self._nn_modules.get(cfg)
+        if module is None:
+            module = self._nn_modules[cfg] = make_nn_module(cfg, device="meta")
+        return module._flat_weights_names
+
+    def _model(self, cfg, params, X, state, train: bool = False):
+        if self.impl == "nn":
+            return nn_forward(cfg, params, X, state, self._nn_weight_names(cfg), train=train)
+        return model_forward(cfg, params, X, state)
+
+    def forward(self, cell, params: dict, X, state: tuple):
+        """Logits (T*B, V), time-major, and the state after the last step (no autograd)."""
+        cfg, params, X, state = self._check(cell, params, X, state)
+        with torch.no_grad():
+            logits, state_T = self._model(cfg, params, X, state)
+        if not bool(torch.isfinite(logits).all()):  # one pass over (T*B, V), one sync
+            self._name_non_finite(params, state)
+        return logits, state_T
+
+    @staticmethod
+    def _name_non_finite(params: dict, state: tuple) -> None:
+        """After a non-finite loss or logits: NonFiniteParamError naming the NaN/inf input."""
+        check_finite_inputs(params, state, to_numpy=lambda t: t.detach().cpu().numpy())
+
+    def loss_and_grads(self, cell, params: dict, X, Y, state: tuple, weights=None,
+                       state_grads: bool = False, dropout_masks=None):
+        """Mean (weighted) cross-entropy, its gradients by autograd, the final state (detached).
+
+        With ``state_grads=True`` a fourth value is returned: dL/d(initial state), a tuple.
+        Autograd runs on detached aliases of ``params`` (same storage, no copy), so the
+        caller's tensors never get a ``.grad`` and may or may not require grad.
+        ``dropout_masks`` (``rnnlab.dropout``) must be None: dropout is not supported yet.
+        """
+        cfg, params, X, state = self._check(cell, params, X, state)
+        if dropout_masks is not None:
+            raise ConfigError("dropout_masks: dropout is not yet supported by the torch backend")
+        like = params["b_q"]
+        Y = self._tokens(Y, cfg.vocab_size, "Y", like.device)
+        if Y.shape != X.shape:
+            raise ShapeError(f"Y has shape {tuple(Y.shape)}, expected X's shape {tuple(X.shape)}")
+        if weights is not None:
+            if isinstance(weights, torch.Tensor):
+                if tuple(weights.shape) != (X.numel(),) or weights.dtype.is_complex \
+                        or weights.dtype == torch.bool:
+                    check_weights(weights, X.numel())  # raises the shared ShapeError
+                weights = weights.detach().to(device=like.device, dtype=like.dtype)
+            else:
+                weights = self._tensor(check_weights(weights, X.numel()), like.dtype, like.device)
+        leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+        state0 = tuple(s.detach().requires_grad_(state_grads) for s in state)
+        with torch.enable_grad():
+            logits, state_T = self._model(cfg, leaves, X, state0, train=True)
+            loss = cross_entropy(logits, Y.T.reshape(-1), weights)  # targets time-major
+        inputs = list(leaves.values()) + (list(state0) if state_grads else [])
+        grads = torch.autograd.grad(loss, inputs, allow_unused=True, materialize_grads=True)
+        grads = [g.contiguous() for g in grads]  # slices of the fused gradients -> own arrays
+        named = dict(zip(leaves, grads[: len(leaves)]))
+        state_T = tuple(s.detach() for s in state_T)
+        loss = float(loss.detach())
+        if not np.isfinite(loss):  # only now look for the cause among the inputs
+            self._name_non_finite(params, state)
+        if state_grads:
+            return loss, named, state_T, tuple(grads[len(leaves):])
+        return loss, named, state_T
+
+    def clip_grads(self, grads: dict, theta: float) -> float:
+        return clip_grads(_check_grads(grads), check_theta(theta))
+
+    def sgd(self, params: dict, grads: dict, lr: float) -> None:
+        sgd(params, grads, lr)
+
+    def make_optimizer(self, name: str, params: dict, lr: float) -> TorchOptimizer:
+        """``sgd`` | ``adam`` | ``adagrad`` (torch.optim); ``step(grads)`` updates in place."""
+        return make_optimizer(name, params, lr)
+
+    def validate(self, cell, params: dict) -> ModelConfig:
+        """Names, shapes, one dtype, and every value finite (checked on the device)."""
+        cfg = validate_params(cell, params)
+        for name, v in params.items():
+            if isinstance(v, torch.Tensor) and not bool(torch.isfinite(v).all()):
+                raise ParamError(f"parameter {name!r} holds NaN or infinite values")
+        return cfg
