@@ -17,9 +17,22 @@ import numpy as np
 
 from . import __version__
 from .config import CELLS, GRU_FORMS, ModelConfig
-from .errors import ConfigError, NonFiniteError, RnnlabError
+from .errors import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NONFINITE, ConfigError, CorpusError,
+                     NonFiniteError, RnnlabError, exit_status)
 
-EXIT_ERROR, EXIT_NONFINITE, EXIT_INTERRUPTED = 2, 3, 130
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line on stderr (status 2), naming the option
+    and the value: ``rnnlab train: error: argument --hidden: expected a positive ...``."""
+
+    def error(self, message: str):
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {one_line(message)} "
+                              f"(see {self.prog} --help)\n")
+
+
+def one_line(message) -> str:
+    """A message as exactly one line (a file name may hold a newline)."""
+    return " ".join(str(message).splitlines()) or type(message).__name__
 
 
 def positive_int(text: str) -> int:
@@ -89,7 +102,7 @@ def make_backend(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="rnnlab",
         description="Recurrent language models with hand-written BPTT (NumPy) and autograd (PyTorch).",
     )
@@ -194,43 +207,145 @@ def default_prefix(corpus: str, vocab) -> str:
     return vocab.idx_to_token[1]  # the most frequent character
 
 
+# A resumed run continues the same run: these options are read from the checkpoint when
+# they are not given, and refused when given with another value. (--epochs is read from
+# the checkpoint when not given, and may be raised to extend a run.)
+RUN_OPTIONS = {  # dest: (option, how the checkpoint records it)
+    "cell": ("--cell", lambda c: c.model.cell),
+    "hidden": ("--hidden", lambda c: c.model.num_hiddens),
+    "num_layers": ("--num-layers", lambda c: c.model.num_layers),
+    "gru_form": ("--gru-form", lambda c: c.model.gru_form),
+    "dropout": ("--dropout", lambda c: c.model.dropout),
+    "lr": ("--lr", lambda c: c.train["lr"]),
+    "optimizer": ("--optimizer", lambda c: c.train["optimizer"]),
+    "batch_size": ("--batch-size", lambda c: c.train["batch_size"]),
+    "num_steps": ("--num-steps", lambda c: c.train["num_steps"]),
+    "max_tokens": ("--max-tokens", lambda c: c.train["max_tokens"]),
+    "random": ("--random", lambda c: c.train["use_random_iter"]),
+    "clip": ("--clip", lambda c: c.train["clip_theta"]),
+    "seed": ("--seed", lambda c: c.train["seed"]),
+    "val_fraction": ("--val-fraction", lambda c: c.train["val_fraction"]),
+    "corpus": ("--corpus", lambda c: c.extra["corpus"]),
+    "dtype": ("--dtype", lambda c: str(next(iter(c.params.values())).dtype)),
+}
+
+
+def explicit_options(argv) -> set:
+    """The dests of the options given on the command line (not left to their defaults).
+
+    The same parser with every default suppressed parses the same argv: only what was
+    typed lands in the namespace (abbreviations and ``--opt=value`` included)."""
+    parser = build_parser()
+    for action in _all_actions(parser):
+        if action.dest not in ("help", "version", "command"):
+            action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv)))
+
+
+def _all_actions(parser):
+    for action in parser._actions:
+        yield action
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _all_actions(sub)
+
+
+def _same(option: str, given, recorded) -> bool:
+    if option == "--corpus" and given not in ("timemachine", "time_machine"):
+        return Path(given).resolve() == Path(str(recorded)).resolve()
+    if isinstance(given, float) or isinstance(recorded, float):
+        return float(given) == float(recorded)
+    return given == recorded
+
+
+def adopt_run_options(args, ckpt, where) -> None:
+    """--resume: take the run's options from the checkpoint; name every one given with
+    another value (a ConfigError listing them all)."""
+    explicit = getattr(args, "explicit", set())
+    conflicts = []
+    for dest, (option, recorded_by) in RUN_OPTIONS.items():
+        try:
+            recorded = recorded_by(ckpt)
+        except (KeyError, StopIteration):
+            continue  # a checkpoint written from Python may not record it
+        if dest not in explicit:
+            setattr(args, dest, recorded)
+        elif not _same(option, getattr(args, dest), recorded):
+            given = getattr(args, dest)
+            shown = option if isinstance(given, bool) else f"{option} {given}"
+            conflicts.append(f"{shown} (the checkpoint has {recorded})")
+    if conflicts:
+        raise ConfigError(
+            f"cannot resume {where}: {'; '.join(conflicts)}. Leave these options out to "
+            "continue with the checkpoint's values, or train a new run with another --out")
+    if "epochs" not in explicit:
+        args.epochs = int(ckpt.train.get("num_epochs", args.epochs))
+
+
 def cmd_train(args) -> int:
-    from .checkpoint import Checkpoint, check_resume, load_checkpoint, resolve, save_checkpoint
-    from .data import load_corpus, train_val_split
+    from .checkpoint import (CHECKPOINT_NAME, Checkpoint, check_resume, load_checkpoint,
+                             rng_metadata, save_checkpoint)
+    from .data import load_corpus, split_after
     from .generate import predict
     from .params import init_params
-    from .train import TrainConfig, train
+    from .train import TrainConfig, check_corpus_fits, train
 
-    corpus, vocab = load_corpus(args.corpus, args.max_tokens)
+    out = Path(args.out or f"runs/{args.cell}")
+    ckpt_path = out / CHECKPOINT_NAME
+    ckpt = None
+    if args.resume:
+        if not ckpt_path.exists():
+            raise ConfigError(f"--resume: no checkpoint at {ckpt_path} (train without --resume "
+                              "first, or point --out at the run's directory)")
+        ckpt = load_checkpoint(ckpt_path)
+        adopt_run_options(args, ckpt, ckpt_path)
+    elif ckpt_path.exists() and not args.overwrite:
+        raise ConfigError(f"{ckpt_path} already holds a run: add --resume to continue it, "
+                          "--overwrite to start again in its place, or choose another --out")
+    full, vocab = load_corpus(args.corpus, -1)
+    # training: the first --max-tokens tokens (d2l's 10,000); validation: the tokens after
+    # them, or the last part of those tokens when the corpus ends there
+    train_corpus, val_corpus = split_after(full, args.max_tokens, args.val_fraction)
     tcfg = TrainConfig(num_epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                        num_steps=args.num_steps, max_tokens=args.max_tokens,
                        use_random_iter=args.random, clip_theta=args.clip,
                        optimizer=args.optimizer, seed=args.seed, val_fraction=args.val_fraction)
     cfg = ModelConfig(args.cell, len(vocab), args.hidden, num_layers=args.num_layers,
                       gru_form=args.gru_form, dropout=args.dropout)
-    train_corpus, val_corpus = train_val_split(corpus, args.val_fraction)
+    try:  # fail now, naming the corpus, not inside train()
+        check_corpus_fits(len(train_corpus), tcfg)
+    except CorpusError as exc:
+        raise CorpusError(f"--corpus {args.corpus}: {exc}") from None
+    if len(val_corpus) and len(val_corpus) < tcfg.num_steps + 1:
+        raise CorpusError(f"--val-fraction {args.val_fraction} leaves {len(val_corpus)} "
+                          f"validation tokens, fewer than --num-steps + 1 = {tcfg.num_steps + 1}; "
+                          "raise it, or 0 for no validation")
     be = make_backend(args)
-    out = Path(args.out or f"runs/{args.cell}")
-    ckpt_path = out / "checkpoint.safetensors"
+    check_run_dir(out)  # fail now, not at the first checkpoint after hours of training
     prefix = args.prefix if args.prefix is not None else default_prefix(args.corpus, vocab)
     vocab.lookup_strict(list(prefix))  # fail now, not after 500 epochs
 
     history, start_epoch = [], 0
+    norm_log = []  # (epoch position, global gradient norm before clipping) per batch
     params = be.from_numpy(init_params(cfg, seed=args.seed, dtype=args.dtype))
     optimizer = be.make_optimizer(tcfg.optimizer, params, tcfg.lr)
-    if args.resume:
-        if not ckpt_path.exists():
-            raise ConfigError(f"--resume: no checkpoint at {ckpt_path}")
-        ckpt = load_checkpoint(ckpt_path)
+    if ckpt is not None:
         check_resume(ckpt, cfg, vocab, tcfg.to_dict())
         params = be.from_numpy(ckpt.params)
         optimizer = be.make_optimizer(tcfg.optimizer, params, tcfg.lr)
         if ckpt.optimizer is not None:
             optimizer.load_state_dict(ckpt.optimizer)
         history, start_epoch = list(ckpt.history), ckpt.epoch
-        print(f"resuming {ckpt_path} after epoch {start_epoch}", flush=True)
+        if "grad_norms" in ckpt.arrays:
+            norm_log = [tuple(row) for row in np.asarray(ckpt.arrays["grad_norms"]).tolist()]
+        print(f"resuming {ckpt_path} after epoch {start_epoch} (trained on "
+              f"{ckpt.extra.get('backend', '?')}, continuing on {be.name})", flush=True)
         if start_epoch >= tcfg.num_epochs:
-            print(f"already trained for {start_epoch} epochs (--epochs {tcfg.num_epochs})")
+            print(f"already trained for {start_epoch} epochs; pass a larger --epochs to go on")
+            return 0
+
+    title = f"{cfg.cell}, H={cfg.num_hiddens}, {args.optimizer} lr={args.lr:g}, {args.corpus}"
+    plots = []
 
     def save(epoch: int) -> None:
         state = optimizer.state_dict()
@@ -238,36 +353,44 @@ def cmd_train(args) -> int:
         state["arrays"] = {k: np.asarray(v) for k, v in be.to_numpy(state["arrays"]).items()}
         save_checkpoint(ckpt_path, Checkpoint(
             model=cfg, params=be.to_numpy(params), vocab=vocab, epoch=epoch,
-            train=tcfg.to_dict(), optimizer=state, history=history,
-            rng={"scheme": "params: default_rng(seed); epoch e batches: default_rng([seed, e])",
-                 "seed": tcfg.seed},
-            extra={"corpus": args.corpus, "backend": be.name}))
+            train=tcfg.to_dict(), optimizer=state, history=history, rng=rng_metadata(tcfg.seed),
+            extra={"corpus": args.corpus, "backend": be.name, "dtype": args.dtype,
+                   "device": str(getattr(be, "device", "cpu"))},
+            arrays={"grad_norms": np.array(norm_log, dtype=np.float64).reshape(-1, 2)}))
         if not args.no_plot and history:
             try:
-                from .plot import plot_perplexity
-
-                plot_perplexity(history, out / "perplexity.png",
-                                title=f"{cfg.cell}, H={cfg.num_hiddens}, {args.corpus}")
+                from .plot import plot_grad_norms, plot_perplexity
             except ImportError:
-                pass
+                return  # matplotlib is optional
+            plots[:] = [plot_perplexity(history, out / "perplexity.png", title=title)]
+            if norm_log:
+                x, n = zip(*norm_log)
+                plots.append(plot_grad_norms(x, n, tcfg.clip_theta, out / "grad_norm.png",
+                                             title=title))
 
     bar = None
+    tokens_per_batch = tcfg.batch_size * tcfg.num_steps
 
     def on_batch(epoch, i, n, loss, norm):
         nonlocal bar
+        norm_log.append((epoch + (i + 1) / n, float(norm)))
         if args.no_progress or not sys.stderr.isatty():
             return
         from tqdm import tqdm
 
         if bar is None:
-            bar = tqdm(total=n, desc=f"epoch {epoch + 1}", leave=False, unit="batch")
-        bar.update(1)
+            bar = tqdm(total=n * tokens_per_batch, desc=f"epoch {epoch + 1}/{tcfg.num_epochs}",
+                       leave=False, unit="tok", unit_scale=True, dynamic_ncols=True)
+        bar.update(tokens_per_batch)  # the rate shown is tokens/s
         bar.set_postfix(loss=f"{loss:.3f}", ppl=f"{math.exp(loss):.2f}", norm=f"{norm:.2f}")
         if i == n - 1:
             bar.close()
             bar = None
 
+    last_saved = None
+
     def on_epoch(stats) -> None:
+        nonlocal last_saved
         history.append(stats.to_dict())
         e = stats.epoch
         if e % args.log_every == 0 or e == tcfg.num_epochs:
@@ -275,34 +398,45 @@ def cmd_train(args) -> int:
             print(f"epoch {e:4d}/{tcfg.num_epochs}  train ppl {stats.train_ppl:8.3f}{val}  "
                   f"{stats.tokens_per_s:10,.0f} tokens/s  grad norm {stats.grad_norm_mean:.3f}",
                   flush=True)
-        if args.sample_every and e % args.sample_every == 0:
+        if args.sample_every and e % args.sample_every == 0 and e != tcfg.num_epochs:
             print("  sample:", predict(prefix, args.num_preds, be, cfg, params, vocab), flush=True)
         if args.checkpoint_every and e % args.checkpoint_every == 0:
             save(e)
+            last_saved = e
 
+    val_note = (f", validation on {len(val_corpus):,} held-out tokens" if len(val_corpus)
+                else ", no validation split")
     print(f"training {cfg.cell} (H={cfg.num_hiddens}, layers={cfg.num_layers}) on "
-          f"{len(train_corpus):,} tokens, vocab {len(vocab)}, backend {be.name} "
+          f"{len(train_corpus):,} tokens{val_note}, vocab {len(vocab)}, backend {be.name} "
           f"({getattr(be, 'device', 'cpu')}, {args.dtype})", flush=True)
     try:
         train(be, cfg, params, train_corpus, tcfg,
               val_corpus=val_corpus if len(val_corpus) else None,
               start_epoch=start_epoch, optimizer=optimizer, on_epoch=on_epoch, on_batch=on_batch)
     except NonFiniteError as exc:
-        print(f"rnnlab: error: {exc}; the last good checkpoint is kept at {ckpt_path}",
-              file=sys.stderr)
+        kept = (f"the last good checkpoint is kept at {ckpt_path}" if ckpt_path.exists()
+                else "no checkpoint was saved before it")
+        print(f"rnnlab: error: {one_line(exc)}; {kept}", file=sys.stderr)
         return EXIT_NONFINITE
     except KeyboardInterrupt:
-        print(f"\ninterrupted; the last checkpoint is at {ckpt_path} (resume with --resume)",
-              file=sys.stderr)
+        if bar is not None:
+            bar.close()
+        kept = (f"the last checkpoint is {ckpt_path}, after epoch {last_saved or start_epoch}; "
+                "run the same command with --resume to continue" if ckpt_path.exists()
+                else "no checkpoint was saved yet")
+        print(f"\ninterrupted; {kept}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    save(max(start_epoch, tcfg.num_epochs))
+    if last_saved != tcfg.num_epochs:
+        save(tcfg.num_epochs)
     if history:
         last = history[-1]
-        print(f"perplexity {last['train_ppl']:.2f}, {last['tokens_per_s']:,.0f} tokens/s on {be.name}")
+        val = f", validation {last['val_ppl']:.2f}" if last.get("val_ppl") is not None else ""
+        print(f"perplexity {last['train_ppl']:.2f}{val}, {last['tokens_per_s']:,.0f} tokens/s "
+              f"on {be.name}")
     print(predict(prefix, args.num_preds, be, cfg, params, vocab))
     if args.prefix is None and args.corpus in ("timemachine", "time_machine"):
         print(predict("traveller", args.num_preds, be, cfg, params, vocab))
-    print(f"saved {ckpt_path}", flush=True)
+    print(f"saved {ckpt_path}" + "".join(f"\nplot  {p}" for p in plots), flush=True)
     return 0
 
 
@@ -346,13 +480,37 @@ def cmd_gradcheck(args) -> int:
     return 0 if ok else 1
 
 
+def check_run_dir(out: Path) -> None:
+    """The run directory exists (made if needed) and a file can be written in it."""
+    import tempfile
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"--out {str(out)!r}: cannot write a checkpoint there "
+                          f"({exc.strerror or exc})") from None
+
+
 def main(argv=None) -> int:
+    """Run the command; every failure is one line on stderr and an exit status:
+    2 an rnnlab error or an OS error (disk full...), 3 a NaN / infinite run, 130 Ctrl-C."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        # rnnlab checks losses, norms and parameters itself and names the epoch and batch;
+        # NumPy's overflow warnings would only add lines to stderr
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            return args.func(args)
     except RnnlabError as exc:
-        print(f"rnnlab: error: {exc}", file=sys.stderr)
+        print(f"rnnlab: error: {one_line(exc)}", file=sys.stderr)
+        return exit_status(exc)
+    except KeyboardInterrupt:
+        print("rnnlab: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as exc:  # a full disk or a vanished directory while saving
+        print(f"rnnlab: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
 
 

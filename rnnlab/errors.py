@@ -3,7 +3,28 @@
 Every error rnnlab raises on bad input is one of these, with a message that names the
 file, key, value or shape at fault. Each also derives from the built-in type a caller
 would expect (``ValueError``, ``FileNotFoundError``...), so ``except ValueError`` keeps
-working for code that does not know rnnlab.
+working for code that does not know rnnlab. ``docs/errors.md`` tables every bad input
+with the type it raises and an example message; ``tests/test_bad_input.py`` holds one
+test per row.
+
+The ``rnnlab`` command maps them to exit statuses (:func:`exit_status`): 3 for a run stopped
+by a NaN or infinite loss, gradient or parameter, 2 for every other rnnlab error (one
+line on stderr), 130 for an interrupted run.
+
+::
+
+    RnnlabError
+    ├── ConfigError (ValueError)          an option out of range or unknown
+    ├── CorpusError (ValueError)          a corpus file empty, binary, not UTF-8, too short...
+    │   ├── CorpusNotFoundError (FileNotFoundError)
+    │   └── ChecksumError                 a download or cached file with the wrong SHA-1
+    ├── VocabError (KeyError)             a token not in the vocabulary, vocabularies differ
+    ├── ShapeError (ValueError)           an array of the wrong shape, dtype or values
+    │   └── ParamError                    a parameter dict: missing, extra, misshaped array
+    │       └── NonFiniteParamError       ... holding NaN or inf (also a NonFiniteError)
+    ├── CheckpointError (ValueError)      truncated, edited, other version, mismatched
+    ├── NonFiniteError (FloatingPointError)  the loss or gradient norm became NaN or inf
+    └── BackendError (RuntimeError)       an unknown backend or unavailable device
 """
 
 from __future__ import annotations
@@ -52,5 +73,25 @@ class NonFiniteError(RnnlabError, FloatingPointError):
     """A loss or gradient became NaN or infinite during training."""
 
 
+class NonFiniteParamError(ParamError, NonFiniteError):
+    """A parameter or state array holds NaN or inf (found when the loss or logits were not
+    finite). Both a ParamError (the input is bad) and a NonFiniteError (training reports
+    it with the epoch and batch, and the CLI exits with status 3)."""
+
+
 class BackendError(RnnlabError, RuntimeError):
     """A backend or device was asked for that is unknown or not available."""
+
+
+EXIT_ERROR = 2  # any rnnlab error: bad input or option, one line on stderr
+EXIT_NONFINITE = 3  # training stopped on a NaN / infinite loss, gradient or parameter
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
+
+
+def exit_status(exc: BaseException) -> int:
+    """The ``rnnlab`` command's exit status for an exception it caught."""
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, NonFiniteError):
+        return EXIT_NONFINITE
+    return EXIT_ERROR

@@ -118,9 +118,14 @@ def infer_config(cell: str, params: dict) -> ModelConfig:
     """Read V, H, layers, directions and GRU form off a parameter dict's names and shapes."""
     if cell not in CELLS:
         raise ConfigError(f"unknown cell {cell!r}; expected one of {', '.join(CELLS)}")
-    for key in ("b_q", f"W_h{GATES[cell][0]}"):
+    if not isinstance(params, dict):
+        raise ParamError(f"params must be a dict of arrays, got {type(params).__name__}")
+    for key, ndim in (("b_q", 1), (f"W_h{GATES[cell][0]}", 2)):
         if key not in params:
             raise ParamError(f"parameter {key!r} is missing for cell {cell!r}")
+        if len(np.shape(params[key])) != ndim or 0 in np.shape(params[key]):
+            raise ParamError(f"parameter {key!r} has shape {tuple(np.shape(params[key]))}, "
+                             f"expected a non-empty {ndim}-D array")
     V = int(np.shape(params["b_q"])[0])
     H = int(np.shape(params[f"W_h{GATES[cell][0]}"])[0])
     layers = 1
@@ -134,9 +139,9 @@ def infer_config(cell: str, params: dict) -> ModelConfig:
 
 def validate_params(cfg: "ModelConfig | str", params: dict, finite: bool = True) -> ModelConfig:
     """Refuse a dict with a missing, extra, misshaped, non-float or non-finite array."""
-    cfg = as_model_config(cfg, params)
     if not isinstance(params, dict):
         raise ParamError(f"params must be a dict of arrays, got {type(params).__name__}")
+    cfg = as_model_config(cfg, params)
     shapes = param_shapes(cfg)
     missing = [k for k in shapes if k not in params]
     extra = [k for k in params if k not in shapes]

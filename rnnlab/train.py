@@ -80,6 +80,11 @@ class EpochStats:
 BatchCallback = Callable[[int, int, int, float, float], None]  # epoch, batch, batches, loss, norm
 
 
+def perplexity(mean_loss: float) -> float:
+    """exp(mean cross-entropy); inf rather than an OverflowError past e^709."""
+    return math.exp(mean_loss) if mean_loss < 709.0 else float("inf")
+
+
 def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
     """The partition's randomness for epoch ``epoch`` (0-based), derived, not carried."""
     return np.random.default_rng([seed, epoch])
@@ -99,8 +104,12 @@ def train_epoch(backend, cfg: ModelConfig, params: dict, optimizer, loader: SeqD
         if cfg.dropout > 0 and cfg.num_layers > 1:  # masks drawn per batch, from the seed
             extra["dropout_masks"] = dropout_masks(cfg, X.shape[1], X.shape[0],
                                                    dropout_rng(tcfg.seed, epoch, i))
-        loss, grads, state = backend.loss_and_grads(
-            cfg, params, backend.tokens(X), backend.tokens(Y), state, **extra)  # state: detached
+        try:
+            loss, grads, state = backend.loss_and_grads(
+                cfg, params, backend.tokens(X), backend.tokens(Y), state, **extra)  # detached
+        except NonFiniteError as exc:  # a parameter went NaN / inf in the last update
+            raise NonFiniteError(f"{exc} at epoch {epoch + 1}, batch {i + 1}; "
+                                 "try a smaller --lr or --clip") from exc
         if not math.isfinite(loss):
             raise NonFiniteError(f"loss became {loss} at epoch {epoch + 1}, batch {i + 1}; "
                                  "try a smaller --lr or --clip")
@@ -115,10 +124,18 @@ def train_epoch(backend, cfg: ModelConfig, params: dict, optimizer, loader: SeqD
         clipped += norm > tcfg.clip_theta
         if on_batch is not None:
             on_batch(epoch, i, len(batches), loss, norm)
+    # The last update may have overflowed a parameter, and no later loss would show it:
+    # check before the epoch is reported (and checkpointed). One pass over the
+    # parameters per epoch, far below one batch's cost.
+    for name, value in backend.to_numpy(params).items():
+        if not np.isfinite(value).all():
+            raise NonFiniteError(f"parameter {name!r} became NaN or infinite in the update "
+                                 f"at epoch {epoch + 1}, batch {len(batches)}; "
+                                 "try a smaller --lr or --clip")
     seconds = time.perf_counter() - start
     return EpochStats(
         epoch=epoch + 1,
-        train_ppl=math.exp(total_loss / num_tokens),
+        train_ppl=perplexity(total_loss / num_tokens),
         tokens_per_s=num_tokens / seconds if seconds > 0 else float("inf"),
         seconds=seconds,
         num_tokens=num_tokens,
@@ -154,7 +171,7 @@ def evaluate(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, batch_
         lse = m[:, 0] + np.log(np.exp(logits - m).sum(axis=1))  # (T*rows,)
         total += float((lse - logits[np.arange(len(targets)), targets]).sum())
         count += len(targets)
-    return math.exp(total / count)
+    return perplexity(total / count)
 
 
 def check_corpus_fits(corpus_len: int, tcfg: TrainConfig) -> None:

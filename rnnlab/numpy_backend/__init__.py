@@ -8,7 +8,9 @@ from ..config import ModelConfig, as_model_config
 from ..dropout import check_dropout_masks
 from ..errors import ConfigError
 from ..params import check_dtype, validate_params
-from ..validate import check_state, check_tokens, check_weights
+from ..validate import (check_finite_inputs, check_grads, check_numpy_params,
+                        check_param_values, check_state, check_theta, check_tokens,
+                        check_weights)
 from .functional import clip_grads, sgd, sigmoid, softmax_cross_entropy
 from .model import loss_and_grads, model_backward, model_forward
 from .optim import make_optimizer
@@ -33,13 +35,17 @@ class NumpyBackend:
 
     # -- arrays -------------------------------------------------------------------
     def from_numpy(self, params: dict) -> dict:
-        return {k: np.array(v, dtype=self.dtype) for k, v in params.items()}
+        """Copies in the backend's dtype. A value that is not a finite real array, or (for
+        a parameter dict) a missing, extra or misshaped array, is a ParamError naming it."""
+        return {k: np.array(v, dtype=self.dtype) for k, v in check_param_values(params).items()}
 
     def to_numpy(self, params: dict) -> dict:
         return {k: np.array(v) for k, v in params.items()}
 
     def tokens(self, X) -> np.ndarray:
-        return np.asarray(X, dtype=np.int64)
+        """(B, T) int64 ids; a float, negative, ragged or non-2-D X is a ShapeError (the
+        vocabulary bound is checked where it is known, in forward / loss_and_grads)."""
+        return check_tokens(X, None)
 
     def state_to_numpy(self, state: tuple) -> tuple:
         return tuple(np.array(s) for s in state)
@@ -49,7 +55,8 @@ class NumpyBackend:
 
     # -- model --------------------------------------------------------------------
     def _config(self, cell, params) -> ModelConfig:
-        return as_model_config(cell, params)
+        # names, shapes and dtype on every call: no pass over the values, so cheap
+        return check_numpy_params(cell, params)
 
     def begin_state(self, cell, batch_size: int, num_hiddens: int | None = None) -> tuple:
         """Zeros, one (B, H) array per layer, direction and kind of state (d2l's init_state)."""
@@ -67,13 +74,15 @@ class NumpyBackend:
     def _check(self, cell, params, X, state):
         cfg = self._config(cell, params)
         X = check_tokens(X, cfg.vocab_size)
-        check_state(cfg, state, X.shape[0])
+        check_state(cfg, state, X.shape[0], finite=True, array_type=np.ndarray)
         return cfg, X
 
     def forward(self, cell, params: dict, X, state: tuple):
         """Logits (T*B, V), time-major, and the state after the last step."""
         cfg, X = self._check(cell, params, X, state)
         logits, state_T, _ = model_forward(cfg, params, X, tuple(state))
+        if not np.isfinite(logits).all():  # O(T*B*V), far below the forward's own cost
+            check_finite_inputs(params, state)  # a NaN / inf parameter is named
         return logits, state_T
 
     def loss_and_grads(self, cell, params: dict, X, Y, state: tuple, weights=None,
@@ -96,10 +105,12 @@ class NumpyBackend:
             masks = tuple(np.asarray(m, dtype=params["b_q"].dtype) for m in masks)
         loss, grads, state_T, dstate0 = loss_and_grads(cfg, params, X, Y, tuple(state), weights,
                                                        masks)
+        if not np.isfinite(loss):  # only now look for the cause among the inputs
+            check_finite_inputs(params, state)
         return (loss, grads, state_T, dstate0) if state_grads else (loss, grads, state_T)
 
     def clip_grads(self, grads: dict, theta: float) -> float:
-        return clip_grads(grads, theta)
+        return clip_grads(check_grads(grads), check_theta(theta))
 
     def sgd(self, params: dict, grads: dict, lr: float) -> None:
         sgd(params, grads, lr)

@@ -1,0 +1,619 @@
+"""The bad-input table (issue 7): one row per bad input, documented in docs/errors.md.
+
+Every row asserts two things: the exception is exactly the rnnlab type the table names,
+and its message names the file, key, value or shape at fault (a regular expression).
+The CLI rows assert the exit status and that stderr is exactly one line naming the cause.
+A last test checks that every row id appears in docs/errors.md, so the table and the
+documentation cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import re
+import urllib.request
+from typing import Callable
+
+import numpy as np
+import pytest
+
+import rnnlab
+from rnnlab import cli
+from rnnlab.checkpoint import Checkpoint, check_resume, load_checkpoint, save_checkpoint
+from rnnlab.config import ModelConfig
+from rnnlab.data import Vocab, download, find_time_machine, load_corpus, load_corpus_text
+from rnnlab.errors import (
+    BackendError,
+    ChecksumError,
+    CheckpointError,
+    ConfigError,
+    CorpusError,
+    CorpusNotFoundError,
+    NonFiniteError,
+    NonFiniteParamError,
+    ParamError,
+    ShapeError,
+    VocabError,
+)
+from rnnlab.generate import predict
+from rnnlab.numpy_backend.optim import Adam
+from rnnlab.params import from_d2l_list, init_params
+from rnnlab.train import TrainConfig, evaluate, train
+
+DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "errors.md"
+V, H, B, T = 5, 4, 2, 3  # the small model of the backend rows
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch, tmp_path):
+    """No row reaches the network or the user's cache."""
+    real_urlopen = urllib.request.urlopen
+
+    def file_only(url, *args, **kwargs):
+        if not str(url).startswith("file:"):
+            raise AssertionError(f"test tried to reach the network: {url}")
+        return real_urlopen(url, *args, **kwargs)
+
+    monkeypatch.setattr(urllib.request, "urlopen", file_only)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg_cache"))
+
+
+class Ctx:
+    """What a row needs: a temp directory, monkeypatch, a numpy backend and a small rnn."""
+
+    def __init__(self, tmp: pathlib.Path, mp: pytest.MonkeyPatch):
+        self.tmp, self.mp = tmp, mp
+        self.be = rnnlab.get_backend("numpy")
+        rng = np.random.default_rng(7)
+        raw = init_params("rnn", V, H, seed=1)
+        raw = {k: (rng.standard_normal(v.shape) * 0.5).astype(np.float32) for k, v in raw.items()}
+        self.p = self.be.from_numpy(raw)  # random biases too, not zeros
+        self.X = rng.integers(0, V, (B, T))  # (B, T)
+        self.st = (rng.standard_normal((B, H)).astype(np.float32),)  # (B, H)
+
+    def file(self, name: str, content: bytes) -> pathlib.Path:
+        path = self.tmp / name
+        path.write_bytes(content)
+        return path
+
+    def params(self, **changes) -> dict:
+        """The rnn's params with entries replaced (``None`` deletes the key)."""
+        out = dict(self.p)
+        for k, v in changes.items():
+            if v is None:
+                out.pop(k)
+            else:
+                out[k] = v
+        return out
+
+    def checkpoint(self, name="run") -> pathlib.Path:
+        """A valid small checkpoint file."""
+        cfg = ModelConfig("rnn", V, H)
+        vocab = Vocab(list("abcd"))
+        return save_checkpoint(self.tmp / name, Checkpoint(model=cfg, params=self.be.to_numpy(self.p),
+                                                           vocab=vocab, epoch=1))
+
+
+@pytest.fixture
+def ctx(tmp_path, monkeypatch) -> Ctx:
+    return Ctx(tmp_path, monkeypatch)
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    id: str  # the row's name in docs/errors.md
+    run: Callable[[Ctx], object]  # must raise
+    exc: type  # exactly this type
+    match: str  # regex the message must contain: names the file / key / value / shape
+
+
+def _unreadable(c: Ctx):
+    path = c.file("secret.txt", b"hidden text")
+    if os.geteuid() == 0:  # root reads anything: refuse the read by hand
+        def denied(self):
+            raise PermissionError(13, "Permission denied", str(self))
+
+        c.mp.setattr(pathlib.Path, "read_bytes", denied)
+    else:
+        path.chmod(0)
+    return load_corpus(path)
+
+
+def _download_wrong_sha(c: Ctx):
+    src = c.file("served.txt", b"not the time machine")
+    dest = c.tmp / "cache" / "timemachine.txt"
+    try:
+        download(src.as_uri(), dest, sha1="0" * 40)
+    finally:
+        assert not dest.exists()  # nothing half-checked is kept
+
+
+def _corrupt(c: Ctx, how: str):
+    path = c.checkpoint()
+    data = bytearray(path.read_bytes())
+    if how == "truncate":
+        data = data[: len(data) // 2]
+    elif how == "flip":
+        data[-3] ^= 0xFF  # a byte of the last array
+    path.write_bytes(bytes(data))
+    return load_checkpoint(path)
+
+
+def _plain_safetensors(c: Ctx):
+    from safetensors.numpy import save_file
+
+    path = c.tmp / "other.safetensors"
+    save_file({"weight": np.zeros(3, np.float32)}, str(path))
+    return load_checkpoint(path)
+
+
+def _other_format_version(c: Ctx):
+    import rnnlab.checkpoint as ck
+
+    c.mp.setattr(ck, "FORMAT_VERSION", 99)
+    path = c.checkpoint()
+    c.mp.undo()
+    return load_checkpoint(path)
+
+
+def _save_ckpt(c: Ctx, params=None, vocab=None):
+    cfg = ModelConfig("rnn", V, H)
+    params = c.be.to_numpy(c.p) if params is None else params
+    vocab = Vocab(list("abcd")) if vocab is None else vocab
+    return save_checkpoint(c.tmp / "bad", Checkpoint(model=cfg, params=params, vocab=vocab))
+
+
+def _resume_other_vocab(c: Ctx):
+    ckpt = load_checkpoint(c.checkpoint())
+    return check_resume(ckpt, ckpt.model, Vocab(list("abcz")), {})
+
+
+def _resume_other_hidden(c: Ctx):
+    ckpt = load_checkpoint(c.checkpoint())
+    return check_resume(ckpt, ModelConfig("rnn", V, 8), ckpt.vocab, {})
+
+
+def _train_tiny(c: Ctx, text: str, **tc):
+    path = c.file("tiny.txt", text.encode())
+    corpus, vocab = load_corpus_text(path)
+    cfg = ModelConfig("rnn", len(vocab), 4)
+    params = c.be.from_numpy(init_params(cfg, seed=0))
+    tcfg = TrainConfig(**{"num_epochs": 1, "batch_size": 4, "num_steps": 8, **tc})
+    return train(c.be, cfg, params, corpus, tcfg)
+
+
+def _poisoned(c: Ctx, call: str):
+    p = c.params()
+    p["W_hh"] = p["W_hh"].copy()
+    p["W_hh"][1, 2] = np.nan  # after from_numpy: only the non-finite output reveals it
+    if call == "forward":
+        return c.be.forward("rnn", p, c.X, c.st)
+    return c.be.loss_and_grads("rnn", p, c.X, c.X, c.st)
+
+
+def _train_poisoned(c: Ctx):
+    text = "the quick brown fox jumps over the lazy dog " * 3
+    corpus, vocab = load_corpus_text(c.file("fox.txt", text.encode()))
+    cfg = ModelConfig("rnn", len(vocab), 4)
+    params = c.be.from_numpy(init_params(cfg, seed=0))
+    params["b_h"][3] = np.nan
+    return train(c.be, cfg, params, corpus, TrainConfig(num_epochs=1, batch_size=2, num_steps=5))
+
+
+def _train_lr_overflow(c: Ctx):
+    text = "the quick brown fox jumps over the lazy dog " * 3
+    corpus, vocab = load_corpus_text(c.file("fox.txt", text.encode()))
+    cfg = ModelConfig("lstm", len(vocab), 8)
+    params = c.be.from_numpy(init_params(cfg, seed=0))
+    return train(c.be, cfg, params, corpus,
+                 TrainConfig(num_epochs=2, batch_size=2, num_steps=5, lr=1e38, clip_theta=1e30))
+
+
+ROWS = [
+    # ---- corpus files
+    Row("corpus-empty", lambda c: load_corpus(c.file("empty.txt", b"")),
+        CorpusError, r"'.*empty\.txt' is empty"),
+    Row("corpus-blank", lambda c: load_corpus(c.file("blank.txt", b" \n\t\r\n")),
+        CorpusError, r"blank\.txt' is whitespace only \(5 bytes\)"),
+    Row("corpus-binary", lambda c: load_corpus(c.file("model.bin", b"\x89PNG\r\n\x1a\n\x00\x00")),
+        CorpusError, r"model\.bin' looks binary: it has a NUL byte at offset 8"),
+    Row("corpus-not-utf8", lambda c: load_corpus(c.file("latin1.txt", "café au lait".encode("latin-1"))),
+        CorpusError, r"latin1\.txt' is not valid UTF-8: byte 0xe9 at offset 3"),
+    Row("corpus-directory", lambda c: load_corpus(c.tmp),
+        CorpusError, r"corpus path '.*' is a directory"),
+    Row("corpus-unreadable", _unreadable,
+        CorpusError, r"secret\.txt' is not readable: Permission denied"),
+    Row("corpus-missing", lambda c: load_corpus(c.tmp / "nothere.txt"),
+        CorpusNotFoundError, r"nothere\.txt' does not exist"),
+    Row("corpus-too-short", lambda c: _train_tiny(c, "abcdefghij"),
+        CorpusError, r"has 10 tokens; batch_size=4 and num_steps=8 need at least 41"),
+    Row("corpus-val-too-short",
+        lambda c: evaluate(c.be, ModelConfig("rnn", V, H), c.p, np.arange(4) % V, 2, 8),
+        CorpusError, r"validation split has 4 tokens, fewer than num_steps \+ 1 = 9"),
+    Row("corpus-max-tokens-type", lambda c: load_corpus(c.file("ok.txt", b"hello"), "100"),
+        ConfigError, r"max_tokens must be an int .* got '100'"),
+    Row("timemachine-checksum",
+        lambda c: find_time_machine(c.file("timemachine.txt", b"edited") and c.tmp, download=False),
+        ChecksumError, r"timemachine\.txt' has SHA-1 [0-9a-f]{40}, expected 090b5e7e"),
+    Row("download-checksum", _download_wrong_sha,
+        ChecksumError, r"served\.txt' has SHA-1 [0-9a-f]{40}, expected 0{40}; not saved"),
+    Row("download-unreachable",
+        lambda c: download((c.tmp / "gone.txt").as_uri(), c.tmp / "d.txt", "0" * 40),
+        CorpusError, r"could not download 'file://.*gone\.txt'"),
+    # ---- vocabulary
+    Row("vocab-unknown-token", lambda c: Vocab(list("abc")).lookup_strict(list("cab!")),
+        VocabError, r"token '!' at position 3 is not in the vocabulary \(4 tokens\)"),
+    Row("vocab-index-range", lambda c: Vocab(list("abc")).to_tokens([1, 99]),
+        VocabError, r"token index 99 is out of range for a vocabulary of 4 tokens"),
+    Row("vocab-list-no-unk", lambda c: Vocab.from_list(["a", "b"]),
+        VocabError, r"must start with '<unk>', got 'a'"),
+    Row("vocab-list-repeat", lambda c: Vocab.from_list(["<unk>", "a", "a"]),
+        VocabError, r"entry 2 'a' repeats entry 1"),
+    Row("predict-prefix-unknown",
+        lambda c: predict("ab?", 3, c.be, ModelConfig("rnn", V, H), c.p, Vocab(list("abcd"))),
+        VocabError, r"token '\?' at position 2"),
+    Row("resume-other-vocab", _resume_other_vocab,
+        ConfigError, r"cannot resume: .*different vocabulary"),
+    Row("resume-other-model", _resume_other_hidden,
+        ConfigError, r"cannot resume: model num_hiddens: checkpoint has 4, asked 8"),
+    # ---- checkpoints
+    Row("ckpt-missing", lambda c: load_checkpoint(c.tmp / "none.safetensors"),
+        CheckpointError, r"no checkpoint at .*none\.safetensors"),
+    Row("ckpt-truncated", lambda c: _corrupt(c, "truncate"),
+        CheckpointError, r"run/checkpoint\.safetensors \(\d+ bytes\) is not a readable safetensors"),
+    Row("ckpt-not-safetensors", lambda c: load_checkpoint(c.file("notes.safetensors", b"hello\n" * 9)),
+        CheckpointError, r"notes\.safetensors \(54 bytes\) is not a readable safetensors"),
+    Row("ckpt-edited", lambda c: _corrupt(c, "flip"),
+        CheckpointError, r"checkpoint\.safetensors: contents do not match their SHA-256 digest"),
+    Row("ckpt-not-rnnlab", _plain_safetensors,
+        CheckpointError, r"other\.safetensors is a safetensors file but not an rnnlab checkpoint"),
+    Row("ckpt-format-version", _other_format_version,
+        CheckpointError, r"checkpoint format version 99; this rnnlab reads format version 1"),
+    Row("ckpt-save-vocab-mismatch", lambda c: _save_ckpt(c, vocab=Vocab(list("abcdefg"))),
+        CheckpointError, r"vocabulary has 8 tokens but the rnn model expects vocab_size 5"),
+    Row("ckpt-save-misshaped",
+        lambda c: _save_ckpt(c, params={**c.be.to_numpy(c.p), "W_hh": np.zeros((4, 3), np.float32)}),
+        CheckpointError, r"'W_hh' has shape \(4, 3\), expected \(4, 4\)"),
+    Row("ckpt-save-nan",
+        lambda c: _save_ckpt(c, params={**c.be.to_numpy(c.p), "b_q": np.full(V, np.nan, np.float32)}),
+        CheckpointError, r"'b_q' holds NaN"),
+    Row("ckpt-optimizer-state", lambda c: Adam(c.params(), 0.1).load_state_dict({"step": 3, "arrays": {}}),
+        CheckpointError, r"optimiser state has no 'm\.W_xh'"),
+    # ---- token ids handed to a backend
+    Row("tokens-float", lambda c: c.be.forward("rnn", c.p, c.X.astype(float), c.st),
+        ShapeError, r"X must hold integer token ids, got dtype float64"),
+    Row("tokens-bool", lambda c: c.be.forward("rnn", c.p, c.X > 1, c.st),
+        ShapeError, r"X must hold integer token ids, got dtype bool"),
+    Row("tokens-negative", lambda c: c.be.forward("rnn", c.p, c.X - 3, c.st),
+        ShapeError, r"X holds token id -3, outside the vocabulary \[0, 5\)"),
+    Row("tokens-out-of-range", lambda c: c.be.forward("rnn", c.p, c.X + V, c.st),
+        ShapeError, r"X holds token id \d+, outside the vocabulary \[0, 5\)"),
+    Row("tokens-1d", lambda c: c.be.forward("rnn", c.p, c.X[0], c.st),
+        ShapeError, r"X must be a \(batch, steps\) array of token ids, got shape \(3,\)"),
+    Row("tokens-3d", lambda c: c.be.forward("rnn", c.p, c.X[None], c.st),
+        ShapeError, r"got shape \(1, 2, 3\)"),
+    Row("tokens-empty", lambda c: c.be.forward("rnn", c.p, c.X[:, :0], c.st),
+        ShapeError, r"X has an empty dimension: shape \(2, 0\)"),
+    Row("tokens-ragged", lambda c: c.be.forward("rnn", c.p, [[1, 2, 3], [4]], c.st),
+        ShapeError, r"X is not a rectangular array \(list\)"),
+    Row("tokens-backend-float", lambda c: c.be.tokens(np.array([[0.5, 1.5]])),
+        ShapeError, r"X must hold integer token ids, got dtype float64"),
+    Row("targets-shape", lambda c: c.be.loss_and_grads("rnn", c.p, c.X, c.X[:, :2], c.st),
+        ShapeError, r"Y has shape \(2, 2\), expected X's shape \(2, 3\)"),
+    Row("targets-out-of-range", lambda c: c.be.loss_and_grads("rnn", c.p, c.X, c.X + 9, c.st),
+        ShapeError, r"Y holds token id \d+, outside the vocabulary \[0, 5\)"),
+    Row("weights-shape",
+        lambda c: c.be.loss_and_grads("rnn", c.p, c.X, c.X, c.st, weights=np.ones(4)),
+        ShapeError, r"weights must have shape \(6,\) .* got \(4,\)"),
+    # ---- states
+    Row("state-not-tuple", lambda c: c.be.forward("rnn", c.p, c.X, c.st[0]),
+        ShapeError, r"state must be a tuple of \(B, H\) arrays, got ndarray"),
+    Row("state-count", lambda c: c.be.forward("rnn", c.p, c.X, c.st * 2),
+        ShapeError, r"state for rnn .* needs 1 arrays .* got 2"),
+    Row("state-shape", lambda c: c.be.forward("rnn", c.p, c.X, (np.zeros((B, H + 1), np.float32),)),
+        ShapeError, r"state\[0\] has shape \(2, 5\), expected \(2, 4\) \(batch, hidden\)"),
+    Row("state-batch", lambda c: c.be.forward("rnn", c.p, c.X[:1], c.st),
+        ShapeError, r"state\[0\] has shape \(2, 4\), expected \(1, 4\)"),
+    Row("state-list", lambda c: c.be.forward("rnn", c.p, c.X, (c.st[0].tolist(),)),
+        ShapeError, r"state\[0\] must be a numpy\.ndarray of shape \(2, 4\), got list"),
+    Row("state-nan", lambda c: c.be.forward("rnn", c.p, c.X, (np.full((B, H), np.nan, np.float32),)),
+        ShapeError, r"state\[0\] holds NaN"),
+    Row("begin-state-batch", lambda c: c.be.begin_state("rnn", 0, H),
+        ConfigError, r"batch_size must be a positive integer, got 0"),
+    # ---- parameter dicts
+    Row("params-missing", lambda c: c.be.forward("rnn", c.params(W_xh=None), c.X, c.st),
+        ParamError, r"rnn parameters: missing W_xh"),
+    Row("params-missing-output", lambda c: c.be.forward("rnn", c.params(b_q=None), c.X, c.st),
+        ParamError, r"parameter 'b_q' is missing for cell 'rnn'"),
+    Row("params-extra", lambda c: c.be.forward("rnn", c.params(W_xz=c.p["W_xh"]), c.X, c.st),
+        ParamError, r"rnn parameters: unexpected W_xz"),
+    Row("params-misshaped",
+        lambda c: c.be.loss_and_grads("rnn", c.params(W_hq=np.zeros((H, V + 1), np.float32)), c.X, c.X, c.st),
+        ParamError, r"parameter 'W_hq' has shape \(4, 6\), expected \(4, 5\)"),
+    Row("params-wrong-ndim", lambda c: c.be.forward("rnn", c.params(W_hh=c.p["W_hh"][0]), c.X, c.st),
+        ParamError, r"parameter 'W_hh' has shape \(4,\), expected a non-empty 2-D array"),
+    Row("params-int", lambda c: c.be.forward("rnn", {k: v.astype(int) for k, v in c.p.items()}, c.X, c.st),
+        ParamError, r"parameter 'W_xh' must be a float32 or float64 NumPy array, got dtype int64"),
+    Row("params-mixed-dtype",
+        lambda c: c.be.forward("rnn", c.params(b_h=c.p["b_h"].astype(np.float64)), c.X, c.st),
+        ParamError, r"parameters mix dtypes \['float32', 'float64'\]"),
+    Row("params-not-dict", lambda c: c.be.forward("rnn", list(c.p.values()), c.X, c.st),
+        ParamError, r"params must be a dict of arrays, got list"),
+    Row("params-other-cell",
+        lambda c: c.be.forward("rnn", c.be.from_numpy(init_params("lstm", V, H)), c.X, c.st),
+        ParamError, r"parameter 'W_hh' is missing for cell 'rnn'"),
+    Row("params-from-numpy-nan",
+        lambda c: c.be.from_numpy({**c.be.to_numpy(c.p), "W_hh": np.full((H, H), np.nan)}),
+        ParamError, r"parameter 'W_hh' holds 16 NaN or infinite value\(s\)"),
+    Row("params-from-numpy-text", lambda c: c.be.from_numpy({**c.p, "b_h": ["a", "b", "c", "d"]}),
+        ParamError, r"parameter 'b_h' must hold real numbers, got dtype <U1"),
+    Row("params-from-numpy-misshaped",
+        lambda c: c.be.from_numpy({**c.p, "W_hh": np.zeros((H, H + 1))}),
+        ParamError, r"parameter 'W_hh' has shape \(4, 5\), expected \(4, 4\)"),
+    Row("params-nan-loss", lambda c: _poisoned(c, "loss"),
+        NonFiniteParamError, r"parameter 'W_hh' holds 1 NaN or infinite value\(s\)"),
+    Row("params-nan-forward", lambda c: _poisoned(c, "forward"),
+        NonFiniteParamError, r"parameter 'W_hh' holds 1 NaN or infinite value\(s\)"),
+    Row("params-d2l-list", lambda c: from_d2l_list(ModelConfig("rnn", V, H), list(c.p.values())[:3]),
+        ParamError, r"d2l rnn parameter list has 3 arrays, expected 5"),
+    Row("init-params-dtype", lambda c: init_params("rnn", V, H, dtype=np.float16),
+        ConfigError, r"dtype must be float32 or float64, got float16"),
+    # ---- clipping
+    Row("clip-theta-zero", lambda c: c.be.clip_grads(c.params(), 0.0),
+        ConfigError, r"clipping threshold theta must be a positive finite number, got 0\.0"),
+    Row("clip-theta-nan", lambda c: c.be.clip_grads(c.params(), float("nan")),
+        ConfigError, r"theta must be a positive finite number, got nan"),
+    Row("clip-grads-not-dict", lambda c: c.be.clip_grads(list(c.p.values()), 1.0),
+        ParamError, r"grads must be a dict of arrays, got list"),
+    Row("clip-grads-int", lambda c: c.be.clip_grads({"W_hh": np.ones((2, 2), int)}, 1.0),
+        ParamError, r"gradient 'W_hh' must be a float NumPy array, got dtype int64"),
+    # ---- configuration
+    Row("model-cell", lambda c: ModelConfig("cnn", V, H),
+        ConfigError, r"unknown cell 'cnn'; expected one of rnn, lstm, gru"),
+    Row("model-hidden", lambda c: ModelConfig("rnn", V, 0),
+        ConfigError, r"num_hiddens must be a positive integer, got 0"),
+    Row("model-dropout", lambda c: ModelConfig("rnn", V, H, dropout=1.0),
+        ConfigError, r"dropout must be in \[0, 1\), got 1\.0"),
+    Row("train-lr", lambda c: TrainConfig(lr=float("nan")),
+        ConfigError, r"lr must be a positive number, got nan"),
+    Row("train-clip", lambda c: TrainConfig(clip_theta=-1.0),
+        ConfigError, r"clip_theta must be a positive number, got -1\.0"),
+    Row("train-optimizer", lambda c: TrainConfig(optimizer="rmsprop"),
+        ConfigError, r"unknown optimizer 'rmsprop'"),
+    Row("train-batch-size", lambda c: TrainConfig(batch_size=0),
+        ConfigError, r"batch_size must be a positive integer, got 0"),
+    Row("config-unknown-key", lambda c: rnnlab.replace_checked(ModelConfig(), hiden=3),
+        ConfigError, r"unknown ModelConfig option\(s\) hiden"),
+    Row("backend-unknown", lambda c: rnnlab.get_backend("jax"),
+        BackendError, r"unknown backend 'jax'; expected one of numpy, torch"),
+    Row("backend-numpy-device", lambda c: rnnlab.get_backend("numpy", device="cuda"),
+        ConfigError, r"numpy backend runs on the CPU only, not device 'cuda'"),
+    Row("predict-temperature",
+        lambda c: predict("ab", 3, c.be, ModelConfig("rnn", V, H), c.p, Vocab(list("abcd")),
+                          strategy="sample", temperature=0.0),
+        ConfigError, r"temperature must be > 0, got 0\.0"),
+    Row("predict-top-k",
+        lambda c: predict("ab", 3, c.be, ModelConfig("rnn", V, H), c.p, Vocab(list("abcd")),
+                          strategy="sample", top_k=9),
+        ConfigError, r"top_k must be between 1 and the vocabulary size 5, got 9"),
+    # ---- non-finite training
+    Row("train-nonfinite-params", _train_poisoned,
+        NonFiniteError, r"parameter 'b_h' holds 1 NaN .* at epoch 1, batch 1"),
+    Row("train-nonfinite-loss", _train_lr_overflow,
+        NonFiniteError, r"(loss|gradient norm) became (inf|nan|-inf) at epoch 1, batch \d+"),
+]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
+def test_bad_input(row: Row, ctx: Ctx):
+    with np.errstate(all="ignore"):  # overflow is part of some rows; the error is the point
+        with pytest.raises(row.exc) as info:
+            row.run(ctx)
+    assert type(info.value) is row.exc, f"raised {type(info.value).__name__}: {info.value}"
+    assert re.search(row.match, str(info.value)), f"message {str(info.value)!r} !~ {row.match!r}"
+
+
+# ------------------------------------------------------------------------------ the CLI
+
+TINY = ["--hidden", "8", "--epochs", "1", "--max-tokens", "400", "--batch-size", "2",
+        "--num-steps", "5", "--no-plot", "--no-progress", "--num-preds", "3"]
+
+
+@dataclasses.dataclass(frozen=True)
+class CliRow:
+    id: str
+    argv: Callable[[pathlib.Path], list]  # tmp dir -> arguments
+    status: int
+    match: str  # regex the single stderr line must contain
+
+
+def _text_file(tmp: pathlib.Path, name: str, content: bytes) -> str:
+    (tmp / name).write_bytes(content)
+    return str(tmp / name)
+
+
+def _train_args(tmp, *extra):
+    return ["train", *TINY, "--out", str(tmp / "run"), *extra]
+
+
+CLI_ROWS = [
+    CliRow("cli-hidden-zero", lambda t: _train_args(t, "--hidden", "0"),
+           2, r"^rnnlab train: error: argument --hidden: expected a positive integer, got 0"),
+    CliRow("cli-epochs-text", lambda t: _train_args(t, "--epochs", "ten"),
+           2, r"argument --epochs: expected a positive integer, got 'ten'"),
+    CliRow("cli-lr-nan", lambda t: _train_args(t, "--lr", "nan"),
+           2, r"argument --lr: expected a positive finite number, got nan"),
+    CliRow("cli-lr-negative", lambda t: _train_args(t, "--lr", "-1"),
+           2, r"argument --lr: expected a positive finite number, got -1"),
+    CliRow("cli-clip-inf", lambda t: _train_args(t, "--clip", "inf"),
+           2, r"argument --clip: expected a positive finite number, got inf"),
+    CliRow("cli-dropout", lambda t: _train_args(t, "--dropout", "1.5"),
+           2, r"argument --dropout: expected a number in \[0, 1\), got 1\.5"),
+    CliRow("cli-val-fraction", lambda t: _train_args(t, "--val-fraction", "1"),
+           2, r"argument --val-fraction: expected a number in \[0, 1\), got 1"),
+    CliRow("cli-cell", lambda t: _train_args(t, "--cell", "cnn"),
+           2, r"argument --cell: invalid choice: 'cnn'"),
+    CliRow("cli-unknown-option", lambda t: _train_args(t, "--hiden", "3"),
+           2, r"unrecognized arguments: --hiden 3"),
+    CliRow("cli-seed-negative", lambda t: _train_args(t, "--seed", "-2"),
+           2, r"argument --seed: expected a non-negative integer, got -2"),
+    CliRow("cli-corpus-missing", lambda t: _train_args(t, "--corpus", str(t / "none.txt")),
+           2, r"^rnnlab: error: corpus file '.*none\.txt' does not exist$"),
+    CliRow("cli-corpus-binary",
+           lambda t: _train_args(t, "--corpus", _text_file(t, "a.out", b"\x7fELF\x02\x01\x00\x00")),
+           2, r"a\.out' looks binary: it has a NUL byte at offset 6"),
+    CliRow("cli-corpus-not-utf8",
+           lambda t: _train_args(t, "--corpus", _text_file(t, "gbk.txt", "时间机器".encode("gbk"))),
+           2, r"gbk\.txt' is not valid UTF-8: byte 0xbc at offset 2"),
+    CliRow("cli-corpus-too-short",
+           lambda t: _train_args(t, "--corpus", _text_file(t, "short.txt", b"tiny text")),
+           2, r"--corpus .*short\.txt: training corpus has 9 tokens; batch_size=2 and "
+              r"num_steps=5 need at least 16"),
+    CliRow("cli-prefix-unknown", lambda t: _train_args(t, "--prefix", "time traveller!"),
+           2, r"token '!' at position 14 is not in the vocabulary \(28 tokens\)"),
+    CliRow("cli-resume-nothing", lambda t: _train_args(t, "--resume"),
+           2, r"--resume: no checkpoint at .*run/checkpoint\.safetensors"),
+    CliRow("cli-out-is-file", lambda t: ["train", *TINY, "--out", _text_file(t, "taken", b"x")],
+           2, r"--out '.*taken': cannot write a checkpoint there"),
+    CliRow("cli-device-numpy", lambda t: _train_args(t, "--device", "cuda"),
+           2, r"--device cuda needs --backend torch"),
+    CliRow("cli-generate-missing", lambda t: ["generate", str(t / "nowhere")],
+           2, r"no checkpoint at .*nowhere"),
+    CliRow("cli-generate-corrupt",
+           lambda t: ["generate", _text_file(t, "c.safetensors", b"\x10\x00\x00\x00\x00\x00\x00\x00{")],
+           2, r"c\.safetensors \(9 bytes\) is not a readable safetensors file"),
+    CliRow("cli-nonfinite",
+           lambda t: _train_args(t, "--cell", "lstm", "--lr", "1e38", "--clip", "1e30", "--epochs", "2"),
+           3, r"^rnnlab: error: (loss|gradient norm) became \S+ at epoch 1, batch \d+; .*"
+              r"no checkpoint was saved before it$"),
+]
+
+
+def run_cli(argv, capsys) -> tuple[int, list]:
+    """``rnnlab ARGV`` in this process: (exit status, stderr lines)."""
+    capsys.readouterr()
+    try:
+        status = cli.main(argv)
+    except SystemExit as exc:  # argparse's usage errors
+        status = exc.code
+    return status, capsys.readouterr().err.splitlines()
+
+
+@pytest.mark.parametrize("row", CLI_ROWS, ids=[r.id for r in CLI_ROWS])
+def test_cli_bad_input(row: CliRow, tmp_path, time_machine_dir, monkeypatch, capsys):
+    monkeypatch.setenv("RNNLAB_DATA", str(time_machine_dir))
+    status, err = run_cli(row.argv(tmp_path), capsys)
+    assert status == row.status, err
+    assert len(err) == 1, f"stderr must be exactly one line, got {err}"
+    assert re.search(row.match, err[0]), f"{err[0]!r} !~ {row.match!r}"
+
+
+def test_cli_generate_top_k_out_of_range(tmp_path, time_machine_dir, monkeypatch, capsys):
+    """A valid checkpoint, then decoding options out of range: one line, status 2."""
+    monkeypatch.setenv("RNNLAB_DATA", str(time_machine_dir))
+    assert run_cli(_train_args(tmp_path), capsys)[0] == 0
+    for extra, match in ((["--top-k", "0"], r"top_k must be between 1 and the vocabulary size 28, got 0"),
+                         (["--top-k", "29"], r"got 29"),
+                         (["--temperature", "-1"], r"temperature must be > 0, got -1\.0"),
+                         (["--strategy", "greedy", "--top-k", "3"], r"apply to --strategy sample")):
+        status, err = run_cli(["generate", str(tmp_path / "run"), *extra], capsys)
+        assert status == 2 and len(err) == 1 and re.search(match, err[0]), (extra, err)
+
+
+def test_cli_resume_mismatch_names_the_option(tmp_path, time_machine_dir, monkeypatch, capsys):
+    monkeypatch.setenv("RNNLAB_DATA", str(time_machine_dir))
+    assert run_cli(_train_args(tmp_path), capsys)[0] == 0
+    status, err = run_cli(_train_args(tmp_path, "--resume", "--hidden", "16"), capsys)
+    assert status == 2 and len(err) == 1
+    assert re.search(r"cannot resume: model num_hiddens: checkpoint has 8, asked 16", err[0])
+    other = _text_file(tmp_path, "other.txt", b"a completely different corpus, with punctuation! " * 20)
+    status, err = run_cli(_train_args(tmp_path, "--resume", "--corpus", other), capsys)
+    assert status == 2 and len(err) == 1 and "vocab" in err[0], err
+
+
+def test_cli_nonfinite_keeps_the_last_good_checkpoint(tmp_path, time_machine_dir, monkeypatch,
+                                                      capsys):
+    """Epochs 1-2 are fine and saved; the loss turns NaN in epoch 3: status 3, one line
+    naming epoch 3 and the batch, and the checkpoint on disk is epoch 2's, finite."""
+    monkeypatch.setenv("RNNLAB_DATA", str(time_machine_dir))
+    from rnnlab.numpy_backend import NumpyBackend
+
+    real = NumpyBackend.loss_and_grads
+    calls = {"n": 0}
+    per_epoch = (400 - 1) // 2 // 5  # batches of the sequential partition at offset 0
+
+    def poisoned(self, *args, **kwargs):
+        out = real(self, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] > 2 * per_epoch + 1:  # a little into epoch 3
+            return (float("nan"),) + tuple(out[1:])
+        return out
+
+    monkeypatch.setattr(NumpyBackend, "loss_and_grads", poisoned)
+    status, err = run_cli(_train_args(tmp_path, "--epochs", "4", "--checkpoint-every", "1"), capsys)
+    assert status == 3 and len(err) == 1, err
+    assert re.search(r"loss became nan at epoch 3, batch \d+; .*last good checkpoint is kept at "
+                     r".*run/checkpoint\.safetensors$", err[0]), err[0]
+    ckpt = load_checkpoint(tmp_path / "run")
+    assert ckpt.epoch == 2 and len(ckpt.history) == 2
+    assert all(np.isfinite(v).all() for v in ckpt.params.values())
+
+
+def test_cli_interrupted_exits_130_and_keeps_the_checkpoint(tmp_path, time_machine_dir,
+                                                            monkeypatch, capsys):
+    monkeypatch.setenv("RNNLAB_DATA", str(time_machine_dir))
+    import importlib
+
+    train_module = importlib.import_module("rnnlab.train")  # rnnlab.train is also a function
+
+    real = train_module.train_epoch
+
+    def interrupted(backend, cfg, params, optimizer, loader, tcfg, epoch, *a, **k):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return real(backend, cfg, params, optimizer, loader, tcfg, epoch, *a, **k)
+
+    monkeypatch.setattr(train_module, "train_epoch", interrupted)
+    status, err = run_cli(_train_args(tmp_path, "--epochs", "3", "--checkpoint-every", "1"), capsys)
+    assert status == 130
+    lines = [line for line in err if line.strip()]
+    assert len(lines) == 1 and "--resume" in lines[0], err
+    assert load_checkpoint(tmp_path / "run").epoch == 1
+
+
+def test_cli_disk_error_is_one_line(tmp_path, time_machine_dir, monkeypatch, capsys):
+    """An OSError while saving (a full disk) is status 2 and one line, not a traceback."""
+    monkeypatch.setenv("RNNLAB_DATA", str(time_machine_dir))
+    import rnnlab.checkpoint as ck
+
+    def full(path, data):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(ck, "atomic_write_bytes", full)
+    status, err = run_cli(_train_args(tmp_path), capsys)
+    assert status == 2 and len(err) == 1
+    assert re.search(r"No space left on device: '.*checkpoint\.safetensors'", err[0]), err
+
+
+# ------------------------------------------------------------------------------ the docs
+
+
+def test_every_row_is_documented():
+    """docs/errors.md lists every row id of this file, and no id that is not a row."""
+    text = DOCS.read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `([a-z0-9-]+)` \|", text, flags=re.M))
+    rows = {r.id for r in ROWS} | {r.id for r in CLI_ROWS}
+    assert rows - documented == set(), "rows missing from docs/errors.md"
+    assert documented - rows == set(), "docs/errors.md lists rows the tests do not have"
+
+
+def test_exit_statuses():
+    from rnnlab.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NONFINITE, exit_status
+
+    assert (EXIT_ERROR, EXIT_NONFINITE, EXIT_INTERRUPTED) == (2, 3, 130)
+    assert exit_status(NonFiniteParamError("x")) == 3 and exit_status(ParamError("x")) == 2
+    assert exit_status(KeyboardInterrupt()) == 130 and exit_status(CorpusNotFoundError("x")) == 2
+    assert issubclass(NonFiniteParamError, ParamError)
+    assert issubclass(NonFiniteParamError, NonFiniteError)
