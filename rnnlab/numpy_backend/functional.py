@@ -86,8 +86,8 @@ def global_norm(grads: dict) -> float:
         return float(scale) if not np.isnan(scale) else float("nan")
     if scale == 0.0:
         return 0.0
-    for g in grads.values():
-        r = g.astype(np.float64, copy=False) / scale  # same shape as g, |r| ≤ 1
+    for name in sorted(grads):  # a fixed order: a resumed run's dict order may differ
+        r = grads[name].astype(np.float64, copy=False) / scale  # same shape, |r| ≤ 1
         total += float(np.vdot(r, r))
     return scale * float(np.sqrt(total))
 

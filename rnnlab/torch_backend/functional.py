@@ -33,7 +33,9 @@ def global_norm(grads: dict) -> float:
     Squares are summed in float64, as NumPy's ``global_norm`` does; a float32 gradient of
     1e20 would otherwise square to inf. NaN or inf anywhere gives NaN or inf.
     """
-    gs = [g.detach() for g in grads.values() if g.numel()]
+    # a fixed order, so the float sum does not depend on the dict's (a resumed run's
+    # parameters come back from a checkpoint in another order)
+    gs = [grads[k].detach() for k in sorted(grads) if grads[k].numel()]
     if not gs:
         return 0.0
     scale = float(torch.stack([g.abs().max().double() for g in gs]).max())  # one sync
