@@ -1,15 +1,26 @@
 """Checkpoints: safetensors for the arrays, JSON metadata in its header, atomic writes.
 
-One ``.safetensors`` file holds everything: ``param.<name>`` arrays, ``optim.<key>``
-optimiser arrays, and under the header key ``"rnnlab"`` a JSON document with the format
-version, the model configuration, the vocabulary, the training configuration, the epoch,
-the optimiser's scalars, the RNG scheme and the history. safetensors cannot run code
-when loaded (no pickle), so an untrusted checkpoint is only data.
+One ``.safetensors`` file holds everything a run needs to continue or to generate:
 
-A SHA-256 digest over the metadata and every array's bytes is stored too: a file edited
-by hand, or cut short, is refused with a message saying so. Writes go to a temporary
-file in the same directory, are fsynced, then renamed over the old file, so a run killed
-mid-save leaves the previous checkpoint intact.
+- arrays: ``param.<name>`` (the model, in its training dtype) and ``optim.<key>`` (the
+  optimiser's moments, ``optim.m.W_xh`` ...), stored as plain little-endian buffers;
+- under the header key ``"rnnlab"``, one JSON document: the format name and version,
+  the model configuration (cell and sizes), the vocabulary (``idx_to_token``), the
+  training configuration, the epochs completed, the optimiser's name and step count,
+  how every random draw derives from the seed (``rng``), the per-epoch history and a few
+  extras (corpus, backend, dtype, the rnnlab version that wrote it);
+- under ``"rnnlab_digest"``, a SHA-256 over that JSON text and every array's name,
+  dtype, shape and bytes.
+
+safetensors cannot run code when loaded (no pickle), so an untrusted checkpoint is only
+data. A file cut short, of another format version, edited by hand, or whose arrays do
+not fit its own metadata is refused with a :class:`CheckpointError` that says which.
+The arrays are NumPy arrays on the way in and out, so a checkpoint written by the NumPy
+backend loads in the PyTorch one (CPU or GPU) and back: ``backend.from_numpy`` moves it.
+
+Writes go to a temporary file in the same directory, are fsynced, then renamed over the
+old file (``os.replace`` is atomic on POSIX and Windows), so a run killed mid-save leaves
+the previous checkpoint intact and at worst a stray ``.checkpoint.safetensors.*.tmp``.
 """
 
 from __future__ import annotations
@@ -20,7 +31,6 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -32,25 +42,49 @@ from .params import validate_params
 FORMAT = "rnnlab-checkpoint"
 FORMAT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.safetensors"
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 @dataclass
 class Checkpoint:
     model: ModelConfig
-    params: dict  # name -> NumPy array
+    params: dict  # name -> NumPy array, shapes as params.param_shapes(model)
     vocab: Vocab
-    epoch: int = 0  # epochs completed
+    epoch: int = 0  # epochs completed; a resume starts at this (0-based) epoch
     train: dict = field(default_factory=dict)  # the TrainConfig as a dict
-    optimizer: dict | None = None  # {"name", "step", "arrays"}
-    history: list = field(default_factory=list)  # per-epoch stats dicts
+    optimizer: dict | None = None  # {"name", "step", "arrays": {"m.W_xh": array, ...}}
+    history: list = field(default_factory=list)  # per-epoch stats dicts (EpochStats.to_dict)
     rng: dict = field(default_factory=dict)  # how every random draw derives from the seed
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # corpus, backend, dtype, rnnlab version
+    arrays: dict = field(default_factory=dict)  # other named float arrays (per-batch stats)
+
+
+def rng_metadata(seed: int) -> dict:
+    """The RNG "state" of a run, recorded as the scheme it follows.
+
+    rnnlab never carries a random generator from one epoch to the next: every draw is
+    made by a generator built afresh from the seed and the position in the run. So the
+    seed and the epoch count are the whole RNG state, and a run resumed after epoch e
+    draws exactly what the uninterrupted run drew.
+    """
+    return {
+        "scheme": "derived",  # nothing random is carried between epochs
+        "seed": int(seed),
+        "bit_generator": "numpy PCG64 (numpy.random.default_rng)",
+        "params": "default_rng(seed): d2l's N(0, 0.01^2) weights, zero biases",
+        "batches": "epoch e (0-based): default_rng([seed, e]) draws the partition's "
+                   "offset (and, with random sampling, the shuffle)",
+        "dropout": "batch i of epoch e: default_rng([seed, e, i, 1]) draws the masks",
+        "carried": "nothing: the state H (and C) starts at zero every epoch",
+    }
 
 
 def resolve(path: str | os.PathLike) -> Path:
-    """A run directory means its ``checkpoint.safetensors``."""
+    """A run directory (or a path with no suffix) means its ``checkpoint.safetensors``."""
     p = Path(path)
-    return p / CHECKPOINT_NAME if p.is_dir() else p
+    if p.is_file():
+        return p
+    return p / CHECKPOINT_NAME if p.is_dir() or p.suffix == "" else p
 
 
 def _digest(meta_json: str, arrays: dict[str, np.ndarray]) -> str:
@@ -62,17 +96,42 @@ def _digest(meta_json: str, arrays: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file beside ``path``, fsync, rename over it, fsync the directory."""
+def _new_file_mode(path: Path) -> int:
+    """The old file's permissions, else what ``open()`` would give (0o666 minus umask).
+
+    ``mkstemp`` creates 0o600 files; without this every save would make the checkpoint
+    unreadable to the rest of the group.
+    """
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write to a temp file beside ``path``, fsync, rename over it, fsync the directory.
+
+    Any failure (an exception, a full disk, Ctrl-C) removes the temp file and leaves the
+    old ``path`` untouched; a SIGKILL can leave only the temp file behind, never a
+    half-written ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temps(path)
+    mode = _new_file_mode(path)
+    # the writer's pid in the name tells a later save whether the writer is still alive
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
+                               dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+            os.fsync(f.fileno())  # the bytes are on disk before the name points at them
+        _test_hook_slow_save()
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)  # atomic: readers see the old file or the new, never a mix
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -84,22 +143,81 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         finally:
             os.close(dfd)
     except OSError:
-        pass
+        pass  # some file systems (and Windows) cannot fsync a directory
 
 
-def save_checkpoint(path, ckpt: Checkpoint) -> Path:
-    """Save atomically; returns the file written."""
+def remove_stale_temps(path: Path) -> list:
+    """Delete ``.<name>.<pid>.*.tmp`` files beside ``path`` left by a writer that was
+    killed mid-save (its pid no longer runs). A live writer's file is left alone.
+    POSIX only: elsewhere a stray temp file stays (it is never read). Returns the paths
+    removed."""
+    removed = []
+    if os.name != "posix":
+        return removed
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid_text = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid_text.isdigit() and int(pid_text) != os.getpid():
+            try:
+                os.kill(int(pid_text), 0)  # signal 0: only asks whether the pid exists
+                continue  # alive (or not ours to signal): maybe saving right now
+            except ProcessLookupError:
+                pass
+            except OSError:
+                continue
+        elif pid_text.isdigit():
+            continue  # this process's own file: a save in another thread, leave it
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except OSError:
+            pass
+    return removed
+
+
+def _test_hook_slow_save() -> None:
+    """TEST HOOK, not a feature: with ``RNNLAB_TEST_SLOW_SAVE=<seconds>`` in the
+    environment, sleep between writing the temp file and renaming it over the
+    checkpoint, so tests/test_kill_resume.py can SIGKILL a run at exactly that moment
+    and check that the previous checkpoint survives. Unset, it costs one dict lookup."""
+    delay = os.environ.get("RNNLAB_TEST_SLOW_SAVE")
+    if delay:
+        import time
+
+        time.sleep(float(delay))
+
+
+def _check_consistent(where: str, model: ModelConfig, vocab: Vocab, params: dict) -> None:
+    """The vocabulary fits the model, and the arrays fit both: else a CheckpointError."""
+    if len(vocab) != model.vocab_size:
+        raise CheckpointError(
+            f"{where}: the vocabulary has {len(vocab)} tokens but the {model.cell} model "
+            f"expects vocab_size {model.vocab_size}"
+        )
+    try:
+        validate_params(model, params)
+    except RnnlabError as exc:
+        raise CheckpointError(f"{where}: arrays do not fit a {model.cell} model with "
+                              f"V={model.vocab_size}, H={model.num_hiddens}: {exc}") from exc
+    dtype = next(iter(params.values())).dtype
+    if dtype not in FLOAT_DTYPES:
+        raise CheckpointError(f"{where}: parameters are {dtype}, expected float32 or float64")
+
+
+def encode_checkpoint(ckpt: Checkpoint) -> bytes:
+    """The bytes of a checkpoint file (what :func:`save_checkpoint` writes)."""
     from safetensors.numpy import save
 
-    path = Path(path)
-    if path.is_dir() or path.suffix == "":
-        path = path / CHECKPOINT_NAME
+    from . import __version__
+
+    _check_consistent("refusing to save a checkpoint", ckpt.model, ckpt.vocab, ckpt.params)
     arrays = {f"param.{k}": np.ascontiguousarray(v) for k, v in ckpt.params.items()}
     optim_meta = None
     if ckpt.optimizer is not None:
         optim_meta = {k: v for k, v in ckpt.optimizer.items() if k != "arrays"}
         for k, v in ckpt.optimizer.get("arrays", {}).items():
             arrays[f"optim.{k}"] = np.ascontiguousarray(v)
+    for k, v in ckpt.arrays.items():
+        arrays[f"array.{k}"] = np.ascontiguousarray(v)
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -110,22 +228,34 @@ def save_checkpoint(path, ckpt: Checkpoint) -> Path:
         "optimizer": optim_meta,
         "history": ckpt.history,
         "rng": ckpt.rng,
-        "extra": ckpt.extra,
+        "extra": {"rnnlab_version": __version__, **ckpt.extra},
     }
     meta_json = json.dumps(meta, sort_keys=True)
     header = {"rnnlab": meta_json, "rnnlab_digest": _digest(meta_json, arrays)}
-    atomic_write_bytes(path, save(arrays, metadata=header))
+    return save(arrays, metadata=header)
+
+
+def save_checkpoint(path, ckpt: Checkpoint) -> Path:
+    """Save atomically to ``path`` (a run directory means its checkpoint.safetensors)."""
+    path = resolve(path)
+    atomic_write_bytes(path, encode_checkpoint(ckpt))
     return path
 
 
-def load_checkpoint(path) -> Checkpoint:
-    """Load and verify a checkpoint; every refusal is a CheckpointError saying why."""
+def load_checkpoint(path, cell: str | None = None, vocab: Vocab | None = None) -> Checkpoint:
+    """Load and verify a checkpoint; every refusal is a CheckpointError saying why.
+
+    ``cell`` and ``vocab``, when given, are what the caller expects: a checkpoint of
+    another cell, or with another vocabulary, is refused too.
+    """
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
     path = resolve(path)
     if not path.exists():
         raise CheckpointError(f"no checkpoint at {path}")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a directory, not a checkpoint file")
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -134,57 +264,79 @@ def load_checkpoint(path) -> Checkpoint:
         arrays = load(data)
         header_len = int.from_bytes(data[:8], "little")
         header = json.loads(data[8:8 + header_len]).get("__metadata__", {}) or {}
-    except (SafetensorError, ValueError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (SafetensorError, ValueError, UnicodeDecodeError, AttributeError) as exc:
+        size = len(data)
         raise CheckpointError(
-            f"{path} is not a readable safetensors checkpoint (truncated or corrupt?): {exc}"
+            f"{path} ({size} bytes) is not a readable safetensors file: truncated, corrupt, "
+            f"or another kind of file ({exc})"
         ) from exc
     if "rnnlab" not in header:
-        raise CheckpointError(f"{path} is a safetensors file but not an rnnlab checkpoint")
+        raise CheckpointError(f"{path} is a safetensors file but not an rnnlab checkpoint "
+                              "(no 'rnnlab' metadata in its header)")
     meta_json = header["rnnlab"]
     try:
         meta = json.loads(meta_json)
     except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}: rnnlab metadata is not valid JSON: {exc}") from exc
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: format {meta.get('format')!r} is not {FORMAT!r}")
+        raise CheckpointError(f"{path}: the rnnlab metadata is not valid JSON ({exc}); "
+                              "the file was edited or corrupted") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise CheckpointError(f"{path}: format {got!r} is not {FORMAT!r}")
     if meta.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: checkpoint format version {meta.get('format_version')!r}; this rnnlab "
-            f"reads version {FORMAT_VERSION}"
+            f"reads format version {FORMAT_VERSION} only"
         )
     if header.get("rnnlab_digest") != _digest(meta_json, arrays):
         raise CheckpointError(
-            f"{path}: contents do not match their SHA-256 digest (edited by hand or corrupted)"
+            f"{path}: contents do not match their SHA-256 digest: the metadata or an array "
+            "was edited by hand or corrupted on disk"
         )
     try:
         model = ModelConfig(**meta["model"])
-        vocab = Vocab.from_list(meta["vocab"])
+        ckpt_vocab = Vocab.from_list(meta["vocab"])
     except (TypeError, KeyError, RnnlabError) as exc:
         raise CheckpointError(f"{path}: bad model or vocabulary metadata: {exc}") from exc
-    if len(vocab) != model.vocab_size:
-        raise CheckpointError(
-            f"{path}: vocabulary has {len(vocab)} tokens but the model expects {model.vocab_size}"
-        )
     params = {k[len("param."):]: v for k, v in arrays.items() if k.startswith("param.")}
-    try:
-        validate_params(model, params)
-    except RnnlabError as exc:
-        raise CheckpointError(f"{path}: {exc}") from exc
+    _check_consistent(str(path), model, ckpt_vocab, params)
     optimizer = None
     if meta.get("optimizer") is not None:
         optimizer = dict(meta["optimizer"])
         optimizer["arrays"] = {k[len("optim."):]: v for k, v in arrays.items()
                                if k.startswith("optim.")}
-    return Checkpoint(model=model, params=params, vocab=vocab, epoch=int(meta.get("epoch", 0)),
-                      train=meta.get("train") or {}, optimizer=optimizer,
-                      history=meta.get("history") or [], rng=meta.get("rng") or {},
-                      extra=meta.get("extra") or {})
+    ckpt = Checkpoint(model=model, params=params, vocab=ckpt_vocab,
+                      epoch=int(meta.get("epoch", 0)), train=meta.get("train") or {},
+                      optimizer=optimizer, history=meta.get("history") or [],
+                      rng=meta.get("rng") or {}, extra=meta.get("extra") or {},
+                      arrays={k[len("array."):]: v for k, v in arrays.items()
+                              if k.startswith("array.")})
+    check_compatible(ckpt, cell=cell, vocab=vocab, where=str(path))
+    return ckpt
+
+
+def check_compatible(ckpt: Checkpoint, cell: str | None = None, vocab: Vocab | None = None,
+                     where: str = "checkpoint") -> None:
+    """Refuse a checkpoint of another cell, or with another vocabulary, than expected."""
+    if cell is not None and ckpt.model.cell != cell:
+        raise CheckpointError(f"{where} holds a {ckpt.model.cell} model, not a {cell} model")
+    if vocab is not None and ckpt.vocab != vocab:
+        mine, theirs = ckpt.vocab.to_list(), vocab.to_list()
+        if len(mine) != len(theirs):
+            detail = f"{len(mine)} tokens in the checkpoint, {len(theirs)} expected"
+        else:
+            i = next(i for i, (a, b) in enumerate(zip(mine, theirs)) if a != b)
+            detail = f"token {i} is {mine[i]!r} in the checkpoint, {theirs[i]!r} expected"
+        raise CheckpointError(f"{where} was trained with another vocabulary ({detail})")
 
 
 def check_resume(ckpt: Checkpoint, model: ModelConfig, vocab: Vocab, train: dict,
                  keys=("batch_size", "num_steps", "use_random_iter", "seed", "optimizer",
-                       "max_tokens", "val_fraction")) -> None:
-    """A resume must continue the same run: name every option that conflicts."""
+                       "lr", "clip_theta", "max_tokens", "val_fraction")) -> None:
+    """A resume must continue the same run: name every setting that conflicts.
+
+    ``num_epochs`` may differ (that is how a run is extended); everything that changes
+    the numbers of the epochs already run may not.
+    """
     problems = []
     for k, v in model.to_dict().items():
         if ckpt.model.to_dict().get(k) != v:

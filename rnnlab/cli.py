@@ -75,7 +75,7 @@ def fraction(text: str) -> float:
     return v
 
 
-def add_backend_options(p: argparse.ArgumentParser) -> None:
+def add_backend_options(p: argparse.ArgumentParser, dtype_default: str | None = "float32") -> None:
     p.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
                    help="numpy: hand-written BPTT (default); torch: autograd, CPU or GPU")
     p.add_argument("--device", default=None,
@@ -83,8 +83,9 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--impl", choices=("scratch", "nn"), default="scratch",
                    help="torch backend only: scratch (the seeds' equations) or nn "
                         "(torch.nn.RNN/LSTM/GRU with the same weights, cuDNN on GPU)")
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                   help="floating-point type of parameters and activations (default float32)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default=dtype_default,
+                   help="floating-point type of parameters and activations (default "
+                        + (dtype_default or "the checkpoint's") + ")")
 
 
 def make_backend(args):
@@ -129,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--num-steps", type=positive_int, default=35,
                    help="BPTT window T: steps per batch, gradients truncated at its edges (default 35)")
     t.add_argument("--max-tokens", type=int, default=10_000,
-                   help="use the first N tokens of the corpus; -1 for all (default 10000, as d2l)")
+                   help="train on the first N tokens of the corpus; -1 for all (default 10000, "
+                        "as d2l)")
     t.add_argument("--random", action="store_true",
                    help="random partitioning (state reset every batch) instead of sequential "
                         "(state carried, gradients truncated)")
@@ -139,22 +141,32 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--corpus", default="timemachine",
                    help="'timemachine' (found in $RNNLAB_DATA, the cache, or downloaded) or a "
                         "path to any UTF-8 text file, read character by character")
-    t.add_argument("--val-fraction", type=fraction, default=0.0,
-                   help="hold out this last fraction of the tokens for validation perplexity (default 0)")
+    t.add_argument("--val-fraction", type=fraction, default=0.1,
+                   help="validation perplexity on floor(N * f) held-out tokens, N the training "
+                        "tokens: the ones right after the first N when the corpus goes on (so "
+                        "d2l's 10,000 stay the training set), else the last part of the "
+                        "corpus; 0 for none (default 0.1)")
     t.add_argument("--out", default=None,
                    help="run directory for checkpoint.safetensors and perplexity.png "
                         "(default runs/<cell>)")
     t.add_argument("--resume", action="store_true",
-                   help="continue from the checkpoint in --out; options must match the run")
+                   help="continue the run saved in --out from its last checkpoint: options "
+                        "left out are taken from it, options given must match it (--epochs "
+                        "may be raised to train longer); the numbers equal an uninterrupted run")
+    t.add_argument("--overwrite", action="store_true",
+                   help="start a new run even if --out already holds a checkpoint (it is "
+                        "replaced at the first save)")
     t.add_argument("--checkpoint-every", type=nonneg_int, default=10,
                    help="save a checkpoint every N epochs, and always at the end (0: end only)")
     t.add_argument("--sample-every", type=nonneg_int, default=0,
-                   help="print a sample every N epochs (default 0: only at the end)")
+                   help="print a greedy sample every N epochs (default 0: only at the end)")
     t.add_argument("--prefix", default=None,
                    help="prefix for samples (default 'time traveller' on the time machine)")
     t.add_argument("--num-preds", type=nonneg_int, default=50, help="characters per sample (default 50)")
-    t.add_argument("--no-plot", action="store_true", help="do not write perplexity.png")
-    t.add_argument("--no-progress", action="store_true", help="no per-batch progress bar")
+    t.add_argument("--no-plot", action="store_true",
+                   help="do not write perplexity.png and grad_norm.png (they need matplotlib)")
+    t.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (it is shown only when stderr is a terminal)")
     t.add_argument("--log-every", type=positive_int, default=1,
                    help="print the epoch line every N epochs (default 1)")
     add_backend_options(t)
@@ -171,12 +183,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--strategy", choices=("greedy", "sample"), default=None,
                    help="greedy argmax, or sampling (default: greedy unless --temperature or "
                         "--top-k is given)")
-    g.add_argument("--temperature", type=float, default=None,
-                   help="sampling temperature > 0 (default 1): lower is more conservative")
-    g.add_argument("--top-k", type=int, default=None,
-                   help="sample only among the k most likely characters (1 <= k <= vocab size)")
-    g.add_argument("--seed", type=nonneg_int, default=0, help="sampling seed (default 0)")
-    add_backend_options(g)
+    g.add_argument("--temperature", type=positive_float, default=None,
+                   help="sampling temperature > 0: the logits are divided by it, so below 1 "
+                        "is more conservative, above 1 more adventurous (default 1)")
+    g.add_argument("--top-k", type=positive_int, default=None,
+                   help="sample only among the k most likely characters, 1 <= k <= vocabulary "
+                        "size (default: all)")
+    g.add_argument("--seed", type=nonneg_int, default=0,
+                   help="sampling seed: the same seed gives the same text on either backend "
+                        "(default 0)")
+    add_backend_options(g, dtype_default=None)
     g.set_defaults(func=cmd_generate)
 
     c = sub.add_parser("gradcheck", help="finite-difference check of a cell's gradients",
@@ -186,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "per parameter.")
     c.add_argument("--cell", choices=CELLS, default="lstm", help="cell to check (default lstm)")
     c.add_argument("--backend", choices=("numpy", "torch"), default="numpy", help="backend (default numpy)")
-    c.add_argument("--impl", choices=("scratch", "nn"), default="scratch", help="torch implementation")
+    c.add_argument("--impl", choices=("scratch", "nn"), default="scratch",
+                   help="torch backend only: scratch or nn (torch.nn kernels) (default scratch)")
     c.add_argument("--vocab", type=positive_int, default=5, help="vocabulary size V (default 5)")
     c.add_argument("--hidden", type=positive_int, default=4, help="hidden units H (default 4)")
     c.add_argument("--batch-size", type=positive_int, default=2, help="batch size B (default 2)")
@@ -198,6 +215,46 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--tol", type=positive_float, default=1e-6,
                    help="fail (exit 1) if any relative error exceeds this (default 1e-6)")
     c.set_defaults(func=cmd_gradcheck)
+
+    i = sub.add_parser("inspect", help="see vanishing gradients: ||dL/dH_t|| per step for "
+                                       "rnn, lstm and gru; gradient norms of a run",
+                       description="Put the loss on the last prediction of a long window and "
+                                   "plot how the gradient reaching the hidden state k steps "
+                                   "back, ||dL/dH_{T-k}||, shrinks with k, for every cell on "
+                                   "the same text: at d2l's initialisation and after a short "
+                                   "training. Writes gradient_flow.png in --out and prints the "
+                                   "decay per step. With --run, also plots that training "
+                                   "run's gradient norm per batch before and after clipping.")
+    i.add_argument("--cells", nargs="+", choices=CELLS, default=None, metavar="CELL",
+                   help="cells to compare, from rnn lstm gru (default: all three)")
+    i.add_argument("--window", type=positive_int, default=100,
+                   help="steps T of the probe windows; the loss is on the last one (default 100)")
+    i.add_argument("--hidden", type=positive_int, default=64, help="hidden units H (default 64)")
+    i.add_argument("--batch-size", type=positive_int, default=16,
+                   help="probe windows averaged over, B (default 16)")
+    i.add_argument("--epochs", type=nonneg_int, default=20,
+                   help="epochs of training for the second panel; 0 for initialisation only "
+                        "(default 20)")
+    i.add_argument("--optimizer", choices=("sgd", "adam", "adagrad"), default="adam",
+                   help="optimiser for that training (default adam: it gets far in few epochs)")
+    i.add_argument("--lr", type=positive_float, default=0.01, help="its learning rate (default 0.01)")
+    i.add_argument("--forget-bias", type=float, default=3.0,
+                   help="also show an LSTM whose forget-gate bias b_f starts at this value, "
+                        "F = sigmoid(b_f) near 1; 0 to leave it out (default 3)")
+    i.add_argument("--corpus", default="timemachine",
+                   help="'timemachine' or a UTF-8 text file: training on its first --max-tokens "
+                        "tokens, probe windows from the tokens after them")
+    i.add_argument("--max-tokens", type=positive_int, default=10_000,
+                   help="training tokens (default 10000, as d2l)")
+    i.add_argument("--seed", type=nonneg_int, default=0,
+                   help="seed of the parameters, the training and the probe windows (default 0)")
+    i.add_argument("--out", default="runs/inspect",
+                   help="directory for gradient_flow.png (and grad_norm.png) (default runs/inspect)")
+    i.add_argument("--run", default=None,
+                   help="a training run directory or checkpoint: plot its per-batch gradient "
+                        "norm before and after clipping as <out>/grad_norm.png")
+    i.add_argument("--no-plot", action="store_true", help="print the numbers only, no PNG")
+    i.set_defaults(func=cmd_inspect)
     return parser
 
 
@@ -445,16 +502,92 @@ def cmd_generate(args) -> int:
     from .generate import predict
 
     ckpt = load_checkpoint(args.checkpoint)
+    if args.dtype is None:  # run the model in the dtype it was trained in
+        args.dtype = str(next(iter(ckpt.params.values())).dtype)
     be = make_backend(args)
     strategy = args.strategy or ("sample" if args.temperature is not None or args.top_k is not None
                                  else "greedy")
     temperature = 1.0 if args.temperature is None else args.temperature
     if strategy == "greedy" and (args.temperature is not None or args.top_k is not None):
         raise ConfigError("--temperature and --top-k apply to --strategy sample, not greedy")
+    if args.top_k is not None and args.top_k > len(ckpt.vocab):
+        raise ConfigError(f"--top-k {args.top_k} is larger than the vocabulary of "
+                          f"{len(ckpt.vocab)} tokens; use 1..{len(ckpt.vocab)}")
     params = be.from_numpy(ckpt.params)
     print(predict(args.prefix, args.num_preds, be, ckpt.model, params, ckpt.vocab,
                   strategy=strategy, temperature=temperature, top_k=args.top_k, seed=args.seed))
     return 0
+
+
+def cmd_inspect(args) -> int:
+    from .data import load_corpus, split_after
+    from .inspect import available_cells, gradient_flow
+
+    out = Path(args.out)
+    if args.run is not None:
+        plot_run_grad_norms(args.run, out, args.no_plot)
+    cells = args.cells or list(available_cells())
+    full, vocab = load_corpus(args.corpus, -1)
+    train_corpus, probe = split_after(full, args.max_tokens, 0.2)
+    if len(probe) < args.window + 2:  # a short text: probe the training tokens themselves
+        probe = train_corpus
+    print(f"gradient flow: loss on the last of {args.window} steps, H={args.hidden}, "
+          f"{args.batch_size} windows of {args.corpus}; training {args.epochs} epochs "
+          f"({args.optimizer}, lr {args.lr:g}) on {len(train_corpus):,} tokens", flush=True)
+    header = (f"{'cell':<16}{'decay/step':>11}{'k=10':>10}{'k=50':>10}"
+              + (f"{'decay/step':>13}{'k=10':>10}{'k=50':>10}{'ppl':>7}" if args.epochs else ""))
+    print(" " * 16 + f"{'at initialisation':>31}" + (f"{'trained':>33}" if args.epochs else ""))
+    print(header, flush=True)
+
+    def row(label, f):
+        def cols(n, which):
+            r = n / n[0]  # relative to dL/dH_T
+            at = lambda k: f"{r[k]:10.1e}" if k < len(r) else f"{'-':>10}"  # noqa: E731
+            return f"{f.decay_per_step(which):11.3f}{at(10)}{at(50)}"
+        line = f"{label:<16}{cols(f.init, 'init')}"
+        if f.trained is not None:
+            line += f"  {cols(f.trained, 'trained')}{f.train_ppl:7.2f}"
+        print(line, flush=True)
+
+    flows = gradient_flow(cells, train_corpus, probe, len(vocab), num_hiddens=args.hidden,
+                          window=args.window, batch_size=args.batch_size, epochs=args.epochs,
+                          optimizer=args.optimizer, lr=args.lr, forget_bias=args.forget_bias,
+                          seed=args.seed, on_cell=row)
+    for label, f in flows.items():
+        if "mean_F_init" in f.extra:
+            trained = (f", trained {f.extra['mean_F_trained']:.2f}"
+                       if "mean_F_trained" in f.extra else "")
+            print(f"{label}: mean forget gate F at initialisation "
+                  f"{f.extra['mean_F_init']:.2f}{trained} (dL/dC shrinks by F per step back)")
+    if not args.no_plot:
+        from .plot import plot_gradient_flow
+
+        path = plot_gradient_flow(flows, out / "gradient_flow.png", args.window, args.epochs)
+        print(f"plot  {path}", flush=True)
+    return 0
+
+
+def plot_run_grad_norms(run, out: Path, no_plot: bool) -> None:
+    """Summarise (and plot) a training run's per-batch gradient norms from its checkpoint."""
+    from .checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(run)
+    log = np.asarray(ckpt.arrays.get("grad_norms", np.zeros((0, 2)))).reshape(-1, 2)
+    if not len(log):
+        raise ConfigError(f"--run {run}: the checkpoint records no per-batch gradient norms "
+                          "(it was not written by `rnnlab train`)")
+    theta = float(ckpt.train.get("clip_theta", 1.0))
+    x, norms = log[:, 0], log[:, 1]
+    print(f"{run}: {len(norms)} batches over {ckpt.epoch} epochs; gradient norm before "
+          f"clipping: median {np.median(norms):.3f}, max {norms.max():.3f}; "
+          f"{100 * np.mean(norms > theta):.0f}% of batches clipped at theta = {theta:g}")
+    if not no_plot:
+        from .plot import plot_grad_norms
+
+        m = ckpt.model
+        path = plot_grad_norms(x, norms, theta, out / "grad_norm.png",
+                               title=f"{m.cell}, H={m.num_hiddens}: {run}")
+        print(f"plot  {path}", flush=True)
 
 
 def cmd_gradcheck(args) -> int:
@@ -498,6 +631,7 @@ def main(argv=None) -> int:
     2 an rnnlab error or an OS error (disk full...), 3 a NaN / infinite run, 130 Ctrl-C."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.explicit = explicit_options(argv)  # what was typed: --resume checks it
     try:
         # rnnlab checks losses, norms and parameters itself and names the epoch and batch;
         # NumPy's overflow warnings would only add lines to stderr

@@ -534,3 +534,21 @@ def train_val_split(corpus, val_fraction: float) -> tuple[np.ndarray, np.ndarray
     n_val = int(math.floor(len(corpus) * val_fraction))
     cut = len(corpus) - n_val
     return corpus[:cut], corpus[cut:]  # (N - n_val,), (n_val,)
+
+
+def split_after(full, max_tokens: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Training = the first N = ``max_tokens`` tokens (all if <= 0), validation =
+    ``floor(N * val_fraction)`` tokens that follow them when the corpus goes on that far,
+    else the last ``floor(N * val_fraction)`` of the N (``train_val_split``).
+
+    So d2l's run (the first 10,000 tokens of the book) trains on exactly d2l's tokens
+    and validates on the 1,000 after them, never on text it trained on. Returns views.
+    """
+    full = _as_corpus(full)
+    max_tokens = _check_max_tokens(max_tokens)
+    n = len(full) if max_tokens <= 0 else min(max_tokens, len(full))
+    _, held = train_val_split(full[:n], val_fraction)  # validates val_fraction
+    n_val = len(held)
+    if n_val and n + n_val <= len(full):
+        return full[:n], full[n:n + n_val]  # (N,), (n_val,)
+    return train_val_split(full[:n], val_fraction)  # (N - n_val,), (n_val,)

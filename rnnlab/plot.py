@@ -1,37 +1,166 @@
-"""The train/validation perplexity plot (d2l's live ``Animator``, written to a PNG)."""
+"""The PNGs rnnlab writes: perplexity curves, gradient norms over training, gradient flow.
+
+matplotlib is optional (``pip install rnnlab[plot]``); it is imported inside each
+function, with the non-interactive Agg backend, and every PNG is written atomically.
+"""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
 
+import numpy as np
+
 from .checkpoint import atomic_write_bytes
 
+CELL_COLORS = {"rnn": "C3", "lstm": "C0", "gru": "C2"}
 
-def plot_perplexity(history: list, path, title: str = "") -> Path:
-    """Perplexity per epoch, training and (when present) validation, on a log y axis."""
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    hist = [h if isinstance(h, dict) else h.to_dict() for h in history]
-    epochs = [h["epoch"] for h in hist]
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    ax.plot(epochs, [h["train_ppl"] for h in hist], label="train", color="C0")
-    val = [(h["epoch"], h["val_ppl"]) for h in hist if h.get("val_ppl") is not None]
-    if val:
-        ax.plot(*zip(*val), label="validation", color="C1", linestyle="--")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("perplexity")
-    ax.set_yscale("log")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    ax.set_title(title or "perplexity")
-    fig.tight_layout()
+    return plt
+
+
+def plain_log_labels(ax, axis: str = "y") -> None:
+    """Label a log axis with plain numbers (2, 5, 10, 20) instead of 2×10^0 ...
+
+    Every tick is labelled when the axis spans less than a decade and a half, else only
+    the 1, 2 and 5 of each decade, so a student reads perplexities off the axis directly.
+    """
+    from matplotlib.ticker import FuncFormatter
+
+    lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    dense = hi / max(lo, 1e-300) < 30
+
+    def label(v, _pos):
+        if v <= 0:
+            return ""
+        lead = int(round(v / 10 ** np.floor(np.log10(v) + 1e-9)))
+        return f"{v:g}" if dense or lead in (1, 2, 5) else ""
+
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_formatter(FuncFormatter(label))
+    target.set_minor_formatter(FuncFormatter(label))
+
+
+def _save(fig, path) -> Path:
+    plt = _pyplot()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
     path = Path(path)
     atomic_write_bytes(path, buf.getvalue())  # never a half-written PNG
     return path
+
+
+def plot_perplexity(history: list, path, title: str = "") -> Path:
+    """Perplexity per epoch, training and (when present) validation, on a log y axis.
+
+    d2l's ``Animator`` draws the same curve live; here it is a PNG rewritten at every
+    checkpoint. Perplexity is exp(mean cross-entropy): V (28) for a uniform guess, 1 for
+    a model that is always certain and right.
+    """
+    plt = _pyplot()
+    hist = [h if isinstance(h, dict) else h.to_dict() for h in history]
+    epochs = [h["epoch"] for h in hist]
+    train = [h["train_ppl"] for h in hist]
+    marker = "o" if len(hist) <= 30 else None
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    ax.plot(epochs, train, label=f"train (last {train[-1]:.2f})", color="C0", marker=marker,
+            markersize=3)
+    val = [(h["epoch"], h["val_ppl"]) for h in hist if h.get("val_ppl") is not None]
+    if val:
+        ve, vp = zip(*val)
+        best = int(np.argmin(vp))
+        ax.plot(ve, vp, label=f"validation (last {vp[-1]:.2f}, best {vp[best]:.2f} "
+                              f"at epoch {ve[best]})",
+                color="C1", linestyle="--", marker=marker, markersize=3)
+        ax.plot([ve[best]], [vp[best]], marker="*", color="C1", markersize=10, linestyle="")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("perplexity = exp(mean cross-entropy), log scale")
+    ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    if epochs and max(epochs) - min(epochs) < 10:
+        ax.set_xticks(epochs)
+    plain_log_labels(ax)
+    ax.legend()
+    ax.set_title(title or "perplexity per epoch")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_grad_norms(positions, norms, theta: float, path, title: str = "") -> Path:
+    """The global gradient norm of every batch, before and after clipping at θ.
+
+    ``positions`` are epochs (batch i of n in epoch e sits at e + (i + 1) / n), ``norms``
+    the norms before clipping. After clipping the norm is min(||g||, θ): d2l's
+    ``grad_clipping`` rescales g to length θ whenever it is longer.
+    """
+    plt = _pyplot()
+    x = np.asarray(positions, dtype=np.float64)
+    before = np.asarray(norms, dtype=np.float64)
+    after = np.minimum(before, theta)  # what the optimiser steps with
+    clipped = float(np.mean(before > theta)) if len(before) else 0.0
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    ax.plot(x, after, color="C1", linewidth=3, alpha=0.5, label="after clipping min(||g||, θ)")
+    ax.plot(x, before, color="C0", linewidth=0.8, label="before clipping ||g||")
+    ax.axhline(theta, color="k", linestyle=":", linewidth=1, label=f"threshold θ = {theta:g}")
+    ax.set_xlabel("epoch (one point per batch)")
+    ax.set_ylabel("global gradient norm ||g||, log scale")
+    ax.set_yscale("log")
+    plain_log_labels(ax)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="best")
+    ax.set_title((title + "\n" if title else "")
+                 + f"gradient norm per batch: {100 * clipped:.0f}% of batches clipped")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_gradient_flow(flows: dict, path, window: int, epochs: int, title: str = "") -> Path:
+    """||dL/dH_{T-k}|| / ||dL/dH_T|| against k, per cell: at initialisation and trained.
+
+    ``flows`` maps a label to an :class:`rnnlab.inspect.GradientFlow`. A straight line
+    on the log axis is a geometric decay; its slope is the per-step factor.
+    """
+    plt = _pyplot()
+    trained = any(f.trained is not None for f in flows.values())
+    ncols = 2 if trained else 1
+    fig, axes = plt.subplots(1, ncols, figsize=(6.2 * ncols, 4.8), dpi=110, squeeze=False)
+    panels = [("init", "at d2l's initialisation: N(0, 0.01²) weights, zero biases")]
+    if trained:
+        panels.append(("trained", f"after {epochs} epochs of training on the same text "
+                                  "(own y scale)"))
+    for ax, (which, subtitle) in zip(axes[0], panels):
+        for label, f in flows.items():
+            n = getattr(f, which)
+            if n is None:
+                continue
+            k = np.arange(len(n))  # (T+1,)
+            r = n / n[0]  # (T+1,): relative to the gradient at the prediction
+            r = np.where(r > 0, r, np.nan)  # log axis: an exact 0 is not drawn
+            color = CELL_COLORS.get(f.cell, None)
+            style = "-" if label == f.cell else "--"
+            factor = f.decay_per_step(which)
+            extra = ""
+            if which == "trained" and f.train_ppl is not None:
+                extra = f", ppl {f.train_ppl:.1f}"
+            ax.plot(k, r, style, color=color, linewidth=1.8,
+                    label=f"{label}: ×{factor:.2f} per step back{extra}")
+        ax.set_yscale("log")
+        ax.set_ylim(top=3.0)  # every curve starts at 1 (k = 0)
+        ax.set_ylabel(r"$\|\partial L/\partial H_{T-k}\| \;/\; \|\partial L/\partial H_T\|$"
+                      "  (log scale)")
+        ax.set_xlabel("k = steps back from the prediction")
+        ax.set_title(subtitle, fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.set_xlim(0, window)
+        ax.legend(loc="lower left", fontsize=9)
+    fig.suptitle(title or f"How far back does the gradient reach? Loss on the last of "
+                          f"{window} steps", fontsize=11)
+    fig.tight_layout()
+    return _save(fig, path)
