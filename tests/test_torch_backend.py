@@ -305,14 +305,12 @@ def test_cuda_device_and_bad_index():
 # -------------------------------------------------------------------------- refusals
 
 
-@pytest.mark.parametrize("changes", [dict(cell="gru"), dict(bidirectional=True),
-                                     dict(dropout=0.5)])
-def test_not_yet_supported_configs(changes):
-    cfg = ModelConfig(**{"cell": "lstm", "vocab_size": V, "num_hiddens": H, "num_layers": 2,
-                         **changes})
+def test_nn_impl_refuses_the_d2l_form_gru():
+    """torch.nn.GRU is the torch form; the d2l form is another function (issue 4)."""
+    cfg = ModelConfig("gru", V, H, num_layers=2)
     params = init_params(cfg)
-    tb = TorchBackend()
-    with pytest.raises(ConfigError, match="not yet supported by the torch backend"):
+    tb = TorchBackend(impl="nn")
+    with pytest.raises(ConfigError, match="gru_form='torch'.*impl='scratch'"):
         tb.forward(cfg, tb.from_numpy(params), np.zeros((2, 3), dtype=int),
                    tb.begin_state(cfg, 2))
 
@@ -440,6 +438,6 @@ def test_clip_and_tokens_refusals():
     with pytest.raises(ShapeError, match="integer"):
         tb.tokens(torch.zeros(2, 2))
     cfg, params, X, Y, state, _ = make_case("lstm", 2, 3)
-    with pytest.raises(ConfigError, match="dropout"):
+    with pytest.raises(ShapeError, match="dropout_masks: a 2-layer model has 1 layer boundaries"):
         tb.loss_and_grads(cfg, tb.from_numpy(params), X, Y, tb.state_from_numpy(state),
-                          dropout_masks=(np.ones((3, B, H)),))
+                          dropout_masks=(np.ones((3, B, H)),) * 2)

@@ -5,9 +5,10 @@
 implementations of the model compute the same function:
 
 * ``impl="scratch"``: the seeds' forward in torch ops, fused gates (``model.model_forward``);
-* ``impl="nn"``: torch's ``nn.RNN`` / ``nn.LSTM`` kernel, cuDNN on a GPU
+* ``impl="nn"``: torch's ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` kernel, cuDNN on a GPU
   (``model.nn_forward``), its weights built from rnnlab's tensors so the gradients come
-  back under rnnlab's names.
+  back under rnnlab's names. The GRU runs there in its torch form only; with dropout
+  masks the kernel runs one layer per call and the masks are applied between calls.
 
 Parameters are a dict of leaf tensors (``from_numpy``); ``loss_and_grads`` differentiates
 through detached aliases of them with ``torch.autograd.grad``, so no ``.grad`` is ever
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 from ..config import ModelConfig, as_model_config
+from ..dropout import check_dropout_masks
 from ..errors import ConfigError, ParamError, ShapeError
 from ..params import validate_params
 from ..validate import (check_finite_inputs, check_param_values, check_state, check_theta,
@@ -122,12 +124,11 @@ class TorchBackend:
 
     def _config(self, cell, params) -> ModelConfig:
         cfg = as_model_config(cell, params)
-        unsupported = [what for what, on in (("the gru cell", cfg.cell == "gru"),
-                                             ("bidirectional layers", cfg.bidirectional),
-                                             ("dropout > 0", cfg.dropout > 0)) if on]
-        if unsupported:
-            raise ConfigError(f"{' and '.join(unsupported)}: not yet supported by the torch "
-                              "backend (it runs rnn and lstm, any number of layers)")
+        if self.impl == "nn" and cfg.cell == "gru" and cfg.gru_form != "torch":
+            raise ConfigError(
+                "impl='nn' runs torch.nn.GRU, which is the torch-form GRU, R * (H @ W_hh + "
+                "b_hn); the d2l form, (R * H) @ W_hh, is another function: use "
+                "gru_form='torch' (--gru-form torch) or impl='scratch'")
         return cfg
 
     def _params(self, cfg: ModelConfig, params: dict) -> dict:
@@ -191,10 +192,11 @@ class TorchBackend:
             module = self._nn_modules[cfg] = make_nn_module(cfg, device="meta")
         return module._flat_weights_names
 
-    def _model(self, cfg, params, X, state, train: bool = False):
+    def _model(self, cfg, params, X, state, train: bool = False, dropout_masks=None):
         if self.impl == "nn":
-            return nn_forward(cfg, params, X, state, self._nn_weight_names(cfg), train=train)
-        return model_forward(cfg, params, X, state)
+            return nn_forward(cfg, params, X, state, self._nn_weight_names(cfg), train=train,
+                              dropout_masks=dropout_masks)
+        return model_forward(cfg, params, X, state, dropout_masks)
 
     def forward(self, cell, params: dict, X, state: tuple):
         """Logits (T*B, V), time-major, and the state after the last step (no autograd)."""
@@ -217,12 +219,14 @@ class TorchBackend:
         With ``state_grads=True`` a fourth value is returned: dL/d(initial state), a tuple.
         Autograd runs on detached aliases of ``params`` (same storage, no copy), so the
         caller's tensors never get a ``.grad`` and may or may not require grad.
-        ``dropout_masks`` (``rnnlab.dropout``) must be None: dropout is not supported yet.
+        ``dropout_masks`` (``rnnlab.dropout.dropout_masks``, arrays or tensors): dropout
+        between layers with exactly these masks, as the numpy backend; None: no dropout.
         """
         cfg, params, X, state = self._check(cell, params, X, state)
-        if dropout_masks is not None:
-            raise ConfigError("dropout_masks: dropout is not yet supported by the torch backend")
         like = params["b_q"]
+        masks = check_dropout_masks(cfg, dropout_masks, X.shape[1], X.shape[0])
+        if masks is not None:
+            masks = tuple(self._tensor(m, like.dtype, like.device) for m in masks)
         Y = self._tokens(Y, cfg.vocab_size, "Y", like.device)
         if Y.shape != X.shape:
             raise ShapeError(f"Y has shape {tuple(Y.shape)}, expected X's shape {tuple(X.shape)}")
@@ -237,7 +241,8 @@ class TorchBackend:
         leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
         state0 = tuple(s.detach().requires_grad_(state_grads) for s in state)
         with torch.enable_grad():
-            logits, state_T = self._model(cfg, leaves, X, state0, train=True)
+            logits, state_T = self._model(cfg, leaves, X, state0, train=True,
+                                          dropout_masks=masks)
             loss = cross_entropy(logits, Y.T.reshape(-1), weights)  # targets time-major
         inputs = list(leaves.values()) + (list(state0) if state_grads else [])
         grads = torch.autograd.grad(loss, inputs, allow_unused=True, materialize_grads=True)

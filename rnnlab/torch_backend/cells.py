@@ -4,10 +4,10 @@ The same recurrences as ``numpy_backend/cells.py``, written forward only: autogr
 provides the backward. A cell is ``<cell>_forward(XW, W_h, state) -> (Hs, state_T)``,
 where ``XW[t] = X_t @ W_x + b`` (T, B, G*H) was projected for every step at once by the
 layer that calls it, so a step is one ``H_{t-1} @ W_h`` (B, H) @ (H, G*H) plus
-elementwise work. :data:`CELLS` maps a cell name to its function; a new cell (gru) is a
-new entry.
+elementwise work. :data:`CELLS` maps a cell name to its function. A cell with recurrent
+parameters beyond W_h takes them after the state (the torch-form GRU's ``b_hn``).
 
-Shapes: T steps, B batch, H hidden, G gates (rnn 1, lstm 4).
+Shapes: T steps, B batch, H hidden, G gates (rnn 1, lstm 4, gru 3).
 """
 
 from __future__ import annotations
@@ -44,4 +44,29 @@ def lstm_forward(XW: torch.Tensor, W_h: torch.Tensor, state: tuple):
     return torch.stack(Hs), (H, C)  # (T, B, H)
 
 
-CELLS = {"rnn": rnn_forward, "lstm": lstm_forward}
+def gru_forward(XW: torch.Tensor, W_h: torch.Tensor, state: tuple, b_hn=None):
+    """The GRU (gate order z, r, h); the d2l form unless ``b_hn`` is given (numpy_backend/gru.py):
+
+    [Z | R] = σ(X_t [W_xz | W_xr] + H_{t-1} [W_hz | W_hr] + [b_z | b_r]),
+    d2l:   H̃ = tanh(X_t W_xh + b_h + (R ⊙ H_{t-1}) W_hh)      two matmuls a step
+    torch: H̃ = tanh(X_t W_xh + b_h + R ⊙ (H_{t-1} W_hh + b_hn))  one matmul a step
+    H_t = Z ⊙ H_{t-1} + (1 - Z) ⊙ H̃
+    """
+    (H,) = state
+    n = H.shape[1]
+    W_zr, W_hh = W_h[:, : 2 * n], W_h[:, 2 * n:]  # (H, 2H), (H, H)
+    Hs = []
+    for XW_t in XW:  # (B, 3H) per step
+        if b_hn is None:
+            Z, R = torch.sigmoid(torch.addmm(XW_t[:, : 2 * n], H, W_zr)).split(n, dim=1)
+            H_tilda = torch.tanh(torch.addmm(XW_t[:, 2 * n:], R * H, W_hh))  # reset before
+        else:
+            HW = H @ W_h  # (B, 3H): one matmul for Z, R and the candidate
+            Z, R = torch.sigmoid(XW_t[:, : 2 * n] + HW[:, : 2 * n]).split(n, dim=1)
+            H_tilda = torch.tanh(XW_t[:, 2 * n:] + R * (HW[:, 2 * n:] + b_hn))  # reset after
+        H = Z * H + (1 - Z) * H_tilda  # (B, H)
+        Hs.append(H)
+    return torch.stack(Hs), (H,)  # (T, B, H)
+
+
+CELLS = {"rnn": rnn_forward, "lstm": lstm_forward, "gru": gru_forward}

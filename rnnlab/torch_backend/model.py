@@ -5,8 +5,9 @@
   step at once (a row gather ``W_x[Xᵀ] + b`` for tokens, one matmul for the dense inputs
   of a stacked layer), then the cell's recurrence from :data:`cells.CELLS`.
 * :func:`nn_forward` (``impl="nn"``): torch's own recurrent kernel (cuDNN on a GPU),
-  the call ``nn.RNN`` / ``nn.LSTM`` make, fed weights built from rnnlab's tensors by
-  :func:`nn_map.nn_weights`, so autograd returns gradients under rnnlab's names.
+  the call ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` make (the GRU in its torch form only),
+  fed weights built from rnnlab's tensors by :func:`nn_map.nn_weights`, so autograd
+  returns gradients under rnnlab's names.
 
 Both take ``(cfg, params, X, state)`` with X (B, T) int64 ids and state the flat tuple of
 (B, H) tensors, one per (layer, direction) unit, ``(H,)`` or ``(H, C)``, and return
@@ -24,33 +25,51 @@ import torch.nn.functional as F
 from torch import _VF
 
 from ..config import ModelConfig
-from ..params import fuse, units
+from ..params import fuse, has_hidden_bias, suffix
 from .cells import CELLS
 from .nn_map import nn_weights
 
 
-def layer_forward(cell: str, W_x, W_h, b, inputs, state, tokens: bool):
-    """XW = W_x[Xᵀ] + b (token ids: one_hot(x) @ W_x is row x of W_x), or inputs @ W_x + b."""
+def layer_forward(cell: str, W_x, W_h, b, inputs, state, tokens: bool, extra=()):
+    """XW = W_x[Xᵀ] + b (token ids: one_hot(x) @ W_x is row x of W_x), or inputs @ W_x + b.
+
+    ``extra``: recurrent parameters beyond W_h (the torch-form GRU's b_hn).
+    """
     if tokens:
         XW = F.embedding(inputs.T, W_x) + b  # (T, B, G*H): W_x[Xᵀ], a gather
     else:
         XW = torch.matmul(inputs, W_x) + b  # (T, B, G*H)
-    return CELLS[cell](XW, W_h, state)
+    return CELLS[cell](XW, W_h, state, *extra)
 
 
-def model_forward(cfg: ModelConfig, params: dict, X: torch.Tensor, state: tuple):
-    """Embed-by-gather, L recurrent layers, then logits = H_t W_hq + b_q for every t."""
-    S = cfg.num_states
+def model_forward(cfg: ModelConfig, params: dict, X: torch.Tensor, state: tuple,
+                  dropout_masks: tuple | None = None):
+    """Embed-by-gather, L recurrent layers, then logits = H_t W_hq + b_q for every t.
+
+    As ``numpy_backend.model_forward``: a reverse direction runs the cell on the
+    time-reversed window and its outputs are flipped back, the layer's output is
+    [H_fwd | H_rev] (T, B, H*D), and between layers it is multiplied by the dropout mask.
+    """
+    S, D, L = cfg.num_states, cfg.num_directions, cfg.num_layers
     inputs, tokens = X, True
     state_T = []
-    for i, (layer, direction) in enumerate(units(cfg)):
-        W_x, W_h, b = fuse(cfg, params, layer, direction, cat=torch.cat)  # (In, G*H) (H, G*H) (G*H,)
-        inputs, st = layer_forward(cfg.cell, W_x, W_h, b, inputs, state[i * S:(i + 1) * S],
-                                   tokens)  # (T, B, H)
-        state_T.extend(st)
+    for layer in range(L):
+        outputs = []
+        for direction in range(D):
+            i = layer * D + direction
+            W_x, W_h, b = fuse(cfg, params, layer, direction, cat=torch.cat)  # (In, G*H) (H, G*H) (G*H,)
+            extra = (params[f"b_hn{suffix(layer, direction)}"],) if has_hidden_bias(cfg) else ()
+            x = inputs if direction == 0 else torch.flip(inputs, dims=(1 if tokens else 0,))
+            Hs, st = layer_forward(cfg.cell, W_x, W_h, b, x, state[i * S:(i + 1) * S], tokens,
+                                   extra)  # (T, B, H)
+            outputs.append(Hs if direction == 0 else torch.flip(Hs, dims=(0,)))
+            state_T.extend(st)
+        inputs = outputs[0] if D == 1 else torch.cat(outputs, dim=-1)  # (T, B, H*D)
+        if dropout_masks is not None and layer < L - 1:
+            inputs = inputs * dropout_masks[layer]  # (T, B, H*D): inverted dropout
         tokens = False  # layer k+1 reads layer k's hidden states
-    T, B, H = inputs.shape
-    logits = torch.addmm(params["b_q"], inputs.reshape(T * B, H), params["W_hq"])  # (T*B, V)
+    T, B, HD = inputs.shape
+    logits = torch.addmm(params["b_q"], inputs.reshape(T * B, HD), params["W_hq"])  # (T*B, V)
     return logits, tuple(state_T)
 
 
@@ -78,30 +97,56 @@ def _quiet_cudnn_copy():
         yield
 
 
+_KERNELS = {"rnn": _VF.rnn_tanh, "lstm": _VF.lstm, "gru": _VF.gru}
+
+
+def _nn_kernel(cfg: ModelConfig, inputs, hidden, flat: list, num_layers: int, train: bool):
+    """One call of torch's fused kernel over ``num_layers`` layers (both directions)."""
+    args = (flat, True, num_layers, 0.0, train, cfg.bidirectional, False)
+    if cfg.cell == "lstm":
+        out, h_T, c_T = _VF.lstm(inputs, hidden, *args)  # out (T, B, H*D)
+        return out, (h_T, c_T)
+    return _KERNELS[cfg.cell](inputs, hidden, *args)  # rnn_tanh / gru: (out, h_T)
+
+
 def nn_forward(cfg: ModelConfig, params: dict, X: torch.Tensor, state: tuple,
-               weight_names: list, train: bool = False):
+               weight_names: list, train: bool = False, dropout_masks: tuple | None = None):
     """torch's fused RNN kernel on weights made from rnnlab's tensors.
 
-    ``_VF.rnn_tanh`` / ``_VF.lstm`` are what ``nn.RNN.forward`` / ``nn.LSTM.forward`` call
-    with ``module._flat_weights``; here the list is :func:`nn_weights` of the rnnlab
-    leaves, in ``weight_names`` (the module's ``_flat_weights_names``) order. On a GPU the
-    call goes to cuDNN, which copies the list into its own flat buffer each call (hence
-    the silenced warning) and whose backward needs ``train=True``.
+    ``_VF.rnn_tanh`` / ``_VF.lstm`` / ``_VF.gru`` are what ``nn.RNN`` / ``nn.LSTM`` /
+    ``nn.GRU.forward`` call with ``module._flat_weights``; here the list is
+    :func:`nn_weights` of the rnnlab leaves, in ``weight_names`` (the module's
+    ``_flat_weights_names``) order. On a GPU the call goes to cuDNN, which copies the
+    list into its own flat buffer each call (hence the silenced warning) and whose
+    backward needs ``train=True``.
+
+    Without dropout masks all layers go in one call. torch.nn's own dropout draws its
+    mask inside the kernel, so with explicit ``dropout_masks`` the kernel runs one layer
+    per call (its 4*D weights, its D states) and the mask multiplies the outputs between
+    calls: the same function as ``model_forward`` with the same masks.
     """
-    V = cfg.vocab_size
+    V, D, L = cfg.vocab_size, cfg.num_directions, cfg.num_layers
     weights = nn_weights(cfg, params)
     flat = [weights[name] for name in weight_names]
     inputs = F.one_hot(X.T, V).to(params["b_q"].dtype)  # (T, B, V): d2l's RNNModel input
-    hidden = stack_state(cfg, state)
-    args = (flat, True, cfg.num_layers, 0.0, train, cfg.bidirectional, False)
+    hidden = stack_state(cfg, state)  # (L*D, B, H), or (h, c)
     with _quiet_cudnn_copy() if inputs.is_cuda else contextlib.nullcontext():
-        if cfg.cell == "lstm":
-            out, h_T, c_T = _VF.lstm(inputs, hidden, *args)  # out (T, B, H*D)
-            hidden_T = (h_T, c_T)
-        elif cfg.cell == "rnn":
-            out, hidden_T = _VF.rnn_tanh(inputs, hidden, *args)
-        else:  # pragma: no cover - refused by TorchBackend before reaching here
-            raise NotImplementedError(cfg.cell)
+        if dropout_masks is None:
+            out, hidden_T = _nn_kernel(cfg, inputs, hidden, flat, L, train)
+        else:
+            per = len(flat) // L  # weight_ih, weight_hh, bias_ih, bias_hh per direction
+            finals, out = [], inputs
+            for layer in range(L):
+                rows = slice(layer * D, (layer + 1) * D)  # this layer's units in the stack
+                h = tuple(x[rows] for x in hidden) if cfg.num_states == 2 else hidden[rows]
+                out, h_T = _nn_kernel(cfg, out, h, flat[layer * per:(layer + 1) * per], 1, train)
+                finals.append(h_T)
+                if layer < L - 1:
+                    out = out * dropout_masks[layer]  # (T, B, H*D): inverted dropout
+            if cfg.num_states == 2:
+                hidden_T = tuple(torch.cat([f[k] for f in finals]) for k in range(2))
+            else:
+                hidden_T = torch.cat(finals)  # (L*D, B, H)
     T, B, HD = out.shape
     logits = torch.addmm(params["b_q"], out.reshape(T * B, HD), params["W_hq"])  # (T*B, V)
     return logits, unstack_state(cfg, hidden_T)
