@@ -5,6 +5,7 @@ Each backward sits directly below its forward and takes what the forward returne
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -103,7 +104,13 @@ def clip_grads(grads: dict, theta: float) -> float:
     if np.isfinite(norm) and norm > theta:
         scale = theta / norm
         for g in grads.values():
-            g *= g.dtype.type(scale)
+            s = g.dtype.type(scale)
+            if s >= np.finfo(g.dtype).tiny:
+                g *= s
+            else:  # θ/||g|| underflows the dtype (θ = 1e-20, ||g|| = 1e30 in float32):
+                r = g.dtype.type(math.sqrt(theta) / math.sqrt(norm))  # g · r · r, r normal
+                g *= r
+                g *= r
     return norm
 
 

@@ -58,7 +58,12 @@ def clip_grads(grads: dict, theta: float) -> float:
         scale = theta / norm
         with torch.no_grad():
             for g in grads.values():
-                g.mul_(scale)  # the scale is rounded to g's dtype, as NumPy's g *= dtype(scale)
+                # the test NumPy makes: the scale rounded to g's dtype is still normal
+                if float(torch.tensor(scale, dtype=g.dtype)) >= torch.finfo(g.dtype).tiny:
+                    g.mul_(scale)  # the scale is rounded to g's dtype, as NumPy's g *= dtype(scale)
+                else:  # θ/||g|| underflows the dtype: two normal factors, as NumPy does
+                    r = math.sqrt(theta) / math.sqrt(norm)  # θ/||g|| may underflow float64 too
+                    g.mul_(r).mul_(r)
     return norm
 
 
