@@ -113,16 +113,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a character-level model and save a checkpoint",
                        description="Train on The Time Machine (default) or any UTF-8 text file, "
-                                   "printing perplexity and tokens/s; saves a checkpoint, a "
-                                   "perplexity plot and a sample. Defaults are d2l's.")
+                                   "with a progress bar, training and validation perplexity "
+                                   "and tokens/s per epoch; saves a checkpoint, perplexity.png "
+                                   "and grad_norm.png in --out, and prints a sample. Defaults "
+                                   "are d2l's. Ctrl-C keeps the last checkpoint: run the same "
+                                   "command with --resume to continue.")
     t.add_argument("--cell", choices=CELLS, default="lstm", help="recurrent cell (default lstm)")
     t.add_argument("--hidden", type=positive_int, default=256, help="hidden units H (default 256)")
     t.add_argument("--num-layers", type=positive_int, default=1, help="stacked layers (default 1)")
     t.add_argument("--gru-form", choices=GRU_FORMS, default="d2l",
                    help="GRU reset gate: d2l (R*H)@W_hh, or torch R*(H@W_hh+b_hn) (default d2l)")
     t.add_argument("--dropout", type=fraction, default=0.0,
-                   help="dropout between stacked layers, training only (default 0)")
-    t.add_argument("--epochs", type=positive_int, default=500, help="epochs (default 500)")
+                   help="dropout between stacked layers (needs --num-layers 2 or more), "
+                        "training only (default 0)")
+    t.add_argument("--epochs", type=positive_int, default=500,
+                   help="total epochs of the run (default 500, as d2l)")
     t.add_argument("--lr", type=positive_float, default=1.0, help="learning rate (default 1)")
     t.add_argument("--optimizer", choices=("sgd", "adam", "adagrad"), default="sgd",
                    help="sgd (d2l), adam (d2lzh seed) or adagrad (min-char-rnn) (default sgd)")
@@ -147,8 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "d2l's 10,000 stay the training set), else the last part of the "
                         "corpus; 0 for none (default 0.1)")
     t.add_argument("--out", default=None,
-                   help="run directory for checkpoint.safetensors and perplexity.png "
-                        "(default runs/<cell>)")
+                   help="run directory for checkpoint.safetensors, perplexity.png and "
+                        "grad_norm.png (default runs/<cell>)")
     t.add_argument("--resume", action="store_true",
                    help="continue the run saved in --out from its last checkpoint: options "
                         "left out are taken from it, options given must match it (--epochs "
@@ -157,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start a new run even if --out already holds a checkpoint (it is "
                         "replaced at the first save)")
     t.add_argument("--checkpoint-every", type=nonneg_int, default=10,
-                   help="save a checkpoint every N epochs, and always at the end (0: end only)")
+                   help="save a checkpoint (and the plots) every N epochs, and always at the "
+                        "end; 0: at the end only (default 10)")
     t.add_argument("--sample-every", type=nonneg_int, default=0,
                    help="print a greedy sample every N epochs (default 0: only at the end)")
     t.add_argument("--prefix", default=None,
@@ -178,7 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "seed gives the same text on either backend.")
     g.add_argument("checkpoint", nargs="?", default="runs/lstm",
                    help="checkpoint file or run directory (default runs/lstm)")
-    g.add_argument("--prefix", default="time traveller", help="text to warm up on")
+    g.add_argument("--prefix", default="time traveller",
+                   help="text to warm up on; every character must be in the checkpoint's "
+                        "vocabulary (default 'time traveller')")
     g.add_argument("--num-preds", type=nonneg_int, default=100, help="characters to generate (default 100)")
     g.add_argument("--strategy", choices=("greedy", "sample"), default=None,
                    help="greedy argmax, or sampling (default: greedy unless --temperature or "
@@ -210,8 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--num-steps", type=positive_int, default=3, help="steps T (default 3)")
     c.add_argument("--num-layers", type=positive_int, default=1, help="stacked layers (default 1)")
     c.add_argument("--gru-form", choices=GRU_FORMS, default="d2l", help="GRU form (default d2l)")
-    c.add_argument("--bidirectional", action="store_true", help="check a bidirectional model")
-    c.add_argument("--seed", type=nonneg_int, default=0, help="seed of the random problem")
+    c.add_argument("--bidirectional", action="store_true",
+                   help="check a bidirectional model (both directions, outputs concatenated)")
+    c.add_argument("--seed", type=nonneg_int, default=0,
+                   help="seed of the random problem (default 0)")
     c.add_argument("--tol", type=positive_float, default=1e-6,
                    help="fail (exit 1) if any relative error exceeds this (default 1e-6)")
     c.set_defaults(func=cmd_gradcheck)
@@ -643,6 +653,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("rnnlab: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `rnnlab generate ... | head`: the reader left, not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # silence the flush
+        return 0
     except OSError as exc:  # a full disk or a vanished directory while saving
         print(f"rnnlab: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR

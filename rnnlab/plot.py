@@ -96,27 +96,46 @@ def plot_perplexity(history: list, path, title: str = "") -> Path:
 def plot_grad_norms(positions, norms, theta: float, path, title: str = "") -> Path:
     """The global gradient norm of every batch, before and after clipping at θ.
 
-    ``positions`` are epochs (batch i of n in epoch e sits at e + (i + 1) / n), ``norms``
-    the norms before clipping. After clipping the norm is min(||g||, θ): d2l's
-    ``grad_clipping`` rescales g to length θ whenever it is longer.
+    ``positions`` are epochs (batch i of n in epoch e, 0-based, sits at e + (i + 1) / n),
+    ``norms`` the norms before clipping. After clipping the norm is min(||g||, θ):
+    d2l's ``grad_clipping`` rescales g to length θ whenever it is longer. Top: every
+    batch (thin), the mean per epoch before and after clipping, the clipped batches in
+    red; bottom: the share of each epoch's batches that were clipped.
     """
     plt = _pyplot()
     x = np.asarray(positions, dtype=np.float64)
     before = np.asarray(norms, dtype=np.float64)
     after = np.minimum(before, theta)  # what the optimiser steps with
-    clipped = float(np.mean(before > theta)) if len(before) else 0.0
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    ax.plot(x, after, color="C1", linewidth=3, alpha=0.5, label="after clipping min(||g||, θ)")
-    ax.plot(x, before, color="C0", linewidth=0.8, label="before clipping ||g||")
+    clipped = before > theta
+    epoch = np.ceil(x - 1e-9).astype(int)  # (n,): 1-based epoch of each batch
+    epochs = np.unique(epoch)
+    mean_before = np.array([before[epoch == e].mean() for e in epochs])
+    mean_after = np.array([after[epoch == e].mean() for e in epochs])
+    share = np.array([clipped[epoch == e].mean() for e in epochs])
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(7.5, 6), dpi=110, sharex=True,
+                                  gridspec_kw={"height_ratios": [3, 1]})
+    dense = len(x) > 400
+    ax.plot(x, before, color="C0", linewidth=0.5 if dense else 1.0, alpha=0.35 if dense else 0.7,
+            label="every batch, before clipping")
+    mid = epochs - 0.5  # epoch e covers (e-1, e]: its mean sits in the middle
+    ax.plot(mid, mean_before, color="C0", linewidth=2, label="epoch mean before clipping ||g||")
+    ax.plot(mid, mean_after, color="C1", linewidth=2, linestyle="--",
+            label="epoch mean after clipping min(||g||, θ)")
+    if clipped.any():
+        ax.plot(x[clipped], before[clipped], "o", color="C3", markersize=2.5,
+                label=f"clipped batches ({100 * clipped.mean():.1f}%)")
     ax.axhline(theta, color="k", linestyle=":", linewidth=1, label=f"threshold θ = {theta:g}")
-    ax.set_xlabel("epoch (one point per batch)")
     ax.set_ylabel("global gradient norm ||g||, log scale")
     ax.set_yscale("log")
     plain_log_labels(ax)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="best")
-    ax.set_title((title + "\n" if title else "")
-                 + f"gradient norm per batch: {100 * clipped:.0f}% of batches clipped")
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title((title + "\n" if title else "") + "gradient norm before and after clipping")
+    ax2.plot(mid, 100 * share, color="C3", drawstyle="steps-mid")
+    ax2.set_ylabel("% clipped")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylim(0, max(5, 100 * share.max() * 1.1) if len(share) else 5)
+    ax2.grid(True, alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
 
