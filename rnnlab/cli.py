@@ -661,6 +661,19 @@ def main(argv=None) -> int:
     except OSError as exc:  # a full disk or a vanished directory while saving
         print(f"rnnlab: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
+    except (MemoryError, RuntimeError) as exc:  # --hidden 100000000: NumPy's MemoryError,
+        if not (isinstance(exc, MemoryError) or is_out_of_memory(exc)):  # torch's (CPU/CUDA)
+            raise  # any other RuntimeError is a bug: keep its traceback
+        print(f"rnnlab: error: out of memory ({one_line(exc)[:200]}); use a smaller --hidden, "
+              "--batch-size, --num-steps or --num-layers", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """torch's allocation failures: torch.OutOfMemoryError (CUDA) or the CPU allocator's."""
+    text = str(exc)
+    return (type(exc).__name__ == "OutOfMemoryError" or "out of memory" in text
+            or "can't allocate memory" in text)
 
 
 if __name__ == "__main__":

@@ -138,6 +138,16 @@ def infer_cell(params: dict) -> str | None:
     return None
 
 
+def check_param_array(name: str, v) -> np.ndarray:
+    """One parameter as a real-valued NumPy array (a tensor is read back to the host);
+    strings, objects, ragged lists, booleans and complex numbers are a ParamError."""
+    arr = _host_array(v, f"parameter {name!r}")
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.floating)
+                                 or np.issubdtype(arr.dtype, np.integer)):
+        raise ParamError(f"parameter {name!r} must hold real numbers, got dtype {arr.dtype}")
+    return arr
+
+
 def check_param_values(params) -> dict:
     """Every value of a parameter dict as a finite float NumPy array, named on error.
 
@@ -150,10 +160,7 @@ def check_param_values(params) -> dict:
         raise ParamError(f"params must be a dict of arrays, got {type(params).__name__}")
     out = {}
     for name, v in params.items():
-        arr = _host_array(v, f"parameter {name!r}")
-        if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.floating)
-                                     or np.issubdtype(arr.dtype, np.integer)):
-            raise ParamError(f"parameter {name!r} must hold real numbers, got dtype {arr.dtype}")
+        arr = check_param_array(name, v)
         if not np.isfinite(arr).all():
             bad = int(np.size(arr) - np.isfinite(arr).sum())
             raise ParamError(f"parameter {name!r} holds {bad} NaN or infinite value(s)")

@@ -441,6 +441,9 @@ def _train_args(tmp, *extra):
 CLI_ROWS = [
     CliRow("cli-hidden-zero", lambda t: _train_args(t, "--hidden", "0"),
            2, r"^rnnlab train: error: argument --hidden: expected a positive integer, got 0"),
+    CliRow("cli-hidden-huge", lambda t: _train_args(t, "--hidden", str(10**12)),
+           2, r"^rnnlab: error: out of memory \(Unable to allocate .* shape \(28, 1000000000000\).*\); "
+              r"use a smaller --hidden"),
     CliRow("cli-epochs-text", lambda t: _train_args(t, "--epochs", "ten"),
            2, r"argument --epochs: expected a positive integer, got 'ten'"),
     CliRow("cli-lr-nan", lambda t: _train_args(t, "--lr", "nan"),

@@ -24,8 +24,8 @@ from ..config import ModelConfig, as_model_config
 from ..dropout import check_dropout_masks
 from ..errors import ConfigError, ParamError, ShapeError
 from ..params import validate_params
-from ..validate import (check_finite_inputs, check_param_values, check_state, check_theta,
-                        check_tokens, check_weights)
+from ..validate import (check_finite_inputs, check_param_array, check_param_values, check_state,
+                        check_theta, check_tokens, check_weights)
 from . import nn_map
 from .cells import CELLS
 from .device import numpy_dtype, resolve_device, resolve_dtype
@@ -135,8 +135,8 @@ class TorchBackend:
         """Tensors as given (arrays converted with the backend's dtype), shapes checked."""
         if not isinstance(params, dict):
             raise ParamError(f"params must be a dict of tensors, got {type(params).__name__}")
-        params = {k: v if isinstance(v, torch.Tensor) else self._tensor(v)
-                  for k, v in params.items()}
+        params = {k: v if isinstance(v, torch.Tensor) else self._tensor(check_param_array(k, v))
+                  for k, v in params.items()}  # a ragged list or a string is named, not a TypeError
         validate_params(cfg, params, finite=False)  # names, shapes, one dtype
         devices = {str(v.device) for v in params.values()}
         if len(devices) > 1:
