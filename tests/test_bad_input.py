@@ -279,6 +279,11 @@ ROWS = [
     Row("ckpt-save-nan",
         lambda c: _save_ckpt(c, params={**c.be.to_numpy(c.p), "b_q": np.full(V, np.nan, np.float32)}),
         CheckpointError, r"'b_q' holds NaN"),
+    Row("ckpt-other-vocab", lambda c: load_checkpoint(c.checkpoint(), vocab=Vocab(list("abce"))),
+        CheckpointError, r"checkpoint\.safetensors was trained with another vocabulary \(token 4 is "
+                         r"'d' in the checkpoint, 'e' expected\)"),
+    Row("ckpt-other-cell", lambda c: load_checkpoint(c.checkpoint(), cell="lstm"),
+        CheckpointError, r"checkpoint\.safetensors holds a rnn model, not a lstm model"),
     Row("ckpt-optimizer-state", lambda c: Adam(c.params(), 0.1).load_state_dict({"step": 3, "arrays": {}}),
         CheckpointError, r"optimiser state has no 'm\.W_xh'"),
     # ---- token ids handed to a backend
