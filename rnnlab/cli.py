@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -412,7 +413,7 @@ def cmd_train(args) -> int:
             return 0
 
     title = f"{cfg.cell}, H={cfg.num_hiddens}, {args.optimizer} lr={args.lr:g}, {args.corpus}"
-    plots = []
+    plots, no_matplotlib = [], []
 
     def save(epoch: int) -> None:
         state = optimizer.state_dict()
@@ -424,19 +425,23 @@ def cmd_train(args) -> int:
             extra={"corpus": args.corpus, "backend": be.name, "dtype": args.dtype,
                    "device": str(getattr(be, "device", "cpu"))},
             arrays={"grad_norms": np.array(norm_log, dtype=np.float64).reshape(-1, 2)}))
-        if not args.no_plot and history:
+        if not args.no_plot and history and not no_matplotlib:
+            from .plot import plot_grad_norms, plot_perplexity
+
             try:
-                from .plot import plot_grad_norms, plot_perplexity
-            except ImportError:
-                return  # matplotlib is optional
-            plots[:] = [plot_perplexity(history, out / "perplexity.png", title=title)]
-            if norm_log:
-                x, n = zip(*norm_log)
-                plots.append(plot_grad_norms(x, n, tcfg.clip_theta, out / "grad_norm.png",
-                                             title=title))
+                plots[:] = [plot_perplexity(history, out / "perplexity.png", title=title)]
+                if norm_log:
+                    x, n = zip(*norm_log)
+                    plots.append(plot_grad_norms(x, n, tcfg.clip_theta, out / "grad_norm.png",
+                                                 title=title))
+            except ImportError:  # matplotlib is optional: say so once, keep training
+                no_matplotlib.append(True)
+                print("note: matplotlib is not installed, so no perplexity.png; "
+                      "pip install matplotlib (or rnnlab[plot])", file=sys.stderr, flush=True)
 
     bar = None
     tokens_per_batch = tcfg.batch_size * tcfg.num_steps
+    epoch_start = [time.time()]  # when the current epoch began (tqdm's clock: time.time)
 
     def on_batch(epoch, i, n, loss, norm):
         nonlocal bar
@@ -446,10 +451,17 @@ def cmd_train(args) -> int:
         from tqdm import tqdm
 
         if bar is None:
+            import shutil
+
+            # the terminal's size, or 100 x 24 where a terminal reports none (a pty without
+            # a size, in CI or `script`): tqdm would draw nothing at all there
+            size = shutil.get_terminal_size((100, 24))
             bar = tqdm(total=n * tokens_per_batch, desc=f"epoch {epoch + 1}/{tcfg.num_epochs}",
-                       leave=False, unit="tok", unit_scale=True, dynamic_ncols=True)
+                       leave=False, unit="tok", unit_scale=True, ncols=size.columns or 100,
+                       nrows=size.lines or 24)
+            bar.start_t = bar.last_print_t = epoch_start[0]  # the first batch's time counts
         bar.update(tokens_per_batch)  # the rate shown is tokens/s
-        bar.set_postfix(loss=f"{loss:.3f}", ppl=f"{math.exp(loss):.2f}", norm=f"{norm:.2f}")
+        bar.set_postfix({"loss": f"{loss:.3f}", "ppl": f"{math.exp(loss):.2f}"})
         if i == n - 1:
             bar.close()
             bar = None
@@ -470,12 +482,14 @@ def cmd_train(args) -> int:
         if args.checkpoint_every and e % args.checkpoint_every == 0:
             save(e)
             last_saved = e
+        epoch_start[0] = time.time()  # the next epoch starts now
 
     val_note = (f", validation on {len(val_corpus):,} held-out tokens" if len(val_corpus)
                 else ", no validation split")
     print(f"training {cfg.cell} (H={cfg.num_hiddens}, layers={cfg.num_layers}) on "
           f"{len(train_corpus):,} tokens{val_note}, vocab {len(vocab)}, backend {be.name} "
           f"({getattr(be, 'device', 'cpu')}, {args.dtype})", flush=True)
+    epoch_start[0] = time.time()
     try:
         train(be, cfg, params, train_corpus, tcfg,
               val_corpus=val_corpus if len(val_corpus) else None,

@@ -338,3 +338,22 @@ def test_inspect_command_writes_pngs_and_prints_the_decay(capsys, tmp_path):
     assert "mean forget gate" in text and "% of batches clipped" in text
     for name in ("gradient_flow.png", "grad_norm.png"):
         assert (tmp_path / "insp" / name).read_bytes().startswith(PNG_MAGIC), name
+
+
+def test_train_without_matplotlib_says_so_once_and_still_saves(capsys, tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError("No module named 'matplotlib'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    argv = [a for a in TINY if a != "--no-plot"]
+    code, _, err = run(capsys, "train", "--cell", "rnn", "--epochs", "2", "--checkpoint-every",
+                       "1", "--out", tmp_path, *argv)
+    assert code == 0 and len(err) == 1 and "matplotlib is not installed" in err[0]
+    assert (tmp_path / "checkpoint.safetensors").exists()
+    assert not (tmp_path / "perplexity.png").exists()
