@@ -320,13 +320,17 @@ def check_compatible(ckpt: Checkpoint, cell: str | None = None, vocab: Vocab | N
     if cell is not None and ckpt.model.cell != cell:
         raise CheckpointError(f"{where} holds a {ckpt.model.cell} model, not a {cell} model")
     if vocab is not None and ckpt.vocab != vocab:
-        mine, theirs = ckpt.vocab.to_list(), vocab.to_list()
-        if len(mine) != len(theirs):
-            detail = f"{len(mine)} tokens in the checkpoint, {len(theirs)} expected"
-        else:
-            i = next(i for i, (a, b) in enumerate(zip(mine, theirs)) if a != b)
-            detail = f"token {i} is {mine[i]!r} in the checkpoint, {theirs[i]!r} expected"
-        raise CheckpointError(f"{where} was trained with another vocabulary ({detail})")
+        raise CheckpointError(f"{where} was trained with another vocabulary "
+                              f"({vocab_difference(ckpt.vocab, vocab)})")
+
+
+def vocab_difference(mine: Vocab, theirs: Vocab) -> str:
+    """The first difference between the checkpoint's vocabulary and another, in words."""
+    a, b = mine.to_list(), theirs.to_list()
+    if len(a) != len(b):
+        return f"{len(a)} tokens in the checkpoint, {len(b)} expected"
+    i = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
+    return f"token {i} is {a[i]!r} in the checkpoint, {b[i]!r} expected"
 
 
 def check_resume(ckpt: Checkpoint, model: ModelConfig, vocab: Vocab, train: dict,
@@ -342,7 +346,8 @@ def check_resume(ckpt: Checkpoint, model: ModelConfig, vocab: Vocab, train: dict
         if ckpt.model.to_dict().get(k) != v:
             problems.append(f"model {k}: checkpoint has {ckpt.model.to_dict().get(k)!r}, asked {v!r}")
     if ckpt.vocab != vocab:
-        problems.append("the corpus gives a different vocabulary than the checkpoint's")
+        problems.append("the corpus gives a different vocabulary than the checkpoint's "
+                        f"({vocab_difference(ckpt.vocab, vocab)})")
     for k in keys:
         if k in ckpt.train and k in train and ckpt.train[k] != train[k]:
             problems.append(f"{k}: checkpoint has {ckpt.train[k]!r}, asked {train[k]!r}")
