@@ -8,6 +8,7 @@ stopped on a NaN / infinite loss); a traceback means a bug.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import sys
@@ -371,6 +372,13 @@ def cmd_train(args) -> int:
         raise ConfigError(f"{ckpt_path} already holds a run: add --resume to continue it, "
                           "--overwrite to start again in its place, or choose another --out")
     full, vocab = load_corpus(args.corpus, -1)
+    # the tokens themselves, so a resume refuses a corpus edited since (same characters,
+    # other text) instead of silently training on other data
+    corpus_sha256 = hashlib.sha256(full.astype("<i8").tobytes()).hexdigest()
+    if ckpt is not None and ckpt.extra.get("corpus_sha256", corpus_sha256) != corpus_sha256:
+        raise ConfigError(f"cannot resume {ckpt_path}: --corpus {args.corpus} has changed since "
+                          "the checkpoint was saved (its tokens have another SHA-256); restore "
+                          "the original text, or train a new run with another --out")
     # training: the first --max-tokens tokens (d2l's 10,000); validation: the tokens after
     # them, or the last part of those tokens when the corpus ends there
     train_corpus, val_corpus = split_after(full, args.max_tokens, args.val_fraction)
@@ -422,7 +430,8 @@ def cmd_train(args) -> int:
         save_checkpoint(ckpt_path, Checkpoint(
             model=cfg, params=be.to_numpy(params), vocab=vocab, epoch=epoch,
             train=tcfg.to_dict(), optimizer=state, history=history, rng=rng_metadata(tcfg.seed),
-            extra={"corpus": args.corpus, "backend": be.name, "dtype": args.dtype,
+            extra={"corpus": args.corpus, "corpus_sha256": corpus_sha256,
+                   "backend": be.name, "dtype": args.dtype,
                    "device": str(getattr(be, "device", "cpu"))},
             arrays={"grad_norms": np.array(norm_log, dtype=np.float64).reshape(-1, 2)}))
         if not args.no_plot and history and not no_matplotlib:

@@ -545,6 +545,24 @@ def test_cli_resume_mismatch_names_the_option(tmp_path, time_machine_dir, monkey
     assert re.search(r"--corpus .*other\.txt \(the checkpoint has timemachine\)", err[0]), err
 
 
+def test_cli_resume_refuses_an_edited_corpus(tmp_path, monkeypatch, capsys):
+    """Same characters, same counts, so the same vocabulary; two letters swapped. A resume
+    would train on other text without a word: it is refused, naming the corpus."""
+    text = "abc def " * 30
+    path = _text_file(tmp_path, "notes.txt", text.encode())
+    args = ["train", *TINY, "--out", str(tmp_path / "run"), "--corpus", path, "--prefix", "a"]
+    assert run_cli(args, capsys)[0] == 0
+    edited = text[:100] + text[101] + text[100] + text[102:]
+    assert sorted(edited) == sorted(text) and edited != text
+    pathlib.Path(path).write_text(edited)
+    status, err = run_cli(args + ["--resume", "--epochs", "2"], capsys)
+    assert status == 2 and len(err) == 1, err
+    assert re.search(r"cannot resume .*run/checkpoint\.safetensors: --corpus .*notes\.txt has "
+                     r"changed since the checkpoint was saved", err[0]), err
+    pathlib.Path(path).write_text(text)  # the original text: the resume goes on
+    assert run_cli(args + ["--resume", "--epochs", "2"], capsys)[0] == 0
+
+
 def test_cli_nonfinite_keeps_the_last_good_checkpoint(tmp_path, time_machine_dir, monkeypatch,
                                                       capsys):
     """Epochs 1-2 are fine and saved; the loss turns NaN in epoch 3: status 3, one line
