@@ -227,6 +227,9 @@ def read_text(path) -> str:
     missing, a directory, unreadable, binary (NUL bytes), not UTF-8, or blank."""
     path = pathlib.Path(path)
     name = repr(str(path))
+    if path.exists() and not path.is_file() and not path.is_dir():
+        # a pipe would block and /dev/zero never end: refuse before reading
+        raise CorpusError(f"corpus path {name} is not a regular file (a device, pipe or socket)")
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -121,6 +121,16 @@ def _unreadable(c: Ctx):
     return load_corpus(path)
 
 
+def _special(c: Ctx, kind: str):
+    """A named pipe or /dev/zero: reading either would never return."""
+    if os.name != "posix" or not os.path.exists("/dev/zero"):
+        pytest.skip("POSIX pipes and devices")
+    if kind == "fifo":
+        os.mkfifo(c.tmp / "pipe")
+        return load_corpus(c.tmp / "pipe")
+    return load_corpus("/dev/zero")
+
+
 def _download_wrong_sha(c: Ctx):
     src = c.file("served.txt", b"not the time machine")
     dest = c.tmp / "cache" / "timemachine.txt"
@@ -223,6 +233,10 @@ ROWS = [
         CorpusError, r"latin1\.txt' is not valid UTF-8: byte 0xe9 at offset 3"),
     Row("corpus-directory", lambda c: load_corpus(c.tmp),
         CorpusError, r"corpus path '.*' is a directory"),
+    Row("corpus-fifo", lambda c: _special(c, "fifo"),
+        CorpusError, r"corpus path '.*pipe' is not a regular file \(a device, pipe or socket\)"),
+    Row("corpus-device", lambda c: _special(c, "device"),
+        CorpusError, r"corpus path '/dev/zero' is not a regular file"),
     Row("corpus-unreadable", _unreadable,
         CorpusError, r"secret\.txt' is not readable: Permission denied"),
     Row("corpus-missing", lambda c: load_corpus(c.tmp / "nothere.txt"),
