@@ -40,7 +40,7 @@ def check_tokens(X, vocab_size: int | None, name: str = "X") -> np.ndarray:
         raise ShapeError(f"{name} must be a (batch, steps) array of token ids, got shape {arr.shape}")
     if arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ShapeError(f"{name} has an empty dimension: shape {arr.shape}")
-    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+    if arr.dtype.kind not in "iu":  # signed or unsigned integers; not bool ("b")
         raise ShapeError(f"{name} must hold integer token ids, got dtype {arr.dtype}")
     lo, hi = int(arr.min()), int(arr.max())
     if lo < 0 or (vocab_size is not None and hi >= vocab_size):
@@ -93,14 +93,13 @@ def check_state(cfg: ModelConfig, state, batch_size: int, finite: bool = False,
         got = tuple(s.shape) if hasattr(s, "shape") else _host_array(s, f"state[{i}]").shape
         if got != shape:
             raise ShapeError(f"state[{i}] has shape {got}, expected {shape} (batch, hidden)")
-        dtype = getattr(s, "dtype", None)
-        if dtype is not None and not hasattr(s, "detach") and not (
-                np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
-            raise ShapeError(f"state[{i}] must hold real numbers, got dtype {dtype}")
-        if finite and not hasattr(s, "detach"):
-            arr = _host_array(s, f"state[{i}]")
-            if not (np.issubdtype(arr.dtype, np.number) and np.isfinite(arr).all()):
-                raise ShapeError(f"state[{i}] holds NaN, infinite or non-numeric values")
+        if hasattr(s, "detach"):
+            continue  # a tensor: the torch backend checks its dtype and device itself
+        arr = s if isinstance(s, np.ndarray) else _host_array(s, f"state[{i}]")
+        if arr.dtype.kind not in "fiu":  # dtype.kind: cheaper than np.issubdtype per call
+            raise ShapeError(f"state[{i}] must hold real numbers, got dtype {arr.dtype}")
+        if finite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise ShapeError(f"state[{i}] holds NaN, infinite or non-numeric values")
 
 
 def check_theta(theta) -> float:
