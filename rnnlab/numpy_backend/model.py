@@ -46,13 +46,34 @@ def layer_forward(cell, W_x, W_h, b, inputs, state, tokens, extra=()):
     ``extra`` holds a cell's recurrent parameters beyond W_h (the torch-form GRU's b_hn).
     """
     if tokens:
-        XW = W_x[inputs.T]  # (T, B, G*H): gather, no one-hot matrix
+        # one_hot(x) @ W_x + b is row x of (W_x + b): the bias joins the V-row table once,
+        # instead of a pass over all T*B gathered rows
+        XW = (W_x + b)[inputs.T]  # (T, B, G*H): gather, no one-hot matrix
     else:
         XW = inputs @ W_x  # (T, B, G*H)
-    XW += b
+        XW += b
     forward, _ = CELLS[cell]
     Hs, state_T, cell_cache = forward(XW, W_h, state, *extra)
     return Hs, state_T, LayerCache(inputs, tokens, W_x, cell_cache)
+
+
+def scatter_add_rows(ids: np.ndarray, rows: np.ndarray, num_rows: int) -> np.ndarray:
+    """out[v] = Σ_{n: ids[n] = v} rows[n], i.e. ``one_hot(ids)ᵀ @ rows``, without the one-hot.
+
+    The same sums as ``np.add.at(out, ids, rows)``, added in the same order (the sort is
+    stable), so the same numbers; but np.add.at handles one row at a time (~7 ms for
+    T*B = 1120 rows of 4H = 1024), while here each run of equal ids is summed as one
+    contiguous block (~0.3 ms). A token that appears twice adds twice, as it must.
+    """
+    order = np.argsort(ids, kind="stable")  # (N,): row order grouped by id
+    sorted_ids = ids[order]  # (N,)
+    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])  # (U,) first row per id
+    ends = np.r_[starts[1:], len(ids)]  # (U,)
+    grouped = rows[order]  # (N, G): the rows of each id contiguous
+    out = np.zeros((num_rows, rows.shape[1]), dtype=rows.dtype)  # (num_rows, G)
+    for start, end in zip(starts.tolist(), ends.tolist()):
+        grouped[start:end].sum(axis=0, out=out[sorted_ids[start]])
+    return out
 
 
 def layer_backward(cell, dHs, dstate, cache: LayerCache):
@@ -66,8 +87,8 @@ def layer_backward(cell, dHs, dstate, cache: LayerCache):
     dZ2 = dZ.reshape(-1, G)  # (T*B, G*H), row t*B + b
     db = dZ2.sum(axis=0)  # (G*H,)
     if cache.tokens:
-        dW_x = np.zeros(cache.W_x.shape, dtype=dZ.dtype)  # (V, G*H)
-        np.add.at(dW_x, cache.inputs.T.reshape(-1), dZ2)  # dW_x[x] += dZ: one_hot(x)ᵀ dZ
+        V = cache.W_x.shape[0]
+        dW_x = scatter_add_rows(cache.inputs.T.reshape(-1), dZ2, V)  # (V, G*H): one_hot(x)ᵀ dZ
         dinputs = None  # token ids have no gradient
     else:
         In = cache.inputs.shape[-1]
