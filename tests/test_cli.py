@@ -369,3 +369,18 @@ def test_resume_on_a_changed_corpus_is_refused(capsys, tmp_path):
     code, _, err = run(capsys, *args, "--resume", "--epochs", "2")
     assert code == 2 and len(err) == 1
     assert "--corpus" in err[0] and "has changed since the checkpoint was saved" in err[0]
+
+
+@pytest.mark.parametrize("argv", [["--cell", "gru"], ["--cell", "lstm", "--backend", "torch"],
+                                  ["--cell", "rnn", "--num-layers", "2"]])
+def test_gradcheck_prints_the_worst_error_of_every_parameter(capsys, argv):
+    if "torch" in argv:
+        pytest.importorskip("torch")
+    code, out, err = run(capsys, "gradcheck", *argv)
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("gradcheck ") and "float64" in lines[0]
+    rows = [ln.split() for ln in lines[1:-1]]
+    assert all(len(r) == 2 and float(r[1]) < 1e-6 for r in rows)
+    assert "state[0]" in [r[0] for r in rows] and "W_hq" in [r[0] for r in rows]
+    assert lines[-1].startswith("worst relative error") and "(ok," in lines[-1]
