@@ -1,0 +1,318 @@
+"""How much memory one BPTT training step takes, before running it.
+
+``estimate_memory(cfg, batch_size, num_steps, backend="numpy", optimizer="sgd")`` returns
+a :class:`MemoryEstimate` in bytes:
+
+- **parameters**: the parameter arrays (d2l's names, see ``params.py``);
+- **gradients**: one gradient per parameter, as ``loss_and_grads`` returns them;
+- **optimizer_state**: SGD none, Adagrad one array per parameter (Σ g²), Adam two (m, v);
+- **activations**: what the forward pass keeps for the backward pass. For the numpy
+  backend these are the caches of ``numpy_backend`` (per layer and direction: the fused
+  weights W_x and W_h, then rnn ``Hs``; lstm ``Hs, Cs, gates, tanh_C``; gru ``Hs, gates``
+  and ``R ⊙ H`` or ``H W_hh + b_hn``; the next layer's inputs; the logits and softmax
+  probabilities). For the torch backend they are the tensors autograd saves (scratch
+  path: per LSTM step ``H_{t-1}``, ``[I | F | O]``, ``C̃``, ``C_t``, ``tanh(C_t)``, i.e.
+  7 B·H numbers; nn path on a CPU: oneDNN's LSTM workspace, about 16 (T+1)·B·H numbers);
+- **workspace**: the transient peak of the backward pass on top of the activations (the
+  gradient of every gate pre-activation dZ (T, B, G·H), the derivative factors made
+  before the BPTT loop, the fused gradients and their per-parameter copies ...).
+
+``step_peak`` = activations + workspace is what one ``loss_and_grads`` call allocates at
+its highest point; ``total`` adds the parameters and the optimiser state: the memory a
+model and a batch need to train. Only array data is counted, not Python objects or the
+libraries' own code and thread buffers (tens of MiB for torch, a few for NumPy).
+
+The numpy estimate walks the allocations of ``numpy_backend.model.loss_and_grads`` in
+order (a ledger of what is allocated and freed), so its peak is the peak of the real
+call; ``tests/test_memory.py`` checks it against ``tracemalloc`` within 15%, and the
+torch activations against the tensors autograd actually saves. Shapes: N = T·B tokens,
+H hidden, G gates (rnn 1, lstm 4, gru 3), V vocabulary, In a layer's input width.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import ModelConfig
+from .errors import ConfigError
+from .params import check_dtype, layer_input_size, param_shapes, units
+
+GATE_COUNT = {"rnn": 1, "lstm": 4, "gru": 3}
+OPTIMIZER_SLOTS = {"sgd": 0, "adagrad": 1, "adam": 2}  # arrays of parameter size per parameter
+INT64 = 8  # bytes of a token id
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    backend: str  # "numpy", "torch (scratch)" or "torch (nn)"
+    dtype: str  # "float32" | "float64"
+    parameters: int  # bytes of the parameters
+    gradients: int  # bytes of the gradients (one per parameter)
+    optimizer_state: int  # bytes of the optimiser's per-parameter state
+    activations: int  # bytes kept from the forward pass for the backward pass
+    workspace: int  # bytes of the backward pass's transient peak above the activations
+
+    @property
+    def step_peak(self) -> int:
+        """What one ``loss_and_grads`` call allocates at its highest point."""
+        return self.activations + self.workspace
+
+    @property
+    def total(self) -> int:
+        """Parameters + optimiser state + the step's peak (the gradients are made inside it)."""
+        return self.parameters + self.optimizer_state + max(self.step_peak, self.gradients)
+
+    def to_dict(self) -> dict:
+        return {"backend": self.backend, "dtype": self.dtype, "parameters": self.parameters,
+                "gradients": self.gradients, "optimizer_state": self.optimizer_state,
+                "activations": self.activations, "workspace": self.workspace,
+                "step_peak": self.step_peak, "total": self.total}
+
+    def table(self) -> str:
+        """The breakdown in MiB, one line per part."""
+        rows = [("parameters", self.parameters), ("gradients", self.gradients),
+                ("optimizer state", self.optimizer_state),
+                ("activations kept for backward", self.activations),
+                ("backward workspace (peak)", self.workspace),
+                ("one step's peak (activations + workspace)", self.step_peak),
+                ("total (parameters + optimizer + step peak)", self.total)]
+        return "\n".join(f"  {name:44s} {nbytes / 2**20:10.2f} MiB" for name, nbytes in rows)
+
+
+class _Ledger:
+    """Bytes allocated and freed in program order; remembers the highest point."""
+
+    def __init__(self):
+        self.live, self.peak, self.arrays = 0, 0, {}
+
+    def alloc(self, name: str, nbytes: int) -> None:
+        self.arrays[name] = self.arrays.get(name, 0) + int(nbytes)
+        self.live += int(nbytes)
+        self.peak = max(self.peak, self.live)
+
+    def free(self, *names: str) -> None:
+        for name in names:
+            self.live -= self.arrays.pop(name, 0)
+
+    def transient(self, nbytes: int) -> None:
+        """A temporary made and dropped within one line."""
+        self.peak = max(self.peak, self.live + int(nbytes))
+
+
+def _check(cfg, batch_size, num_steps, backend, optimizer, impl):
+    if not isinstance(cfg, ModelConfig):
+        raise ConfigError(f"estimate_memory needs a ModelConfig, got {type(cfg).__name__}")
+    for name, v in (("batch_size", batch_size), ("num_steps", num_steps)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+    if backend not in ("numpy", "torch"):
+        raise ConfigError(f"unknown backend {backend!r}; expected numpy or torch")
+    if optimizer not in OPTIMIZER_SLOTS:
+        raise ConfigError(f"unknown optimizer {optimizer!r}; expected one of "
+                          f"{', '.join(OPTIMIZER_SLOTS)}")
+    if impl not in ("scratch", "nn"):
+        raise ConfigError(f"unknown torch impl {impl!r}; expected scratch or nn")
+    if backend == "torch" and impl == "nn" and cfg.cell == "gru" and cfg.gru_form != "torch":
+        raise ConfigError("impl='nn' runs torch.nn.GRU, the torch-form GRU; use gru_form='torch'")
+
+
+def estimate_memory(cfg: ModelConfig, batch_size: int, num_steps: int, backend: str = "numpy",
+                    optimizer: str = "sgd", dtype="float32", impl: str = "scratch") -> MemoryEstimate:
+    """The memory of one BPTT training step of ``cfg`` on a (batch_size, num_steps) batch.
+
+    ``impl`` picks the torch backend's path (``scratch`` or ``nn``); the numpy backend
+    has one. Dropout masks, when used, come on top (one (T, B, H·D) float64 array per
+    layer boundary, made by the caller).
+    """
+    _check(cfg, batch_size, num_steps, backend, optimizer, impl)
+    item = check_dtype(dtype).itemsize
+    n_params = sum(int(np.prod(s)) for s in param_shapes(cfg).values())
+    parameters = n_params * item
+    state = OPTIMIZER_SLOTS[optimizer] * parameters
+    if backend == "numpy":
+        activations, peak = _numpy_step(cfg, batch_size, num_steps, item)
+        name = "numpy"
+    else:
+        activations, peak = _torch_step(cfg, batch_size, num_steps, item, impl, parameters)
+        name = f"torch ({impl})"
+    return MemoryEstimate(name, check_dtype(dtype).name, parameters, parameters, state,
+                          activations, peak - activations)
+
+
+# ------------------------------------------------------------------------------- numpy
+
+
+def _numpy_cell_forward(led: _Ledger, cell, u, T, B, H, item, gru_torch):
+    """What ``<cell>_forward`` allocates and keeps in its cache (cells.py, gru.py)."""
+    N = T * B
+    led.alloc(f"Hs{u}", (T + 1) * B * H * item)
+    if cell == "lstm":
+        led.alloc(f"Cs{u}", (T + 1) * B * H * item)
+        led.alloc(f"gates{u}", N * 4 * H * item)
+        led.alloc(f"tanh_C{u}", N * H * item)
+        led.transient(B * H * item)  # the I ⊙ C̃ buffer
+    elif cell == "gru":
+        led.alloc(f"gates{u}", N * 3 * H * item)
+        led.alloc(f"RH{u}", N * H * item)  # R ⊙ H_{t-1} (d2l) or H_{t-1} W_hh + b_hn (torch)
+        if gru_torch:
+            led.transient(B * 3 * H * item)  # HW = H_{t-1} W_h, one step
+
+
+def _numpy_cell_backward(led: _Ledger, cell, u, T, B, H, item, gru_torch):
+    """What ``<cell>_backward`` allocates: dZ (returned) and its own temporaries."""
+    N = T * B
+    G = GATE_COUNT[cell]
+    if cell == "lstm":
+        led.alloc(f"M{u}", N * 4 * H * item)  # derivative factors, all steps
+        led.alloc(f"K{u}", N * H * item)
+        led.alloc(f"dZ{u}", N * 4 * H * item)
+        led.transient(4 * B * H * item)  # dH, dC, dH_next, dC_next
+        led.alloc(f"dW_h{u}", H * 4 * H * item)
+        led.free(f"M{u}", f"K{u}")
+    elif cell == "rnn":
+        led.alloc(f"dtanh{u}", N * H * item)
+        led.alloc(f"dZ{u}", N * H * item)
+        led.alloc(f"dW_h{u}", H * H * item)
+        led.free(f"dtanh{u}")
+    else:
+        led.alloc(f"dZ{u}", N * 3 * H * item)
+        if gru_torch:
+            led.alloc(f"dHW{u}", N * 3 * H * item)
+        led.transient(6 * B * H * item)  # the per-step temporaries (dH, σ', ...)
+        led.alloc(f"dW_h{u}", H * G * H * item)
+        led.free(f"dHW{u}")
+
+
+def _numpy_step(cfg: ModelConfig, B: int, T: int, item: int):
+    """(activations, peak) of ``numpy_backend.model.loss_and_grads``, by walking it."""
+    led = _Ledger()
+    H, V, D, L, N = cfg.num_hiddens, cfg.vocab_size, cfg.num_directions, cfg.num_layers, T * B
+    G = GATE_COUNT[cfg.cell]
+    gru_torch = cfg.cell == "gru" and cfg.gru_form == "torch"
+    # forward: model_forward, unit by unit
+    for layer in range(L):
+        for direction in range(D):
+            u, In = f"{layer}.{direction}", layer_input_size(cfg, layer)
+            led.alloc(f"W_x{u}", In * G * H * item)  # fused copies, kept in the caches
+            led.alloc(f"W_h{u}", H * G * H * item)
+            led.alloc(f"b{u}", G * H * item)
+            if layer == 0:
+                led.transient(V * G * H * item)  # W_x + b, the gather table
+            led.alloc(f"XW{u}", N * G * H * item)  # the input projection of every step
+            _numpy_cell_forward(led, cfg.cell, u, T, B, H, item, gru_torch)
+            led.free(f"XW{u}", f"b{u}")  # layer_forward returns; only the caches stay
+        if D == 2:
+            led.alloc(f"out{layer}", N * 2 * H * item)  # [H_fwd | H_rev]
+        if cfg.dropout > 0 and layer < L - 1:
+            led.alloc(f"dropped{layer}", N * H * D * item)  # outputs ⊙ mask
+    led.transient(N * V * item)  # Hs W_hq, before + b_q
+    led.alloc("logits", N * V * item)
+    # loss: shifted and exp live until the probabilities are made
+    led.alloc("shifted", N * V * item)
+    led.alloc("exp", N * V * item)
+    led.alloc("probs", N * V * item)
+    led.free("shifted", "exp")
+    activations = led.live
+    # backward: model_backward, units from the top down
+    led.alloc("dlogits", N * V * item)
+    led.alloc("grad_out", (H * D * V + V) * item)
+    dout = "dout"
+    led.alloc(dout, N * H * D * item)  # dlogits W_hqᵀ: into the last layer's outputs
+    for layer in reversed(range(L)):
+        if cfg.dropout > 0 and layer < L - 1:
+            led.alloc(f"masked{layer}", N * H * D * item)  # dout ⊙ mask replaces dout
+            led.free(dout)
+            dout = f"masked{layer}"
+        for direction in range(D):
+            u, In = f"{layer}.{direction}", layer_input_size(cfg, layer)
+            _numpy_cell_backward(led, cfg.cell, u, T, B, H, item, gru_torch)
+            led.alloc(f"db{u}", G * H * item)
+            if layer == 0:  # scatter_add_rows: rows grouped by token, then the (V, G·H) sums
+                led.alloc(f"grouped{u}", N * G * H * item + 3 * N * INT64)
+                led.alloc(f"dW_x{u}", V * G * H * item)
+                led.free(f"grouped{u}")
+            else:
+                led.alloc(f"dW_x{u}", In * G * H * item)
+                led.alloc(f"dx{u}", N * In * item)  # dZ W_xᵀ: into the layer below
+                if direction == 1:
+                    led.alloc(f"dsum{layer}", N * In * item)  # dx_fwd + dx_rev
+                    led.free(f"dx{layer}.0", f"dx{u}")
+            led.free(f"dZ{u}")
+        led.free(dout)
+        if layer > 0:
+            dout = f"dsum{layer}" if D == 2 else f"dx{layer}.0"
+    # the per-parameter copies of the gradients, while the fused ones are still alive
+    n_grads = sum(int(np.prod(s)) for s in param_shapes(cfg).values())
+    led.alloc("grads", n_grads * item)
+    return activations, led.peak
+
+
+# ------------------------------------------------------------------------------- torch
+
+
+def _torch_step(cfg: ModelConfig, B: int, T: int, item: int, impl: str, parameters: int):
+    """(activations, peak) of the torch backend: autograd's saved tensors, then backward.
+
+    Saved per unit (measured with ``torch.autograd.graph.saved_tensors_hooks``):
+    scratch rnn (T+1)·B·H (every H_t), lstm 7·N·H (H_{t-1}, [I|F|O], C̃, C_t, tanh C_t
+    per step), gru 6·N·H ([Z|R], R ⊙ H or H W_hh + b_hn, H̃, 1 - Z, H_t per step), plus the
+    fused W_h and the stacked outputs; nn rnn (T+1)·B·H, gru 7·N·H, lstm oneDNN's
+    workspace ≈ 16·(T+1)·B·H, plus the one-hot inputs and the torch.nn weight copies.
+    """
+    H, V, D, L, N = cfg.num_hiddens, cfg.vocab_size, cfg.num_directions, cfg.num_layers, T * B
+    G = GATE_COUNT[cfg.cell]
+    saved = 0
+    for layer, direction in units(cfg):
+        In = layer_input_size(cfg, layer)
+        if impl == "scratch":
+            per_unit = {"rnn": (T + 1) * B * H, "lstm": 7 * N * H + 2 * B * H,
+                        "gru": 6 * N * H + B * H}[cfg.cell]
+            saved += per_unit * item + H * G * H * item  # + the fused W_h
+            saved += N * H * item  # torch.stack of the outputs, read by the next matmul
+            if layer > 0:
+                saved += In * G * H * item  # the fused W_x of a dense layer
+            else:
+                saved += N * INT64  # embedding keeps the token ids
+        else:
+            per_unit = {"rnn": (T + 1) * B * H, "lstm": 16 * (T + 1) * B * H,
+                        "gru": 7 * N * H}[cfg.cell]
+            saved += per_unit * item + (G * H * (In + H) + 2 * G * H) * item  # + nn weights
+            if layer > 0:
+                saved += N * In * item  # the layer below's outputs, this layer's inputs
+    if impl == "nn":
+        saved += N * V * item + N * H * D * item  # one-hot inputs, the layer outputs
+    saved += N * V * item + 2 * N * INT64  # log-softmax, targets
+    # backward: autograd frees as it goes; the peak holds the gradients being summed into
+    # the fused weights and their per-parameter copies, dlogits and the outputs' gradient
+    workspace = 2 * parameters + 2 * N * V * item + N * H * D * item
+    workspace += (G * N * H * item if impl == "nn" else 4 * G * B * H * item)
+    return saved, saved + workspace
+
+
+def measure_numpy_step(cfg: ModelConfig, batch_size: int, num_steps: int, dtype="float32",
+                       seed: int = 0) -> int:
+    """Bytes ``tracemalloc`` sees one numpy ``loss_and_grads`` call allocate at its peak."""
+    import tracemalloc
+
+    from .numpy_backend.model import loss_and_grads
+    from .params import init_params
+
+    rng = np.random.default_rng(seed)
+    params = init_params(cfg, seed=seed, dtype=dtype)
+    X = rng.integers(0, cfg.vocab_size, (batch_size, num_steps))  # (B, T)
+    Y = rng.integers(0, cfg.vocab_size, (batch_size, num_steps))  # (B, T)
+    n = cfg.num_layers * cfg.num_directions * cfg.num_states
+    state = tuple(np.zeros((batch_size, cfg.num_hiddens), dtype=dtype) for _ in range(n))
+    loss_and_grads(cfg, params, X, Y, state)  # warm up: first-call allocations of NumPy
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        result = loss_and_grads(cfg, params, X, Y, state)
+        peak = tracemalloc.get_traced_memory()[1] - base
+        del result
+    finally:
+        tracemalloc.stop()
+    return peak
