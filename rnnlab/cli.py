@@ -145,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--clip", type=positive_float, default=1.0,
                    help="global gradient-norm clipping threshold theta (default 1)")
     t.add_argument("--seed", type=nonneg_int, default=0, help="seed for parameters and batching (default 0)")
+    t.add_argument("--init", choices=("auto", "d2l", "torch"), default="auto",
+                   help="initial weights: d2l N(0, 0.01^2) with zero biases; torch U(+-1/sqrt(H)) "
+                        "as torch.nn; auto (default): d2l for one layer, torch for stacked layers "
+                        "(d2l's deep-RNN chapter), which otherwise stall at the unigram perplexity")
     t.add_argument("--corpus", default="timemachine",
                    help="'timemachine' (found in $RNNLAB_DATA, the cache, or downloaded) or a "
                         "path to any UTF-8 text file, read character by character")
@@ -318,6 +322,7 @@ RUN_OPTIONS = {  # dest: (option, how the checkpoint records it)
     "random": ("--random", lambda c: c.train["use_random_iter"]),
     "clip": ("--clip", lambda c: c.train["clip_theta"]),
     "seed": ("--seed", lambda c: c.train["seed"]),
+    "init": ("--init", lambda c: c.train.get("init", "auto")),
     "val_fraction": ("--val-fraction", lambda c: c.train["val_fraction"]),
     "corpus": ("--corpus", lambda c: c.extra["corpus"]),
     "dtype": ("--dtype", lambda c: str(next(iter(c.params.values())).dtype)),
@@ -382,7 +387,7 @@ def cmd_train(args) -> int:
     from .data import load_corpus, split_after
     from .generate import predict
     from .params import init_params
-    from .train import TrainConfig, check_corpus_fits, train
+    from .train import TrainConfig, check_corpus_fits, resolve_init, train
 
     out = Path(args.out or f"runs/{args.cell}")
     ckpt_path = out / CHECKPOINT_NAME
@@ -410,7 +415,8 @@ def cmd_train(args) -> int:
     tcfg = TrainConfig(num_epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                        num_steps=args.num_steps, max_tokens=args.max_tokens,
                        use_random_iter=args.random, clip_theta=args.clip,
-                       optimizer=args.optimizer, seed=args.seed, val_fraction=args.val_fraction)
+                       optimizer=args.optimizer, seed=args.seed, val_fraction=args.val_fraction,
+                       init=args.init)
     cfg = ModelConfig(args.cell, len(vocab), args.hidden, num_layers=args.num_layers,
                       gru_form=args.gru_form, dropout=args.dropout)
     try:  # fail now, naming the corpus, not inside train()
@@ -428,7 +434,8 @@ def cmd_train(args) -> int:
 
     history, start_epoch = [], 0
     norm_log = []  # (epoch position, global gradient norm before clipping) per batch
-    params = be.from_numpy(init_params(cfg, seed=args.seed, dtype=args.dtype))
+    params = be.from_numpy(init_params(cfg, seed=args.seed, dtype=args.dtype,
+                                       init=resolve_init(tcfg.init, cfg)))
     optimizer = be.make_optimizer(tcfg.optimizer, params, tcfg.lr)
     if ckpt is not None:
         check_resume(ckpt, cfg, vocab, tcfg.to_dict())

@@ -36,6 +36,7 @@ GATES = {"rnn": ("h",), "lstm": ("i", "f", "o", "c"), "gru": ("z", "r", "h")}
 TORCH_GATES = {"rnn": ("h",), "lstm": ("i", "f", "c", "o"), "gru": ("r", "z", "h")}
 TORCH_MODULE = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 DTYPES = (np.float32, np.float64)
+INITS = ("d2l", "torch")  # N(0, 0.01²) and zero biases | U(±1/√H) as torch.nn
 
 
 def suffix(layer: int, direction: int = 0) -> str:
@@ -82,9 +83,17 @@ def init_params(
     num_hiddens: int | None = None,
     seed: int = 0,
     dtype=np.float32,
+    init: str = "d2l",
     **model_options,
 ) -> dict[str, np.ndarray]:
-    """d2l's initialisation: weights ``N(0, 1) * 0.01``, biases zero, seeded.
+    """Seeded initial parameters.
+
+    ``init="d2l"`` (the default): d2l's scratch chapters, weights ``N(0, 1) * 0.01``,
+    biases zero. ``init="torch"``: what ``torch.nn.RNN/LSTM/GRU`` + ``nn.Linear`` do,
+    every recurrent weight and bias ``U(-1/√H, 1/√H)``, the output layer
+    ``U(-1/√(H·D), 1/√(H·D))``; d2l's deep-RNN chapter trains its stacked LSTM from this.
+    (With d2l's 0.01, a stacked model's layers pass each other signals of ~1e-4 and SGD
+    sits for hundreds of epochs at the unigram perplexity; see docs/recurrent_family.md.)
 
     Numbers are drawn in float64 from ``np.random.default_rng(seed)`` in
     ``param_shapes`` order and then cast, so float32 and float64 models start from the
@@ -97,10 +106,16 @@ def init_params(
             raise ConfigError("init_params(cell_name, ...) needs vocab_size and num_hiddens")
         cfg = ModelConfig(cell, vocab_size, num_hiddens, **model_options)
     dtype = check_dtype(dtype)
+    if init not in INITS:
+        raise ConfigError(f"unknown init {init!r}; expected one of {', '.join(INITS)}")
     rng = np.random.default_rng(seed)
     params = {}
     for name, shape in param_shapes(cfg).items():
-        if name.startswith("W_"):
+        if init == "torch":
+            fan_in = cfg.num_hiddens * (cfg.num_directions if name in ("W_hq", "b_q") else 1)
+            bound = 1.0 / np.sqrt(fan_in)
+            params[name] = rng.uniform(-bound, bound, shape).astype(dtype)  # shape
+        elif name.startswith("W_"):
             params[name] = (rng.standard_normal(shape) * 0.01).astype(dtype)  # shape
         else:
             params[name] = np.zeros(shape, dtype=dtype)  # biases start at zero
