@@ -165,12 +165,81 @@ def profile(cell, H, B=32, T=35, V=28, dtype=np.float32):
             "full_step_ms": full, "tokens": B * T, "tokens_per_s": B * T / (full / ms)}
 
 
+GEMM_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::matmul")
+
+
+def profile_torch(cell, H, impl="scratch", B=32, T=35, V=28, steps=5):
+    """torch.profiler over a few training steps of rnnlab's torch backend, by kind of op.
+
+    Self CPU time of the GEMM kernels (mm, addmm), of every other ATen kernel, and the
+    rest of the wall time (Python, the autograd engine, dispatch). The profiler adds its
+    own overhead per op, so the shares matter more than the absolute times.
+    """
+    import torch
+
+    import rnnlab
+    from rnnlab.config import ModelConfig
+
+    torch.set_num_threads(int(__import__("os").environ.get("OMP_NUM_THREADS", "2")))
+    cfg = ModelConfig(cell, V, H)
+    be = rnnlab.get_backend("torch", device="cpu", impl=impl)
+    params = be.from_numpy(rnnlab.init_params(cfg, seed=0))
+    opt = be.make_optimizer("sgd", params, 1.0)
+    g = torch.Generator().manual_seed(0)
+    X = torch.randint(0, V, (B, T), generator=g)
+    Y = torch.randint(0, V, (B, T), generator=g)
+    state = [be.begin_state(cfg, B)]
+
+    def step():
+        loss, grads, state[0] = be.loss_and_grads(cfg, params, X, Y, state[0])
+        be.clip_grads(grads, 1.0)
+        opt.step(grads)
+
+    for _ in range(3):
+        step()
+    plain = best_time(step, reps=10)
+    with torch.profiler.profile() as prof:
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        wall = (time.perf_counter() - t0) / steps
+    gemm = other = 0.0
+    calls = 0
+    for ev in prof.key_averages():
+        if not ev.key.startswith("aten::"):
+            continue
+        self_s = ev.self_cpu_time_total / 1e6 / steps
+        calls += ev.count
+        if ev.key in GEMM_OPS:
+            gemm += self_s
+        else:
+            other += self_s
+    ms = 1e3
+    return {"cell": cell, "hidden": H, "impl": impl, "step_ms": plain * ms,
+            "profiled_step_ms": wall * ms, "gemm_ms": gemm * ms, "other_kernels_ms": other * ms,
+            "overhead_ms": (wall - gemm - other) * ms, "aten_calls_per_step": calls / steps,
+            "tokens_per_s": B * T / plain}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cell", choices=("rnn", "lstm"), default="lstm")
     ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--torch", choices=("scratch", "nn"), default=None,
+                    help="profile rnnlab's torch backend (this path) instead of numpy")
     ap.add_argument("--json", action="store_true", help="print one JSON line")
     args = ap.parse_args(argv)
+    if __import__("os").environ.get("RNNLAB_BENCH_ALLOC") == "retain":
+        from rnnlab.memory import retain_freed_memory
+
+        retain_freed_memory()  # as run.py's "retain" setting and `rnnlab train`
+    if args.torch:
+        prof = profile_torch(args.cell, args.hidden, args.torch)
+        if args.json:
+            print(json.dumps(prof))
+        else:
+            print(json.dumps(prof, indent=1))
+        return 0
     prof = profile(args.cell, args.hidden)
     if args.json:
         print(json.dumps(prof))

@@ -30,18 +30,32 @@ DOC = ROOT / "docs" / "benchmarks.md"
 RESULTS = ROOT / "benchmarks" / "results.json"
 E2E_HEADING = "## End-to-end: d2l's LSTM run (issue 2)"
 
-TRAINERS = ("numpy", "torch-scratch", "torch-nn", "nn", "d2l")
+TRAINERS = ("numpy", "torch-scratch", "torch-nn", "nn", "nn-native", "d2l")
 GEMMS = ("gemm-numpy", "gemm-torch")
 LABELS = {
     "numpy": "rnnlab numpy (hand-written BPTT)",
     "torch-scratch": "rnnlab torch, scratch path",
     "torch-nn": "rnnlab torch, nn path",
     "nn": "torch.nn (d2l concise model)",
+    "nn-native": "torch.nn, oneDNN off (ATen)",
     "d2l": "seeds' d2l scratch loop",
     "gemm-numpy": "GEMMs alone, NumPy/OpenBLAS",
     "gemm-torch": "GEMMs alone, torch/MKL",
 }
 # (numerator, denominator, minimum ratio) on the d2l configuration (H = 256)
+ALLOC_TITLES = {
+    "default": "glibc's defaults",
+    "retain": "freed memory kept for reuse (what `rnnlab train` sets)",
+}
+ALLOC_TEXT = {
+    "default": "Every process with glibc malloc's default settings: blocks above 128 KiB are "
+               "mmapped and a large free heap top is trimmed, so a step that frees tens of MiB "
+               "gets fresh pages, and a page fault per 4 KiB, in the next step.",
+    "retain": "Every process (every implementation alike) first calls "
+              "`rnnlab.memory.retain_freed_memory()` (glibc `mallopt`: arrays up to 32 MiB from "
+              "the heap, free heap kept up to 1 GiB), as `rnnlab train` does, so a step reuses the "
+              "memory the previous step freed.",
+}
 TARGETS = [
     ("lstm", "numpy", "nn", 1.0),
     ("lstm", "numpy", "d2l", 2.5),
@@ -74,9 +88,9 @@ def run_worker(impl, cell, hidden, args, env) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def run_profile(cell, hidden, env) -> dict:
+def run_profile(cell, hidden, env, torch_impl=None) -> dict:
     cmd = [sys.executable, str(ROOT / "benchmarks" / "profile_step.py"), "--cell", cell,
-           "--hidden", str(hidden), "--json"]
+           "--hidden", str(hidden), "--json"] + (["--torch", torch_impl] if torch_impl else [])
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
@@ -160,6 +174,7 @@ def memory_predictions(configs) -> dict:
         cfg = ModelConfig(cell, 28, H)
         for backend in ("numpy", "torch"):
             out[f"{cell}/{H}/{backend}"] = estimate_memory(cfg, 32, 35, backend=backend).total
+        out[f"{cell}/{H}/torch-nn"] = estimate_memory(cfg, 32, 35, backend="torch", impl="nn").total
     return out
 
 
@@ -217,38 +232,51 @@ def write_report(meta, runs, summary, profiles, predictions, configs, impls) -> 
              "`tests/test_memory.py` checks the prediction against exact measurements "
              "(tracemalloc for numpy, autograd's saved tensors for torch).\n")
 
-    for cell, H in configs:
-        L.append(f"## {cell.upper()}, V = 28, H = {H}, B = 32, T = 35"
-                 + (" (d2l's configuration)" if H == 256 else "") + "\n")
-        L.append("| implementation | tokens/s (median) | best window | vs torch.nn | vs d2l "
-                 "| GEMM-limit fraction | train MiB (RSS) | predicted MiB |")
-        L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-        for impl in impls:
-            s = summary.get(f"{cell}/{H}/{impl}")
-            if s is None:
-                continue
-            if impl in GEMMS:
-                L.append(f"| {LABELS[impl]} (limit) | {fmt_rate(s['tokens_per_s'])} | "
-                         f"{fmt_rate(s['best_window'])} | | | | | |")
-                continue
-            lib = "gemm-numpy" if impl == "numpy" else "gemm-torch"
-            vs_nn = paired_ratio(runs, cell, H, impl, "nn")
-            vs_d2l = paired_ratio(runs, cell, H, impl, "d2l")
-            frac = paired_ratio(runs, cell, H, impl, lib)
-            be = "numpy" if impl == "numpy" else ("torch" if impl.startswith("torch") else None)
-            pred = predictions.get(f"{cell}/{H}/{be}", float("nan")) if be else float("nan")
-            L.append(f"| {LABELS[impl]} | {fmt_rate(s['tokens_per_s'])} | "
-                     f"{fmt_rate(s['best_window'])} | {vs_nn:.2f}x | {vs_d2l:.2f}x | "
-                     f"{frac:.2f} | {fmt_mib(s['train_mem'])} | {fmt_mib(pred)} |")
-        L.append("")
+    modes = list(dict.fromkeys(r.get("alloc", "default") for r in runs))
+    for mode in modes:
+        mruns = [r for r in runs if r.get("alloc", "default") == mode]
+        msum = summary[mode]
+        L.append(f"## Allocator: {ALLOC_TITLES[mode]}\n")
+        L.append(ALLOC_TEXT[mode] + "\n")
+        for cell, H in configs:
+            L.append(f"### {cell.upper()}, V = 28, H = {H}, B = 32, T = 35"
+                     + (" (d2l's configuration)" if H == 256 else "") + f", {mode} allocator\n")
+            L.append("| implementation | tokens/s (median) | best window | vs torch.nn | vs ATen "
+                     "| vs d2l | GEMM-limit fraction | train MiB (RSS) | predicted MiB |")
+            L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+            for impl in impls:
+                s = msum.get(f"{cell}/{H}/{impl}")
+                if s is None:
+                    continue
+                if impl in GEMMS:
+                    L.append(f"| {LABELS[impl]} (limit) | {fmt_rate(s['tokens_per_s'])} | "
+                             f"{fmt_rate(s['best_window'])} | | | | | | |")
+                    continue
+                lib = "gemm-numpy" if impl == "numpy" else "gemm-torch"
+                vs_nn = paired_ratio(mruns, cell, H, impl, "nn")
+                vs_d2l = paired_ratio(mruns, cell, H, impl, "d2l")
+                vs_aten = paired_ratio(mruns, cell, H, impl, "nn-native")
+                frac = paired_ratio(mruns, cell, H, impl, lib)
+                be = "numpy" if impl == "numpy" else ("torch" if impl.startswith("torch") else None)
+                if impl == "torch-nn":
+                    be = "torch-nn"
+                pred = predictions.get(f"{cell}/{H}/{be}", float("nan")) if be else float("nan")
+                L.append(f"| {LABELS[impl]} | {fmt_rate(s['tokens_per_s'])} | "
+                         f"{fmt_rate(s['best_window'])} | {vs_nn:.2f}x | {vs_aten:.2f}x | "
+                         f"{vs_d2l:.2f}x | {frac:.2f} | {fmt_mib(s['train_mem'])} | {fmt_mib(pred)} |")
+            L.append("")
 
-    L.append("## Targets (LSTM/RNN, H = 256, ratios measured in this run)\n")
-    L.append("| target | measured | met |")
-    L.append("| --- | ---: | :---: |")
+    L.append("## Targets (H = 256, ratios measured in this run, each allocator setting)\n")
+    L.append("| target | " + " | ".join(f"{m} allocator" for m in modes) + " | met |")
+    L.append("| --- | " + " | ".join("---:" for _ in modes) + " | :---: |")
     for cell, a, b, goal in TARGETS:
-        r = paired_ratio(runs, cell, 256, a, b)
-        ok = "yes" if r == r and r >= goal else ("n/a" if r != r else "**no**")
-        L.append(f"| {cell} {LABELS[a]} >= {goal}x {LABELS[b]} | {r:.2f}x | {ok} |")
+        rs = [paired_ratio([r for r in runs if r.get("alloc", "default") == m], cell, 256, a, b)
+              for m in modes]
+        known = [r for r in rs if r == r]
+        ok = "n/a" if not known else ("yes" if all(r >= goal for r in known) else
+                                      ("partly" if any(r >= goal for r in known) else "**no**"))
+        L.append(f"| {cell}: {LABELS[a]} >= {goal}x {LABELS[b]} | "
+                 + " | ".join(f"{r:.2f}x" for r in rs) + f" | {ok} |")
     L.append("")
 
     if profiles:
@@ -259,6 +287,8 @@ def write_report(meta, runs, summary, profiles, predictions, configs, impls) -> 
                  "products with the same shapes; the rest of a phase is elementwise work "
                  "and Python.\n")
         for key, prof in profiles.items():
+            if key.startswith("torch-scratch"):
+                continue
             L.append(f"### {key}\n")
             L.append("| phase | ms | of which GEMMs, ms |")
             L.append("| --- | ---: | ---: |")
@@ -270,6 +300,22 @@ def write_report(meta, runs, summary, profiles, predictions, configs, impls) -> 
             L.append(f"\n{prof['tokens']} tokens per step: {fmt_rate(prof['tokens_per_s'])} "
                      f"tokens/s from the summed phases; GEMMs are {prof['gemm_ms'] / prof['total_ms']:.0%} "
                      "of the step.\n")
+    torch_profiles = {k: v for k, v in profiles.items() if k.startswith("torch-scratch")}
+    if torch_profiles:
+        L.append("## Where the time goes: the torch backend's scratch path\n")
+        L.append("`python benchmarks/profile_step.py --torch scratch --cell lstm`: "
+                 "`torch.profiler` over five training steps of `rnnlab`'s torch backend; self CPU "
+                 "time of the GEMM kernels (`aten::mm`, `aten::addmm`), of all other ATen kernels, "
+                 "and the rest of the wall time (Python, the autograd engine, dispatch). The "
+                 "profiler adds its own cost per op.\n")
+        L.append("| model | step ms (no profiler) | profiled step ms | GEMM kernels ms "
+                 "| other kernels ms | rest ms | ATen calls per step |")
+        L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for key, p in torch_profiles.items():
+            L.append(f"| {key.split(' ', 1)[1]} | {p['step_ms']:.1f} | {p['profiled_step_ms']:.1f} "
+                     f"| {p['gemm_ms']:.1f} | {p['other_kernels_ms']:.1f} | {p['overhead_ms']:.1f} "
+                     f"| {p['aten_calls_per_step']:.0f} |")
+        L.append("")
     L.append(meta.get("notes", ""))
     return "\n".join(L) + "\n"
 
@@ -284,6 +330,21 @@ def keep_e2e(text: str) -> str:
             "issue 2: d2l's LSTM, 500 epochs, on each backend (perplexity, tokens/s)._\n")
 
 
+def rerender() -> int:
+    data = json.loads(RESULTS.read_text())
+    meta, runs = data["meta"], data["runs"]
+    notes_file = ROOT / "benchmarks" / "notes.md"
+    meta["notes"] = notes_file.read_text() if notes_file.exists() else ""
+    configs = list(dict.fromkeys((r["cell"], r["hidden"]) for r in runs))
+    impls = list(dict.fromkeys(r["impl"] for r in runs))
+    impls = [i for i in TRAINERS + GEMMS if i in impls]
+    report = write_report(meta, runs, data["summary"], data["profiles"],
+                          data["predicted_bytes"], configs, impls)
+    DOC.write_text(report + "\n" + keep_e2e(report))
+    print(f"rewrote {DOC.relative_to(ROOT)} from {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="rnnlab training benchmarks (see module docstring)")
     ap.add_argument("--quick", action="store_true", help="one round, short windows")
@@ -295,8 +356,16 @@ def main(argv=None) -> int:
     ap.add_argument("--hiddens", nargs="+", type=int, default=[256, 1024])
     ap.add_argument("--impls", nargs="+", default=None,
                     help=f"subset of {', '.join(TRAINERS + GEMMS)}")
+    ap.add_argument("--alloc", choices=("default", "retain", "both"), default="both",
+                    help="glibc malloc settings of every worker: defaults, retain_freed_memory(), "
+                         "or both in alternation (default both)")
     ap.add_argument("--no-doc", action="store_true", help="print, do not write docs/benchmarks.md")
+    ap.add_argument("--from-results", action="store_true",
+                    help="measure nothing: rewrite docs/benchmarks.md from benchmarks/results.json "
+                         "(after editing benchmarks/notes.md)")
     args = ap.parse_args(argv)
+    if args.from_results:
+        return rerender()
     if args.quick:
         args.repeats = 1
     args.seconds = args.seconds if args.seconds is not None else (1.0 if args.quick else 2.0)
@@ -308,22 +377,31 @@ def main(argv=None) -> int:
         print("rnnlab's torch backend is not available: skipping torch-scratch, torch-nn")
         impls = [i for i in impls if not i.startswith("torch-")]
     configs = [(c, h) for h in args.hiddens for c in args.cells]
+    modes = ["default", "retain"] if args.alloc == "both" else [args.alloc]
+    envs = {m: dict(env, RNNLAB_BENCH_ALLOC=m) for m in modes}
     runs, start = [], time.time()
     for rnd in range(args.repeats):
-        for cell, H in configs:
-            order = impls[rnd % len(impls):] + impls[:rnd % len(impls)]  # rotate the start
-            for impl in order:
-                r = run_worker(impl, cell, H, args, env)
-                r["round"] = rnd
-                runs.append(r)
-                print(f"round {rnd + 1}/{args.repeats}  {cell:4s} H={H:<5d} {impl:14s} "
-                      f"{r['tokens_per_s']:>10,.0f} tokens/s  train +{r['train_mem'] / 2**20:7.1f} MiB"
-                      f"  ({time.time() - start:5.0f} s)", flush=True)
+        for mode in modes:
+            for cell, H in configs:
+                order = impls[rnd % len(impls):] + impls[:rnd % len(impls)]  # rotate the start
+                for impl in order:
+                    r = run_worker(impl, cell, H, args, envs[mode])
+                    r["round"] = rnd
+                    runs.append(r)
+                    print(f"round {rnd + 1}/{args.repeats} {mode:7s} {cell:4s} H={H:<5d} "
+                          f"{impl:14s} {r['tokens_per_s']:>10,.0f} tokens/s  train "
+                          f"+{r['train_mem'] / 2**20:7.1f} MiB  ({time.time() - start:5.0f} s)",
+                          flush=True)
     profiles = {}
     for cell, H in configs:
         if H == 256:
-            profiles[f"{cell.upper()}, H = {H}"] = run_profile(cell, H, env)
-    summary = summarise(runs, configs, impls)
+            for mode in modes:
+                profiles[f"{cell.upper()}, H = {H}, {mode} allocator"] = run_profile(
+                    cell, H, envs[mode])
+            if "torch-scratch" in impls:
+                profiles[f"torch-scratch {cell.upper()}, H = {H}"] = run_profile(
+                    cell, H, envs[modes[0]], "scratch")
+    summary = {m: summarise([r for r in runs if r["alloc"] == m], configs, impls) for m in modes}
     meta = {"quick": args.quick, "date": time.strftime("%Y-%m-%d %H:%M"),
             "repeats": args.repeats, "seconds": args.seconds, "warmup": args.warmup,
             "threads": args.threads, "machine": machine_info(env)}

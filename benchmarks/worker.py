@@ -15,6 +15,7 @@ numpy                 rnnlab's numpy backend through ``rnnlab.train.train_epoch`
 torch-scratch         rnnlab's torch backend, ``impl="scratch"``, same loop
 torch-nn              rnnlab's torch backend, ``impl="nn"``, same loop
 nn                    d2l's concise ``RNNModel`` on ``torch.nn.RNN/LSTM`` + d2l's loop
+nn-native             the same with oneDNN switched off: PyTorch's own ATen kernels
 d2l                   the seeds' d2l scratch code (``d2l_baseline.py``), d2l's loop
 gemm-numpy            the matrix products of one training step alone, NumPy (OpenBLAS)
 gemm-torch            the same products alone, torch (MKL)
@@ -41,7 +42,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import numpy as np  # noqa: E402
 
-TORCH_IMPLS = ("torch-scratch", "torch-nn", "nn", "d2l", "gemm-torch")
+TORCH_IMPLS = ("torch-scratch", "torch-nn", "nn", "nn-native", "d2l", "gemm-torch")
 IMPLS = ("numpy",) + TORCH_IMPLS + ("gemm-numpy",)
 
 
@@ -108,7 +109,12 @@ def rnnlab_window(backend_name, cell, H, B, T, dtype, **options):
 
 
 def d2l_window(kind, cell, H, B, T, dtype):
-    """d2l's ``train_epoch_ch8`` on its scratch model (``d2l``) or its concise ``nn`` model."""
+    """d2l's ``train_epoch_ch8`` on its scratch model (``d2l``) or its concise ``nn`` model.
+
+    ``nn-native`` switches oneDNN off (``torch.backends.mkldnn``): on a CPU torch.nn.LSTM
+    then runs PyTorch's own ATen LSTM (a matmul per step and a cell kernel) instead of
+    oneDNN's fused LSTM primitive. torch.nn.RNN runs ATen's kernels either way.
+    """
     import torch
     from torch import nn
 
@@ -131,7 +137,8 @@ def d2l_window(kind, cell, H, B, T, dtype):
     def window():
         it = d2l.torch_batches(seq_data_iter_sequential(corpus, B, T, np.random.default_rng(epoch[0])))
         epoch[0] += 1
-        _, n = d2l.train_epoch_ch8(net, it, loss, updater, "cpu", False)
+        with torch.backends.mkldnn.flags(enabled=kind != "nn-native"):
+            _, n = d2l.train_epoch_ch8(net, it, loss, updater, "cpu", False)
         return n
 
     return window
@@ -186,6 +193,10 @@ def gemm_window(lib, cell, V, H, B, T, dtype):
 
 
 def main(argv=None) -> int:
+    if os.environ.get("RNNLAB_BENCH_ALLOC") == "retain":
+        from rnnlab.memory import retain_freed_memory
+
+        retain_freed_memory()  # what `rnnlab train` does; run.py sets it for every impl alike
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--impl", choices=IMPLS, required=True)
     ap.add_argument("--cell", choices=("rnn", "lstm"), default="lstm")
@@ -198,8 +209,10 @@ def main(argv=None) -> int:
     ap.add_argument("--dtype", default="float32")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad")
+    warnings.filterwarnings("ignore", message="TF32 acceleration")
 
-    info = {"impl": args.impl, "cell": args.cell, "hidden": args.hidden}
+    info = {"impl": args.impl, "cell": args.cell, "hidden": args.hidden,
+            "alloc": os.environ.get("RNNLAB_BENCH_ALLOC", "default")}
     if args.impl in TORCH_IMPLS:
         import torch
 
@@ -211,7 +224,7 @@ def main(argv=None) -> int:
     elif args.impl in ("torch-scratch", "torch-nn"):
         window = rnnlab_window("torch", cell, H, B, T, dt, device="cpu",
                                impl=args.impl.split("-")[1])
-    elif args.impl in ("d2l", "nn"):
+    elif args.impl in ("d2l", "nn", "nn-native"):
         window = d2l_window(args.impl, cell, H, B, T, dt)
     else:
         window = gemm_window(args.impl.split("-")[1], cell, 28, H, B, T, dt)

@@ -386,9 +386,11 @@ def cmd_train(args) -> int:
                              rng_metadata, save_checkpoint)
     from .data import load_corpus, split_after
     from .generate import predict
+    from .memory import retain_freed_memory
     from .params import init_params
     from .train import TrainConfig, check_corpus_fits, resolve_init, train
 
+    retain_freed_memory()  # reuse freed arrays step after step, no page faults (rnnlab.memory)
     out = Path(args.out or f"runs/{args.cell}")
     ckpt_path = out / CHECKPOINT_NAME
     ckpt = None

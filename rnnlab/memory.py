@@ -14,8 +14,9 @@ a :class:`MemoryEstimate` in bytes:
   path: per LSTM step ``H_{t-1}``, ``[I | F | O]``, ``C̃``, ``C_t``, ``tanh(C_t)``, i.e.
   7 B·H numbers; nn path on a CPU: oneDNN's LSTM workspace, about 16 (T+1)·B·H numbers);
 - **workspace**: the transient peak of the backward pass on top of the activations (the
-  gradient of every gate pre-activation dZ (T, B, G·H), the derivative factors made
-  before the BPTT loop, the fused gradients and their per-parameter copies ...).
+  gradient of every gate pre-activation dZ (T, B, G·H), which in the LSTM first holds
+  the derivative factors made before the BPTT loop, the fused gradients and their
+  per-parameter copies ...).
 
 ``step_peak`` = activations + workspace is what one ``loss_and_grads`` call allocates at
 its highest point; ``total`` adds the parameters and the optimiser state: the memory a
@@ -165,12 +166,11 @@ def _numpy_cell_backward(led: _Ledger, cell, u, T, B, H, item, gru_torch):
     N = T * B
     G = GATE_COUNT[cell]
     if cell == "lstm":
-        led.alloc(f"M{u}", N * 4 * H * item)  # derivative factors, all steps
+        led.alloc(f"dZ{u}", N * 4 * H * item)  # the derivative factors, then dZ in place
         led.alloc(f"K{u}", N * H * item)
-        led.alloc(f"dZ{u}", N * 4 * H * item)
         led.transient(4 * B * H * item)  # dH, dC, dH_next, dC_next
         led.alloc(f"dW_h{u}", H * 4 * H * item)
-        led.free(f"M{u}", f"K{u}")
+        led.free(f"K{u}")
     elif cell == "rnn":
         led.alloc(f"dtanh{u}", N * H * item)
         led.alloc(f"dZ{u}", N * H * item)
@@ -289,6 +289,34 @@ def _torch_step(cfg: ModelConfig, B: int, T: int, item: int, impl: str, paramete
     workspace = 2 * parameters + 2 * N * V * item + N * H * D * item
     workspace += (G * N * H * item if impl == "nn" else 4 * G * B * H * item)
     return saved, saved + workspace
+
+
+def retain_freed_memory(max_bytes: int = 1 << 30) -> bool:
+    """Ask glibc's malloc to keep freed memory for reuse instead of returning it to the OS.
+
+    A training step allocates and frees tens of MiB of arrays (the caches and the
+    backward's workspace; ``estimate_memory`` says how much). By default glibc hands
+    large blocks back to the kernel when they are freed (``mmap`` above 128 KiB, and a
+    heap top above twice that threshold is trimmed), so the next step gets fresh pages
+    and pays a page fault, and a zeroed page, for every 4 KiB it touches: about 7 of the
+    21 ms of a numpy LSTM step at d2l's sizes (docs/benchmarks.md). With this, the
+    freed blocks stay in the heap and the next step reuses them; the process keeps its
+    peak memory until it exits, which is what a training run needs anyway.
+
+    Process-wide, so the library never calls it on import: ``rnnlab train`` calls it at
+    start. Returns True where it took effect (Linux with glibc), False elsewhere.
+    """
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # <malloc.h>
+    big = mallopt(M_MMAP_THRESHOLD, 32 << 20)  # arrays up to 32 MiB (glibc's maximum) from the heap
+    keep = mallopt(M_TRIM_THRESHOLD, int(max_bytes))  # free heap kept up to max_bytes
+    return bool(big and keep)
 
 
 def measure_numpy_step(cfg: ModelConfig, batch_size: int, num_steps: int, dtype="float32",

@@ -91,6 +91,18 @@ def test_cli_memory_prints_both_backends_and_a_measurement(capsys):
     assert "activations kept for backward" in out and "measured step peak" in out
 
 
+def test_retain_freed_memory_takes_effect_on_glibc():
+    """In a child process (it changes the allocator process-wide): True on Linux glibc."""
+    import platform
+    import subprocess
+    import sys
+
+    code = "from rnnlab.memory import retain_freed_memory; print(retain_freed_memory())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    expected = "True" if platform.libc_ver()[0] == "glibc" else out.stdout.strip()
+    assert out.stdout.strip() == expected
+
+
 # ------------------------------------------------------------------------------- torch
 
 

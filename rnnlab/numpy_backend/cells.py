@@ -128,8 +128,10 @@ def lstm_backward(dHs, dstate, cache: LSTMCache):
     dC_next ← dC ⊙ F,   dH_next ← dZ_t W_hᵀ
 
     Every factor in these products that comes from the forward pass alone (the partner
-    of each product, σ', tanh') is multiplied out for all steps before the loop, so a
-    step does only the products with dH and dC, the two gradients carried through time.
+    of each product, σ', tanh') is multiplied out for all steps before the loop, into the
+    array that then becomes dZ: step t multiplies its factors by dH and dC in place, since
+    no other step reads them. A step does only the products with dH and dC, the two
+    gradients carried through time.
     """
     Hs, Cs, gates, tanh_C, W_h = cache
     T, B, G = gates.shape
@@ -137,10 +139,11 @@ def lstm_backward(dHs, dstate, cache: LSTMCache):
     g4 = gates.reshape(T, B, 4, n)  # view: g4[:, :, k] is gate k, (T, B, H)
     I, F, O, C_tilda = g4[:, :, 0], g4[:, :, 1], g4[:, :, 2], g4[:, :, 3]
     # M[t] = [C̃ σ'(Z_i) | C_{t-1} σ'(Z_f) | tanh(C_t) σ'(Z_o) | I tanh'(Z_c)], so that
-    # dZ_t = [dC | dC | dH | dC] ⊙ M[t]; σ' = σ(1 - σ), tanh' = 1 - C̃²
-    M = np.subtract(1, gates)  # (T, B, 4H)
-    M *= gates  # σ(1 - σ) for I, F, O
-    M4 = M.reshape(T, B, 4, n)  # view: M4[:, :, k] is gate k
+    # dZ_t = [dC | dC | dH | dC] ⊙ M[t]; σ' = σ(1 - σ), tanh' = 1 - C̃². The array holds
+    # M[t] until step t turns it into dZ_t.
+    dZ = np.subtract(1, gates)  # (T, B, 4H): M, then dL/d(gate pre-activations)
+    dZ *= gates  # σ(1 - σ) for I, F, O
+    M4 = dZ.reshape(T, B, 4, n)  # view: M4[:, :, k] is gate k
     np.multiply(C_tilda, C_tilda, out=M4[:, :, 3])
     np.subtract(1, M4[:, :, 3], out=M4[:, :, 3])  # tanh' = 1 - C̃² for C̃
     M4[:, :, 0] *= C_tilda  # dI = dC ⊙ C̃
@@ -150,8 +153,6 @@ def lstm_backward(dHs, dstate, cache: LSTMCache):
     K = tanh_C * tanh_C  # (T, B, H): dC gets dH ⊙ K[t], K = O ⊙ (1 - tanh²(C_t))
     np.subtract(1, K, out=K)
     K *= O
-    dZ = np.empty_like(gates)  # (T, B, 4H): dL/d(gate pre-activations)
-    dZ4 = dZ.reshape(T, B, 4, n)  # view: dZ4[:, :, k] is gate k
     dH = np.empty((B, n), dtype=gates.dtype)  # (B, H), one buffer for every step
     dC = np.empty((B, n), dtype=gates.dtype)  # (B, H)
     dH_next = np.array(dstate[0], dtype=gates.dtype)  # (B, H): reaches H_T from beyond
@@ -160,8 +161,9 @@ def lstm_backward(dHs, dstate, cache: LSTMCache):
         np.add(dHs[t], dH_next, out=dH)  # dH_t = dHs[t] + dH_next: H_t feeds the output at t and H_{t+1}
         np.multiply(dH, K[t], out=dC)
         dC += dC_next  # dC_t = dH_t ⊙ O ⊙ (1 - tanh²(C_t)) + dC_next
-        np.multiply(dC[:, None, :], M4[t], out=dZ4[t])  # dZ_i, dZ_f, dZ_c (and o, redone below)
-        np.multiply(dH, M4[t, :, 2], out=dZ4[t, :, 2])  # dZ_o = dH ⊙ tanh(C_t) ⊙ σ'(Z_o)
+        M4[t, :, :2] *= dC[:, None, :]  # dZ_i = dC ⊙ C̃ ⊙ σ'(Z_i), dZ_f = dC ⊙ C_{t-1} ⊙ σ'(Z_f)
+        M4[t, :, 2] *= dH  # dZ_o = dH ⊙ tanh(C_t) ⊙ σ'(Z_o)
+        M4[t, :, 3] *= dC  # dZ_c = dC ⊙ I ⊙ tanh'(Z_c)
         np.multiply(dC, F[t], out=dC_next)  # dC_next ← dC_t ⊙ F: into C_{t-1}
         np.matmul(dZ[t], W_h.T, out=dH_next)  # dH_next ← dZ_t W_hᵀ: into H_{t-1}, all four gates at once
     # dW_h += H_{t-1}ᵀ dZ_t for every t, as one (H, T*B) @ (T*B, 4H) product
