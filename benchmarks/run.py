@@ -160,6 +160,10 @@ def fmt_rate(x) -> str:
     return f"{x:,.0f}" if x == x else "n/a"
 
 
+def fmt_ratio(x) -> str:
+    return f"{x:.2f}x" if x == x else "n/a"
+
+
 def fmt_mib(x) -> str:
     return f"{x / 2**20:,.1f}" if x == x else "n/a"
 
@@ -212,7 +216,11 @@ def write_report(meta, runs, summary, profiles, predictions, configs, impls) -> 
              "train` runs (the torch backend through `get_backend('torch', impl=...)`).")
     L.append("- **torch.nn**: d2l's concise `RNNModel` (`nn.LSTM` / `nn.RNN` + `nn.Linear`, "
              "one-hot inputs) trained by d2l's `train_epoch_ch8` with `torch.optim.SGD` and "
-             "`grad_clipping` (`benchmarks/d2l_baseline.py`).")
+             "`grad_clipping` (`benchmarks/d2l_baseline.py`). On a CPU `nn.LSTM` runs "
+             "oneDNN's fused LSTM primitive (weights packed once per call, JIT-compiled "
+             "AVX-512 kernels); **ATen** is the same model with oneDNN switched off "
+             "(`torch.backends.mkldnn.flags(enabled=False)`), i.e. PyTorch's own native LSTM. "
+             "`nn.RNN` runs ATen's kernels either way.")
     L.append("- **d2l scratch**: the seeds' code, as written (per-gate matmuls on "
              "`F.one_hot(X.T, V).float()`, autograd, d2l's `grad_clipping` and `sgd`), "
              "same loop (`benchmarks/d2l_baseline.py`).")
@@ -262,8 +270,9 @@ def write_report(meta, runs, summary, profiles, predictions, configs, impls) -> 
                     be = "torch-nn"
                 pred = predictions.get(f"{cell}/{H}/{be}", float("nan")) if be else float("nan")
                 L.append(f"| {LABELS[impl]} | {fmt_rate(s['tokens_per_s'])} | "
-                         f"{fmt_rate(s['best_window'])} | {vs_nn:.2f}x | {vs_aten:.2f}x | "
-                         f"{vs_d2l:.2f}x | {frac:.2f} | {fmt_mib(s['train_mem'])} | {fmt_mib(pred)} |")
+                         f"{fmt_rate(s['best_window'])} | {fmt_ratio(vs_nn)} | {fmt_ratio(vs_aten)} | "
+                         f"{fmt_ratio(vs_d2l)} | {frac:.2f} | {fmt_mib(s['train_mem'])} | "
+                         f"{fmt_mib(pred)} |")
             L.append("")
 
     L.append("## Targets (H = 256, ratios measured in this run, each allocator setting)\n")
@@ -276,16 +285,19 @@ def write_report(meta, runs, summary, profiles, predictions, configs, impls) -> 
         ok = "n/a" if not known else ("yes" if all(r >= goal for r in known) else
                                       ("partly" if any(r >= goal for r in known) else "**no**"))
         L.append(f"| {cell}: {LABELS[a]} >= {goal}x {LABELS[b]} | "
-                 + " | ".join(f"{r:.2f}x" for r in rs) + f" | {ok} |")
+                 + " | ".join(fmt_ratio(r) for r in rs) + f" | {ok} |")
     L.append("")
 
     if profiles:
         L.append("## Where the time goes: one numpy training step\n")
         L.append("`python benchmarks/profile_step.py --cell lstm --hidden 256`: each phase of "
-                 "one step timed alone (median of many steps, in its own process). "
-                 "`GEMMs` is the time of that phase's matrix products alone, the same "
-                 "products with the same shapes; the rest of a phase is elementwise work "
-                 "and Python.\n")
+                 "one step timed on its own, the fastest of many runs, in its own process. The "
+                 "GEMMs of the two cell loops are timed inside the loops as they run (every "
+                 "`np.matmul`), dW_h and the output layer's products alone with the same "
+                 "shapes; the rest of a phase is elementwise work, allocation and Python. "
+                 "`full step` is `loss_and_grads` + clipping + SGD timed whole: what it has above "
+                 "the sum of the phases is what the phases miss when run alone, mostly fresh "
+                 "memory (page faults) with glibc's default allocator.\n")
         for key, prof in profiles.items():
             if key.startswith("torch-scratch"):
                 continue
@@ -295,11 +307,12 @@ def write_report(meta, runs, summary, profiles, predictions, configs, impls) -> 
             for name, ms, gemm in prof["phases"]:
                 g = f"{gemm:.2f}" if gemm is not None else ""
                 L.append(f"| {name} | {ms:.3f} | {g} |")
-            L.append(f"| **total** | **{prof['total_ms']:.3f}** | "
+            L.append(f"| **sum of phases** | **{prof['total_ms']:.3f}** | "
                      f"**{prof['gemm_ms']:.2f}** |")
+            L.append(f"| full step, timed whole | {prof['full_step_ms']:.3f} | |")
             L.append(f"\n{prof['tokens']} tokens per step: {fmt_rate(prof['tokens_per_s'])} "
-                     f"tokens/s from the summed phases; GEMMs are {prof['gemm_ms'] / prof['total_ms']:.0%} "
-                     "of the step.\n")
+                     f"tokens/s for the full step; GEMMs are "
+                     f"{prof['gemm_ms'] / prof['full_step_ms']:.0%} of it.\n")
     torch_profiles = {k: v for k, v in profiles.items() if k.startswith("torch-scratch")}
     if torch_profiles:
         L.append("## Where the time goes: the torch backend's scratch path\n")
