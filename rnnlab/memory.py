@@ -261,7 +261,7 @@ def _torch_step(cfg: ModelConfig, B: int, T: int, item: int, impl: str, paramete
     fused W_h and the stacked outputs; nn rnn (T+1)·B·H, gru 7·N·H, lstm oneDNN's
     workspace ≈ 16·(T+1)·B·H, plus the one-hot inputs and the torch.nn weight copies.
     """
-    H, V, D, L, N = cfg.num_hiddens, cfg.vocab_size, cfg.num_directions, cfg.num_layers, T * B
+    H, V, D, N = cfg.num_hiddens, cfg.vocab_size, cfg.num_directions, T * B
     G = GATE_COUNT[cfg.cell]
     saved = 0
     for layer, direction in units(cfg):

@@ -64,6 +64,21 @@ def check_weights(weights, n: int):
     return w
 
 
+def zero_state_shape(cell, batch_size, num_hiddens=None) -> tuple[int, int, int]:
+    """``(count, B, H)`` of a zero state (d2l's ``init_state``): one (B, H) array per layer,
+    direction and kind of state. ``cell`` is a ModelConfig, or a name with ``num_hiddens``
+    (one layer). Both backends' ``begin_state`` build their zeros from this."""
+    if isinstance(cell, ModelConfig):
+        cfg = cell
+    else:
+        if num_hiddens is None:
+            raise ConfigError("begin_state(cell_name, batch_size, num_hiddens): num_hiddens missing")
+        cfg = ModelConfig(cell, 1, num_hiddens)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return cfg.num_layers * cfg.num_directions * cfg.num_states, int(batch_size), cfg.num_hiddens
+
+
 def state_shapes(cfg: ModelConfig, batch_size: int) -> list[tuple[int, int]]:
     n = cfg.num_layers * cfg.num_directions * cfg.num_states
     return [(batch_size, cfg.num_hiddens)] * n

@@ -65,7 +65,7 @@ def assert_same(a: dict, b: dict, tol: float, what: str) -> None:
 # ------------------------------------------------------------- the backends agree
 
 
-@given(p=problems(model_configs(BASE_CELLS)), dtype=dtypes)
+@given(p=problems(model_configs(ALL_CELLS, nn_mappable=True)), dtype=dtypes)
 def test_backends_agree_on_outputs_state_and_gradients(p, dtype):
     """numpy BPTT == torch autograd (scratch) == torch.nn, for every parameter and the
     initial state, under random token weights: 1e-10 relative in float64, 1e-5 in float32."""
@@ -125,12 +125,12 @@ def test_one_hot_matmul_is_a_row_gather(seed, B, V, H):
 # ------------------------------------------------------------ metamorphic relations
 
 
-@given(p=problems(model_configs(BASE_CELLS), min_T=2), split=st.integers(1, 5),
+@given(p=problems(model_configs(ALL_CELLS), min_T=2), split=st.integers(1, 5),
        name=st.sampled_from(["numpy", "torch"]))
 def test_stepwise_equals_whole_sequence(p, split, name):
     """Running [0, k) then [k, T) with the state carried gives the whole-sequence logits."""
     be = get_backend(name, dtype="float64", **({"device": "cpu"} if name == "torch" else {}))
-    T, B = p.X.shape[1], p.X.shape[0]
+    T = p.X.shape[1]
     k = min(split, T - 1)
     params = be.from_numpy(p.params)
     whole, s_whole = be.forward(p.cfg, params, be.tokens(p.X), be.state_from_numpy(p.state))
@@ -143,7 +143,7 @@ def test_stepwise_equals_whole_sequence(p, split, name):
         assert relative_error(a, b) < 1e-12
 
 
-@given(p=problems(model_configs(BASE_CELLS)), name=st.sampled_from(["numpy", "torch"]))
+@given(p=problems(model_configs(ALL_CELLS)), name=st.sampled_from(["numpy", "torch"]))
 def test_batch_equals_examples_one_by_one(p, name):
     """Each row of a batch runs independently: logits, final state and (weighted) losses."""
     be = get_backend(name, dtype="float64", **({"device": "cpu"} if name == "torch" else {}))
@@ -186,7 +186,7 @@ def _truncated_reference(p, k):
     return float(L1.detach()), float(L2.detach()), {n: gi.numpy() for n, gi in zip(tp, g)}
 
 
-@given(p=problems(model_configs(BASE_CELLS), min_T=2), split=st.integers(1, 5))
+@given(p=problems(model_configs(ALL_CELLS), min_T=2), split=st.integers(1, 5))
 def test_truncated_bptt_two_windows(p, split):
     """Two consecutive windows, state carried and detached: the losses of one pass, and
     per-window gradients that add up to the truncated gradient (autograd with a detach)."""
@@ -241,7 +241,7 @@ def test_gradient_checks_see_unclipped_gradients(p):
 # ------------------------------------------------------------------- saturation
 
 
-@given(p=saturated_problems(model_configs(BASE_CELLS)), dtype=dtypes)
+@given(p=saturated_problems(model_configs(ALL_CELLS, nn_mappable=True)), dtype=dtypes)
 def test_saturated_preactivations_stay_finite(p, dtype):
     """Pre-activations in the hundreds saturate σ and tanh; nothing becomes NaN or inf."""
     for name, be in backends(dtype).items():

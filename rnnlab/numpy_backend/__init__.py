@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import ModelConfig, as_model_config
+from ..config import ModelConfig
 from ..dropout import check_dropout_masks
 from ..errors import ConfigError
 from ..params import check_dtype, validate_params
-from ..validate import (check_finite_inputs, check_grads, check_numpy_params,
+from ..validate import (zero_state_shape, check_finite_inputs, check_grads, check_numpy_params,
                         check_param_values, check_state, check_theta, check_tokens,
                         check_weights)
 from .functional import clip_grads, sgd, sigmoid, softmax_cross_entropy
@@ -60,16 +60,8 @@ class NumpyBackend:
 
     def begin_state(self, cell, batch_size: int, num_hiddens: int | None = None) -> tuple:
         """Zeros, one (B, H) array per layer, direction and kind of state (d2l's init_state)."""
-        if isinstance(cell, ModelConfig):
-            cfg = cell
-        else:
-            if num_hiddens is None:
-                raise ConfigError("begin_state(cell_name, batch_size, num_hiddens): num_hiddens missing")
-            cfg = ModelConfig(cell, 1, num_hiddens)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
-        n = cfg.num_layers * cfg.num_directions * cfg.num_states
-        return tuple(np.zeros((batch_size, cfg.num_hiddens), dtype=self.dtype) for _ in range(n))
+        n, B, H = zero_state_shape(cell, batch_size, num_hiddens)
+        return tuple(np.zeros((B, H), dtype=self.dtype) for _ in range(n))
 
     def _check(self, cell, params, X, state):
         cfg = self._config(cell, params)

@@ -25,7 +25,7 @@ from ..dropout import check_dropout_masks
 from ..errors import ConfigError, ParamError, ShapeError
 from ..params import validate_params
 from ..validate import (check_finite_inputs, check_param_array, check_param_values, check_state,
-                        check_theta, check_tokens, check_weights)
+                        check_theta, check_tokens, check_weights, zero_state_shape)
 from . import nn_map
 from .cells import CELLS
 from .device import numpy_dtype, resolve_device, resolve_dtype
@@ -110,17 +110,8 @@ class TorchBackend:
     # -- model --------------------------------------------------------------------
     def begin_state(self, cell, batch_size: int, num_hiddens: int | None = None) -> tuple:
         """Zeros, one (B, H) tensor per layer, direction and kind of state (d2l's init_state)."""
-        if isinstance(cell, ModelConfig):
-            cfg = cell
-        else:
-            if num_hiddens is None:
-                raise ConfigError("begin_state(cell_name, batch_size, num_hiddens): num_hiddens missing")
-            cfg = ModelConfig(cell, 1, num_hiddens)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
-        n = cfg.num_layers * cfg.num_directions * cfg.num_states
-        return tuple(torch.zeros((int(batch_size), cfg.num_hiddens), dtype=self.dtype,
-                                 device=self.device) for _ in range(n))
+        n, B, H = zero_state_shape(cell, batch_size, num_hiddens)
+        return tuple(torch.zeros((B, H), dtype=self.dtype, device=self.device) for _ in range(n))
 
     def _config(self, cell, params) -> ModelConfig:
         cfg = as_model_config(cell, params)
