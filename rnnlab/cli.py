@@ -547,7 +547,8 @@ def cmd_train(args) -> int:
         kept = (f"the last checkpoint is {ckpt_path}, after epoch {last_saved or start_epoch}; "
                 "run the same command with --resume to continue" if ckpt_path.exists()
                 else "no checkpoint was saved yet")
-        print(f"\ninterrupted; {kept}", file=sys.stderr)
+        newline = "\n" if sys.stderr.isatty() else ""  # a terminal echoed ^C mid-line
+        print(f"{newline}interrupted; {kept}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if last_saved != tcfg.num_epochs:
         save(tcfg.num_epochs)

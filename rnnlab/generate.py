@@ -48,6 +48,9 @@ def predict(prefix: str, num_preds: int, backend, cfg: ModelConfig, params: dict
     if isinstance(num_preds, bool) or not isinstance(num_preds, int) or num_preds < 0:
         raise ConfigError(f"num_preds must be a non-negative integer, got {num_preds!r}")
     check_decoding(strategy, temperature, top_k, len(vocab))
+    if cfg.bidirectional:
+        raise ConfigError("a bidirectional model reads the future, so it cannot generate text "
+                          "one character at a time; train a unidirectional one")
     ids = vocab.lookup_strict(list(prefix))  # a character outside the vocabulary is an error
     rng = np.random.default_rng(seed)
     state = backend.begin_state(cfg, 1)

@@ -125,3 +125,12 @@ def test_cli_missing_corpus_file_is_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "nope.txt" in err[0]
     assert not any(tmp_path.iterdir())  # nothing half-written
+
+
+def test_predict_refuses_a_bidirectional_model(small_corpus):
+    corpus, vocab = small_corpus
+    cfg = ModelConfig("gru", len(vocab), 4, bidirectional=True)
+    be = get_backend("numpy")
+    params = be.from_numpy(init_params(cfg, seed=0))
+    with pytest.raises(ConfigError, match="bidirectional model reads the future"):
+        predict("time", 3, be, cfg, params, vocab)
