@@ -50,16 +50,28 @@ def evaluate(be, p, state=None, X=None, Y=None, weights="given"):
     }
 
 
-def assert_same(a: dict, b: dict, tol: float, what: str) -> None:
+def assert_same(a: dict, b: dict, tol: float, what: str, per_array: bool = True) -> None:
+    """Agreement to ``tol``. Gradients: relative to each array's own scale (float64), or,
+    with ``per_array=False`` (float32), to the largest gradient of the problem. A gradient
+    that is a small difference of large terms (1e-6 out of sums of terms of 0.3, seen
+    with H = 1) carries the round-off of those terms, ~1e-8 in float32 whichever backend
+    computes it; measured on its own tiny scale that looks like 1e-4."""
     assert relative_error(a["logits"], b["logits"]) < tol, f"{what}: logits"
     assert abs(a["loss"] - b["loss"]) <= tol * max(1.0, abs(b["loss"])), f"{what}: loss"
     for i, (x, y) in enumerate(zip(a["state"], b["state"])):
         assert relative_error(x, y) < tol, f"{what}: state[{i}]"
     assert set(a["grads"]) == set(b["grads"])
+    scale = max(np.abs(g).max() for g in [*b["grads"].values(), *b["dstate"]])
+
+    def close(x, y) -> bool:
+        if per_array:
+            return relative_error(x, y) < tol
+        return float(np.abs(x - y).max()) <= tol * scale
+
     for k in a["grads"]:
-        assert relative_error(a["grads"][k], b["grads"][k]) < tol, f"{what}: grad {k}"
+        assert close(a["grads"][k], b["grads"][k]), f"{what}: grad {k}"
     for i, (x, y) in enumerate(zip(a["dstate"], b["dstate"])):
-        assert relative_error(x, y) < tol, f"{what}: dstate[{i}]"
+        assert close(x, y), f"{what}: dstate[{i}]"
 
 
 # ------------------------------------------------------------- the backends agree
@@ -71,7 +83,8 @@ def test_backends_agree_on_outputs_state_and_gradients(p, dtype):
     initial state, under random token weights: 1e-10 relative in float64, 1e-5 in float32."""
     results = {name: evaluate(be, p) for name, be in backends(dtype).items()}
     for name in ("torch", "torch-nn"):
-        assert_same(results["numpy"], results[name], TOL[dtype], f"numpy vs {name} ({dtype})")
+        assert_same(results["numpy"], results[name], TOL[dtype], f"numpy vs {name} ({dtype})",
+                    per_array=dtype == "float64")
     # forward() and loss_and_grads() report the same final state
     for x, y in zip(results["numpy"]["state"], results["numpy"]["state_forward"]):
         np.testing.assert_array_equal(x, y)
