@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import ModelConfig
-from .data import Vocab
+from .data import Vocab, fsync_dir
 from .errors import CheckpointError, ConfigError, RnnlabError
 from .params import validate_params
 
@@ -136,14 +136,7 @@ def atomic_write_bytes(path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    try:  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass  # some file systems (and Windows) cannot fsync a directory
+    fsync_dir(path.parent)  # make the rename itself durable
 
 
 def remove_stale_temps(path: Path) -> list:

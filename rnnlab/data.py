@@ -299,15 +299,23 @@ def download(url: str, dest, sha1: str, timeout: float = 60) -> pathlib.Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    try:  # persist the rename itself (POSIX); harmless to skip where unsupported
-        dir_fd = os.open(dest.parent, os.O_RDONLY)
+    fsync_dir(dest.parent)
+    return dest
+
+
+def fsync_dir(directory) -> None:
+    """Make a rename in ``directory`` durable (POSIX): fsync the directory itself.
+
+    Some file systems (and Windows) cannot fsync a directory; skipping is harmless there.
+    """
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
     except OSError:
         pass
-    return dest
 
 
 def _download_time_machine(cache: pathlib.Path) -> pathlib.Path:
