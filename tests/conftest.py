@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,16 @@ def time_machine_dir() -> Path:
     if not (data_dir / "timemachine.txt").is_file():
         pytest.skip(f"timemachine.txt not found in {data_dir} (set RNNLAB_DATA)")
     return data_dir
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    """Tests never touch the network: any URL but a file:// one fails the test."""
+    real_urlopen = urllib.request.urlopen
+
+    def file_only(url, *args, **kwargs):
+        if not str(getattr(url, "full_url", url)).startswith("file:"):
+            raise AssertionError(f"test tried to reach the network: {url}")
+        return real_urlopen(url, *args, **kwargs)
+
+    monkeypatch.setattr(urllib.request, "urlopen", file_only)

@@ -13,7 +13,6 @@ import dataclasses
 import os
 import pathlib
 import re
-import urllib.request
 from typing import Callable
 
 import numpy as np
@@ -47,16 +46,8 @@ V, H, B, T = 5, 4, 2, 3  # the small model of the backend rows
 
 
 @pytest.fixture(autouse=True)
-def _offline(monkeypatch, tmp_path):
-    """No row reaches the network or the user's cache."""
-    real_urlopen = urllib.request.urlopen
-
-    def file_only(url, *args, **kwargs):
-        if not str(url).startswith("file:"):
-            raise AssertionError(f"test tried to reach the network: {url}")
-        return real_urlopen(url, *args, **kwargs)
-
-    monkeypatch.setattr(urllib.request, "urlopen", file_only)
+def _private_cache(monkeypatch, tmp_path):
+    """No row reads or fills the user's cache (conftest keeps every test off the network)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg_cache"))
 
 

@@ -6,7 +6,6 @@ import hashlib
 import os
 import pathlib
 import tempfile
-import urllib.request
 
 import numpy as np
 import pytest
@@ -42,16 +41,9 @@ from rnnlab.errors import (
 
 
 @pytest.fixture(autouse=True)
-def _offline_and_private_cache(monkeypatch, tmp_path):
-    """No test reaches the network or the user's real cache / data directory."""
-    real_urlopen = urllib.request.urlopen
-
-    def file_only_urlopen(url, *args, **kwargs):
-        if not str(url).startswith("file:"):
-            raise AssertionError(f"test tried to reach the network: {url}")
-        return real_urlopen(url, *args, **kwargs)
-
-    monkeypatch.setattr(urllib.request, "urlopen", file_only_urlopen)
+def _private_cache(monkeypatch, tmp_path):
+    """No test reads the user's real cache / data directory (conftest keeps every test
+    off the network)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg_cache"))
     monkeypatch.delenv("RNNLAB_DATA", raising=False)
 
