@@ -233,7 +233,7 @@ def test_clipping_never_introduces_nan(backend, dtype, case, theta):
     target = min(ref, theta)
     got = exact_norm(after)
     if ref > theta:  # clipped: norm θ up to the rounding of a scale of |g| to the dtype
-        tiny = np.finfo(dtype).smallest_subnormal * math.sqrt(sum(v.size for v in grads.values()))
+        tiny = float(np.finfo(dtype).smallest_subnormal) * math.sqrt(sum(v.size for v in grads.values()))
         assert got == pytest.approx(target, rel=1e-6, abs=2 * tiny)
         for k in grads:  # same direction: every entry scaled by the same θ / ||g||
             np.testing.assert_allclose(after[k], grads[k].astype(np.float64) / ref * theta, rtol=1e-6,
