@@ -1,0 +1,91 @@
+"""The ``rnnlab`` command: one module per subcommand, around this small entry point.
+
+Each command module has ``add_parser(sub)``, whose options map one to one onto a field of
+ModelConfig / TrainConfig, and a ``cmd_<name>(args) -> int`` that its parser dispatches to.
+Errors of rnnlab's own types print one line on stderr and exit with status 2 (3 for a run
+that stopped on a NaN / infinite loss); a traceback means a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from .. import __version__
+from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, RnnlabError, exit_status
+from . import generate, gradcheck, inspect, memory, train
+from .common import OneLineParser, is_out_of_memory, one_line
+
+COMMANDS = (train, generate, gradcheck, inspect, memory)  # in the order --help lists them
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="rnnlab",
+        description="Recurrent language models with hand-written BPTT (NumPy) and autograd (PyTorch).",
+    )
+    parser.add_argument("--version", action="version", version=f"rnnlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def explicit_options(argv) -> set:
+    """The dests of the options given on the command line (not left to their defaults).
+
+    The same parser with every default suppressed parses the same argv: only what was
+    typed lands in the namespace (abbreviations and ``--opt=value`` included)."""
+    parser = build_parser()
+    for action in _all_actions(parser):
+        if action.dest not in ("help", "version", "command"):
+            action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv)))
+
+
+def _all_actions(parser):
+    for action in parser._actions:
+        yield action
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _all_actions(sub)
+
+
+def main(argv=None) -> int:
+    """Run the command; every failure is one line on stderr and an exit status:
+    2 an rnnlab error or an OS error (disk full...), 3 a NaN / infinite run, 130 Ctrl-C."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.explicit = explicit_options(argv)  # what was typed: --resume checks it
+    try:
+        # rnnlab checks losses, norms and parameters itself and names the epoch and batch;
+        # NumPy's overflow warnings would only add lines to stderr
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            return args.func(args)
+    except RnnlabError as exc:
+        print(f"rnnlab: error: {one_line(exc)}", file=sys.stderr)
+        return exit_status(exc)
+    except KeyboardInterrupt:
+        print("rnnlab: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `rnnlab generate ... | head`: the reader left, not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # silence the flush
+        return 0
+    except OSError as exc:  # a full disk or a vanished directory while saving
+        print(f"rnnlab: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except (MemoryError, RuntimeError) as exc:  # --hidden 100000000: NumPy's MemoryError,
+        if not (isinstance(exc, MemoryError) or is_out_of_memory(exc)):  # torch's (CPU/CUDA)
+            raise  # any other RuntimeError is a bug: keep its traceback
+        print(f"rnnlab: error: out of memory ({one_line(exc)[:200]}); use a smaller --hidden, "
+              "--batch-size, --num-steps or --num-layers", file=sys.stderr)
+        return EXIT_ERROR
+
+
+
+__all__ = ["build_parser", "explicit_options", "main"]

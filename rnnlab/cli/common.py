@@ -1,0 +1,110 @@
+"""What every ``rnnlab`` command shares: one-line usage errors, option types, backends."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from ..errors import EXIT_ERROR, ConfigError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line on stderr (status 2), naming the option
+    and the value: ``rnnlab train: error: argument --hidden: expected a positive ...``."""
+
+    def error(self, message: str):
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {one_line(message)} "
+                              f"(see {self.prog} --help)\n")
+
+
+def one_line(message) -> str:
+    """A message as exactly one line (a file name may hold a newline)."""
+    return " ".join(str(message).splitlines()) or type(message).__name__
+
+
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {v}")
+    return v
+
+
+def positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
+    return v
+
+
+def fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    if not (0.0 <= v < 1.0):
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
+    return v
+
+
+def add_backend_options(p: argparse.ArgumentParser, dtype_default: str | None = "float32") -> None:
+    p.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
+                   help="numpy: hand-written BPTT (default); torch: autograd, CPU or GPU")
+    p.add_argument("--device", default=None,
+                   help="torch backend only: cpu, cuda, cuda:N (default: cuda if available)")
+    p.add_argument("--impl", choices=("scratch", "nn"), default="scratch",
+                   help="torch backend only: scratch (the seeds' equations) or nn "
+                        "(torch.nn.RNN/LSTM/GRU with the same weights, cuDNN on GPU)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default=dtype_default,
+                   help="floating-point type of parameters and activations (default "
+                        + (dtype_default or "the checkpoint's") + ")")
+
+
+def make_backend(args):
+    from ..backend import get_backend
+
+    options = {"dtype": args.dtype}
+    if args.backend == "torch":
+        options.update(device=args.device, impl=args.impl)
+    elif args.device not in (None, "cpu"):
+        raise ConfigError(f"--device {args.device} needs --backend torch")
+    return get_backend(args.backend, **options)
+
+
+
+def check_run_dir(out: Path) -> None:
+    """The run directory exists (made if needed) and a file can be written in it."""
+    import tempfile
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"--out {str(out)!r}: cannot write a checkpoint there "
+                          f"({exc.strerror or exc})") from None
+
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """torch's allocation failures: torch.OutOfMemoryError (CUDA) or the CPU allocator's."""
+    text = str(exc)
+    return (type(exc).__name__ == "OutOfMemoryError" or "out of memory" in text
+            or "can't allocate memory" in text)
+

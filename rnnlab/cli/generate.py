@@ -1,0 +1,57 @@
+"""``rnnlab generate``: warm up on a prefix, then greedy or sampled decoding."""
+
+from __future__ import annotations
+
+from ..errors import ConfigError
+from .common import add_backend_options, make_backend, nonneg_int, positive_float, positive_int
+
+
+def add_parser(sub) -> None:
+    """Register ``rnnlab generate`` on the subcommand parsers ``sub``."""
+    g = sub.add_parser("generate", help="generate text from a saved checkpoint",
+                       description="Warm up on a prefix, then decode greedily (default) or by "
+                                   "sampling with a temperature and/or top-k, seeded: the same "
+                                   "seed gives the same text on either backend.")
+    g.add_argument("checkpoint", nargs="?", default="runs/lstm",
+                   help="checkpoint file or run directory (default runs/lstm)")
+    g.add_argument("--prefix", default="time traveller",
+                   help="text to warm up on; every character must be in the checkpoint's "
+                        "vocabulary (default 'time traveller')")
+    g.add_argument("--num-preds", type=nonneg_int, default=100, help="characters to generate (default 100)")
+    g.add_argument("--strategy", choices=("greedy", "sample"), default=None,
+                   help="greedy argmax, or sampling (default: greedy unless --temperature or "
+                        "--top-k is given)")
+    g.add_argument("--temperature", type=positive_float, default=None,
+                   help="sampling temperature > 0: the logits are divided by it, so below 1 "
+                        "is more conservative, above 1 more adventurous (default 1)")
+    g.add_argument("--top-k", type=positive_int, default=None,
+                   help="sample only among the k most likely characters, 1 <= k <= vocabulary "
+                        "size (default: all)")
+    g.add_argument("--seed", type=nonneg_int, default=0,
+                   help="sampling seed: the same seed gives the same text on either backend "
+                        "(default 0)")
+    add_backend_options(g, dtype_default=None)
+    g.set_defaults(func=cmd_generate)
+
+
+def cmd_generate(args) -> int:
+    from ..checkpoint import load_checkpoint
+    from ..generate import predict
+
+    ckpt = load_checkpoint(args.checkpoint)
+    if args.dtype is None:  # run the model in the dtype it was trained in
+        args.dtype = str(next(iter(ckpt.params.values())).dtype)
+    be = make_backend(args)
+    strategy = args.strategy or ("sample" if args.temperature is not None or args.top_k is not None
+                                 else "greedy")
+    temperature = 1.0 if args.temperature is None else args.temperature
+    if strategy == "greedy" and (args.temperature is not None or args.top_k is not None):
+        raise ConfigError("--temperature and --top-k apply to --strategy sample, not greedy")
+    if args.top_k is not None and args.top_k > len(ckpt.vocab):
+        raise ConfigError(f"--top-k {args.top_k} is larger than the vocabulary of "
+                          f"{len(ckpt.vocab)} tokens; use 1..{len(ckpt.vocab)}")
+    params = be.from_numpy(ckpt.params)
+    print(predict(args.prefix, args.num_preds, be, ckpt.model, params, ckpt.vocab,
+                  strategy=strategy, temperature=temperature, top_k=args.top_k, seed=args.seed))
+    return 0
+

@@ -1,0 +1,339 @@
+"""``rnnlab train``: d2l's ``train_ch8`` as a command, with checkpoints, resume and plots."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..config import CELLS, GRU_FORMS, ModelConfig
+from ..errors import EXIT_INTERRUPTED, EXIT_NONFINITE, ConfigError, CorpusError, NonFiniteError
+from .common import (add_backend_options, check_run_dir, fraction, make_backend, nonneg_int,
+                     one_line, positive_float, positive_int)
+
+
+def add_parser(sub) -> None:
+    """Register ``rnnlab train`` on the subcommand parsers ``sub``."""
+    t = sub.add_parser("train", help="train a character-level model and save a checkpoint",
+                       description="Train on The Time Machine (default) or any UTF-8 text file, "
+                                   "with a progress bar, training and validation perplexity "
+                                   "and tokens/s per epoch; saves a checkpoint, perplexity.png "
+                                   "and grad_norm.png in --out, and prints a sample. Defaults "
+                                   "are d2l's. Ctrl-C keeps the last checkpoint: run the same "
+                                   "command with --resume to continue.")
+    t.add_argument("--cell", choices=CELLS, default="lstm", help="recurrent cell (default lstm)")
+    t.add_argument("--hidden", type=positive_int, default=256, help="hidden units H (default 256)")
+    t.add_argument("--num-layers", type=positive_int, default=1, help="stacked layers (default 1)")
+    t.add_argument("--gru-form", choices=GRU_FORMS, default="d2l",
+                   help="GRU reset gate: d2l (R*H)@W_hh, or torch R*(H@W_hh+b_hn) (default d2l)")
+    t.add_argument("--dropout", type=fraction, default=0.0,
+                   help="dropout between stacked layers (needs --num-layers 2 or more), "
+                        "training only (default 0)")
+    t.add_argument("--epochs", type=positive_int, default=500,
+                   help="total epochs of the run (default 500, as d2l)")
+    t.add_argument("--lr", type=positive_float, default=1.0, help="learning rate (default 1)")
+    t.add_argument("--optimizer", choices=("sgd", "adam", "adagrad"), default="sgd",
+                   help="sgd (d2l), adam (d2lzh seed) or adagrad (min-char-rnn) (default sgd)")
+    t.add_argument("--batch-size", type=positive_int, default=32, help="batch size B (default 32)")
+    t.add_argument("--num-steps", type=positive_int, default=35,
+                   help="BPTT window T: steps per batch, gradients truncated at its edges (default 35)")
+    t.add_argument("--max-tokens", type=int, default=10_000,
+                   help="train on the first N tokens of the corpus; -1 for all (default 10000, "
+                        "as d2l)")
+    t.add_argument("--random", action="store_true",
+                   help="random partitioning (state reset every batch) instead of sequential "
+                        "(state carried, gradients truncated)")
+    t.add_argument("--clip", type=positive_float, default=1.0,
+                   help="global gradient-norm clipping threshold theta (default 1)")
+    t.add_argument("--seed", type=nonneg_int, default=0, help="seed for parameters and batching (default 0)")
+    t.add_argument("--init", choices=("auto", "d2l", "torch"), default="auto",
+                   help="initial weights: d2l N(0, 0.01^2) with zero biases; torch U(+-1/sqrt(H)) "
+                        "as torch.nn; auto (default): d2l for one layer, torch for stacked layers "
+                        "(d2l's deep-RNN chapter), which otherwise stall at the unigram perplexity")
+    t.add_argument("--corpus", default="timemachine",
+                   help="'timemachine' (found in $RNNLAB_DATA, the cache, or downloaded) or a "
+                        "path to any UTF-8 text file, read character by character")
+    t.add_argument("--val-fraction", type=fraction, default=0.1,
+                   help="validation perplexity on floor(N * f) held-out tokens, N the training "
+                        "tokens: the ones right after the first N when the corpus goes on (so "
+                        "d2l's 10,000 stay the training set), else the last part of the "
+                        "corpus; 0 for none (default 0.1)")
+    t.add_argument("--out", default=None,
+                   help="run directory for checkpoint.safetensors, perplexity.png and "
+                        "grad_norm.png (default runs/<cell>)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run saved in --out from its last checkpoint: options "
+                        "left out are taken from it, options given must match it (--epochs "
+                        "may be raised to train longer); the numbers equal an uninterrupted run")
+    t.add_argument("--overwrite", action="store_true",
+                   help="start a new run even if --out already holds a checkpoint (it is "
+                        "replaced at the first save)")
+    t.add_argument("--checkpoint-every", type=nonneg_int, default=10,
+                   help="save a checkpoint (and the plots) every N epochs, and always at the "
+                        "end; 0: at the end only (default 10)")
+    t.add_argument("--sample-every", type=nonneg_int, default=0,
+                   help="print a greedy sample every N epochs (default 0: only at the end)")
+    t.add_argument("--prefix", default=None,
+                   help="prefix for samples (default 'time traveller' on the time machine)")
+    t.add_argument("--num-preds", type=nonneg_int, default=50, help="characters per sample (default 50)")
+    t.add_argument("--no-plot", action="store_true",
+                   help="do not write perplexity.png and grad_norm.png (they need matplotlib)")
+    t.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (it is shown only when stderr is a terminal)")
+    t.add_argument("--log-every", type=positive_int, default=1,
+                   help="print the epoch line every N epochs (default 1)")
+    add_backend_options(t)
+    t.set_defaults(func=cmd_train)
+
+
+def default_prefix(corpus: str, vocab) -> str:
+    if corpus in ("timemachine", "time_machine"):
+        return "time traveller"
+    return vocab.idx_to_token[1]  # the most frequent character
+
+
+# A resumed run continues the same run: these options are read from the checkpoint when
+# they are not given, and refused when given with another value. (--epochs is read from
+# the checkpoint when not given, and may be raised to extend a run.)
+RUN_OPTIONS = {  # dest: (option, how the checkpoint records it)
+    "cell": ("--cell", lambda c: c.model.cell),
+    "hidden": ("--hidden", lambda c: c.model.num_hiddens),
+    "num_layers": ("--num-layers", lambda c: c.model.num_layers),
+    "gru_form": ("--gru-form", lambda c: c.model.gru_form),
+    "dropout": ("--dropout", lambda c: c.model.dropout),
+    "lr": ("--lr", lambda c: c.train["lr"]),
+    "optimizer": ("--optimizer", lambda c: c.train["optimizer"]),
+    "batch_size": ("--batch-size", lambda c: c.train["batch_size"]),
+    "num_steps": ("--num-steps", lambda c: c.train["num_steps"]),
+    "max_tokens": ("--max-tokens", lambda c: c.train["max_tokens"]),
+    "random": ("--random", lambda c: c.train["use_random_iter"]),
+    "clip": ("--clip", lambda c: c.train["clip_theta"]),
+    "seed": ("--seed", lambda c: c.train["seed"]),
+    "init": ("--init", lambda c: c.train.get("init", "auto")),
+    "val_fraction": ("--val-fraction", lambda c: c.train["val_fraction"]),
+    "corpus": ("--corpus", lambda c: c.extra["corpus"]),
+    "dtype": ("--dtype", lambda c: str(next(iter(c.params.values())).dtype)),
+}
+
+
+
+def _same(option: str, given, recorded) -> bool:
+    if option == "--corpus" and given not in ("timemachine", "time_machine"):
+        return Path(given).resolve() == Path(str(recorded)).resolve()
+    if isinstance(given, float) or isinstance(recorded, float):
+        return float(given) == float(recorded)
+    return given == recorded
+
+
+def adopt_run_options(args, ckpt, where) -> None:
+    """--resume: take the run's options from the checkpoint; name every one given with
+    another value (a ConfigError listing them all)."""
+    explicit = getattr(args, "explicit", set())
+    conflicts = []
+    for dest, (option, recorded_by) in RUN_OPTIONS.items():
+        try:
+            recorded = recorded_by(ckpt)
+        except (KeyError, StopIteration):
+            continue  # a checkpoint written from Python may not record it
+        if dest not in explicit:
+            setattr(args, dest, recorded)
+        elif not _same(option, getattr(args, dest), recorded):
+            given = getattr(args, dest)
+            shown = option if isinstance(given, bool) else f"{option} {given}"
+            conflicts.append(f"{shown} (the checkpoint has {recorded})")
+    if conflicts:
+        raise ConfigError(
+            f"cannot resume {where}: {'; '.join(conflicts)}. Leave these options out to "
+            "continue with the checkpoint's values, or train a new run with another --out")
+    if "epochs" not in explicit:
+        args.epochs = int(ckpt.train.get("num_epochs", args.epochs))
+
+
+
+def cmd_train(args) -> int:
+    from ..checkpoint import (CHECKPOINT_NAME, Checkpoint, check_resume, load_checkpoint,
+                             rng_metadata, save_checkpoint)
+    from ..data import load_corpus, split_after
+    from ..generate import predict
+    from ..memory import retain_freed_memory
+    from ..params import init_params
+    from ..train import TrainConfig, check_corpus_fits, resolve_init, train
+
+    retain_freed_memory()  # reuse freed arrays step after step, no page faults (rnnlab.memory)
+    out = Path(args.out or f"runs/{args.cell}")
+    ckpt_path = out / CHECKPOINT_NAME
+    ckpt = None
+    if args.resume:
+        if not ckpt_path.exists():
+            raise ConfigError(f"--resume: no checkpoint at {ckpt_path} (train without --resume "
+                              "first, or point --out at the run's directory)")
+        ckpt = load_checkpoint(ckpt_path)
+        adopt_run_options(args, ckpt, ckpt_path)
+    elif ckpt_path.exists() and not args.overwrite:
+        raise ConfigError(f"{ckpt_path} already holds a run: add --resume to continue it, "
+                          "--overwrite to start again in its place, or choose another --out")
+    full, vocab = load_corpus(args.corpus, -1)
+    # the tokens themselves, so a resume refuses a corpus edited since (same characters,
+    # other text) instead of silently training on other data
+    corpus_sha256 = hashlib.sha256(full.astype("<i8").tobytes()).hexdigest()
+    if ckpt is not None and ckpt.extra.get("corpus_sha256", corpus_sha256) != corpus_sha256:
+        raise ConfigError(f"cannot resume {ckpt_path}: --corpus {args.corpus} has changed since "
+                          "the checkpoint was saved (its tokens have another SHA-256); restore "
+                          "the original text, or train a new run with another --out")
+    # training: the first --max-tokens tokens (d2l's 10,000); validation: the tokens after
+    # them, or the last part of those tokens when the corpus ends there
+    train_corpus, val_corpus = split_after(full, args.max_tokens, args.val_fraction)
+    tcfg = TrainConfig(num_epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+                       num_steps=args.num_steps, max_tokens=args.max_tokens,
+                       use_random_iter=args.random, clip_theta=args.clip,
+                       optimizer=args.optimizer, seed=args.seed, val_fraction=args.val_fraction,
+                       init=args.init)
+    cfg = ModelConfig(args.cell, len(vocab), args.hidden, num_layers=args.num_layers,
+                      gru_form=args.gru_form, dropout=args.dropout)
+    try:  # fail now, naming the corpus, not inside train()
+        check_corpus_fits(len(train_corpus), tcfg)
+    except CorpusError as exc:
+        raise CorpusError(f"--corpus {args.corpus}: {exc}") from None
+    if len(val_corpus) and len(val_corpus) < tcfg.num_steps + 1:
+        raise CorpusError(f"--val-fraction {args.val_fraction} leaves {len(val_corpus)} "
+                          f"validation tokens, fewer than --num-steps + 1 = {tcfg.num_steps + 1}; "
+                          "raise it, or 0 for no validation")
+    be = make_backend(args)
+    check_run_dir(out)  # fail now, not at the first checkpoint after hours of training
+    prefix = args.prefix if args.prefix is not None else default_prefix(args.corpus, vocab)
+    vocab.lookup_strict(list(prefix))  # fail now, not after 500 epochs
+
+    history, start_epoch = [], 0
+    norm_log = []  # (epoch position, global gradient norm before clipping) per batch
+    params = be.from_numpy(init_params(cfg, seed=args.seed, dtype=args.dtype,
+                                       init=resolve_init(tcfg.init, cfg)))
+    optimizer = be.make_optimizer(tcfg.optimizer, params, tcfg.lr)
+    if ckpt is not None:
+        check_resume(ckpt, cfg, vocab, tcfg.to_dict())
+        params = be.from_numpy(ckpt.params)
+        optimizer = be.make_optimizer(tcfg.optimizer, params, tcfg.lr)
+        if ckpt.optimizer is not None:
+            optimizer.load_state_dict(ckpt.optimizer)
+        history, start_epoch = list(ckpt.history), ckpt.epoch
+        if "grad_norms" in ckpt.arrays:
+            norm_log = [tuple(row) for row in np.asarray(ckpt.arrays["grad_norms"]).tolist()]
+        print(f"resuming {ckpt_path} after epoch {start_epoch} (trained on "
+              f"{ckpt.extra.get('backend', '?')}, continuing on {be.name})", flush=True)
+        if start_epoch >= tcfg.num_epochs:
+            print(f"already trained for {start_epoch} epochs; pass a larger --epochs to go on")
+            return 0
+
+    title = f"{cfg.cell}, H={cfg.num_hiddens}, {args.optimizer} lr={args.lr:g}, {args.corpus}"
+    plots, no_matplotlib = [], []
+
+    def save(epoch: int) -> None:
+        state = optimizer.state_dict()
+        state["name"] = tcfg.optimizer
+        state["arrays"] = {k: np.asarray(v) for k, v in be.to_numpy(state["arrays"]).items()}
+        save_checkpoint(ckpt_path, Checkpoint(
+            model=cfg, params=be.to_numpy(params), vocab=vocab, epoch=epoch,
+            train=tcfg.to_dict(), optimizer=state, history=history, rng=rng_metadata(tcfg.seed),
+            extra={"corpus": args.corpus, "corpus_sha256": corpus_sha256,
+                   "backend": be.name, "dtype": args.dtype,
+                   "device": str(getattr(be, "device", "cpu"))},
+            arrays={"grad_norms": np.array(norm_log, dtype=np.float64).reshape(-1, 2)}))
+        if not args.no_plot and history and not no_matplotlib:
+            from ..plot import plot_grad_norms, plot_perplexity
+
+            try:
+                plots[:] = [plot_perplexity(history, out / "perplexity.png", title=title)]
+                if norm_log:
+                    x, n = zip(*norm_log)
+                    plots.append(plot_grad_norms(x, n, tcfg.clip_theta, out / "grad_norm.png",
+                                                 title=title))
+            except ImportError:  # matplotlib is optional: say so once, keep training
+                no_matplotlib.append(True)
+                print("note: matplotlib is not installed, so no perplexity.png; "
+                      "pip install matplotlib (or rnnlab[plot])", file=sys.stderr, flush=True)
+
+    bar = None
+    tokens_per_batch = tcfg.batch_size * tcfg.num_steps
+    epoch_start = [time.time()]  # when the current epoch began (tqdm's clock: time.time)
+
+    def on_batch(epoch, i, n, loss, norm):
+        nonlocal bar
+        norm_log.append((epoch + (i + 1) / n, float(norm)))
+        if args.no_progress or not sys.stderr.isatty():
+            return
+        from tqdm import tqdm
+
+        if bar is None:
+            import shutil
+
+            # the terminal's size, or 100 x 24 where a terminal reports none (a pty without
+            # a size, in CI or `script`): tqdm would draw nothing at all there
+            size = shutil.get_terminal_size((100, 24))
+            bar = tqdm(total=n * tokens_per_batch, desc=f"epoch {epoch + 1}/{tcfg.num_epochs}",
+                       leave=False, unit="tok", unit_scale=True, ncols=size.columns or 100,
+                       nrows=size.lines or 24)
+            bar.start_t = bar.last_print_t = epoch_start[0]  # the first batch's time counts
+        bar.update(tokens_per_batch)  # the rate shown is tokens/s
+        bar.set_postfix({"loss": f"{loss:.3f}", "ppl": f"{math.exp(loss):.2f}"})
+        if i == n - 1:
+            bar.close()
+            bar = None
+
+    last_saved = None
+
+    def on_epoch(stats) -> None:
+        nonlocal last_saved
+        history.append(stats.to_dict())
+        e = stats.epoch
+        if e % args.log_every == 0 or e == tcfg.num_epochs:
+            val = f"  val ppl {stats.val_ppl:8.3f}" if stats.val_ppl is not None else ""
+            print(f"epoch {e:4d}/{tcfg.num_epochs}  train ppl {stats.train_ppl:8.3f}{val}  "
+                  f"{stats.tokens_per_s:10,.0f} tokens/s  grad norm {stats.grad_norm_mean:.3f}",
+                  flush=True)
+        if args.sample_every and e % args.sample_every == 0 and e != tcfg.num_epochs:
+            print("  sample:", predict(prefix, args.num_preds, be, cfg, params, vocab), flush=True)
+        if args.checkpoint_every and e % args.checkpoint_every == 0:
+            save(e)
+            last_saved = e
+        epoch_start[0] = time.time()  # the next epoch starts now
+
+    val_note = (f", validation on {len(val_corpus):,} held-out tokens" if len(val_corpus)
+                else ", no validation split")
+    print(f"training {cfg.cell} (H={cfg.num_hiddens}, layers={cfg.num_layers}) on "
+          f"{len(train_corpus):,} tokens{val_note}, vocab {len(vocab)}, backend {be.name} "
+          f"({getattr(be, 'device', 'cpu')}, {args.dtype})", flush=True)
+    epoch_start[0] = time.time()
+    try:
+        train(be, cfg, params, train_corpus, tcfg,
+              val_corpus=val_corpus if len(val_corpus) else None,
+              start_epoch=start_epoch, optimizer=optimizer, on_epoch=on_epoch, on_batch=on_batch)
+    except NonFiniteError as exc:
+        kept = (f"the last good checkpoint is kept at {ckpt_path}" if ckpt_path.exists()
+                else "no checkpoint was saved before it")
+        print(f"rnnlab: error: {one_line(exc)}; {kept}", file=sys.stderr)
+        return EXIT_NONFINITE
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        kept = (f"the last checkpoint is {ckpt_path}, after epoch {last_saved or start_epoch}; "
+                "run the same command with --resume to continue" if ckpt_path.exists()
+                else "no checkpoint was saved yet")
+        newline = "\n" if sys.stderr.isatty() else ""  # a terminal echoed ^C mid-line
+        print(f"{newline}interrupted; {kept}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if last_saved != tcfg.num_epochs:
+        save(tcfg.num_epochs)
+    if history:
+        last = history[-1]
+        val = f", validation {last['val_ppl']:.2f}" if last.get("val_ppl") is not None else ""
+        print(f"perplexity {last['train_ppl']:.2f}{val}, {last['tokens_per_s']:,.0f} tokens/s "
+              f"on {be.name}")
+    print(predict(prefix, args.num_preds, be, cfg, params, vocab))
+    if args.prefix is None and args.corpus in ("timemachine", "time_machine"):
+        print(predict("traveller", args.num_preds, be, cfg, params, vocab))
+    print(f"saved {ckpt_path}" + "".join(f"\nplot  {p}" for p in plots), flush=True)
+    return 0
+
