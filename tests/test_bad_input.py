@@ -448,6 +448,29 @@ def _train_args(tmp, *extra):
     return ["train", *TINY, "--out", str(tmp / "run"), *extra]
 
 
+_HELD = []  # run locks a row holds while its command runs; released after the row
+
+
+def _locked_out(tmp):
+    """--out held by another writer (this process's own lock: flock refuses a second
+    open file just as it refuses another process)."""
+    from rnnlab.runlock import RunLock
+
+    (tmp / "run").mkdir()
+    _HELD.append(RunLock(tmp / "run").acquire())
+    return _train_args(tmp)
+
+
+def _trained_then_edited(tmp, **changes):
+    """A finished TINY run whose checkpoint is saved again with fields replaced."""
+    assert cli.main(_train_args(tmp)) == 0
+    ckpt = load_checkpoint(tmp / "run")
+    for k, v in changes.items():
+        setattr(ckpt, k, v(ckpt) if callable(v) else v)
+    save_checkpoint(tmp / "run", ckpt)
+    return ["train", "--resume", "--out", str(tmp / "run"), "--epochs", "2"]
+
+
 CLI_ROWS = [
     CliRow("cli-hidden-zero", lambda t: _train_args(t, "--hidden", "0"),
            2, r"^rnnlab train: error: argument --hidden: expected a positive integer, got 0"),
@@ -497,6 +520,19 @@ CLI_ROWS = [
     CliRow("cli-generate-corrupt",
            lambda t: ["generate", _text_file(t, "c.safetensors", b"\x10\x00\x00\x00\x00\x00\x00\x00{")],
            2, r"c\.safetensors \(9 bytes\) is not a readable safetensors file"),
+    CliRow("cli-out-in-use", _locked_out,
+           2, rf"^rnnlab: error: --out '.*run' is in use: process {os.getpid()} is training into "
+              r"it \(a second writer would overwrite its checkpoint\)"),
+    CliRow("cli-resume-unrecorded",
+           lambda t: _trained_then_edited(
+               t, train={}, extra=lambda c: {k: v for k, v in c.extra.items() if k != "options"}),
+           2, r"cannot resume .*: the checkpoint does not record --lr \(no train\.lr\), "
+              r"--optimizer .* --batch-size \(no train\.batch_size\), .*give these options"),
+    CliRow("cli-resume-bad-record",
+           lambda t: _trained_then_edited(
+               t, extra=lambda c: {**c.extra, "options": {**c.extra["options"],
+                                                           "checkpoint_every": "1"}}),
+           2, r"the recorded --checkpoint-every is '1', which is not a valid value"),
     CliRow("cli-nonfinite",
            lambda t: _train_args(t, "--cell", "lstm", "--lr", "1e38", "--clip", "1e30", "--epochs", "2"),
            3, r"^rnnlab: error: (loss|gradient norm) became \S+ at epoch 1, batch \d+; .*"
@@ -517,7 +553,11 @@ def run_cli(argv, capsys) -> tuple[int, list]:
 @pytest.mark.parametrize("row", CLI_ROWS, ids=[r.id for r in CLI_ROWS])
 def test_cli_bad_input(row: CliRow, tmp_path, time_machine_dir, monkeypatch, capsys):
     monkeypatch.setenv("RNNLAB_DATA", str(time_machine_dir))
-    status, err = run_cli(row.argv(tmp_path), capsys)
+    try:
+        status, err = run_cli(row.argv(tmp_path), capsys)
+    finally:
+        while _HELD:
+            _HELD.pop().release()
     assert status == row.status, err
     assert len(err) == 1, f"stderr must be exactly one line, got {err}"
     assert re.search(row.match, err[0]), f"{err[0]!r} !~ {row.match!r}"

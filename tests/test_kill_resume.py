@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import pathlib
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -189,3 +190,45 @@ def test_stale_temp_of_a_live_writer_is_left_alone(tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+def _one_line_refusal(out: pathlib.Path, env: dict, *extra) -> str:
+    """A second ``rnnlab train`` into ``out``: status 2 and one line on stderr."""
+    proc = subprocess.run([sys.executable, "-m", "rnnlab", "train", *ARGS, "--out", str(out),
+                           *extra], env=env, cwd=str(ROOT), capture_output=True, timeout=120)
+    lines = proc.stderr.decode().strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr.decode()
+    return lines[0]
+
+
+def test_a_second_writer_is_refused_and_a_killed_holder_leaves_no_lock(env, tmp_path):
+    """Run A trains into --out. Run B into the same --out (even with --overwrite) and a
+    --resume while A still writes are refused with one line naming the folder and A's
+    pid; A's checkpoints go on. SIGKILL A: the kernel drops its lock, so the --resume
+    goes ahead at once, with no stale lock to remove."""
+    a = subprocess.Popen([sys.executable, "-m", "rnnlab", "train", *ARGS, "--epochs", "100000",
+                          "--out", str(tmp_path)], env=env, cwd=str(ROOT),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "checkpoint.safetensors").exists():
+            assert a.poll() is None and time.monotonic() < deadline, "run A never saved"
+            time.sleep(0.02)
+        for extra in (["--overwrite"], ["--resume"]):
+            line = _one_line_refusal(tmp_path, env, *extra)
+            assert re.search(rf"--out '{re.escape(str(tmp_path))}' is in use: process {a.pid} "
+                             r"is training into it", line), line
+        assert a.poll() is None  # A was not disturbed
+        before = load_checkpoint(tmp_path).epoch
+        while load_checkpoint(tmp_path).epoch == before:  # ...and still saves
+            assert time.monotonic() < deadline, "run A stopped saving"
+            time.sleep(0.02)
+    finally:
+        kill(a)
+    epoch = load_checkpoint(tmp_path).epoch
+    assert (tmp_path / ".rnnlab.lock").exists()  # the file stays; the lock went with A
+    proc = subprocess.run([sys.executable, "-m", "rnnlab", "train", "--resume", "--out",
+                           str(tmp_path), "--epochs", str(epoch + 1)], env=env, cwd=str(ROOT),
+                          capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert load_checkpoint(tmp_path).epoch == epoch + 1

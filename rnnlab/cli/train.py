@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
+import copy
 import hashlib
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..config import CELLS, GRU_FORMS, ModelConfig
-from ..errors import EXIT_INTERRUPTED, EXIT_NONFINITE, ConfigError, CorpusError, NonFiniteError
+from ..errors import (EXIT_INTERRUPTED, EXIT_NONFINITE, CheckpointError, ConfigError, CorpusError,
+                      NonFiniteError)
 from .common import (add_backend_options, check_run_dir, fraction, make_backend, nonneg_int,
                      one_line, positive_float, positive_int)
 
@@ -82,11 +86,17 @@ def add_parser(sub) -> None:
     t.add_argument("--num-preds", type=nonneg_int, default=50, help="characters per sample (default 50)")
     t.add_argument("--no-plot", action="store_true",
                    help="do not write perplexity.png and grad_norm.png (they need matplotlib)")
+    t.add_argument("--plot", dest="no_plot", action="store_false",
+                   help="write the plots (the default; with --resume, undoes the run's --no-plot)")
     t.add_argument("--no-progress", action="store_true",
                    help="no progress bar (it is shown only when stderr is a terminal)")
+    t.add_argument("--progress", dest="no_progress", action="store_false",
+                   help="show the progress bar on a terminal (the default; with --resume, "
+                        "undoes the run's --no-progress)")
     t.add_argument("--log-every", type=positive_int, default=1,
                    help="print the epoch line every N epochs (default 1)")
     add_backend_options(t)
+    _register_actions(t)
     t.set_defaults(func=cmd_train)
 
 
@@ -96,29 +106,133 @@ def default_prefix(corpus: str, vocab) -> str:
     return vocab.idx_to_token[1]  # the most frequent character
 
 
-# A resumed run continues the same run: these options are read from the checkpoint when
-# they are not given, and refused when given with another value. (--epochs is read from
-# the checkpoint when not given, and may be raised to extend a run.)
-RUN_OPTIONS = {  # dest: (option, how the checkpoint records it)
-    "cell": ("--cell", lambda c: c.model.cell),
-    "hidden": ("--hidden", lambda c: c.model.num_hiddens),
-    "num_layers": ("--num-layers", lambda c: c.model.num_layers),
-    "gru_form": ("--gru-form", lambda c: c.model.gru_form),
-    "dropout": ("--dropout", lambda c: c.model.dropout),
-    "lr": ("--lr", lambda c: c.train["lr"]),
-    "optimizer": ("--optimizer", lambda c: c.train["optimizer"]),
-    "batch_size": ("--batch-size", lambda c: c.train["batch_size"]),
-    "num_steps": ("--num-steps", lambda c: c.train["num_steps"]),
-    "max_tokens": ("--max-tokens", lambda c: c.train["max_tokens"]),
-    "random": ("--random", lambda c: c.train["use_random_iter"]),
-    "clip": ("--clip", lambda c: c.train["clip_theta"]),
-    "seed": ("--seed", lambda c: c.train["seed"]),
-    "init": ("--init", lambda c: c.train.get("init", "auto")),
-    "val_fraction": ("--val-fraction", lambda c: c.train["val_fraction"]),
-    "corpus": ("--corpus", lambda c: c.extra["corpus"]),
-    "dtype": ("--dtype", lambda c: str(next(iter(c.params.values())).dtype)),
-}
+@dataclass(frozen=True)
+class RunOption:
+    """How a resume treats one option of ``rnnlab train``.
 
+    Every option is recorded in the checkpoint (``extra["options"]``, by dest) and a
+    resume restores the ones not given again. ``overridable=False``: the option changes
+    the numbers of the epochs already run, so a value given again must equal the
+    recorded one. ``overridable=True``: it only changes what happens from now on (how
+    long, how often to save or print, on which backend), so a value given again
+    replaces the recorded one.
+    """
+
+    flag: str  # the option as typed, "--hidden": messages name it
+    recorded: tuple = ()  # where checkpoints without the options record keep it ("train.lr")
+    overridable: bool = False  # see above
+
+
+# The registry of run options: every option of `rnnlab train` is here or in
+# INVOCATION_OPTIONS (add_parser refuses to build a parser with one in neither). A new
+# option is registered with one line; the resume, the checkpoint record and the
+# conflict messages follow from it.
+RUN_OPTIONS: dict[str, RunOption] = {
+    # the model
+    "cell": RunOption("--cell", ("model.cell",)),
+    "hidden": RunOption("--hidden", ("model.num_hiddens",)),
+    "num_layers": RunOption("--num-layers", ("model.num_layers",)),
+    "gru_form": RunOption("--gru-form", ("model.gru_form",)),
+    "dropout": RunOption("--dropout", ("model.dropout",)),
+    # the training: what the numbers of every epoch depend on
+    "lr": RunOption("--lr", ("train.lr",)),
+    "optimizer": RunOption("--optimizer", ("train.optimizer",)),
+    "batch_size": RunOption("--batch-size", ("train.batch_size",)),
+    "num_steps": RunOption("--num-steps", ("train.num_steps",)),
+    "max_tokens": RunOption("--max-tokens", ("train.max_tokens",)),
+    "random": RunOption("--random", ("train.use_random_iter",)),
+    "clip": RunOption("--clip", ("train.clip_theta",)),
+    "seed": RunOption("--seed", ("train.seed",)),
+    "init": RunOption("--init", ("train.init",)),
+    "val_fraction": RunOption("--val-fraction", ("train.val_fraction",)),
+    "corpus": RunOption("--corpus", ("extra.corpus",)),
+    "dtype": RunOption("--dtype", ("extra.dtype", "params.dtype")),
+    # how long, and what is saved and shown: a resume may change them
+    "epochs": RunOption("--epochs", ("train.num_epochs",), overridable=True),
+    "checkpoint_every": RunOption("--checkpoint-every", overridable=True),
+    "sample_every": RunOption("--sample-every", overridable=True),
+    "prefix": RunOption("--prefix", overridable=True),
+    "num_preds": RunOption("--num-preds", overridable=True),
+    "no_plot": RunOption("--no-plot", overridable=True),
+    "no_progress": RunOption("--no-progress", overridable=True),
+    "log_every": RunOption("--log-every", overridable=True),
+    # where it runs: a run may move to the other backend or device
+    "backend": RunOption("--backend", ("extra.backend",), overridable=True),
+    "device": RunOption("--device", overridable=True),
+    "impl": RunOption("--impl", overridable=True),
+}
+# options of one invocation, not of the run: never recorded, never restored
+INVOCATION_OPTIONS = {"out", "resume", "overwrite", "help"}
+_ACTIONS: dict = {}  # dest -> the parser's action: how a restored value is checked
+
+
+def _register_actions(parser) -> None:
+    """Refuse a parser whose options are not all registered; keep each option's action."""
+    dests = {a.dest for a in parser._actions}
+    unregistered = sorted(dests - set(RUN_OPTIONS) - INVOCATION_OPTIONS)
+    if unregistered:
+        raise RuntimeError(f"rnnlab train options {unregistered} are in neither RUN_OPTIONS "
+                           "nor INVOCATION_OPTIONS (rnnlab/cli/train.py)")
+    stale = sorted(set(RUN_OPTIONS) - dests)
+    if stale:
+        raise RuntimeError(f"RUN_OPTIONS lists {stale}, which rnnlab train does not have")
+    # copies: explicit_options() suppresses the defaults of the actions of its own parser
+    _ACTIONS.update({a.dest: copy.copy(a) for a in parser._actions if a.dest in RUN_OPTIONS})
+
+
+def run_options_record(args) -> dict:
+    """Every run option's value, for the checkpoint (``extra["options"]``). A corpus file
+    is recorded by its absolute path, so a resume from another directory finds it."""
+    record = {dest: getattr(args, dest) for dest in RUN_OPTIONS}
+    if record["corpus"] not in ("timemachine", "time_machine"):
+        record["corpus"] = str(Path(record["corpus"]).resolve())
+    return record
+
+
+_MISSING = object()
+
+
+def _recorded(ckpt, dest: str):
+    """The run's value of ``dest``: from the options record, else from where older
+    checkpoints keep it (``RunOption.recorded``), else _MISSING."""
+    options = ckpt.extra.get("options")
+    if isinstance(options, dict) and dest in options:
+        return options[dest]
+    for path in RUN_OPTIONS[dest].recorded:
+        section, _, key = path.partition(".")
+        if section == "params":  # the parameters' dtype
+            return str(next(iter(ckpt.params.values())).dtype)
+        where = ckpt.model.to_dict() if section == "model" else getattr(ckpt, section)
+        if isinstance(where, dict) and key in where:
+            return where[key]
+    return _MISSING
+
+
+def _checked(dest: str, value, where) -> object:
+    """A restored value as the option's parser would give it, or a CheckpointError: a
+    checkpoint's metadata is data, never trusted to have the right type."""
+    action = _ACTIONS[dest]
+    flag = RUN_OPTIONS[dest].flag
+    ok, parsed = False, value
+    if action.nargs == 0:  # a flag: store_true / store_false
+        ok = isinstance(value, bool)
+    elif value is None:
+        ok = action.default is None
+    elif action.choices is not None:
+        ok = isinstance(value, str) and value in action.choices
+    elif action.type is None:
+        ok = isinstance(value, str)
+    elif not isinstance(value, bool) and isinstance(value, (int, float, str)):
+        try:
+            parsed = action.type(str(value))
+            ok = parsed == value and (isinstance(value, str) or not isinstance(parsed, str))
+        except (ValueError, TypeError, argparse.ArgumentTypeError):
+            ok = False
+    if not ok:
+        raise CheckpointError(f"{where}: the recorded {flag} is {value!r}, which is not a valid "
+                              f"value of {flag}; the checkpoint was edited or written by other "
+                              "code")
+    return parsed
 
 
 def _same(option: str, given, recorded) -> bool:
@@ -130,47 +244,62 @@ def _same(option: str, given, recorded) -> bool:
 
 
 def adopt_run_options(args, ckpt, where) -> None:
-    """--resume: take the run's options from the checkpoint; name every one given with
-    another value (a ConfigError listing them all)."""
+    """--resume: restore every run option not given from the checkpoint; refuse a run
+    option given with another value, and one the checkpoint does not record and the
+    command line does not give (a ConfigError naming them all)."""
     explicit = getattr(args, "explicit", set())
-    conflicts = []
-    for dest, (option, recorded_by) in RUN_OPTIONS.items():
-        try:
-            recorded = recorded_by(ckpt)
-        except (KeyError, StopIteration):
-            continue  # a checkpoint written from Python may not record it
+    conflicts, missing = [], []
+    for dest, opt in RUN_OPTIONS.items():
+        recorded = _recorded(ckpt, dest)
+        if recorded is _MISSING:
+            if not opt.overridable and dest not in explicit:
+                fields = " or ".join(opt.recorded) or f"extra.options.{dest}"
+                missing.append(f"{opt.flag} (no {fields})")
+            continue  # given, or an overridable option: the command line's value
+        recorded = _checked(dest, recorded, where)
         if dest not in explicit:
             setattr(args, dest, recorded)
-        elif not _same(option, getattr(args, dest), recorded):
+        elif not opt.overridable and not _same(opt.flag, getattr(args, dest), recorded):
             given = getattr(args, dest)
-            shown = option if isinstance(given, bool) else f"{option} {given}"
+            shown = opt.flag if isinstance(given, bool) else f"{opt.flag} {given}"
             conflicts.append(f"{shown} (the checkpoint has {recorded})")
     if conflicts:
         raise ConfigError(
             f"cannot resume {where}: {'; '.join(conflicts)}. Leave these options out to "
             "continue with the checkpoint's values, or train a new run with another --out")
-    if "epochs" not in explicit:
-        args.epochs = int(ckpt.train.get("num_epochs", args.epochs))
-
+    if missing:
+        raise ConfigError(
+            f"cannot resume {where}: the checkpoint does not record {', '.join(missing)}; "
+            "give these options with the run's values")
 
 
 def cmd_train(args) -> int:
-    from ..checkpoint import (CHECKPOINT_NAME, Checkpoint, check_resume, load_checkpoint,
-                             rng_metadata, save_checkpoint)
-    from ..data import load_corpus, split_after
-    from ..generate import predict
+    from ..checkpoint import CHECKPOINT_NAME
     from ..memory import retain_freed_memory
-    from ..params import init_params
-    from ..train import TrainConfig, check_corpus_fits, resolve_init, train
+    from ..runlock import RunLock
 
     retain_freed_memory()  # reuse freed arrays step after step, no page faults (rnnlab.memory)
     out = Path(args.out or f"runs/{args.cell}")
     ckpt_path = out / CHECKPOINT_NAME
+    if args.resume and not ckpt_path.exists():
+        raise ConfigError(f"--resume: no checkpoint at {ckpt_path} (train without --resume "
+                          "first, or point --out at the run's directory)")
+    check_run_dir(out)  # fail now, not at the first checkpoint after hours of training
+    # one writer per run directory, from before the checkpoint is read until the end:
+    # a second run, or a --resume of a run still training, is refused (rnnlab.runlock)
+    with RunLock(out):
+        return _train_locked(args, out, ckpt_path)
+
+
+def _train_locked(args, out: Path, ckpt_path: Path) -> int:
+    from ..checkpoint import Checkpoint, check_resume, load_checkpoint, rng_metadata, save_checkpoint
+    from ..data import load_corpus, split_after
+    from ..generate import predict
+    from ..params import init_params
+    from ..train import TrainConfig, check_corpus_fits, resolve_init, train
+
     ckpt = None
     if args.resume:
-        if not ckpt_path.exists():
-            raise ConfigError(f"--resume: no checkpoint at {ckpt_path} (train without --resume "
-                              "first, or point --out at the run's directory)")
         ckpt = load_checkpoint(ckpt_path)
         adopt_run_options(args, ckpt, ckpt_path)
     elif ckpt_path.exists() and not args.overwrite:
@@ -203,7 +332,6 @@ def cmd_train(args) -> int:
                           f"validation tokens, fewer than --num-steps + 1 = {tcfg.num_steps + 1}; "
                           "raise it, or 0 for no validation")
     be = make_backend(args)
-    check_run_dir(out)  # fail now, not at the first checkpoint after hours of training
     prefix = args.prefix if args.prefix is not None else default_prefix(args.corpus, vocab)
     vocab.lookup_strict(list(prefix))  # fail now, not after 500 epochs
 
@@ -239,7 +367,8 @@ def cmd_train(args) -> int:
             train=tcfg.to_dict(), optimizer=state, history=history, rng=rng_metadata(tcfg.seed),
             extra={"corpus": args.corpus, "corpus_sha256": corpus_sha256,
                    "backend": be.name, "dtype": args.dtype,
-                   "device": str(getattr(be, "device", "cpu"))},
+                   "device": str(getattr(be, "device", "cpu")),
+                   "options": run_options_record(args)},
             arrays={"grad_norms": np.array(norm_log, dtype=np.float64).reshape(-1, 2)}))
         if not args.no_plot and history and not no_matplotlib:
             from ..plot import plot_grad_norms, plot_perplexity
