@@ -18,6 +18,7 @@ e repeats the uninterrupted run's numbers exactly.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable
@@ -83,9 +84,29 @@ class EpochStats:
 BatchCallback = Callable[[int, int, int, float, float], None]  # epoch, batch, batches, loss, norm
 
 
+# The largest mean cross-entropy whose perplexity exp(loss) is a finite float64: ln(1.8e308).
+# A model's loss starts near ln V (uniform predictions: 3.3 nats for d2l's 28 characters,
+# 13.8 for a million tokens) and falls from there; a batch averaging more than 709 nats
+# per token puts probability below 1e-308 on the average target, which no model that is
+# learning does. Such a run has diverged (parameters thrown far out by a huge --lr) even
+# though every number is still finite, and training stops as for a NaN (exit 3).
+MAX_LOSS = math.log(sys.float_info.max)  # 709.78 nats
+
+
 def perplexity(mean_loss: float) -> float:
     """exp(mean cross-entropy); inf rather than an OverflowError past e^709."""
-    return math.exp(mean_loss) if mean_loss < 709.0 else float("inf")
+    return math.exp(mean_loss) if mean_loss <= MAX_LOSS else float("inf")
+
+
+def check_diverged(loss: float, where: str) -> None:
+    """Stop on a NaN / inf loss, and on a finite one whose perplexity overflows."""
+    if not math.isfinite(loss):
+        raise NonFiniteError(f"loss became {loss} at {where}; try a smaller --lr or --clip")
+    if loss > MAX_LOSS:
+        raise NonFiniteError(
+            f"the run diverged at {where}: the loss is {loss:.3g} nats per token, beyond "
+            f"{MAX_LOSS:.2f}, where the perplexity exp(loss) overflows; try a smaller --lr or "
+            "--clip")
 
 
 def resolve_init(init: str, cfg: ModelConfig) -> str:
@@ -122,9 +143,7 @@ def train_epoch(backend, cfg: ModelConfig, params: dict, optimizer, loader: SeqD
         except NonFiniteError as exc:  # a parameter went NaN / inf in the last update
             raise NonFiniteError(f"{exc} at epoch {epoch + 1}, batch {i + 1}; "
                                  "try a smaller --lr or --clip") from exc
-        if not math.isfinite(loss):
-            raise NonFiniteError(f"loss became {loss} at epoch {epoch + 1}, batch {i + 1}; "
-                                 "try a smaller --lr or --clip")
+        check_diverged(loss, f"epoch {epoch + 1}, batch {i + 1}")
         norm = backend.clip_grads(grads, tcfg.clip_theta)
         if not math.isfinite(norm):
             raise NonFiniteError(f"gradient norm became {norm} at epoch {epoch + 1}, batch {i + 1}; "
@@ -219,6 +238,11 @@ def train(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, tcfg: Tra
         if val_corpus is not None and len(val_corpus) > 0:
             stats.val_ppl = evaluate(backend, cfg, params, val_corpus, tcfg.batch_size,
                                      tcfg.num_steps)
+            if not math.isfinite(stats.val_ppl):  # held-out loss past 709 nats: diverged
+                raise NonFiniteError(
+                    f"the run diverged at epoch {epoch + 1}: the validation perplexity is "
+                    f"{stats.val_ppl} (a mean loss over {MAX_LOSS:.2f} nats per token); try a "
+                    "smaller --lr or --clip")
         history.append(stats)
         if on_epoch is not None:
             on_epoch(stats)

@@ -440,7 +440,8 @@ def _train_locked(args, out: Path, ckpt_path: Path) -> int:
               val_corpus=val_corpus if len(val_corpus) else None,
               start_epoch=start_epoch, optimizer=optimizer, on_epoch=on_epoch, on_batch=on_batch)
     except NonFiniteError as exc:
-        kept = (f"the last good checkpoint is kept at {ckpt_path}" if ckpt_path.exists()
+        good = last_saved or start_epoch  # this run's last checkpoint (or the resumed one)
+        kept = (f"the last good checkpoint, after epoch {good}, is kept at {ckpt_path}" if good
                 else "no checkpoint was saved before it")
         print(f"rnnlab: error: {one_line(exc)}; {kept}", file=sys.stderr)
         return EXIT_NONFINITE
