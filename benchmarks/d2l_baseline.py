@@ -1,4 +1,4 @@
-"""The seeds' d2l scratch RNN / LSTM training code, as d2l writes it (chapters 8.5 and 9.2).
+"""d2l's scratch RNN / LSTM training code, as d2l writes it (chapters 8.5 and 9.2).
 
 This is the baseline rnnlab is measured against, so it is copied, not improved: per-gate
 matmuls on ``F.one_hot(X.T, V).float()`` inputs, a Python loop over time that keeps the

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
 RESULTS = ROOT / "benchmarks" / "results.json"
-E2E_HEADING = "## End-to-end: d2l's LSTM run (issue 2)"
+E2E_HEADING = "## End-to-end: d2l's LSTM run"
 
 TRAINERS = ("numpy", "torch-scratch", "torch-nn", "nn", "nn-native", "d2l")
 GEMMS = ("gemm-numpy", "gemm-torch")
@@ -38,7 +38,7 @@ LABELS = {
     "torch-nn": "rnnlab torch, nn path",
     "nn": "torch.nn (d2l concise model)",
     "nn-native": "torch.nn, oneDNN off (ATen)",
-    "d2l": "seeds' d2l scratch loop",
+    "d2l": "d2l scratch loop (as written)",
     "gemm-numpy": "GEMMs alone, NumPy/OpenBLAS",
     "gemm-torch": "GEMMs alone, torch/MKL",
 }
@@ -192,14 +192,13 @@ def write_report(meta, runs, summary, profiles, predictions, configs, impls) -> 
     m = meta["machine"]
     L.append("## Machine\n")
     L.append(f"- CPU: {m.get('cpu')}, {m.get('cores')} cores seen by the OS (a shared VM: "
-             "other engineers' tests run beside the benchmark)")
+             "other jobs ran beside the benchmark)")
     L.append(f"- Python {m.get('python')}, NumPy {m.get('numpy')} with {m.get('blas')}, "
              f"torch {m.get('torch')} (BLAS: {m.get('torch_blas')})")
     L.append(f"- Threads: {meta['threads']} for every process (`OMP_NUM_THREADS`, "
              "`OPENBLAS_NUM_THREADS`, `MKL_NUM_THREADS`, `torch.set_num_threads`)")
-    L.append("- GPU: none. The device tool lends no GPU to this task (`status` says "
-             "`can_start_another=false`), so the cuDNN nn path, CUDA graphs and "
-             "`torch.compile` on a GPU are future work; no GPU figure is reported.\n")
+    L.append("- GPU: none on this machine, so no GPU figure is reported. On a machine with "
+             "a CUDA GPU, run `benchmarks/gpu_check.sh`.\n")
     L.append("## Method\n")
     L.append(
         "Training tokens/s of a full training step (forward, BPTT, global-norm clipping "
@@ -221,7 +220,7 @@ def write_report(meta, runs, summary, profiles, predictions, configs, impls) -> 
              "AVX-512 kernels); **ATen** is the same model with oneDNN switched off "
              "(`torch.backends.mkldnn.flags(enabled=False)`), i.e. PyTorch's own native LSTM. "
              "`nn.RNN` runs ATen's kernels either way.")
-    L.append("- **d2l scratch**: the seeds' code, as written (per-gate matmuls on "
+    L.append("- **d2l scratch**: d2l's chapter 8.5 / 9.2 code, as written (per-gate matmuls on "
              "`F.one_hot(X.T, V).float()`, autograd, d2l's `grad_clipping` and `sgd`), "
              "same loop (`benchmarks/d2l_baseline.py`).")
     L.append("- **GEMM limit**: the matrix products one training step cannot avoid, timed "
@@ -339,8 +338,8 @@ def keep_e2e(text: str) -> str:
         old = DOC.read_text()
         if E2E_HEADING in old:
             return old[old.index(E2E_HEADING):]
-    return (f"{E2E_HEADING}\n\n_To be filled in with the end-to-end acceptance run of "
-            "issue 2: d2l's LSTM, 500 epochs, on each backend (perplexity, tokens/s)._\n")
+    return (f"{E2E_HEADING}\n\n_To be filled in with the end-to-end run of "
+            "d2l's LSTM, 500 epochs, on each backend (perplexity, tokens/s)._\n")
 
 
 def rerender() -> int:

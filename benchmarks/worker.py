@@ -16,7 +16,7 @@ torch-scratch         rnnlab's torch backend, ``impl="scratch"``, same loop
 torch-nn              rnnlab's torch backend, ``impl="nn"``, same loop
 nn                    d2l's concise ``RNNModel`` on ``torch.nn.RNN/LSTM`` + d2l's loop
 nn-native             the same with oneDNN switched off: PyTorch's own ATen kernels
-d2l                   the seeds' d2l scratch code (``d2l_baseline.py``), d2l's loop
+d2l                   d2l's scratch code, as written (``d2l_baseline.py``), d2l's loop
 gemm-numpy            the matrix products of one training step alone, NumPy (OpenBLAS)
 gemm-torch            the same products alone, torch (MKL)
 ====================  ================================================================

@@ -69,7 +69,7 @@ def add_backend_options(p: argparse.ArgumentParser, dtype_default: str | None = 
     p.add_argument("--device", default=None,
                    help="torch backend only: cpu, cuda, cuda:N (default: cuda if available)")
     p.add_argument("--impl", choices=("scratch", "nn"), default="scratch",
-                   help="torch backend only: scratch (the seeds' equations) or nn "
+                   help="torch backend only: scratch (d2l's equations in torch ops) or nn "
                         "(torch.nn.RNN/LSTM/GRU with the same weights, cuDNN on GPU)")
     p.add_argument("--dtype", choices=("float32", "float64"), default=dtype_default,
                    help="floating-point type of parameters and activations (default "

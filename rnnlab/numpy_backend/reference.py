@@ -1,4 +1,4 @@
-"""The readable reference: the seeds' per-gate ``rnn`` / ``lstm`` / ``gru`` and their BPTT, step by step.
+"""The readable reference: d2l's per-gate ``rnn`` / ``lstm`` / ``gru`` and their BPTT, step by step.
 
 These follow d2l 8.5, 9.1 and 9.2 line for line: one-hot inputs as real matrices, one matmul
 per gate, a Python loop over time that stores what the backward needs. They are slow

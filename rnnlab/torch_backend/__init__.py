@@ -4,7 +4,7 @@
 :class:`rnnlab.backend.Backend` with the semantics of ``NumpyBackend``. Two
 implementations of the model compute the same function:
 
-* ``impl="scratch"``: the seeds' forward in torch ops, fused gates (``model.model_forward``);
+* ``impl="scratch"``: d2l's forward in torch ops, fused gates (``model.model_forward``);
 * ``impl="nn"``: torch's ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` kernel, cuDNN on a GPU
   (``model.nn_forward``), its weights built from rnnlab's tensors so the gradients come
   back under rnnlab's names. The GRU runs there in its torch form only; with dropout

@@ -1,6 +1,6 @@
 """The whole model in torch, two ways that compute the same function.
 
-* :func:`model_forward` (``impl="scratch"``): the seeds' forward in torch ops with fused
+* :func:`model_forward` (``impl="scratch"``): d2l's forward in torch ops with fused
   gates, layer by layer as ``numpy_backend/model.py`` does: the input projection of every
   step at once (a row gather ``W_x[Xᵀ] + b`` for tokens, one matmul for the dense inputs
   of a stacked layer), then the cell's recurrence from :data:`cells.CELLS`.
