@@ -39,8 +39,8 @@ class Backend(Protocol):
     def sgd(self, params: dict, grads: dict, lr: float) -> None: ...
 
     def make_optimizer(self, name: str, params: dict, lr: float) -> Any: ...
-    # "sgd" | "adam" | "adagrad": .step(grads), .state_dict() -> {"step", "arrays"},
-    # .load_state_dict(state); arrays convert with to_numpy / from_numpy
+    # "sgd" | "adam" | "adagrad" | "adagrad-minchar": .step(grads),
+    # .state_dict() -> {"step", "arrays"}, .load_state_dict(state); arrays convert with to_numpy / from_numpy
 
     def state_to_numpy(self, state: tuple) -> tuple: ...
 

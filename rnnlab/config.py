@@ -14,6 +14,8 @@ from .errors import ConfigError
 
 CELLS = ("rnn", "lstm", "gru")
 GRU_FORMS = ("d2l", "torch")
+# sgd: d2l's sgd; adam, adagrad: torch.optim's rules; adagrad-minchar: min-char-rnn's update
+OPTIMIZERS = ("sgd", "adam", "adagrad", "adagrad-minchar")
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from .errors import ConfigError
 from .params import check_dtype, layer_input_size, param_shapes, units
 
 GATE_COUNT = {"rnn": 1, "lstm": 4, "gru": 3}
-OPTIMIZER_SLOTS = {"sgd": 0, "adagrad": 1, "adam": 2}  # arrays of parameter size per parameter
+OPTIMIZER_SLOTS = {"sgd": 0, "adagrad": 1, "adagrad-minchar": 1, "adam": 2}  # arrays of parameter size per parameter
 INT64 = 8  # bytes of a token id
 
 

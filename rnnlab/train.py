@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from .config import ModelConfig
+from .config import OPTIMIZERS, ModelConfig
 from .data import SeqDataLoader, _min_length
 from .dropout import dropout_masks, dropout_rng
 from .errors import ConfigError, CorpusError, NonFiniteError
@@ -40,7 +40,7 @@ class TrainConfig:
     max_tokens: int = 10_000  # d2l's load_data_time_machine(32, 35) keeps 10,000 tokens; -1: all
     use_random_iter: bool = False  # False: sequential, state carried; True: random, state reset
     clip_theta: float = 1.0  # d2l's grad_clipping(net, 1): global-norm threshold θ
-    optimizer: str = "sgd"  # "sgd" (d2l) | "adam" (the d2lzh seed) | "adagrad" (min-char-rnn)
+    optimizer: str = "sgd"  # "sgd" (d2l's sgd) | "adam", "adagrad" (torch.optim's) | "adagrad-minchar"
     seed: int = 0  # parameters, partition offsets and shuffles all derive from it
     val_fraction: float = 0.0  # the last part of the corpus held out for validation perplexity
     init: str = "auto"  # "d2l" N(0, 0.01²) | "torch" U(±1/√H) | "auto": d2l for 1 layer, torch if stacked
@@ -58,8 +58,9 @@ class TrainConfig:
             raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
         if self.init not in ("auto", "d2l", "torch"):
             raise ConfigError(f"unknown init {self.init!r}; expected auto, d2l or torch")
-        if self.optimizer not in ("sgd", "adam", "adagrad"):
-            raise ConfigError(f"unknown optimizer {self.optimizer!r}; expected sgd, adam or adagrad")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; expected one of "
+                              f"{', '.join(OPTIMIZERS)}")
 
     def to_dict(self) -> dict:
         return asdict(self)

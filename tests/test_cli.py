@@ -195,7 +195,7 @@ def test_train_prints_validation_and_writes_valid_pngs(capsys, tmp_path):
     assert ckpt.arrays["grad_norms"].shape[1] == 2 and len(ckpt.arrays["grad_norms"]) >= 2
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "adagrad"])
+@pytest.mark.parametrize("optimizer", ["adam", "adagrad", "adagrad-minchar"])
 def test_resume_gives_the_numbers_of_an_uninterrupted_run(capsys, tmp_path, optimizer):
     base = ["train", "--cell", "gru", "--optimizer", optimizer, "--lr", "0.02", *TINY]
     assert run(capsys, *base, "--epochs", "4", "--out", tmp_path / "straight")[0] == 0

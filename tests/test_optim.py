@@ -1,8 +1,10 @@
-"""Optimisers: hand-written NumPy SGD / Adam / Adagrad take torch.optim's steps.
+"""Optimisers: hand-written NumPy SGD / Adam / Adagrad take torch.optim's steps, and
+``adagrad-minchar`` takes min-char-rnn's.
 
 The same parameters and the same gradients, step after step, give the same parameters
-and the same state on both backends; the state moves between them mid-run; and the
-NumPy ones match the closed forms of their first steps.
+and the same state on both backends; the state moves between them mid-run; the NumPy
+ones match the closed forms of their first steps; ``adagrad`` matches a bare
+``torch.optim.Adagrad`` and ``adagrad-minchar`` matches min-char-rnn's update lines.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from hypothesis import strategies as st
 from rnnlab.errors import CheckpointError, ConfigError
 from rnnlab.numpy_backend import NumpyBackend
 
-NAMES = ("sgd", "adam", "adagrad")
+NAMES = ("sgd", "adam", "adagrad", "adagrad-minchar")
 
 
 @st.composite
@@ -33,8 +35,9 @@ steps = st.integers(1, 5)
 
 
 def gradients(params: dict, rng: np.random.Generator) -> dict:
-    # scales spread over orders of magnitude, as a real run's gradients are
-    return {k: rng.standard_normal(v.shape) * 10.0 ** rng.uniform(-4, 1) for k, v in params.items()}
+    # scales spread over orders of magnitude, as a real run's gradients are; up to 100, so
+    # min-char-rnn's clip to [-5, 5] is exercised
+    return {k: rng.standard_normal(v.shape) * 10.0 ** rng.uniform(-4, 2) for k, v in params.items()}
 
 
 def assert_rel(got, want, tol, what=""):
@@ -114,18 +117,95 @@ def test_sgd_is_theta_minus_lr_g(pd, lr):
         np.testing.assert_array_equal(p[k], params[k] - lr * g[k])
 
 
-@given(pd=param_dicts(), lr=lrs, name=st.sampled_from(["adam", "adagrad"]))
+@given(pd=param_dicts(), lr=lrs, name=st.sampled_from(["adam", "adagrad", "adagrad-minchar"]))
 def test_first_adaptive_step_is_lr_times_the_sign(pd, lr, name):
     """Adam's bias correction and Adagrad's accumulator both make the first step
-    lr · g / (|g| + ε): a step of length lr per coordinate, whatever the gradient's scale."""
+    lr · g / (|g| + ε): a step of length lr per coordinate, whatever the gradient's scale.
+    min-char-rnn's puts ε under the root and clips first: lr · c / sqrt(c² + 1e-8),
+    c = clip(g, -5, 5)."""
     params, seed = pd
     p = {k: v.copy() for k, v in params.items()}
     g = gradients(params, np.random.default_rng(seed))
     NumpyBackend(dtype="float64").make_optimizer(name, p, lr).step(g)
-    eps = 1e-8 if name == "adam" else 1e-10
     for k in params:
         step = params[k] - p[k]
-        assert_rel(step, lr * g[k] / (np.abs(g[k]) + eps), 1e-9, k)
+        if name == "adagrad-minchar":
+            c = np.clip(g[k], -5, 5)
+            want = lr * c / np.sqrt(c * c + 1e-8)
+        else:
+            want = lr * g[k] / (np.abs(g[k]) + (1e-8 if name == "adam" else 1e-10))
+        assert_rel(step, want, 1e-9, k)
+
+
+# ------------------------------------------- the two Adagrads, each against its source
+
+
+@given(pd=param_dicts(), lr=lrs, n=steps)
+def test_adagrad_is_torch_optim_adagrad(pd, lr, n):
+    """``adagrad`` against a bare ``torch.optim.Adagrad`` (not rnnlab's wrapper of it)."""
+    torch = pytest.importorskip("torch")
+    params, seed = pd
+    p = {k: v.copy() for k, v in params.items()}
+    t = [torch.tensor(v, requires_grad=True) for v in params.values()]
+    ours = NumpyBackend(dtype="float64").make_optimizer("adagrad", p, lr)
+    theirs = torch.optim.Adagrad(t, lr=lr)
+    rng = np.random.default_rng(seed + 3)
+    for _ in range(n):
+        g = gradients(params, rng)
+        ours.step(g)
+        for tensor, gk in zip(t, g.values()):
+            tensor.grad = torch.tensor(gk)
+        theirs.step()
+    for tensor, k in zip(t, params):
+        assert_rel(tensor.detach().numpy(), p[k], 1e-12, k)
+
+
+def min_char_rnn_update(params: dict, grads: list[dict], learning_rate: float) -> dict:
+    """Karpathy's min-char-rnn.py, its clip (in lossFun) and its parameter update, as
+    written there, on copies of ``params``; ``mem`` starts at zero as ``mWxh`` ... do."""
+    params = {k: v.copy() for k, v in params.items()}
+    mems = {k: np.zeros_like(v) for k, v in params.items()}
+    for g in grads:
+        g = {k: v.copy() for k, v in g.items()}
+        for dparam in g.values():
+            np.clip(dparam, -5, 5, out=dparam)  # clip to mitigate exploding gradients
+        for param, dparam, mem in zip(params.values(), g.values(), mems.values()):
+            mem += dparam * dparam
+            param += -learning_rate * dparam / np.sqrt(mem + 1e-8)  # adagrad update
+    return params
+
+
+@given(pd=param_dicts(), lr=lrs, n=steps)
+def test_adagrad_minchar_is_min_char_rnns_update(pd, lr, n):
+    params, seed = pd
+    rng = np.random.default_rng(seed + 4)
+    grads = [gradients(params, rng) for _ in range(n)]
+    p = {k: v.copy() for k, v in params.items()}
+    opt = NumpyBackend(dtype="float64").make_optimizer("adagrad-minchar", p, lr)
+    for g in grads:
+        kept = {k: v.copy() for k, v in g.items()}
+        opt.step(g)
+        for k in g:  # the clip works on a copy: the caller's gradients are left as they were
+            np.testing.assert_array_equal(g[k], kept[k])
+    want = min_char_rnn_update(params, grads, lr)
+    for k in params:
+        assert_rel(p[k], want[k], 1e-12, k)
+
+
+def test_the_two_adagrads_differ_where_their_sources_do():
+    """ε outside the root (torch) makes a tiny gradient's step about lr; ε inside (min-char-rnn)
+    damps it to about lr · |g| / 1e-4. A gradient of 50 moves min-char-rnn's by its clipped
+    5 only, so the same step as a gradient of 5 would."""
+    nb = NumpyBackend(dtype="float64")
+    for g, torch_step, minchar_step in ((1e-6, 1e-6 / (1e-6 + 1e-10), 1e-6 / np.sqrt(1e-12 + 1e-8)),
+                                        (50.0, 50 / (50 + 1e-10), 5 / np.sqrt(25 + 1e-8))):
+        steps_taken = {}
+        for name in ("adagrad", "adagrad-minchar"):
+            p = {"W": np.zeros(1)}
+            nb.make_optimizer(name, p, 1.0).step({"W": np.array([g])})
+            steps_taken[name] = -p["W"][0]
+        assert steps_taken["adagrad"] == pytest.approx(torch_step, rel=1e-12)
+        assert steps_taken["adagrad-minchar"] == pytest.approx(minchar_step, rel=1e-12)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -158,6 +238,8 @@ def test_bad_optimizer_state_and_options_are_refused():
         nb.make_optimizer("adam", p, 0.1).load_state_dict({"step": 1, "arrays": {"m.W": np.zeros((2, 3))}})
     with pytest.raises(CheckpointError, match=r"'sum.W' has shape \(3, 2\), expected \(2, 3\)"):
         nb.make_optimizer("adagrad", p, 0.1).load_state_dict({"step": 1, "arrays": {"sum.W": np.zeros((3, 2))}})
+    with pytest.raises(CheckpointError, match=r"'mem.W' has shape \(3, 2\), expected \(2, 3\)"):
+        nb.make_optimizer("adagrad-minchar", p, 0.1).load_state_dict({"step": 1, "arrays": {"mem.W": np.zeros((3, 2))}})
     with pytest.raises(CheckpointError, match="SGD has no per-parameter state"):
         nb.make_optimizer("sgd", p, 0.1).load_state_dict({"step": 0, "arrays": {"m.W": np.zeros((2, 3))}})
     with pytest.raises(ConfigError, match="rmsprop"):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import CELLS
+from ..config import CELLS, OPTIMIZERS
 from ..errors import ConfigError
 from .common import nonneg_int, positive_float, positive_int
 
@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
     i.add_argument("--epochs", type=nonneg_int, default=20,
                    help="epochs of training for the second panel; 0 for initialisation only "
                         "(default 20)")
-    i.add_argument("--optimizer", choices=("sgd", "adam", "adagrad"), default="adam",
+    i.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
                    help="optimiser for that training (default adam: it gets far in few epochs)")
     i.add_argument("--lr", type=positive_float, default=0.01, help="its learning rate (default 0.01)")
     i.add_argument("--forget-bias", type=float, default=3.0,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..config import CELLS, GRU_FORMS, ModelConfig
+from ..config import CELLS, GRU_FORMS, OPTIMIZERS, ModelConfig
 from .common import positive_int
 
 
@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
     m.add_argument("--bidirectional", action="store_true", help="a bidirectional model")
     m.add_argument("--batch-size", type=positive_int, default=32, help="batch size B (default 32)")
     m.add_argument("--num-steps", type=positive_int, default=35, help="BPTT window T (default 35)")
-    m.add_argument("--optimizer", choices=("sgd", "adam", "adagrad"), default="sgd",
+    m.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd",
                    help="optimiser whose state is counted (default sgd)")
     m.add_argument("--backend", choices=("numpy", "torch"), default=None,
                    help="one backend (default: both)")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import CELLS, GRU_FORMS, ModelConfig
+from ..config import CELLS, GRU_FORMS, OPTIMIZERS, ModelConfig
 from ..errors import (EXIT_INTERRUPTED, EXIT_NONFINITE, CheckpointError, ConfigError, CorpusError,
                       NonFiniteError)
 from .common import (add_backend_options, check_run_dir, fraction, make_backend, nonneg_int,
@@ -40,8 +40,10 @@ def add_parser(sub) -> None:
     t.add_argument("--epochs", type=positive_int, default=500,
                    help="total epochs of the run (default 500, as d2l)")
     t.add_argument("--lr", type=positive_float, default=1.0, help="learning rate (default 1)")
-    t.add_argument("--optimizer", choices=("sgd", "adam", "adagrad"), default="sgd",
-                   help="sgd (d2l), adam (d2lzh seed) or adagrad (min-char-rnn) (default sgd)")
+    t.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd",
+                   help="sgd (d2l's sgd, default); adam or adagrad (torch.optim's rules); "
+                        "adagrad-minchar (min-char-rnn's: g/sqrt(s+1e-8), every gradient entry "
+                        "clipped to [-5, 5])")
     t.add_argument("--batch-size", type=positive_int, default=32, help="batch size B (default 32)")
     t.add_argument("--num-steps", type=positive_int, default=35,
                    help="BPTT window T: steps per batch, gradients truncated at its edges (default 35)")

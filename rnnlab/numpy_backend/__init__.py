@@ -108,7 +108,7 @@ class NumpyBackend:
         sgd(params, grads, lr)
 
     def make_optimizer(self, name: str, params: dict, lr: float):
-        """``sgd`` | ``adam`` | ``adagrad``, hand-written; ``step(grads)`` updates in place."""
+        """``sgd`` | ``adam`` | ``adagrad`` | ``adagrad-minchar``, hand-written; ``step(grads)`` updates in place."""
         return make_optimizer(name, params, lr)
 
     def validate(self, cell, params: dict) -> ModelConfig:

@@ -1,8 +1,13 @@
-"""Optimisers written out by hand: SGD (d2l's), Adam (the d2lzh seed's), Adagrad (min-char-rnn's).
+"""Optimisers written out by hand: SGD (d2l's ``sgd``), Adam and Adagrad (``torch.optim``'s
+rules), and min-char-rnn's Adagrad.
 
-Each updates NumPy parameters in place with the same arithmetic, in the same order, as
-``torch.optim.SGD / Adam / Adagrad`` (so the two backends take the same steps), and
-keeps its state in plain named arrays that ``state_dict`` hands to a checkpoint.
+``SGD``, ``Adam`` and ``Adagrad`` update NumPy parameters in place with the same
+arithmetic, in the same order, as ``torch.optim.SGD / Adam / Adagrad``, so the two
+backends take the same steps. ``AdagradMinChar`` is the update of Karpathy's
+``min-char-rnn.py``, which differs from torch's Adagrad in two ways: ε sits inside the
+square root (``g / sqrt(s + 1e-8)``, not ``g / (sqrt(s) + 1e-10)``), and every gradient
+entry is first clipped to [-5, 5]. Each keeps its state in plain named arrays that
+``state_dict`` hands to a checkpoint.
 """
 
 from __future__ import annotations
@@ -71,14 +76,14 @@ class Adam:
 
 
 class Adagrad:
-    """G ← G + g²;  θ ← θ - lr · g / (sqrt(G) + ε)   (torch.optim.Adagrad, no decay)."""
+    """s ← s + g²;  θ ← θ - lr · g / (sqrt(s) + ε),  ε = 1e-10   (torch.optim.Adagrad, no decay)."""
 
     name = "adagrad"
 
     def __init__(self, params: dict, lr: float, eps: float = 1e-10):
         self.params, self.lr, self.eps = params, float(lr), float(eps)
         self.t = 0
-        self.sum = {k: np.zeros_like(p) for k, p in params.items()}  # Σ g², min-char-rnn's mem
+        self.sum = {k: np.zeros_like(p) for k, p in params.items()}  # s = Σ g², torch's "sum"
 
     def step(self, grads: dict) -> None:
         self.t += 1
@@ -96,6 +101,42 @@ class Adagrad:
             self.sum[k][...] = _get(state, f"sum.{k}", self.sum[k].shape)
 
 
+class AdagradMinChar:
+    """min-char-rnn's Adagrad, its two lines after its clip:
+
+        np.clip(dparam, -5, 5, out=dparam)             # in lossFun, "to mitigate exploding gradients"
+        mem += dparam * dparam
+        param += -learning_rate * dparam / np.sqrt(mem + 1e-8)
+
+    i.e. g ← clip(g, -5, 5);  m ← m + g²;  θ ← θ - lr · g / sqrt(m + 1e-8). The state is
+    min-char-rnn's ``mem`` (``mWxh`` ...), saved as ``mem.<name>``. The clip comes after
+    rnnlab's global-norm clipping (``--clip``), which min-char-rnn does not have.
+    """
+
+    name = "adagrad-minchar"
+    clip = 5.0  # min-char-rnn clips every gradient entry to [-5, 5]
+
+    def __init__(self, params: dict, lr: float, eps: float = 1e-8):
+        self.params, self.lr, self.eps = params, float(lr), float(eps)
+        self.t = 0
+        self.mem = {k: np.zeros_like(p) for k, p in params.items()}  # m = Σ clip(g)²
+
+    def step(self, grads: dict) -> None:
+        self.t += 1
+        for k, p in self.params.items():
+            g = np.clip(grads[k], -self.clip, self.clip)  # same shape as p; the caller's g untouched
+            self.mem[k] += g * g
+            p -= p.dtype.type(self.lr) * (g / np.sqrt(self.mem[k] + p.dtype.type(self.eps)))
+
+    def state_dict(self) -> dict:
+        return {"step": self.t, "arrays": {f"mem.{k}": v for k, v in self.mem.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.t = int(state["step"])
+        for k in self.params:
+            self.mem[k][...] = _get(state, f"mem.{k}", self.mem[k].shape)
+
+
 def _get(state: dict, key: str, shape) -> np.ndarray:
     arrays = state.get("arrays", {})
     if key not in arrays:
@@ -106,7 +147,7 @@ def _get(state: dict, key: str, shape) -> np.ndarray:
     return arr
 
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adagrad": Adagrad}
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adagrad": Adagrad, "adagrad-minchar": AdagradMinChar}
 
 
 def make_optimizer(name: str, params: dict, lr: float):

@@ -254,7 +254,8 @@ class TorchBackend:
         sgd(params, grads, lr)
 
     def make_optimizer(self, name: str, params: dict, lr: float) -> TorchOptimizer:
-        """``sgd`` | ``adam`` | ``adagrad`` (torch.optim); ``step(grads)`` updates in place."""
+        """``sgd`` | ``adam`` | ``adagrad`` (torch.optim), ``adagrad-minchar`` (torch ops);
+        ``step(grads)`` updates in place."""
         return make_optimizer(name, params, lr)
 
     def validate(self, cell, params: dict) -> ModelConfig:

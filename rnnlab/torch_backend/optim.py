@@ -1,10 +1,12 @@
-"""SGD, Adam and Adagrad for the torch backend: ``torch.optim`` behind the backend's interface.
+"""The torch backend's optimisers: ``torch.optim``'s SGD, Adam and Adagrad behind the
+backend's interface, and min-char-rnn's Adagrad (which torch does not have) in torch ops.
 
 ``step(grads)`` takes the gradient dict that ``loss_and_grads`` returns and updates the
 parameter tensors in place; ``state_dict()`` / ``load_state_dict()`` use the NumPy
 optimisers' format (``{"step": t, "arrays": {"m.<name>": ..., "v.<name>": ...}}`` for
-Adam, ``"sum.<name>"`` for Adagrad), so a checkpoint moves between backends. The NumPy
-optimisers in ``numpy_backend/optim.py`` are written to take the same steps as these.
+Adam, ``"sum.<name>"`` for Adagrad, ``"mem.<name>"`` for min-char-rnn's), so a checkpoint
+moves between backends. The NumPy optimisers in ``numpy_backend/optim.py`` take the same
+steps as these.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ class TorchOptimizer:
 
     def __init__(self, name: str, params: dict, lr: float):
         if name not in OPTIMIZERS:
-            raise ConfigError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
-        if not (lr > 0):
-            raise ConfigError(f"learning rate must be positive, got {lr!r}")
+            names = [*OPTIMIZERS, TorchAdagradMinChar.name]
+            raise ConfigError(f"unknown optimizer {name!r}; expected one of {', '.join(names)}")
+        _check_lr(lr)
         self.name, self.params, self.lr = name, params, float(lr)
         self.optimizer = OPTIMIZERS[name](list(params.values()), lr=self.lr)
 
@@ -81,5 +83,43 @@ def _sgd_check(state: dict) -> None:
     SGD({}, 1.0).load_state_dict(state)  # the same refusal as the NumPy SGD
 
 
-def make_optimizer(name: str, params: dict, lr: float) -> TorchOptimizer:
+class TorchAdagradMinChar:
+    """min-char-rnn's Adagrad in torch ops, the NumPy ``AdagradMinChar`` line for line:
+    g ← clip(g, -5, 5);  m ← m + g²;  θ ← θ - lr · g / sqrt(m + 1e-8)."""
+
+    name = "adagrad-minchar"
+    clip = 5.0  # min-char-rnn clips every gradient entry to [-5, 5]
+
+    def __init__(self, params: dict, lr: float, eps: float = 1e-8):
+        _check_lr(lr)
+        self.params, self.lr, self.eps = params, float(lr), float(eps)
+        self.t = 0
+        self.mem = {k: torch.zeros_like(p) for k, p in params.items()}  # m = Σ clip(g)²
+
+    @torch.no_grad()
+    def step(self, grads: dict) -> None:
+        self.t += 1
+        for k, p in self.params.items():
+            g = grads[k].clamp(-self.clip, self.clip)  # same shape as p; the caller's g untouched
+            self.mem[k] += g * g
+            p -= self.lr * (g / torch.sqrt(self.mem[k] + self.eps))
+
+    def state_dict(self) -> dict:
+        return {"step": self.t, "arrays": {f"mem.{k}": v for k, v in self.mem.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.t = int(state["step"])
+        for k, p in self.params.items():
+            arr = _get(state, f"mem.{k}", tuple(p.shape))
+            self.mem[k] = torch.as_tensor(arr).to(device=p.device, dtype=p.dtype).clone()
+
+
+def _check_lr(lr) -> None:
+    if not (lr > 0):
+        raise ConfigError(f"learning rate must be positive, got {lr!r}")
+
+
+def make_optimizer(name: str, params: dict, lr: float):
+    if name == TorchAdagradMinChar.name:
+        return TorchAdagradMinChar(params, lr)
     return TorchOptimizer(name, params, lr)
