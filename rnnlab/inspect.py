@@ -146,7 +146,7 @@ def gradient_flow(cells, train_corpus: np.ndarray, probe_corpus: np.ndarray, voc
                   num_hiddens: int = 64, window: int = 100, batch_size: int = 16,
                   epochs: int = 20, optimizer: str = "adam", lr: float = 0.01,
                   train_batch_size: int = 32, num_steps: int = 35, forget_bias: float = 0.0,
-                  seed: int = 0, on_cell=None) -> dict[str, GradientFlow]:
+                  seed: int = 0, on_cell=None, threads="auto") -> dict[str, GradientFlow]:
     """Per-step ||dL/dH|| of each cell on the same probe windows, at d2l's initialisation
     and (``epochs`` > 0) after training each cell the same way on ``train_corpus``
     (sequential partitioning, clipping at 1, float64, the given optimiser).
@@ -154,8 +154,12 @@ def gradient_flow(cells, train_corpus: np.ndarray, probe_corpus: np.ndarray, voc
     Every cell starts from the same seed. ``forget_bias`` != 0 adds a variant labelled
     ``"lstm, b_f = +<forget_bias>"``: an LSTM whose forget-gate bias starts at that value,
     so F = σ(b_f) starts near 1 and the cell path forgets slowly. Returns {label: flow}.
+
+    ``threads`` (rnnlab.threads): a count, or ``"auto"``, measured on the first training
+    steps and kept for the rest, probes included.
     """
     from .backend import get_backend
+    from .threads import thread_tuner
     from .train import TrainConfig, train
 
     unknown = [c for c in cells if c not in available_cells()]
@@ -167,26 +171,32 @@ def gradient_flow(cells, train_corpus: np.ndarray, probe_corpus: np.ndarray, voc
         variants.append((f"lstm, b_f = {forget_bias:+g}", "lstm", float(forget_bias)))
     X, y_last = probe_windows(probe_corpus, batch_size, window, seed)
     be = get_backend("numpy", dtype="float64")
-    out = {}
-    for label, cell, bias in variants:
-        cfg = ModelConfig(cell, vocab_size, num_hiddens)
-        params = init_params(cfg, seed=seed, dtype=np.float64)  # the same draws for every cell
-        if bias:
-            params["b_f"] += bias  # F = σ(b_f + ...) starts near σ(bias)
-        init_H, init_C = state_gradient_norms(cfg, params, X, y_last)
-        flow = GradientFlow(cell, init=init_H, init_C=init_C, extra={"forget_bias": bias})
-        if cell == "lstm":
-            flow.extra["mean_F_init"] = mean_forget_gate(cfg, params, X)
-        if epochs > 0:
-            p = be.from_numpy(params)
-            tcfg = TrainConfig(num_epochs=epochs, lr=lr, batch_size=train_batch_size,
-                               num_steps=num_steps, optimizer=optimizer, seed=seed)
-            history = train(be, cfg, p, train_corpus, tcfg)
-            flow.train_ppl = history[-1].train_ppl
-            flow.trained, flow.trained_C = state_gradient_norms(cfg, p, X, y_last)
+    with thread_tuner(threads, be) as tuner:
+        if epochs == 0:  # nothing to measure on: time one probe step of the first cell
+            cfg = ModelConfig(variants[0][1], vocab_size, num_hiddens)
+            p0 = init_params(cfg, seed=seed, dtype=np.float64)
+            zeros = tuple(np.zeros((len(X), num_hiddens)) for _ in range(cfg.num_states))
+            tuner.calibrate(lambda: model_forward(cfg, p0, X[:, :1], zeros))
+        out = {}
+        for label, cell, bias in variants:
+            cfg = ModelConfig(cell, vocab_size, num_hiddens)
+            params = init_params(cfg, seed=seed, dtype=np.float64)  # the same draws for every cell
+            if bias:
+                params["b_f"] += bias  # F = σ(b_f + ...) starts near σ(bias)
+            init_H, init_C = state_gradient_norms(cfg, params, X, y_last)
+            flow = GradientFlow(cell, init=init_H, init_C=init_C, extra={"forget_bias": bias})
             if cell == "lstm":
-                flow.extra["mean_F_trained"] = mean_forget_gate(cfg, p, X)
-        out[label] = flow
-        if on_cell is not None:
-            on_cell(label, flow)
-    return out
+                flow.extra["mean_F_init"] = mean_forget_gate(cfg, params, X)
+            if epochs > 0:
+                p = be.from_numpy(params)
+                tcfg = TrainConfig(num_epochs=epochs, lr=lr, batch_size=train_batch_size,
+                                   num_steps=num_steps, optimizer=optimizer, seed=seed)
+                history = train(be, cfg, p, train_corpus, tcfg, tuner=tuner)
+                flow.train_ppl = history[-1].train_ppl
+                flow.trained, flow.trained_C = state_gradient_norms(cfg, p, X, y_last)
+                if cell == "lstm":
+                    flow.extra["mean_F_trained"] = mean_forget_gate(cfg, p, X)
+            out[label] = flow
+            if on_cell is not None:
+                on_cell(label, flow)
+        return out

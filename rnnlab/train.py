@@ -29,6 +29,7 @@ from .config import OPTIMIZERS, ModelConfig
 from .data import SeqDataLoader, _min_length
 from .dropout import dropout_masks, dropout_rng
 from .errors import ConfigError, CorpusError, NonFiniteError
+from .threads import ThreadTuner, check_threads, thread_tuner
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class TrainConfig:
     seed: int = 0  # parameters, partition offsets and shuffles all derive from it
     val_fraction: float = 0.0  # the last part of the corpus held out for validation perplexity
     init: str = "auto"  # "d2l" N(0, 0.01²) | "torch" U(±1/√H) | "auto": d2l for 1 layer, torch if stacked
+    threads: int | str = "auto"  # CPU threads; "auto": timed on the first steps (rnnlab.threads)
 
     def __post_init__(self) -> None:
         for name in ("num_epochs", "batch_size", "num_steps"):
@@ -61,6 +63,7 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; expected one of "
                               f"{', '.join(OPTIMIZERS)}")
+        check_threads(self.threads)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -125,13 +128,19 @@ def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
 
 
 def train_epoch(backend, cfg: ModelConfig, params: dict, optimizer, loader: SeqDataLoader,
-                tcfg: TrainConfig, epoch: int, on_batch: BatchCallback | None = None) -> EpochStats:
-    """One pass over the partition; returns perplexity, speed and gradient-norm stats."""
+                tcfg: TrainConfig, epoch: int, on_batch: BatchCallback | None = None,
+                tuner: ThreadTuner | None = None) -> EpochStats:
+    """One pass over the partition; returns perplexity, speed and gradient-norm stats.
+
+    ``tuner`` (rnnlab.threads) is told each step's duration and may change the thread
+    count between steps: the time of the step alone, not of ``on_batch``."""
     total_loss, num_tokens, norms, clipped = 0.0, 0, [], 0
     state = None
     start = time.perf_counter()
     batches = list(loader.epoch(epoch_rng(tcfg.seed, epoch)))
+    clock = time.perf_counter
     for i, (X, Y) in enumerate(batches):
+        step_start = clock()
         if state is None or tcfg.use_random_iter:
             state = backend.begin_state(cfg, X.shape[0])  # d2l: new state per random batch
         extra = {}
@@ -150,6 +159,8 @@ def train_epoch(backend, cfg: ModelConfig, params: dict, optimizer, loader: SeqD
             raise NonFiniteError(f"gradient norm became {norm} at epoch {epoch + 1}, batch {i + 1}; "
                                  "try a smaller --lr or --clip")
         optimizer.step(grads)
+        if tuner is not None:
+            tuner.step_done(clock() - step_start)
         total_loss += loss * X.size
         num_tokens += X.size
         norms.append(norm)
@@ -218,11 +229,15 @@ def check_corpus_fits(corpus_len: int, tcfg: TrainConfig) -> None:
 def train(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, tcfg: TrainConfig,
           val_corpus: np.ndarray | None = None, start_epoch: int = 0, optimizer=None,
           on_epoch: Callable[[EpochStats], None] | None = None,
-          on_batch: BatchCallback | None = None) -> list[EpochStats]:
+          on_batch: BatchCallback | None = None,
+          tuner: ThreadTuner | None = None) -> list[EpochStats]:
     """Train epochs ``start_epoch .. num_epochs-1`` in place on ``params`` (backend arrays).
 
     ``on_epoch`` sees each epoch's stats (perplexity, tokens/s, norms, validation
     perplexity when a validation corpus is given); raising inside it stops training.
+    The thread count follows ``tcfg.threads`` for the call and is restored after it;
+    a ``tuner`` made by the caller (``with ThreadTuner(...) as tuner``) is used instead,
+    so its choice carries over to what the caller runs next.
     """
     if cfg.bidirectional:
         raise ConfigError(
@@ -233,9 +248,20 @@ def train(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, tcfg: Tra
     loader = SeqDataLoader(corpus, tcfg.batch_size, tcfg.num_steps, tcfg.use_random_iter)
     if optimizer is None:
         optimizer = backend.make_optimizer(tcfg.optimizer, params, tcfg.lr)
+    if tuner is not None:
+        return _train_epochs(backend, cfg, params, loader, tcfg, val_corpus, start_epoch,
+                             optimizer, on_epoch, on_batch, tuner)
+    with thread_tuner(tcfg.threads, backend) as tuner:
+        return _train_epochs(backend, cfg, params, loader, tcfg, val_corpus, start_epoch,
+                             optimizer, on_epoch, on_batch, tuner)
+
+
+def _train_epochs(backend, cfg, params, loader, tcfg, val_corpus, start_epoch, optimizer,
+                  on_epoch, on_batch, tuner) -> list[EpochStats]:
     history = []
     for epoch in range(start_epoch, tcfg.num_epochs):
-        stats = train_epoch(backend, cfg, params, optimizer, loader, tcfg, epoch, on_batch)
+        stats = train_epoch(backend, cfg, params, optimizer, loader, tcfg, epoch, on_batch,
+                            tuner)
         if val_corpus is not None and len(val_corpus) > 0:
             stats.val_ppl = evaluate(backend, cfg, params, val_corpus, tcfg.batch_size,
                                      tcfg.num_steps)

@@ -52,7 +52,8 @@ def run(backend: str, case: str, corpus, vocab_size: int, seed: int = 0, impl: s
     params = be.from_numpy(init_params(cfg, seed=seed, dtype=dtype))
     steps = []
     history = train(be, cfg, params, corpus,
-                    TrainConfig(num_epochs=epochs, batch_size=4, num_steps=8, seed=seed, **opts),
+                    TrainConfig(num_epochs=epochs, batch_size=4, num_steps=8, seed=seed,
+                                threads=1, **opts),  # a fixed count: docs/determinism.md
                     on_batch=lambda e, i, n, loss, norm: steps.append((loss, norm)))
     return steps, [h.train_ppl for h in history], be.to_numpy(params)
 

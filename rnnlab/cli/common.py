@@ -63,6 +63,36 @@ def fraction(text: str) -> float:
     return v
 
 
+def threads_arg(text: str):
+    """``--threads``: "auto" or a positive integer."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {text!r}")
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {v}")
+    return v
+
+
+def add_threads_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=threads_arg, default="auto", metavar="N|auto",
+                   help="CPU threads for the matrix products (NumPy's BLAS and torch); auto "
+                        "(default) times the first steps with 1 thread and with all cores, "
+                        "keeps the faster, and measures again if the speed falls (on a busy "
+                        "machine one thread is often many times faster)")
+
+
+def describe_choice(m, work: float = 1.0, unit: str = "steps/s") -> str:
+    """One line for a ThreadTuner Measurement: what ``--threads auto`` chose and why."""
+    rates = m.rates(work)
+    shown = ", ".join(f"{n} thread{'s' if n > 1 else ''} {rates[n]:,.0f}" for n in sorted(rates))
+    why = {"start": "", "slower": " after the speed fell",
+           "recheck": " on a periodic recheck"}.get(m.reason, "")
+    return f"threads: {m.chosen} (auto{why}; {unit}: {shown})"
+
+
 def add_backend_options(p: argparse.ArgumentParser, dtype_default: str | None = "float32") -> None:
     p.add_argument("--backend", choices=("numpy", "torch"), default="numpy",
                    help="numpy: hand-written BPTT (default); torch: autograd, CPU or GPU")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import ConfigError
-from .common import add_backend_options, make_backend, nonneg_int, positive_float, positive_int
+from .common import (add_backend_options, add_threads_option, make_backend, nonneg_int,
+                     positive_float, positive_int)
 
 
 def add_parser(sub) -> None:
@@ -31,12 +34,14 @@ def add_parser(sub) -> None:
                    help="sampling seed: the same seed gives the same text on either backend "
                         "(default 0)")
     add_backend_options(g, dtype_default=None)
+    add_threads_option(g)
     g.set_defaults(func=cmd_generate)
 
 
 def cmd_generate(args) -> int:
     from ..checkpoint import load_checkpoint
     from ..generate import predict
+    from ..threads import thread_tuner
 
     ckpt = load_checkpoint(args.checkpoint)
     if args.dtype is None:  # run the model in the dtype it was trained in
@@ -51,7 +56,12 @@ def cmd_generate(args) -> int:
         raise ConfigError(f"--top-k {args.top_k} is larger than the vocabulary of "
                           f"{len(ckpt.vocab)} tokens; use 1..{len(ckpt.vocab)}")
     params = be.from_numpy(ckpt.params)
-    print(predict(args.prefix, args.num_preds, be, ckpt.model, params, ckpt.vocab,
-                  strategy=strategy, temperature=temperature, top_k=args.top_k, seed=args.seed))
+    with thread_tuner(args.threads, be) as tuner:
+        # auto: time one step of the model (one character, batch 1) at each count
+        one = be.tokens(np.zeros((1, 1), dtype=np.int64))  # (1, 1)
+        tuner.calibrate(lambda: be.forward(ckpt.model, params, one, be.begin_state(ckpt.model, 1)))
+        print(predict(args.prefix, args.num_preds, be, ckpt.model, params, ckpt.vocab,
+                      strategy=strategy, temperature=temperature, top_k=args.top_k,
+                      seed=args.seed))
     return 0
 

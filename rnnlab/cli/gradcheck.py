@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..config import CELLS, GRU_FORMS, ModelConfig
-from .common import nonneg_int, positive_float, positive_int
+from .common import add_threads_option, nonneg_int, positive_float, positive_int
 
 
 def add_parser(sub) -> None:
@@ -29,12 +29,14 @@ def add_parser(sub) -> None:
                    help="seed of the random problem (default 0)")
     c.add_argument("--tol", type=positive_float, default=1e-6,
                    help="fail (exit 1) if any relative error exceeds this (default 1e-6)")
+    add_threads_option(c)
     c.set_defaults(func=cmd_gradcheck)
 
 
 def cmd_gradcheck(args) -> int:
     from ..backend import get_backend
     from ..gradcheck import gradcheck, random_problem
+    from ..threads import thread_tuner
 
     cfg = ModelConfig(args.cell, args.vocab, args.hidden, num_layers=args.num_layers,
                       gru_form=args.gru_form, bidirectional=args.bidirectional)
@@ -43,7 +45,11 @@ def cmd_gradcheck(args) -> int:
         options.update(device="cpu", impl=args.impl)
     be = get_backend(args.backend, **options)
     params, X, Y, state, weights = random_problem(cfg, args.batch_size, args.num_steps, args.seed)
-    result = gradcheck(be, cfg, params, X, Y, state, weights)
+    with thread_tuner(args.threads, be) as tuner:
+        # auto: time one loss evaluation, the unit finite differences repeat
+        p, st = be.from_numpy(params), be.state_from_numpy(state)
+        tuner.calibrate(lambda: be.loss_and_grads(cfg, p, X, Y, st, weights=weights))
+        result = gradcheck(be, cfg, params, X, Y, state, weights)
     print(f"gradcheck {cfg.cell} on {args.backend}: V={cfg.vocab_size} H={cfg.num_hiddens} "
           f"B={args.batch_size} T={args.num_steps} layers={cfg.num_layers}, float64, h=1e-5")
     width = max(len(k) for k in result.errors)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..config import CELLS, OPTIMIZERS
 from ..errors import ConfigError
-from .common import nonneg_int, positive_float, positive_int
+from .common import add_threads_option, nonneg_int, positive_float, positive_int
 
 
 def add_parser(sub) -> None:
@@ -51,6 +51,7 @@ def add_parser(sub) -> None:
                    help="a training run directory or checkpoint: plot its per-batch gradient "
                         "norm before and after clipping as <out>/grad_norm.png")
     i.add_argument("--no-plot", action="store_true", help="print the numbers only, no PNG")
+    add_threads_option(i)
     i.set_defaults(func=cmd_inspect)
 
 
@@ -87,7 +88,7 @@ def cmd_inspect(args) -> int:
     flows = gradient_flow(cells, train_corpus, probe, len(vocab), num_hiddens=args.hidden,
                           window=args.window, batch_size=args.batch_size, epochs=args.epochs,
                           optimizer=args.optimizer, lr=args.lr, forget_bias=args.forget_bias,
-                          seed=args.seed, on_cell=row)
+                          seed=args.seed, on_cell=row, threads=args.threads)
     for label, f in flows.items():
         if "mean_F_init" in f.extra:
             trained = (f", trained {f.extra['mean_F_trained']:.2f}"

@@ -16,8 +16,8 @@ import numpy as np
 from ..config import CELLS, GRU_FORMS, OPTIMIZERS, ModelConfig
 from ..errors import (EXIT_INTERRUPTED, EXIT_NONFINITE, CheckpointError, ConfigError, CorpusError,
                       NonFiniteError)
-from .common import (add_backend_options, check_run_dir, fraction, make_backend, nonneg_int,
-                     one_line, positive_float, positive_int)
+from .common import (add_backend_options, add_threads_option, check_run_dir, describe_choice,
+                     fraction, make_backend, nonneg_int, one_line, positive_float, positive_int)
 
 
 def add_parser(sub) -> None:
@@ -98,6 +98,7 @@ def add_parser(sub) -> None:
     t.add_argument("--log-every", type=positive_int, default=1,
                    help="print the epoch line every N epochs (default 1)")
     add_backend_options(t)
+    add_threads_option(t)
     _register_actions(t)
     t.set_defaults(func=cmd_train)
 
@@ -162,6 +163,7 @@ RUN_OPTIONS: dict[str, RunOption] = {
     "backend": RunOption("--backend", ("extra.backend",), overridable=True),
     "device": RunOption("--device", overridable=True),
     "impl": RunOption("--impl", overridable=True),
+    "threads": RunOption("--threads", overridable=True),  # speed only: rnnlab.threads
 }
 # options of one invocation, not of the run: never recorded, never restored
 INVOCATION_OPTIONS = {"out", "resume", "overwrite", "help"}
@@ -298,6 +300,7 @@ def _train_locked(args, out: Path, ckpt_path: Path) -> int:
     from ..data import load_corpus, split_after
     from ..generate import predict
     from ..params import init_params
+    from ..threads import thread_tuner
     from ..train import TrainConfig, check_corpus_fits, resolve_init, train
 
     ckpt = None
@@ -322,7 +325,7 @@ def _train_locked(args, out: Path, ckpt_path: Path) -> int:
                        num_steps=args.num_steps, max_tokens=args.max_tokens,
                        use_random_iter=args.random, clip_theta=args.clip,
                        optimizer=args.optimizer, seed=args.seed, val_fraction=args.val_fraction,
-                       init=args.init)
+                       init=args.init, threads=args.threads)
     cfg = ModelConfig(args.cell, len(vocab), args.hidden, num_layers=args.num_layers,
                       gru_form=args.gru_form, dropout=args.dropout)
     try:  # fail now, naming the corpus, not inside train()
@@ -388,6 +391,18 @@ def _train_locked(args, out: Path, ckpt_path: Path) -> int:
 
     bar = None
     tokens_per_batch = tcfg.batch_size * tcfg.num_steps
+
+    def log(line: str) -> None:
+        """A line on stdout that does not tear the progress bar (tqdm redraws it below)."""
+        if bar is not None:
+            bar.write(line, file=sys.stdout)
+        else:
+            print(line, flush=True)
+
+    def on_choice(m) -> None:  # --threads auto measured: say what it chose when it changes
+        before = tuner.measurements[-2].chosen if len(tuner.measurements) > 1 else None
+        if m.chosen != before:
+            log(describe_choice(m, tokens_per_batch, "tokens/s"))
     epoch_start = [time.time()]  # when the current epoch began (tqdm's clock: time.time)
 
     def on_batch(epoch, i, n, loss, norm):
@@ -437,35 +452,37 @@ def _train_locked(args, out: Path, ckpt_path: Path) -> int:
           f"{len(train_corpus):,} tokens{val_note}, vocab {len(vocab)}, backend {be.name} "
           f"({getattr(be, 'device', 'cpu')}, {args.dtype})", flush=True)
     epoch_start[0] = time.time()
-    try:
-        train(be, cfg, params, train_corpus, tcfg,
-              val_corpus=val_corpus if len(val_corpus) else None,
-              start_epoch=start_epoch, optimizer=optimizer, on_epoch=on_epoch, on_batch=on_batch)
-    except NonFiniteError as exc:
-        good = last_saved or start_epoch  # this run's last checkpoint (or the resumed one)
-        kept = (f"the last good checkpoint, after epoch {good}, is kept at {ckpt_path}" if good
-                else "no checkpoint was saved before it")
-        print(f"rnnlab: error: {one_line(exc)}; {kept}", file=sys.stderr)
-        return EXIT_NONFINITE
-    except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
-        kept = (f"the last checkpoint is {ckpt_path}, after epoch {last_saved or start_epoch}; "
-                "run the same command with --resume to continue" if ckpt_path.exists()
-                else "no checkpoint was saved yet")
-        newline = "\n" if sys.stderr.isatty() else ""  # a terminal echoed ^C mid-line
-        print(f"{newline}interrupted; {kept}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    if last_saved != tcfg.num_epochs:
-        save(tcfg.num_epochs)
-    if history:
-        last = history[-1]
-        val = f", validation {last['val_ppl']:.2f}" if last.get("val_ppl") is not None else ""
-        print(f"perplexity {last['train_ppl']:.2f}{val}, {last['tokens_per_s']:,.0f} tokens/s "
-              f"on {be.name}")
-    print(predict(prefix, args.num_preds, be, cfg, params, vocab))
-    if args.prefix is None and args.corpus in ("timemachine", "time_machine"):
-        print(predict("traveller", args.num_preds, be, cfg, params, vocab))
-    print(f"saved {ckpt_path}" + "".join(f"\nplot  {p}" for p in plots), flush=True)
-    return 0
+    tuner = thread_tuner(tcfg.threads, be, on_choice=on_choice)
+    with tuner:  # the count chosen for training also serves the final samples
+        try:
+            train(be, cfg, params, train_corpus, tcfg,
+                  val_corpus=val_corpus if len(val_corpus) else None, start_epoch=start_epoch,
+                  optimizer=optimizer, on_epoch=on_epoch, on_batch=on_batch, tuner=tuner)
+        except NonFiniteError as exc:
+            good = last_saved or start_epoch  # this run's last checkpoint (or the resumed one)
+            kept = (f"the last good checkpoint, after epoch {good}, is kept at {ckpt_path}" if good
+                    else "no checkpoint was saved before it")
+            print(f"rnnlab: error: {one_line(exc)}; {kept}", file=sys.stderr)
+            return EXIT_NONFINITE
+        except KeyboardInterrupt:
+            if bar is not None:
+                bar.close()
+            kept = (f"the last checkpoint is {ckpt_path}, after epoch {last_saved or start_epoch}; "
+                    "run the same command with --resume to continue" if ckpt_path.exists()
+                    else "no checkpoint was saved yet")
+            newline = "\n" if sys.stderr.isatty() else ""  # a terminal echoed ^C mid-line
+            print(f"{newline}interrupted; {kept}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        if last_saved != tcfg.num_epochs:
+            save(tcfg.num_epochs)
+        if history:
+            last = history[-1]
+            val = f", validation {last['val_ppl']:.2f}" if last.get("val_ppl") is not None else ""
+            print(f"perplexity {last['train_ppl']:.2f}{val}, {last['tokens_per_s']:,.0f} tokens/s "
+                  f"on {be.name}")
+        print(predict(prefix, args.num_preds, be, cfg, params, vocab))
+        if args.prefix is None and args.corpus in ("timemachine", "time_machine"):
+            print(predict("traveller", args.num_preds, be, cfg, params, vocab))
+        print(f"saved {ckpt_path}" + "".join(f"\nplot  {p}" for p in plots), flush=True)
+        return 0
 
