@@ -277,8 +277,8 @@ class ThreadTuner:
 
     def step_done(self, seconds: float) -> None:
         """Record one step's duration; choose the count of the next step."""
-        if not self.auto:
-            return
+        if not self.auto or len(self.candidates) == 1:
+            return  # nothing to choose between
         if self.measuring:
             if self.warmup:
                 self.warmup = False
@@ -317,7 +317,7 @@ class ThreadTuner:
         keeps, the chosen count. A fixed count is returned without running anything."""
         import time
 
-        if not self.auto:
+        if not self.auto or len(self.candidates) == 1:
             return self.current
         self._reset_measuring("start")
         while self.measuring:

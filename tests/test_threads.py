@@ -65,8 +65,10 @@ def test_a_fixed_count_is_set_inside_the_block_and_restored_after():
 
 def test_environment_variables_cap_auto(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    tuner = ThreadTuner("auto")
-    assert tuner.candidates == (1,) and not tuner.measuring
+    with ThreadTuner("auto") as tuner:
+        assert tuner.candidates == (1,) and not tuner.measuring
+        assert drive(tuner, lambda n: 0.01, 100) == [1] * 100 and tuner.measurements == []
+        assert tuner.calibrate(lambda: pytest.fail("one candidate: nothing to time")) == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "3,1")  # OpenMP's nested form: the outer level
     monkeypatch.setenv("MKL_NUM_THREADS", "2")
     assert threads.environment_limit() == 2
