@@ -1,6 +1,7 @@
-"""Text corpora for character-level language models, as in d2l chapter 8, in NumPy.
+"""Text corpora for character- and word-level language models, as in d2l chapter 8, in NumPy.
 
-Reading and checking text files, d2l's preprocessing and tokenisation, ``Vocab``, the
+Reading and checking text files, d2l's preprocessing and tokenisation (``Tokenizer``:
+characters or words, the same rule for the corpus and for a prefix), ``Vocab``, the
 *Time Machine* corpus (local lookup, download, SHA-1 check, cache), d2l's random and
 sequential partitioning into minibatches, and a train / validation split.
 
@@ -11,6 +12,7 @@ Shapes: N corpus length, B batch size, T time steps. Every iterator takes a
 from __future__ import annotations
 
 import collections
+import dataclasses
 import hashlib
 import math
 import numbers
@@ -39,6 +41,8 @@ __all__ = [
     "TIME_MACHINE_FILE",
     "preprocess_time_machine",
     "tokenize",
+    "Tokenizer",
+    "tokenizer_for",
     "count_corpus",
     "Vocab",
     "find_time_machine",
@@ -60,7 +64,8 @@ TIME_MACHINE_FILE = "timemachine.txt"
 
 UNK = "<unk>"
 _TIME_MACHINE_NAMES = ("timemachine", "time_machine")
-_TOKEN_KINDS = ("char", "word")
+TOKEN_KINDS = ("char", "word")
+_TOKEN_KINDS = TOKEN_KINDS
 _CHUNK = 1 << 16  # bytes per read when hashing or downloading
 
 
@@ -84,6 +89,58 @@ def tokenize(lines: Sequence[str], token: str = "char") -> list[list[str]]:
     if token == "word":
         return [line.split() for line in lines]
     raise ConfigError(f"unknown token kind {token!r}; choose one of {list(_TOKEN_KINDS)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Tokenizer:
+    """How a text becomes tokens, and tokens text again: one rule for the corpus, the
+    prefix of a generation, and the generated text.
+
+    ``token="char"``: every character is a token; ``"word"``: d2l's ``tokenize(lines,
+    "word")``, the words between whitespace. ``time_machine=True`` first applies d2l's
+    ``read_time_machine`` (per line: non-letters to a space, lower case); the lines are
+    then joined with no separator for characters, as d2l does, and split into words for
+    words. Any other text is read as written: characters exactly (newlines included),
+    words as ``str.split()`` cuts them (punctuation stays on its word).
+    """
+
+    token: str = "char"  # "char" (d2l chapter 8's default) | "word"
+    time_machine: bool = False  # d2l's preprocessing of The Time Machine: letters, lower case
+
+    def __post_init__(self) -> None:
+        if self.token not in TOKEN_KINDS:
+            raise ConfigError(f"unknown token kind {self.token!r}; choose one of {list(TOKEN_KINDS)}")
+
+    def corpus_tokens(self, text: str) -> list[str]:
+        """The tokens of a whole corpus file, in order."""
+        if self.time_machine:
+            lines = tokenize(preprocess_time_machine(text), self.token)
+            return [tok for line in lines for tok in line]  # d2l: lines joined, no separator
+        return list(text) if self.token == "char" else text.split()
+
+    def prefix_tokens(self, prefix: str) -> list[str]:
+        """The tokens of a prefix. Characters are taken exactly as typed (a character
+        the corpus never had is an error that says so); words are cut as the corpus's
+        were, after the same preprocessing (so 'The Time' is 'the', 'time' on the book)."""
+        if self.token == "char":
+            return list(prefix)
+        if self.time_machine:
+            return [w for line in preprocess_time_machine(prefix) for w in line.split()]
+        return prefix.split()
+
+    def join(self, tokens: Sequence[str]) -> str:
+        """Text of a token sequence: characters as they are, words with one space."""
+        return ("" if self.token == "char" else " ").join(tokens)
+
+    @property
+    def unit(self) -> str:
+        """'character' or 'word', for messages."""
+        return "character" if self.token == "char" else "word"
+
+
+def tokenizer_for(corpus, token: str = "char") -> Tokenizer:
+    """The tokenizer of a corpus given by name (``"timemachine"``) or path."""
+    return Tokenizer(token, isinstance(corpus, str) and corpus in _TIME_MACHINE_NAMES)
 
 
 def count_corpus(tokens: Sequence) -> collections.Counter:
@@ -368,41 +425,74 @@ def _check_max_tokens(max_tokens) -> int:
     return int(max_tokens)
 
 
-def load_corpus_time_machine(max_tokens: int = -1, data_dir=None) -> tuple[np.ndarray, Vocab]:
-    """d2l's char-level *Time Machine*: letters and spaces, lower case, lines joined with
-    no separator; the vocabulary is built on the whole book, then the corpus is cut to
-    ``max_tokens`` if > 0. Full book: 170,580 tokens, 28 types."""
-    max_tokens = _check_max_tokens(max_tokens)
-    path = find_time_machine(data_dir)
-    tokens = tokenize(preprocess_time_machine(read_text(path)), "char")
-    vocab = Vocab(tokens)
-    corpus = np.array([vocab[tok] for line in tokens for tok in line], dtype=np.int64)  # (N,)
-    if corpus.size == 0:
-        raise CorpusError(f"{str(path)!r} has no letters left after preprocessing")
-    if max_tokens > 0:
-        corpus = corpus[:max_tokens]  # (min(N, max_tokens),)
-    return corpus, vocab
+def _check_min_freq(min_freq) -> int:
+    if isinstance(min_freq, bool) or not isinstance(min_freq, numbers.Integral) or min_freq < 0:
+        raise ConfigError(f"min_freq must be a non-negative int, got {min_freq!r}")
+    return int(min_freq)
 
 
-def load_corpus_text(path, max_tokens: int = -1) -> tuple[np.ndarray, Vocab]:
-    """Any UTF-8 text, one token per character exactly as written (no filtering, no case
-    folding, newlines kept); vocabulary on the whole text, then cut to ``max_tokens``."""
-    max_tokens = _check_max_tokens(max_tokens)
-    text = read_text(path)
-    vocab = Vocab(list(text))
+def _vocab(tokens: list, min_freq: int, path, tokenizer: Tokenizer) -> Vocab:
+    vocab = Vocab(tokens, min_freq=min_freq)
+    if len(vocab) == 1:  # only <unk>: nothing to learn
+        raise CorpusError(f"corpus {str(path)!r}: no {tokenizer.unit} occurs {min_freq} times "
+                          f"or more (min_freq={min_freq}); lower it")
+    return vocab
+
+
+def _ids(tokens: list, vocab: Vocab) -> np.ndarray:
+    """Token ids; a token below ``min_freq`` (so not in the vocabulary) is ``<unk>``, 0."""
     idx = vocab.token_to_idx
-    corpus = np.fromiter((idx[ch] for ch in text), dtype=np.int64, count=len(text))  # (N,)
+    return np.fromiter((idx.get(tok, 0) for tok in tokens), dtype=np.int64, count=len(tokens))  # (N,)
+
+
+def load_corpus_time_machine(max_tokens: int = -1, data_dir=None, token: str = "char",
+                             min_freq: int = 0) -> tuple[np.ndarray, Vocab]:
+    """d2l's *Time Machine*: letters and spaces, lower case; characters (lines joined with
+    no separator) or words. The vocabulary is built on the whole book (tokens seen fewer
+    than ``min_freq`` times left out: they read as ``<unk>``), then the corpus is cut to
+    ``max_tokens`` if > 0. Full book: 170,580 characters of 28 types, or 32,775 words of
+    4,580 types (2,183 with ``min_freq=2``)."""
+    max_tokens = _check_max_tokens(max_tokens)
+    min_freq = _check_min_freq(min_freq)
+    path = find_time_machine(data_dir)
+    tokenizer = Tokenizer(token, time_machine=True)
+    tokens = tokenizer.corpus_tokens(read_text(path))
+    if not tokens:
+        raise CorpusError(f"{str(path)!r} has no letters left after preprocessing")
+    vocab = _vocab(tokens, min_freq, path, tokenizer)
+    corpus = _ids(tokens, vocab)  # (N,)
     if max_tokens > 0:
         corpus = corpus[:max_tokens]  # (min(N, max_tokens),)
     return corpus, vocab
 
 
-def load_corpus(name_or_path="timemachine", max_tokens: int = -1, data_dir=None):
+def load_corpus_text(path, max_tokens: int = -1, token: str = "char",
+                     min_freq: int = 0) -> tuple[np.ndarray, Vocab]:
+    """Any UTF-8 text, read as written (no filtering, no case folding): one token per
+    character (newlines included) or per whitespace-separated word. Vocabulary on the
+    whole text (tokens rarer than ``min_freq`` read as ``<unk>``), then cut to
+    ``max_tokens``."""
+    max_tokens = _check_max_tokens(max_tokens)
+    min_freq = _check_min_freq(min_freq)
+    tokenizer = Tokenizer(token)
+    text = read_text(path)
+    tokens = tokenizer.corpus_tokens(text)
+    vocab = _vocab(tokens, min_freq, path, tokenizer)
+    corpus = _ids(tokens, vocab)  # (N,)
+    if max_tokens > 0:
+        corpus = corpus[:max_tokens]  # (min(N, max_tokens),)
+    return corpus, vocab
+
+
+def load_corpus(name_or_path="timemachine", max_tokens: int = -1, data_dir=None,
+                token: str = "char", min_freq: int = 0):
     """``"timemachine"`` (or ``"time_machine"``) for d2l's corpus, anything else is a
-    path to a UTF-8 text file. Returns ``(corpus, vocab)``."""
+    path to a UTF-8 text file; ``token`` ``"char"`` or ``"word"`` (see ``Tokenizer``).
+    Returns ``(corpus, vocab)``."""
+    Tokenizer(token)  # an unknown token kind is refused before any file is read
     if isinstance(name_or_path, str) and name_or_path in _TIME_MACHINE_NAMES:
-        return load_corpus_time_machine(max_tokens, data_dir)
-    return load_corpus_text(name_or_path, max_tokens)
+        return load_corpus_time_machine(max_tokens, data_dir, token, min_freq)
+    return load_corpus_text(name_or_path, max_tokens, token, min_freq)
 
 
 # --------------------------------------------------------------------------- minibatches

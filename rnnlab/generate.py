@@ -1,26 +1,39 @@
 """Prediction: warm up on a prefix, then greedy, temperature or top-k decoding.
 
 ``predict`` is d2l's ``predict_ch8``: the prefix is fed through the network to build
-the state (its outputs are ignored), then each new character is chosen from the
-logits of the last one and fed back in. Sampling draws from an explicit seeded
-Generator on NumPy logits, so either backend gives the same text for the same seed.
+the state (its outputs are ignored), then each new token is chosen from the logits of
+the last one and fed back in. Sampling draws from an explicit seeded Generator on NumPy
+logits, so either backend gives the same text for the same seed.
+
+Tokens are characters or words (``rnnlab.data.Tokenizer``): a word-level prefix is cut
+into words as the corpus was, and the text comes back with the words joined by spaces.
+``<unk>`` stands for what the vocabulary left out; it is never *generated* unless
+``allow_unk=True`` (its logit is set to -inf before the choice, greedy or sampled).
 """
 
 from __future__ import annotations
 
+import re
+from typing import NamedTuple
+
 import numpy as np
 
 from .config import ModelConfig
-from .data import Vocab
-from .errors import ConfigError
+from .data import UNK, Tokenizer, Vocab
+from .errors import ConfigError, VocabError
 
 
 def choose(logits: np.ndarray, strategy: str, temperature: float, top_k: int | None,
-           rng: np.random.Generator | None) -> int:
-    """Pick the next token id from one (V,) row of logits."""
+           rng: np.random.Generator | None, allow_unk: bool = True, unk: int = 0) -> int:
+    """Pick the next token id from one (V,) row of logits; ``allow_unk=False`` never
+    picks ``unk`` (its logit becomes -inf, the others keep their order and ratios)."""
+    z = np.asarray(logits, dtype=np.float64)  # (V,)
+    if not allow_unk and len(z) > 1:
+        z = z.copy()
+        z[unk] = -np.inf  # (V,): a probability of exactly 0
     if strategy == "greedy":
-        return int(np.argmax(logits))
-    z = np.asarray(logits, dtype=np.float64) / temperature  # (V,)
+        return int(np.argmax(z))
+    z = z / temperature  # (V,)
     if top_k is not None:
         kth = np.partition(z, -top_k)[-top_k]  # the k-th largest logit
         z = np.where(z >= kth, z, -np.inf)  # (V,): keep the top k (ties at the edge kept)
@@ -39,26 +52,121 @@ def check_decoding(strategy: str, temperature: float, top_k: int | None, vocab_s
         raise ConfigError(f"top_k must be between 1 and the vocabulary size {vocab_size}, got {top_k!r}")
 
 
-def predict(prefix: str, num_preds: int, backend, cfg: ModelConfig, params: dict, vocab: Vocab,
+# ------------------------------------------------------------------------------ the prefix
+
+
+class Prefix(NamedTuple):
+    ids: list  # token ids fed to the network
+    tokens: list  # the prefix's tokens as they will be printed
+    unknown: list  # words not in the vocabulary, fed as <unk> (word level only)
+
+
+def _shown(ch: str) -> str:
+    return {" ": "space", "\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(ch, ch if ch.isprintable()
+                                                                      else repr(ch)[1:-1])
+
+
+def describe_vocab(vocab: Vocab, limit: int = 80) -> str:
+    """The vocabulary in a few words: characters sorted, runs of consecutive code points
+    as ranges (``<unk>, space, a-z``); words, the most frequent first. At most about
+    ``limit`` characters, then how many more."""
+    tokens = vocab.idx_to_token[1:]
+    if all(len(tok) == 1 for tok in tokens):
+        chars, parts, i = sorted(tokens), [], 0
+        while i < len(chars):
+            j = i
+            while j + 1 < len(chars) and ord(chars[j + 1]) == ord(chars[j]) + 1:
+                j += 1
+            if j - i >= 2:
+                parts.append(f"{_shown(chars[i])}-{_shown(chars[j])}")
+            else:
+                parts.extend(_shown(c) for c in chars[i:j + 1])
+            i = j + 1
+    else:
+        parts = list(tokens)  # by descending frequency: the ones a user most likely wants
+    shown, length = [UNK], len(UNK)
+    for part in parts:
+        if length + len(part) + 2 > limit:
+            break
+        shown.append(part)
+        length += len(part) + 2
+    more = len(parts) - (len(shown) - 1)
+    return ", ".join(shown) + (f", ... ({more} more)" if more else "")
+
+
+def _unknown_chars_message(prefix: str, vocab: Vocab, tokenizer: Tokenizer) -> str:
+    bad = [(i, ch) for i, ch in enumerate(prefix) if ch not in vocab.token_to_idx]
+    distinct = list(dict.fromkeys(ch for _, ch in bad))
+    where = ", ".join(f"{ch!r} (position {next(i for i, c in bad if c == ch)})"
+                      for ch in distinct[:8]) + (f" and {len(distinct) - 8} more" if len(distinct) > 8 else "")
+    msg = (f"the prefix {prefix!r} has characters that are not in the vocabulary: {where}; "
+           f"the vocabulary's {len(vocab)} tokens are {describe_vocab(vocab)}")
+    if tokenizer.time_machine:
+        msg += ("; d2l's time-machine pipeline lower-cases the text and turns every "
+                "non-letter into a space")
+        candidate = re.sub("[^A-Za-z]+", " ", prefix).lower()
+    else:
+        candidate = prefix.lower()
+    if candidate != prefix and candidate.strip() and all(c in vocab.token_to_idx for c in candidate):
+        msg += f": try the prefix {candidate!r}"
+    return msg
+
+
+def prefix_ids(prefix, vocab: Vocab, tokenizer: Tokenizer | None = None) -> Prefix:
+    """Token ids of a prefix (a string, or a list of tokens), tokenised as the corpus was.
+
+    A character the vocabulary lacks is a ``VocabError`` that lists the vocabulary and,
+    on d2l's corpus, suggests the lower-cased prefix. A word the vocabulary lacks is read
+    as ``<unk>``, as d2l's ``vocab[tokens]`` does and as the corpus's rare words were
+    during training; ``Prefix.unknown`` names them.
+    """
+    tokenizer = tokenizer or Tokenizer()
+    if isinstance(prefix, (list, tuple)):
+        if not all(isinstance(tok, str) for tok in prefix):
+            raise ConfigError(f"a prefix given as a list must hold str tokens, got {prefix!r}")
+        tokens = list(prefix)
+    elif isinstance(prefix, str):
+        tokens = tokenizer.prefix_tokens(prefix)
+    else:
+        raise ConfigError(f"the prefix must be a str or a list of tokens, got "
+                          f"{type(prefix).__name__}")
+    if not tokens:
+        raise ConfigError(f"the prefix must hold at least one {tokenizer.unit}, got {prefix!r}")
+    if tokenizer.token == "char":
+        if any(tok not in vocab.token_to_idx for tok in tokens):
+            text = prefix if isinstance(prefix, str) else "".join(tokens)
+            raise VocabError(_unknown_chars_message(text, vocab, tokenizer))
+        return Prefix([vocab.token_to_idx[t] for t in tokens], tokens, [])
+    unknown = list(dict.fromkeys(t for t in tokens if t not in vocab.token_to_idx))
+    return Prefix(vocab[tokens], tokens, unknown)
+
+
+def predict(prefix, num_preds: int, backend, cfg: ModelConfig, params: dict, vocab: Vocab,
             strategy: str = "greedy", temperature: float = 1.0, top_k: int | None = None,
-            seed: int | None = 0) -> str:
-    """``prefix`` followed by ``num_preds`` generated characters."""
-    if not prefix:
-        raise ConfigError("the prefix must hold at least one character")
+            seed: int | None = 0, tokenizer: Tokenizer | None = None,
+            allow_unk: bool = False) -> str:
+    """``prefix`` followed by ``num_preds`` generated tokens, as text.
+
+    ``tokenizer`` says how the corpus was cut (default: characters); a word-level
+    model's text comes back with its words joined by spaces. ``<unk>`` is never
+    generated unless ``allow_unk``.
+    """
+    tokenizer = tokenizer or Tokenizer()
     if isinstance(num_preds, bool) or not isinstance(num_preds, int) or num_preds < 0:
         raise ConfigError(f"num_preds must be a non-negative integer, got {num_preds!r}")
     check_decoding(strategy, temperature, top_k, len(vocab))
     if cfg.bidirectional:
         raise ConfigError("a bidirectional model reads the future, so it cannot generate text "
-                          "one character at a time; train a unidirectional one")
-    ids = vocab.lookup_strict(list(prefix))  # a character outside the vocabulary is an error
+                          "one token at a time; train a unidirectional one")
+    ids, tokens, _ = prefix_ids(prefix, vocab, tokenizer)
     rng = np.random.default_rng(seed)
     state = backend.begin_state(cfg, 1)
     if len(ids) > 1:  # warm-up: stepwise equals whole sequence, so feed it in one call
         _, state = backend.forward(cfg, params, backend.tokens(np.array([ids[:-1]])), state)
-    outputs = list(ids)
+    last, generated = ids[-1], []
     for _ in range(num_preds):
-        logits, state = backend.forward(cfg, params, backend.tokens(np.array([[outputs[-1]]])), state)
+        logits, state = backend.forward(cfg, params, backend.tokens(np.array([[last]])), state)
         row = np.asarray(backend.to_numpy({"l": logits})["l"])[0]  # (V,)
-        outputs.append(choose(row, strategy, temperature, top_k, rng))
-    return "".join(vocab.to_tokens(outputs))
+        last = choose(row, strategy, temperature, top_k, rng, allow_unk, vocab.unk)
+        generated.append(last)
+    return tokenizer.join(tokens + vocab.to_tokens(generated))

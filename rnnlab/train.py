@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 from .config import OPTIMIZERS, ModelConfig
-from .data import SeqDataLoader, _min_length
+from .data import TOKEN_KINDS, SeqDataLoader, _min_length
 from .dropout import dropout_masks, dropout_rng
 from .errors import ConfigError, CorpusError, NonFiniteError
 from .threads import ThreadTuner, check_threads, thread_tuner
@@ -46,6 +46,8 @@ class TrainConfig:
     val_fraction: float = 0.0  # the last part of the corpus held out for validation perplexity
     init: str = "auto"  # "d2l" N(0, 0.01²) | "torch" U(±1/√H) | "auto": d2l for 1 layer, torch if stacked
     threads: int | str = "auto"  # CPU threads; "auto": timed on the first steps (rnnlab.threads)
+    token: str = "char"  # "char" (d2l ch. 8's models) | "word": d2l's tokenize(lines, "word")
+    min_freq: int = 0  # d2l's Vocab(min_freq): rarer tokens are left out and read as <unk>
 
     def __post_init__(self) -> None:
         for name in ("num_epochs", "batch_size", "num_steps"):
@@ -60,6 +62,11 @@ class TrainConfig:
             raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
         if self.init not in ("auto", "d2l", "torch"):
             raise ConfigError(f"unknown init {self.init!r}; expected auto, d2l or torch")
+        if self.token not in TOKEN_KINDS:
+            raise ConfigError(f"unknown token {self.token!r}; expected one of "
+                              f"{', '.join(TOKEN_KINDS)}")
+        if isinstance(self.min_freq, bool) or not isinstance(self.min_freq, int) or self.min_freq < 0:
+            raise ConfigError(f"min_freq must be a non-negative integer, got {self.min_freq!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; expected one of "
                               f"{', '.join(OPTIMIZERS)}")

@@ -267,7 +267,8 @@ ROWS = [
         VocabError, r"entry 2 'a' repeats entry 1"),
     Row("predict-prefix-unknown",
         lambda c: predict("ab?", 3, c.be, ModelConfig("rnn", V, H), c.p, Vocab(list("abcd"))),
-        VocabError, r"token '\?' at position 2"),
+        VocabError, r"the prefix 'ab\?' has characters that are not in the vocabulary: '\?' "
+                    r"\(position 2\); the vocabulary's 5 tokens are <unk>, a-d"),
     Row("resume-other-vocab", _resume_other_vocab,
         ConfigError, r"cannot resume: .*different vocabulary"),
     Row("resume-other-model", _resume_other_hidden,
@@ -520,7 +521,9 @@ CLI_ROWS = [
            2, r"--corpus .*short\.txt: training corpus has 9 tokens; batch_size=2 and "
               r"num_steps=5 need at least 16"),
     CliRow("cli-prefix-unknown", lambda t: _train_args(t, "--prefix", "time traveller!"),
-           2, r"token '!' at position 14 is not in the vocabulary \(28 tokens\)"),
+           2, r"'!' \(position 14\); the vocabulary's 28 tokens are <unk>, space, a-z; d2l's "
+              r"time-machine pipeline lower-cases the text and turns every non-letter into a "
+              r"space: try the prefix 'time traveller '"),
     CliRow("cli-resume-nothing", lambda t: _train_args(t, "--resume"),
            2, r"--resume: no checkpoint at .*run/checkpoint\.safetensors"),
     CliRow("cli-out-is-file", lambda t: ["train", *TINY, "--out", _text_file(t, "taken", b"x")],

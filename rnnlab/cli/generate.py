@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 
 from ..errors import ConfigError
@@ -14,13 +17,21 @@ def add_parser(sub) -> None:
     g = sub.add_parser("generate", help="generate text from a saved checkpoint",
                        description="Warm up on a prefix, then decode greedily (default) or by "
                                    "sampling with a temperature and/or top-k, seeded: the same "
-                                   "seed gives the same text on either backend.")
+                                   "seed gives the same text on either backend. The text goes "
+                                   "to stdout; one line on stderr says which model and epoch "
+                                   "it comes from. Given a folder of run directories, lists "
+                                   "the runs inside.")
     g.add_argument("checkpoint", nargs="?", default="runs/lstm",
-                   help="checkpoint file or run directory (default runs/lstm)")
-    g.add_argument("--prefix", default="time traveller",
-                   help="text to warm up on; every character must be in the checkpoint's "
-                        "vocabulary (default 'time traveller')")
-    g.add_argument("--num-preds", type=nonneg_int, default=100, help="characters to generate (default 100)")
+                   help="checkpoint file or run directory (default runs/lstm); a folder of run "
+                        "directories (runs) lists them")
+    g.add_argument("--prefix", default=None,
+                   help="text to warm up on (default: the run's own, train's --prefix). "
+                        "Character-level: every character must be in the vocabulary; "
+                        "word-level: cut into words as the corpus was, unknown words read "
+                        "as <unk>")
+    g.add_argument("--num-preds", type=nonneg_int, default=100,
+                   help="tokens to generate: characters, or words for a word-level run "
+                        "(default 100)")
     g.add_argument("--strategy", choices=("greedy", "sample"), default=None,
                    help="greedy argmax, or sampling (default: greedy unless --temperature or "
                         "--top-k is given)")
@@ -28,21 +39,33 @@ def add_parser(sub) -> None:
                    help="sampling temperature > 0: the logits are divided by it, so below 1 "
                         "is more conservative, above 1 more adventurous (default 1)")
     g.add_argument("--top-k", type=positive_int, default=None,
-                   help="sample only among the k most likely characters, 1 <= k <= vocabulary "
+                   help="sample only among the k most likely tokens, 1 <= k <= vocabulary "
                         "size (default: all)")
     g.add_argument("--seed", type=nonneg_int, default=0,
                    help="sampling seed: the same seed gives the same text on either backend "
                         "(default 0)")
+    g.add_argument("--allow-unk", action="store_true",
+                   help="let decoding choose <unk> (the token of everything the vocabulary "
+                        "left out); by default it is never generated")
     add_backend_options(g, dtype_default=None)
     add_threads_option(g)
     g.set_defaults(func=cmd_generate)
 
 
 def cmd_generate(args) -> int:
-    from ..checkpoint import load_checkpoint
-    from ..generate import predict
+    from ..checkpoint import CHECKPOINT_NAME, load_checkpoint, resolve
+    from ..generate import predict, prefix_ids
+    from ..runs import find_runs, run_prefix, run_tokenizer, runs_table, summary
     from ..threads import thread_tuner
 
+    folder = Path(args.checkpoint)
+    if folder.is_dir() and not (folder / CHECKPOINT_NAME).exists():
+        if not find_runs(folder):
+            raise ConfigError(f"{folder} holds no {CHECKPOINT_NAME} and no run directories "
+                              "with one; give a run directory (runs/lstm) or a checkpoint file")
+        print(runs_table(folder))
+        print(f"generate from one of them: rnnlab generate {folder / '<run>'}")
+        return 0
     ckpt = load_checkpoint(args.checkpoint)
     if args.dtype is None:  # run the model in the dtype it was trained in
         args.dtype = str(next(iter(ckpt.params.values())).dtype)
@@ -55,13 +78,20 @@ def cmd_generate(args) -> int:
     if args.top_k is not None and args.top_k > len(ckpt.vocab):
         raise ConfigError(f"--top-k {args.top_k} is larger than the vocabulary of "
                           f"{len(ckpt.vocab)} tokens; use 1..{len(ckpt.vocab)}")
+    tokenizer = run_tokenizer(ckpt)
+    prefix = args.prefix if args.prefix is not None else run_prefix(ckpt)
+    unknown = prefix_ids(prefix, ckpt.vocab, tokenizer).unknown  # a bad prefix fails here
     params = be.from_numpy(ckpt.params)
+    # stdout is the text alone; what it comes from goes to stderr
+    print(f"{resolve(args.checkpoint)}: {summary(ckpt)}", file=sys.stderr)
+    if unknown:
+        print(f"note: not in the vocabulary, read as <unk>: {', '.join(unknown)}",
+              file=sys.stderr)
     with thread_tuner(args.threads, be) as tuner:
-        # auto: time one step of the model (one character, batch 1) at each count
+        # auto: time one step of the model (one token, batch 1) at each count
         one = be.tokens(np.zeros((1, 1), dtype=np.int64))  # (1, 1)
         tuner.calibrate(lambda: be.forward(ckpt.model, params, one, be.begin_state(ckpt.model, 1)))
-        print(predict(args.prefix, args.num_preds, be, ckpt.model, params, ckpt.vocab,
+        print(predict(prefix, args.num_preds, be, ckpt.model, params, ckpt.vocab,
                       strategy=strategy, temperature=temperature, top_k=args.top_k,
-                      seed=args.seed))
+                      seed=args.seed, tokenizer=tokenizer, allow_unk=args.allow_unk))
     return 0
-

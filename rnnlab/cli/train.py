@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import CELLS, GRU_FORMS, OPTIMIZERS, ModelConfig
+from ..data import TOKEN_KINDS
 from ..errors import (EXIT_INTERRUPTED, EXIT_NONFINITE, CheckpointError, ConfigError, CorpusError,
                       NonFiniteError)
 from .common import (add_backend_options, add_threads_option, check_run_dir, describe_choice,
@@ -63,6 +64,14 @@ def add_parser(sub) -> None:
     t.add_argument("--corpus", default="timemachine",
                    help="'timemachine' (found in $RNNLAB_DATA, the cache, or downloaded) or a "
                         "path to any UTF-8 text file, read character by character")
+    t.add_argument("--token", choices=TOKEN_KINDS, default="char",
+                   help="what a token is: char (every character, d2l's default) or word (d2l's "
+                        "tokenize(lines, 'word'): the words between whitespace, after d2l's "
+                        "preprocessing on the time machine) (default char)")
+    t.add_argument("--min-freq", type=nonneg_int, default=0,
+                   help="leave tokens seen fewer than N times in the corpus out of the "
+                        "vocabulary; they read as <unk>, which is never generated (d2l's "
+                        "Vocab(min_freq); default 0: keep every token)")
     t.add_argument("--val-fraction", type=fraction, default=0.1,
                    help="validation perplexity on floor(N * f) held-out tokens, N the training "
                         "tokens: the ones right after the first N when the corpus goes on (so "
@@ -84,8 +93,11 @@ def add_parser(sub) -> None:
     t.add_argument("--sample-every", type=nonneg_int, default=0,
                    help="print a greedy sample every N epochs (default 0: only at the end)")
     t.add_argument("--prefix", default=None,
-                   help="prefix for samples (default 'time traveller' on the time machine)")
-    t.add_argument("--num-preds", type=nonneg_int, default=50, help="characters per sample (default 50)")
+                   help="prefix for samples, recorded in the checkpoint for rnnlab generate "
+                        "(default 'time traveller' on the time machine, else the corpus's "
+                        "most frequent token)")
+    t.add_argument("--num-preds", type=nonneg_int, default=50,
+                   help="tokens per sample: characters, or words with --token word (default 50)")
     t.add_argument("--no-plot", action="store_true",
                    help="do not write perplexity.png and grad_norm.png (they need matplotlib)")
     t.add_argument("--plot", dest="no_plot", action="store_false",
@@ -103,12 +115,6 @@ def add_parser(sub) -> None:
     t.set_defaults(func=cmd_train)
 
 
-def default_prefix(corpus: str, vocab) -> str:
-    if corpus in ("timemachine", "time_machine"):
-        return "time traveller"
-    return vocab.idx_to_token[1]  # the most frequent character
-
-
 @dataclass(frozen=True)
 class RunOption:
     """How a resume treats one option of ``rnnlab train``.
@@ -124,6 +130,7 @@ class RunOption:
     flag: str  # the option as typed, "--hidden": messages name it
     recorded: tuple = ()  # where checkpoints without the options record keep it ("train.lr")
     overridable: bool = False  # see above
+    legacy: tuple = ()  # (value,): what a checkpoint written before the option existed implies
 
 
 # The registry of run options: every option of `rnnlab train` is here or in
@@ -148,6 +155,8 @@ RUN_OPTIONS: dict[str, RunOption] = {
     "seed": RunOption("--seed", ("train.seed",)),
     "init": RunOption("--init", ("train.init",)),
     "val_fraction": RunOption("--val-fraction", ("train.val_fraction",)),
+    "token": RunOption("--token", ("train.token",), legacy=("char",)),
+    "min_freq": RunOption("--min-freq", ("train.min_freq",), legacy=(0,)),
     "corpus": RunOption("--corpus", ("extra.corpus",)),
     "dtype": RunOption("--dtype", ("extra.dtype", "params.dtype")),
     # how long, and what is saved and shown: a resume may change them
@@ -209,6 +218,8 @@ def _recorded(ckpt, dest: str):
         where = ckpt.model.to_dict() if section == "model" else getattr(ckpt, section)
         if isinstance(where, dict) and key in where:
             return where[key]
+    if RUN_OPTIONS[dest].legacy:
+        return RUN_OPTIONS[dest].legacy[0]
     return _MISSING
 
 
@@ -297,8 +308,9 @@ def cmd_train(args) -> int:
 
 def _train_locked(args, out: Path, ckpt_path: Path) -> int:
     from ..checkpoint import Checkpoint, check_resume, load_checkpoint, rng_metadata, save_checkpoint
-    from ..data import load_corpus, split_after
-    from ..generate import predict
+    from ..data import load_corpus, split_after, tokenizer_for
+    from ..generate import predict, prefix_ids
+    from ..runs import default_prefix
     from ..params import init_params
     from ..threads import thread_tuner
     from ..train import TrainConfig, check_corpus_fits, resolve_init, train
@@ -310,7 +322,8 @@ def _train_locked(args, out: Path, ckpt_path: Path) -> int:
     elif ckpt_path.exists() and not args.overwrite:
         raise ConfigError(f"{ckpt_path} already holds a run: add --resume to continue it, "
                           "--overwrite to start again in its place, or choose another --out")
-    full, vocab = load_corpus(args.corpus, -1)
+    full, vocab = load_corpus(args.corpus, -1, token=args.token, min_freq=args.min_freq)
+    tokenizer = tokenizer_for(args.corpus, args.token)
     # the tokens themselves, so a resume refuses a corpus edited since (same characters,
     # other text) instead of silently training on other data
     corpus_sha256 = hashlib.sha256(full.astype("<i8").tobytes()).hexdigest()
@@ -325,7 +338,8 @@ def _train_locked(args, out: Path, ckpt_path: Path) -> int:
                        num_steps=args.num_steps, max_tokens=args.max_tokens,
                        use_random_iter=args.random, clip_theta=args.clip,
                        optimizer=args.optimizer, seed=args.seed, val_fraction=args.val_fraction,
-                       init=args.init, threads=args.threads)
+                       init=args.init, threads=args.threads, token=args.token,
+                       min_freq=args.min_freq)
     cfg = ModelConfig(args.cell, len(vocab), args.hidden, num_layers=args.num_layers,
                       gru_form=args.gru_form, dropout=args.dropout)
     try:  # fail now, naming the corpus, not inside train()
@@ -337,8 +351,15 @@ def _train_locked(args, out: Path, ckpt_path: Path) -> int:
                           f"validation tokens, fewer than --num-steps + 1 = {tcfg.num_steps + 1}; "
                           "raise it, or 0 for no validation")
     be = make_backend(args)
-    prefix = args.prefix if args.prefix is not None else default_prefix(args.corpus, vocab)
-    vocab.lookup_strict(list(prefix))  # fail now, not after 500 epochs
+    prefix = args.prefix if args.prefix is not None else default_prefix(args.corpus, vocab,
+                                                                        tokenizer)
+    unknown = prefix_ids(prefix, vocab, tokenizer).unknown  # fail now, not after 500 epochs
+    if unknown:
+        print(f"note: --prefix words not in the vocabulary, read as <unk>: {', '.join(unknown)}",
+              file=sys.stderr, flush=True)
+
+    def sample(text: str) -> str:
+        return predict(text, args.num_preds, be, cfg, params, vocab, tokenizer=tokenizer)
 
     history, start_epoch = [], 0
     norm_log = []  # (epoch position, global gradient norm before clipping) per batch
@@ -373,6 +394,7 @@ def _train_locked(args, out: Path, ckpt_path: Path) -> int:
             extra={"corpus": args.corpus, "corpus_sha256": corpus_sha256,
                    "backend": be.name, "dtype": args.dtype,
                    "device": str(getattr(be, "device", "cpu")),
+                   "prefix": prefix,  # rnnlab generate starts from it by default
                    "options": run_options_record(args)},
             arrays={"grad_norms": np.array(norm_log, dtype=np.float64).reshape(-1, 2)}))
         if not args.no_plot and history and not no_matplotlib:
@@ -440,7 +462,7 @@ def _train_locked(args, out: Path, ckpt_path: Path) -> int:
                   f"{stats.tokens_per_s:10,.0f} tokens/s  grad norm {stats.grad_norm_mean:.3f}",
                   flush=True)
         if args.sample_every and e % args.sample_every == 0 and e != tcfg.num_epochs:
-            print("  sample:", predict(prefix, args.num_preds, be, cfg, params, vocab), flush=True)
+            print("  sample:", sample(prefix), flush=True)
         if args.checkpoint_every and e % args.checkpoint_every == 0:
             save(e)
             last_saved = e
@@ -448,8 +470,9 @@ def _train_locked(args, out: Path, ckpt_path: Path) -> int:
 
     val_note = (f", validation on {len(val_corpus):,} held-out tokens" if len(val_corpus)
                 else ", no validation split")
+    kind = "" if args.token == "char" else " words"
     print(f"training {cfg.cell} (H={cfg.num_hiddens}, layers={cfg.num_layers}) on "
-          f"{len(train_corpus):,} tokens{val_note}, vocab {len(vocab)}, backend {be.name} "
+          f"{len(train_corpus):,} tokens{val_note}, vocab {len(vocab)}{kind}, backend {be.name} "
           f"({getattr(be, 'device', 'cpu')}, {args.dtype})", flush=True)
     epoch_start[0] = time.time()
     tuner = thread_tuner(tcfg.threads, be, on_choice=on_choice)
@@ -480,9 +503,9 @@ def _train_locked(args, out: Path, ckpt_path: Path) -> int:
             val = f", validation {last['val_ppl']:.2f}" if last.get("val_ppl") is not None else ""
             print(f"perplexity {last['train_ppl']:.2f}{val}, {last['tokens_per_s']:,.0f} tokens/s "
                   f"on {be.name}")
-        print(predict(prefix, args.num_preds, be, cfg, params, vocab))
-        if args.prefix is None and args.corpus in ("timemachine", "time_machine"):
-            print(predict("traveller", args.num_preds, be, cfg, params, vocab))
+        print(sample(prefix))
+        if args.prefix is None and tokenizer.time_machine:
+            print(sample("traveller"))
         print(f"saved {ckpt_path}" + "".join(f"\nplot  {p}" for p in plots), flush=True)
         return 0
 
