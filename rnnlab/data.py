@@ -381,17 +381,23 @@ def _download_time_machine(cache: pathlib.Path) -> pathlib.Path:
 
 def find_time_machine(data_dir=None, download: bool = True) -> pathlib.Path:
     """Path of a verified ``timemachine.txt``: looked up in ``data_dir`` (or, if not given,
-    ``$RNNLAB_DATA``), then in the user cache; else downloaded into the cache."""
+    ``$RNNLAB_DATA``), then in the user cache; else downloaded into the cache.
+
+    ``data_dir`` / ``RNNLAB_DATA`` is the folder that holds ``timemachine.txt``; the path
+    of the file itself (under any name) is accepted too. Whatever is found must have d2l's
+    SHA-1."""
     fetch = download  # the parameter hides the function of that name
-    places: list[pathlib.Path] = []
+    given, origin = None, ""
     if data_dir is not None:
-        places.append(pathlib.Path(data_dir))
+        given, origin = pathlib.Path(data_dir), "data_dir"
     elif os.environ.get("RNNLAB_DATA"):
-        places.append(pathlib.Path(os.environ["RNNLAB_DATA"]))
+        given, origin = pathlib.Path(os.environ["RNNLAB_DATA"]), "RNNLAB_DATA"
     cache = _cache_dir()
-    places.append(cache)
-    for place in places:
-        path = place / TIME_MACHINE_FILE
+    candidates: list[pathlib.Path] = []
+    if given is not None:
+        candidates.append(given if given.is_file() else given / TIME_MACHINE_FILE)
+    candidates.append(cache / TIME_MACHINE_FILE)
+    for path in candidates:
         if path.is_file():
             actual = _sha1(path)
             if actual != TIME_MACHINE_SHA1:
@@ -400,20 +406,23 @@ def find_time_machine(data_dir=None, download: bool = True) -> pathlib.Path:
                     f"delete it or replace it with the file from {TIME_MACHINE_URL}"
                 )
             return path
-    looked = ", ".join(repr(str(p / TIME_MACHINE_FILE)) for p in places)
+    looked = ", ".join(repr(str(p)) for p in candidates)
+    note = ""
+    if given is not None and not given.exists():
+        note = f" ({origin}={str(given)!r} does not exist)"
+    elif given is not None:
+        note = f" ({origin}={str(given)!r} is a folder without {TIME_MACHINE_FILE})"
+    recipe = (f"{TIME_MACHINE_FILE} not found; looked in {looked}{note}. Offline, copy "
+              f"{TIME_MACHINE_FILE} into {str(cache)!r}, or set RNNLAB_DATA to the folder that "
+              "holds it (or to the file itself)")
     if not fetch:
-        raise CorpusNotFoundError(
-            f"{TIME_MACHINE_FILE} not found; looked in {looked} and download=False"
-        )
+        raise CorpusNotFoundError(f"{recipe}; download=False")
     try:
         return _download_time_machine(cache)
     except ChecksumError:
         raise
     except CorpusError as e:
-        raise CorpusNotFoundError(
-            f"{TIME_MACHINE_FILE} not found; looked in {looked}, then {e}; "
-            f"put the file in one of those places or set RNNLAB_DATA"
-        ) from e
+        raise CorpusNotFoundError(f"{recipe}; the download failed too: {e}") from e
 
 
 # --------------------------------------------------------------------------- corpora

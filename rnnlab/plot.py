@@ -2,10 +2,17 @@
 
 matplotlib is optional (``pip install rnnlab[plot]``); it is imported inside each
 function, with the non-interactive Agg backend, and every PNG is written atomically.
+
+Titles carry the user's words (a corpus named 时间机器.txt). matplotlib's default font has
+no CJK glyphs: it would warn once per character and draw empty boxes. ``readable`` picks
+an installed font that has the missing glyphs as a fallback behind the default font, and
+where none is installed writes those characters as escapes (``\u65f6``), so a plot never
+warns and never shows a box.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
 
@@ -14,6 +21,69 @@ import numpy as np
 from .checkpoint import atomic_write_bytes
 
 CELL_COLORS = {"rnn": "C3", "lstm": "C0", "gru": "C2"}
+
+
+# families that cover Chinese, Japanese and Korean on common systems, tried before every
+# other installed font
+CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "Noto Sans CJK KR",
+                "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN", "WenQuanYi Zen Hei",
+                "WenQuanYi Micro Hei", "Droid Sans Fallback", "AR PL UMing CN", "AR PL UKai CN",
+                "SimHei", "Microsoft YaHei", "PingFang SC", "Hiragino Sans GB", "Heiti SC",
+                "Arial Unicode MS", "Noto Sans")
+# never a fallback: its glyphs for what other fonts lack are boxes showing the code point
+BOX_FONTS = ("Last Resort",)
+
+
+@functools.lru_cache(maxsize=None)
+def _codepoints(path: str) -> frozenset:
+    """The code points a font file has glyphs for (empty if it cannot be read)."""
+    from matplotlib.ft2font import FT2Font
+
+    try:
+        return frozenset(FT2Font(path).get_charmap())
+    except (RuntimeError, OSError, ValueError):
+        return frozenset()
+
+
+def _default_font() -> tuple[str, str]:
+    """(family name, file) of the font matplotlib draws text with by default."""
+    from matplotlib import font_manager
+
+    path = font_manager.findfont(font_manager.FontProperties())
+    return font_manager.FontProperties(fname=path).get_name(), path
+
+
+@functools.lru_cache(maxsize=256)
+def fallback_font(chars: frozenset) -> str | None:
+    """The family of an installed font with a glyph for every code point in ``chars``:
+    the CJK families first, then the rest by name; None if no font has them all."""
+    from matplotlib import font_manager
+
+    entries = [e for e in font_manager.fontManager.ttflist
+               if not e.name.startswith(BOX_FONTS) and e.style == "normal"]
+    rank = {name: i for i, name in enumerate(CJK_FAMILIES)}
+    entries.sort(key=lambda e: (rank.get(e.name, len(rank)), e.name, abs(e.weight - 400)
+                                if isinstance(e.weight, int) else 0))
+    for entry in entries:
+        if chars <= _codepoints(entry.fname):
+            return entry.name
+    return None
+
+
+def readable(text: str) -> tuple[str, dict]:
+    """``text`` and the Text properties that draw it with no missing glyph: the default
+    font where it has every character; else that font with a fallback font that has the
+    rest; else ``text`` with those characters escaped (``时`` -> ``\u65f6``)."""
+    name, path = _default_font()
+    have = _codepoints(path)
+    missing = frozenset(ord(c) for c in text if not c.isspace() and ord(c) not in have)
+    if not missing:
+        return text, {}
+    family = fallback_font(missing)
+    if family is not None:
+        return text, {"fontfamily": [name, family]}
+    return "".join(c.encode("unicode_escape").decode("ascii") if ord(c) in missing else c
+                   for c in text), {}
 
 
 def _pyplot():
@@ -88,7 +158,8 @@ def plot_perplexity(history: list, path, title: str = "") -> Path:
         ax.set_xticks(epochs)
     plain_log_labels(ax)
     ax.legend()
-    ax.set_title(title or "perplexity per epoch")
+    text, font = readable(title or "perplexity per epoch")
+    ax.set_title(text, **font)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -130,7 +201,8 @@ def plot_grad_norms(positions, norms, theta: float, path, title: str = "") -> Pa
     plain_log_labels(ax)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", fontsize=8)
-    ax.set_title((title + "\n" if title else "") + "gradient norm before and after clipping")
+    text, font = readable((title + "\n" if title else "") + "gradient norm before and after clipping")
+    ax.set_title(text, **font)
     ax2.plot(mid, 100 * share, color="C3", drawstyle="steps-mid")
     ax2.set_ylabel("% clipped")
     ax2.set_xlabel("epoch")
@@ -179,7 +251,8 @@ def plot_gradient_flow(flows: dict, path, window: int, epochs: int, title: str =
         ax.grid(True, which="both", alpha=0.3)
         ax.set_xlim(0, window)
         ax.legend(loc="lower left", fontsize=9)
-    fig.suptitle(title or f"How far back does the gradient reach? Loss on the last of "
-                          f"{window} steps", fontsize=11)
+    text, font = readable(title or f"How far back does the gradient reach? Loss on the last "
+                                   f"of {window} steps")
+    fig.suptitle(text, fontsize=11, **font)
     fig.tight_layout()
     return _save(fig, path)

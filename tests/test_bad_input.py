@@ -251,6 +251,12 @@ ROWS = [
     Row("timemachine-checksum",
         lambda c: find_time_machine(c.file("timemachine.txt", b"edited") and c.tmp, download=False),
         ChecksumError, r"timemachine\.txt' has SHA-1 [0-9a-f]{40}, expected 090b5e7e"),
+    Row("timemachine-not-found",
+        lambda c: find_time_machine(c.tmp / "data", download=False),
+        CorpusNotFoundError, r"timemachine\.txt not found; looked in '.*data/timemachine\.txt', "
+                             r"'.*rnnlab/timemachine\.txt' \(data_dir='.*data' does not exist\)\. "
+                             r"Offline, copy timemachine\.txt into '.*rnnlab', or set RNNLAB_DATA "
+                             r"to the folder that holds it \(or to the file itself\)"),
     Row("download-checksum", _download_wrong_sha,
         ChecksumError, r"served\.txt' has SHA-1 [0-9a-f]{40}, expected 0{40}; not saved"),
     Row("download-unreachable",

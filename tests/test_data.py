@@ -221,6 +221,33 @@ def test_time_machine_found_through_rnnlab_data(time_machine_dir, monkeypatch):
     assert find_time_machine(download=False) == time_machine_dir / "timemachine.txt"
 
 
+def test_rnnlab_data_may_name_the_file_itself(time_machine_dir, tmp_path, monkeypatch):
+    """RNNLAB_DATA is the folder holding timemachine.txt, or the file itself, by any name;
+    a file that is not d2l's is refused whatever its name."""
+    book = tmp_path / "d2l-time-machine.txt"
+    book.write_bytes((time_machine_dir / "timemachine.txt").read_bytes())
+    monkeypatch.setenv("RNNLAB_DATA", str(book))
+    assert find_time_machine(download=False) == book
+    assert load_corpus("timemachine", 20)[0].shape == (20,)
+    monkeypatch.setenv("RNNLAB_DATA", str(write_bytes(tmp_path, "other.txt", b"a novel\n")))
+    with pytest.raises(ChecksumError, match="other.txt"):
+        find_time_machine(download=False)
+
+
+def test_not_found_says_what_rnnlab_data_is_and_gives_the_offline_recipe(tmp_path, monkeypatch):
+    (tmp_path / "folder").mkdir()
+    for given, why in ((tmp_path / "folder", "is a folder without timemachine.txt"),
+                       (tmp_path / "nowhere", "does not exist")):
+        monkeypatch.setenv("RNNLAB_DATA", str(given))
+        with pytest.raises(CorpusNotFoundError) as info:
+            find_time_machine(download=False)
+        message = str(info.value)
+        assert f"RNNLAB_DATA={str(given)!r} {why}" in message
+        cache = tmp_path / "xdg_cache" / "rnnlab"
+        assert (f"Offline, copy timemachine.txt into {str(cache)!r}, or set RNNLAB_DATA to "
+                "the folder that holds it (or to the file itself)") in message
+
+
 def test_find_time_machine_downloads_into_cache_then_reuses_it(
     time_machine_dir, tmp_path, monkeypatch
 ):
