@@ -241,18 +241,31 @@ def load_checkpoint(path, cell: str | None = None, vocab: Vocab | None = None) -
     ``cell`` and ``vocab``, when given, are what the caller expects: a checkpoint of
     another cell, or with another vocabulary, is refused too.
     """
-    from safetensors import SafetensorError
-    from safetensors.numpy import load
+    path = resolve(path)
+    return decode_checkpoint(read_checkpoint_bytes(path), path, cell=cell, vocab=vocab)
 
+
+def read_checkpoint_bytes(path) -> bytes:
+    """The bytes of the checkpoint file at ``path`` (a run directory means its
+    checkpoint.safetensors); a missing or unreadable file is a CheckpointError."""
     path = resolve(path)
     if not path.exists():
         raise CheckpointError(f"no checkpoint at {path}")
     if path.is_dir():
         raise CheckpointError(f"{path} is a directory, not a checkpoint file")
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from exc
+
+
+def decode_checkpoint(data: bytes, path, cell: str | None = None,
+                      vocab: Vocab | None = None) -> Checkpoint:
+    """A checkpoint from its file's bytes (read on one process, sent to the others in a
+    data-parallel run); ``path`` names it in errors. Verified as :func:`load_checkpoint`."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
     try:
         arrays = load(data)
         header_len = int.from_bytes(data[:8], "little")

@@ -24,7 +24,8 @@ line on stderr), 130 for an interrupted run.
     │       └── NonFiniteParamError       ... holding NaN or inf (also a NonFiniteError)
     ├── CheckpointError (ValueError)      truncated, edited, other version, mismatched
     ├── NonFiniteError (FloatingPointError)  the loss or gradient norm became NaN or inf
-    └── BackendError (RuntimeError)       an unknown backend or unavailable device
+    ├── BackendError (RuntimeError)       an unknown backend or unavailable device
+    └── DistributedError (RuntimeError)   a data-parallel peer died, hung or never joined
 """
 
 from __future__ import annotations
@@ -81,6 +82,11 @@ class NonFiniteParamError(ParamError, NonFiniteError):
 
 class BackendError(RnnlabError, RuntimeError):
     """A backend or device was asked for that is unknown or not available."""
+
+
+class DistributedError(RnnlabError, RuntimeError):
+    """Another process of a data-parallel run died, hung past the process group's
+    timeout, or never joined: this process stops instead of waiting for ever."""
 
 
 EXIT_ERROR = 2  # any rnnlab error: bad input or option, one line on stderr

@@ -13,6 +13,12 @@ epoch e from ``default_rng([seed, e])``, the dropout masks of batch i of epoch e
 ``default_rng([seed, e, i, 1])`` (only when ``cfg.dropout > 0``; evaluation never
 drops). Nothing else is random, so a run resumed from a checkpoint at the end of epoch
 e repeats the uninterrupted run's numbers exactly.
+
+Data-parallel (``parallel=``, a :class:`rnnlab.distributed.DataParallel`, started by
+torchrun on the torch backend): every process draws the same whole batches and dropout
+masks from the seed, trains its own block of B/N rows with the state of those rows, and
+the backend all-reduces the gradients and the loss, so every number equals one process
+training all B rows (docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import numpy as np
 
 from .config import OPTIMIZERS, ModelConfig
 from .data import TOKEN_KINDS, SeqDataLoader, _min_length
+from .distributed import DataParallel, check_divisible, split_rows
 from .dropout import dropout_masks, dropout_rng
 from .errors import ConfigError, CorpusError, NonFiniteError
 from .threads import ThreadTuner, check_threads, thread_tuner
@@ -136,11 +143,15 @@ def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
 
 def train_epoch(backend, cfg: ModelConfig, params: dict, optimizer, loader: SeqDataLoader,
                 tcfg: TrainConfig, epoch: int, on_batch: BatchCallback | None = None,
-                tuner: ThreadTuner | None = None) -> EpochStats:
+                tuner: ThreadTuner | None = None,
+                parallel: DataParallel | None = None) -> EpochStats:
     """One pass over the partition; returns perplexity, speed and gradient-norm stats.
 
     ``tuner`` (rnnlab.threads) is told each step's duration and may change the thread
-    count between steps: the time of the step alone, not of ``on_batch``."""
+    count between steps: the time of the step alone, not of ``on_batch``.
+    With ``parallel`` this process trains its rows of every batch; ``backend`` (that
+    run's) returns the whole batch's loss and gradient, so the stats are the whole run's.
+    """
     total_loss, num_tokens, norms, clipped = 0.0, 0, [], 0
     state = None
     start = time.perf_counter()
@@ -148,12 +159,18 @@ def train_epoch(backend, cfg: ModelConfig, params: dict, optimizer, loader: SeqD
     clock = time.perf_counter
     for i, (X, Y) in enumerate(batches):
         step_start = clock()
+        B, tokens = X.shape[0], X.size  # the whole batch's B rows, T*B tokens
+        if parallel is not None:  # the same B/N rows every batch: their state is ours
+            X, Y = parallel.rows(X), parallel.rows(Y)  # (B/N, T)
         if state is None or tcfg.use_random_iter:
             state = backend.begin_state(cfg, X.shape[0])  # d2l: new state per random batch
         extra = {}
         if cfg.dropout > 0 and cfg.num_layers > 1:  # masks drawn per batch, from the seed
-            extra["dropout_masks"] = dropout_masks(cfg, X.shape[1], X.shape[0],
-                                                   dropout_rng(tcfg.seed, epoch, i))
+            masks = dropout_masks(cfg, X.shape[1], B,
+                                  dropout_rng(tcfg.seed, epoch, i))  # (T, B, H*D) each
+            if parallel is not None:  # our rows of the whole batch's masks
+                masks = tuple(parallel.rows(m, axis=1) for m in masks)  # (T, B/N, H*D)
+            extra["dropout_masks"] = masks
         try:
             loss, grads, state = backend.loss_and_grads(
                 cfg, params, backend.tokens(X), backend.tokens(Y), state, **extra)  # detached
@@ -168,8 +185,8 @@ def train_epoch(backend, cfg: ModelConfig, params: dict, optimizer, loader: SeqD
         optimizer.step(grads)
         if tuner is not None:
             tuner.step_done(clock() - step_start)
-        total_loss += loss * X.size
-        num_tokens += X.size
+        total_loss += loss * tokens
+        num_tokens += tokens
         norms.append(norm)
         clipped += norm > tcfg.clip_theta
         if on_batch is not None:
@@ -196,11 +213,13 @@ def train_epoch(backend, cfg: ModelConfig, params: dict, optimizer, loader: SeqD
 
 
 def evaluate(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, batch_size: int,
-             num_steps: int) -> float:
+             num_steps: int, parallel: DataParallel | None = None) -> float:
     """Perplexity of held-out tokens: one sequential pass, state carried, no updates.
 
     The corpus is cut into ``rows = min(batch_size, (N-1) // num_steps)`` rows read in
-    windows of ``num_steps``, so a short validation split still gives a number.
+    windows of ``num_steps``, so a short validation split still gives a number. With
+    ``parallel`` each process reads its share of the rows (they need not divide evenly:
+    nothing is averaged) and the summed cross-entropies and token counts are added up.
     """
     corpus = np.asarray(corpus)
     rows = min(batch_size, (len(corpus) - 1) // num_steps)
@@ -210,9 +229,15 @@ def evaluate(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, batch_
     n = ((len(corpus) - 1) // rows) * rows
     Xs = corpus[:n].reshape(rows, -1)  # (rows, n/rows)
     Ys = corpus[1:n + 1].reshape(rows, -1)  # (rows, n/rows): shifted by one
-    state = backend.begin_state(cfg, rows)
+    windows = (Xs.shape[1] // num_steps) * num_steps
+    if parallel is not None:  # this process's rows; a process may have none
+        mine = split_rows(rows, parallel.rank, parallel.world_size)
+        Xs, Ys = Xs[mine], Ys[mine]  # (rows/N, n/rows)
+        if not len(Xs):
+            windows = 0
+    state = backend.begin_state(cfg, len(Xs)) if windows else None
     total, count = 0.0, 0
-    for j in range(0, (Xs.shape[1] // num_steps) * num_steps, num_steps):
+    for j in range(0, windows, num_steps):
         X, Y = Xs[:, j:j + num_steps], Ys[:, j:j + num_steps]  # (rows, T)
         logits, state = backend.forward(cfg, params, backend.tokens(X), state)
         logits = np.asarray(backend.to_numpy({"l": logits})["l"], dtype=np.float64)  # (T*rows, V)
@@ -221,6 +246,8 @@ def evaluate(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, batch_
         lse = m[:, 0] + np.log(np.exp(logits - m).sum(axis=1))  # (T*rows,)
         total += float((lse - logits[np.arange(len(targets)), targets]).sum())
         count += len(targets)
+    if parallel is not None:
+        total, count = parallel.sum([total, count])  # over every process's rows
     return perplexity(total / count)
 
 
@@ -237,7 +264,8 @@ def train(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, tcfg: Tra
           val_corpus: np.ndarray | None = None, start_epoch: int = 0, optimizer=None,
           on_epoch: Callable[[EpochStats], None] | None = None,
           on_batch: BatchCallback | None = None,
-          tuner: ThreadTuner | None = None) -> list[EpochStats]:
+          tuner: ThreadTuner | None = None,
+          parallel: DataParallel | None = None) -> list[EpochStats]:
     """Train epochs ``start_epoch .. num_epochs-1`` in place on ``params`` (backend arrays).
 
     ``on_epoch`` sees each epoch's stats (perplexity, tokens/s, norms, validation
@@ -245,6 +273,9 @@ def train(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, tcfg: Tra
     The thread count follows ``tcfg.threads`` for the call and is restored after it;
     a ``tuner`` made by the caller (``with ThreadTuner(...) as tuner``) is used instead,
     so its choice carries over to what the caller runs next.
+    ``parallel``: this process is one of a data-parallel run
+    (``rnnlab.torch_backend.distributed.connect()``), ``backend`` is that run's
+    (``parallel.backend(...)``); every process gets the same stats and parameters.
     """
     if cfg.bidirectional:
         raise ConfigError(
@@ -252,26 +283,32 @@ def train(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, tcfg: Tra
             "model of the next character; use it as an encoder or tagger (examples/)"
         )
     check_corpus_fits(len(corpus), tcfg)
+    if parallel is not None:
+        if getattr(backend, "parallel", None) is not parallel:
+            raise ConfigError("train(parallel=...) needs that run's backend, "
+                              "parallel.backend(...), whose gradients are averaged over the "
+                              f"processes; got {backend!r}")
+        check_divisible(tcfg.batch_size, parallel.world_size)
     loader = SeqDataLoader(corpus, tcfg.batch_size, tcfg.num_steps, tcfg.use_random_iter)
     if optimizer is None:
         optimizer = backend.make_optimizer(tcfg.optimizer, params, tcfg.lr)
     if tuner is not None:
         return _train_epochs(backend, cfg, params, loader, tcfg, val_corpus, start_epoch,
-                             optimizer, on_epoch, on_batch, tuner)
+                             optimizer, on_epoch, on_batch, tuner, parallel)
     with thread_tuner(tcfg.threads, backend) as tuner:
         return _train_epochs(backend, cfg, params, loader, tcfg, val_corpus, start_epoch,
-                             optimizer, on_epoch, on_batch, tuner)
+                             optimizer, on_epoch, on_batch, tuner, parallel)
 
 
 def _train_epochs(backend, cfg, params, loader, tcfg, val_corpus, start_epoch, optimizer,
-                  on_epoch, on_batch, tuner) -> list[EpochStats]:
+                  on_epoch, on_batch, tuner, parallel=None) -> list[EpochStats]:
     history = []
     for epoch in range(start_epoch, tcfg.num_epochs):
         stats = train_epoch(backend, cfg, params, optimizer, loader, tcfg, epoch, on_batch,
-                            tuner)
+                            tuner, parallel)
         if val_corpus is not None and len(val_corpus) > 0:
             stats.val_ppl = evaluate(backend, cfg, params, val_corpus, tcfg.batch_size,
-                                     tcfg.num_steps)
+                                     tcfg.num_steps, parallel)
             if not math.isfinite(stats.val_ppl):  # held-out loss past 709 nats: diverged
                 raise NonFiniteError(
                     f"the run diverged at epoch {epoch + 1}: the validation perplexity is "

@@ -23,6 +23,7 @@ from rnnlab import cli
 from rnnlab.checkpoint import Checkpoint, check_resume, load_checkpoint, save_checkpoint
 from rnnlab.config import ModelConfig
 from rnnlab.data import Vocab, download, find_time_machine, load_corpus, load_corpus_text
+from rnnlab.distributed import launch_env
 from rnnlab.errors import (
     BackendError,
     ChecksumError,
@@ -432,7 +433,37 @@ ROWS = [
     Row("train-diverged", _train_diverging,
         NonFiniteError, r"the run diverged at epoch 1, batch \d+: the loss is \S+ nats per token, "
                         r"beyond 709\.78, where the perplexity exp\(loss\) overflows"),
+    # ---- data-parallel training
+    Row("train-parallel-backend", lambda c: _train_parallel(c, c.be, batch_size=4),
+        ConfigError, r"train\(parallel=\.\.\.\) needs that run's backend"),
+    Row("train-parallel-batch-size", lambda c: _train_parallel(c, None, batch_size=3),
+        ConfigError, r"batch_size 3 cannot be split evenly over 2 processes"),
+    Row("launch-env", lambda c: launch_env({"RANK": "one", "WORLD_SIZE": "2"}),
+        ConfigError, r"RANK='one' is not an integer; start data-parallel runs with torchrun"),
 ]
+
+
+class _TwoRanks:
+    """A stand-in for the DataParallel of a 2-process run (no process group needed: the
+    refusals come before any exchange)."""
+    rank, world_size = 0, 2
+
+    def rows(self, a, axis=0):
+        return a
+
+    def sum(self, values):
+        return list(values)
+
+
+def _train_parallel(c: Ctx, backend, batch_size: int):
+    parallel = _TwoRanks()
+    if backend is None:  # a backend of that run, as parallel.backend(...) makes
+        backend = rnnlab.get_backend("numpy")
+        backend.parallel = parallel
+    cfg = ModelConfig("rnn", V, H)
+    corpus = np.arange(200) % V
+    return train(backend, cfg, backend.from_numpy(init_params(cfg, seed=0)), corpus,
+                 TrainConfig(num_epochs=1, batch_size=batch_size, num_steps=T), parallel=parallel)
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
@@ -456,11 +487,17 @@ class CliRow:
     argv: Callable[[pathlib.Path], list]  # tmp dir -> arguments
     status: int
     match: str  # regex the single stderr line must contain
+    env: tuple = ()  # (name, value) pairs set for the run: torchrun's, say
 
 
 def _text_file(tmp: pathlib.Path, name: str, content: bytes) -> str:
     (tmp / name).write_bytes(content)
     return str(tmp / name)
+
+
+# what torchrun --nproc-per-node 2 sets in its first process
+TORCHRUN_RANK0 = (("RANK", "0"), ("WORLD_SIZE", "2"), ("LOCAL_RANK", "0"),
+                  ("LOCAL_WORLD_SIZE", "2"))
 
 
 def _train_args(tmp, *extra):
@@ -559,6 +596,18 @@ CLI_ROWS = [
                t, extra=lambda c: {**c.extra, "options": {**c.extra["options"],
                                                            "checkpoint_every": "1"}}),
            2, r"the recorded --checkpoint-every is '1', which is not a valid value"),
+    CliRow("cli-torchrun-numpy", lambda t: _train_args(t, "--backend", "numpy"),
+           2, r"^rnnlab: error: the numpy backend trains in one process: it is rnnlab's "
+              r"executable specification, single-process by design; train data-parallel under "
+              r"torchrun with --backend torch", env=TORCHRUN_RANK0),
+    CliRow("cli-torchrun-batch-size", lambda t: _train_args(t, "--backend", "torch",
+                                                            "--batch-size", "3"),
+           2, r"^rnnlab: error: --batch-size 3 cannot be split evenly over 2 processes",
+           env=TORCHRUN_RANK0),
+    CliRow("cli-torchrun-device-index", lambda t: _train_args(t, "--backend", "torch",
+                                                              "--device", "cuda:1"),
+           2, r"--device cuda:1: under torchrun every process trains on its own GPU, "
+              r"cuda:LOCAL_RANK; pass --device cuda", env=TORCHRUN_RANK0),
     CliRow("cli-nonfinite",
            lambda t: _train_args(t, "--cell", "lstm", "--lr", "1e39", "--clip", "1e30", "--epochs", "2"),
            3, r"^rnnlab: error: parameter 'W_\w+' holds \d+ NaN or infinite value\(s\) at epoch 1, "
@@ -579,6 +628,8 @@ def run_cli(argv, capsys) -> tuple[int, list]:
 @pytest.mark.parametrize("row", CLI_ROWS, ids=[r.id for r in CLI_ROWS])
 def test_cli_bad_input(row: CliRow, tmp_path, time_machine_dir, monkeypatch, capsys):
     monkeypatch.setenv("RNNLAB_DATA", str(time_machine_dir))
+    for name, value in row.env:
+        monkeypatch.setenv(name, value)
     try:
         status, err = run_cli(row.argv(tmp_path), capsys)
     finally:

@@ -4,6 +4,10 @@ Each command module has ``add_parser(sub)``, whose options map one to one onto a
 ModelConfig / TrainConfig, and a ``cmd_<name>(args) -> int`` that its parser dispatches to.
 Errors of rnnlab's own types print one line on stderr and exit with status 2 (3 for a run
 that stopped on a NaN / infinite loss); a traceback means a bug.
+
+Under torchrun every process runs this; rank 0 speaks for all of them. The others print
+only what is theirs alone (a lost peer, a full disk, memory), naming their rank: an
+rnnlab error there is one every process met alike, or one rank 0 reports for them.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import sys
 import numpy as np
 
 from .. import __version__
-from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, RnnlabError, exit_status
+from ..distributed import launch_rank
+from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, DistributedError, RnnlabError, exit_status
 from . import generate, gradcheck, inspect, memory, train
 from .common import OneLineParser, is_out_of_memory, one_line
 
@@ -60,16 +65,20 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.explicit = explicit_options(argv)  # what was typed: --resume checks it
+    rank = launch_rank()  # 0 unless torchrun started this process
+    me = "rnnlab" if rank == 0 else f"rnnlab (process {rank})"
     try:
         # rnnlab checks losses, norms and parameters itself and names the epoch and batch;
         # NumPy's overflow warnings would only add lines to stderr
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             return args.func(args)
     except RnnlabError as exc:
-        print(f"rnnlab: error: {one_line(exc)}", file=sys.stderr)
+        if rank == 0 or isinstance(exc, DistributedError):
+            print(f"{me}: error: {one_line(exc)}", file=sys.stderr)
         return exit_status(exc)
     except KeyboardInterrupt:
-        print("rnnlab: interrupted", file=sys.stderr)
+        if rank == 0:
+            print("rnnlab: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `rnnlab generate ... | head`: the reader left, not an error
         import os
@@ -77,12 +86,12 @@ def main(argv=None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # silence the flush
         return 0
     except OSError as exc:  # a full disk or a vanished directory while saving
-        print(f"rnnlab: error: {one_line(exc)}", file=sys.stderr)
+        print(f"{me}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except (MemoryError, RuntimeError) as exc:  # --hidden 100000000: NumPy's MemoryError,
         if not (isinstance(exc, MemoryError) or is_out_of_memory(exc)):  # torch's (CPU/CUDA)
             raise  # any other RuntimeError is a bug: keep its traceback
-        print(f"rnnlab: error: out of memory ({one_line(exc)[:200]}); use a smaller --hidden, "
+        print(f"{me}: error: out of memory ({one_line(exc)[:200]}); use a smaller --hidden, "
               "--batch-size, --num-steps or --num-layers", file=sys.stderr)
         return EXIT_ERROR
 

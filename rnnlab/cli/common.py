@@ -14,6 +14,10 @@ class OneLineParser(argparse.ArgumentParser):
     and the value: ``rnnlab train: error: argument --hidden: expected a positive ...``."""
 
     def error(self, message: str):
+        from ..distributed import launch_rank
+
+        if launch_rank() != 0:  # under torchrun every process parses alike: rank 0 says it
+            self.exit(EXIT_ERROR)
         self.exit(EXIT_ERROR, f"{self.prog}: error: {one_line(message)} "
                               f"(see {self.prog} --help)\n")
 

@@ -29,7 +29,10 @@ def add_parser(sub) -> None:
                                    "and tokens/s per epoch; saves a checkpoint, perplexity.png "
                                    "and grad_norm.png in --out, and prints a sample. Defaults "
                                    "are d2l's. Ctrl-C keeps the last checkpoint: run the same "
-                                   "command with --resume to continue.")
+                                   "command with --resume to continue. Started by torchrun "
+                                   "(--backend torch), the processes train data-parallel: "
+                                   "torchrun --nproc-per-node 2 -m rnnlab train --backend torch "
+                                   "...")
     t.add_argument("--cell", choices=CELLS, default="lstm", help="recurrent cell (default lstm)")
     t.add_argument("--hidden", type=positive_int, default=256, help="hidden units H (default 256)")
     t.add_argument("--num-layers", type=positive_int, default=1, help="stacked layers (default 1)")
@@ -111,6 +114,9 @@ def add_parser(sub) -> None:
                    help="print the epoch line every N epochs (default 1)")
     add_backend_options(t)
     add_threads_option(t)
+    t.add_argument("--dist-timeout", type=positive_float, default=600.0,
+                   help="under torchrun: seconds a process waits for the others at each "
+                        "exchange before it stops with an error (default 600)")
     _register_actions(t)
     t.set_defaults(func=cmd_train)
 
@@ -173,6 +179,7 @@ RUN_OPTIONS: dict[str, RunOption] = {
     "device": RunOption("--device", overridable=True),
     "impl": RunOption("--impl", overridable=True),
     "threads": RunOption("--threads", overridable=True),  # speed only: rnnlab.threads
+    "dist_timeout": RunOption("--dist-timeout", overridable=True),  # torchrun only
 }
 # options of one invocation, not of the run: never recorded, never restored
 INVOCATION_OPTIONS = {"out", "resume", "overwrite", "help"}
@@ -288,40 +295,125 @@ def adopt_run_options(args, ckpt, where) -> None:
             "give these options with the run's values")
 
 
+def processes(n: int) -> str:
+    return "" if n == 1 else f" x {n} processes"
+
+
 def cmd_train(args) -> int:
-    from ..checkpoint import CHECKPOINT_NAME
+    from ..distributed import launch_env
+
+    launch = launch_env()  # None unless torchrun started this process
+    if launch is None:
+        return run_train(args, None)
+    return run_data_parallel(args, launch)
+
+
+def check_launch_options(args, launch) -> None:
+    """Under torchrun: what cannot train data-parallel is refused by every process alike,
+    before any of them waits for the others (rank 0 says it; the others exit quietly)."""
+    from ..distributed import check_divisible
+
+    if args.backend != "torch" and "backend" in getattr(args, "explicit", set()):
+        raise ConfigError(
+            f"the {args.backend} backend trains in one process: it is rnnlab's executable "
+            "specification, single-process by design; train data-parallel under torchrun with "
+            "--backend torch, or run rnnlab train without torchrun")
+    if args.device not in (None, "auto", "cpu", "cuda"):
+        raise ConfigError(f"--device {args.device}: under torchrun every process trains on its "
+                          "own GPU, cuda:LOCAL_RANK; pass --device cuda (choose the GPUs with "
+                          "CUDA_VISIBLE_DEVICES) or --device cpu")
+    if not args.resume or "batch_size" in getattr(args, "explicit", set()):
+        check_divisible(args.batch_size, launch.world_size, "--batch-size")
+    # Where a torchrun process trains is decided now, by the launch, not by a resumed
+    # checkpoint: the torch backend (left out, it is not numpy's default here), the device
+    # given (its process group is formed before the checkpoint is read), this timeout.
+    args.backend = "torch"
+    args.explicit = set(getattr(args, "explicit", set())) | {"backend", "device", "dist_timeout"}
+
+
+def run_data_parallel(args, launch) -> int:
+    """One of torchrun's processes: join the others, train this process's rows, leave.
+
+    Rank 0 alone prints, draws the progress bar, plots, holds the run directory's lock
+    and writes checkpoints; the others' standard output goes nowhere. A failure in any
+    process's set-up stops all of them with rank 0's one line (``DataParallel.agree``)."""
+    import contextlib
+    import os
+
+    from ..errors import DistributedError
+
+    check_launch_options(args, launch)  # before torch is imported: numpy needs none
+    from ..torch_backend.distributed import connect
+
+    dp = connect(args.device, timeout=args.dist_timeout, launch=launch)
+    try:
+        with contextlib.ExitStack() as stack:
+            if not dp.is_main:
+                args.no_progress = True
+                stack.enter_context(contextlib.redirect_stdout(
+                    stack.enter_context(open(os.devnull, "w"))))
+            try:
+                return run_train(args, dp)
+            except Exception as exc:
+                if not dp.agreed and not isinstance(exc, DistributedError):
+                    dp.agree(exc)  # this failure stops every process, not this one alone
+                raise
+    finally:
+        dp.close()
+
+
+def run_train(args, dp) -> int:
+    """``rnnlab train``; ``dp``: this process's DataParallel under torchrun, else None."""
+    from ..checkpoint import CHECKPOINT_NAME, read_checkpoint_bytes
     from ..memory import retain_freed_memory
     from ..runlock import RunLock
 
     retain_freed_memory()  # reuse freed arrays step after step, no page faults (rnnlab.memory)
     out = Path(args.out or f"runs/{args.cell}")
     ckpt_path = out / CHECKPOINT_NAME
-    if args.resume and not ckpt_path.exists():
-        raise ConfigError(f"--resume: no checkpoint at {ckpt_path} (train without --resume "
-                          "first, or point --out at the run's directory)")
-    check_run_dir(out)  # fail now, not at the first checkpoint after hours of training
-    # one writer per run directory, from before the checkpoint is read until the end:
-    # a second run, or a --resume of a run still training, is refused (rnnlab.runlock)
-    with RunLock(out):
-        return _train_locked(args, out, ckpt_path)
+    # one writer per run directory, from before the checkpoint is read until the end: a
+    # second run, or a --resume of a run still training, is refused (rnnlab.runlock).
+    # Data-parallel: rank 0 alone owns --out (it may be on its machine's disk only), takes
+    # the lock, reads the checkpoint and sends it to the others.
+    lock = RunLock(out)
+
+    def open_run():  # the checkpoint's bytes to resume from, or None for a new run
+        if args.resume and not ckpt_path.exists():
+            raise ConfigError(f"--resume: no checkpoint at {ckpt_path} (train without "
+                              "--resume first, or point --out at the run's directory)")
+        check_run_dir(out)  # fail now, not at the first checkpoint after hours of training
+        lock.acquire()
+        if args.resume:
+            return read_checkpoint_bytes(ckpt_path)
+        if ckpt_path.exists() and not args.overwrite:
+            raise ConfigError(f"{ckpt_path} already holds a run: add --resume to continue it, "
+                              "--overwrite to start again in its place, or choose another --out")
+        return None
+
+    try:
+        data = open_run() if dp is None else dp.share(open_run)
+        return _train_locked(args, out, ckpt_path, data, dp)
+    finally:
+        lock.release()
 
 
-def _train_locked(args, out: Path, ckpt_path: Path) -> int:
-    from ..checkpoint import Checkpoint, check_resume, load_checkpoint, rng_metadata, save_checkpoint
+def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> int:
+    from ..checkpoint import Checkpoint, check_resume, decode_checkpoint, rng_metadata, save_checkpoint
     from ..data import load_corpus, split_after, tokenizer_for
+    from ..distributed import check_divisible
     from ..generate import predict, prefix_ids
     from ..runs import default_prefix
     from ..params import init_params
     from ..threads import thread_tuner
     from ..train import TrainConfig, check_corpus_fits, resolve_init, train
 
-    ckpt = None
-    if args.resume:
-        ckpt = load_checkpoint(ckpt_path)
+    is_main = dp is None or dp.is_main  # prints, plots and writes checkpoints
+    ckpt = None if data is None else decode_checkpoint(data, ckpt_path)
+    if ckpt is not None:
         adopt_run_options(args, ckpt, ckpt_path)
-    elif ckpt_path.exists() and not args.overwrite:
-        raise ConfigError(f"{ckpt_path} already holds a run: add --resume to continue it, "
-                          "--overwrite to start again in its place, or choose another --out")
+    world_size = 1 if dp is None else dp.world_size
+    if dp is not None:
+        check_divisible(args.batch_size, world_size, "--batch-size")
     full, vocab = load_corpus(args.corpus, -1, token=args.token, min_freq=args.min_freq)
     tokenizer = tokenizer_for(args.corpus, args.token)
     # the tokens themselves, so a resume refuses a corpus edited since (same characters,
@@ -350,13 +442,15 @@ def _train_locked(args, out: Path, ckpt_path: Path) -> int:
         raise CorpusError(f"--val-fraction {args.val_fraction} leaves {len(val_corpus)} "
                           f"validation tokens, fewer than --num-steps + 1 = {tcfg.num_steps + 1}; "
                           "raise it, or 0 for no validation")
-    be = make_backend(args)
+    be = make_backend(args) if dp is None else dp.backend(args.device, args.dtype, args.impl)
     prefix = args.prefix if args.prefix is not None else default_prefix(args.corpus, vocab,
                                                                         tokenizer)
     unknown = prefix_ids(prefix, vocab, tokenizer).unknown  # fail now, not after 500 epochs
-    if unknown:
+    if unknown and is_main:
         print(f"note: --prefix words not in the vocabulary, read as <unk>: {', '.join(unknown)}",
               file=sys.stderr, flush=True)
+    if dp is not None:
+        dp.agree(None)  # every process is ready, or all stop with the first one's error
 
     def sample(text: str) -> str:
         return predict(text, args.num_preds, be, cfg, params, vocab, tokenizer=tokenizer)
@@ -376,7 +470,8 @@ def _train_locked(args, out: Path, ckpt_path: Path) -> int:
         if "grad_norms" in ckpt.arrays:
             norm_log = [tuple(row) for row in np.asarray(ckpt.arrays["grad_norms"]).tolist()]
         print(f"resuming {ckpt_path} after epoch {start_epoch} (trained on "
-              f"{ckpt.extra.get('backend', '?')}, continuing on {be.name})", flush=True)
+              f"{ckpt.extra.get('backend', '?')}{processes(ckpt.extra.get('world_size', 1))}, "
+              f"continuing on {be.name}{processes(world_size)})", flush=True)
         if start_epoch >= tcfg.num_epochs:
             print(f"already trained for {start_epoch} epochs; pass a larger --epochs to go on")
             return 0
@@ -393,7 +488,7 @@ def _train_locked(args, out: Path, ckpt_path: Path) -> int:
             train=tcfg.to_dict(), optimizer=state, history=history, rng=rng_metadata(tcfg.seed),
             extra={"corpus": args.corpus, "corpus_sha256": corpus_sha256,
                    "backend": be.name, "dtype": args.dtype,
-                   "device": str(getattr(be, "device", "cpu")),
+                   "device": str(getattr(be, "device", "cpu")), "world_size": world_size,
                    "prefix": prefix,  # rnnlab generate starts from it by default
                    "options": run_options_record(args)},
             arrays={"grad_norms": np.array(norm_log, dtype=np.float64).reshape(-1, 2)}))
@@ -464,28 +559,33 @@ def _train_locked(args, out: Path, ckpt_path: Path) -> int:
         if args.sample_every and e % args.sample_every == 0 and e != tcfg.num_epochs:
             print("  sample:", sample(prefix), flush=True)
         if args.checkpoint_every and e % args.checkpoint_every == 0:
-            save(e)
+            if is_main:
+                save(e)
             last_saved = e
         epoch_start[0] = time.time()  # the next epoch starts now
 
     val_note = (f", validation on {len(val_corpus):,} held-out tokens" if len(val_corpus)
                 else ", no validation split")
     kind = "" if args.token == "char" else " words"
+    where = (f"{getattr(be, 'device', 'cpu')}" if dp is None else
+             f"{world_size} processes, {dp.comm_backend}, rank 0 on {be.device}")
     print(f"training {cfg.cell} (H={cfg.num_hiddens}, layers={cfg.num_layers}) on "
           f"{len(train_corpus):,} tokens{val_note}, vocab {len(vocab)}{kind}, backend {be.name} "
-          f"({getattr(be, 'device', 'cpu')}, {args.dtype})", flush=True)
+          f"({where}, {args.dtype})", flush=True)
     epoch_start[0] = time.time()
     tuner = thread_tuner(tcfg.threads, be, on_choice=on_choice)
     with tuner:  # the count chosen for training also serves the final samples
         try:
             train(be, cfg, params, train_corpus, tcfg,
                   val_corpus=val_corpus if len(val_corpus) else None, start_epoch=start_epoch,
-                  optimizer=optimizer, on_epoch=on_epoch, on_batch=on_batch, tuner=tuner)
-        except NonFiniteError as exc:
+                  optimizer=optimizer, on_epoch=on_epoch, on_batch=on_batch, tuner=tuner,
+                  parallel=dp)
+        except NonFiniteError as exc:  # data-parallel: every process stops at the same batch
             good = last_saved or start_epoch  # this run's last checkpoint (or the resumed one)
             kept = (f"the last good checkpoint, after epoch {good}, is kept at {ckpt_path}" if good
                     else "no checkpoint was saved before it")
-            print(f"rnnlab: error: {one_line(exc)}; {kept}", file=sys.stderr)
+            if is_main:
+                print(f"rnnlab: error: {one_line(exc)}; {kept}", file=sys.stderr)
             return EXIT_NONFINITE
         except KeyboardInterrupt:
             if bar is not None:
@@ -494,9 +594,10 @@ def _train_locked(args, out: Path, ckpt_path: Path) -> int:
                     "run the same command with --resume to continue" if ckpt_path.exists()
                     else "no checkpoint was saved yet")
             newline = "\n" if sys.stderr.isatty() else ""  # a terminal echoed ^C mid-line
-            print(f"{newline}interrupted; {kept}", file=sys.stderr)
+            if is_main:
+                print(f"{newline}interrupted; {kept}", file=sys.stderr)
             return EXIT_INTERRUPTED
-        if last_saved != tcfg.num_epochs:
+        if last_saved != tcfg.num_epochs and is_main:
             save(tcfg.num_epochs)
         if history:
             last = history[-1]

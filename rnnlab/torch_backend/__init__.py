@@ -203,16 +203,8 @@ class TorchBackend:
         """After a non-finite loss or logits: NonFiniteParamError naming the NaN/inf input."""
         check_finite_inputs(params, state, to_numpy=lambda t: t.detach().cpu().numpy())
 
-    def loss_and_grads(self, cell, params: dict, X, Y, state: tuple, weights=None,
-                       state_grads: bool = False, dropout_masks=None):
-        """Mean (weighted) cross-entropy, its gradients by autograd, the final state (detached).
-
-        With ``state_grads=True`` a fourth value is returned: dL/d(initial state), a tuple.
-        Autograd runs on detached aliases of ``params`` (same storage, no copy), so the
-        caller's tensors never get a ``.grad`` and may or may not require grad.
-        ``dropout_masks`` (``rnnlab.dropout.dropout_masks``, arrays or tensors): dropout
-        between layers with exactly these masks, as the numpy backend; None: no dropout.
-        """
+    def _loss_inputs(self, cell, params, X, Y, state, weights, dropout_masks):
+        """``loss_and_grads``' arguments checked and moved to the parameters' device."""
         cfg, params, X, state = self._check(cell, params, X, state)
         like = params["b_q"]
         masks = check_dropout_masks(cfg, dropout_masks, X.shape[1], X.shape[0])
@@ -229,6 +221,20 @@ class TorchBackend:
                 weights = weights.detach().to(device=like.device, dtype=like.dtype)
             else:
                 weights = self._tensor(check_weights(weights, X.numel()), like.dtype, like.device)
+        return cfg, params, X, Y, state, weights, masks
+
+    def loss_and_grads(self, cell, params: dict, X, Y, state: tuple, weights=None,
+                       state_grads: bool = False, dropout_masks=None):
+        """Mean (weighted) cross-entropy, its gradients by autograd, the final state (detached).
+
+        With ``state_grads=True`` a fourth value is returned: dL/d(initial state), a tuple.
+        Autograd runs on detached aliases of ``params`` (same storage, no copy), so the
+        caller's tensors never get a ``.grad`` and may or may not require grad.
+        ``dropout_masks`` (``rnnlab.dropout.dropout_masks``, arrays or tensors): dropout
+        between layers with exactly these masks, as the numpy backend; None: no dropout.
+        """
+        cfg, params, X, Y, state, weights, masks = self._loss_inputs(
+            cell, params, X, Y, state, weights, dropout_masks)
         leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
         state0 = tuple(s.detach().requires_grad_(state_grads) for s in state)
         with torch.enable_grad():
