@@ -7,6 +7,9 @@ Every combination of ``COMBOS`` trains ``EPOCHS`` epochs through ``rnnlab.train`
 the final parameters and the per-epoch stats. The test trains the same combinations in
 one process on the whole batch (:func:`run` with ``parallel=None``) and compares.
 
+Then set-up failures (``OUT/agree<r>.json``): one rank's error stops every rank with one
+message; rank 0's refusal, or rank 0's checkpoint, reaches every rank.
+
 Last, a hung peer: rank 1 stops answering, and rank 0's next collective must give up
 after its group's timeout with a DistributedError (``OUT/hang.json``), not wait for ever.
 """
@@ -64,13 +67,27 @@ def run(combo: dict, backend, parallel=None) -> dict:
     return {**{f"param.{k}": v for k, v in backend.to_numpy(params).items()}, "stats": stats}
 
 
+def _raise(exc):
+    raise exc
+
+
+def _outcome(call) -> list:
+    """[error type, message] of what ``call`` raised, or ["ok", its result]."""
+    from rnnlab.errors import RnnlabError
+
+    try:
+        return ["ok", call()]
+    except RnnlabError as exc:
+        return [type(exc).__name__, str(exc)]
+
+
 def main(out: Path) -> None:
     import datetime
 
     import torch
     import torch.distributed as dist
 
-    from rnnlab.errors import DistributedError
+    from rnnlab.errors import ConfigError, CorpusError, DistributedError
     from rnnlab.torch_backend.distributed import DataParallel, connect
 
     torch.set_num_threads(1)
@@ -79,6 +96,13 @@ def main(out: Path) -> None:
         for i, combo in enumerate(COMBOS):
             be = dp.backend("cpu", dtype="float64", impl=combo["impl"])
             np.savez(out / f"rank{dp.rank}-{i}.npz", **run(combo, be, dp))
+        # set-up failures: rank 1's own error stops both; rank 0's shared error reaches both
+        (out / f"agree{dp.rank}.json").write_text(json.dumps([
+            _outcome(lambda: dp.agree(CorpusError("corpus file 'x.txt' does not exist")
+                                      if dp.rank == 1 else None)),
+            _outcome(lambda: dp.share(lambda: _raise(ConfigError("--resume: no checkpoint")))),
+            _outcome(lambda: dp.share(lambda: b"checkpoint bytes").decode()),
+        ]))
         # a hung peer: a group whose collectives give up after 1 s; rank 1 never answers
         hung = DataParallel(dp.launch, "gloo", 1.0,
                             group=dist.new_group(timeout=datetime.timedelta(seconds=1)))

@@ -158,6 +158,16 @@ def test_two_ranks_equal_one_process(i, worker_out):
     assert (want["stats"][:, 4] == (1.0 if combo["clip"] else 0.0)).all()
 
 
+def test_a_failed_set_up_stops_every_rank_with_one_message(worker_out):
+    ranks = [json.loads((worker_out / f"agree{r}.json").read_text()) for r in range(2)]
+    # rank 1 failed alone: rank 0 (which prints) names it; rank 1 raises its own
+    assert ranks[0][0] == ["CorpusError", "corpus file 'x.txt' does not exist (on process 1 of 2)"]
+    assert ranks[1][0] == ["CorpusError", "corpus file 'x.txt' does not exist"]
+    for r in range(2):  # what rank 0 read, or failed to read, reaches every rank
+        assert ranks[r][1] == ["ConfigError", "--resume: no checkpoint"]
+        assert ranks[r][2] == ["ok", "checkpoint bytes"]
+
+
 def test_a_hung_peer_stops_the_survivor_after_the_timeout(worker_out):
     outcome = json.loads((worker_out / "hang.json").read_text())
     assert outcome["error"] == "DistributedError", outcome
