@@ -51,6 +51,21 @@ def test_doc_examples_run(path, monkeypatch, tmp_path, time_machine_dir):
             raise AssertionError(f"{path.name}, block at line {line} failed: {exc!r}") from exc
 
 
+def test_readme_examples_run(monkeypatch, tmp_path, time_machine_dir):
+    """The README's ```python blocks run too, in order, in one namespace."""
+    monkeypatch.setenv("RNNLAB_DATA", str(time_machine_dir))
+    monkeypatch.chdir(tmp_path)
+    readme = ROOT / "README.md"
+    code_all = "".join(code for info, code, _ in python_blocks(readme) if info == "python")
+    assert "to_nn_module" in code_all and "from_nn_module" in code_all
+    if "torch" in code_all:
+        pytest.importorskip("torch")
+    namespace = {"__name__": "docs_readme"}
+    for info, code, line in python_blocks(readme):
+        if info == "python":
+            exec(compile(code, f"README.md:{line}", "exec"), namespace)
+
+
 QUOTES = [(p, info, code, line) for p in DOCS for info, code, line in python_blocks(p)
           if info.startswith("python source=")]
 
