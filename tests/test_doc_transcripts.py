@@ -22,8 +22,13 @@ A transcript (README.md and docs/*.md):
   exactly as pressing Ctrl-C then would.
 * Speeds vary from run to run: ``12,345 tokens/s`` matches any number of tokens/s, and
   the lines of ``--threads auto`` (``threads: ...``) are left out on both sides.
+* A block right under a ``<!-- generated: ... -->`` comment belongs to another
+  generator (``rnnlab verify``'s reports in docs/verify.md) and is left to it.
 * ```` ```console slow ```` marks a transcript too long for the suite (d2l's 500 epochs):
-  normally only its commands are checked to parse; ``RNNLAB_DOCS_SLOW=1`` runs it.
+  normally only its commands are checked to parse; ``RNNLAB_DOCS_SLOW=1`` runs it. (Its
+  late epochs repeat only with a fixed thread count: under ``--threads auto`` a long
+  float32 run may sum in another order, so such blocks are meant to be rewritten,
+  ``RNNLAB_UPDATE_DOCS=1``, after a change.)
 
 To rewrite the blocks from real runs after a change (keeping each block's commands, its
 ``...`` markers and its number of shown lines):
@@ -89,6 +94,9 @@ def parse(page: Path) -> list[Block]:
     text = page.read_text(encoding="utf-8")
     blocks = []
     for m in FENCE.finditer(text):
+        before = text[:m.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        if before.startswith("<!-- generated"):
+            continue  # another generator's block (docs/verify.md's, tests/test_verify_docs.py)
         steps = []
         for line in m.group(2).splitlines():
             if line.startswith("$ "):
