@@ -22,7 +22,7 @@ import rnnlab
 from rnnlab import cli
 from rnnlab.checkpoint import Checkpoint, check_resume, load_checkpoint, save_checkpoint
 from rnnlab.config import ModelConfig
-from rnnlab.data import Vocab, download, find_time_machine, load_corpus, load_corpus_text
+from rnnlab.data import Tokenizer, Vocab, download, find_time_machine, load_corpus, load_corpus_text
 from rnnlab.distributed import launch_env
 from rnnlab.errors import (
     BackendError,
@@ -37,7 +37,7 @@ from rnnlab.errors import (
     ShapeError,
     VocabError,
 )
-from rnnlab.generate import predict
+from rnnlab.generate import predict, prefix_ids
 from rnnlab.numpy_backend.optim import Adam
 from rnnlab.params import from_d2l_list, init_params
 from rnnlab.train import TrainConfig, evaluate, train
@@ -247,6 +247,11 @@ ROWS = [
     Row("corpus-val-too-short",
         lambda c: evaluate(c.be, ModelConfig("rnn", V, H), c.p, np.arange(4) % V, 2, 8),
         CorpusError, r"validation split has 4 tokens, fewer than num_steps \+ 1 = 9"),
+    Row("corpus-min-freq-too-high",
+        lambda c: load_corpus(c.file("few.txt", b"one two two three"), token="word", min_freq=5),
+        CorpusError, r"few\.txt': no word occurs 5 times or more \(min_freq=5\); lower it"),
+    Row("corpus-token-kind", lambda c: load_corpus(c.file("ok.txt", b"hello"), token="bytes"),
+        ConfigError, r"unknown token kind 'bytes'; choose one of \['char', 'word'\]"),
     Row("corpus-max-tokens-type", lambda c: load_corpus(c.file("ok.txt", b"hello"), "100"),
         ConfigError, r"max_tokens must be an int .* got '100'"),
     Row("timemachine-checksum",
@@ -407,6 +412,8 @@ ROWS = [
         ConfigError, r"lr must be a positive number, got nan"),
     Row("train-clip", lambda c: TrainConfig(clip_theta=-1.0),
         ConfigError, r"clip_theta must be a positive number, got -1\.0"),
+    Row("train-token", lambda c: TrainConfig(token="subword"),
+        ConfigError, r"unknown token 'subword'; expected one of char, word"),
     Row("train-optimizer", lambda c: TrainConfig(optimizer="rmsprop"),
         ConfigError, r"unknown optimizer 'rmsprop'"),
     Row("train-batch-size", lambda c: TrainConfig(batch_size=0),
@@ -421,6 +428,9 @@ ROWS = [
         lambda c: predict("ab", 3, c.be, ModelConfig("rnn", V, H), c.p, Vocab(list("abcd")),
                           strategy="sample", temperature=0.0),
         ConfigError, r"temperature must be > 0, got 0\.0"),
+    Row("predict-prefix-no-word",
+        lambda c: prefix_ids(" ... ", Vocab([["the"]]), Tokenizer("word", time_machine=True)),
+        ConfigError, r"the prefix must hold at least one word, got ' \.\.\. '"),
     Row("predict-top-k",
         lambda c: predict("ab", 3, c.be, ModelConfig("rnn", V, H), c.p, Vocab(list("abcd")),
                           strategy="sample", top_k=9),
@@ -575,6 +585,9 @@ CLI_ROWS = [
            2, r"--device cuda needs --backend torch"),
     CliRow("cli-generate-missing", lambda t: ["generate", str(t / "nowhere")],
            2, r"no checkpoint at .*nowhere"),
+    CliRow("cli-generate-no-runs", lambda t: ["generate", str(t)],
+           2, r"holds no checkpoint\.safetensors and no run directories with one; give a run "
+              r"directory \(runs/lstm\) or a checkpoint file"),
     CliRow("cli-generate-corrupt",
            lambda t: ["generate", _text_file(t, "c.safetensors", b"\x10\x00\x00\x00\x00\x00\x00\x00{")],
            2, r"c\.safetensors \(9 bytes\) is not a readable safetensors file"),
