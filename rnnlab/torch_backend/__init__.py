@@ -60,6 +60,15 @@ def _check_grads(grads) -> dict:
     return grads
 
 
+def nn_order(name: str, t: torch.Tensor) -> torch.Tensor:
+    """A weight matrix ``W_*`` (In, Out) stored column by column, as torch.nn keeps its
+    (Out, In) ``weight_ih`` / ``weight_hh`` / ``nn.Linear.weight``: same shape and values,
+    ``t.T`` contiguous. Biases (and anything else) as given."""
+    if name.startswith("W_") and t.dim() == 2:
+        return t.T.contiguous().T  # (In, Out), strides (1, In)
+    return t
+
+
 class TorchBackend:
     """Backend protocol over ``torch_backend.model``. Arrays are torch tensors on ``device``."""
 
@@ -90,8 +99,15 @@ class TorchBackend:
     def from_numpy(self, params: dict) -> dict:
         """Leaf tensors on the device, in the backend's dtype (copies). A value that is not
         a finite real array, or a missing, extra or misshaped one, is a ParamError naming
-        it (``validate.check_param_values``, as the numpy backend)."""
-        return {k: self._tensor(v) for k, v in check_param_values(params).items()}
+        it (``validate.check_param_values``, as the numpy backend).
+
+        The weight matrices (``W_x*``, ``W_h*``, ``W_hq``) keep rnnlab's (In, Out) shape
+        and values but are stored in torch.nn's memory order, (Out, In) rows
+        (:func:`nn_order`): fusing them into the (G*H, In) blocks both paths multiply by
+        is then a plain copy, their gradients come back in that order without a
+        transposing copy, and MKL runs the products with them as fast as torch.nn's.
+        """
+        return {k: nn_order(k, self._tensor(v)) for k, v in check_param_values(params).items()}
 
     def to_numpy(self, params: dict) -> dict:
         return {k: v.detach().to("cpu", copy=True).numpy() for k, v in params.items()}
@@ -126,7 +142,7 @@ class TorchBackend:
         """Tensors as given (arrays converted with the backend's dtype), shapes checked."""
         if not isinstance(params, dict):
             raise ParamError(f"params must be a dict of tensors, got {type(params).__name__}")
-        params = {k: v if isinstance(v, torch.Tensor) else self._tensor(check_param_array(k, v))
+        params = {k: v if isinstance(v, torch.Tensor) else nn_order(k, self._tensor(check_param_array(k, v)))
                   for k, v in params.items()}  # a ragged list or a string is named, not a TypeError
         validate_params(cfg, params, finite=False)  # names, shapes, one dtype
         devices = {str(v.device) for v in params.values()}
@@ -243,7 +259,10 @@ class TorchBackend:
             loss = cross_entropy(logits, Y.T.reshape(-1), weights)  # targets time-major
         inputs = list(leaves.values()) + (list(state0) if state_grads else [])
         grads = torch.autograd.grad(loss, inputs, allow_unused=True, materialize_grads=True)
-        grads = [g.contiguous() for g in grads]  # slices of the fused gradients -> own arrays
+        # slices of the fused gradients: kept where they are laid out as their parameter
+        # (the gate weights' blocks, in torch.nn's order), else copied into that layout
+        grads = [g if g.stride() == p.stride() else torch.empty_like(p).copy_(g)
+                 for g, p in zip(grads, inputs)]
         named = dict(zip(leaves, grads[: len(leaves)]))
         state_T = tuple(s.detach() for s in state_T)
         loss = float(loss.detach())

@@ -25,20 +25,45 @@ import torch.nn.functional as F
 from torch import _VF
 
 from ..config import ModelConfig
-from ..params import fuse, has_hidden_bias, suffix
-from .cells import CELLS
+from ..params import GATES, has_hidden_bias, suffix
+from .cells import CELLS, GATE_SCALES
 from .nn_map import nn_weights
 
 
+def fuse_weights(cfg: ModelConfig, params: dict, layer: int, direction: int):
+    """``W_x`` (In, G*H), ``W_h`` (H, G*H), ``b`` (G*H,): ``params.fuse``'s matrices, with
+    two differences that only change how fast the same numbers are made:
+
+    * ``W_h`` is laid out as torch.nn keeps ``weight_hh``, gate rows (G*H, H), and used
+      through its transposed view: H_{t-1} @ W_h runs about 20% faster on a CPU (MKL)
+      with W_h's columns contiguous;
+    * a gate in :data:`cells.GATE_SCALES` has its three blocks multiplied by its factor
+      here (the LSTM's candidate by 2, so one sigmoid makes all four gates).
+    """
+    s, gates = suffix(layer, direction), GATES[cfg.cell]
+    factors = GATE_SCALES.get(cfg.cell, {})
+
+    def block(name: str, g: str):
+        w = params[f"{name}{g}{s}"]
+        return w * factors[g] if g in factors else w  # same shape as w
+
+    W_x = torch.cat([block("W_x", g) for g in gates], 1)  # (In, G*H)
+    W_h = torch.cat([block("W_h", g).T for g in gates]).T  # (H, G*H), columns contiguous
+    b = torch.cat([block("b_", g) for g in gates])  # (G*H,)
+    return W_x, W_h, b
+
+
 def layer_forward(cell: str, W_x, W_h, b, inputs, state, tokens: bool, extra=()):
-    """XW = W_x[Xᵀ] + b (token ids: one_hot(x) @ W_x is row x of W_x), or inputs @ W_x + b.
+    """XW = (W_x + b)[Xᵀ] (token ids: one_hot(x) @ W_x + b is row x of W_x + b), or
+    inputs @ W_x + b, then the cell's recurrence over the window.
 
     ``extra``: recurrent parameters beyond W_h (the torch-form GRU's b_hn).
     """
     if tokens:
-        XW = F.embedding(inputs.T, W_x) + b  # (T, B, G*H): W_x[Xᵀ], a gather
+        XW = F.embedding(inputs.T, W_x + b)  # (T, B, G*H): a gather; the bias joins the V rows once
     else:
-        XW = torch.matmul(inputs, W_x) + b  # (T, B, G*H)
+        XW = torch.addmm(b, inputs.reshape(-1, inputs.shape[-1]), W_x).reshape(
+            inputs.shape[0], inputs.shape[1], -1)  # (T, B, G*H)
     return CELLS[cell](XW, W_h, state, *extra)
 
 
@@ -57,7 +82,7 @@ def model_forward(cfg: ModelConfig, params: dict, X: torch.Tensor, state: tuple,
         outputs = []
         for direction in range(D):
             i = layer * D + direction
-            W_x, W_h, b = fuse(cfg, params, layer, direction, cat=torch.cat)  # (In, G*H) (H, G*H) (G*H,)
+            W_x, W_h, b = fuse_weights(cfg, params, layer, direction)  # (In, G*H) (H, G*H) (G*H,)
             extra = (params[f"b_hn{suffix(layer, direction)}"],) if has_hidden_bias(cfg) else ()
             x = inputs if direction == 0 else torch.flip(inputs, dims=(1 if tokens else 0,))
             Hs, st = layer_forward(cfg.cell, W_x, W_h, b, x, state[i * S:(i + 1) * S], tokens,

@@ -37,6 +37,14 @@ class TorchOptimizer:
         self.optimizer = OPTIMIZERS[name](list(params.values()), lr=self.lr)
 
     def step(self, grads: dict) -> None:
+        if self.name == "sgd":
+            # torch.optim.SGD's update, p.add_(g, alpha=-lr) for every tensor, as one
+            # multi-tensor call: without the optimiser's per-call machinery (about 0.2 ms,
+            # 3% of a step of d2l's LSTM through cuDNN / oneDNN)
+            with torch.no_grad():
+                torch._foreach_add_(list(self.params.values()), [grads[k] for k in self.params],
+                                    alpha=-self.lr)
+            return
         for k, p in self.params.items():
             p.grad = grads[k]
         try:
