@@ -29,18 +29,15 @@ class ModelConfig:
     bidirectional: bool = False  # a reverse-time pass per layer, outputs concatenated
 
     def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise ConfigError(f"unknown cell {self.cell!r}; expected one of {', '.join(CELLS)}")
+        from . import validate as v  # here: validate.py imports this module
+
+        v.check_choice("cell", self.cell, CELLS)
         for name in ("vocab_size", "num_hiddens", "num_layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if self.gru_form not in GRU_FORMS:
-            raise ConfigError(
-                f"unknown gru_form {self.gru_form!r}; expected one of {', '.join(GRU_FORMS)}"
-            )
-        if not (0.0 <= float(self.dropout) < 1.0):
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
+            object.__setattr__(self, name, v.check_int(name, getattr(self, name), lo=1))
+        v.check_choice("gru_form", self.gru_form, GRU_FORMS)
+        object.__setattr__(self, "dropout",
+                           v.check_number("dropout", self.dropout, lo=0, hi=1, hi_open=True))
+        object.__setattr__(self, "bidirectional", v.check_bool("bidirectional", self.bidirectional))
 
     @property
     def num_directions(self) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +175,7 @@ def plot_grad_norms(positions, norms, theta: float, path, title: str = "") -> Pa
     red; bottom: the share of each epoch's batches that were clipped.
     """
     plt = _pyplot()
+    theta = math.inf if theta is None else float(theta)  # None: the run did not clip
     x = np.asarray(positions, dtype=np.float64)
     before = np.asarray(norms, dtype=np.float64)
     after = np.minimum(before, theta)  # what the optimiser steps with
@@ -195,7 +197,8 @@ def plot_grad_norms(positions, norms, theta: float, path, title: str = "") -> Pa
     if clipped.any():
         ax.plot(x[clipped], before[clipped], "o", color="C3", markersize=2.5,
                 label=f"clipped batches ({100 * clipped.mean():.1f}%)")
-    ax.axhline(theta, color="k", linestyle=":", linewidth=1, label=f"threshold θ = {theta:g}")
+    if math.isfinite(theta):
+        ax.axhline(theta, color="k", linestyle=":", linewidth=1, label=f"threshold θ = {theta:g}")
     ax.set_ylabel("global gradient norm ||g||, log scale")
     ax.set_yscale("log")
     plain_log_labels(ax)

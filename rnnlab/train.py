@@ -47,7 +47,7 @@ class TrainConfig:
     num_steps: int = 35  # T: the BPTT window; gradients stop at its edges
     max_tokens: int = 10_000  # d2l's load_data_time_machine(32, 35) keeps 10,000 tokens; -1: all
     use_random_iter: bool = False  # False: sequential, state carried; True: random, state reset
-    clip_theta: float = 1.0  # d2l's grad_clipping(net, 1): global-norm threshold θ
+    clip_theta: float | None = 1.0  # d2l's grad_clipping(net, 1): global-norm threshold θ; None (or math.inf): no clipping
     optimizer: str = "sgd"  # "sgd" (d2l's sgd) | "adam", "adagrad" (torch.optim's) | "adagrad-minchar"
     seed: int = 0  # parameters, partition offsets and shuffles all derive from it
     val_fraction: float = 0.0  # the last part of the corpus held out for validation perplexity
@@ -57,27 +57,39 @@ class TrainConfig:
     min_freq: int = 0  # d2l's Vocab(min_freq): rarer tokens are left out and read as <unk>
 
     def __post_init__(self) -> None:
+        from . import validate as v
+
+        def put(name, value):  # normalised: NumPy scalars become Python numbers (JSON)
+            object.__setattr__(self, name, value)
+
         for name in ("num_epochs", "batch_size", "num_steps"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
-        if not (math.isfinite(self.clip_theta) and self.clip_theta > 0):
-            raise ConfigError(f"clip_theta must be a positive number, got {self.clip_theta!r}")
-        if not (0.0 <= self.val_fraction < 1.0):
-            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
-        if self.init not in ("auto", "d2l", "torch"):
-            raise ConfigError(f"unknown init {self.init!r}; expected auto, d2l or torch")
-        if self.token not in TOKEN_KINDS:
-            raise ConfigError(f"unknown token {self.token!r}; expected one of "
-                              f"{', '.join(TOKEN_KINDS)}")
-        if isinstance(self.min_freq, bool) or not isinstance(self.min_freq, int) or self.min_freq < 0:
-            raise ConfigError(f"min_freq must be a non-negative integer, got {self.min_freq!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"unknown optimizer {self.optimizer!r}; expected one of "
-                              f"{', '.join(OPTIMIZERS)}")
-        check_threads(self.threads)
+            put(name, v.check_int(name, getattr(self, name), lo=1))
+        put("lr", v.check_number("lr", self.lr, lo=0, lo_open=True))
+        put("max_tokens", v.check_int("max_tokens", self.max_tokens))
+        put("use_random_iter", v.check_bool("use_random_iter", self.use_random_iter))
+        if self.clip_theta is None or (v.is_number(self.clip_theta)
+                                       and self.clip_theta == math.inf):
+            put("clip_theta", None)  # no clipping; recorded as null in a checkpoint
+        else:
+            try:
+                put("clip_theta", v.check_number("clip_theta", self.clip_theta, lo=0,
+                                                 lo_open=True))
+            except ConfigError:
+                raise v.refuse("clip_theta", self.clip_theta, "a positive number, or None "
+                               "(or math.inf) for no clipping") from None
+        v.check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        put("seed", v.check_seed("seed", self.seed))
+        put("val_fraction", v.check_number("val_fraction", self.val_fraction, lo=0, hi=1,
+                                           hi_open=True))
+        v.check_choice("init", self.init, ("auto", "d2l", "torch"))
+        v.check_choice("token", self.token, TOKEN_KINDS)
+        put("min_freq", v.check_int("min_freq", self.min_freq, lo=0))
+        put("threads", check_threads(self.threads))
+
+    @property
+    def theta(self) -> float:
+        """The clipping threshold as a number: math.inf when clipping is off."""
+        return math.inf if self.clip_theta is None else self.clip_theta
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -178,7 +190,7 @@ def train_epoch(backend, cfg: ModelConfig, params: dict, optimizer, loader: SeqD
             raise NonFiniteError(f"{exc} at epoch {epoch + 1}, batch {i + 1}; "
                                  "try a smaller --lr or --clip") from exc
         check_diverged(loss, f"epoch {epoch + 1}, batch {i + 1}")
-        norm = backend.clip_grads(grads, tcfg.clip_theta)
+        norm = backend.clip_grads(grads, tcfg.theta)
         if not math.isfinite(norm):
             raise NonFiniteError(f"gradient norm became {norm} at epoch {epoch + 1}, batch {i + 1}; "
                                  "try a smaller --lr or --clip")
@@ -188,7 +200,7 @@ def train_epoch(backend, cfg: ModelConfig, params: dict, optimizer, loader: SeqD
         total_loss += loss * tokens
         num_tokens += tokens
         norms.append(norm)
-        clipped += norm > tcfg.clip_theta
+        clipped += norm > tcfg.theta
         if on_batch is not None:
             on_batch(epoch, i, len(batches), loss, norm)
     # The last update may have overflowed a parameter, and no later loss would show it:

@@ -1,19 +1,154 @@
-"""Input checks shared by both backends: token ids, targets, weights and states.
+"""Input checks at rnnlab's public boundary, shared by the configs, the backends, the
+training loop, generation and checkpoints.
 
-A bad array is refused here with a ShapeError that names the argument, the shape or
-value found and what was expected, instead of a traceback from deep inside NumPy.
+Two kinds. **Scalars** (``check_int``, ``check_number``, ``check_bool``,
+``check_choice``, ``check_str``, ``check_seed``): a bad value is a ConfigError that names
+the argument, shows the value and says what was expected, with the argument's name in
+``exc.argument`` (a checkpoint's schema check reports it as the metadata field).
+Booleans are not numbers, strings are not numbers, NaN is not in any range.
+**Arrays** (token ids, targets, weights, states, parameter dicts): a ShapeError or
+ParamError naming the argument, the shape or value found and what was expected,
+instead of a traceback from deep inside NumPy.
+
+Every check is O(1) or one pass over an input the caller handed in; the backends' hot
+path checks names, shapes and dtypes only (see ``check_numpy_params``).
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import numbers
 
 import numpy as np
 
 from .config import ModelConfig
 from .errors import ConfigError, NonFiniteParamError, ParamError, ShapeError
 from .params import GATES, param_shapes, validate_params
+
+
+# ----------------------------------------------------------------------------- scalars
+
+
+def shown(value, limit: int = 80) -> str:
+    """A value as an error message shows it: repr, an array by its type and shape, cut
+    to ``limit`` characters."""
+    if hasattr(value, "shape") and hasattr(value, "dtype") and getattr(value, "ndim", 0) > 0:
+        return f"{type(value).__name__} of shape {tuple(value.shape)} ({value.dtype})"
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not hide the real error
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def refuse(name: str, value, expected: str, error=ConfigError) -> Exception:
+    """The error for ``name = value`` when ``expected`` was: raise what this returns."""
+    exc = error(f"{name} must be {expected}, got {shown(value)}")
+    exc.argument = name
+    return exc
+
+
+def is_int(value) -> bool:
+    """An integer, not a bool (``True`` is an int to Python, not to rnnlab)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def is_number(value) -> bool:
+    """A real number: int or float (NumPy's too), not a bool, a string or a complex."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _interval(lo, hi, lo_open: bool, hi_open: bool) -> str:
+    if lo is not None and hi is not None:
+        return f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    if lo is not None:
+        return f"{'>' if lo_open else '>='} {lo:g}"
+    return f"{'<' if hi_open else '<='} {hi:g}"
+
+
+def check_int(name: str, value, lo: int | None = None, hi: int | None = None) -> int:
+    """An integer in [lo, hi] (either bound optional), as a Python int."""
+    if is_int(value) and (lo is None or value >= lo) and (hi is None or value <= hi):
+        return int(value)
+    if lo == 1 and hi is None:
+        expected = "a positive integer"
+    elif lo == 0 and hi is None:
+        expected = "a non-negative integer"
+    elif lo is None and hi is None:
+        expected = "an integer"
+    else:
+        expected = f"an integer {_interval(lo, hi, False, False)}".replace("integer [", "integer in [")
+    raise refuse(name, value, expected)
+
+
+def check_number(name: str, value, lo: float | None = None, hi: float | None = None,
+                 lo_open: bool = False, hi_open: bool = False, allow_inf: bool = False) -> float:
+    """A real number in the interval (NaN never is; inf only with ``allow_inf``), as a float."""
+    if is_number(value):
+        v = float(value)
+        if (not math.isnan(v) and (allow_inf or math.isfinite(v))
+                and (lo is None or (v > lo if lo_open else v >= lo))
+                and (hi is None or (v < hi if hi_open else v <= hi))):
+            return v
+    finite = "" if allow_inf else " finite"
+    if lo == 0 and lo_open and hi is None:
+        expected = f"a positive{finite} number"
+    elif lo is None and hi is None:
+        expected = f"a{finite} number"
+    else:
+        expected = f"a number in {_interval(lo, hi, lo_open, hi_open)}" if (
+            lo is not None and hi is not None) else f"a{finite} number {_interval(lo, hi, lo_open, hi_open)}"
+    raise refuse(name, value, expected)
+
+
+def check_bool(name: str, value) -> bool:
+    """True or False: not 1, not "no" (a non-empty string is truthy)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise refuse(name, value, "True or False")
+
+
+def check_choice(name: str, value, choices) -> str:
+    """One of ``choices`` (strings)."""
+    if isinstance(value, str) and value in choices:
+        return value
+    if isinstance(value, str):  # a typo, most likely: name it as such
+        exc = ConfigError(f"unknown {name} {shown(value)}; expected one of "
+                          + ", ".join(map(str, choices)))
+        exc.argument = name
+        raise exc
+    raise refuse(name, value, "one of " + ", ".join(map(str, choices)))
+
+
+def check_str(name: str, value, nonempty: bool = False) -> str:
+    if isinstance(value, str) and (value or not nonempty):
+        return value
+    raise refuse(name, value, "a non-empty string" if nonempty else "a string")
+
+
+def check_seed(name: str, value, optional: bool = False):
+    """A seed: a non-negative integer (what ``numpy.random.default_rng`` takes), or None
+    where ``optional`` (fresh entropy)."""
+    if value is None and optional:
+        return None
+    if is_int(value) and value >= 0:
+        return int(value)
+    raise refuse(name, value, "a non-negative integer" + (" or None" if optional else ""))
+
+
+def check_path(name: str, value):
+    """A file path: a str or os.PathLike, not None, not empty."""
+    import os
+
+    if isinstance(value, os.PathLike) or (isinstance(value, str) and value):
+        return value
+    raise refuse(name, value, "a file path (str or pathlib.Path)" if value != "" else
+                 "a file path, not an empty string")
+
+
+# ----------------------------------------------------------------------------- arrays
+
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -118,10 +253,11 @@ def check_state(cfg: ModelConfig, state, batch_size: int, finite: bool = False,
 
 
 def check_theta(theta) -> float:
-    """The clipping threshold θ: a positive finite number."""
-    if isinstance(theta, bool) or not isinstance(theta, (int, float, np.integer, np.floating)) \
-            or not (math.isfinite(theta) and theta > 0):
-        raise ConfigError(f"clipping threshold theta must be a positive finite number, got {theta!r}")
+    """The clipping threshold θ: a positive number; ``math.inf`` clips nothing (the norm
+    is still computed and returned)."""
+    if not is_number(theta) or not (theta > 0):  # NaN fails theta > 0
+        raise ConfigError(f"clipping threshold theta must be a positive number (math.inf: no "
+                          f"clipping), got {shown(theta)}")
     return float(theta)
 
 

@@ -57,6 +57,21 @@ def positive_float(text: str) -> float:
     return v
 
 
+def clip_threshold(text: str) -> float | None:
+    """--clip: a positive number, or ``none`` (also ``off``, ``inf``) for no clipping."""
+    if text.strip().lower() in ("none", "off", "inf", "infinity", "+inf"):
+        return None
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, or 'none' for no "
+                                         f"clipping, got {text!r}")
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, or 'none' for no "
+                                         f"clipping, got {text}")
+    return v
+
+
 def fraction(text: str) -> float:
     try:
         v = float(text)

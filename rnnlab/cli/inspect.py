@@ -112,11 +112,13 @@ def plot_run_grad_norms(run, out: Path, no_plot: bool) -> None:
     if not len(log):
         raise ConfigError(f"--run {run}: the checkpoint records no per-batch gradient norms "
                           "(it was not written by `rnnlab train`)")
-    theta = float(ckpt.train.get("clip_theta", 1.0))
+    theta = ckpt.train.get("clip_theta", 1.0)
+    theta = float("inf") if theta is None else float(theta)  # None: the run did not clip
     x, norms = log[:, 0], log[:, 1]
     print(f"{run}: {len(norms)} batches over {ckpt.epoch} epochs; gradient norm before "
           f"clipping: median {np.median(norms):.3f}, max {norms.max():.3f}; "
-          f"{100 * np.mean(norms > theta):.0f}% of batches clipped at theta = {theta:g}")
+          + (f"{100 * np.mean(norms > theta):.0f}% of batches clipped at theta = {theta:g}"
+             if np.isfinite(theta) else "no clipping"))
     if not no_plot:
         from ..plot import plot_grad_norms
 

@@ -17,8 +17,9 @@ from ..config import CELLS, GRU_FORMS, OPTIMIZERS, ModelConfig
 from ..data import TOKEN_KINDS
 from ..errors import (EXIT_INTERRUPTED, EXIT_NONFINITE, CheckpointError, ConfigError, CorpusError,
                       NonFiniteError)
-from .common import (add_backend_options, add_threads_option, check_run_dir, describe_choice,
-                     fraction, make_backend, nonneg_int, one_line, positive_float, positive_int)
+from .common import (add_backend_options, add_threads_option, check_run_dir, clip_threshold,
+                     describe_choice, fraction, make_backend, nonneg_int, one_line,
+                     positive_float, positive_int)
 
 
 def add_parser(sub) -> None:
@@ -57,8 +58,9 @@ def add_parser(sub) -> None:
     t.add_argument("--random", action="store_true",
                    help="random partitioning (state reset every batch) instead of sequential "
                         "(state carried, gradients truncated)")
-    t.add_argument("--clip", type=positive_float, default=1.0,
-                   help="global gradient-norm clipping threshold theta (default 1)")
+    t.add_argument("--clip", type=clip_threshold, default=1.0,
+                   help="global gradient-norm clipping threshold theta (default 1, as d2l); "
+                        "'none' to train without clipping")
     t.add_argument("--seed", type=nonneg_int, default=0, help="seed for parameters and batching (default 0)")
     t.add_argument("--init", choices=("auto", "d2l", "torch"), default="auto",
                    help="initial weights: d2l N(0, 0.01^2) with zero biases; torch U(+-1/sqrt(H)) "
@@ -238,8 +240,8 @@ def _checked(dest: str, value, where) -> object:
     ok, parsed = False, value
     if action.nargs == 0:  # a flag: store_true / store_false
         ok = isinstance(value, bool)
-    elif value is None:
-        ok = action.default is None
+    elif value is None:  # an option whose value may be None (--prefix, --clip none)
+        ok = action.default is None or _parses_to_none(action)
     elif action.choices is not None:
         ok = isinstance(value, str) and value in action.choices
     elif action.type is None:
@@ -257,9 +259,18 @@ def _checked(dest: str, value, where) -> object:
     return parsed
 
 
+def _parses_to_none(action) -> bool:
+    try:
+        return action.type is not None and action.type("none") is None
+    except (ValueError, TypeError, argparse.ArgumentTypeError):
+        return False
+
+
 def _same(option: str, given, recorded) -> bool:
     if option == "--corpus" and given not in ("timemachine", "time_machine"):
         return Path(given).resolve() == Path(str(recorded)).resolve()
+    if given is None or recorded is None:
+        return given is recorded
     if isinstance(given, float) or isinstance(recorded, float):
         return float(given) == float(recorded)
     return given == recorded
