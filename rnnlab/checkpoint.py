@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import checkpoint_schema as schema
 from .config import ModelConfig
 from .data import Vocab, fsync_dir
 from .errors import CheckpointError, ConfigError, RnnlabError
@@ -202,27 +203,46 @@ def encode_checkpoint(ckpt: Checkpoint) -> bytes:
 
     from . import __version__
 
-    _check_consistent("refusing to save a checkpoint", ckpt.model, ckpt.vocab, ckpt.params)
-    arrays = {f"param.{k}": np.ascontiguousarray(v) for k, v in ckpt.params.items()}
+    where = "refusing to save a checkpoint"
+    if not isinstance(ckpt, Checkpoint):
+        raise CheckpointError(f"{where}: expected a rnnlab.checkpoint.Checkpoint, got "
+                              f"{type(ckpt).__name__}")
+    if not isinstance(ckpt.model, ModelConfig):
+        raise CheckpointError(f"{where}: model must be a ModelConfig, got "
+                              f"{type(ckpt.model).__name__}")
+    if not isinstance(ckpt.vocab, Vocab):
+        raise CheckpointError(f"{where}: vocab must be a rnnlab Vocab, got "
+                              f"{type(ckpt.vocab).__name__}")
+    schema.check_param_arrays(where, ckpt.params)
+    _check_consistent(where, ckpt.model, ckpt.vocab, ckpt.params)
     optim_meta = None
     if ckpt.optimizer is not None:
+        if not isinstance(ckpt.optimizer, dict):
+            raise CheckpointError(f"{where}: optimizer must be a dict (optimizer.state_dict() "
+                                  f"with its name), got {type(ckpt.optimizer).__name__}")
         optim_meta = {k: v for k, v in ckpt.optimizer.items() if k != "arrays"}
+        schema.check_optimizer_arrays(where, ckpt.optimizer, ckpt.params)
+    schema.check_extra_arrays(where, ckpt.arrays)
+    arrays = {f"param.{k}": np.ascontiguousarray(v) for k, v in ckpt.params.items()}
+    if ckpt.optimizer is not None:
         for k, v in ckpt.optimizer.get("arrays", {}).items():
             arrays[f"optim.{k}"] = np.ascontiguousarray(v)
     for k, v in ckpt.arrays.items():
         arrays[f"array.{k}"] = np.ascontiguousarray(v)
-    meta = {
+    meta = schema.plain({
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "model": ckpt.model.to_dict(),
         "vocab": ckpt.vocab.to_list(),
-        "epoch": int(ckpt.epoch),
+        "epoch": ckpt.epoch,
         "train": ckpt.train,
         "optimizer": optim_meta,
         "history": ckpt.history,
         "rng": ckpt.rng,
-        "extra": {"rnnlab_version": __version__, **ckpt.extra},
-    }
+        "extra": {"rnnlab_version": __version__, **ckpt.extra} if isinstance(ckpt.extra, dict)
+        else ckpt.extra,
+    }, "metadata", where)
+    schema.check_metadata(meta, where)  # never write what load_checkpoint would refuse
     meta_json = json.dumps(meta, sort_keys=True)
     header = {"rnnlab": meta_json, "rnnlab_digest": _digest(meta_json, arrays)}
     return save(arrays, metadata=header)
@@ -298,24 +318,35 @@ def decode_checkpoint(data: bytes, path, cell: str | None = None,
             f"{path}: contents do not match their SHA-256 digest: the metadata or an array "
             "was edited by hand or corrupted on disk"
         )
+    schema.check_metadata(meta, str(path))  # every field's type and range, named
     try:
         model = ModelConfig(**meta["model"])
         ckpt_vocab = Vocab.from_list(meta["vocab"])
     except (TypeError, KeyError, RnnlabError) as exc:
         raise CheckpointError(f"{path}: bad model or vocabulary metadata: {exc}") from exc
+    stray = sorted(k for k in arrays if not k.startswith(("param.", "optim.", "array.")))
+    if stray:
+        raise CheckpointError(f"{path}: unknown array(s) {', '.join(stray[:4])}; a checkpoint "
+                              "holds param.*, optim.* and array.* only")
     params = {k[len("param."):]: v for k, v in arrays.items() if k.startswith("param.")}
+    if not params:
+        raise CheckpointError(f"{path}: holds no parameter arrays (param.*)")
     _check_consistent(str(path), model, ckpt_vocab, params)
     optimizer = None
+    optim_arrays = {k[len("optim."):]: v for k, v in arrays.items() if k.startswith("optim.")}
     if meta.get("optimizer") is not None:
         optimizer = dict(meta["optimizer"])
-        optimizer["arrays"] = {k[len("optim."):]: v for k, v in arrays.items()
-                               if k.startswith("optim.")}
+        optimizer["arrays"] = optim_arrays
+        schema.check_optimizer_arrays(str(path), optimizer, params)
+    elif optim_arrays:
+        raise CheckpointError(f"{path}: holds optimiser arrays but no optimiser metadata")
+    extra_arrays = {k[len("array."):]: v for k, v in arrays.items() if k.startswith("array.")}
+    schema.check_extra_arrays(str(path), extra_arrays)
     ckpt = Checkpoint(model=model, params=params, vocab=ckpt_vocab,
                       epoch=int(meta.get("epoch", 0)), train=meta.get("train") or {},
                       optimizer=optimizer, history=meta.get("history") or [],
                       rng=meta.get("rng") or {}, extra=meta.get("extra") or {},
-                      arrays={k[len("array."):]: v for k, v in arrays.items()
-                              if k.startswith("array.")})
+                      arrays=extra_arrays)
     check_compatible(ckpt, cell=cell, vocab=vocab, where=str(path))
     return ckpt
 

@@ -160,16 +160,36 @@ class Vocab:
         min_freq: int = 0,
         reserved_tokens: Sequence[str] | None = None,
     ) -> None:
+        from .validate import check_int
+
         tokens = [] if tokens is None else tokens
+        if not isinstance(tokens, (list, tuple, str)):
+            raise VocabError(f"tokens must be a list of token strings (or of lists of them, "
+                             f"one per line), got {type(tokens).__name__}")
+        min_freq = check_int("min_freq", min_freq, lo=0)
+        if reserved_tokens is not None and not isinstance(reserved_tokens, (list, tuple)):
+            raise VocabError(f"reserved_tokens must be a list of strings, got "
+                             f"{type(reserved_tokens).__name__}")
         reserved = [] if reserved_tokens is None else list(reserved_tokens)
         seen = {UNK}
         for tok in reserved:
+            if not isinstance(tok, str):
+                raise VocabError(f"reserved token {tok!r} ({type(tok).__name__}) is not a "
+                                 "string")
             if tok in seen:
                 raise VocabError(
                     f"reserved token {tok!r} is {UNK!r} or repeated in reserved_tokens={reserved!r}"
                 )
             seen.add(tok)
-        counter = count_corpus(tokens)
+        try:
+            counter = count_corpus(tokens)
+        except TypeError as exc:  # an unhashable token: a list nested too deep, a dict...
+            raise VocabError(f"tokens must be strings, or lists of strings (one per line): "
+                             f"{exc}") from None
+        for tok in counter:  # a checkpoint stores tokens as JSON strings
+            if not isinstance(tok, str):
+                raise VocabError(f"token {tok!r} ({type(tok).__name__}) is not a string; a "
+                                 "vocabulary maps string tokens (characters or words)")
         # sorted() is stable, also with reverse=True: equal counts keep first-seen order
         self._token_freqs = sorted(counter.items(), key=lambda kv: kv[1], reverse=True)
         self.idx_to_token: list = [UNK] + reserved

@@ -160,6 +160,39 @@ def _other_format_version(c: Ctx):
     return load_checkpoint(path)
 
 
+def _rewritten(c: Ctx, meta_changes=None, array_changes=None):
+    """A valid small Adam checkpoint re-written with metadata fields or arrays replaced
+    and a valid digest (what code other than rnnlab's could write); then loaded."""
+    import json
+
+    import rnnlab.checkpoint as ck
+    from safetensors.numpy import load, save
+
+    raw = c.be.to_numpy(c.p)
+    opt = Adam(raw, 0.1)
+    opt.step({k: np.ones_like(v) for k, v in raw.items()})
+    state = {**opt.state_dict(), "name": "adam"}
+    path = save_checkpoint(c.tmp / "run", Checkpoint(
+        model=ModelConfig("rnn", V, H), params=raw, vocab=Vocab(list("abcd")), epoch=1,
+        train=TrainConfig(optimizer="adam").to_dict(), optimizer=state,
+        history=[{"epoch": 1, "train_ppl": 4.0}]))
+    data = path.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    meta, arrays = json.loads(json.loads(data[8:n + 8])["__metadata__"]["rnnlab"]), load(data)
+    meta.update(meta_changes or {})
+    arrays.update(array_changes or {})
+    meta_json = json.dumps(meta, sort_keys=True)
+    path.write_bytes(save(arrays, metadata={"rnnlab": meta_json,
+                                            "rnnlab_digest": ck._digest(meta_json, arrays)}))
+    return load_checkpoint(path)
+
+
+def _nan_at(a, i=0):
+    a = np.array(a)
+    a.flat[i] = np.nan
+    return a
+
+
 def _save_ckpt(c: Ctx, params=None, vocab=None):
     cfg = ModelConfig("rnn", V, H)
     params = c.be.to_numpy(c.p) if params is None else params
@@ -273,6 +306,8 @@ ROWS = [
         VocabError, r"token '!' at position 3 is not in the vocabulary \(4 tokens\)"),
     Row("vocab-index-range", lambda c: Vocab(list("abc")).to_tokens([1, 99]),
         VocabError, r"token index 99 is out of range for a vocabulary of 4 tokens"),
+    Row("vocab-not-str", lambda c: Vocab([1, 2, 3]),
+        VocabError, r"token 1 \(int\) is not a string"),
     Row("vocab-list-no-unk", lambda c: Vocab.from_list(["a", "b"]),
         VocabError, r"must start with '<unk>', got 'a'"),
     Row("vocab-list-repeat", lambda c: Vocab.from_list(["<unk>", "a", "a"]),
@@ -306,6 +341,33 @@ ROWS = [
     Row("ckpt-save-nan",
         lambda c: _save_ckpt(c, params={**c.be.to_numpy(c.p), "b_q": np.full(V, np.nan, np.float32)}),
         CheckpointError, r"'b_q' holds NaN"),
+    Row("ckpt-meta-type", lambda c: _rewritten(c, {"epoch": "three"}),
+        CheckpointError, r"checkpoint\.safetensors: metadata field 'epoch' is 'three', expected a "
+                         r"non-negative integer"),
+    Row("ckpt-meta-negative", lambda c: _rewritten(c, {"epoch": -1}),
+        CheckpointError, r"metadata field 'epoch' is -1, expected a non-negative integer"),
+    Row("ckpt-meta-history", lambda c: _rewritten(c, {"history": "nope"}),
+        CheckpointError, r"metadata field 'history' is 'nope', expected a list of per-epoch dicts"),
+    Row("ckpt-meta-train", lambda c: _rewritten(c, {"train": {"lr": "1", "optimizer": "adam"}}),
+        CheckpointError, r"metadata field 'train\.lr' is invalid: lr must be a positive finite "
+                         r"number, got '1'"),
+    Row("ckpt-meta-unknown", lambda c: _rewritten(c, {"surprise": 1}),
+        CheckpointError, r"unknown metadata field\(s\) surprise"),
+    Row("ckpt-optimizer-nan",
+        lambda c: _rewritten(c, array_changes={"optim.m.W_xh": _nan_at(np.zeros((V, H), np.float32))}),
+        CheckpointError, r"optimiser array 'm\.W_xh' holds 1 NaN or infinite value\(s\)"),
+    Row("ckpt-optimizer-negative",
+        lambda c: _rewritten(c, array_changes={"optim.v.b_h": -np.ones(H, np.float32)}),
+        CheckpointError, r"optimiser array 'v\.b_h' holds a negative value \(-1\)"),
+    Row("ckpt-save-list-params",
+        lambda c: _save_ckpt(c, params={k: v.tolist() for k, v in c.be.to_numpy(c.p).items()}),
+        CheckpointError, r"parameter 'W_xh' must be a float32 or float64 NumPy array, got list"),
+    Row("ckpt-save-object",
+        lambda c: save_checkpoint(c.tmp / "c", Checkpoint(
+            model=ModelConfig("rnn", V, H), params=c.be.to_numpy(c.p), vocab=Vocab(list("abcd")),
+            history=[{"epoch": 1, "train_ppl": np.ones(2)}])),
+        CheckpointError, r"metadata field 'metadata\.history\[0\]\.train_ppl' is ndarray of "
+                         r"shape \(2,\)"),
     Row("ckpt-other-vocab", lambda c: load_checkpoint(c.checkpoint(), vocab=Vocab(list("abce"))),
         CheckpointError, r"checkpoint\.safetensors was trained with another vocabulary \(token 4 is "
                          r"'d' in the checkpoint, 'e' expected\)"),
