@@ -3,24 +3,26 @@
 With d2l's small matrices (B = 32, H = 256), one matrix product split over two threads
 ends when the slower half ends. On a quiet machine the second core helps a little; on
 a busy one, the half that has to wait for a core holds up every product of every step,
-and a run is ten times slower than with one thread (2,000 against 20,000 tokens/s,
-measured: docs/benchmarks.md#threads). No fixed count is right on every machine, so
+and a run is ten or more times slower than with one thread (measured:
+docs/benchmarks.md, the Threads section). No fixed count is right on every machine, so
 ``auto`` (the default of ``rnnlab train``, ``generate``, ``inspect`` and ``gradcheck``,
 and of :class:`rnnlab.TrainConfig`) measures:
 
-* **measure**: run the next steps of the actual work at each candidate count in turn
-  (1, all usable cores, and a few between on a larger machine), ``rounds`` times, and
-  keep the count with the shortest median step. A candidate whose step takes more
-  than ``drop_ratio`` times the best median so far is dropped at once, so measuring
-  costs at most one slow step per candidate.
+* **measure**: first screen the candidate counts (1, all usable cores, and a few
+  between on a larger machine) with a ``probe``, a small piece of the same work (the
+  training loop gives the forward pass over 4 time steps of a batch): a count whose
+  probe is ``screen_ratio`` times slower than the best is dropped without ever running
+  a full step, which on a busy machine can take seconds. Then run the next steps of
+  the actual work at each remaining count in turn, ``rounds`` times, and keep the count
+  with the shortest median step. A count whose step takes more than ``drop_ratio``
+  times the best median so far is dropped at once.
 * **steady**: keep that count, and compare every ``window`` steps' mean with the
   measured median. When the steps are ``slow_ratio`` times slower (another job
   started), measure again. After ``recheck_s`` seconds of steady work, measure again
   anyway (the other job may have ended and freed the cores): the interval doubles
-  each time the choice holds, up to ``max_recheck_s``. Measuring again costs about
-  one step at each other count (as slow as it was last measured), so it also waits
-  until that is at most ``max_overhead`` (2%) of the steady time since the last
-  measurement. The per-step cost of all this is one addition and one comparison.
+  each time the choice holds, up to ``max_recheck_s``. Measuring again waits until
+  what the last measuring cost (probes, and full steps at counts not chosen) is at most ``max_overhead`` (2%) of the steady
+  time since then. The per-step cost of all this is one addition and one comparison.
 
 Which numbers change. A thread count changes only the order in which a matrix
 product's partial sums are added, never what is computed: with OpenBLAS 0.3, float64
@@ -45,6 +47,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
@@ -174,15 +177,21 @@ def thread_tuner(threads, backend=None, **options) -> "ThreadTuner":
 
 @dataclass
 class Measurement:
-    """One round of measuring: the median step time of each candidate tried, the choice."""
+    """One measuring: what each count cost, and the choice."""
 
     reason: str  # "start", "slower" (the steps slowed down), "recheck" (periodic)
-    seconds: dict  # thread count -> median step seconds (candidates dropped early: 1 step)
+    seconds: dict  # thread count -> median seconds of a full step (counts that ran one)
     chosen: int
+    probe: dict = field(default_factory=dict)  # thread count -> median seconds of the probe
 
     def rates(self, work: float = 1.0) -> dict:
         """Steps (or ``work`` units per step, e.g. tokens) per second, per thread count."""
         return {n: work / s if s > 0 else math.inf for n, s in self.seconds.items()}
+
+    def probe_ratios(self) -> dict:
+        """Each count's probe time over the fastest count's (1.0 for the fastest)."""
+        best = min(self.probe.values(), default=math.nan)
+        return {n: t / best for n, t in self.probe.items()}
 
 
 @dataclass
@@ -192,21 +201,29 @@ class ThreadTuner:
     ``ThreadTuner(4)`` fixes 4 threads; ``ThreadTuner("auto")`` measures. Use it as a
     context manager (it sets the count on entry and restores the previous one on exit)
     and call :meth:`step_done` with the duration of every step; it sets the count for
-    the next step itself. :meth:`calibrate` measures a given function instead, for
-    work that is not a loop of steps (generation, gradcheck). ``on_choice`` is called
-    with each :class:`Measurement` when a measurement ends.
+    the next step itself. ``probe``, when set, is a small piece of the same work (the
+    training loop gives a forward pass over a few time steps, whose result is thrown
+    away): before full steps are timed, each count runs it ``probe_rounds`` times and a
+    count ``screen_ratio`` times slower than the best is dropped without ever running a
+    full step, which on a busy machine can take seconds. :meth:`calibrate` measures a
+    given function instead, for work that is not a loop of steps (generation,
+    gradcheck). ``on_choice`` is called with each :class:`Measurement`.
     """
 
     threads: "int | str" = AUTO
     most: int | None = None  # the largest count tried; default: max_threads()
-    rounds: int = 3  # steps per candidate when measuring
+    rounds: int = 3  # full steps per candidate when measuring
     drop_ratio: float = 1.5  # a candidate this much slower than the best is dropped at once
+    probe: Callable[[], object] | None = None  # a cheap piece of the work, to screen counts
+    probe_rounds: int = 3  # probe runs per candidate
+    screen_ratio: float = 3.0  # a probe this much slower than the best drops the count
     window: int = 16  # steady steps between two checks of the speed
     slow_ratio: float = 1.5  # steady steps this much slower than measured: measure again
     recheck_s: float = 30.0  # steady seconds before measuring again anyway (then doubling)
     max_recheck_s: float = 480.0
     max_overhead: float = 0.02  # measuring again waits until it costs at most this share
     on_choice: Callable[[Measurement], None] | None = None
+    clock: Callable[[], float] = time.perf_counter  # what times the probe and calibrate
     measurements: list = field(default_factory=list)  # every Measurement so far
 
     def __post_init__(self) -> None:
@@ -217,7 +234,13 @@ class ThreadTuner:
         self.current = 1 if self.auto else self.threads  # until measured: one thread is never
         self._saved = None  # ... far from the best, and all of them can be ten times slower
         self.recheck_after = self.recheck_s  # steady seconds until the next recheck
+        self.cost = 0.0  # seconds the last measuring spent beyond the chosen count's pace
         self._reset_measuring("start")
+
+    @property
+    def tuning(self) -> bool:
+        """Whether there is anything to choose: ``auto`` with more than one candidate."""
+        return self.auto and len(self.candidates) > 1
 
     # -- context
     def __enter__(self) -> "ThreadTuner":
@@ -230,18 +253,41 @@ class ThreadTuner:
             _restore(self._saved)
             self._saved = None
 
-    # -- measuring state
+    # -- measuring
     def _reset_measuring(self, reason: str) -> None:
         self.reason = reason
         self.warmup = reason == "start"  # the very first step allocates: not timed
         self.samples = {n: [] for n in self.candidates}
+        self.probed = {}
         self.dropped = set()
         self.order = [n for _ in range(self.rounds) for n in self.candidates]
-        self.measuring = self.auto and len(self.candidates) > 1
-        self.reference = None  # steady median step seconds of the chosen count
+        self.measuring = self.tuning
+        self.reference = None  # steady step seconds of the chosen count
         self.window_sum, self.window_steps, self.steady_s = 0.0, 0, 0.0
-        self.cost = 0.0
+        self.spent = 0.0  # measuring time at counts other than the one chosen, so far
         if self.measuring and not self.warmup:
+            self._begin()
+
+    def _begin(self) -> None:
+        """Screen the candidates with the probe, then time full steps of the survivors."""
+        if self.probe is not None:
+            times = {n: [] for n in self.candidates}
+            for _ in range(self.probe_rounds):
+                for n in self.candidates:
+                    self._use(n)
+                    t0 = self.clock()
+                    self.probe()
+                    times[n].append(self.clock() - t0)
+            self.probed = {n: sorted(t)[len(t) // 2] for n, t in times.items()}
+            self.spent += sum(sum(t) for t in times.values())
+            best = min(self.probed.values())
+            for n, t in self.probed.items():
+                if t > self.screen_ratio * best:
+                    self.dropped.add(n)
+            self.order = [n for n in self.order if n not in self.dropped]
+        if len(set(self.order)) <= 1:  # the probe left one count: nothing to time
+            self._finish_measuring()
+        else:
             self._use(self.order[0])
 
     def _use(self, n: int) -> None:
@@ -255,18 +301,20 @@ class ThreadTuner:
 
     def _finish_measuring(self) -> None:
         scores = {n: self._score(n) for n in self.candidates if self.samples[n]}
-        kept = {n: s for n, s in scores.items() if n not in self.dropped}
-        best = min(kept.values())
-        # fewest threads among those within 5% of the best: the same speed for fewer cores
-        chosen = min(n for n, s in kept.items() if s <= 1.05 * best)
+        kept = {n: t for n, t in scores.items() if n not in self.dropped}
+        if kept:
+            best = min(kept.values())
+            # fewest threads among those within 5% of the best: the same speed, fewer cores
+            chosen = min(n for n, t in kept.items() if t <= 1.05 * best)
+        else:  # screened down to one count by the probe alone
+            chosen = min(n for n in self.candidates if n not in self.dropped)
         previous = self.measurements[-1].chosen if self.measurements else None
-        m = Measurement(self.reason, scores, chosen)
+        m = Measurement(self.reason, scores, chosen, dict(self.probed))
         self.measurements.append(m)
         self.measuring = False
-        self.reference = scores[chosen]
-        # measuring again costs about one step at each other count: wait for enough
-        # steady time that this stays below max_overhead of it
-        self.cost = sum(t for n, t in scores.items() if n != chosen)
+        self.reference = scores.get(chosen)  # None: the first steady window sets it
+        # measuring again will cost about what this one spent beyond the chosen count
+        self.cost = self.spent + sum(t for n, t in scores.items() if n != chosen)
         if previous is not None and chosen == previous:  # the choice held: look less often
             self.recheck_after = min(2 * self.recheck_after, self.max_recheck_s)
         else:  # a new choice: look again soon
@@ -277,12 +325,12 @@ class ThreadTuner:
 
     def step_done(self, seconds: float) -> None:
         """Record one step's duration; choose the count of the next step."""
-        if not self.auto or len(self.candidates) == 1:
+        if not self.tuning:
             return  # nothing to choose between
         if self.measuring:
             if self.warmup:
                 self.warmup = False
-                self._use(self.order[0])
+                self._begin()
                 return
             n = self.order.pop(0)
             self.samples[n].append(seconds)
@@ -304,6 +352,9 @@ class ThreadTuner:
             return
         mean = self.window_sum / self.window_steps
         self.window_sum, self.window_steps = 0.0, 0
+        if self.reference is None:  # chosen by the probe alone: this window is the pace
+            self.reference = mean
+            return
         if self.steady_s * self.max_overhead < self.cost:
             return  # too soon: measuring again would cost more than max_overhead
         if mean > self.slow_ratio * self.reference:
@@ -315,13 +366,11 @@ class ThreadTuner:
         """Run ``step`` (a representative unit of the work; its result is discarded)
         once to warm up and then at each candidate count until measured; returns, and
         keeps, the chosen count. A fixed count is returned without running anything."""
-        import time
-
-        if not self.auto or len(self.candidates) == 1:
+        if not self.tuning:
             return self.current
         self._reset_measuring("start")
         while self.measuring:
-            t0 = time.perf_counter()
+            t0 = self.clock()
             step()
-            self.step_done(time.perf_counter() - t0)
+            self.step_done(self.clock() - t0)
         return self.current

@@ -304,12 +304,31 @@ def train(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, tcfg: Tra
     loader = SeqDataLoader(corpus, tcfg.batch_size, tcfg.num_steps, tcfg.use_random_iter)
     if optimizer is None:
         optimizer = backend.make_optimizer(tcfg.optimizer, params, tcfg.lr)
-    if tuner is not None:
+    own = tuner is None
+    if own:
+        tuner = thread_tuner(tcfg.threads, backend).__enter__()
+    previous_probe = tuner.probe
+    if previous_probe is None:
+        tuner.probe = forward_probe(backend, cfg, params, corpus, tcfg.batch_size,
+                                    tcfg.num_steps)
+    try:
         return _train_epochs(backend, cfg, params, loader, tcfg, val_corpus, start_epoch,
                              optimizer, on_epoch, on_batch, tuner, parallel)
-    with thread_tuner(tcfg.threads, backend) as tuner:
-        return _train_epochs(backend, cfg, params, loader, tcfg, val_corpus, start_epoch,
-                             optimizer, on_epoch, on_batch, tuner, parallel)
+    finally:
+        tuner.probe = previous_probe
+        if own:
+            tuner.__exit__(None, None, None)
+
+
+def forward_probe(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray,
+                  batch_size: int, num_steps: int, steps: int = 4) -> Callable[[], object]:
+    """A small piece of a training step for ``--threads auto`` to screen thread counts:
+    the forward pass over ``steps`` time steps of a (B, steps) batch from zero states,
+    the same matrix shapes as the step's forward. Reads the parameters, changes nothing."""
+    k = min(steps, num_steps)
+    X = backend.tokens(np.asarray(corpus[:batch_size * k]).reshape(batch_size, k))  # (B, k)
+    state = backend.begin_state(cfg, batch_size)
+    return lambda: backend.forward(cfg, params, X, state)
 
 
 def _train_epochs(backend, cfg, params, loader, tcfg, val_corpus, start_epoch, optimizer,

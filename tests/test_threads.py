@@ -86,6 +86,42 @@ def test_auto_drops_a_count_after_one_slow_step_and_keeps_the_fast_one():
     assert m.chosen == 1 and m.seconds == {1: 0.01, 2: 0.2} and m.reason == "start"
 
 
+class FakeClock:
+    """A clock that a scripted probe advances by the cost of the count in use."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_probe_screens_out_a_hopeless_count_without_a_full_step():
+    """Busy machine: a full step at 2 threads takes seconds. The probe (a forward over a
+    few time steps) shows it 40x slower, so 2 threads never runs a full step; the first
+    steady window then sets the pace that later windows are compared with."""
+    clock = FakeClock()
+    tuner = ThreadTuner("auto", most=2, clock=clock)
+    tuner.probe = lambda: setattr(clock, "now", clock.now + {1: 0.001, 2: 0.04}[tuner.current])
+    with tuner:
+        ran = drive(tuner, {1: 0.01, 2: 3.0}.get, 40)
+    assert ran == [1] * 40
+    (m,) = tuner.measurements
+    assert m.chosen == 1 and m.seconds == {} and m.probe_ratios() == pytest.approx({1: 1.0, 2: 40.0})
+    assert tuner.reference == pytest.approx(0.01)
+    assert tuner.cost == pytest.approx(3 * 0.001 + 3 * 0.04)  # what measuring again costs
+
+
+def test_a_probe_that_finds_no_hopeless_count_leaves_the_choice_to_full_steps():
+    clock = FakeClock()
+    tuner = ThreadTuner("auto", most=2, clock=clock)
+    probe_cost = {1: 0.0012, 2: 0.001}
+    tuner.probe = lambda: setattr(clock, "now", clock.now + probe_cost[tuner.current])
+    with tuner:
+        ran = drive(tuner, {1: 0.012, 2: 0.010}.get, 20)
+    assert ran[:7] == [1, 1, 2, 1, 2, 1, 2] and tuner.measurements[0].chosen == 2
+
+
 def test_auto_takes_the_faster_count_and_fewer_threads_on_a_tie():
     with ThreadTuner("auto", most=2) as tuner:
         ran = drive(tuner, {1: 0.012, 2: 0.010}.get, 20)
@@ -228,8 +264,8 @@ def test_cli_threads_option(capsys, tmp_path, monkeypatch, time_machine_dir):
     monkeypatch.setattr(threads, "max_threads", lambda: 2)  # as on a 2-core machine
     assert cli.main(["train", *tiny, "--out", str(tmp_path / "auto")]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"^threads: [12] \(auto; tokens/s: 1 thread [\d,]+, 2 threads [\d,]+\)$",
-                     out, re.M), out
+    assert re.search(r"^threads: [12] \(auto; (tokens/s: 1 thread [\d,]+(, 2 threads [\d,]+)?"
+                     r"(; )?)?(2 threads \d+x slower on a short probe)?\)$", out, re.M), out
     assert cli.main(["generate", str(tmp_path / "auto"), "--num-preds", "3"]) == 0
     assert cli.main(["gradcheck", "--cell", "rnn", "--threads", "1"]) == 0
     assert threads.get_threads() == before  # every command restores the count it found

@@ -105,11 +105,20 @@ def add_threads_option(p: argparse.ArgumentParser) -> None:
 
 def describe_choice(m, work: float = 1.0, unit: str = "steps/s") -> str:
     """One line for a ThreadTuner Measurement: what ``--threads auto`` chose and why."""
+    def threads(n):
+        return f"{n} thread{'s' if n > 1 else ''}"
+
+    parts = []
     rates = m.rates(work)
-    shown = ", ".join(f"{n} thread{'s' if n > 1 else ''} {rates[n]:,.0f}" for n in sorted(rates))
-    why = {"start": "", "slower": " after the speed fell",
-           "recheck": " on a periodic recheck"}.get(m.reason, "")
-    return f"threads: {m.chosen} (auto{why}; {unit}: {shown})"
+    if rates:
+        parts.append(f"{unit}: "
+                     + ", ".join(f"{threads(n)} {rates[n]:,.0f}" for n in sorted(rates)))
+    screened = {n: r for n, r in m.probe_ratios().items() if n not in rates and r > 1}
+    if screened:
+        parts.append(", ".join(f"{threads(n)} {r:.0f}x slower" for n, r in sorted(screened.items()))
+                     + " on a short probe")
+    why = {"slower": " after the speed fell", "recheck": " on a periodic recheck"}.get(m.reason, "")
+    return f"threads: {m.chosen} (auto{why}; {'; '.join(parts)})"
 
 
 def add_backend_options(p: argparse.ArgumentParser, dtype_default: str | None = "float32") -> None:
