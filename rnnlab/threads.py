@@ -21,8 +21,9 @@ and of :class:`rnnlab.TrainConfig`) measures:
   started), measure again. After ``recheck_s`` seconds of steady work, measure again
   anyway (the other job may have ended and freed the cores): the interval doubles
   each time the choice holds, up to ``max_recheck_s``. Measuring again waits until
-  what the last measuring cost (probes, and full steps at counts not chosen) is at most ``max_overhead`` (2%) of the steady
-  time since then. The per-step cost of all this is one addition and one comparison.
+  what the last measuring cost (probes, and full steps at counts not chosen) is at
+  most ``max_overhead`` (2%) of the steady time since then. The per-step cost of all
+  this is one addition and one comparison.
 
 Which numbers change. A thread count changes only the order in which a matrix
 product's partial sums are added, never what is computed: with OpenBLAS 0.3, float64
