@@ -16,14 +16,16 @@ and of :class:`rnnlab.TrainConfig`) measures:
   the actual work at each remaining count in turn, ``rounds`` times, and keep the count
   with the shortest median step. A count whose step takes more than ``drop_ratio``
   times the best median so far is dropped at once.
-* **steady**: keep that count, and compare every ``window`` steps' mean with the
+* **steady**: keep that count, and compare every ``window`` steps' median with the
   measured median. When the steps are ``slow_ratio`` times slower (another job
   started), measure again. After ``recheck_s`` seconds of steady work, measure again
-  anyway (the other job may have ended and freed the cores): the interval doubles
-  each time the choice holds, up to ``max_recheck_s``. Measuring again waits until
-  what the last measuring cost (probes, and full steps at counts not chosen) is at
-  most ``max_overhead`` (2%) of the steady time since then. The per-step cost of all
-  this is one addition and one comparison.
+  anyway (a passing job may have decided the last measurement, or the other job may
+  have ended and freed the cores): the interval doubles each time the choice holds,
+  up to ``max_recheck_s``, and starts again from ``recheck_s`` when it changes.
+  Measuring again also waits until what the last measuring cost (the probes, and the
+  time full steps at other counts took beyond the chosen count's pace) is at most
+  ``max_overhead`` (2%) of the steady time since then. The per-step cost of all this
+  is one addition and one comparison.
 
 Which numbers change. A thread count changes only the order in which a matrix
 product's partial sums are added, never what is computed: with OpenBLAS 0.3, float64
@@ -217,11 +219,11 @@ class ThreadTuner:
     drop_ratio: float = 1.5  # a candidate this much slower than the best is dropped at once
     probe: Callable[[], object] | None = None  # a cheap piece of the work, to screen counts
     probe_rounds: int = 3  # probe runs per candidate
-    screen_ratio: float = 3.0  # a probe this much slower than the best drops the count
+    screen_ratio: float = 2.0  # a probe this much slower than the best drops the count
     window: int = 16  # steady steps between two checks of the speed
     slow_ratio: float = 1.5  # steady steps this much slower than measured: measure again
-    recheck_s: float = 30.0  # steady seconds before measuring again anyway (then doubling)
-    max_recheck_s: float = 480.0
+    recheck_s: float = 5.0  # steady seconds before measuring again anyway (then doubling)
+    max_recheck_s: float = 120.0
     max_overhead: float = 0.02  # measuring again waits until it costs at most this share
     on_choice: Callable[[Measurement], None] | None = None
     clock: Callable[[], float] = time.perf_counter  # what times the probe and calibrate
@@ -264,7 +266,7 @@ class ThreadTuner:
         self.order = [n for _ in range(self.rounds) for n in self.candidates]
         self.measuring = self.tuning
         self.reference = None  # steady step seconds of the chosen count
-        self.window_sum, self.window_steps, self.steady_s = 0.0, 0, 0.0
+        self.window_times, self.steady_s = [], 0.0
         self.spent = 0.0  # measuring time at counts other than the one chosen, so far
         if self.measuring and not self.warmup:
             self._begin()
@@ -314,8 +316,11 @@ class ThreadTuner:
         self.measurements.append(m)
         self.measuring = False
         self.reference = scores.get(chosen)  # None: the first steady window sets it
-        # measuring again will cost about what this one spent beyond the chosen count
-        self.cost = self.spent + sum(t for n, t in scores.items() if n != chosen)
+        # measuring again will cost about what this one spent beyond the chosen count's
+        # pace: the probes, and the excess of the full steps run at other counts
+        pace = scores.get(chosen, 0.0)
+        self.cost = self.spent + sum(max(0.0, t - pace) * len(self.samples[n])
+                                     for n, t in scores.items() if n != chosen)
         if previous is not None and chosen == previous:  # the choice held: look less often
             self.recheck_after = min(2 * self.recheck_after, self.max_recheck_s)
         else:  # a new choice: look again soon
@@ -346,19 +351,20 @@ class ThreadTuner:
             else:
                 self._use(self.order[0])
             return
-        self.window_sum += seconds
-        self.window_steps += 1
+        self.window_times.append(seconds)
         self.steady_s += seconds
-        if self.window_steps < self.window:
+        if len(self.window_times) < self.window:
             return
-        mean = self.window_sum / self.window_steps
-        self.window_sum, self.window_steps = 0.0, 0
+        # the window's median: one step held up by a passing hiccup does not move it, a
+        # sustained slowdown (another job) does
+        pace = sorted(self.window_times)[len(self.window_times) // 2]
+        self.window_times = []
         if self.reference is None:  # chosen by the probe alone: this window is the pace
-            self.reference = mean
+            self.reference = pace
             return
         if self.steady_s * self.max_overhead < self.cost:
             return  # too soon: measuring again would cost more than max_overhead
-        if mean > self.slow_ratio * self.reference:
+        if pace > self.slow_ratio * self.reference:
             self._reset_measuring("slower")
         elif self.steady_s >= self.recheck_after:
             self._reset_measuring("recheck")

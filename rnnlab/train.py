@@ -328,7 +328,13 @@ def forward_probe(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray,
     k = min(steps, num_steps)
     X = backend.tokens(np.asarray(corpus[:batch_size * k]).reshape(batch_size, k))  # (B, k)
     state = backend.begin_state(cfg, batch_size)
-    return lambda: backend.forward(cfg, params, X, state)
+
+    def probe():
+        try:
+            backend.forward(cfg, params, X, state)
+        except NonFiniteError:  # the next step reports it, with its epoch and batch
+            pass
+    return probe
 
 
 def _train_epochs(backend, cfg, params, loader, tcfg, val_corpus, start_epoch, optimizer,

@@ -601,6 +601,18 @@ def _trained_then_edited(tmp, **changes):
     return ["train", "--resume", "--out", str(tmp / "run"), "--epochs", "2"]
 
 
+def _resumed_on(tmp, name, text):
+    """A TINY run on book.txt, then a resume on another file (``name`` with ``text``), or,
+    ``name`` None, with book.txt deleted and no --corpus."""
+    book = _text_file(tmp, "book.txt", ("the cat sat on the mat. " * 40).encode())
+    assert cli.main(_train_args(tmp, "--corpus", str(book))) == 0
+    resume = ["train", "--resume", "--out", str(tmp / "run"), "--epochs", "2"]
+    if name is None:
+        pathlib.Path(book).unlink()
+        return resume
+    return resume + ["--corpus", str(_text_file(tmp, name, (text * 40).encode()))]
+
+
 CLI_ROWS = [
     CliRow("cli-hidden-zero", lambda t: _train_args(t, "--hidden", "0"),
            2, r"^rnnlab train: error: argument --hidden: expected a positive integer, got 0"),
@@ -635,8 +647,8 @@ CLI_ROWS = [
            2, r"gbk\.txt' is not valid UTF-8: byte 0xbc at offset 2"),
     CliRow("cli-corpus-too-short",
            lambda t: _train_args(t, "--corpus", _text_file(t, "short.txt", b"tiny text")),
-           2, r"--corpus .*short\.txt: training corpus has 9 tokens; batch_size=2 and "
-              r"num_steps=5 need at least 16"),
+           2, r"--corpus .*short\.txt: training corpus has 9 tokens; --batch-size 2 and "
+              r"--num-steps 5 need at least 16"),
     CliRow("cli-prefix-unknown", lambda t: _train_args(t, "--prefix", "time traveller!"),
            2, r"'!' \(position 14\); the vocabulary's 28 tokens are <unk>, space, a-z; d2l's "
               r"time-machine pipeline lower-cases the text and turns every non-letter into a "
@@ -685,6 +697,19 @@ CLI_ROWS = [
                                                               "--device", "cuda:1"),
            2, r"--device cuda:1: under torchrun every process trains on its own GPU, "
               r"cuda:LOCAL_RANK; pass --device cuda", env=TORCHRUN_RANK0),
+    CliRow("cli-impl-numpy", lambda t: _train_args(t, "--impl", "nn"),
+           2, r"^rnnlab: error: --impl nn needs --backend torch \(the numpy backend has one "
+              r"implementation, its hand-written BPTT\)$"),
+    CliRow("cli-gru-nn", lambda t: ["memory", "--cell", "gru", "--backend", "torch", "--impl", "nn"],
+           2, r"^rnnlab: error: --impl nn runs torch\.nn\.GRU, which computes the torch form of "
+              r"the GRU, .*; add --gru-form torch, or use --impl scratch$"),
+    CliRow("cli-resume-other-text",
+           lambda t: _resumed_on(t, "other.txt", "the dog sat on the log! "),
+           2, r"cannot resume .*: --corpus .*other\.txt is not the text the run was trained on "
+              r"\(.*book\.txt\): its tokens have another SHA-256"),
+    CliRow("cli-resume-corpus-gone", lambda t: _resumed_on(t, None, None),
+           2, r"cannot resume .*: its corpus .*book\.txt is not there any more \(nor as "
+              r"book\.txt beside .*\); give --corpus PATH to a file with the same text"),
     CliRow("cli-nonfinite",
            lambda t: _train_args(t, "--cell", "lstm", "--lr", "1e39", "--clip", "1e30", "--epochs", "2"),
            3, r"^rnnlab: error: parameter 'W_\w+' holds \d+ NaN or infinite value\(s\) at epoch 1, "

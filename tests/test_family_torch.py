@@ -336,4 +336,4 @@ def test_cli_trains_a_stacked_torch_form_gru_on_the_nn_path(tmp_path, capsys):
     assert "epoch    1/1  train ppl" in capsys.readouterr().out
     code = cli.main(common + ["--out", str(tmp_path / "b")])  # d2l form on torch.nn: refused
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "gru_form='torch'" in err[0]
+    assert code == 2 and len(err) == 1 and "add --gru-form torch" in err[0]

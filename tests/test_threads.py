@@ -174,12 +174,14 @@ def test_auto_rechecks_and_returns_to_more_threads_when_the_load_ends():
 
 
 def test_rechecks_grow_rarer_while_the_choice_holds():
-    """30 s, then 60, 120, 240, 480 s between rechecks: a steady run of 1000 s measures
-    6 times, not 33."""
+    """5 s, then 10, 20, 40, 80 and 120 s between rechecks: a steady run of 1000 s
+    measures 13 times, not 200."""
     with ThreadTuner("auto", most=2) as tuner:
         drive(tuner, {1: 0.012, 2: 0.010}.get, 100_000)
-    assert [m.chosen for m in tuner.measurements] == [2] * 6
-    assert [m.reason for m in tuner.measurements[1:]] == ["recheck"] * 5
+    gaps = [5, 10, 20, 40, 80] + [120] * 10
+    expected = 1 + sum(1 for i in range(len(gaps)) if sum(gaps[:i + 1]) <= 1000 - 1)
+    assert [m.chosen for m in tuner.measurements] == [2] * expected
+    assert [m.reason for m in tuner.measurements[1:]] == ["recheck"] * (expected - 1)
 
 
 def test_calibrate_runs_the_step_and_keeps_the_choice():

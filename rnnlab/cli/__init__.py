@@ -13,15 +13,18 @@ rnnlab error there is one every process met alike, or one rank 0 reports for the
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 import numpy as np
 
 from .. import __version__
 from ..distributed import launch_rank
-from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, DistributedError, RnnlabError, exit_status
+from ..errors import EXIT_ERROR, DistributedError, RnnlabError, exit_status
 from . import generate, gradcheck, inspect, memory, train
-from .common import OneLineParser, is_out_of_memory, one_line
+from .common import OneLineParser, flag_names, is_out_of_memory, one_line
+from .signals import (describe, detach_from_lost_terminal, interrupt_status, say,
+                      stop_signals_as_interrupts)
 
 COMMANDS = (train, generate, gradcheck, inspect, memory)  # in the order --help lists them
 
@@ -61,10 +64,19 @@ def _all_actions(parser):
 
 def main(argv=None) -> int:
     """Run the command; every failure is one line on stderr and an exit status:
-    2 an rnnlab error or an OS error (disk full...), 3 a NaN / infinite run, 130 Ctrl-C."""
+    2 an rnnlab error or an OS error (disk full...), 3 a NaN / infinite run, 128 + the
+    signal's number when stopped by one: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP."""
     parser = build_parser()
     args = parser.parse_args(argv)
     args.explicit = explicit_options(argv)  # what was typed: --resume checks it
+    with stop_signals_as_interrupts():  # SIGTERM, SIGHUP: as Ctrl-C (cli/signals.py)
+        status = _run(args)
+    if status == 128 + getattr(signal, "SIGHUP", -128):  # the terminal is gone
+        detach_from_lost_terminal()
+    return status
+
+
+def _run(args) -> int:
     rank = launch_rank()  # 0 unless torchrun started this process
     me = "rnnlab" if rank == 0 else f"rnnlab (process {rank})"
     try:
@@ -74,12 +86,12 @@ def main(argv=None) -> int:
             return args.func(args)
     except RnnlabError as exc:
         if rank == 0 or isinstance(exc, DistributedError):
-            print(f"{me}: error: {one_line(exc)}", file=sys.stderr)
+            print(f"{me}: error: {flag_names(one_line(exc))}", file=sys.stderr)
         return exit_status(exc)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP
         if rank == 0:
-            print("rnnlab: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+            say(f"rnnlab: {describe(exc)}")
+        return interrupt_status(exc)
     except BrokenPipeError:  # `rnnlab generate ... | head`: the reader left, not an error
         import os
 

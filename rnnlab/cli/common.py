@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from pathlib import Path
 
 from ..errors import EXIT_ERROR, ConfigError
@@ -20,6 +21,42 @@ class OneLineParser(argparse.ArgumentParser):
             self.exit(EXIT_ERROR)
         self.exit(EXIT_ERROR, f"{self.prog}: error: {one_line(message)} "
                               f"(see {self.prog} --help)\n")
+
+
+# The Python names of rnnlab's functions and configs, and the flags the commands give
+# them: an error raised inside the library speaks Python, the command speaks flags.
+FLAGS = {
+    "batch_size": "--batch-size", "num_steps": "--num-steps", "num_hiddens": "--hidden",
+    "num_layers": "--num-layers", "gru_form": "--gru-form", "val_fraction": "--val-fraction",
+    "max_tokens": "--max-tokens", "clip_theta": "--clip", "num_epochs": "--epochs",
+    "num_preds": "--num-preds", "top_k": "--top-k", "use_random_iter": "--random",
+    "lr_decay": "--lr-decay", "lr_decay_after": "--lr-decay-after",
+    # plain words too, so only in the name=value form
+    "device": "--device", "impl": "--impl", "dtype": "--dtype", "lr": "--lr",
+    "temperature": "--temperature", "dropout": "--dropout", "seed": "--seed",
+    "threads": "--threads", "optimizer": "--optimizer", "init": "--init",
+    "patience": "--patience", "strategy": "--strategy", "prefix": "--prefix",
+}
+_VALUE = r"""(?:'([^']*)'|"([^"]*)"|([^\s,;:)]+))"""
+_ASSIGN = re.compile(r"\b(" + "|".join(FLAGS) + r")=" + _VALUE)
+_BARE = re.compile(r"(?<![\w.-])(" + "|".join(k for k in FLAGS if "_" in k) + r")\b(?!=)")
+_REPEATED = re.compile(r"(--[a-z-]+(?: [^\s()]+)?) \(\1\)")
+
+
+def flag_names(message: str) -> str:
+    """A library message in the command's words: ``batch_size=32`` -> ``--batch-size 32``,
+    ``device='cpu'`` -> ``--device cpu``, ``use_random_iter=True`` -> ``--random``, and a
+    bare ``num_steps`` -> ``--num-steps``; ``--gru-form torch (--gru-form torch)`` is
+    said once."""
+    def assign(m):
+        flag, value = FLAGS[m.group(1)], next(v for v in m.groups()[1:] if v is not None)
+        if value in ("True", "False") and m.group(1) == "use_random_iter":
+            return flag if value == "True" else f"no {flag}"
+        return f"{flag} {value}"
+
+    message = _ASSIGN.sub(assign, message)
+    message = _BARE.sub(lambda m: FLAGS[m.group(1)], message)
+    return _REPEATED.sub(r"\1", message)
 
 
 def one_line(message) -> str:
@@ -134,16 +171,33 @@ def add_backend_options(p: argparse.ArgumentParser, dtype_default: str | None = 
                         + (dtype_default or "the checkpoint's") + ")")
 
 
-def make_backend(args):
+def check_backend_options(backend: str, impl: str, device=None, cell: str | None = None,
+                          gru_form: str | None = None, gru_form_option: bool = True) -> None:
+    """Refuse, before anything runs or prints, an option the chosen backend would ignore
+    or a combination that cannot run: the numpy backend has one implementation and runs
+    on the CPU; torch.nn.GRU computes the torch form of the GRU only."""
+    if backend != "torch":
+        if impl not in (None, "scratch"):
+            raise ConfigError(f"--impl {impl} needs --backend torch (the numpy backend has "
+                              "one implementation, its hand-written BPTT)")
+        if device not in (None, "cpu"):
+            raise ConfigError(f"--device {device} needs --backend torch")
+    elif impl == "nn" and cell == "gru" and gru_form not in (None, "torch"):
+        fix = ("add --gru-form torch, or use --impl scratch" if gru_form_option else
+               "this checkpoint holds d2l's form: use --impl scratch")
+        raise ConfigError("--impl nn runs torch.nn.GRU, which computes the torch form of the "
+                          f"GRU, R * (H W_hh + b_hn), not d2l's (R * H) W_hh; {fix}")
+
+
+def make_backend(args, cell: str | None = None, gru_form: str | None = None,
+                 gru_form_option: bool = True):
     from ..backend import get_backend
 
+    check_backend_options(args.backend, args.impl, args.device, cell, gru_form, gru_form_option)
     options = {"dtype": args.dtype}
     if args.backend == "torch":
         options.update(device=args.device, impl=args.impl)
-    elif args.device not in (None, "cpu"):
-        raise ConfigError(f"--device {args.device} needs --backend torch")
     return get_backend(args.backend, **options)
-
 
 
 def check_run_dir(out: Path) -> None:

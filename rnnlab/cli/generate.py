@@ -69,7 +69,7 @@ def cmd_generate(args) -> int:
     ckpt = load_checkpoint(args.checkpoint)
     if args.dtype is None:  # run the model in the dtype it was trained in
         args.dtype = str(next(iter(ckpt.params.values())).dtype)
-    be = make_backend(args)
+    be = make_backend(args, ckpt.model.cell, ckpt.model.gru_form, gru_form_option=False)
     strategy = args.strategy or ("sample" if args.temperature is not None or args.top_k is not None
                                  else "greedy")
     temperature = 1.0 if args.temperature is None else args.temperature

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..config import CELLS, GRU_FORMS, ModelConfig
-from .common import add_threads_option, nonneg_int, positive_float, positive_int
+from .common import (add_threads_option, check_backend_options, nonneg_int, positive_float,
+                     positive_int)
 
 
 def add_parser(sub) -> None:
@@ -38,6 +39,7 @@ def cmd_gradcheck(args) -> int:
     from ..gradcheck import gradcheck, random_problem
     from ..threads import thread_tuner
 
+    check_backend_options(args.backend, args.impl, None, args.cell, args.gru_form)
     cfg = ModelConfig(args.cell, args.vocab, args.hidden, num_layers=args.num_layers,
                       gru_form=args.gru_form, bidirectional=args.bidirectional)
     options = {"dtype": "float64"}

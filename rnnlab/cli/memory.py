@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..config import CELLS, GRU_FORMS, OPTIMIZERS, ModelConfig
-from .common import positive_int
+from .common import check_backend_options, positive_int
 
 
 def add_parser(sub) -> None:
@@ -37,6 +37,9 @@ def add_parser(sub) -> None:
 def cmd_memory(args) -> int:
     from ..memory import estimate_memory, measure_numpy_step
 
+    for backend in ([args.backend] if args.backend else ["numpy", "torch"]):
+        if backend == "torch" or args.backend:  # --impl is the torch path's, when both
+            check_backend_options(backend, args.impl, None, args.cell, args.gru_form)
     cfg = ModelConfig(args.cell, args.vocab, args.hidden, num_layers=args.num_layers,
                       gru_form=args.gru_form, bidirectional=args.bidirectional)
     print(f"one BPTT training step of {cfg.cell} (V={cfg.vocab_size}, H={cfg.num_hiddens}, "

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import copy
 import hashlib
-import math
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,11 +13,12 @@ import numpy as np
 
 from ..config import CELLS, GRU_FORMS, OPTIMIZERS, ModelConfig
 from ..data import TOKEN_KINDS
-from ..errors import (EXIT_INTERRUPTED, EXIT_NONFINITE, CheckpointError, ConfigError, CorpusError,
-                      NonFiniteError)
-from .common import (add_backend_options, add_threads_option, check_run_dir, clip_threshold,
-                     describe_choice, fraction, make_backend, nonneg_int, one_line,
-                     positive_float, positive_int)
+from ..errors import EXIT_NONFINITE, CheckpointError, ConfigError, CorpusError, NonFiniteError
+from .common import (add_backend_options, add_threads_option, check_backend_options,
+                     check_run_dir, clip_threshold, describe_choice, fraction, make_backend,
+                     nonneg_int, one_line, positive_float, positive_int)
+from .progress import RunProgress, printable
+from .signals import Terminated, describe, interrupt_status, say
 
 
 def add_parser(sub) -> None:
@@ -266,9 +265,13 @@ def _parses_to_none(action) -> bool:
         return False
 
 
+BUILTIN_CORPORA = ("timemachine", "time_machine")
+
+
 def _same(option: str, given, recorded) -> bool:
-    if option == "--corpus" and given not in ("timemachine", "time_machine"):
-        return Path(given).resolve() == Path(str(recorded)).resolve()
+    if option == "--corpus":  # a file is the run's corpus when its text is: checked by
+        # its SHA-256 once read (run_corpus), wherever it lies and however it is named
+        return (given in BUILTIN_CORPORA) == (str(recorded) in BUILTIN_CORPORA)
     if given is None or recorded is None:
         return given is recorded
     if isinstance(given, float) or isinstance(recorded, float):
@@ -304,6 +307,72 @@ def adopt_run_options(args, ckpt, where) -> None:
         raise ConfigError(
             f"cannot resume {where}: the checkpoint does not record {', '.join(missing)}; "
             "give these options with the run's values")
+    if "backend" in explicit and args.backend == "numpy":
+        # a run moved to the numpy backend leaves its torch-only options behind
+        for dest, default in (("impl", "scratch"), ("device", None)):
+            if dest not in explicit:
+                setattr(args, dest, default)
+
+
+def corpus_digest(tokens) -> str:
+    """SHA-256 of a corpus's token ids (with the vocabulary, the text itself)."""
+    return hashlib.sha256(np.asarray(tokens).astype("<i8").tobytes()).hexdigest()
+
+
+def run_corpus(args, ckpt, ckpt_path: Path, out: Path):
+    """The corpus of this run: (tokens, vocab, SHA-256). A resume accepts any file whose
+    text is the run's (the checkpoint keeps its tokens' SHA-256), so a run can be resumed
+    from another directory or with the file moved or renamed; other text is refused.
+    Without --corpus, a recorded path that no longer exists is looked for beside the run
+    directory and the directories above it, under its recorded relative path or name."""
+    from ..data import load_corpus
+
+    want = ckpt.extra.get("corpus_sha256") if ckpt is not None else None
+    candidates = [args.corpus]
+    if (ckpt is not None and "corpus" not in getattr(args, "explicit", set())
+            and args.corpus not in BUILTIN_CORPORA and not Path(args.corpus).is_file()):
+        typed = Path(str(ckpt.extra.get("corpus", args.corpus)))  # as given when it started
+        names = [p for p in (Path(args.corpus), typed, Path(typed.name)) if not p.is_absolute()]
+        rec = Path(args.corpus)
+        bases = [Path.cwd(), out, out.parent, out.parent.parent]
+        candidates += [str(b / n) for b in bases for n in names if (b / n).is_file()]
+        if len(candidates) == 1:
+            raise ConfigError(
+                f"cannot resume {ckpt_path}: its corpus {args.corpus} is not there any more "
+                f"(nor as {rec.name} beside {out} or above it); give --corpus PATH to a file "
+                "with the same text, which is recognised by its SHA-256")
+        candidates = candidates[1:]
+    for path in dict.fromkeys(candidates):
+        full, vocab = load_corpus(path, -1, token=args.token, min_freq=args.min_freq)
+        digest = corpus_digest(full)
+        # the token ids and the vocabulary: the same text (ids alone match for any text
+        # with the same pattern of characters)
+        if want is None or (digest == want and vocab == ckpt.vocab):
+            if path != args.corpus:
+                print(f"reading the run's corpus from {path}", flush=True)
+                args.corpus = path
+            return full, vocab, digest
+    recorded = str((ckpt.extra.get("options") or {}).get("corpus") or ckpt.extra.get("corpus"))
+    if args.corpus in BUILTIN_CORPORA or Path(args.corpus).resolve() == Path(recorded).resolve():
+        raise ConfigError(f"cannot resume {ckpt_path}: --corpus {args.corpus} has changed since "
+                          "the checkpoint was saved (its tokens have another SHA-256); restore "
+                          "the original text, or train a new run with another --out")
+    raise ConfigError(
+        f"cannot resume {ckpt_path}: --corpus {args.corpus} is not the text the run was trained "
+        f"on ({recorded}): its tokens have another SHA-256; give the run's text (from any "
+        "path), or train a new run with another --out")
+
+
+def saved_epoch(ckpt_path: Path, default: int) -> int:
+    """The epoch of the checkpoint on disk: a stop that lands just after a save's rename,
+    before the run has noted it, must not name the one before."""
+    from ..checkpoint import load_checkpoint
+    from ..errors import RnnlabError
+
+    try:
+        return load_checkpoint(ckpt_path).epoch
+    except (RnnlabError, OSError):
+        return default
 
 
 def processes(n: int) -> str:
@@ -410,7 +479,7 @@ def run_train(args, dp) -> int:
 
 def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> int:
     from ..checkpoint import Checkpoint, check_resume, decode_checkpoint, rng_metadata, save_checkpoint
-    from ..data import load_corpus, split_after, tokenizer_for
+    from ..data import split_after, tokenizer_for
     from ..distributed import check_divisible
     from ..generate import predict, prefix_ids
     from ..runs import default_prefix
@@ -425,15 +494,8 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
     world_size = 1 if dp is None else dp.world_size
     if dp is not None:
         check_divisible(args.batch_size, world_size, "--batch-size")
-    full, vocab = load_corpus(args.corpus, -1, token=args.token, min_freq=args.min_freq)
+    full, vocab, corpus_sha256 = run_corpus(args, ckpt, ckpt_path, out)
     tokenizer = tokenizer_for(args.corpus, args.token)
-    # the tokens themselves, so a resume refuses a corpus edited since (same characters,
-    # other text) instead of silently training on other data
-    corpus_sha256 = hashlib.sha256(full.astype("<i8").tobytes()).hexdigest()
-    if ckpt is not None and ckpt.extra.get("corpus_sha256", corpus_sha256) != corpus_sha256:
-        raise ConfigError(f"cannot resume {ckpt_path}: --corpus {args.corpus} has changed since "
-                          "the checkpoint was saved (its tokens have another SHA-256); restore "
-                          "the original text, or train a new run with another --out")
     # training: the first --max-tokens tokens (d2l's 10,000); validation: the tokens after
     # them, or the last part of those tokens when the corpus ends there
     train_corpus, val_corpus = split_after(full, args.max_tokens, args.val_fraction)
@@ -453,6 +515,7 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
         raise CorpusError(f"--val-fraction {args.val_fraction} leaves {len(val_corpus)} "
                           f"validation tokens, fewer than --num-steps + 1 = {tcfg.num_steps + 1}; "
                           "raise it, or 0 for no validation")
+    check_backend_options(args.backend, args.impl, args.device, cfg.cell, cfg.gru_form)
     be = make_backend(args) if dp is None else dp.backend(args.device, args.dtype, args.impl)
     prefix = args.prefix if args.prefix is not None else default_prefix(args.corpus, vocab,
                                                                         tokenizer)
@@ -517,44 +580,18 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
                 print("note: matplotlib is not installed, so no perplexity.png; "
                       "pip install matplotlib (or rnnlab[plot])", file=sys.stderr, flush=True)
 
-    bar = None
-    tokens_per_batch = tcfg.batch_size * tcfg.num_steps
-
-    def log(line: str) -> None:
-        """A line on stdout that does not tear the progress bar (tqdm redraws it below)."""
-        if bar is not None:
-            bar.write(line, file=sys.stdout)
-        else:
-            print(line, flush=True)
+    progress = RunProgress(not args.no_progress, start_epoch, tcfg.num_epochs,
+                           tcfg.batch_size * tcfg.num_steps)
+    log = progress.log
 
     def on_choice(m) -> None:  # --threads auto measured: say what it chose when it changes
         before = tuner.measurements[-2].chosen if len(tuner.measurements) > 1 else None
         if m.chosen != before:
-            log(describe_choice(m, tokens_per_batch, "tokens/s"))
-    epoch_start = [time.time()]  # when the current epoch began (tqdm's clock: time.time)
+            log(describe_choice(m, progress.tokens_per_batch, "tokens/s"))
 
     def on_batch(epoch, i, n, loss, norm):
-        nonlocal bar
         norm_log.append((epoch + (i + 1) / n, float(norm)))
-        if args.no_progress or not sys.stderr.isatty():
-            return
-        from tqdm import tqdm
-
-        if bar is None:
-            import shutil
-
-            # the terminal's size, or 100 x 24 where a terminal reports none (a pty without
-            # a size, in CI or `script`): tqdm would draw nothing at all there
-            size = shutil.get_terminal_size((100, 24))
-            bar = tqdm(total=n * tokens_per_batch, desc=f"epoch {epoch + 1}/{tcfg.num_epochs}",
-                       leave=False, unit="tok", unit_scale=True, ncols=size.columns or 100,
-                       nrows=size.lines or 24)
-            bar.start_t = bar.last_print_t = epoch_start[0]  # the first batch's time counts
-        bar.update(tokens_per_batch)  # the rate shown is tokens/s
-        bar.set_postfix({"loss": f"{loss:.3f}", "ppl": f"{math.exp(loss):.2f}"})
-        if i == n - 1:
-            bar.close()
-            bar = None
+        progress.batch(epoch, i, n, loss)
 
     last_saved = None
 
@@ -564,16 +601,14 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
         e = stats.epoch
         if e % args.log_every == 0 or e == tcfg.num_epochs:
             val = f"  val ppl {stats.val_ppl:8.3f}" if stats.val_ppl is not None else ""
-            print(f"epoch {e:4d}/{tcfg.num_epochs}  train ppl {stats.train_ppl:8.3f}{val}  "
-                  f"{stats.tokens_per_s:10,.0f} tokens/s  grad norm {stats.grad_norm_mean:.3f}",
-                  flush=True)
+            log(f"epoch {e:4d}/{tcfg.num_epochs}  train ppl {stats.train_ppl:8.3f}{val}  "
+                f"{stats.tokens_per_s:10,.0f} tokens/s  grad norm {stats.grad_norm_mean:.3f}")
         if args.sample_every and e % args.sample_every == 0 and e != tcfg.num_epochs:
-            print("  sample:", sample(prefix), flush=True)
+            log("  sample: " + printable(sample(prefix)))
         if args.checkpoint_every and e % args.checkpoint_every == 0:
             if is_main:
                 save(e)
             last_saved = e
-        epoch_start[0] = time.time()  # the next epoch starts now
 
     val_note = (f", validation on {len(val_corpus):,} held-out tokens" if len(val_corpus)
                 else ", no validation split")
@@ -583,7 +618,6 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
     print(f"training {cfg.cell} (H={cfg.num_hiddens}, layers={cfg.num_layers}) on "
           f"{len(train_corpus):,} tokens{val_note}, vocab {len(vocab)}{kind}, backend {be.name} "
           f"({where}, {args.dtype})", flush=True)
-    epoch_start[0] = time.time()
     tuner = thread_tuner(tcfg.threads, be, on_choice=on_choice)
     with tuner:  # the count chosen for training also serves the final samples
         try:
@@ -592,22 +626,25 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
                   optimizer=optimizer, on_epoch=on_epoch, on_batch=on_batch, tuner=tuner,
                   parallel=dp)
         except NonFiniteError as exc:  # data-parallel: every process stops at the same batch
+            progress.close()
             good = last_saved or start_epoch  # this run's last checkpoint (or the resumed one)
             kept = (f"the last good checkpoint, after epoch {good}, is kept at {ckpt_path}" if good
                     else "no checkpoint was saved before it")
             if is_main:
                 print(f"rnnlab: error: {one_line(exc)}; {kept}", file=sys.stderr)
             return EXIT_NONFINITE
-        except KeyboardInterrupt:
-            if bar is not None:
-                bar.close()
-            kept = (f"the last checkpoint is {ckpt_path}, after epoch {last_saved or start_epoch}; "
-                    "run the same command with --resume to continue" if ckpt_path.exists()
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (cli/signals.py)
+            progress.close()
+            kept = (f"the last checkpoint is {ckpt_path}, after epoch "
+                    f"{saved_epoch(ckpt_path, last_saved or start_epoch)}; run the same "
+                    "command with --resume to continue" if ckpt_path.exists()
                     else "no checkpoint was saved yet")
-            newline = "\n" if sys.stderr.isatty() else ""  # a terminal echoed ^C mid-line
+            newline = "\n" if sys.stderr.isatty() and not isinstance(exc, Terminated) else ""
             if is_main:
-                print(f"{newline}interrupted; {kept}", file=sys.stderr)
-            return EXIT_INTERRUPTED
+                say(f"{newline}{describe(exc)}; {kept}")  # (a terminal echoed ^C mid-line)
+            return interrupt_status(exc)
+        finally:
+            progress.close()
         if last_saved != tcfg.num_epochs and is_main:
             save(tcfg.num_epochs)
         if history:
@@ -615,9 +652,9 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
             val = f", validation {last['val_ppl']:.2f}" if last.get("val_ppl") is not None else ""
             print(f"perplexity {last['train_ppl']:.2f}{val}, {last['tokens_per_s']:,.0f} tokens/s "
                   f"on {be.name}")
-        print(sample(prefix))
+        print(printable(sample(prefix)))
         if args.prefix is None and tokenizer.time_machine:
-            print(sample("traveller"))
+            print(printable(sample("traveller")))
         print(f"saved {ckpt_path}" + "".join(f"\nplot  {p}" for p in plots), flush=True)
         return 0
 
