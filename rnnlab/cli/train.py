@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import hashlib
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,8 +94,9 @@ def add_parser(sub) -> None:
                    help="start a new run even if --out already holds a checkpoint (it is "
                         "replaced at the first save)")
     t.add_argument("--checkpoint-every", type=nonneg_int, default=10,
-                   help="save a checkpoint (and the plots) every N epochs, and always at the "
-                        "end; 0: at the end only (default 10)")
+                   help="save a checkpoint every N epochs, and always at the end; 0: at the "
+                        "end only (default 10). The plots are redrawn with a checkpoint while "
+                        "drawing them takes under 1%% of the run, and always at the end")
     t.add_argument("--sample-every", type=nonneg_int, default=0,
                    help="print a greedy sample every N epochs (default 0: only at the end)")
     t.add_argument("--prefix", default=None,
@@ -379,6 +382,32 @@ def processes(n: int) -> str:
     return "" if n == 1 else f" x {n} processes"
 
 
+class PlotClock:
+    """When the plots of a checkpoint are redrawn: while drawing them has taken at most
+    ``share`` of the run's wall time (drawing two PNGs with matplotlib takes about half a
+    second, several epochs of d2l's model), so on a long run they follow the checkpoints
+    and on a short one they wait; the caller always draws them at the end."""
+
+    def __init__(self, share: float = 0.01, first_guess_s: float = 0.5):
+        self.share = share  # at most 1% of the wall time goes to drawing
+        self.start = time.perf_counter()
+        self.spent = 0.0  # seconds spent drawing so far
+        self.last = first_guess_s  # the last drawing's seconds (a guess before the first)
+
+    def due(self) -> bool:
+        elapsed = time.perf_counter() - self.start
+        return self.spent + self.last <= self.share * elapsed
+
+    @contextlib.contextmanager
+    def drawing(self):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.last = time.perf_counter() - t0
+            self.spent += self.last
+
+
 def cmd_train(args) -> int:
     from ..distributed import launch_env
 
@@ -552,6 +581,7 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
 
     title = f"{cfg.cell}, H={cfg.num_hiddens}, {args.optimizer} lr={args.lr:g}, {args.corpus}"
     plots, no_matplotlib = [], []
+    plot_clock = PlotClock()  # the plots take under 1% of the run; always drawn at the end
 
     def save(epoch: int) -> None:
         state = optimizer.state_dict()
@@ -566,15 +596,17 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
                    "prefix": prefix,  # rnnlab generate starts from it by default
                    "options": run_options_record(args)},
             arrays={"grad_norms": np.array(norm_log, dtype=np.float64).reshape(-1, 2)}))
-        if not args.no_plot and history and not no_matplotlib:
+        if not args.no_plot and history and not no_matplotlib and (
+                epoch == tcfg.num_epochs or plot_clock.due()):
             from ..plot import plot_grad_norms, plot_perplexity
 
             try:
-                plots[:] = [plot_perplexity(history, out / "perplexity.png", title=title)]
-                if norm_log:
-                    x, n = zip(*norm_log)
-                    plots.append(plot_grad_norms(x, n, tcfg.clip_theta, out / "grad_norm.png",
-                                                 title=title))
+                with plot_clock.drawing():
+                    plots[:] = [plot_perplexity(history, out / "perplexity.png", title=title)]
+                    if norm_log:
+                        x, n = zip(*norm_log)
+                        plots.append(plot_grad_norms(x, n, tcfg.clip_theta,
+                                                     out / "grad_norm.png", title=title))
             except ImportError:  # matplotlib is optional: say so once, keep training
                 no_matplotlib.append(True)
                 print("note: matplotlib is not installed, so no perplexity.png; "
