@@ -1,16 +1,26 @@
-"""Training speed and memory of every implementation, in one run: ``python benchmarks/run.py``.
+"""Training speed of every implementation, in one run: ``python benchmarks/run.py``.
 
 Each measurement is its own process (``worker.py``): NumPy's OpenBLAS threads and torch's
 OpenMP pool slow each other when they share one. Processes alternate, A B C A B C ...,
-over ``--repeats`` rounds, so a neighbour's burst of work on this shared machine hits
-every implementation alike; a ratio is taken between the two measurements of one round
-and the reported figure is the median over rounds. Every process gets the same thread
-count (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` and
-``torch.set_num_threads``). The results go to ``docs/benchmarks.md`` (everything above
-its "End-to-end" section is rewritten; that section is kept) and, raw, to
+over ``--repeats`` rounds (the order rotated each round), so a neighbour's burst of work
+on this shared machine hits every implementation alike; a ratio is taken between the two
+measurements of one round and the reported figure is the median over rounds, with the
+smallest and largest round beside it. Every process gets the same thread count
+(``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``,
+``torch.set_num_threads``, ``rnnlab train --threads``) and glibc's malloc set as
+``rnnlab train`` sets it (``rnnlab.memory.retain_freed_memory``).
+
+The NumPy measurements run twice: with the environment as it is and with
+``OPENBLAS_CORETYPE`` / ``OPENBLAS_L2_SIZE`` removed (older OpenBLAS builds needed them on
+some machines; they force a slower kernel on a current one); each records the kernel
+OpenBLAS ran (threadpoolctl). ``--busy`` adds one round beside a competing busy process.
+
+The results go to ``docs/benchmarks.md`` (everything above its "End-to-end" section is
+rewritten; that section and what follows it are kept; ``benchmarks/notes.md`` is the
+hand-written analysis placed at the end of the generated part) and, raw, to
 ``benchmarks/results.json``.
 
-``--quick``: one round, short windows, for a smoke test (about two minutes).
+``--quick``: one round, short windows, for a smoke test.
 """
 
 from __future__ import annotations
@@ -29,39 +39,42 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
 RESULTS = ROOT / "benchmarks" / "results.json"
 E2E_HEADING = "## End-to-end: d2l's LSTM run"
+OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
-TRAINERS = ("numpy", "torch-scratch", "torch-nn", "nn", "nn-native", "d2l")
-GEMMS = ("gemm-numpy", "gemm-torch")
 LABELS = {
-    "numpy": "rnnlab numpy (hand-written BPTT)",
-    "torch-scratch": "rnnlab torch, scratch path",
-    "torch-nn": "rnnlab torch, nn path",
-    "nn": "torch.nn (d2l concise model)",
+    "numpy": "rnnlab numpy, train_epoch",
+    "bare-numpy": "rnnlab numpy, bare loop",
+    "cli-numpy": "rnnlab numpy, `rnnlab train`",
+    "torch-scratch": "rnnlab torch scratch, train_epoch",
+    "bare-torch-scratch": "rnnlab torch scratch, bare loop",
+    "cli-torch-scratch": "rnnlab torch scratch, `rnnlab train`",
+    "torch-nn": "rnnlab torch nn, train_epoch",
+    "bare-torch-nn": "rnnlab torch nn, bare loop",
+    "cli-torch-nn": "rnnlab torch nn, `rnnlab train`",
+    "nn": "torch.nn (d2l's concise model and loop)",
     "nn-native": "torch.nn, oneDNN off (ATen)",
-    "d2l": "d2l scratch loop (as written)",
-    "gemm-numpy": "GEMMs alone, NumPy/OpenBLAS",
+    "d2l": "d2l's scratch loop",
+    "gemm-numpy": "GEMMs alone, NumPy",
+    "limit-numpy": "GEMMs + tanh passes alone, NumPy (the limit)",
     "gemm-torch": "GEMMs alone, torch/MKL",
 }
-# (numerator, denominator, minimum ratio) on the d2l configuration (H = 256)
-ALLOC_TITLES = {
-    "default": "glibc's defaults",
-    "retain": "freed memory kept for reuse (what `rnnlab train` sets)",
-}
-ALLOC_TEXT = {
-    "default": "Every process with glibc malloc's default settings: blocks above 128 KiB are "
-               "mmapped and a large free heap top is trimmed, so a step that frees tens of MiB "
-               "gets fresh pages, and a page fault per 4 KiB, in the next step.",
-    "retain": "Every process (every implementation alike) first calls "
-              "`rnnlab.memory.retain_freed_memory()` (glibc `mallopt`: arrays up to 32 MiB from "
-              "the heap, free heap kept up to 1 GiB), as `rnnlab train` does, so a step reuses the "
-              "memory the previous step freed.",
-}
-TARGETS = [
-    ("lstm", "numpy", "nn", 1.0),
-    ("lstm", "numpy", "d2l", 2.5),
-    ("lstm", "torch-scratch", "d2l", 1.5),
-    ("rnn", "numpy", "nn", 1.0),
-]
+NUMPY_IMPLS = ("numpy", "bare-numpy", "cli-numpy", "gemm-numpy", "limit-numpy")
+LOOP = ("bare", "", "cli")  # bare loop, train_epoch, rnnlab train
+
+
+def plan(quick: bool) -> list:
+    """(cell, H, impls) measured, in order. The full set at d2l's LSTM; the nn path
+    against torch.nn for every cell at H = 256 and 1024; the numpy LSTM against its limit."""
+    lstm256 = ["numpy", "bare-numpy", "cli-numpy", "torch-scratch", "bare-torch-scratch",
+               "cli-torch-scratch", "torch-nn", "bare-torch-nn", "cli-torch-nn", "nn",
+               "nn-native", "d2l", "gemm-numpy", "limit-numpy", "gemm-torch"]
+    lstm1024 = ["numpy", "limit-numpy", "gemm-numpy", "torch-scratch", "d2l", "torch-nn",
+                "bare-torch-nn", "cli-torch-nn", "nn"]
+    nn_only = ["torch-nn", "bare-torch-nn", "cli-torch-nn", "nn"]
+    if quick:
+        return [("lstm", 256, lstm256)]
+    return ([("lstm", 256, lstm256), ("lstm", 1024, lstm1024)]
+            + [(c, h, nn_only) for c in ("rnn", "gru") for h in (256, 1024)])
 
 
 def env_for_workers(threads: int) -> dict:
@@ -69,19 +82,19 @@ def env_for_workers(threads: int) -> dict:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
     env.setdefault("RNNLAB_DATA", str(ROOT.parent / "shared" / "data"))
+    env["RNNLAB_BENCH_ALLOC"] = "retain"
     return env
 
 
-def torch_backend_available(env) -> bool:
-    code = "import rnnlab; rnnlab.get_backend('torch', device='cpu', impl='scratch')"
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True)
-    return r.returncode == 0
+def without_openblas_vars(env: dict) -> dict:
+    return {k: v for k, v in env.items() if k not in OPENBLAS_VARS}
 
 
 def run_worker(impl, cell, hidden, args, env) -> dict:
+    epochs = args.cli_epochs if hidden <= 256 else max(11, args.cli_epochs // 2)
     cmd = [sys.executable, str(ROOT / "benchmarks" / "worker.py"), "--impl", impl,
            "--cell", cell, "--hidden", str(hidden), "--seconds", str(args.seconds),
-           "--warmup", str(args.warmup), "--threads", str(args.threads)]
+           "--warmup", str(args.warmup), "--threads", str(args.threads), "--epochs", str(epochs)]
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
@@ -104,31 +117,39 @@ def median(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
-def summarise(runs: list[dict], configs, impls) -> dict:
-    """Median tokens/s and memory per (cell, H, impl); paired ratios per round."""
-    out = {}
-    for cell, H in configs:
-        for impl in impls:
-            rs = [r for r in runs if (r["cell"], r["hidden"], r["impl"]) == (cell, H, impl)]
-            if rs:
-                out[f"{cell}/{H}/{impl}"] = {
-                    "tokens_per_s": median([r["tokens_per_s"] for r in rs]),
-                    "best_window": median([max(r["rates"]) for r in rs]),
-                    "train_mem": median([r["train_mem"] for r in rs]),
-                    "peak_rss": median([r["peak_rss"] for r in rs]),
-                    "rounds": len(rs),
-                }
-    return out
+def select(runs, cell, H, impl, blas="env", busy=False, key="tokens_per_s") -> dict:
+    """round -> value of ``key`` for one implementation and configuration."""
+    return {r["round"]: r[key] for r in runs
+            if (r["cell"], r["hidden"], r["impl"]) == (cell, H, impl)
+            and r.get("blas_env", "env") == blas and r.get("busy", False) == busy and key in r}
 
 
-def paired_ratio(runs, cell, H, a, b) -> float:
-    """Median over rounds of tokens/s(a) / tokens/s(b), both measured in the same round."""
-    by_round = {}
-    for r in runs:
-        if (r["cell"], r["hidden"]) == (cell, H) and r["impl"] in (a, b):
-            by_round.setdefault(r["round"], {})[r["impl"]] = r["tokens_per_s"]
-    ratios = [d[a] / d[b] for d in by_round.values() if a in d and b in d]
-    return median(ratios)
+def paired(runs, cell, H, a, b, blas="env", busy=False, key_a="tokens_per_s",
+           key_b="tokens_per_s") -> tuple:
+    """(median, min, max) over rounds of a / b, both measured in the same round."""
+    xa, xb = select(runs, cell, H, a, blas, busy, key_a), select(runs, cell, H, b, blas, busy, key_b)
+    ratios = [xa[k] / xb[k] for k in xa if k in xb]
+    if not ratios:
+        return (float("nan"),) * 3
+    return median(ratios), min(ratios), max(ratios)
+
+
+def fmt_rate(x) -> str:
+    return f"{x:,.0f}" if x == x else "n/a"
+
+
+def fmt_ratio(t) -> str:
+    m, lo, hi = t
+    if m != m:
+        return "n/a"
+    return f"{m:.2f}x" if lo == hi else f"{m:.2f}x ({lo:.2f}-{hi:.2f})"
+
+
+def fmt_frac(t) -> str:
+    m, lo, hi = t
+    if m != m:
+        return "n/a"
+    return f"{m:.2f}" if lo == hi else f"{m:.2f} ({lo:.2f}-{hi:.2f})"
 
 
 # -------------------------------------------------------------------------- report
@@ -156,175 +177,202 @@ def machine_info(env) -> dict:
     return info
 
 
-def fmt_rate(x) -> str:
-    return f"{x:,.0f}" if x == x else "n/a"
+def rate_row(runs, cell, H, impl, blas="env", busy=False) -> str:
+    v = select(runs, cell, H, impl, blas, busy)
+    vals = list(v.values())
+    if not vals:
+        return ""
+    spread = f"{min(vals):,.0f}-{max(vals):,.0f}" if len(vals) > 1 else ""
+    return f"{fmt_rate(median(vals))} | {spread}"
 
 
-def fmt_ratio(x) -> str:
-    return f"{x:.2f}x" if x == x else "n/a"
-
-
-def fmt_mib(x) -> str:
-    return f"{x / 2**20:,.1f}" if x == x else "n/a"
-
-
-def memory_predictions(configs) -> dict:
-    sys.path.insert(0, str(ROOT))
-    from rnnlab.config import ModelConfig
-    from rnnlab.memory import estimate_memory
-
-    out = {}
-    for cell, H in configs:
-        cfg = ModelConfig(cell, 28, H)
-        for backend in ("numpy", "torch"):
-            out[f"{cell}/{H}/{backend}"] = estimate_memory(cfg, 32, 35, backend=backend).total
-        out[f"{cell}/{H}/torch-nn"] = estimate_memory(cfg, 32, 35, backend="torch", impl="nn").total
-    return out
-
-
-def write_report(meta, runs, summary, profiles, predictions, configs, impls) -> str:
+def write_report(meta, runs, profiles) -> str:
     L = []
-    L.append("# Benchmarks: training speed and memory\n")
-    L.append("Generated by `python benchmarks/run.py` "
-             f"({'quick' if meta['quick'] else 'full'} run, {meta['date']}); raw numbers in "
-             "`benchmarks/results.json`. Do not edit above the end-to-end section by hand: the "
-             "next run rewrites it.\n")
     m = meta["machine"]
-    L.append("## Machine\n")
-    L.append(f"- CPU: {m.get('cpu')}, {m.get('cores')} cores seen by the OS (a shared VM: "
-             "other jobs ran beside the benchmark)")
-    L.append(f"- Python {m.get('python')}, NumPy {m.get('numpy')} with {m.get('blas')}, "
-             f"torch {m.get('torch')} (BLAS: {m.get('torch_blas')})")
-    L.append(f"- Threads: {meta['threads']} for every process (`OMP_NUM_THREADS`, "
-             "`OPENBLAS_NUM_THREADS`, `MKL_NUM_THREADS`, `torch.set_num_threads`)")
-    L.append("- GPU: none on this machine, so no GPU figure is reported. On a machine with "
-             "a CUDA GPU, run `benchmarks/gpu_check.sh`.\n")
-    L.append("## Method\n")
+    kernels = meta.get("kernels", {})
+    L.append("# Benchmarks: training speed\n")
+    L.append("Generated by `python benchmarks/run.py` "
+             f"({'quick' if meta['quick'] else 'full'} run, {meta['date']}, "
+             f"{meta['repeats']} rounds); raw numbers in `benchmarks/results.json`. Do not edit "
+             "above the end-to-end section by hand: the next run rewrites it.\n")
+    L.append("## Machine and method\n")
+    L.append(f"- CPU: {m.get('cpu')}, {m.get('cores')} cores seen by the OS, a shared virtual "
+             "machine (other jobs ran beside the benchmark; see the spread columns).")
+    L.append(f"- Python {m.get('python')}, NumPy {m.get('numpy')} with {m.get('blas')}, torch "
+             f"{m.get('torch')} (BLAS: {m.get('torch_blas')}); CUDA available: {m.get('cuda')}.")
+    L.append(f"- Threads: {meta['threads']} in every process; glibc's malloc as `rnnlab train` "
+             "sets it (freed memory kept for reuse).")
+    if kernels:
+        L.append("- NumPy's BLAS kernel (threadpoolctl): "
+                 + "; ".join(f"{k}: `{v}`" for k, v in kernels.items()) + ".")
+    L.append("")
     L.append(
-        "Training tokens/s of a full training step (forward, BPTT, global-norm clipping "
-        "at θ = 1, SGD with lr = 1, float32) on real batches: d2l's "
-        "`load_data_time_machine(32, 35)`, i.e. the first 10,000 tokens of *The Time "
-        "Machine*, sequential partitioning with the state carried and detached. One window "
-        "is one epoch (8 batches); each process warms up for "
-        f"{meta['warmup']} s, then times windows for {meta['seconds']} s and reports the "
-        "median window. Every implementation runs in its own process, and processes "
-        f"alternate A B C ... A B C ... over {meta['repeats']} round(s); the table gives "
-        "medians over rounds, and a ratio is the median over rounds of the ratio of the "
-        "two measurements taken in the same round.\n")
-    L.append("- **rnnlab numpy / torch**: `rnnlab.train.train_epoch`, the loop `rnnlab "
-             "train` runs (the torch backend through `get_backend('torch', impl=...)`).")
-    L.append("- **torch.nn**: d2l's concise `RNNModel` (`nn.LSTM` / `nn.RNN` + `nn.Linear`, "
-             "one-hot inputs) trained by d2l's `train_epoch_ch8` with `torch.optim.SGD` and "
-             "`grad_clipping` (`benchmarks/d2l_baseline.py`). On a CPU `nn.LSTM` runs "
-             "oneDNN's fused LSTM primitive (weights packed once per call, JIT-compiled "
-             "AVX-512 kernels); **ATen** is the same model with oneDNN switched off "
-             "(`torch.backends.mkldnn.flags(enabled=False)`), i.e. PyTorch's own native LSTM. "
-             "`nn.RNN` runs ATen's kernels either way.")
-    L.append("- **d2l scratch**: d2l's chapter 8.5 / 9.2 code, as written (per-gate matmuls on "
-             "`F.one_hot(X.T, V).float()`, autograd, d2l's `grad_clipping` and `sgd`), "
-             "same loop (`benchmarks/d2l_baseline.py`).")
-    L.append("- **GEMM limit**: the matrix products one training step cannot avoid, timed "
-             "alone with preallocated contiguous outputs: T recurrent products "
-             "H_{t-1} W_h forward and T products dZ_t W_hᵀ backward, one H_prevᵀ dZ "
-             "over all steps (dW_h), and the output layer's three products. The one-hot input "
-             "side (a row gather for token ids) is not counted. `limit` = B·T / (time of "
-             "those GEMMs); `fraction` = achieved tokens/s / limit, against the GEMM library "
-             "the implementation uses (OpenBLAS for numpy, MKL for torch).")
-    L.append("- **Memory**: `train MiB` is the rise of the process's peak resident set "
-             "(`ru_maxrss`) over its resident set just before training, i.e. what training "
-             "adds on top of the imported libraries, data and parameters; `predicted` is "
-             "`rnnlab.memory.estimate_memory` for one BPTT step (parameters, gradients, "
-             "SGD state, activations kept for the backward pass). RSS also holds allocator "
-             "slack and the libraries' own workspaces, so it is an upper view; "
-             "`tests/test_memory.py` checks the prediction against exact measurements "
-             "(tracemalloc for numpy, autograd's saved tensors for torch).\n")
+        "Training tokens/s of full training steps (forward, BPTT, global-norm clipping at "
+        "θ = 1, SGD at lr = 1, float32) on d2l's batches: `load_data_time_machine(32, 35)`, "
+        "the first 10,000 characters of *The Time Machine*, V = 28, B = 32, T = 35, "
+        "sequential partitioning with the state carried. A window is one epoch (8 batches); "
+        f"each process warms up for {meta['warmup']} s, then times windows for "
+        f"{meta['seconds']} s and reports its median window. Every implementation runs in "
+        "its own process; processes alternate over the rounds, and a ratio is the median "
+        "over rounds of the ratios measured in the same round, with the lowest and highest "
+        "round in brackets.\n")
+    L.append("- **bare loop**: `loss_and_grads`, `clip_grads` and the optimiser's step in a "
+             "plain Python loop over the batches: what a user would write around a backend.")
+    L.append("- **train_epoch**: `rnnlab.train.train_epoch`, the loop `rnnlab train` runs.")
+    L.append("- **`rnnlab train`**: the command as a user runs it, in the process: d2l's "
+             "defaults, validation perplexity on the 1,000 held-out characters every epoch, "
+             "the epoch line, the progress bar (stderr made a terminal), a checkpoint every "
+             f"10 epochs, `--threads {meta['threads']}`. *printed*: the tokens/s it prints "
+             "(its training loop, bar included); *whole*: the wall time from one epoch line "
+             f"to the next over {meta['cli_epochs'] - 1} epochs (H = 256; fewer at 1024) after "
+             "a first one, validation, logging and checkpoints included.")
+    L.append("- **torch.nn**: d2l's concise `RNNModel` (`nn.RNN` / `nn.LSTM` / `nn.GRU` and "
+             "`nn.Linear`, one-hot inputs) trained by d2l's `train_epoch_ch8` with "
+             "`torch.optim.SGD` and `grad_clipping` (`benchmarks/d2l_baseline.py`); on a CPU "
+             "`nn.LSTM` and `nn.GRU` run oneDNN's fused kernels. **ATen**: the same with "
+             "oneDNN off. **d2l scratch**: d2l's own LSTM code, per-gate matmuls on one-hot "
+             "inputs, autograd, d2l's clipping and SGD, same loop. The GRU is torch.nn's form "
+             "on every path.")
+    L.append("- **The limit NumPy sets**: the matrix products of one step (T products "
+             "H_{t-1} W_h, T products dZ_t W_hᵀ, one H_prevᵀ dZ over all steps, the output "
+             "layer's three) and the step's unavoidable elementwise passes (the LSTM's tanh "
+             "over (B, 4H) and over (B, H) at every step), each run alone on preallocated "
+             "arrays laid out as the step has them; `limit` = B·T / (their time).\n")
 
-    modes = list(dict.fromkeys(r.get("alloc", "default") for r in runs))
-    for mode in modes:
-        mruns = [r for r in runs if r.get("alloc", "default") == mode]
-        msum = summary[mode]
-        L.append(f"## Allocator: {ALLOC_TITLES[mode]}\n")
-        L.append(ALLOC_TEXT[mode] + "\n")
-        for cell, H in configs:
-            L.append(f"### {cell.upper()}, V = 28, H = {H}, B = 32, T = 35"
-                     + (" (d2l's configuration)" if H == 256 else "") + f", {mode} allocator\n")
-            L.append("| implementation | tokens/s (median) | best window | vs torch.nn | vs ATen "
-                     "| vs d2l | GEMM-limit fraction | train MiB (RSS) | predicted MiB |")
-            L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-            for impl in impls:
-                s = msum.get(f"{cell}/{H}/{impl}")
-                if s is None:
-                    continue
-                if impl in GEMMS:
-                    L.append(f"| {LABELS[impl]} (limit) | {fmt_rate(s['tokens_per_s'])} | "
-                             f"{fmt_rate(s['best_window'])} | | | | | | |")
-                    continue
-                lib = "gemm-numpy" if impl == "numpy" else "gemm-torch"
-                vs_nn = paired_ratio(mruns, cell, H, impl, "nn")
-                vs_d2l = paired_ratio(mruns, cell, H, impl, "d2l")
-                vs_aten = paired_ratio(mruns, cell, H, impl, "nn-native")
-                frac = paired_ratio(mruns, cell, H, impl, lib)
-                be = "numpy" if impl == "numpy" else ("torch" if impl.startswith("torch") else None)
-                if impl == "torch-nn":
-                    be = "torch-nn"
-                pred = predictions.get(f"{cell}/{H}/{be}", float("nan")) if be else float("nan")
-                L.append(f"| {LABELS[impl]} | {fmt_rate(s['tokens_per_s'])} | "
-                         f"{fmt_rate(s['best_window'])} | {fmt_ratio(vs_nn)} | {fmt_ratio(vs_aten)} | "
-                         f"{fmt_ratio(vs_d2l)} | {frac:.2f} | {fmt_mib(s['train_mem'])} | "
-                         f"{fmt_mib(pred)} |")
-            L.append("")
-
-    L.append("## Targets (H = 256, ratios measured in this run, each allocator setting)\n")
-    L.append("| target | " + " | ".join(f"{m} allocator" for m in modes) + " | met |")
-    L.append("| --- | " + " | ".join("---:" for _ in modes) + " | :---: |")
-    for cell, a, b, goal in TARGETS:
-        rs = [paired_ratio([r for r in runs if r.get("alloc", "default") == m], cell, 256, a, b)
-              for m in modes]
-        known = [r for r in rs if r == r]
-        ok = "n/a" if not known else ("yes" if all(r >= goal for r in known) else
-                                      ("partly" if any(r >= goal for r in known) else "**no**"))
-        L.append(f"| {cell}: {LABELS[a]} >= {goal}x {LABELS[b]} | "
-                 + " | ".join(fmt_ratio(r) for r in rs) + f" | {ok} |")
+    # ---------------------------------------------------------------- target tables
+    L.append("## 1. The training loop's own cost\n")
+    L.append("d2l's LSTM (H = 256). Ratios to the bare loop of the same backend, measured in "
+             "the same round: 1.00x means the loop costs nothing.\n")
+    L.append("| backend | bare loop tokens/s | train_epoch / bare | `rnnlab train` printed / bare "
+             "| `rnnlab train` whole / bare |")
+    L.append("| --- | ---: | ---: | ---: | ---: |")
+    for be in ("numpy", "torch-scratch", "torch-nn"):
+        bare = select(runs, "lstm", 256, f"bare-{be}")
+        if not bare:
+            continue
+        L.append(f"| {be} | {fmt_rate(median(list(bare.values())))} | "
+                 f"{fmt_ratio(paired(runs, 'lstm', 256, be, f'bare-{be}'))} | "
+                 f"{fmt_ratio(paired(runs, 'lstm', 256, f'cli-{be}', f'bare-{be}', key_a='printed_tokens_per_s'))} | "
+                 f"{fmt_ratio(paired(runs, 'lstm', 256, f'cli-{be}', f'bare-{be}', key_a='whole_tokens_per_s'))} |")
+    L.append("")
+    L.append("The nn path against torch.nn (d2l's concise model and loop), every cell:\n")
+    L.append("| cell | H | torch.nn tokens/s | bare loop / torch.nn | train_epoch / torch.nn "
+             "| `rnnlab train` printed / torch.nn | `rnnlab train` whole / torch.nn |")
+    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for cell, H, impls in meta["plan"]:
+        if "nn" not in impls or "torch-nn" not in impls:
+            continue
+        nn = select(runs, cell, H, "nn")
+        L.append(f"| {cell} | {H} | {fmt_rate(median(list(nn.values())))} | "
+                 f"{fmt_ratio(paired(runs, cell, H, 'bare-torch-nn', 'nn'))} | "
+                 f"{fmt_ratio(paired(runs, cell, H, 'torch-nn', 'nn'))} | "
+                 f"{fmt_ratio(paired(runs, cell, H, 'cli-torch-nn', 'nn', key_a='printed_tokens_per_s'))} | "
+                 f"{fmt_ratio(paired(runs, cell, H, 'cli-torch-nn', 'nn', key_a='whole_tokens_per_s'))} |")
     L.append("")
 
-    if profiles:
+    L.append("## 2. The torch scratch path against d2l's scratch loop\n")
+    L.append("| H | d2l scratch tokens/s | rnnlab scratch, train_epoch / d2l | bare loop / d2l "
+             "| vs ATen's LSTM | fraction of the MKL GEMM limit |")
+    L.append("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    for cell, H, impls in meta["plan"]:
+        if cell != "lstm" or "d2l" not in impls:
+            continue
+        d2l = select(runs, cell, H, "d2l")
+        L.append(f"| {H} | {fmt_rate(median(list(d2l.values())))} | "
+                 f"{fmt_ratio(paired(runs, cell, H, 'torch-scratch', 'd2l'))} | "
+                 f"{fmt_ratio(paired(runs, cell, H, 'bare-torch-scratch', 'd2l'))} | "
+                 f"{fmt_ratio(paired(runs, cell, H, 'torch-scratch', 'nn-native'))} | "
+                 f"{fmt_frac(paired(runs, cell, H, 'torch-scratch', 'gemm-torch'))} |")
+    L.append("")
+
+    L.append("## 3. The numpy LSTM against the limit NumPy sets\n")
+    L.append("| H | OpenBLAS kernel | limit tokens/s | GEMMs alone tokens/s | rnnlab numpy "
+             "tokens/s | fraction of the limit | fraction of the GEMMs alone |")
+    L.append("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    for cell, H, impls in meta["plan"]:
+        if cell != "lstm" or "limit-numpy" not in impls:
+            continue
+        for blas in ("env", "unset"):
+            lim = select(runs, cell, H, "limit-numpy", blas)
+            if not lim:
+                continue
+            kern = kernels.get("environment as set" if blas == "env" else "OpenBLAS variables unset", "?")
+            L.append(f"| {H} | `{kern}` | {fmt_rate(median(list(lim.values())))} | "
+                     f"{fmt_rate(median(list(select(runs, cell, H, 'gemm-numpy', blas).values())))} | "
+                     f"{fmt_rate(median(list(select(runs, cell, H, 'numpy', blas).values())))} | "
+                     f"{fmt_frac(paired(runs, cell, H, 'numpy', 'limit-numpy', blas))} | "
+                     f"{fmt_frac(paired(runs, cell, H, 'numpy', 'gemm-numpy', blas))} |")
+    L.append("")
+
+    # ---------------------------------------------------------------- all rows
+    L.append("## Every measurement\n")
+    L.append("Median tokens/s over the rounds, and the lowest-highest round.\n")
+    for cell, H, impls in meta["plan"]:
+        L.append(f"### {cell.upper()}, H = {H}" + (" (d2l's configuration)" if
+                                                     (cell, H) == ("lstm", 256) else "") + "\n")
+        L.append("| implementation | tokens/s | rounds' range | vs torch.nn | vs d2l scratch |")
+        L.append("| --- | ---: | --- | ---: | ---: |")
+        for impl in impls:
+            for blas in (("env", "unset") if impl in NUMPY_IMPLS else ("env",)):
+                row = rate_row(runs, cell, H, impl, blas)
+                if not row:
+                    continue
+                label = LABELS[impl] + (" (OpenBLAS variables unset)" if blas == "unset" else "")
+                key = "whole_tokens_per_s" if impl.startswith("cli-") else "tokens_per_s"
+                L.append(f"| {label} | {row} | "
+                         f"{fmt_ratio(paired(runs, cell, H, impl, 'nn', blas, key_a=key))} | "
+                         f"{fmt_ratio(paired(runs, cell, H, impl, 'd2l', blas, key_a=key))} |")
+        L.append("")
+    L.append("`rnnlab train` rows give the whole wall-clock rate (validation and checkpoints "
+             "included).\n")
+
+    busy = [r for r in runs if r.get("busy")]
+    if busy:
+        L.append("## Beside a competing busy process\n")
+        L.append("One round with a process spinning on one of the two cores for the whole "
+                 "round (`python -c 'while True: pass'`), as another user's job would; "
+                 f"threads still {meta['threads']}.\n")
+        L.append("| implementation | tokens/s busy | tokens/s quiet (median) | vs torch.nn busy "
+                 "| vs d2l scratch busy |")
+        L.append("| --- | ---: | ---: | ---: | ---: |")
+        for impl in dict.fromkeys(r["impl"] for r in busy):
+            b = select(runs, "lstm", 256, impl, busy=True)
+            q = select(runs, "lstm", 256, impl)
+            key = "whole_tokens_per_s" if impl.startswith("cli-") else "tokens_per_s"
+            L.append(f"| {LABELS[impl]} | {fmt_rate(median(list(b.values())))} | "
+                     f"{fmt_rate(median(list(q.values())))} | "
+                     f"{fmt_ratio(paired(runs, 'lstm', 256, impl, 'nn', busy=True, key_a=key))} | "
+                     f"{fmt_ratio(paired(runs, 'lstm', 256, impl, 'd2l', busy=True, key_a=key))} |")
+        L.append("")
+
+    # ---------------------------------------------------------------- profiles
+    if profiles.get("numpy"):
         L.append("## Where the time goes: one numpy training step\n")
         L.append("`python benchmarks/profile_step.py --cell lstm --hidden 256`: each phase of "
-                 "one step timed on its own, the fastest of many runs, in its own process. The "
-                 "GEMMs of the two cell loops are timed inside the loops as they run (every "
-                 "`np.matmul`), dW_h and the output layer's products alone with the same "
-                 "shapes; the rest of a phase is elementwise work, allocation and Python. "
-                 "`full step` is `loss_and_grads` + clipping + SGD timed whole: what it has above "
-                 "the sum of the phases is what the phases miss when run alone, mostly fresh "
-                 "memory (page faults) with glibc's default allocator.\n")
-        for key, prof in profiles.items():
-            if key.startswith("torch-scratch"):
-                continue
+                 "one step timed on its own, the fastest of many runs. The GEMMs of the two cell "
+                 "loops are timed inside the loops as they run (every `np.matmul`); `full step` "
+                 "is `loss_and_grads` + clipping + SGD timed whole.\n")
+        for key, prof in profiles["numpy"].items():
             L.append(f"### {key}\n")
             L.append("| phase | ms | of which GEMMs, ms |")
             L.append("| --- | ---: | ---: |")
             for name, ms, gemm in prof["phases"]:
-                g = f"{gemm:.2f}" if gemm is not None else ""
-                L.append(f"| {name} | {ms:.3f} | {g} |")
-            L.append(f"| **sum of phases** | **{prof['total_ms']:.3f}** | "
-                     f"**{prof['gemm_ms']:.2f}** |")
+                L.append(f"| {name} | {ms:.3f} | {'' if gemm is None else f'{gemm:.2f}'} |")
+            L.append(f"| **sum of phases** | **{prof['total_ms']:.3f}** | **{prof['gemm_ms']:.2f}** |")
             L.append(f"| full step, timed whole | {prof['full_step_ms']:.3f} | |")
-            L.append(f"\n{prof['tokens']} tokens per step: {fmt_rate(prof['tokens_per_s'])} "
-                     f"tokens/s for the full step; GEMMs are "
-                     f"{prof['gemm_ms'] / prof['full_step_ms']:.0%} of it.\n")
-    torch_profiles = {k: v for k, v in profiles.items() if k.startswith("torch-scratch")}
-    if torch_profiles:
-        L.append("## Where the time goes: the torch backend's scratch path\n")
-        L.append("`python benchmarks/profile_step.py --torch scratch --cell lstm`: "
-                 "`torch.profiler` over five training steps of `rnnlab`'s torch backend; self CPU "
-                 "time of the GEMM kernels (`aten::mm`, `aten::addmm`), of all other ATen kernels, "
-                 "and the rest of the wall time (Python, the autograd engine, dispatch). The "
-                 "profiler adds its own cost per op.\n")
-        L.append("| model | step ms (no profiler) | profiled step ms | GEMM kernels ms "
+            L.append(f"\n{fmt_rate(prof['tokens_per_s'])} tokens/s for the full step; GEMMs "
+                     f"are {prof['gemm_ms'] / prof['full_step_ms']:.0%} of it.\n")
+    if profiles.get("torch"):
+        L.append("## Where the time goes: the torch backend\n")
+        L.append("`python benchmarks/profile_step.py --torch scratch|nn --cell lstm`: "
+                 "`torch.profiler` over five training steps; self CPU time of the GEMM "
+                 "kernels, of all other ATen kernels, and the rest (Python, the autograd "
+                 "engine, dispatch). The profiler adds its own cost per op.\n")
+        L.append("| path | step ms (no profiler) | profiled step ms | GEMM kernels ms "
                  "| other kernels ms | rest ms | ATen calls per step |")
         L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-        for key, p in torch_profiles.items():
-            L.append(f"| {key.split(' ', 1)[1]} | {p['step_ms']:.1f} | {p['profiled_step_ms']:.1f} "
+        for key, p in profiles["torch"].items():
+            L.append(f"| {key} | {p['step_ms']:.1f} | {p['profiled_step_ms']:.1f} "
                      f"| {p['gemm_ms']:.1f} | {p['other_kernels_ms']:.1f} | {p['overhead_ms']:.1f} "
                      f"| {p['aten_calls_per_step']:.0f} |")
         L.append("")
@@ -332,103 +380,96 @@ def write_report(meta, runs, summary, profiles, predictions, configs, impls) -> 
     return "\n".join(L) + "\n"
 
 
-def keep_e2e(text: str) -> str:
-    """The end-to-end section of the existing doc (filled in by hand), or a placeholder."""
+def kept_tail() -> str:
+    """The end-to-end section of the existing doc and what follows it (written by hand)."""
     if DOC.exists():
         old = DOC.read_text()
         if E2E_HEADING in old:
             return old[old.index(E2E_HEADING):]
-    return (f"{E2E_HEADING}\n\n_To be filled in with the end-to-end run of "
-            "d2l's LSTM, 500 epochs, on each backend (perplexity, tokens/s)._\n")
+    return f"{E2E_HEADING}\n\n_To be filled in with d2l's 500-epoch LSTM run on each backend._\n"
 
 
-def rerender() -> int:
-    data = json.loads(RESULTS.read_text())
-    meta, runs = data["meta"], data["runs"]
+def render(data) -> None:
+    meta = dict(data["meta"])
     notes_file = ROOT / "benchmarks" / "notes.md"
     meta["notes"] = notes_file.read_text() if notes_file.exists() else ""
-    configs = list(dict.fromkeys((r["cell"], r["hidden"]) for r in runs))
-    impls = list(dict.fromkeys(r["impl"] for r in runs))
-    impls = [i for i in TRAINERS + GEMMS if i in impls]
-    report = write_report(meta, runs, data["summary"], data["profiles"],
-                          data["predicted_bytes"], configs, impls)
-    DOC.write_text(report + "\n" + keep_e2e(report))
-    print(f"rewrote {DOC.relative_to(ROOT)} from {RESULTS.relative_to(ROOT)}")
-    return 0
+    report = write_report(meta, data["runs"], data["profiles"])
+    DOC.write_text(report + "\n" + kept_tail())
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="rnnlab training benchmarks (see module docstring)")
-    ap.add_argument("--quick", action="store_true", help="one round, short windows")
-    ap.add_argument("--repeats", type=int, default=5, help="rounds of A B C ... (default 5)")
+    ap.add_argument("--quick", action="store_true", help="one round of d2l's LSTM, short windows")
+    ap.add_argument("--repeats", type=int, default=3, help="rounds (default 3)")
     ap.add_argument("--seconds", type=float, default=None, help="timed seconds per process")
     ap.add_argument("--warmup", type=float, default=None, help="warm-up seconds per process")
     ap.add_argument("--threads", type=int, default=2, help="threads per process (default 2)")
-    ap.add_argument("--cells", nargs="+", default=["lstm", "rnn"])
-    ap.add_argument("--hiddens", nargs="+", type=int, default=[256, 1024])
-    ap.add_argument("--impls", nargs="+", default=None,
-                    help=f"subset of {', '.join(TRAINERS + GEMMS)}")
-    ap.add_argument("--alloc", choices=("default", "retain", "both"), default="both",
-                    help="glibc malloc settings of every worker: defaults, retain_freed_memory(), "
-                         "or both in alternation (default both)")
-    ap.add_argument("--no-doc", action="store_true", help="print, do not write docs/benchmarks.md")
+    ap.add_argument("--cli-epochs", type=int, default=21,
+                    help="epochs of each `rnnlab train` run at H = 256 (default 21: the "
+                         "first is warm-up, two checkpoints fall in the other 20)")
+    ap.add_argument("--busy", action="store_true",
+                    help="add one round of d2l's LSTM beside a competing busy process")
+    ap.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
     ap.add_argument("--from-results", action="store_true",
                     help="measure nothing: rewrite docs/benchmarks.md from benchmarks/results.json "
                          "(after editing benchmarks/notes.md)")
     args = ap.parse_args(argv)
     if args.from_results:
-        return rerender()
+        render(json.loads(RESULTS.read_text()))
+        print(f"rewrote {DOC.relative_to(ROOT)} from {RESULTS.relative_to(ROOT)}")
+        return 0
     if args.quick:
         args.repeats = 1
     args.seconds = args.seconds if args.seconds is not None else (1.0 if args.quick else 2.0)
-    args.warmup = args.warmup if args.warmup is not None else (0.3 if args.quick else 0.7)
+    args.warmup = args.warmup if args.warmup is not None else (0.3 if args.quick else 0.5)
 
     env = env_for_workers(args.threads)
-    impls = list(args.impls or TRAINERS + GEMMS)
-    if any(i.startswith("torch-") for i in impls) and not torch_backend_available(env):
-        print("rnnlab's torch backend is not available: skipping torch-scratch, torch-nn")
-        impls = [i for i in impls if not i.startswith("torch-")]
-    configs = [(c, h) for h in args.hiddens for c in args.cells]
-    modes = ["default", "retain"] if args.alloc == "both" else [args.alloc]
-    envs = {m: dict(env, RNNLAB_BENCH_ALLOC=m) for m in modes}
+    envs = {"env": env, "unset": without_openblas_vars(env)}
+    configs = plan(args.quick)
     runs, start = [], time.time()
+    kernels = {}
+
+    def measure(rnd, cell, H, impl, blas, busy=False):
+        r = run_worker(impl, cell, H, args, envs[blas])
+        r.update(round=rnd, blas_env=blas, busy=busy)
+        runs.append(r)
+        if impl in NUMPY_IMPLS and r.get("blas"):
+            kernels["environment as set" if blas == "env" else "OpenBLAS variables unset"] = r["blas"]
+        key = "whole_tokens_per_s" if impl.startswith("cli-") else "tokens_per_s"
+        print(f"round {rnd + 1}/{args.repeats}{' busy' if busy else ''} {cell:4s} H={H:<5d} "
+              f"{impl:19s} {blas:5s} {r[key]:>10,.0f} tokens/s  ({time.time() - start:5.0f} s)",
+              flush=True)
+
     for rnd in range(args.repeats):
-        for mode in modes:
-            for cell, H in configs:
-                order = impls[rnd % len(impls):] + impls[:rnd % len(impls)]  # rotate the start
-                for impl in order:
-                    r = run_worker(impl, cell, H, args, envs[mode])
-                    r["round"] = rnd
-                    runs.append(r)
-                    print(f"round {rnd + 1}/{args.repeats} {mode:7s} {cell:4s} H={H:<5d} "
-                          f"{impl:14s} {r['tokens_per_s']:>10,.0f} tokens/s  train "
-                          f"+{r['train_mem'] / 2**20:7.1f} MiB  ({time.time() - start:5.0f} s)",
-                          flush=True)
-    profiles = {}
-    for cell, H in configs:
-        if H == 256:
-            for mode in modes:
-                profiles[f"{cell.upper()}, H = {H}, {mode} allocator"] = run_profile(
-                    cell, H, envs[mode])
-            if "torch-scratch" in impls:
-                profiles[f"torch-scratch {cell.upper()}, H = {H}"] = run_profile(
-                    cell, H, envs[modes[0]], "scratch")
-    summary = {m: summarise([r for r in runs if r["alloc"] == m], configs, impls) for m in modes}
+        for cell, H, impls in configs:
+            order = impls[rnd % len(impls):] + impls[:rnd % len(impls)]  # rotate the start
+            for impl in order:
+                for blas in (("env", "unset") if impl in NUMPY_IMPLS else ("env",)):
+                    measure(rnd, cell, H, impl, blas)
+    if args.busy:
+        spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            for impl in ("numpy", "torch-scratch", "torch-nn", "cli-torch-nn", "nn", "d2l",
+                         "limit-numpy"):
+                measure(0, "lstm", 256, impl, "env", busy=True)
+        finally:
+            spinner.kill()
+            spinner.wait()
+    profiles = {"numpy": {}, "torch": {}}
+    profiles["numpy"]["LSTM, H = 256"] = run_profile("lstm", 256, env)
+    profiles["numpy"]["LSTM, H = 256, OpenBLAS variables unset"] = run_profile(
+        "lstm", 256, envs["unset"])
+    for impl in ("scratch", "nn"):
+        profiles["torch"][f"{impl}, LSTM, H = 256"] = run_profile("lstm", 256, env, impl)
     meta = {"quick": args.quick, "date": time.strftime("%Y-%m-%d %H:%M"),
             "repeats": args.repeats, "seconds": args.seconds, "warmup": args.warmup,
-            "threads": args.threads, "machine": machine_info(env)}
-    notes_file = ROOT / "benchmarks" / "notes.md"
-    meta["notes"] = notes_file.read_text() if notes_file.exists() else ""
-    predictions = memory_predictions(configs)
-    RESULTS.write_text(json.dumps({"meta": {k: v for k, v in meta.items() if k != "notes"},
-                                   "runs": runs, "summary": summary, "profiles": profiles,
-                                   "predicted_bytes": predictions}, indent=1))
-    report = write_report(meta, runs, summary, profiles, predictions, configs, impls)
-    if args.no_doc:
-        print(report)
-    else:
+            "threads": args.threads, "cli_epochs": args.cli_epochs, "kernels": kernels,
+            "plan": configs, "machine": machine_info(env)}
+    data = {"meta": meta, "runs": runs, "profiles": profiles}
+    RESULTS.write_text(json.dumps(data, indent=1))
+    if not args.no_doc:
         DOC.parent.mkdir(exist_ok=True)
-        DOC.write_text(report + "\n" + keep_e2e(report))
+        render(data)
         print(f"wrote {DOC.relative_to(ROOT)} and {RESULTS.relative_to(ROOT)}")
     return 0
 
