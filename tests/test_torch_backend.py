@@ -27,7 +27,13 @@ from rnnlab.torch_backend import functional as tf  # noqa: E402
 
 V, H, B = 7, 5, 3
 IMPLS = ("scratch", "nn")
-CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def CUDA(test):
+    """Needs a CUDA GPU: marked ``cuda`` (``pytest -m cuda``, run by benchmarks/gpu_check.sh)
+    and skipped where there is none."""
+    skip = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+    return pytest.mark.cuda(skip(test))
 
 
 def as_np(a) -> np.ndarray:
