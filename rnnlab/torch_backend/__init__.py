@@ -30,7 +30,7 @@ from . import nn_map
 from .cells import CELLS
 from .device import numpy_dtype, resolve_device, resolve_dtype
 from .functional import clip_grads, cross_entropy, global_norm, sgd
-from .model import model_forward, nn_forward, stack_state, unstack_state
+from .model import model_forward, nn_forward, nn_grads, nn_leaves, stack_state, unstack_state
 from .nn_map import (d2l_rnn_scratch, from_d2l_params, from_nn_module, from_state_dict,
                      make_nn_module, nn_weights, to_d2l_params, to_nn_module, to_state_dict)
 from .optim import TorchOptimizer, make_optimizer
@@ -251,25 +251,41 @@ class TorchBackend:
         """
         cfg, params, X, Y, state, weights, masks = self._loss_inputs(
             cell, params, X, Y, state, weights, dropout_masks)
-        leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
         state0 = tuple(s.detach().requires_grad_(state_grads) for s in state)
-        with torch.enable_grad():
-            logits, state_T = self._model(cfg, leaves, X, state0, train=True,
-                                          dropout_masks=masks)
-            loss = cross_entropy(logits, Y.T.reshape(-1), weights)  # targets time-major
-        inputs = list(leaves.values()) + (list(state0) if state_grads else [])
-        grads = torch.autograd.grad(loss, inputs, allow_unused=True, materialize_grads=True)
-        # slices of the fused gradients: kept where they are laid out as their parameter
-        # (the gate weights' blocks, in torch.nn's order), else copied into that layout
-        grads = [g if g.stride() == p.stride() else torch.empty_like(p).copy_(g)
-                 for g, p in zip(grads, inputs)]
-        named = dict(zip(leaves, grads[: len(leaves)]))
+        if self.impl == "nn":  # the gradients of torch.nn's own weights, then renamed
+            names = self._nn_weight_names(cfg)
+            flat = nn_leaves(cfg, params, names)
+            leaves = {k: params[k].detach().requires_grad_(True) for k in ("W_hq", "b_q")}
+            with torch.enable_grad():
+                logits, state_T = nn_forward(cfg, leaves, X, state0, names, train=True,
+                                             dropout_masks=masks, flat=flat)
+                loss = cross_entropy(logits, Y.T.reshape(-1), weights)  # targets time-major
+            weight_leaves = [w for w in flat if w.requires_grad]
+            inputs = weight_leaves + list(leaves.values()) + (list(state0) if state_grads else [])
+            grads = torch.autograd.grad(loss, inputs, allow_unused=True, materialize_grads=True)
+            it = iter(grads)
+            named = nn_grads(cfg, names, [next(it) if w.requires_grad else None for w in flat])
+            named.update(zip(leaves, it))
+            dstate = list(it)
+        else:
+            leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+            with torch.enable_grad():
+                logits, state_T = model_forward(cfg, leaves, X, state0, masks)
+                loss = cross_entropy(logits, Y.T.reshape(-1), weights)  # targets time-major
+            inputs = list(leaves.values()) + (list(state0) if state_grads else [])
+            grads = torch.autograd.grad(loss, inputs, allow_unused=True, materialize_grads=True)
+            named = dict(zip(leaves, grads[: len(leaves)]))
+            dstate = list(grads[len(leaves):])
+        # slices of fused gradients: kept where laid out as their parameter (the weight
+        # matrices' blocks, in torch.nn's order), else copied into that layout; params' order
+        named = {k: named[k] if named[k].stride() == p.stride() else torch.empty_like(p).copy_(named[k])
+                 for k, p in params.items()}
         state_T = tuple(s.detach() for s in state_T)
         loss = float(loss.detach())
         if not np.isfinite(loss):  # only now look for the cause among the inputs
             self._name_non_finite(params, state)
         if state_grads:
-            return loss, named, state_T, tuple(grads[len(leaves):])
+            return loss, named, state_T, tuple(dstate)
         return loss, named, state_T
 
     def clip_grads(self, grads: dict, theta: float) -> float:
