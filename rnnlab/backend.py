@@ -39,6 +39,7 @@ class Backend(Protocol):
     def sgd(self, params: dict, grads: dict, lr: float) -> None: ...
 
     def make_optimizer(self, name: str, params: dict, lr: float) -> Any: ...
+    # .lr: the learning rate of the next steps, assignable (a schedule sets it per epoch)
     # "sgd" | "adam" | "adagrad" | "adagrad-minchar": .step(grads),
     # .state_dict() -> {"step", "arrays"}, .load_state_dict(state); arrays convert with to_numpy / from_numpy
 

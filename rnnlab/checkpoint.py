@@ -43,6 +43,7 @@ from .params import validate_params
 FORMAT = "rnnlab-checkpoint"
 FORMAT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.safetensors"
+BEST_NAME = "best.safetensors"  # beside it: the epoch of the lowest validation perplexity
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -372,8 +373,8 @@ def vocab_difference(mine: Vocab, theirs: Vocab) -> str:
 
 def check_resume(ckpt: Checkpoint, model: ModelConfig, vocab: Vocab, train: dict,
                  keys=("batch_size", "num_steps", "use_random_iter", "seed", "optimizer",
-                       "lr", "clip_theta", "max_tokens", "val_fraction", "init", "token",
-                       "min_freq")) -> None:
+                       "lr", "clip_theta", "max_tokens", "val_fraction", "init", "lr_decay",
+                       "lr_decay_after", "token", "min_freq")) -> None:
     """A resume must continue the same run: name every setting that conflicts.
 
     ``num_epochs`` may differ (that is how a run is extended); everything that changes

@@ -127,7 +127,7 @@ def _optimizer(value, field, where):
 
 # what EpochStats.to_dict() gives; entries may carry more keys (a newer rnnlab's)
 _HISTORY_NUMBERS = ("train_ppl", "tokens_per_s", "seconds", "grad_norm_mean", "grad_norm_max",
-                    "clipped_fraction")
+                    "clipped_fraction", "lr")
 
 
 def _history(value, field, where):

@@ -27,7 +27,7 @@ import math
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -36,6 +36,7 @@ from .data import TOKEN_KINDS, SeqDataLoader, _min_length
 from .distributed import DataParallel, check_divisible, split_rows
 from .dropout import dropout_masks, dropout_rng
 from .errors import ConfigError, CorpusError, NonFiniteError
+from .schedule import lr_at, stopped_early, val_history
 from .threads import ThreadTuner, check_threads, thread_tuner
 
 
@@ -53,6 +54,9 @@ class TrainConfig:
     val_fraction: float = 0.0  # the last part of the corpus held out for validation perplexity
     init: str = "auto"  # "d2l" N(0, 0.01²) | "torch" U(±1/√H) | "auto": d2l for 1 layer, torch if stacked
     threads: int | str = "auto"  # CPU threads; "auto": timed on the first steps (rnnlab.threads)
+    lr_decay: float = 1.0  # char-rnn's -learning_rate_decay: lr x this per epoch (1: constant)
+    lr_decay_after: int = 10  # char-rnn's -learning_rate_decay_after: first epoch that decays
+    patience: int = 0  # stop when validation has not improved for this many epochs; 0: never
     token: str = "char"  # "char" (d2l ch. 8's models) | "word": d2l's tokenize(lines, "word")
     min_freq: int = 0  # d2l's Vocab(min_freq): rarer tokens are left out and read as <unk>
 
@@ -85,6 +89,9 @@ class TrainConfig:
         v.check_choice("token", self.token, TOKEN_KINDS)
         put("min_freq", v.check_int("min_freq", self.min_freq, lo=0))
         put("threads", check_threads(self.threads))
+        put("lr_decay", v.check_number("lr_decay", self.lr_decay, lo=0, hi=1, lo_open=True))
+        put("lr_decay_after", v.check_int("lr_decay_after", self.lr_decay_after, lo=0))
+        put("patience", v.check_int("patience", self.patience, lo=0))
 
     @property
     def theta(self) -> float:
@@ -106,6 +113,7 @@ class EpochStats:
     grad_norm_max: float
     clipped_fraction: float  # share of batches whose norm exceeded θ
     val_ppl: float | None = None
+    lr: float | None = None  # the learning rate of the epoch (rnnlab.schedule)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -277,7 +285,7 @@ def train(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, tcfg: Tra
           on_epoch: Callable[[EpochStats], None] | None = None,
           on_batch: BatchCallback | None = None,
           tuner: ThreadTuner | None = None,
-          parallel: DataParallel | None = None) -> list[EpochStats]:
+          parallel: DataParallel | None = None, past: Sequence = ()) -> list[EpochStats]:
     """Train epochs ``start_epoch .. num_epochs-1`` in place on ``params`` (backend arrays).
 
     ``on_epoch`` sees each epoch's stats (perplexity, tokens/s, norms, validation
@@ -288,6 +296,14 @@ def train(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, tcfg: Tra
     ``parallel``: this process is one of a data-parallel run
     (``rnnlab.torch_backend.distributed.connect()``), ``backend`` is that run's
     (``parallel.backend(...)``); every process gets the same stats and parameters.
+
+    Schedules (rnnlab.schedule) are functions of the epoch and the history, never of a
+    counter: with ``tcfg.lr_decay`` < 1 every epoch sets ``optimizer.lr`` to char-rnn's
+    decayed ``tcfg.lr``; with ``tcfg.patience`` the run stops once validation has not
+    improved for that many epochs, counting ``past``, the stats (EpochStats or their
+    dicts, as a checkpoint keeps them) of the epochs before ``start_epoch``. A resumed
+    run therefore decays and stops where the uninterrupted one does. The history
+    returned is shorter than ``num_epochs - start_epoch`` when it stopped early.
     """
     if cfg.bidirectional:
         raise ConfigError(
@@ -295,6 +311,9 @@ def train(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, tcfg: Tra
             "model of the next character; use it as an encoder or tagger (examples/)"
         )
     check_corpus_fits(len(corpus), tcfg)
+    if tcfg.patience and (val_corpus is None or len(val_corpus) == 0):
+        raise ConfigError(f"patience={tcfg.patience} stops on validation perplexity, but no "
+                          "validation corpus was given")
     if parallel is not None:
         if getattr(backend, "parallel", None) is not parallel:
             raise ConfigError("train(parallel=...) needs that run's backend, "
@@ -313,7 +332,7 @@ def train(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, tcfg: Tra
                                     tcfg.num_steps)
     try:
         return _train_epochs(backend, cfg, params, loader, tcfg, val_corpus, start_epoch,
-                             optimizer, on_epoch, on_batch, tuner, parallel)
+                             optimizer, on_epoch, on_batch, tuner, parallel, past)
     finally:
         tuner.probe = previous_probe
         if own:
@@ -338,11 +357,17 @@ def forward_probe(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray,
 
 
 def _train_epochs(backend, cfg, params, loader, tcfg, val_corpus, start_epoch, optimizer,
-                  on_epoch, on_batch, tuner, parallel=None) -> list[EpochStats]:
+                  on_epoch, on_batch, tuner, parallel=None, past=()) -> list[EpochStats]:
     history = []
+    vals = val_history(past)  # the epochs before start_epoch: early stopping counts them
+    if stopped_early(vals, tcfg.patience):
+        return history  # this run already stopped
     for epoch in range(start_epoch, tcfg.num_epochs):
+        if tcfg.lr_decay != 1.0:  # else the optimiser keeps the rate it was made with
+            optimizer.lr = lr_at(tcfg.lr, epoch, tcfg.lr_decay, tcfg.lr_decay_after)
         stats = train_epoch(backend, cfg, params, optimizer, loader, tcfg, epoch, on_batch,
                             tuner, parallel)
+        stats.lr = optimizer.lr
         if val_corpus is not None and len(val_corpus) > 0:
             stats.val_ppl = evaluate(backend, cfg, params, val_corpus, tcfg.batch_size,
                                      tcfg.num_steps, parallel)
@@ -354,4 +379,7 @@ def _train_epochs(backend, cfg, params, loader, tcfg, val_corpus, start_epoch, o
         history.append(stats)
         if on_epoch is not None:
             on_epoch(stats)
+        vals.append(stats.val_ppl)
+        if stopped_early(vals, tcfg.patience):
+            break
     return history

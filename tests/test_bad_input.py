@@ -601,6 +601,11 @@ def _trained_then_edited(tmp, **changes):
     return ["train", "--resume", "--out", str(tmp / "run"), "--epochs", "2"]
 
 
+def _which_best_without_validation(tmp):
+    assert cli.main(_train_args(tmp, "--val-fraction", "0")) == 0
+    return ["generate", str(tmp / "run"), "--which", "best"]
+
+
 def _resumed_on(tmp, name, text):
     """A TINY run on book.txt, then a resume on another file (``name`` with ``text``), or,
     ``name`` None, with book.txt deleted and no --corpus."""
@@ -697,6 +702,13 @@ CLI_ROWS = [
                                                               "--device", "cuda:1"),
            2, r"--device cuda:1: under torchrun every process trains on its own GPU, "
               r"cuda:LOCAL_RANK; pass --device cuda", env=TORCHRUN_RANK0),
+    CliRow("cli-patience-no-validation",
+           lambda t: _train_args(t, "--patience", "3", "--val-fraction", "0"),
+           2, r"^rnnlab: error: --patience 3 stops on the validation perplexity, and "
+              r"--val-fraction 0\.0 leaves no validation tokens; give --val-fraction above 0$"),
+    CliRow("cli-which-best-missing", _which_best_without_validation,
+           2, r"^rnnlab: error: --which best: .*run has no best\.safetensors \(the run had no "
+              r"validation split, or has not validated yet\); use --which latest$"),
     CliRow("cli-impl-numpy", lambda t: _train_args(t, "--impl", "nn"),
            2, r"^rnnlab: error: --impl nn needs --backend torch \(the numpy backend has one "
               r"implementation, its hand-written BPTT\)$"),
@@ -849,7 +861,7 @@ def test_cli_disk_error_is_one_line(tmp_path, time_machine_dir, monkeypatch, cap
     monkeypatch.setattr(ck, "atomic_write_bytes", full)
     status, err = run_cli(_train_args(tmp_path), capsys)
     assert status == 2 and len(err) == 1
-    assert re.search(r"No space left on device: '.*checkpoint\.safetensors'", err[0]), err
+    assert re.search(r"No space left on device: '.*(checkpoint|best)\.safetensors'", err[0]), err
 
 
 # ------------------------------------------------------------------------------ the docs

@@ -75,14 +75,14 @@ def kill(proc) -> None:
     proc.communicate(timeout=30)
 
 
-def check_after_kill(out: pathlib.Path) -> int:
+def check_after_kill(out: pathlib.Path, last: int = EPOCHS) -> int:
     """No checkpoint yet, or one that loads with finite parameters; returns its epoch."""
     path = out / "checkpoint.safetensors"
     if not path.exists():
         return 0
     ckpt = load_checkpoint(path)  # a CheckpointError here would be lost work
     assert all(np.isfinite(v).all() for v in ckpt.params.values())
-    assert 1 <= ckpt.epoch <= EPOCHS and len(ckpt.history) == ckpt.epoch
+    assert 1 <= ckpt.epoch <= last and len(ckpt.history) == ckpt.epoch
     return ckpt.epoch
 
 
@@ -232,3 +232,48 @@ def test_a_second_writer_is_refused_and_a_killed_holder_leaves_no_lock(env, tmp_
                           capture_output=True, timeout=120)
     assert proc.returncode == 0, proc.stderr.decode()
     assert load_checkpoint(tmp_path).epoch == epoch + 1
+
+
+# learning-rate decay and early stopping (rnnlab.schedule): a small RNN that decays from
+# epoch 3 and stops on validation about epoch 11, saving every epoch
+SCHED_ARGS = ["--cell", "rnn", "--hidden", "32", "--max-tokens", "1200", "--batch-size", "8",
+              "--num-steps", "10", "--lr", "4", "--lr-decay", "0.9", "--lr-decay-after", "3",
+              "--patience", "2", "--epochs", "60", "--checkpoint-every", "1", "--no-plot",
+              "--no-progress", "--num-preds", "5", "--threads", "1"]
+
+
+def sched_run(out: pathlib.Path, env: dict, resume: bool):
+    e = dict(env, RNNLAB_TEST_SLOW_SAVE="0.05")  # a run long enough to be killed mid-way
+    cmd = [sys.executable, "-m", "rnnlab", "train", *SCHED_ARGS, "--out", str(out)]
+    return subprocess.Popen(cmd + (["--resume"] if resume else []), env=e, cwd=str(ROOT),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def test_schedules_resume_exactly_after_sigkill(env, tmp_path):
+    """Killed at seeded random moments and resumed: the decayed learning rates, the epoch
+    the run stops at, the parameters and best.safetensors are the uninterrupted run's."""
+    ref_dir = tmp_path / "ref"
+    t0 = time.perf_counter()
+    proc = sched_run(ref_dir, env, resume=False)
+    assert proc.wait(timeout=120) == 0, proc.stderr.read().decode()
+    span = time.perf_counter() - t0
+    ref = load_checkpoint(ref_dir)
+    assert ref.epoch < 60  # it stopped early
+    out, rng, seen = tmp_path / "cut", random.Random(7), []
+    while len(seen) < 6 and (not seen or seen[-1] < ref.epoch):
+        proc = sched_run(out, env, resume=(out / "checkpoint.safetensors").exists())
+        time.sleep(rng.uniform(0.3 * span, span))
+        kill(proc)
+        seen.append(check_after_kill(out, last=60))
+    assert any(0 < e < ref.epoch for e in seen)  # some kills did land mid-run
+    proc = sched_run(out, env, resume=(out / "checkpoint.safetensors").exists())
+    assert proc.wait(timeout=120) == 0, proc.stderr.read().decode()
+    got = load_checkpoint(out)
+    strip = lambda h: [{k: v for k, v in e.items() if k not in TIMING_KEYS} for e in h]  # noqa: E731
+    assert got.epoch == ref.epoch and strip(got.history) == strip(ref.history)
+    assert [e["lr"] for e in got.history][3] < 4.0  # the decay is in what was compared
+    for a, b in ((got, ref), (load_checkpoint(out / "best.safetensors"),
+                              load_checkpoint(ref_dir / "best.safetensors"))):
+        assert a.epoch == b.epoch
+        for name, value in b.params.items():
+            np.testing.assert_array_equal(a.params[name], value, err_msg=name)

@@ -119,6 +119,17 @@ def fraction(text: str) -> float:
     return v
 
 
+def decay_factor(text: str) -> float:
+    """A multiplier in (0, 1]: 1 keeps the value, 0.97 takes 3% off each time."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    if not (0.0 < v <= 1.0):
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text}")
+    return v
+
+
 def threads_arg(text: str):
     """``--threads``: "auto" or a positive integer."""
     if text.strip().lower() == "auto":

@@ -24,6 +24,10 @@ def add_parser(sub) -> None:
     g.add_argument("checkpoint", nargs="?", default="runs/lstm",
                    help="checkpoint file or run directory (default runs/lstm); a folder of run "
                         "directories (runs) lists them")
+    g.add_argument("--which", choices=("best", "latest"), default=None,
+                   help="of a run directory: best.safetensors, the epoch with the lowest "
+                        "validation perplexity, or checkpoint.safetensors, the last epoch saved "
+                        "(default: best when the run has one, else latest)")
     g.add_argument("--prefix", default=None,
                    help="text to warm up on (default: the run's own, train's --prefix). "
                         "Character-level: every character must be in the vocabulary; "
@@ -52,6 +56,25 @@ def add_parser(sub) -> None:
     g.set_defaults(func=cmd_generate)
 
 
+def choose_checkpoint(path: Path, which: str | None) -> Path:
+    """The file ``--which`` picks in a run directory: best.safetensors (the default when
+    it exists) or checkpoint.safetensors; a checkpoint file is taken as it is."""
+    from ..checkpoint import BEST_NAME, CHECKPOINT_NAME
+
+    if not path.is_dir():
+        if which is not None:
+            raise ConfigError(f"--which {which} chooses a checkpoint of a run directory, and "
+                              f"{path} is a file; give the run's directory, or leave --which out")
+        return path
+    best = path / BEST_NAME
+    if which == "best" and not best.exists():
+        raise ConfigError(f"--which best: {path} has no {BEST_NAME} (the run had no validation "
+                          "split, or has not validated yet); use --which latest")
+    if which == "latest" or not best.exists():
+        return path / CHECKPOINT_NAME
+    return best
+
+
 def cmd_generate(args) -> int:
     from ..checkpoint import CHECKPOINT_NAME, load_checkpoint, resolve
     from ..generate import predict, prefix_ids
@@ -66,6 +89,7 @@ def cmd_generate(args) -> int:
         print(runs_table(folder))
         print(f"generate from one of them: rnnlab generate {folder / '<run>'}")
         return 0
+    args.checkpoint = str(choose_checkpoint(folder, args.which))
     ckpt = load_checkpoint(args.checkpoint)
     if args.dtype is None:  # run the model in the dtype it was trained in
         args.dtype = str(next(iter(ckpt.params.values())).dtype)

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import copy
 import hashlib
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -15,10 +16,12 @@ import numpy as np
 
 from ..config import CELLS, GRU_FORMS, OPTIMIZERS, ModelConfig
 from ..data import TOKEN_KINDS
+from ..checkpoint import BEST_NAME
 from ..errors import EXIT_NONFINITE, CheckpointError, ConfigError, CorpusError, NonFiniteError
+from ..schedule import best_epoch, stopped_early, val_history
 from .common import (add_backend_options, add_threads_option, check_backend_options,
-                     check_run_dir, clip_threshold, describe_choice, fraction, make_backend,
-                     nonneg_int, one_line, positive_float, positive_int)
+                     check_run_dir, clip_threshold, decay_factor, describe_choice, fraction,
+                     make_backend, nonneg_int, one_line, positive_float, positive_int)
 from .progress import RunProgress, printable
 from .signals import Terminated, describe, interrupt_status, say
 
@@ -46,6 +49,16 @@ def add_parser(sub) -> None:
     t.add_argument("--epochs", type=positive_int, default=500,
                    help="total epochs of the run (default 500, as d2l)")
     t.add_argument("--lr", type=positive_float, default=1.0, help="learning rate (default 1)")
+    t.add_argument("--lr-decay", type=decay_factor, default=1.0,
+                   help="multiply the learning rate by this after every epoch from "
+                        "--lr-decay-after on, as char-rnn's -learning_rate_decay (e.g. 0.97; "
+                        "default 1: constant, as d2l)")
+    t.add_argument("--lr-decay-after", type=nonneg_int, default=10,
+                   help="the first epoch whose end decays the learning rate, as char-rnn's "
+                        "-learning_rate_decay_after (default 10)")
+    t.add_argument("--patience", type=nonneg_int, default=0,
+                   help="stop when the validation perplexity has not improved for N epochs "
+                        "(best.safetensors keeps the best epoch); 0: never (default)")
     t.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd",
                    help="sgd (d2l's sgd, default); adam or adagrad (torch.optim's rules); "
                         "adagrad-minchar (min-char-rnn's: g/sqrt(s+1e-8), every gradient entry "
@@ -156,6 +169,8 @@ RUN_OPTIONS: dict[str, RunOption] = {
     "dropout": RunOption("--dropout", ("model.dropout",)),
     # the training: what the numbers of every epoch depend on
     "lr": RunOption("--lr", ("train.lr",)),
+    "lr_decay": RunOption("--lr-decay", ("train.lr_decay",), legacy=(1.0,)),
+    "lr_decay_after": RunOption("--lr-decay-after", ("train.lr_decay_after",), legacy=(10,)),
     "optimizer": RunOption("--optimizer", ("train.optimizer",)),
     "batch_size": RunOption("--batch-size", ("train.batch_size",)),
     "num_steps": RunOption("--num-steps", ("train.num_steps",)),
@@ -171,6 +186,8 @@ RUN_OPTIONS: dict[str, RunOption] = {
     "dtype": RunOption("--dtype", ("extra.dtype", "params.dtype")),
     # how long, and what is saved and shown: a resume may change them
     "epochs": RunOption("--epochs", ("train.num_epochs",), overridable=True),
+    # when to stop, not what any epoch computes: raise it to go on after an early stop
+    "patience": RunOption("--patience", ("train.patience",), overridable=True),
     "checkpoint_every": RunOption("--checkpoint-every", overridable=True),
     "sample_every": RunOption("--sample-every", overridable=True),
     "prefix": RunOption("--prefix", overridable=True),
@@ -366,6 +383,14 @@ def run_corpus(args, ckpt, ckpt_path: Path, out: Path):
         "path), or train a new run with another --out")
 
 
+def why_stopped(history: list) -> str:
+    """Why early stopping ended a run, from its history."""
+    vals = val_history(history)
+    at = best_epoch(vals)
+    return (f"the validation perplexity has not improved for {len(vals) - at} epochs (best "
+            f"{vals[at - 1]:.3f} at epoch {at}, kept in {BEST_NAME})")
+
+
 def saved_epoch(ckpt_path: Path, default: int) -> int:
     """The epoch of the checkpoint on disk: a stop that lands just after a save's rename,
     before the run has noted it, must not name the one before."""
@@ -533,13 +558,18 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
                        use_random_iter=args.random, clip_theta=args.clip,
                        optimizer=args.optimizer, seed=args.seed, val_fraction=args.val_fraction,
                        init=args.init, threads=args.threads, token=args.token,
-                       min_freq=args.min_freq)
+                       min_freq=args.min_freq, lr_decay=args.lr_decay,
+                       lr_decay_after=args.lr_decay_after, patience=args.patience)
     cfg = ModelConfig(args.cell, len(vocab), args.hidden, num_layers=args.num_layers,
                       gru_form=args.gru_form, dropout=args.dropout)
     try:  # fail now, naming the corpus, not inside train()
         check_corpus_fits(len(train_corpus), tcfg)
     except CorpusError as exc:
         raise CorpusError(f"--corpus {args.corpus}: {exc}") from None
+    if tcfg.patience and not len(val_corpus):
+        raise ConfigError(f"--patience {tcfg.patience} stops on the validation perplexity, and "
+                          f"--val-fraction {args.val_fraction} leaves no validation tokens; "
+                          "give --val-fraction above 0")
     if len(val_corpus) and len(val_corpus) < tcfg.num_steps + 1:
         raise CorpusError(f"--val-fraction {args.val_fraction} leaves {len(val_corpus)} "
                           f"validation tokens, fewer than --num-steps + 1 = {tcfg.num_steps + 1}; "
@@ -578,16 +608,26 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
         if start_epoch >= tcfg.num_epochs:
             print(f"already trained for {start_epoch} epochs; pass a larger --epochs to go on")
             return 0
+        if stopped_early(val_history(history), tcfg.patience):
+            print(f"this run stopped early after epoch {start_epoch}: {why_stopped(history)}; "
+                  "pass a larger --patience to go on")
+            return 0
+    elif is_main:  # a new run: a best model of a run this one replaces is no longer best
+        (out / BEST_NAME).unlink(missing_ok=True)
+    past = list(history)  # the epochs before this command's: early stopping counts them
+    best_val = min((v for v in val_history(past) if v is not None), default=math.inf)
 
     title = f"{cfg.cell}, H={cfg.num_hiddens}, {args.optimizer} lr={args.lr:g}, {args.corpus}"
     plots, no_matplotlib = [], []
     plot_clock = PlotClock()  # the plots take under 1% of the run; always drawn at the end
 
-    def save(epoch: int) -> None:
+    def save(epoch: int, path: Path = ckpt_path, plot: bool = True, last: bool = False) -> None:
+        """The run after ``epoch`` epochs, atomically, to ``path`` (the latest checkpoint,
+        or best.safetensors); the plots with the latest one, always with the ``last``."""
         state = optimizer.state_dict()
         state["name"] = tcfg.optimizer
         state["arrays"] = {k: np.asarray(v) for k, v in be.to_numpy(state["arrays"]).items()}
-        save_checkpoint(ckpt_path, Checkpoint(
+        save_checkpoint(path, Checkpoint(
             model=cfg, params=be.to_numpy(params), vocab=vocab, epoch=epoch,
             train=tcfg.to_dict(), optimizer=state, history=history, rng=rng_metadata(tcfg.seed),
             extra={"corpus": args.corpus, "corpus_sha256": corpus_sha256,
@@ -596,8 +636,8 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
                    "prefix": prefix,  # rnnlab generate starts from it by default
                    "options": run_options_record(args)},
             arrays={"grad_norms": np.array(norm_log, dtype=np.float64).reshape(-1, 2)}))
-        if not args.no_plot and history and not no_matplotlib and (
-                epoch == tcfg.num_epochs or plot_clock.due()):
+        if plot and not args.no_plot and history and not no_matplotlib and (
+                last or epoch == tcfg.num_epochs or plot_clock.due()):
             from ..plot import plot_grad_norms, plot_perplexity
 
             try:
@@ -628,9 +668,13 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
     last_saved = None
 
     def on_epoch(stats) -> None:
-        nonlocal last_saved
+        nonlocal last_saved, best_val
         history.append(stats.to_dict())
         e = stats.epoch
+        if stats.val_ppl is not None and stats.val_ppl < best_val:
+            best_val = stats.val_ppl  # the best model so far: kept beside the latest
+            if is_main:
+                save(e, out / BEST_NAME, plot=False)
         if e % args.log_every == 0 or e == tcfg.num_epochs:
             val = f"  val ppl {stats.val_ppl:8.3f}" if stats.val_ppl is not None else ""
             log(f"epoch {e:4d}/{tcfg.num_epochs}  train ppl {stats.train_ppl:8.3f}{val}  "
@@ -653,10 +697,10 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
     tuner = thread_tuner(tcfg.threads, be, on_choice=on_choice)
     with tuner:  # the count chosen for training also serves the final samples
         try:
-            train(be, cfg, params, train_corpus, tcfg,
-                  val_corpus=val_corpus if len(val_corpus) else None, start_epoch=start_epoch,
-                  optimizer=optimizer, on_epoch=on_epoch, on_batch=on_batch, tuner=tuner,
-                  parallel=dp)
+            trained = train(be, cfg, params, train_corpus, tcfg,
+                            val_corpus=val_corpus if len(val_corpus) else None,
+                            start_epoch=start_epoch, optimizer=optimizer, on_epoch=on_epoch,
+                            on_batch=on_batch, tuner=tuner, parallel=dp, past=past)
         except NonFiniteError as exc:  # data-parallel: every process stops at the same batch
             progress.close()
             good = last_saved or start_epoch  # this run's last checkpoint (or the resumed one)
@@ -677,8 +721,11 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
             return interrupt_status(exc)
         finally:
             progress.close()
-        if last_saved != tcfg.num_epochs and is_main:
-            save(tcfg.num_epochs)
+        final = start_epoch + len(trained)  # fewer than --epochs when it stopped early
+        if (last_saved != final or final < tcfg.num_epochs) and is_main:
+            save(final, last=True)  # (stopped early: again, for the plots of the end)
+        if final < tcfg.num_epochs:
+            print(f"stopped early after epoch {final}: {why_stopped(history)}", flush=True)
         if history:
             last = history[-1]
             val = f", validation {last['val_ppl']:.2f}" if last.get("val_ppl") is not None else ""
@@ -687,6 +734,7 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
         print(printable(sample(prefix)))
         if args.prefix is None and tokenizer.time_machine:
             print(printable(sample("traveller")))
-        print(f"saved {ckpt_path}" + "".join(f"\nplot  {p}" for p in plots), flush=True)
+        best = f"\nbest  {out / BEST_NAME}" if (out / BEST_NAME).exists() else ""
+        print(f"saved {ckpt_path}{best}" + "".join(f"\nplot  {p}" for p in plots), flush=True)
         return 0
 

@@ -36,6 +36,18 @@ class TorchOptimizer:
         self.name, self.params, self.lr = name, params, float(lr)
         self.optimizer = OPTIMIZERS[name](list(params.values()), lr=self.lr)
 
+    @property
+    def lr(self) -> float:
+        """The learning rate of the next steps; a schedule assigns it (rnnlab.schedule)."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self._lr = float(value)
+        if hasattr(self, "optimizer"):  # torch.optim reads it from its parameter groups
+            for group in self.optimizer.param_groups:
+                group["lr"] = self._lr
+
     def step(self, grads: dict) -> None:
         if self.name == "sgd":
             # torch.optim.SGD's update, p.add_(g, alpha=-lr) for every tensor, as one

@@ -1,0 +1,59 @@
+"""Learning-rate decay and early stopping: pure functions of the epoch and the history.
+
+Nothing here keeps a counter. The learning rate of epoch e is computed from e alone, and
+whether to stop from the validation perplexities of the epochs so far, which a checkpoint
+stores. So a run killed and resumed decays and stops exactly where the uninterrupted run
+does, as every random draw (derived from the seed and the position) already repeats.
+
+**Decay** is char-rnn's (``train.lua``: ``-learning_rate_decay 0.97
+-learning_rate_decay_after 10``): at the end of every epoch k >= ``after`` (counting epochs
+from 1), the learning rate is multiplied by ``decay``. Epoch e (0-based, so e epochs are
+done before it) therefore trains with
+
+    lr_e = lr * decay ** max(0, e - max(after, 1) + 1)
+
+(``after = 0`` decays from the end of the first epoch, as ``after = 1``). ``decay = 1``
+(the default) keeps d2l's constant rate.
+
+**Early stopping** on validation perplexity, with a patience of p epochs: the run stops
+after an epoch when the best validation perplexity so far is p or more epochs old (the
+last p epochs did not beat it). ``p = 0`` never stops.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+
+def lr_at(lr: float, epoch: int, decay: float = 1.0, after: int = 10) -> float:
+    """The learning rate of epoch ``epoch`` (0-based): char-rnn's exponential decay."""
+    if decay == 1.0:
+        return lr
+    return lr * decay ** max(0, epoch - max(after, 1) + 1)  # epochs are counted from 1
+
+
+def best_epoch(val_ppls: Sequence[float | None]) -> int | None:
+    """1-based epoch of the lowest validation perplexity (the first, on a tie); None when
+    no epoch has one."""
+    best, at = math.inf, None
+    for i, v in enumerate(val_ppls):
+        if v is not None and v < best:
+            best, at = v, i + 1
+    return at
+
+
+def stopped_early(val_ppls: Sequence[float | None], patience: int) -> bool:
+    """Whether a run with these validation perplexities (epoch 1 first) stops now: the
+    best is ``patience`` or more epochs behind the last epoch."""
+    if patience <= 0:
+        return False
+    at = best_epoch(val_ppls)
+    return at is not None and len(val_ppls) - at >= patience
+
+
+def val_history(history: Sequence) -> list:
+    """The validation perplexities of a history of EpochStats or of their dicts (as a
+    checkpoint keeps them)."""
+    return [h.get("val_ppl") if isinstance(h, dict) else getattr(h, "val_ppl", None)
+            for h in history]

@@ -1,0 +1,197 @@
+"""Learning-rate decay, early stopping and the best model: pure functions of the epoch and
+the history, so a run stopped anywhere and resumed ends exactly as one never stopped."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rnnlab import cli
+from rnnlab.backend import get_backend
+from rnnlab.checkpoint import load_checkpoint
+from rnnlab.config import ModelConfig
+from rnnlab.data import load_corpus
+from rnnlab.errors import ConfigError
+from rnnlab.params import init_params
+from rnnlab.schedule import best_epoch, lr_at, stopped_early
+from rnnlab.train import TrainConfig, train
+
+TIMING = ("tokens_per_s", "seconds")
+# a small RNN that overfits 1,200 tokens within ~15 epochs: validation turns, patience stops
+SCHED = ["--cell", "rnn", "--hidden", "32", "--max-tokens", "1200", "--batch-size", "8",
+         "--num-steps", "10", "--lr", "4", "--lr-decay", "0.9", "--lr-decay-after", "3",
+         "--patience", "2", "--no-plot", "--no-progress", "--num-preds", "5", "--threads", "1"]
+
+
+@pytest.fixture(autouse=True)
+def _data(monkeypatch, time_machine_dir):
+    monkeypatch.setenv("RNNLAB_DATA", str(time_machine_dir))
+
+
+def run(capsys, *argv):
+    try:
+        code = cli.main([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err.strip().splitlines()
+
+
+def numbers(path) -> list:
+    return [{k: v for k, v in h.items() if k not in TIMING} for h in load_checkpoint(path).history]
+
+
+# ------------------------------------------------------------------ pure functions
+
+
+def char_rnn_rates(lr, decay, after, epochs):
+    """char-rnn's train.lua, as written: after each epoch's last iteration, if the epoch
+    count reached learning_rate_decay_after, lr *= learning_rate_decay."""
+    rates = []
+    for epoch_done in range(1, epochs + 1):
+        rates.append(lr)  # the rate this epoch trained with
+        if decay < 1 and epoch_done >= after:
+            lr = lr * decay
+    return rates
+
+
+@pytest.mark.parametrize("lr,decay,after", [(2e-3, 0.97, 10), (1.0, 0.5, 1), (0.1, 0.9, 0),
+                                            (1.0, 1.0, 10)])
+def test_lr_decay_is_char_rnns(lr, decay, after):
+    expected = char_rnn_rates(lr, decay, after, 30)
+    got = [lr_at(lr, e, decay, after) for e in range(30)]
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_early_stopping_counts_epochs_since_the_best():
+    vals = [9.0, 8.0, 7.5, 7.6, 7.7]
+    assert best_epoch(vals) == 3
+    assert not stopped_early(vals[:4], 2) and stopped_early(vals, 2)
+    assert not stopped_early(vals, 3) and not stopped_early(vals, 0)
+    assert best_epoch([None, None]) is None and not stopped_early([None, None], 1)
+    assert best_epoch([5.0, 5.0]) == 1  # a tie does not improve
+
+
+def test_train_stops_and_decays_from_the_config(time_machine_dir):
+    corpus, vocab = load_corpus("timemachine", 1320, data_dir=time_machine_dir)
+    cfg = ModelConfig("rnn", len(vocab), 32)
+    be = get_backend("numpy")
+    tcfg = TrainConfig(num_epochs=60, lr=4.0, batch_size=8, num_steps=10, lr_decay=0.9,
+                       lr_decay_after=3, patience=2, threads=1)
+    h = train(be, cfg, be.from_numpy(init_params(cfg, seed=0)), corpus[:1200], tcfg,
+              val_corpus=corpus[1200:])  # the CLI's split: the 120 tokens after the 1,200
+    vals = [s.val_ppl for s in h]
+    assert len(h) < 60 and stopped_early(vals, 2) and not stopped_early(vals[:-1], 2)
+    assert [s.lr for s in h] == [lr_at(4.0, e, 0.9, 3) for e in range(len(h))]
+    with pytest.raises(ConfigError, match="patience=2 stops on validation perplexity"):
+        train(be, cfg, be.from_numpy(init_params(cfg, seed=0)), corpus, tcfg)
+    for bad in (dict(lr_decay=0), dict(lr_decay=1.5), dict(patience=-1), dict(patience=1.5),
+                dict(lr_decay_after="3")):
+        with pytest.raises(ConfigError):
+            TrainConfig(**bad)
+
+
+# ---------------------------------------------------------- the command, resumed
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, time_machine_dir):
+    """The schedule run to its early stop, never interrupted."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RNNLAB_DATA", str(time_machine_dir))
+    out = tmp_path_factory.mktemp("sched") / "full"
+    try:
+        assert cli.main(["train", *SCHED, "--epochs", "60", "--out", str(out)]) == 0
+    finally:
+        mp.undo()
+    ckpt = load_checkpoint(out)
+    assert 6 < ckpt.epoch < 60  # it stopped early, after some decay
+    return out
+
+
+def test_a_run_resumed_anywhere_decays_and_stops_where_the_uninterrupted_one_does(
+        capsys, tmp_path, uninterrupted):
+    """Stopped after epoch 2 (before the decay), after epoch 5 (during it), and one epoch
+    before the early stop (past the best epoch), then resumed each time: the same
+    per-epoch numbers (learning rates included), the same stopping epoch, the same best
+    model."""
+    full = load_checkpoint(uninterrupted)
+    out = tmp_path / "cut"
+    assert run(capsys, "train", *SCHED, "--epochs", "2", "--out", out)[0] == 0
+    # after the decay began, then one epoch before the stop: past the best epoch, so the
+    # stop and the best model depend on the epochs before the resume
+    for cut in (5, full.epoch - 1):
+        assert run(capsys, "train", "--resume", "--epochs", cut, "--out", out)[0] == 0
+    code, text, _ = run(capsys, "train", "--resume", "--epochs", "60", "--out", out)
+    assert code == 0 and f"stopped early after epoch {full.epoch}:" in text
+    assert numbers(out) == numbers(uninterrupted)
+    for name, value in full.params.items():
+        np.testing.assert_array_equal(load_checkpoint(out).params[name], value, err_msg=name)
+    best, best_full = load_checkpoint(out / "best.safetensors"), \
+        load_checkpoint(uninterrupted / "best.safetensors")
+    assert best.epoch == best_full.epoch == best_epoch([h["val_ppl"] for h in full.history])
+    for name, value in best_full.params.items():
+        np.testing.assert_array_equal(best.params[name], value, err_msg=name)
+    code, text, _ = run(capsys, "train", "--resume", "--out", out)  # stopped: stays stopped
+    assert code == 0 and "this run stopped early after epoch" in text
+    assert "pass a larger --patience to go on" in text
+    code, text, _ = run(capsys, "train", "--resume", "--out", out, "--patience", "4")
+    assert code == 0 and load_checkpoint(out).epoch > full.epoch  # patience may be raised
+
+
+def test_best_holds_the_parameters_of_the_best_epoch(capsys, tmp_path, uninterrupted):
+    """A run trained for exactly the best epoch's count ends with best.safetensors'
+    parameters: the file is that epoch's model, not a later one."""
+    best = load_checkpoint(uninterrupted / "best.safetensors")
+    out = tmp_path / "short"
+    assert run(capsys, "train", *SCHED, "--epochs", best.epoch, "--out", out)[0] == 0
+    for name, value in load_checkpoint(out).params.items():
+        np.testing.assert_array_equal(best.params[name], value, err_msg=name)
+    # a new run in its place (--overwrite) does not keep the old run's best model
+    code, _, _ = run(capsys, "train", *SCHED, "--epochs", "1", "--val-fraction", "0",
+                     "--patience", "0", "--out", out, "--overwrite")
+    assert code == 0 and not (out / "best.safetensors").exists()
+
+
+def test_generate_chooses_best_or_latest(capsys, uninterrupted):
+    full, best = load_checkpoint(uninterrupted), load_checkpoint(uninterrupted / "best.safetensors")
+    code, _, err = run(capsys, "generate", uninterrupted, "--num-preds", "3")
+    assert code == 0 and err[0].startswith(str(uninterrupted / "best.safetensors"))
+    assert f"epoch {best.epoch}/" in err[0]
+    code, _, err = run(capsys, "generate", uninterrupted, "--which", "latest", "--num-preds", "3")
+    assert code == 0 and err[0].startswith(str(uninterrupted / "checkpoint.safetensors"))
+    assert f"epoch {full.epoch}/" in err[0]
+    code, _, err = run(capsys, "generate", uninterrupted / "checkpoint.safetensors", "--which",
+                       "best")
+    assert code == 2 and "--which best chooses a checkpoint of a run directory" in err[0]
+
+
+def test_schedule_options_are_refused_in_flag_names(capsys, tmp_path):
+    code, _, err = run(capsys, "train", *SCHED, "--val-fraction", "0", "--out", tmp_path / "r")
+    assert code == 2 and err == [
+        "rnnlab: error: --patience 2 stops on the validation perplexity, and --val-fraction 0.0 "
+        "leaves no validation tokens; give --val-fraction above 0"]
+    for bad in ("0", "1.5", "x"):
+        code, _, err = run(capsys, "train", "--lr-decay", bad)
+        assert code == 2 and "argument --lr-decay: expected a number in (0, 1]" in err[0]
+    code, _, err = run(capsys, "train", "--resume", "--out", tmp_path / "r", "--lr-decay", "0.5")
+    assert code == 2  # no checkpoint there; with one, --lr-decay must match (a run option)
+
+
+def test_a_torch_optimizer_takes_the_rate_it_is_given():
+    """Setting ``optimizer.lr`` changes the next steps on the torch backend too (torch.optim
+    keeps its own copy in its parameter groups): Adam made with lr 1 and set to 0.01 steps
+    exactly as Adam made with 0.01."""
+    torch = pytest.importorskip("torch")
+    be = get_backend("torch", device="cpu", dtype="float64")
+    cfg = ModelConfig("rnn", 5, 4)
+    a = be.from_numpy(init_params(cfg, seed=0, dtype="float64"))
+    b = be.from_numpy(init_params(cfg, seed=0, dtype="float64"))
+    opt_a, opt_b = be.make_optimizer("adam", a, 0.01), be.make_optimizer("adam", b, 1.0)
+    opt_b.lr = 0.01
+    grads = {k: torch.ones_like(v) for k, v in a.items()}
+    for _ in range(3):
+        opt_a.step({k: g.clone() for k, g in grads.items()})
+        opt_b.step({k: g.clone() for k, g in grads.items()})
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
