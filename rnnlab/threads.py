@@ -24,7 +24,9 @@ and of :class:`rnnlab.TrainConfig`) measures:
   up to ``max_recheck_s``, and starts again from ``recheck_s`` when it changes.
   Measuring again also waits until what the last measuring cost (the probes, and the
   time full steps at other counts took beyond the chosen count's pace) is at most
-  ``max_overhead`` (2%) of the steady time since then. The per-step cost of all this
+  ``max_overhead`` (2%) of the steady time since then, or ``max_overhead_slower``
+  (10%) when the steps have slowed down; and it keeps the count in use unless another
+  is ``switch_ratio`` (10%) faster, so a burst of other work cannot make it flap. The per-step cost of all this
   is one addition and one comparison.
 
 Which numbers change. A thread count changes only the order in which a matrix
@@ -225,6 +227,8 @@ class ThreadTuner:
     recheck_s: float = 5.0  # steady seconds before measuring again anyway (then doubling)
     max_recheck_s: float = 120.0
     max_overhead: float = 0.02  # measuring again waits until it costs at most this share
+    max_overhead_slower: float = 0.10  # ... this share when the steps have slowed down
+    switch_ratio: float = 1.1  # measuring again: another count must be this much faster
     on_choice: Callable[[Measurement], None] | None = None
     clock: Callable[[], float] = time.perf_counter  # what times the probe and calibrate
     measurements: list = field(default_factory=list)  # every Measurement so far
@@ -305,13 +309,17 @@ class ThreadTuner:
     def _finish_measuring(self) -> None:
         scores = {n: self._score(n) for n in self.candidates if self.samples[n]}
         kept = {n: t for n, t in scores.items() if n not in self.dropped}
+        previous = self.measurements[-1].chosen if self.measurements else None
         if kept:
             best = min(kept.values())
             # fewest threads among those within 5% of the best: the same speed, fewer cores
             chosen = min(n for n, t in kept.items() if t <= 1.05 * best)
+            # measuring again, the count in use stays unless another is clearly faster:
+            # a few steps beside a passing burst of other work must not flip the choice
+            if previous in kept and kept[previous] <= self.switch_ratio * kept[chosen]:
+                chosen = previous
         else:  # screened down to one count by the probe alone
             chosen = min(n for n in self.candidates if n not in self.dropped)
-        previous = self.measurements[-1].chosen if self.measurements else None
         m = Measurement(self.reason, scores, chosen, dict(self.probed))
         self.measurements.append(m)
         self.measuring = False
@@ -362,11 +370,12 @@ class ThreadTuner:
         if self.reference is None:  # chosen by the probe alone: this window is the pace
             self.reference = pace
             return
-        if self.steady_s * self.max_overhead < self.cost:
-            return  # too soon: measuring again would cost more than max_overhead
         if pace > self.slow_ratio * self.reference:
-            self._reset_measuring("slower")
-        elif self.steady_s >= self.recheck_after:
+            # much slower now: measuring again is worth more, so it may cost more
+            if self.steady_s * self.max_overhead_slower >= self.cost:
+                self._reset_measuring("slower")
+        elif (self.steady_s >= self.recheck_after
+              and self.steady_s * self.max_overhead >= self.cost):
             self._reset_measuring("recheck")
 
     def calibrate(self, step: Callable[[], object]) -> int:

@@ -184,6 +184,21 @@ def test_rechecks_grow_rarer_while_the_choice_holds():
     assert [m.reason for m in tuner.measurements[1:]] == ["recheck"] * (expected - 1)
 
 
+def test_measuring_again_keeps_the_count_unless_another_is_clearly_faster():
+    """Rechecks see 2 threads 6% faster: not worth a switch (noise, a passing burst);
+    20% faster: switch."""
+    cost = {1: 0.010, 2: 0.0098}
+    with ThreadTuner("auto", most=2) as tuner:
+        drive(tuner, lambda n: cost[n], 10)
+        assert tuner.measurements[0].chosen == 1  # 2% apart at the start: the fewer threads
+        cost[2] = 0.0094
+        drive(tuner, lambda n: cost[n], 5_000)
+        assert len(tuner.measurements) > 3 and {m.chosen for m in tuner.measurements} == {1}
+        cost[2] = 0.008
+        drive(tuner, lambda n: cost[n], 5_000)
+    assert tuner.measurements[-1].chosen == 2
+
+
 def test_calibrate_runs_the_step_and_keeps_the_choice():
     calls = []
     with ThreadTuner("auto", most=2) as tuner:
