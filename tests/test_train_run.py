@@ -207,7 +207,7 @@ def test_sample_lines_of_a_text_with_newlines_stay_one_line(capsys, tmp_path):
     lines = out.splitlines()
     assert any(ln.startswith("  sample: blue\\nr") for ln in lines)  # the prefix, escaped
     assert all(ln.startswith(("training ", "threads", "epoch ", "  sample: ", "perplexity ",
-                              "blue\\nr", "saved ")) for ln in lines), lines
+                              "blue\\nr", "saved ", "best ")) for ln in lines), lines
 
 
 def test_one_bar_counts_the_whole_run(monkeypatch, capsys):
