@@ -2,12 +2,13 @@
 
 * :func:`model_forward` (``impl="scratch"``): d2l's forward in torch ops with fused
   gates, layer by layer as ``numpy_backend/model.py`` does: the input projection of every
-  step at once (a row gather ``W_x[Xᵀ] + b`` for tokens, one matmul for the dense inputs
-  of a stacked layer), then the cell's recurrence from :data:`cells.CELLS`.
+  step at once (a row gather ``(W_x + b)[Xᵀ]`` for tokens, one matmul for the dense
+  inputs of a stacked layer), then the cell's recurrence from :data:`cells.CELLS`.
 * :func:`nn_forward` (``impl="nn"``): torch's own recurrent kernel (cuDNN on a GPU),
   the call ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` make (the GRU in its torch form only),
-  fed weights built from rnnlab's tensors by :func:`nn_map.nn_weights`, so autograd
-  returns gradients under rnnlab's names.
+  fed weights built from rnnlab's tensors by :func:`nn_map.nn_weights` (to train, the
+  backend makes them leaves with :func:`nn_leaves` and renames their gradients with
+  :func:`nn_grads`).
 
 Both take ``(cfg, params, X, state)`` with X (B, T) int64 ids and state the flat tuple of
 (B, H) tensors, one per (layer, direction) unit, ``(H,)`` or ``(H, C)``, and return
