@@ -292,6 +292,12 @@ def check_param_arrays(where: str, params) -> None:
 # ---------------------------------------------------------------------- saving
 
 
+def _is_plain(value) -> bool:
+    """A Python str, int, bool, None or non-NaN float, exactly: JSON data as it is."""
+    t = type(value)
+    return t is str or t is int or t is bool or value is None or (t is float and value == value)
+
+
 def plain(value, field: str, where: str):
     """``value`` as plain JSON data: NumPy scalars become Python numbers, tuples lists;
     anything JSON cannot hold (an array, an object) is a CheckpointError naming it."""
@@ -313,10 +319,13 @@ def plain(value, field: str, where: str):
             if not isinstance(k, str):
                 raise CheckpointError(f"{where}: metadata field {field!r} has a key {k!r} "
                                       "that is not a string")
-            out[k] = plain(v, f"{field}.{k}", where)
+            # a history holds thousands of plain numbers: they are kept as they are
+            # without building their field names (only an error needs one)
+            out[k] = v if _is_plain(v) else plain(v, f"{field}.{k}", where)
         return out
     if isinstance(value, (list, tuple)):
-        return [plain(v, f"{field}[{i}]", where) for i, v in enumerate(value)]
+        return [v if _is_plain(v) else plain(v, f"{field}[{i}]", where)
+                for i, v in enumerate(value)]
     raise CheckpointError(f"{where}: metadata field {field!r} is {shown(value)} of type "
                           f"{type(value).__name__}, which a checkpoint cannot hold (numbers, "
                           "strings, lists and dicts only)")

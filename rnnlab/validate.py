@@ -51,11 +51,15 @@ def refuse(name: str, value, expected: str, error=ConfigError) -> Exception:
 
 def is_int(value) -> bool:
     """An integer, not a bool (``True`` is an int to Python, not to rnnlab)."""
+    if type(value) is int:  # the common case, without the abstract-class checks
+        return True
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
 def is_number(value) -> bool:
     """A real number: int or float (NumPy's too), not a bool, a string or a complex."""
+    if type(value) is float or type(value) is int:  # the common cases, quickly
+        return True
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 

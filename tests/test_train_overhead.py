@@ -1,12 +1,19 @@
 """`rnnlab train` adds little to the training loop: the plots are redrawn only while they
-take at most 1% of the run (always at the end), and the progress bar is drawn at tqdm's
-pace, not once more per batch."""
+take at most 1% of the run (always at the end), the progress bar is drawn at tqdm's
+pace, not once more per batch, and the best epoch is written with the checkpoints, not
+after every epoch that improves."""
 
 from __future__ import annotations
 
+import importlib
+import math
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from rnnlab import cli
+from rnnlab.checkpoint import load_checkpoint
 from rnnlab.cli import train as cli_train
 from rnnlab.cli.train import PlotClock
 
@@ -71,7 +78,8 @@ def test_plots_follow_the_checkpoints_when_they_are_cheap(capsys, tmp_path, monk
 
 
 def test_the_bar_is_not_redrawn_once_more_per_batch(capsys, tmp_path, monkeypatch):
-    """set_postfix(refresh=True) would force a terminal write per batch."""
+    """set_postfix(refresh=True) would force a terminal write per batch; and the loss is
+    formatted for the bar only when tqdm redraws it (every 0.1 s), not for every batch."""
     tqdm = pytest.importorskip("tqdm")
     calls = []
     real = tqdm.tqdm.set_postfix
@@ -87,3 +95,69 @@ def test_the_bar_is_not_redrawn_once_more_per_batch(capsys, tmp_path, monkeypatc
     capsys.readouterr()
     assert code == 0
     assert calls and not any(calls)
+    assert len(calls) <= 4  # of 18 batches (a few ms each): the epoch's first, and redraws
+
+
+def record_saves(monkeypatch) -> list:
+    """(file name, epoch) of every checkpoint `rnnlab train` writes, in order."""
+    import rnnlab.checkpoint
+
+    saved = []
+    real = rnnlab.checkpoint.save_checkpoint
+
+    def recording(path, ckpt):
+        saved.append((Path(path).name, ckpt.epoch))
+        return real(path, ckpt)
+
+    monkeypatch.setattr(rnnlab.checkpoint, "save_checkpoint", recording)
+    return saved
+
+
+def test_the_best_epoch_is_written_with_the_checkpoints_not_every_epoch(capsys, tmp_path,
+                                                                       monkeypatch):
+    """Validation improves in most of the first epochs; best.safetensors is written with
+    each checkpoint (before it, so a checkpoint's history never names a best epoch that
+    best.safetensors lacks) and holds the best epoch, not once per improving epoch."""
+    saved = record_saves(monkeypatch)
+    out = tmp_path / "run"
+    code = cli.main(["train", "--epochs", "6", "--checkpoint-every", "3", "--no-plot",
+                     "--lr", "2", "--out", str(out), *TINY])
+    capsys.readouterr()
+    assert code == 0
+    latest = load_checkpoint(out)
+    vals = [h["val_ppl"] for h in latest.history]
+    improved = [e for e in range(1, 7) if vals[e - 1] < min(vals[:e - 1], default=math.inf)]
+    assert len(improved) >= 3, vals  # the property below is about a run that improves often
+    assert [name for name, _ in saved if name == "best.safetensors"] != []
+    assert len([1 for name, _ in saved if name == "best.safetensors"]) <= 2 < len(improved)
+    for k, (name, epoch) in enumerate(saved):  # each best write goes with a checkpoint
+        if name == "best.safetensors":
+            assert saved[k + 1][0] == "checkpoint.safetensors" and epoch <= saved[k + 1][1]
+    best = load_checkpoint(out / "best.safetensors")
+    assert best.epoch == improved[-1]
+    assert best.history == latest.history[:best.epoch]
+
+
+def test_a_stopped_run_still_writes_its_best_epoch(capsys, tmp_path, monkeypatch):
+    """Ctrl-C in epoch 4, before any checkpoint: best.safetensors still holds the best of
+    the first three epochs, equal to what a run of three epochs keeps."""
+    train_module = importlib.import_module("rnnlab.train")  # rnnlab.train is the function
+    base = ["train", "--checkpoint-every", "10", "--no-plot", "--lr", "2", "--threads", "1",
+            *TINY]
+    assert cli.main([*base, "--epochs", "3", "--out", str(tmp_path / "three")]) == 0
+    real = train_module.train_epoch
+
+    def interrupted(*args, **kwargs):
+        if args[6] == 3:  # the 0-based epoch: Ctrl-C during the fourth epoch
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train_epoch", interrupted)
+    code = cli.main([*base, "--epochs", "5", "--out", str(tmp_path / "cut")])
+    capsys.readouterr()
+    assert code == 130 and not (tmp_path / "cut" / "checkpoint.safetensors").exists()
+    best = load_checkpoint(tmp_path / "cut" / "best.safetensors")
+    ref = load_checkpoint(tmp_path / "three" / "best.safetensors")
+    assert best.epoch == ref.epoch
+    for name, value in ref.params.items():
+        np.testing.assert_array_equal(best.params[name], value, err_msg=name)

@@ -33,6 +33,7 @@ class RunProgress:
         self.tokens_per_batch = tokens_per_batch
         self.start = time.time()  # tqdm's clock; the first batch's time counts
         self.bar = None
+        self.epoch = None  # the epoch the bar's description names
 
     def batch(self, epoch: int, i: int, n: int, loss: float) -> None:
         """After batch ``i`` of ``n`` of epoch ``epoch`` (0-based)."""
@@ -50,10 +51,15 @@ class RunProgress:
             self.bar = tqdm(total=total, leave=False, unit="tok", unit_scale=True,
                             smoothing=0, ncols=size.columns or 100, nrows=size.lines or 24)
             self.bar.start_t = self.bar.last_print_t = self.start
-        self.bar.set_description_str(f"epoch {epoch + 1}/{self.num_epochs}", refresh=False)
-        self.bar.set_postfix({"loss": f"{loss:.3f}", "ppl": f"{math.exp(min(loss, 700)):.2f}"},
-                             refresh=False)
-        self.bar.update(self.tokens_per_batch)  # the rate shown is tokens/s
+        bar = self.bar
+        # tqdm redraws at most every mininterval seconds (0.1 s: every few batches of d2l's
+        # model), so the epoch and the loss are formatted for a redraw, not for every batch
+        if epoch != self.epoch or bar._time() - bar.last_print_t >= bar.mininterval:
+            self.epoch = epoch
+            bar.set_description_str(f"epoch {epoch + 1}/{self.num_epochs}", refresh=False)
+            bar.set_postfix({"loss": f"{loss:.3f}", "ppl": f"{math.exp(min(loss, 700)):.2f}"},
+                            refresh=False)
+        bar.update(self.tokens_per_batch)  # the rate shown is tokens/s
 
     def log(self, line: str) -> None:
         """A line on stdout, above the bar."""

@@ -621,22 +621,49 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
     plots, no_matplotlib = [], []
     plot_clock = PlotClock()  # the plots take under 1% of the run; always drawn at the end
 
-    def save(epoch: int, path: Path = ckpt_path, plot: bool = True, last: bool = False) -> None:
-        """The run after ``epoch`` epochs, atomically, to ``path`` (the latest checkpoint,
-        or best.safetensors); the plots with the latest one, always with the ``last``."""
+    def snapshot(epoch: int) -> tuple:
+        """The run after ``epoch`` epochs, for a write now or later: copies of the
+        parameters and the optimiser state, and the lengths of the history and of the
+        gradient-norm log (both only grow)."""
         state = optimizer.state_dict()
         state["name"] = tcfg.optimizer
         state["arrays"] = {k: np.asarray(v) for k, v in be.to_numpy(state["arrays"]).items()}
+        return epoch, be.to_numpy(params), state, len(history), len(norm_log)
+
+    def write(path: Path, snap: tuple) -> None:
+        """A snapshot, atomically, to ``path`` (the latest checkpoint or best.safetensors)."""
+        epoch, arrays, state, n_history, n_norms = snap
         save_checkpoint(path, Checkpoint(
-            model=cfg, params=be.to_numpy(params), vocab=vocab, epoch=epoch,
-            train=tcfg.to_dict(), optimizer=state, history=history, rng=rng_metadata(tcfg.seed),
+            model=cfg, params=arrays, vocab=vocab, epoch=epoch,
+            train=tcfg.to_dict(), optimizer=state, history=history[:n_history],
+            rng=rng_metadata(tcfg.seed),
             extra={"corpus": args.corpus, "corpus_sha256": corpus_sha256,
                    "backend": be.name, "dtype": args.dtype,
                    "device": str(getattr(be, "device", "cpu")), "world_size": world_size,
                    "prefix": prefix,  # rnnlab generate starts from it by default
                    "options": run_options_record(args)},
-            arrays={"grad_norms": np.array(norm_log, dtype=np.float64).reshape(-1, 2)}))
-        if plot and not args.no_plot and history and not no_matplotlib and (
+            arrays={"grad_norms": np.array(norm_log[:n_norms], dtype=np.float64).reshape(-1, 2)}))
+
+    # The best epoch so far is kept in memory and written with the next checkpoint, at the
+    # end, and when the run stops (Ctrl-C, a diverged run), not after every epoch that
+    # improves: early in a run that is every epoch, and a write (a few ms, more on a slow
+    # disk) costs several percent of an epoch of d2l's model.
+    best_pending = []  # [the snapshot of a best epoch not yet in best.safetensors]
+
+    def write_best() -> None:
+        """best.safetensors, when a better epoch came since it was last written. Always
+        before the latest checkpoint: the history a checkpoint holds never names a best
+        epoch that best.safetensors lacks, so a resume keeps it right."""
+        if best_pending:  # (cleared once written: a stop mid-write writes it again)
+            write(out / BEST_NAME, best_pending[0])
+            best_pending.clear()
+
+    def save(epoch: int, last: bool = False) -> None:
+        """The run after ``epoch`` epochs to the latest checkpoint (the best epoch before
+        it); the plots with it while they are cheap, always with the ``last``."""
+        write_best()
+        write(ckpt_path, snapshot(epoch))
+        if not args.no_plot and history and not no_matplotlib and (
                 last or epoch == tcfg.num_epochs or plot_clock.due()):
             from ..plot import plot_grad_norms, plot_perplexity
 
@@ -674,7 +701,7 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
         if stats.val_ppl is not None and stats.val_ppl < best_val:
             best_val = stats.val_ppl  # the best model so far: kept beside the latest
             if is_main:
-                save(e, out / BEST_NAME, plot=False)
+                best_pending[:] = [snapshot(e)]
         if e % args.log_every == 0 or e == tcfg.num_epochs:
             val = f"  val ppl {stats.val_ppl:8.3f}" if stats.val_ppl is not None else ""
             log(f"epoch {e:4d}/{tcfg.num_epochs}  train ppl {stats.train_ppl:8.3f}{val}  "
@@ -703,6 +730,8 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
                             on_batch=on_batch, tuner=tuner, parallel=dp, past=past)
         except NonFiniteError as exc:  # data-parallel: every process stops at the same batch
             progress.close()
+            if is_main:
+                write_best()  # the best epoch before it went wrong
             good = last_saved or start_epoch  # this run's last checkpoint (or the resumed one)
             kept = (f"the last good checkpoint, after epoch {good}, is kept at {ckpt_path}" if good
                     else "no checkpoint was saved before it")
@@ -711,6 +740,8 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
             return EXIT_NONFINITE
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (cli/signals.py)
             progress.close()
+            if is_main:
+                write_best()  # the best epoch so far is not lost
             kept = (f"the last checkpoint is {ckpt_path}, after epoch "
                     f"{saved_epoch(ckpt_path, last_saved or start_epoch)}; run the same "
                     "command with --resume to continue" if ckpt_path.exists()
@@ -724,6 +755,8 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
         final = start_epoch + len(trained)  # fewer than --epochs when it stopped early
         if (last_saved != final or final < tcfg.num_epochs) and is_main:
             save(final, last=True)  # (stopped early: again, for the plots of the end)
+        elif is_main:
+            write_best()
         if final < tcfg.num_epochs:
             print(f"stopped early after epoch {final}: {why_stopped(history)}", flush=True)
         if history:
