@@ -145,6 +145,24 @@ def fmt_ratio(t) -> str:
     return f"{m:.2f}x" if lo == hi else f"{m:.2f}x ({lo:.2f}-{hi:.2f})"
 
 
+def val_share(runs, cell, H, impl) -> tuple:
+    """(median, min, max) over rounds of the share of a `rnnlab train` run's wall time
+    spent in its validation passes: 1 - whole / whole-without-validation."""
+    whole = select(runs, cell, H, impl, key="whole_tokens_per_s")
+    without = select(runs, cell, H, impl, key="whole_without_val_tokens_per_s")
+    shares = [1 - whole[k] / without[k] for k in whole if k in without]
+    if not shares:
+        return (float("nan"),) * 3
+    return median(shares), min(shares), max(shares)
+
+
+def fmt_share(t) -> str:
+    m, lo, hi = t
+    if m != m:
+        return "n/a"
+    return f"{m:.1%}" if lo == hi else f"{m:.1%} ({lo:.1%}-{hi:.1%})"
+
+
 def fmt_frac(t) -> str:
     m, lo, hi = t
     if m != m:
@@ -244,8 +262,9 @@ def write_report(meta, runs, profiles) -> str:
     L.append("d2l's LSTM (H = 256). Ratios to the bare loop of the same backend, measured in "
              "the same round: 1.00x means the loop costs nothing.\n")
     L.append("| backend | bare loop tokens/s | train_epoch / bare | `rnnlab train` printed / bare "
-             "| `rnnlab train` whole / bare |")
-    L.append("| --- | ---: | ---: | ---: | ---: |")
+             "| `rnnlab train` whole / bare | its validation passes, share of its time "
+             "| `rnnlab train` whole without the validation passes / bare |")
+    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for be in ("numpy", "torch-scratch", "torch-nn"):
         bare = select(runs, "lstm", 256, f"bare-{be}")
         if not bare:
@@ -253,12 +272,19 @@ def write_report(meta, runs, profiles) -> str:
         L.append(f"| {be} | {fmt_rate(median(list(bare.values())))} | "
                  f"{fmt_ratio(paired(runs, 'lstm', 256, be, f'bare-{be}'))} | "
                  f"{fmt_ratio(paired(runs, 'lstm', 256, f'cli-{be}', f'bare-{be}', key_a='printed_tokens_per_s'))} | "
-                 f"{fmt_ratio(paired(runs, 'lstm', 256, f'cli-{be}', f'bare-{be}', key_a='whole_tokens_per_s'))} |")
+                 f"{fmt_ratio(paired(runs, 'lstm', 256, f'cli-{be}', f'bare-{be}', key_a='whole_tokens_per_s'))} | "
+                 f"{fmt_share(val_share(runs, 'lstm', 256, f'cli-{be}'))} | "
+                 f"{fmt_ratio(paired(runs, 'lstm', 256, f'cli-{be}', f'bare-{be}', key_a='whole_without_val_tokens_per_s'))} |")
     L.append("")
+    L.append("*whole without the validation passes*: the same runs' wall time less the time "
+             "their validation passes took (each timed as it ran): what the command adds to "
+             "the bare loop besides validating, i.e. the progress bar, the epoch lines, the "
+             "checkpoints, the parameter check after each epoch.\n")
     L.append("The nn path against torch.nn (d2l's concise model and loop), every cell:\n")
     L.append("| cell | H | torch.nn tokens/s | bare loop / torch.nn | train_epoch / torch.nn "
-             "| `rnnlab train` printed / torch.nn | `rnnlab train` whole / torch.nn |")
-    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+             "| `rnnlab train` printed / torch.nn | `rnnlab train` whole / torch.nn "
+             "| `rnnlab train` whole without the validation passes / torch.nn |")
+    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for cell, H, impls in meta["plan"]:
         if "nn" not in impls or "torch-nn" not in impls:
             continue
@@ -267,8 +293,13 @@ def write_report(meta, runs, profiles) -> str:
                  f"{fmt_ratio(paired(runs, cell, H, 'bare-torch-nn', 'nn'))} | "
                  f"{fmt_ratio(paired(runs, cell, H, 'torch-nn', 'nn'))} | "
                  f"{fmt_ratio(paired(runs, cell, H, 'cli-torch-nn', 'nn', key_a='printed_tokens_per_s'))} | "
-                 f"{fmt_ratio(paired(runs, cell, H, 'cli-torch-nn', 'nn', key_a='whole_tokens_per_s'))} |")
+                 f"{fmt_ratio(paired(runs, cell, H, 'cli-torch-nn', 'nn', key_a='whole_tokens_per_s'))} | "
+                 f"{fmt_ratio(paired(runs, cell, H, 'cli-torch-nn', 'nn', key_a='whole_without_val_tokens_per_s'))} |")
     L.append("")
+    L.append("d2l's loop (the torch.nn column) validates nothing; `rnnlab train` measures the "
+             "validation perplexity on the 1,000 held-out characters after every epoch, one "
+             "forward pass over them, as `--val-fraction 0.1` (the default) asks. The last "
+             "column compares the same training without that pass.\n")
 
     L.append("## 2. The torch scratch path against d2l's scratch loop\n")
     L.append("| H | d2l scratch tokens/s | rnnlab scratch, train_epoch / d2l | bare loop / d2l "
@@ -380,6 +411,23 @@ def write_report(meta, runs, profiles) -> str:
     return "\n".join(L) + "\n"
 
 
+def print_partial(runs, configs, impls) -> None:
+    """A partial run's medians, and each implementation against the last one named."""
+    for cell, H, measured in configs:
+        ref = (impls or measured)[-1]
+        print(f"\n{cell} H={H}: median tokens/s over the rounds, ratio to {ref} "
+              "(median of the rounds' ratios, lowest-highest round)")
+        for impl in measured:
+            for blas in (("env", "unset") if impl in NUMPY_IMPLS else ("env",)):
+                key = "whole_tokens_per_s" if impl.startswith("cli-") else "tokens_per_s"
+                v = select(runs, cell, H, impl, blas, key=key)
+                if not v:
+                    continue
+                ratio = fmt_ratio(paired(runs, cell, H, impl, ref, blas, key_a=key))
+                print(f"  {impl:19s} {blas:5s} {fmt_rate(median(list(v.values()))):>10s}  "
+                      f"{ratio}")
+
+
 def kept_tail() -> str:
     """The end-to-end section of the existing doc and what follows it (written by hand)."""
     if DOC.exists():
@@ -409,6 +457,12 @@ def main(argv=None) -> int:
                          "first is warm-up, two checkpoints fall in the other 20)")
     ap.add_argument("--busy", action="store_true",
                     help="add one round of d2l's LSTM beside a competing busy process")
+    ap.add_argument("--cells", nargs="+", default=None, help="only these cells (a partial "
+                    "run: prints its ratios, writes neither the page nor results.json)")
+    ap.add_argument("--hiddens", nargs="+", type=int, default=None, help="only these H (partial)")
+    ap.add_argument("--impls", nargs="+", default=None,
+                    help="only these implementations (partial); ratios are printed against "
+                         "the last one, e.g. --impls torch-scratch d2l")
     ap.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
     ap.add_argument("--from-results", action="store_true",
                     help="measure nothing: rewrite docs/benchmarks.md from benchmarks/results.json "
@@ -426,6 +480,15 @@ def main(argv=None) -> int:
     env = env_for_workers(args.threads)
     envs = {"env": env, "unset": without_openblas_vars(env)}
     configs = plan(args.quick)
+    partial = any(x is not None for x in (args.cells, args.hiddens, args.impls))
+    if partial:
+        configs = [(c, h, [i for i in impls if args.impls is None or i in args.impls])
+                   for c, h, impls in plan(False)
+                   if (args.cells is None or c in args.cells)
+                   and (args.hiddens is None or h in args.hiddens)]
+        configs = [(c, h, impls) for c, h, impls in configs if impls]
+        if not configs:
+            ap.error("no measurement matches --cells / --hiddens / --impls")
     runs, start = [], time.time()
     kernels = {}
 
@@ -446,6 +509,9 @@ def main(argv=None) -> int:
             for impl in order:
                 for blas in (("env", "unset") if impl in NUMPY_IMPLS else ("env",)):
                     measure(rnd, cell, H, impl, blas)
+    if partial:
+        print_partial(runs, configs, args.impls)
+        return 0
     if args.busy:
         spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
         try:

@@ -189,15 +189,28 @@ def cli_run(backend_name, cell, H, epochs, threads, extra=(), **options):
     the 1,000 tokens after the training set every epoch, a checkpoint and two plots every
     10 epochs, the epoch line every epoch, the progress bar on a terminal).
 
-    Returns (wall rates per epoch, printed rates, whole-span rate): epoch k's wall time
-    runs from epoch k-1's line to epoch k's, so it holds its training, its validation,
-    its line and the checkpoint saved after epoch k-1; the first epoch is warm-up.
+    Returns (wall rates per epoch, printed rates, whole-span rate, the whole span's rate
+    without the time of its validation passes): epoch k's wall time runs from epoch
+    k-1's line to epoch k's, so it holds its training, its validation, its line and the
+    checkpoint saved after epoch k-1; the first epoch is warm-up. Each validation pass
+    (``rnnlab.train.evaluate``, called before its epoch's line) is timed as it runs.
     """
     import contextlib
+    import importlib
     import shutil
     import tempfile
 
     from rnnlab.cli import main as rnnlab_main
+
+    train_module = importlib.import_module("rnnlab.train")  # (rnnlab.train is the function)
+    evaluate, val_seconds = train_module.evaluate, []
+
+    def timed_evaluate(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return evaluate(*args, **kwargs)
+        finally:
+            val_seconds.append(time.perf_counter() - t0)
 
     out = tempfile.mkdtemp(prefix="rnnlab-bench-")
     argv = ["train", "--cell", cell, "--hidden", str(H), "--epochs", str(epochs),
@@ -208,10 +221,12 @@ def cli_run(backend_name, cell, H, epochs, threads, extra=(), **options):
         argv += ["--gru-form", "torch"]
     argv += list(extra)
     clock = _EpochClock()
+    train_module.evaluate = timed_evaluate
     try:
         with contextlib.redirect_stdout(clock), contextlib.redirect_stderr(_Terminal()):
             status = rnnlab_main(argv)
     finally:
+        train_module.evaluate = evaluate
         shutil.rmtree(out, ignore_errors=True)
     if status != 0:
         raise RuntimeError(f"rnnlab {' '.join(argv)} exited with {status}:\n"
@@ -220,7 +235,10 @@ def cli_run(backend_name, cell, H, epochs, threads, extra=(), **options):
     t = clock.times
     wall = [tokens / (b - a) for a, b in zip(t, t[1:])]
     whole = tokens * (len(t) - 1) / (t[-1] - t[0])
-    return wall, clock.printed[1:], whole
+    if len(val_seconds) != len(t):
+        raise RuntimeError(f"{len(val_seconds)} validation passes for {len(t)} epoch lines")
+    without_val = tokens * (len(t) - 1) / (t[-1] - t[0] - sum(val_seconds[1:]))
+    return wall, clock.printed[1:], whole, without_val
 
 
 def model_config(cell, V, H):
@@ -375,10 +393,12 @@ def main(argv=None) -> int:
         torch_opts = {"device": args.device, "impl": backend.split("-")[1]}
     backend = backend.split("-")[0]
     if kind == "cli":
-        wall, printed, whole = cli_run(backend, cell, H, args.epochs, args.threads, **torch_opts)
+        wall, printed, whole, without_val = cli_run(backend, cell, H, args.epochs, args.threads,
+                                                    **torch_opts)
         info.update(tokens_per_s=float(np.median(wall)), rates=[round(r, 1) for r in wall],
                     windows=len(wall), printed_tokens_per_s=float(np.median(printed)),
                     printed_rates=[round(r, 1) for r in printed], whole_tokens_per_s=whole,
+                    whole_without_val_tokens_per_s=without_val,
                     train_mem=0, peak_rss=peak_rss_bytes(), blas=blas_kernel(),
                     torch_imported="torch" in sys.modules)
         print(json.dumps(info))

@@ -22,6 +22,7 @@ pytest.importorskip("torch")
 ROOT = Path(__file__).resolve().parents[1]
 CELLS = "rnnlab/numpy_backend/cells.py"
 FUNCTIONAL = "rnnlab/numpy_backend/functional.py"
+MODEL = "rnnlab/numpy_backend/model.py"
 
 MUTANTS = {  # name: (file, exact original text, planted mistake)
     "lstm-dropped-cell-carry": (
@@ -36,6 +37,8 @@ MUTANTS = {  # name: (file, exact original text, planted mistake)
         CELLS, "    M4[:, :, 1] *= Cs[:-1]", "    M4[:, :, 1] *= Cs[1:]"),
     "rnn-off-by-one-weight-gradient": (  # H_t where H_{t-1} belongs
         CELLS, "    dW_hh = Hs[:-1].reshape", "    dW_hh = Hs[1:].reshape"),
+    "input-bias-gradient-misses-a-token": (  # db summed from dW_x without its first row
+        MODEL, "        db = dW_x.sum(axis=0)", "        db = dW_x[1:].sum(axis=0)"),
     "wrong-clipping-scale": (
         FUNCTIONAL, "        scale = theta / norm\n", "        scale = theta / norm ** 2\n"),
 }

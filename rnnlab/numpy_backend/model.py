@@ -85,14 +85,17 @@ def layer_backward(cell, dHs, dstate, cache: LayerCache):
     dZ, dW_h, dstate0, *dextra = backward(dHs, dstate, cache.cell)
     G = dZ.shape[-1]
     dZ2 = dZ.reshape(-1, G)  # (T*B, G*H), row t*B + b
-    db = dZ2.sum(axis=0)  # (G*H,)
     if cache.tokens:
         V = cache.W_x.shape[0]
         dW_x = scatter_add_rows(cache.inputs.T.reshape(-1), dZ2, V)  # (V, G*H): one_hot(x)ᵀ dZ
+        # every row of dZ went into exactly one row of dW_x, so its V rows hold the whole
+        # sum: V rows to add instead of T*B
+        db = dW_x.sum(axis=0)  # (G*H,)
         dinputs = None  # token ids have no gradient
     else:
         In = cache.inputs.shape[-1]
         dW_x = cache.inputs.reshape(-1, In).T @ dZ2  # (In, G*H)
+        db = dZ2.sum(axis=0)  # (G*H,)
         dinputs = dZ @ cache.W_x.T  # (T, B, In)
     return dW_x, dW_h, db, dinputs, dstate0, tuple(dextra)
 
