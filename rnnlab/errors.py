@@ -25,7 +25,9 @@ line on stderr), 130 for an interrupted run.
     ├── CheckpointError (ValueError)      truncated, edited, other version, mismatched
     ├── NonFiniteError (FloatingPointError)  the loss or gradient norm became NaN or inf
     ├── BackendError (RuntimeError)       an unknown backend or unavailable device
-    └── DistributedError (RuntimeError)   a data-parallel peer died, hung or never joined
+    ├── DistributedError (RuntimeError)   a data-parallel peer died, hung or never joined
+    └── SubjectError (ValueError)         code given to ``rnnlab verify`` that does not fit its
+                                          convention: missing, unimportable, wrong signature
 """
 
 from __future__ import annotations
@@ -87,6 +89,12 @@ class BackendError(RnnlabError, RuntimeError):
 class DistributedError(RnnlabError, RuntimeError):
     """Another process of a data-parallel run died, hung past the process group's
     timeout, or never joined: this process stops instead of waiting for ever."""
+
+
+class SubjectError(RnnlabError, ValueError):
+    """Code handed to ``rnnlab verify`` / ``assert_conforms`` does not fit its convention: the
+    file or name is missing, it cannot be imported, or a signature is not the convention's.
+    (Code that fits but computes the wrong numbers is a failed property, not an error.)"""
 
 
 EXIT_ERROR = 2  # any rnnlab error: bad input or option, one line on stderr

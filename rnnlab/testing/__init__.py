@@ -1,0 +1,33 @@
+"""rnnlab's specification as a product: hold anyone's RNN, LSTM or GRU code to it.
+
+    from rnnlab.testing import assert_conforms
+    assert_conforms("rnn_layers.py", convention="cs231n")          # CS231n assignment 3
+    assert_conforms(lstm, convention="d2l")                         # d2l's lstm(inputs, state, params)
+    assert_conforms(MyLSTM, convention="torch.nn")                  # an nn.Module class
+    assert_conforms("min-char-rnn.py", convention="min-char-rnn")   # Karpathy's lossFun
+
+One pipeline, one module per part (docs/verify.md):
+
+    subject -> convention adapter -> properties (Hypothesis) -> report + diagnosis
+               conventions.py         properties.py              report.py
+               adapters.py            strategies.py              diagnosis.py, mistakes.py
+               torch_units.py         spec.py (the reference the properties compare with)
+
+Needs Hypothesis (``pip install "rnnlab[verify]"``); torch only for torch subjects.
+"""
+
+from __future__ import annotations
+
+from .adapters import Protocol
+from .conventions import Block, fused, single
+from .mistakes import CATALOGUE, Mistake
+from .report import Report
+from .runner import DEFAULT_MAX_EXAMPLES, Progress, assert_conforms, verify
+from .spec import SPEC, Rules, run as run_spec
+from .strategies import Constraints, Example, Problem, examples, make_problem, problems, sizes
+
+__all__ = [
+    "assert_conforms", "verify", "Report", "Protocol", "Block", "fused", "single",
+    "CATALOGUE", "Mistake", "SPEC", "Rules", "run_spec", "Constraints", "Example", "Problem",
+    "examples", "problems", "make_problem", "sizes", "Progress", "DEFAULT_MAX_EXAMPLES",
+]

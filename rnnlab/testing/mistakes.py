@@ -1,0 +1,279 @@
+"""The catalogue of known BPTT mistakes: named variants of the spec, each one small change.
+
+Each :class:`Mistake` is the spec (``spec.SPEC``) with one rule replaced, so its numbers come
+from the same readable reference code. Two things read this registry:
+
+* the diagnosis (``diagnosis.py``): a subject whose outputs and gradients reproduce a
+  mistake's numbers, to the tolerance, is told that mistake by name;
+* the test suite (``tests/test_mutants.py``): every mistake, planted in a subject of every
+  convention, must make a property fail *and* be diagnosed by name.
+
+``kind`` says where the mistake is made: ``"backward"`` in hand-written gradient code
+(cs231n, min-char-rnn, a protocol backward); ``"forward"`` in the forward pass (any
+subject, gradients then follow it); ``"autograd"`` in autograd code (a state detached
+from the graph). When several mistakes reproduce a subject's numbers, those of the
+subject's own kind are named first.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .spec import GATES, IDENTITY, SIGMOID, SPEC, TANH, Act, Reparam, Rules
+
+ALL = frozenset(("rnn", "lstm", "gru"))
+GATED = frozenset(("lstm", "gru"))
+
+
+@dataclass(frozen=True)
+class Mistake:
+    name: str  # stable id, e.g. "lstm-dropped-cell-carry"
+    cells: frozenset  # the cells it can be made in
+    kind: str  # "backward" | "forward" | "autograd"
+    title: str  # what the code does, in the spec's notation (docs/verify.md)
+    rules: Rules  # SPEC with the mistake
+    heads: frozenset = frozenset((None, "linear", "softmax"))  # output layers it needs
+    forms: frozenset = frozenset(("d2l", "torch"))  # gru forms where it exists
+    perm: tuple | None = None  # gate permutation: canonical gate k reads gate perm[k]'s weights
+
+    def applies(self, cell: str, head: str | None = None, gru_form: str = "d2l") -> bool:
+        return (cell in self.cells and head in self.heads
+                and (cell != "gru" or gru_form in self.forms))
+
+    def describe(self, order: tuple | None = None) -> str:
+        """The title, for a gate permutation in the subject's own gate labels: ``order``
+        is ((canonical gate, subject's label), ...) in the subject's block order."""
+        if self.perm is None or order is None:
+            return self.title
+        cell = "lstm" if len(self.perm) == 4 else "gru"
+        gates = GATES[cell]
+        label = dict(order)
+        # block k holds canonical gate c_k; the code uses it as the gate s with perm[s] = c_k
+        inverse = {self.perm[i]: gates[i] for i in range(len(gates))}
+        read = [label[inverse[c]] for c, _ in order]
+        spec = [lab for _, lab in order]
+        return (f"the gate blocks are read in the order {', '.join(read)}; "
+                f"the convention's order is {', '.join(spec)}")
+
+
+# ---------------------------------------------------------------------- reparams
+
+
+class GatePermutation(Reparam):
+    """Gate g computed with the weights of gate perm[g]: fused blocks read in the wrong order."""
+
+    def __init__(self, cell: str, perm: tuple):
+        self.gates, self.perm = GATES[cell], perm
+
+    def _names(self, g):
+        return (f"W_x{g}", f"W_h{g}", f"b_{g}")
+
+    def apply(self, params, state):
+        p = dict(params)
+        for g, src in zip(self.gates, self.perm):
+            for a, b in zip(self._names(g), self._names(src)):
+                p[a] = params[b]
+        return p, state
+
+    def pullback(self, params, grads, dstate):
+        out = dict(grads)
+        for g, src in zip(self.gates, self.perm):
+            for a, b in zip(self._names(g), self._names(src)):
+                out[b] = grads[a]
+        return out, dstate
+
+
+class NegateUpdate(Reparam):
+    """H_t = (1 - Z) ⊙ H_{t-1} + Z ⊙ H̃ is the spec with 1 - Z = σ(-A_z): Z's weights negated."""
+
+    names = ("W_xz", "W_hz", "b_z")
+
+    def apply(self, params, state):
+        return {k: (-v if k in self.names else v) for k, v in params.items()}, state
+
+    def pullback(self, params, grads, dstate):
+        return {k: (-v if k in self.names else v) for k, v in grads.items()}, dstate
+
+
+class ResetAfter(Reparam):
+    """The torch form's candidate, tanh(X W_xh + b_h + R ⊙ (H W_hh)), on d2l-form weights
+    (no b_hn: it is zero)."""
+
+    def apply(self, params, state):
+        return {**params, "b_hn": np.zeros_like(params["b_h"])}, state
+
+    def pullback(self, params, grads, dstate):
+        return {k: v for k, v in grads.items() if k != "b_hn"}, dstate
+
+
+class ResetBefore(Reparam):
+    """The d2l form's candidate, tanh(X W_xh + b_h + (R ⊙ H) W_hh + b_hn), on torch-form
+    weights: b_hn then sits outside R, beside b_h."""
+
+    def apply(self, params, state):
+        p = {k: v for k, v in params.items() if k != "b_hn"}
+        p["b_h"] = params["b_h"] + params["b_hn"]
+        return p, state
+
+    def pullback(self, params, grads, dstate):
+        return {**grads, "b_hn": grads["b_h"].copy()}, dstate
+
+
+class IgnoreState(Reparam):
+    """The initial state given is ignored: every window starts from zeros."""
+
+    def apply(self, params, state):
+        return params, tuple(np.zeros_like(s) for s in state)
+
+    def pullback(self, params, grads, dstate):
+        return grads, tuple(np.zeros_like(d) for d in dstate)
+
+
+class DoubleBias(Reparam):
+    """The gate biases added twice (``+ b`` in two places): the spec with 2b."""
+
+    def apply(self, params, state):
+        return {k: (2 * v if _is_gate_bias(k) else v) for k, v in params.items()}, state
+
+    def pullback(self, params, grads, dstate):
+        return {k: (2 * v if _is_gate_bias(k) else v) for k, v in grads.items()}, dstate
+
+
+def _is_gate_bias(name: str) -> bool:
+    return name.startswith("b_") and name != "b_q"
+
+
+# --------------------------------------------------------------------- the catalogue
+
+
+def _m(name, cells, kind, title, heads=None, forms=None, perm=None, **rules):
+    reparam = rules.pop("reparam", None)
+    r = replace(SPEC, **rules)
+    if reparam is not None:
+        r = replace(r, reparam=reparam)
+    extra = {}
+    if heads is not None:
+        extra["heads"] = frozenset(heads)
+    if forms is not None:
+        extra["forms"] = frozenset(forms)
+    return Mistake(name, frozenset(cells), kind, title, r, perm=perm, **extra)
+
+
+_HEADED = ("linear", "softmax")
+
+_LIST = [
+    # ---- hand-written backward
+    _m("dropped-hidden-carry", ALL, "backward",
+       "dH_t = dY_t only: the gradient carried from step t+1, dH_next, is not added",
+       carry_h=0.0),
+    _m("lstm-dropped-cell-carry", {"lstm"}, "backward",
+       "dC_t = dH_t ⊙ O ⊙ (1 - tanh²(C_t)) only: the cell-state gradient from step t+1 "
+       "(dC_next, dnext_c) is not added", carry_c=0.0),
+    _m("lstm-forgot-c-path", {"lstm"}, "backward",
+       "dC_t = dC_next only: the path from H_t = O ⊙ tanh(C_t) into C_t, "
+       "dH_t ⊙ O ⊙ (1 - tanh²(C_t)), is missing", c_path=0.0),
+    _m("sigmoid-derivative-s", GATED, "backward",
+       "σ' = σ instead of σ(1 - σ) for the gates", gate=Act("sigmoid", SIGMOID.f, lambda x, y: y)),
+    _m("tanh-derivative-one-minus-y", ALL, "backward",
+       "tanh' = 1 - y instead of 1 - y² (y = tanh(x): H_t for the rnn, the candidate for lstm/gru)",
+       candidate=Act("tanh", TANH.f, lambda x, y: 1 - y)),
+    _m("lstm-cell-tanh-derivative-from-C", {"lstm"}, "backward",
+       "tanh'(C_t) = 1 - C_t² instead of 1 - tanh²(C_t)",
+       cell=Act("tanh", TANH.f, lambda x, y: 1 - x * x)),
+    _m("lstm-dF-from-C_t", {"lstm"}, "backward",
+       "dF = dC ⊙ C_t instead of dC ⊙ C_{t-1}", dF_cell="next"),
+    _m("lstm-dO-from-C", {"lstm"}, "backward",
+       "dO = dH ⊙ C_t instead of dH ⊙ tanh(C_t)", dO_cell="raw"),
+    _m("dW_h-from-H_t", ALL, "backward",
+       "dW_h = Σ_t H_tᵀ dZ_t, with H_t in place of H_{t-1}", dW_h_state="next"),
+    _m("bias-grad-mean", ALL, "backward",
+       "db is the mean over the batch instead of the sum", bias="mean"),
+    _m("weight-grad-not-accumulated", ALL, "backward",
+       "dW = (one step's part) instead of dW += ...: the weight gradients hold step 1 only",
+       accumulate=False),
+    _m("bptt-skips-first-step", ALL, "backward",
+       "the backward loop stops before step 1 (range(T-1, 0, -1)): step 1 adds nothing",
+       first_step=1),
+    _m("dH0-unmultiplied", ALL, "backward",
+       "dH_0 is dH_1, the gradient at step 1's output, not carried through step 1 (× W_hᵀ)",
+       dstate0="unmultiplied"),
+    _m("dH0-zero", ALL, "backward",
+       "dH_0 is zero: the gradient of the initial state is never computed", dstate0="zero"),
+    _m("rnn-W_hh-not-transposed", {"rnn"}, "backward",
+       "dH_next = dA_t W_hh instead of dA_t W_hhᵀ", transpose_W_h=False),
+    _m("gru-update-derivative-sign", {"gru"}, "backward",
+       "∂H_t/∂Z = H̃ - H_{t-1} instead of H_{t-1} - H̃", update_sign=-1.0),
+    _m("gru-dropped-direct-path", {"gru"}, "backward",
+       "dH_{t-1} misses the direct path dH_t ⊙ Z (H_t = Z ⊙ H_{t-1} + ...)", direct_path=0.0),
+    _m("gru-reset-derivative-partner", {"gru"}, "backward",
+       "dR = d(R ⊙ P) without ⊙ P (P = H_{t-1} in the d2l form, H_{t-1} W_hh + b_hn in "
+       "the torch form)", reset_partner=False),
+    _m("softmax-grad-without-minus-one", ALL, "backward",
+       "dY = softmax(Y) without subtracting 1 at the target", heads=("softmax",),
+       softmax_minus_one=False),
+    _m("dW_hq-from-H_prev", ALL, "backward",
+       "the output layer's weight gradient uses H_{t-1} in place of H_t", heads=_HEADED,
+       head_state="prev"),
+    # ---- forward
+    _m("initial-state-ignored", ALL, "forward",
+       "the initial state given is ignored: the recurrence starts from zeros",
+       reparam=IgnoreState()),
+    _m("bias-added-twice", ALL, "forward",
+       "the gate biases are added twice (the spec with 2b)", reparam=DoubleBias()),
+    _m("lstm-candidate-sigmoid", {"lstm"}, "forward",
+       "the candidate C̃ uses σ instead of tanh", candidate=SIGMOID),
+    _m("lstm-h-without-tanh", {"lstm"}, "forward",
+       "H_t = O ⊙ C_t instead of O ⊙ tanh(C_t)", cell=IDENTITY),
+    _m("gru-update-swapped", {"gru"}, "forward",
+       "H_t = (1 - Z) ⊙ H_{t-1} + Z ⊙ H̃: Z and 1 - Z swapped", reparam=NegateUpdate()),
+    _m("gru-reset-after-matmul", {"gru"}, "forward",
+       "H̃ = tanh(X W_xh + b_h + R ⊙ (H_{t-1} W_hh)): the reset gate applied after the "
+       "matmul (torch.nn's form) where d2l applies it before, (R ⊙ H_{t-1}) W_hh",
+       forms=("d2l",), reparam=ResetAfter()),
+    _m("gru-reset-before-matmul", {"gru"}, "forward",
+       "H̃ = tanh(X W_xh + b_h + (R ⊙ H_{t-1}) W_hh + b_hn): the reset gate applied before "
+       "the matmul (d2l's form) where torch.nn applies it after, R ⊙ (H_{t-1} W_hh + b_hn)",
+       forms=("torch",), reparam=ResetBefore()),
+    # ---- autograd
+    _m("state-detached-each-step", ALL, "autograd",
+       "the state is detached at every step: no gradient flows from H_t (C_t) into step t",
+       detach=True),
+]
+
+
+def _permutations():
+    for cell in ("lstm", "gru"):
+        gates = GATES[cell]
+        for perm in itertools.permutations(gates):
+            if perm == gates:
+                continue
+            name = f"{cell}-gate-order-{''.join(perm)}"
+            title = ("gates computed from the wrong blocks: "
+                     + ", ".join(f"{g} from {s}'s weights" for g, s in zip(gates, perm) if g != s))
+            yield _m(name, {cell}, "forward", title, perm=perm,
+                     reparam=GatePermutation(cell, perm))
+
+
+CATALOGUE: dict[str, Mistake] = {m.name: m for m in [*_LIST, *_permutations()]}
+
+
+def applicable(cell: str, head: str | None = None, gru_form: str = "d2l") -> list[Mistake]:
+    """The catalogue's mistakes that can be made in this cell, output layer and GRU form."""
+    return [m for m in CATALOGUE.values() if m.applies(cell, head, gru_form)]
+
+
+def combine(a: Mistake, b: Mistake) -> Mistake | None:
+    """Both mistakes at once, or None when they change the same rule (or are both reparams,
+    or both gate orders: two permutations compose into one already in the catalogue)."""
+    changed_a = {f for f in Rules.__dataclass_fields__ if getattr(a.rules, f) is not getattr(SPEC, f)
+                 and getattr(a.rules, f) != getattr(SPEC, f)}
+    changed_b = {f for f in Rules.__dataclass_fields__ if getattr(b.rules, f) is not getattr(SPEC, f)
+                 and getattr(b.rules, f) != getattr(SPEC, f)}
+    if changed_a & changed_b:
+        return None
+    rules = replace(a.rules, **{f: getattr(b.rules, f) for f in changed_b})
+    return Mistake(f"{a.name} + {b.name}", a.cells & b.cells, a.kind, f"{a.title}; and {b.title}",
+                   rules, a.heads & b.heads, a.forms & b.forms)

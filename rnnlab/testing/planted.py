@@ -1,0 +1,239 @@
+"""Subjects in every convention, computed by the spec, with a known mistake planted or not.
+
+``planted(convention, cell, mistake)`` returns what a user would hand to ``verify``: a
+module of CS231n functions, a d2l ``lstm(inputs, state, params)`` (torch, gradients by
+autograd through a ``torch.autograd.Function`` whose backward is the spec's, mistake
+included), an ``nn.Module`` class, a min-char-rnn module with ``lossFun``, or a
+:class:`Protocol`. The test suite plants every mistake of the catalogue in every
+convention and checks that the properties catch it and the diagnosis names it; the
+correct ones (``mistake=None``) must pass.
+"""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+
+from . import conventions as cv
+from .adapters import CLIP, Protocol
+from .mistakes import CATALOGUE, Mistake
+from .spec import SPEC, Rules, run
+
+
+def _rules(mistake) -> Rules:
+    if mistake is None:
+        return SPEC
+    if isinstance(mistake, str):
+        mistake = CATALOGUE[mistake]
+    return mistake.rules if isinstance(mistake, Mistake) else mistake
+
+
+def planted(convention: str, cell: str, mistake=None, gru_form: str | None = None):
+    r = _rules(mistake)
+    if convention == "cs231n":
+        return _cs231n(cell, r)
+    if convention == "d2l":
+        return _d2l_torch(cell, r)
+    if convention == "d2l-numpy":
+        return _d2l_numpy(cell, r)
+    if convention == "torch.nn":
+        return _torch_nn(cell, r)
+    if convention == "min-char-rnn":
+        return _min_char(r)
+    if convention == "protocol":
+        return _protocol(cell, r, gru_form or "d2l")
+    raise ValueError(f"unknown convention {convention!r}")
+
+
+# ------------------------------------------------------------------------- CS231n
+
+
+def _cs231n(cell: str, r: Rules) -> types.ModuleType:
+    layout = cv.cs231n_layout(cell)
+    m = types.ModuleType(f"planted_cs231n_{cell}")
+
+    def params(Wx, Wh, b):
+        return cv.from_subject(layout, {"Wx": Wx, "Wh": Wh, "b": b})[0]
+
+    def step_forward(x, prev_h, *rest):
+        *prev_c, Wx, Wh, b = rest
+        p = params(Wx, Wh, b)
+        state = (prev_h, *prev_c)
+        res = run(cell, p, x[None], state, dOut=np.zeros((1, *prev_h.shape)), rules=r)
+        cache = (p, x, state)
+        return (res.Hs[0], *res.state[1:], cache)
+
+    def step_backward(dnext_h, *rest):
+        *dnext_c, (p, x, state) = rest
+        dState = (np.zeros_like(dnext_h), *dnext_c)
+        res = run(cell, p, x[None], state, dOut=dnext_h[None], dState=dState, rules=r)
+        g = cv.grads_to_subject(layout, res.grads)
+        return (res.dX[0], *res.dstate0, g["Wx"], g["Wh"], g["b"])
+
+    def forward(x, h0, Wx, Wh, b):
+        p = params(Wx, Wh, b)
+        state = (h0,) if cell == "rnn" else (h0, np.zeros_like(h0))
+        X = x.transpose(1, 0, 2)  # (T, N, D)
+        res = run(cell, p, X, state, dOut=np.zeros((X.shape[0], *h0.shape)), rules=r)
+        return res.Hs.transpose(1, 0, 2), (p, X, state)
+
+    def backward(dh, cache):
+        p, X, state = cache
+        res = run(cell, p, X, state, dOut=dh.transpose(1, 0, 2), rules=r)
+        g = cv.grads_to_subject(layout, res.grads)
+        return res.dX.transpose(1, 0, 2), res.dstate0[0], g["Wx"], g["Wh"], g["b"]
+
+    if cell == "rnn":
+        m.rnn_step_forward = lambda x, prev_h, Wx, Wh, b: step_forward(x, prev_h, Wx, Wh, b)
+        m.rnn_step_backward = lambda dnext_h, cache: step_backward(dnext_h, cache)
+        m.rnn_forward, m.rnn_backward = forward, backward
+    else:
+        m.lstm_step_forward = (lambda x, prev_h, prev_c, Wx, Wh, b:
+                               step_forward(x, prev_h, prev_c, Wx, Wh, b))
+        m.lstm_step_backward = lambda dnext_h, dnext_c, cache: step_backward(dnext_h, dnext_c, cache)
+        m.lstm_forward, m.lstm_backward = forward, backward
+    return m
+
+
+# -------------------------------------------------------------------------- d2l
+
+
+def _d2l_numpy(cell: str, r: Rules):
+    order = (*cv.D2L_ORDER[cell], "W_hq", "b_q")
+
+    def fn(inputs, state, params):
+        p = dict(zip(order, params))
+        res = run(cell, p, inputs, tuple(state), head="linear",
+                  dOut=np.zeros(inputs.shape), rules=r)
+        T, B, V = res.Y.shape
+        return res.Y.reshape(T * B, V), res.state
+
+    fn.__name__ = cell
+    return fn
+
+
+def _d2l_torch(cell: str, r: Rules):
+    import torch
+
+    order = (*cv.D2L_ORDER[cell], "W_hq", "b_q")
+    n_state = 2 if cell == "lstm" else 1
+
+    class Spec(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, inputs, *rest):
+            state = [s.detach().double().numpy() for s in rest[:n_state]]
+            p = {k: t.detach().double().numpy() for k, t in zip(order, rest[n_state:])}
+            X = inputs.detach().double().numpy()
+            ctx.saved = (p, X, state)
+            res = run(cell, p, X, tuple(state), head="linear", dOut=np.zeros(X.shape), rules=r)
+            T, B, V = res.Y.shape
+            dt = inputs.dtype
+            return (torch.tensor(res.Y.reshape(T * B, V), dtype=dt),
+                    *[torch.tensor(s, dtype=dt) for s in res.state])
+
+        @staticmethod
+        def backward(ctx, dY, *dS):
+            p, X, state = ctx.saved
+            T, B, V = X.shape
+            res = run(cell, p, X, tuple(state), head="linear",
+                      dOut=dY.double().numpy().reshape(T, B, V),
+                      dState=tuple(d.double().numpy() for d in dS), rules=r)
+            dt = dY.dtype
+            return (None, *[torch.tensor(d, dtype=dt) for d in res.dstate0],
+                    *[torch.tensor(res.grads[k], dtype=dt) for k in order])
+
+    def fn(inputs, state, params):
+        out, *st = Spec.apply(inputs, *state, *params)
+        return out, tuple(st)
+
+    fn.__name__ = cell
+    return fn
+
+
+# --------------------------------------------------------------------- torch.nn
+
+
+def _torch_nn(cell: str, r: Rules):
+    import torch
+
+    layout = cv.torch_nn_layout(cell)
+    names = tuple(layout)
+    n_state = 2 if cell == "lstm" else 1
+    G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+
+    class Spec(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, *rest):
+            hx = [h.detach().numpy()[0] for h in rest[:n_state]]
+            W = {k: t.detach().numpy() for k, t in zip(names, rest[n_state:])}
+            p, split = cv.from_subject(layout, W)
+            X = x.detach().numpy()
+            ctx.saved = (p, X, hx)
+            res = run(cell, p, X, tuple(hx), dOut=np.zeros(X.shape[:2] + hx[0].shape[-1:]), rules=r)
+            return (torch.from_numpy(res.Hs.copy()), *[torch.from_numpy(s[None].copy()) for s in res.state])
+
+        @staticmethod
+        def backward(ctx, dout, *dh):
+            p, X, hx = ctx.saved
+            res = run(cell, p, X, tuple(hx), dOut=dout.numpy(),
+                      dState=tuple(d.numpy()[0] for d in dh), rules=r)
+            g = cv.grads_to_subject(layout, res.grads)
+            return (torch.from_numpy(res.dX), *[torch.from_numpy(d[None].copy()) for d in res.dstate0],
+                    *[torch.from_numpy(g[k]) for k in names])
+
+    class Planted(torch.nn.Module):
+        def __init__(self, input_size, hidden_size):
+            super().__init__()
+            H = hidden_size
+            self.weight_ih_l0 = torch.nn.Parameter(torch.zeros(G * H, input_size, dtype=torch.float64))
+            self.weight_hh_l0 = torch.nn.Parameter(torch.zeros(G * H, H, dtype=torch.float64))
+            self.bias_ih_l0 = torch.nn.Parameter(torch.zeros(G * H, dtype=torch.float64))
+            self.bias_hh_l0 = torch.nn.Parameter(torch.zeros(G * H, dtype=torch.float64))
+
+        def forward(self, x, hx):
+            hx = (hx,) if n_state == 1 else tuple(hx)
+            out, *st = Spec.apply(x, *hx, *[getattr(self, n) for n in names])
+            return out, (st[0] if n_state == 1 else tuple(st))
+
+    Planted.__name__ = Planted.__qualname__ = f"Planted{cell.upper()}"
+    return Planted
+
+
+# ------------------------------------------------------------------ min-char-rnn
+
+
+def _min_char(r: Rules) -> types.ModuleType:
+    layout = cv.min_char_layout()
+    m = types.ModuleType("planted_min_char_rnn")
+
+    def lossFun(inputs, targets, hprev):
+        W = {k: getattr(m, k) for k in layout}
+        p = cv.from_subject(layout, W)[0]
+        V = W["Wxh"].shape[1]
+        X = np.eye(V)[np.array(inputs)][:, None]  # (T, 1, V)
+        res = run("rnn", p, X, (hprev.T,), head="softmax",
+                  targets=np.array(targets)[:, None], rules=r)
+        g = cv.grads_to_subject(layout, res.grads)
+        for k in g:
+            np.clip(g[k], -CLIP, CLIP, out=g[k])
+        return (res.loss, g["Wxh"], g["Whh"], g["Why"], g["bh"], g["by"], res.state[0].T)
+
+    m.lossFun = lossFun
+    return m
+
+
+# --------------------------------------------------------------------- protocol
+
+
+def _protocol(cell: str, r: Rules, gru_form: str) -> Protocol:
+    def forward(params, X, state):
+        res = run(cell, params, X, tuple(state), dOut=np.zeros(X.shape[:2] + state[0].shape[-1:]),
+                  rules=r)
+        return res.Hs, res.state
+
+    def backward(params, X, state, dHs, dstate):
+        res = run(cell, params, X, tuple(state), dOut=dHs, dState=tuple(dstate), rules=r)
+        return res.grads, res.dX, res.dstate0
+
+    return Protocol(cell, forward, backward, gru_form=gru_form, name=f"planted {cell}")

@@ -1,0 +1,330 @@
+"""The properties, written once against the spec's terms and run on any adapted subject.
+
+    forward             outputs and the final state equal the spec's
+    gradients           every gradient (weights, inputs, initial state) equals the spec's BPTT
+    finite-differences  a hand-written backward agrees with central differences of the
+                        subject's own forward (so a wrong forward with a backward true to it
+                        is told apart from a wrong backward)
+    stepwise            step by step, the state carried, equals the whole sequence
+    carry               T1 steps then T2 steps with the state carried equal T1 + T2 steps;
+                        backwards, the second window's dH_0 fed to the first as its dH_T gives
+                        the whole window's gradients
+    batch               every batch row run alone gives that row of the batch run (and the
+                        weight gradients add up over the rows)
+
+Each is a Hypothesis test over sizes and a seed (``strategies.examples``); a failure is
+shrunk to the smallest example, which the report prints for replay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from hypothesis import HealthCheck, Phase, Verbosity, given, seed as hyp_seed, settings
+from hypothesis.errors import Flaky
+
+from . import spec
+from .adapters import SubjectRaised, Unit, f64
+from .compare import Quantity, Tolerance, compare, gradient_scale
+from .report import Difference, PropertyResult
+from .strategies import Example, Problem, examples, make_problem
+
+
+def spec_result(p: Problem, rules: spec.Rules = spec.SPEC) -> spec.SpecResult:
+    return spec.run(p.cell, p.params, p.X, p.state0, head=p.cons.head, dOut=p.dOut,
+                    dState=p.dState, targets=p.targets, rules=rules)
+
+
+class PropertyFailed(Exception):
+    def __init__(self, example: Example, differences: list, error: str | None = None):
+        super().__init__(str(example))
+        self.example, self.differences, self.error = example, differences, error
+
+
+def _compare_all(qs: dict, got: dict, want: dict, tol: Tolerance, against: str) -> list:
+    G = gradient_scale(want, qs)
+    out = []
+    for k, q in qs.items():
+        if k not in want:
+            continue
+        if k not in got:
+            out.append(Difference(k, q.role, "is missing from what the subject returned"))
+            continue
+        d = compare(q, got[k], want[k], tol, G=G, against=against)
+        if d is not None:
+            out.append(d)
+    return out
+
+
+# ---------------------------------------------------------------------- properties
+
+
+@dataclass(frozen=True)
+class Property:
+    name: str
+    title: str
+    min_T: int = 1
+    min_B: int = 1
+
+    def applicable(self, unit: Unit) -> str | None:
+        """None when the property applies to the unit, else why not (shown as n/a)."""
+        return None
+
+    def check(self, unit: Unit, p: Problem, tol: Tolerance) -> list:
+        raise NotImplementedError
+
+
+class Forward(Property):
+    def check(self, unit, p, tol):
+        got = unit.observe(p, grads=False)
+        want = unit.expect(p, spec_result(p), grads=False)
+        return _compare_all(unit.forward_quantities(), got, want, tol, "spec")
+
+
+class Gradients(Property):
+    def applicable(self, unit):
+        if not unit.has_grads:
+            return "no gradients to check (" + (unit.notes[0] if unit.notes else "forward only") + ")"
+        return None
+
+    def check(self, unit, p, tol):
+        got = unit.observe(p, grads=True)
+        want = unit.expect(p, spec_result(p), grads=True)
+        qs = {k: q for k, q in unit.quantities().items() if q.is_gradient}
+        G = gradient_scale(want, unit.quantities())
+        out = []
+        for k, q in qs.items():
+            if k not in got:
+                out.append(Difference(k, q.role, "is missing from what the subject returned"))
+                continue
+            d = compare(q, got[k], want[k], tol, G=G)
+            if d is not None:
+                out.append(d)
+        return out
+
+
+class FiniteDifferences(Property):
+    def applicable(self, unit):
+        if unit.kind != "handwritten":
+            return ("gradients come from autograd, not a hand-written backward" if unit.kind == "autograd"
+                    else "no hand-written backward")
+        return None
+
+    def check(self, unit, p, tol):
+        arrays, loss = unit.fd_setup(p)
+        got = unit.observe(p, grads=True)
+        qs = unit.quantities()
+        G = gradient_scale(got, {k: qs[k] for k in arrays})
+        rng = np.random.default_rng(p.example.seed)
+        h = tol.fd_step
+        out = []
+        for name, (arr, q) in arrays.items():
+            g = np.asarray(got.get(name, np.empty(0)), dtype=np.float64)
+            if g.shape != arr.shape:
+                continue  # the comparison with the spec reports the shape
+            bad = []  # (kind, label, error, scale, analytic, fd) of each direction that disagrees
+            for kind, label, idx in _directions(q, arr.shape):
+                v = np.zeros(arr.shape)  # same shape as the array
+                v[idx] = rng.standard_normal(v[idx].shape)
+                if q.clip is not None:  # an entry the subject clipped has no derivative to check
+                    v[np.abs(g) >= q.clip * (1 - 1e-9)] = 0
+                norm = float(np.linalg.norm(v))
+                if norm == 0:
+                    continue
+                v /= norm
+                orig = arr.copy()
+                arr[...] = orig + h * v
+                plus = loss()
+                arr[...] = orig - h * v
+                minus = loss()
+                arr[...] = orig
+                fd = (plus - minus) / (2 * h)
+                analytic = float((g * v).sum())
+                scale = max(G, float(np.linalg.norm(g[idx])), 1e-300)
+                err = abs(fd - analytic)
+                if not err <= tol.fd * scale:
+                    bad.append((kind, label, err, scale, analytic, fd))
+            if bad:
+                kind, label, err, scale, analytic, fd = max(bad, key=lambda b: b[2] / b[3])
+                d = Difference(name, "fd", "disagrees with finite differences of your forward",
+                               worst_abs=err, worst_rel=err / scale, got=analytic, want=fd,
+                               tolerance=f"{tol.fd * scale:.1e} = {tol.fd:.0e} x {scale:.3g}")
+                where = f" in {'gate block' if kind == 'gate' else 'time step'} {label}" if kind else ""
+                d.detail = (f"along a random unit direction v{where}: your backward gives "
+                            f"Σ {name}·v = {analytic:.6g}, (L(θ+hv) - L(θ-hv))/2h of your forward "
+                            f"gives {fd:.6g} (h = {h:.0e})")
+                if kind == "gate":
+                    d.gates = [b[1] for b in bad]
+                elif kind == "step":
+                    d.steps = [int(b[1]) for b in bad]
+                    d.detail = f"time steps {', '.join(str(t) for t in d.steps)} disagree; " + d.detail
+                d.at = None
+                out.append(d)
+        return out
+
+
+def _directions(q: Quantity, shape: tuple) -> list:
+    """(kind, label, index): one direction per gate block of a fused weight, per time step
+    of a sequence input, else one for the whole array, so a disagreement is localised."""
+    from .conventions import block_slices
+
+    if q.block is not None and len(q.block.parts) > 1:
+        return [("gate", label, sl) for label, sl in block_slices(q.block, shape)]
+    if q.time_axis is not None and len(shape) > q.time_axis and shape[q.time_axis] > 1:
+        out = []
+        for t in range(shape[q.time_axis]):
+            idx = [slice(None)] * len(shape)
+            idx[q.time_axis] = t
+            out.append(("step", str(t), tuple(idx)))
+        return out
+    return [(None, "", tuple(slice(None) for _ in shape))]
+
+
+class _Chained(Property):
+    """Shared by stepwise and carry: windows run one after the other, the state carried."""
+
+    def applicable(self, unit):
+        if unit.cons.T[1] < 2:
+            return "one step per call: nothing to chain"
+        if not all(unit.cons.state_in):
+            return unit.notes[-1] if unit.notes else "the state cannot be given"
+        return None
+
+    def cuts(self, p: Problem) -> list:
+        raise NotImplementedError
+
+    def check(self, unit, p, tol):
+        T = p.example.T
+        cuts = self.cuts(p)
+        bounds = list(zip([0, *cuts], [*cuts, T]))
+        grads = unit.chain_grads
+        whole = unit.observe(p, grads=grads)
+        # forward: each window starts from the previous window's final state
+        states, s = [], p.state0
+        fwd = []
+        for a, b in bounds:
+            states.append(s)
+            o = unit.observe(p.window(a, b, state0=s), grads=False)
+            fwd.append(o)
+            s = tuple(f64(x) for x in unit.final_state(o))
+        parts = fwd
+        if grads:  # backward: the later window's dH_0 is the earlier window's dH_T
+            parts = [None] * len(bounds)
+            d = p.dState
+            for k in reversed(range(len(bounds))):
+                a, b = bounds[k]
+                o = unit.observe(p.window(a, b, state0=states[k], dState=d), grads=True)
+                parts[k] = o
+                d = tuple(f64(x) for x in unit.initial_grad(o))
+        qs = unit.quantities() if grads else unit.forward_quantities()
+        chained = {k: _combine_time(q, [o.get(k) for o in parts]) for k, q in qs.items()
+                   if all(k in o for o in parts)}
+        return _compare_all(qs, chained, whole, tol, "whole sequence run at once")
+
+
+def _combine_time(q: Quantity, arrays: list):
+    arrays = [f64(a) for a in arrays]
+    if q.role in ("output", "dinput"):
+        if q.time_axis is None or any(a.ndim <= q.time_axis for a in arrays):
+            return arrays[0]
+        return np.concatenate(arrays, axis=q.time_axis)
+    if q.role == "state":
+        return arrays[-1]
+    if q.role == "dstate":
+        return arrays[0]
+    return sum(arrays[1:], arrays[0])  # loss and weight gradients add up over windows
+
+
+class Stepwise(_Chained):
+    def cuts(self, p):
+        return list(range(1, p.example.T))
+
+
+class Carry(_Chained):
+    def cuts(self, p):
+        T = p.example.T
+        return [1 + p.example.seed % (T - 1)]  # T1 in 1..T-1, drawn with the example
+
+
+class Batch(Property):
+    def applicable(self, unit):
+        if unit.cons.B[1] < 2:
+            return "one batch row per call (the convention's)"
+        return None
+
+    def check(self, unit, p, tol):
+        grads = unit.has_grads
+        whole = unit.observe(p, grads=grads)
+        parts = [unit.observe(p.rows(b), grads=grads) for b in range(p.example.B)]
+        qs = unit.quantities() if grads else unit.forward_quantities()
+        joined = {}
+        for k, q in qs.items():
+            if not all(k in o for o in parts):
+                continue
+            arrays = [f64(o[k]) for o in parts]
+            if q.batch_axis is not None and all(a.ndim > q.batch_axis for a in arrays):
+                joined[k] = np.concatenate(arrays, axis=q.batch_axis)
+            else:
+                joined[k] = sum(arrays[1:], arrays[0])
+        return _compare_all(qs, joined, whole, tol, "batch run (rows run one at a time differ)")
+
+
+PROPERTIES = (
+    Forward("forward", "outputs and final state equal the spec"),
+    Gradients("gradients", "every gradient equals the spec's BPTT"),
+    FiniteDifferences("finite-differences", "the backward agrees with finite differences of "
+                                            "the forward"),
+    Stepwise("stepwise", "step by step equals the whole sequence", min_T=2),
+    Carry("carry", "T1 then T2 steps, the state carried, equal T1+T2 steps", min_T=2),
+    Batch("batch", "batch rows are independent", min_B=2),
+)
+
+
+# -------------------------------------------------------------------------- runner
+
+
+def run_property(prop: Property, unit: Unit, tol: Tolerance, max_examples: int, seed: int,
+                 shrink: bool = True, example: Example | None = None) -> PropertyResult:
+    """Run one property as a Hypothesis test; a failure comes back shrunk to the smallest
+    example. With ``example``, run that one example only (a replay)."""
+    reason = prop.applicable(unit)
+    if reason is not None:
+        return PropertyResult(prop.name, prop.title, "n/a", reason=reason)
+    count = {"run": 0, "first_failure": None}
+
+    def test(ex: Example) -> None:
+        count["run"] += 1
+        p = make_problem(unit.cons, ex, unit.dtype)
+        try:
+            diffs = prop.check(unit, p, tol)
+        except SubjectRaised as exc:
+            count["first_failure"] = count["first_failure"] or count["run"]
+            raise PropertyFailed(ex, [], exc.line) from None
+        if diffs:
+            count["first_failure"] = count["first_failure"] or count["run"]
+            raise PropertyFailed(ex, diffs)
+
+    try:
+        if example is not None:
+            if example.T < prop.min_T or example.B < prop.min_B:
+                return PropertyResult(prop.name, prop.title, "n/a",
+                                      reason=f"needs T >= {prop.min_T} and B >= {prop.min_B}")
+            test(example)
+        else:
+            phases = [Phase.generate] + ([Phase.shrink] if shrink else [])
+            strategy = examples(unit.cons, min_T=prop.min_T, min_B=prop.min_B)
+            wrapped = settings(max_examples=max_examples, deadline=None, database=None,
+                               derandomize=False, verbosity=Verbosity.quiet, phases=phases,
+                               report_multiple_bugs=False, print_blob=False,
+                               suppress_health_check=list(HealthCheck))(given(strategy)(test))
+            hyp_seed(seed)(wrapped)()
+    except PropertyFailed as f:
+        return PropertyResult(prop.name, prop.title, "FAIL", examples=count["first_failure"] or 1,
+                              example=str(f.example), differences=f.differences, error=f.error)
+    except Flaky:
+        return PropertyResult(prop.name, prop.title, "FAIL", examples=count["run"],
+                              error="gave different results on the same example: the subject "
+                                    "is not deterministic (random numbers, or state kept "
+                                    "between calls)")
+    return PropertyResult(prop.name, prop.title, "PASS", examples=count["run"])

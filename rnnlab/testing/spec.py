@@ -1,0 +1,421 @@
+"""The specification that ``rnnlab verify`` holds code to, and every rule in it that code breaks.
+
+One recurrent layer (``rnn``, ``lstm`` or ``gru``) over dense inputs, gate by gate as in
+d2l 8.5, 9.1 and 9.2, each backward directly below its forward. Notation (docs/verify.md):
+
+    X (T, B, D) inputs, time-major;  H_0 (and C_0) the initial state (B, H)
+    step t = 1..T reads X_t and H_{t-1} and makes H_t;  in code ``Hs[t]`` is H_t, ``Hs[0] = H_0``
+    parameters: rnnlab's (d2l's) names, row vectors: W_x<g> (D, H), W_h<g> (H, H), b_<g> (H,)
+
+An optional output layer (d2l's ``rnn(inputs, state, params)`` and min-char-rnn have one)
+makes Y_t = H_t W_hq + b_q (B, V); min-char-rnn's loss is Σ_t -log softmax(Y_t)[target_t].
+
+The rules. :class:`Rules` names every choice the backward (and a few in the forward)
+makes where implementations go wrong: which derivative of σ, whether the cell-state
+gradient is carried, H_{t-1} or H_t in dW_h... ``SPEC`` is the specification. A known
+mistake (``mistakes.py``) is ``SPEC`` with one field replaced, so it is computed by this same
+readable code, and a subject whose numbers reproduce it can be told which line is wrong.
+
+Everything here is float64 NumPy, slow on purpose and short: it is the reference, not a
+fast path (``rnnlab.numpy_backend`` is).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from ..numpy_backend.functional import sigmoid
+
+GATES = {"rnn": ("h",), "lstm": ("i", "f", "o", "c"), "gru": ("z", "r", "h")}
+
+
+# ----------------------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True)
+class Act:
+    """A nonlinearity y = f(x) and the derivative the backward uses, f'(x) from x and y."""
+
+    name: str
+    f: Callable
+    grad: Callable  # (x, y) -> f'(x), same shape
+
+
+TANH = Act("tanh", np.tanh, lambda x, y: 1 - y * y)  # tanh' = 1 - tanh²
+SIGMOID = Act("sigmoid", sigmoid, lambda x, y: y * (1 - y))  # σ' = σ(1 - σ)
+IDENTITY = Act("identity", lambda x: x.copy(), lambda x, y: np.ones_like(x))
+
+
+class Reparam:
+    """A forward mistake that computes the spec's function of re-read weights, f(P(θ)):
+    gate blocks read in the wrong order, the initial state ignored... Its gradient is the
+    spec's, pulled back through P: ∂f(P(θ))/∂θ = Pᵀ ∇f."""
+
+    def apply(self, params: dict, state: tuple) -> tuple[dict, tuple]:
+        raise NotImplementedError
+
+    def pullback(self, params: dict, grads: dict, dstate: tuple) -> tuple[dict, tuple]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Every place where the spec makes a choice that implementations get wrong.
+
+    ``SPEC = Rules()`` is the specification; each default is the correct choice."""
+
+    gate: Act = SIGMOID  # I, F, O (lstm); Z, R (gru): σ, and σ' = σ(1 - σ)
+    candidate: Act = TANH  # H_t (rnn), C̃ (lstm), H̃ (gru): tanh, tanh' = 1 - y²
+    cell: Act = TANH  # lstm: H_t = O ⊙ tanh(C_t), and tanh'(C_t) = 1 - tanh²(C_t)
+    carry_h: float = 1.0  # dH_t = dY_t + carry_h · dH_next between steps (0: the carry dropped)
+    carry_c: float = 1.0  # lstm: dC_t = ... + carry_c · dC_next
+    c_path: float = 1.0  # lstm: dC_t = c_path · dH_t ⊙ O ⊙ tanh'(C_t) + dC_next
+    detach: bool = False  # the state is cut from the graph at the start of every step
+    dW_h_state: str = "prev"  # dW_h = Σ H_{t-1}ᵀ dZ_t; "next": H_t in its place
+    dF_cell: str = "prev"  # lstm: dF = dC ⊙ C_{t-1}; "next": C_t in its place
+    dO_cell: str = "tanh"  # lstm: dO = dH ⊙ tanh(C_t); "raw": C_t in its place
+    bias: str = "sum"  # db = Σ over the batch of dZ; "mean": averaged instead
+    accumulate: bool = True  # dW += each step's part; False: dW = (the last step visited, t=1)
+    first_step: int = 0  # BPTT walks t = T..1; 1: the loop stops before t = 1 (range(T-1, 0, -1))
+    dstate0: str = "carried"  # dH_0 = dZ_1 W_hᵀ (+ paths); "zero"; "unmultiplied": dH_1 itself
+    transpose_W_h: bool = True  # dH_next = dZ W_hᵀ; False: dZ W_h (square W_hh)
+    update_sign: float = 1.0  # gru: ∂H_t/∂Z = update_sign · (H_{t-1} - H̃)
+    direct_path: float = 1.0  # gru: dH_{t-1} = direct_path · dH_t ⊙ Z + ...
+    reset_partner: bool = True  # gru: dR = d(R ⊙ P) ⊙ P, P = H_{t-1} (d2l) or H_{t-1}W_hh+b_hn
+    head_state: str = "same"  # output layer: dW_hq = Σ H_tᵀ dY_t; "prev": H_{t-1}
+    softmax_minus_one: bool = True  # min-char-rnn: dY = softmax(Y) - onehot(target); False: no -1
+    loss_mean: bool = False  # min-char-rnn: the loss Σ_t (spec) or its mean over t
+    reparam: Reparam | None = field(default=None, compare=False)
+
+
+SPEC = Rules()
+
+
+def _acc(r: Rules, g: dict, name: str, part: np.ndarray) -> None:
+    """dW += part (spec), or dW = part when the code forgot to accumulate over steps."""
+    g[name] = g[name] + part if r.accumulate else part
+
+
+def _bias(r: Rules, dZ: np.ndarray) -> np.ndarray:
+    """db = Σ_b dZ[b]: every batch row's loss depends on the one bias."""
+    return dZ.sum(0) if r.bias == "sum" else dZ.mean(0)  # (H,)
+
+
+def _carry(r: Rules, dH_next: np.ndarray, t: int, T: int) -> np.ndarray:
+    """dH_next: what reaches H_t from step t+1, or at t = T from beyond the window (which a
+    dropped carry keeps: it arrives as the upstream gradient of the final output)."""
+    return dH_next if t == T - 1 else r.carry_h * dH_next
+
+
+def _back(r: Rules, dZ: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """dH_{t-1} += dZ W_hᵀ (the forward computed H_{t-1} W_h)."""
+    return dZ @ (W.T if r.transpose_W_h else W)  # (B, H)
+
+
+def _zeros(params: dict, names) -> dict:
+    return {k: np.zeros_like(params[k]) for k in names}
+
+
+# ------------------------------------------------------------------------------- rnn
+
+
+class RNNCache(NamedTuple):
+    X: np.ndarray  # (T, B, D)
+    Hs: np.ndarray  # (T+1, B, H): H_0 .. H_T
+    A: np.ndarray  # (T, B, H): pre-activations
+
+
+def rnn_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
+    """H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)."""
+    (H,) = state
+    Hs, A = [H], []
+    for X_t in X:
+        A_t = X_t @ p["W_xh"] + H @ p["W_hh"] + p["b_h"]  # (B, H)
+        H = r.candidate.f(A_t)  # (B, H)
+        Hs.append(H)
+        A.append(A_t)
+    return np.stack(Hs[1:]), (H,), RNNCache(X, np.stack(Hs), np.stack(A))
+
+
+def rnn_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: RNNCache, r: Rules = SPEC):
+    """dA_t = (dY_t + dH_next) ⊙ (1 - H_t²);  dW_xh += X_tᵀ dA_t;  dW_hh += H_{t-1}ᵀ dA_t;
+    db_h += Σ_b dA_t;  dX_t = dA_t W_xhᵀ;  dH_next ← dA_t W_hhᵀ."""
+    X, Hs, A = c
+    T = len(X)
+    g = _zeros(p, ("W_xh", "W_hh", "b_h"))
+    dX = np.zeros_like(X)  # (T, B, D)
+    (dH_next,) = dstate  # (B, H): reaches H_T from beyond the window
+    dH = dH_next
+    for t in reversed(range(r.first_step, T)):
+        dH = dHs[t] + _carry(r, dH_next, t, T)  # (B, H): H_t feeds Y_t and step t+1
+        dA = dH * r.candidate.grad(A[t], Hs[t + 1])  # (B, H): H_t = tanh(A_t)
+        H_used = Hs[t] if r.dW_h_state == "prev" else Hs[t + 1]  # (B, H)
+        _acc(r, g, "W_xh", X[t].T @ dA)
+        _acc(r, g, "W_hh", H_used.T @ dA)
+        _acc(r, g, "b_h", _bias(r, dA))
+        dX[t] = dA @ p["W_xh"].T  # (B, D)
+        dH_next = 0 * dH if r.detach else _back(r, dA, p["W_hh"])  # (B, H): into H_{t-1}
+    dstate0 = {"carried": (dH_next,), "zero": (0 * dH_next,), "unmultiplied": (dH,)}[r.dstate0]
+    return g, dX, dstate0
+
+
+# ------------------------------------------------------------------------------ lstm
+
+
+class LSTMCache(NamedTuple):
+    X: np.ndarray  # (T, B, D)
+    Hs: np.ndarray  # (T+1, B, H)
+    Cs: np.ndarray  # (T+1, B, H)
+    Z: dict  # gate -> (T, B, H) pre-activations
+    I: np.ndarray  # (T, B, H)
+    F: np.ndarray  # (T, B, H)
+    O: np.ndarray  # (T, B, H)
+    C_tilda: np.ndarray  # (T, B, H)
+    TC: np.ndarray  # (T, B, H): tanh(C_t)
+
+
+def lstm_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
+    """I, F, O = σ(X_t W_x<g> + H_{t-1} W_h<g> + b_<g>),  C̃ = tanh(... c ...),
+    C_t = F ⊙ C_{t-1} + I ⊙ C̃,  H_t = O ⊙ tanh(C_t)."""
+    H, C = state
+    Hs, Cs = [H], [C]
+    keep = {k: [] for k in ("i", "f", "o", "c", "I", "F", "O", "C_tilda", "TC")}
+    for X_t in X:
+        Z = {g: X_t @ p[f"W_x{g}"] + H @ p[f"W_h{g}"] + p[f"b_{g}"] for g in "ifoc"}  # (B, H) each
+        I, F, O = (r.gate.f(Z[g]) for g in "ifo")  # (B, H) each
+        C_tilda = r.candidate.f(Z["c"])  # (B, H)
+        C = F * C + I * C_tilda  # (B, H)
+        TC = r.cell.f(C)  # (B, H)
+        H = O * TC  # (B, H)
+        Hs.append(H)
+        Cs.append(C)
+        for k, v in (*Z.items(), ("I", I), ("F", F), ("O", O), ("C_tilda", C_tilda), ("TC", TC)):
+            keep[k].append(v)
+    s = {k: np.stack(v) for k, v in keep.items()}
+    cache = LSTMCache(X, np.stack(Hs), np.stack(Cs), {g: s[g] for g in "ifoc"}, s["I"], s["F"],
+                      s["O"], s["C_tilda"], s["TC"])
+    return np.stack(Hs[1:]), (H, C), cache
+
+
+def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rules = SPEC):
+    """The LSTM's BPTT, each line under the forward line it differentiates:
+
+    dO = dH ⊙ tanh(C_t)                            (H_t = O ⊙ tanh(C_t))
+    dC = dH ⊙ O ⊙ (1 - tanh²(C_t)) + dC_next       (C_t feeds H_t and C_{t+1})
+    dF = dC ⊙ C_{t-1},  dI = dC ⊙ C̃,  dC̃ = dC ⊙ I  (C_t = F ⊙ C_{t-1} + I ⊙ C̃)
+    dZ_<g> = d<gate> ⊙ σ' (i, f, o) or ⊙ tanh' (c);  dC_next ← dC ⊙ F;  dH_next ← Σ_g dZ_g W_h<g>ᵀ
+    """
+    X, Hs, Cs, Z, I, F, O, C_tilda, TC = c
+    T = len(X)
+    names = [f"{k}{g}" for g in "ifoc" for k in ("W_x", "W_h", "b_")]
+    g = _zeros(p, names)
+    dX = np.zeros_like(X)  # (T, B, D)
+    dH_next, dC_next = dstate  # (B, H) each: reach H_T, C_T from beyond the window
+    dH, dC = dH_next, dC_next
+    for t in reversed(range(r.first_step, T)):
+        dH = dHs[t] + _carry(r, dH_next, t, T)  # (B, H): H_t feeds Y_t and step t+1
+        dO = dH * (TC[t] if r.dO_cell == "tanh" else Cs[t + 1])  # (B, H)
+        dC = r.c_path * dH * O[t] * r.cell.grad(Cs[t + 1], TC[t]) + r.carry_c * dC_next  # (B, H)
+        dF = dC * (Cs[t] if r.dF_cell == "prev" else Cs[t + 1])  # (B, H)
+        dI = dC * C_tilda[t]  # (B, H)
+        dC_tilda = dC * I[t]  # (B, H)
+        dZ = {  # (B, H) each: through each gate's nonlinearity
+            "i": dI * r.gate.grad(Z["i"][t], I[t]),
+            "f": dF * r.gate.grad(Z["f"][t], F[t]),
+            "o": dO * r.gate.grad(Z["o"][t], O[t]),
+            "c": dC_tilda * r.candidate.grad(Z["c"][t], C_tilda[t]),
+        }
+        H_used = Hs[t] if r.dW_h_state == "prev" else Hs[t + 1]  # (B, H)
+        dH_next = np.zeros_like(dH)  # (B, H)
+        for gate, dz in dZ.items():
+            _acc(r, g, f"W_x{gate}", X[t].T @ dz)
+            _acc(r, g, f"W_h{gate}", H_used.T @ dz)
+            _acc(r, g, f"b_{gate}", _bias(r, dz))
+            dX[t] += dz @ p[f"W_x{gate}"].T  # (B, D)
+            dH_next += _back(r, dz, p[f"W_h{gate}"])  # into H_{t-1}, through every gate
+        dC_next = dC * F[t]  # (B, H): into C_{t-1}
+        if r.detach:
+            dH_next, dC_next = 0 * dH_next, 0 * dC_next
+    dstate0 = {"carried": (dH_next, dC_next), "zero": (0 * dH_next, 0 * dC_next),
+               "unmultiplied": (dH, dC)}[r.dstate0]
+    return g, dX, dstate0
+
+
+# ------------------------------------------------------------------------------- gru
+
+
+class GRUCache(NamedTuple):
+    X: np.ndarray  # (T, B, D)
+    Hs: np.ndarray  # (T+1, B, H)
+    A_z: np.ndarray  # (T, B, H)
+    A_r: np.ndarray  # (T, B, H)
+    A_h: np.ndarray  # (T, B, H)
+    Z: np.ndarray  # (T, B, H)
+    R: np.ndarray  # (T, B, H)
+    H_tilda: np.ndarray  # (T, B, H)
+    P: np.ndarray  # (T, B, H): what R multiplies: H_{t-1} (d2l) or H_{t-1} W_hh + b_hn (torch)
+
+
+def gru_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
+    """Z = σ(X_t W_xz + H_{t-1} W_hz + b_z),  R = σ(X_t W_xr + H_{t-1} W_hr + b_r),
+    d2l form:   H̃ = tanh(X_t W_xh + (R ⊙ H_{t-1}) W_hh + b_h)
+    torch form: H̃ = tanh(X_t W_xh + b_h + R ⊙ (H_{t-1} W_hh + b_hn))   (``b_hn`` in params)
+    H_t = Z ⊙ H_{t-1} + (1 - Z) ⊙ H̃."""
+    torch_form = "b_hn" in p
+    (H,) = state
+    Hs = [H]
+    keep = {k: [] for k in ("A_z", "A_r", "A_h", "Z", "R", "H_tilda", "P")}
+    for X_t in X:
+        A_z = X_t @ p["W_xz"] + H @ p["W_hz"] + p["b_z"]  # (B, H)
+        A_r = X_t @ p["W_xr"] + H @ p["W_hr"] + p["b_r"]  # (B, H)
+        Z, R = r.gate.f(A_z), r.gate.f(A_r)  # (B, H) each
+        if torch_form:
+            P = H @ p["W_hh"] + p["b_hn"]  # (B, H): reset after the matmul
+            A_h = X_t @ p["W_xh"] + p["b_h"] + R * P  # (B, H)
+        else:
+            P = H  # (B, H): reset before the matmul
+            A_h = X_t @ p["W_xh"] + (R * H) @ p["W_hh"] + p["b_h"]  # (B, H)
+        H_tilda = r.candidate.f(A_h)  # (B, H)
+        H = Z * H + (1 - Z) * H_tilda  # (B, H)
+        Hs.append(H)
+        for k, v in (("A_z", A_z), ("A_r", A_r), ("A_h", A_h), ("Z", Z), ("R", R),
+                     ("H_tilda", H_tilda), ("P", P)):
+            keep[k].append(v)
+    s = {k: np.stack(v) for k, v in keep.items()}
+    return np.stack(Hs[1:]), (H,), GRUCache(X, np.stack(Hs), **s)
+
+
+def gru_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: GRUCache, r: Rules = SPEC):
+    """The GRU's BPTT, each line under the forward line it differentiates:
+
+    dA_z = dH ⊙ (H_{t-1} - H̃) ⊙ σ'       dA_h = dH ⊙ (1 - Z) ⊙ tanh'
+    d2l:   d(R⊙H) = dA_h W_hhᵀ,  dA_r = d(R⊙H) ⊙ H_{t-1} ⊙ σ'
+    torch: dA_r = dA_h ⊙ (H_{t-1} W_hh + b_hn) ⊙ σ',  d(H_{t-1} W_hh) = dA_h ⊙ R
+    dH_next = dH ⊙ Z + (the products through Z, R and the candidate)
+    """
+    torch_form = "b_hn" in p
+    X, Hs, A_z, A_r, A_h, Z, R, H_tilda, P = c
+    T = len(X)
+    names = [f"{k}{g}" for g in "zrh" for k in ("W_x", "W_h", "b_")] + (["b_hn"] if torch_form else [])
+    g = _zeros(p, names)
+    dX = np.zeros_like(X)  # (T, B, D)
+    (dH_next,) = dstate  # (B, H)
+    dH = dH_next
+    for t in reversed(range(r.first_step, T)):
+        H_prev = Hs[t]  # (B, H)
+        H_used = Hs[t] if r.dW_h_state == "prev" else Hs[t + 1]  # (B, H)
+        dH = dHs[t] + _carry(r, dH_next, t, T)  # (B, H): H_t feeds Y_t and step t+1
+        dZ = dH * r.update_sign * (H_prev - H_tilda[t])  # H_t = Z ⊙ H_{t-1} + (1 - Z) ⊙ H̃
+        dH_tilda = dH * (1 - Z[t])  # (B, H)
+        dH_prev = r.direct_path * dH * Z[t]  # (B, H): the direct path H_{t-1} -> H_t
+        dA_h = dH_tilda * r.candidate.grad(A_h[t], H_tilda[t])  # (B, H): H̃ = tanh(A_h)
+        _acc(r, g, "W_xh", X[t].T @ dA_h)
+        _acc(r, g, "b_h", _bias(r, dA_h))
+        dX[t] += dA_h @ p["W_xh"].T  # (B, D)
+        if torch_form:  # A_h = X W_xh + b_h + R ⊙ (H_{t-1} W_hh + b_hn)
+            dR = dA_h * (P[t] if r.reset_partner else 1)  # (B, H)
+            dP = dA_h * R[t]  # (B, H)
+            _acc(r, g, "W_hh", H_used.T @ dP)
+            _acc(r, g, "b_hn", _bias(r, dP))
+            dH_prev = dH_prev + _back(r, dP, p["W_hh"])
+        else:  # A_h = X W_xh + (R ⊙ H_{t-1}) W_hh + b_h
+            dRH = dA_h @ p["W_hh"].T  # (B, H)
+            _acc(r, g, "W_hh", (R[t] * H_used).T @ dA_h)
+            dR = dRH * (H_prev if r.reset_partner else 1)  # (B, H)
+            dH_prev = dH_prev + dRH * R[t]
+        dA = {"z": dZ * r.gate.grad(A_z[t], Z[t]), "r": dR * r.gate.grad(A_r[t], R[t])}
+        for gate, da in dA.items():
+            _acc(r, g, f"W_x{gate}", X[t].T @ da)
+            _acc(r, g, f"W_h{gate}", H_used.T @ da)
+            _acc(r, g, f"b_{gate}", _bias(r, da))
+            dX[t] += da @ p[f"W_x{gate}"].T  # (B, D)
+            dH_prev = dH_prev + _back(r, da, p[f"W_h{gate}"])  # into H_{t-1}, through Z and R
+        dH_next = 0 * dH_prev if r.detach else dH_prev
+    dstate0 = {"carried": (dH_next,), "zero": (0 * dH_next,), "unmultiplied": (dH,)}[r.dstate0]
+    return g, dX, dstate0
+
+
+CELLS = {"rnn": (rnn_forward, rnn_backward), "lstm": (lstm_forward, lstm_backward),
+         "gru": (gru_forward, gru_backward)}
+
+
+# ---------------------------------------------------------------------- output layer
+
+
+def head_forward(p: dict, Hs: np.ndarray) -> np.ndarray:
+    """Y_t = H_t W_hq + b_q for every step."""
+    return Hs @ p["W_hq"] + p["b_q"]  # (T, B, V)
+
+
+def head_backward(p: dict, dY: np.ndarray, Hs_all: np.ndarray, r: Rules = SPEC):
+    """dW_hq = Σ_t H_tᵀ dY_t,  db_q = Σ dY_t,  dH_t = dY_t W_hqᵀ. ``Hs_all`` holds H_0..H_T."""
+    H_used = Hs_all[1:] if r.head_state == "same" else Hs_all[:-1]  # (T, B, H)
+    g = {"W_hq": np.zeros_like(p["W_hq"]), "b_q": np.zeros_like(p["b_q"])}
+    for t in reversed(range(len(dY))):
+        _acc(r, g, "W_hq", H_used[t].T @ dY[t])
+        _acc(r, g, "b_q", dY[t].sum(0))
+    return g, dY @ p["W_hq"].T  # (T, B, H)
+
+
+def softmax(Y: np.ndarray) -> np.ndarray:
+    e = np.exp(Y - Y.max(-1, keepdims=True))  # (..., V)
+    return e / e.sum(-1, keepdims=True)
+
+
+def softmax_loss(Y: np.ndarray, targets: np.ndarray, r: Rules = SPEC):
+    """min-char-rnn's loss L = Σ_t -log softmax(Y_t)[target_t] and dL/dY = p - onehot."""
+    P = softmax(Y)  # (T, B, V)
+    T, B = targets.shape
+    picked = np.take_along_axis(P, targets[..., None], -1)[..., 0]  # (T, B)
+    loss = float(-np.log(picked).sum())
+    dY = P.copy()  # (T, B, V)
+    if r.softmax_minus_one:
+        np.put_along_axis(dY, targets[..., None], np.take_along_axis(dY, targets[..., None], -1) - 1, -1)
+    return (loss / T if r.loss_mean else loss), dY
+
+
+# ------------------------------------------------------------------------- one pass
+
+
+class SpecResult(NamedTuple):
+    Hs: np.ndarray  # (T, B, H) hidden outputs
+    Y: np.ndarray | None  # (T, B, V) output layer, when there is one
+    loss: float | None  # softmax head only
+    state: tuple  # final state, (B, H) each
+    grads: dict  # every parameter (rnnlab names), the output layer's included
+    dX: np.ndarray  # (T, B, D)
+    dstate0: tuple  # (B, H) each
+
+
+def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | None = None,
+        dOut: np.ndarray | None = None, dState: tuple | None = None,
+        targets: np.ndarray | None = None, rules: Rules = SPEC) -> SpecResult:
+    """Forward and backward of one layer (and its output layer), under ``rules``.
+
+    head None: the outputs are H_t and the loss is L = Σ H_t ⊙ dOut_t + Σ state_T ⊙ dState
+    (random upstream gradients: no symmetry can hide a wrong term). head "linear": the
+    outputs are Y_t = H_t W_hq + b_q, L = Σ Y_t ⊙ dOut_t + Σ state_T ⊙ dState. head
+    "softmax": L = Σ_t -log softmax(Y_t)[targets_t], min-char-rnn's loss.
+    """
+    forward, backward = CELLS[cell]
+    p, s0 = (params, state0) if rules.reparam is None else rules.reparam.apply(params, state0)
+    Hs, state, cache = forward(p, X, s0, rules)
+    Y = loss = None
+    dState = tuple(np.zeros_like(s) for s in state) if dState is None else dState
+    head_grads = {}
+    if head is None:
+        dHs = dOut
+    else:
+        Y = head_forward(p, Hs)
+        dY = dOut
+        if head == "softmax":
+            loss, dY = softmax_loss(Y, targets, rules)
+        head_grads, dHs = head_backward(p, dY, cache.Hs, rules)
+    grads, dX, dstate0 = backward(p, dHs, dState, cache, rules)
+    grads.update(head_grads)
+    if rules.reparam is not None:
+        grads, dstate0 = rules.reparam.pullback(params, grads, dstate0)
+    return SpecResult(Hs, Y, loss, state, grads, dX, dstate0)

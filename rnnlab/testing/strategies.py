@@ -1,0 +1,191 @@
+"""Problems and the named Hypothesis strategies that draw them (array-API-tests style).
+
+An :class:`Example` is what Hypothesis draws and shrinks: the sizes and a seed. Every
+number of a :class:`Problem` (weights, biases, inputs, initial state, upstream
+gradients) is drawn from ``numpy.random.default_rng(seed)``, so an example replays
+exactly from its one line, ``B=2 T=3 D=1 H=2 seed=7``. Biases, states and upstream
+gradients are random and non-zero, so that no symmetry can hide a wrong term (all-ones
+upstream gradients, zero biases or zero states do).
+
+Sizes: T steps, B batch rows, D input features (V, the vocabulary, where inputs are
+one-hot), H hidden units; V is also the output layer's width.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+import numpy as np
+from hypothesis import strategies as st
+
+from ..errors import ConfigError
+from .spec import GATES
+
+SEEDS = st.integers(0, 2**32 - 1)
+
+
+@dataclass(frozen=True)
+class Example:
+    """The sizes and the seed of one problem: all it takes to replay it."""
+
+    B: int
+    T: int
+    D: int
+    H: int
+    seed: int
+    one_hot: bool = False  # D is a vocabulary V (inputs one-hot, an output layer of width V)
+
+    def __str__(self) -> str:
+        d = "V" if self.one_hot else "D"
+        return f"B={self.B} T={self.T} {d}={self.D} H={self.H} seed={self.seed}"
+
+    @classmethod
+    def parse(cls, text: str, one_hot: bool = False) -> "Example":
+        """``"B=2 T=3 D=1 H=2 seed=7"`` (commas or spaces; V for D) -> Example."""
+        fields = dict(re.findall(r"([A-Za-z]+)\s*=\s*(-?\d+)", text))
+        if "V" in fields:
+            fields["D"] = fields.pop("V")
+        missing = [k for k in ("B", "T", "D", "H", "seed") if k not in fields]
+        extra = [k for k in fields if k not in ("B", "T", "D", "H", "seed")]
+        if missing or extra:
+            raise ConfigError(f"example {text!r}: expected B=.. T=.. D=.. (or V=..) H=.. seed=.., "
+                              + (f"missing {', '.join(missing)}" if missing else
+                                 f"unknown {', '.join(extra)}"))
+        v = {k: int(x) for k, x in fields.items()}
+        if min(v["B"], v["T"], v["D"], v["H"]) < 1 or v["seed"] < 0:
+            raise ConfigError(f"example {text!r}: sizes must be >= 1 and the seed >= 0")
+        return cls(v["B"], v["T"], v["D"], v["H"], v["seed"], one_hot)
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """What a subject's convention allows: fixed sizes, one-hot inputs, which state parts it
+    takes and returns gradients for. Ranges are (low, high), inclusive."""
+
+    cell: str
+    gru_form: str = "d2l"  # gru: "d2l" (reset before the matmul) or "torch" (after, with b_hn)
+    B: tuple = (1, 4)  # batch rows
+    T: tuple = (1, 6)  # steps
+    D: tuple = (1, 5)  # input features, or the vocabulary (2 and up) when one_hot
+    H: tuple = (1, 5)  # hidden units
+    one_hot: bool = False  # inputs are one-hot rows of width D = V
+    head: str | None = None  # None | "linear" (d2l: Y = H W_hq + b_q) | "softmax" (min-char-rnn)
+    state_in: tuple = (True, True)  # which state parts (H, C) the subject takes (CS231n: C_0 = 0)
+    state_upstream: tuple = (True, True)  # which final-state parts can receive a gradient
+    bias_split: bool = False  # torch.nn: b = b_ih + b_hh, drawn as two random halves
+
+    @property
+    def n_state(self) -> int:
+        return 2 if self.cell == "lstm" else 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One example, in the spec's terms (float64, already rounded to the subject's dtype)."""
+
+    cons: Constraints
+    example: Example
+    params: dict  # rnnlab names (per gate), plus W_hq, b_q with an output layer
+    X: np.ndarray  # (T, B, D): one-hot rows when cons.one_hot
+    ids: np.ndarray | None  # (T, B) token ids when one-hot
+    state0: tuple  # (B, H) each
+    dOut: np.ndarray | None  # (T, B, H) or (T, B, V): upstream gradient of the outputs
+    dState: tuple  # (B, H) each: upstream gradient of the final state
+    targets: np.ndarray | None  # (T, B) ids, softmax head
+    split: dict  # torch.nn: the bias_hh half of each shared bias
+
+    @property
+    def cell(self) -> str:
+        return self.cons.cell
+
+    def window(self, t0: int, t1: int, state0: tuple | None = None,
+               dState: tuple | None = None) -> "Problem":
+        """Steps t0..t1-1 with the given initial state and final-state upstream gradient."""
+        zeros = tuple(np.zeros_like(s) for s in self.state0)
+        return replace(self, example=replace(self.example, T=t1 - t0), X=self.X[t0:t1],
+                       ids=None if self.ids is None else self.ids[t0:t1],
+                       state0=self.state0 if state0 is None else state0,
+                       dOut=None if self.dOut is None else self.dOut[t0:t1],
+                       dState=zeros if dState is None else dState,
+                       targets=None if self.targets is None else self.targets[t0:t1])
+
+    def rows(self, b: int) -> "Problem":
+        """Batch row b alone."""
+        sl = slice(b, b + 1)
+        return replace(self, example=replace(self.example, B=1), X=self.X[:, sl],
+                       ids=None if self.ids is None else self.ids[:, sl],
+                       state0=tuple(s[sl] for s in self.state0),
+                       dOut=None if self.dOut is None else self.dOut[:, sl],
+                       dState=tuple(s[sl] for s in self.dState),
+                       targets=None if self.targets is None else self.targets[:, sl])
+
+
+def param_shapes(cons: Constraints, D: int, H: int) -> dict:
+    shapes = {}
+    for g in GATES[cons.cell]:
+        shapes[f"W_x{g}"], shapes[f"W_h{g}"], shapes[f"b_{g}"] = (D, H), (H, H), (H,)
+    if cons.cell == "gru" and cons.gru_form == "torch":
+        shapes["b_hn"] = (H,)
+    if cons.head is not None:
+        shapes["W_hq"], shapes["b_q"] = (H, D), (D,)
+    return shapes
+
+
+def make_problem(cons: Constraints, ex: Example, dtype="float64") -> Problem:
+    """The problem of an example: weights N(0, 0.5²), biases, states and upstream gradients
+    random and non-zero, all drawn from ``default_rng(seed)`` and rounded to ``dtype``."""
+    rng = np.random.default_rng(ex.seed)
+    dt = np.dtype(dtype)
+
+    def draw(shape, scale=1.0):
+        return (rng.standard_normal(shape) * scale).astype(dt).astype(np.float64)  # shape
+
+    B, T, D, H = ex.B, ex.T, ex.D, ex.H
+    params = {k: draw(s, 0.5) for k, s in param_shapes(cons, D, H).items()}
+    ids = targets = None
+    if cons.one_hot:
+        ids = rng.integers(0, D, (T, B))  # (T, B)
+        X = np.eye(D)[ids]  # (T, B, V)
+    else:
+        X = draw((T, B, D))  # (T, B, D)
+    state0 = tuple(draw((B, H), 0.5) if cons.state_in[k] else np.zeros((B, H))
+                   for k in range(cons.n_state))
+    width = H if cons.head is None else D
+    dOut = None if cons.head == "softmax" else draw((T, B, width))  # (T, B, H or V)
+    if cons.head == "softmax":
+        targets = rng.integers(0, D, (T, B))  # (T, B)
+    dState = tuple(draw((B, H)) if (cons.state_upstream[k] and cons.head != "softmax")
+                   else np.zeros((B, H)) for k in range(cons.n_state))
+    split = {}
+    if cons.bias_split:
+        split = {f"b_{g}": draw((H,), 0.5) for g in GATES[cons.cell]
+                 if not (cons.cell == "gru" and g == "h")}
+    return Problem(cons, ex, params, X, ids, state0, dOut, dState, targets, split)
+
+
+# ------------------------------------------------------------------ the strategies
+
+
+def sizes(low: int, high: int):
+    """Integers in [low, high]; Hypothesis shrinks them towards low."""
+    return st.integers(low, max(low, high))
+
+
+@st.composite
+def examples(draw, cons: Constraints, min_T: int = 1, min_B: int = 1) -> Example:
+    """An :class:`Example` within the constraints (and at least ``min_T`` steps, ``min_B``
+    rows, for properties that split a window or a batch)."""
+    lo_D = 2 if cons.one_hot else cons.D[0]
+    B = draw(sizes(max(cons.B[0], min_B), cons.B[1]))
+    T = draw(sizes(max(cons.T[0], min_T), cons.T[1]))
+    D = draw(sizes(lo_D, cons.D[1]))
+    H = draw(sizes(*cons.H))
+    return Example(B, T, D, H, draw(SEEDS), cons.one_hot)
+
+
+@st.composite
+def problems(draw, cell: str = "lstm", dtype: str = "float64", **constraints) -> Problem:
+    """A :class:`Problem` for ``cell`` (see :class:`Constraints` for the options)."""
+    cons = Constraints(cell, **constraints)
+    return make_problem(cons, draw(examples(cons)), dtype)

@@ -1,0 +1,269 @@
+"""The torch conventions: d2l's functions on tensors, and ``torch.nn`` module classes.
+
+Gradients come from the subject's own autograd: ``L = Σ outputs ⊙ dOut + Σ state_T ⊙ dState``
+with random upstream arrays, ``L.backward()``, then ``.grad`` of every parameter, of the
+input and of the initial state. A subject computes in the dtype of its parameters:
+torch.nn modules keep theirs (float32 by default); d2l functions get float64 tensors, or
+float32 ones where float64 makes them raise (a tensor made inside in float32).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..errors import SubjectError
+from . import conventions as cv
+from .adapters import D2LUnit, SubjectRaised, Unit, f64, one_line
+from .compare import Quantity
+from .spec import SpecResult
+from .strategies import Constraints, Example, Problem, make_problem
+
+TORCH_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def _np(t) -> np.ndarray:
+    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+
+
+def _grad(t: torch.Tensor) -> np.ndarray:
+    """A leaf's gradient; None (the graph never reached it) is zero."""
+    return np.zeros(tuple(t.shape)) if t.grad is None else t.grad.detach().cpu().double().numpy()
+
+
+def _leaf(a: np.ndarray, dtype) -> torch.Tensor:
+    return torch.tensor(np.asarray(a), dtype=dtype, requires_grad=True)
+
+
+class D2LTorchUnit(D2LUnit):
+    """d2l's ``rnn|lstm|gru(inputs, state, params)`` on tensors, gradients by its autograd."""
+
+    kind = "autograd"
+
+    def __init__(self, fn, cell: str, name: str, source=None):
+        super().__init__(fn, cell, name, source)
+        self.torch_dtype = torch.float64
+
+    def observe(self, p: Problem, grads: bool) -> dict:
+        dt = self.torch_dtype
+        W = cv.to_subject(self.layout, p.params)
+        params = [_leaf(W[n], dt) for n in self.order]
+        state0 = [_leaf(s, dt) for s in p.state0]
+        # the state handed in is a copy of the leaf, so a subject that updates it in place
+        # (H += ...) still works; gradients reach the leaf through the copy
+        state = tuple(s.clone() for s in state0)
+        inputs = torch.tensor(p.X, dtype=dt)
+        with torch.enable_grad() if grads else torch.no_grad():
+            res = self.call(self.name, self.fn, inputs, state, params)
+            out, st = self._unpack_result(res, p)
+            self.last_raw = [out, *st]
+            obs = {"outputs": self._outputs(_np(out), p)}
+            for s, v in zip(self.state_names, st):
+                obs[f"{s}_T"] = f64(_np(v))
+            if grads:
+                T, B, V = p.X.shape
+                loss = 0
+                if isinstance(out, torch.Tensor) and out.numel() == T * B * V and out.requires_grad:
+                    loss = (out.reshape(T, B, V) * torch.tensor(p.dOut, dtype=out.dtype)).sum()
+                for v, d in zip(st, p.dState):
+                    if isinstance(v, torch.Tensor) and v.requires_grad and v.shape == d.shape:
+                        loss = loss + (v * torch.tensor(d, dtype=v.dtype)).sum()
+                if isinstance(loss, torch.Tensor):
+                    self.call(f"backward through {self.name}", loss.backward)
+                for n, t in zip(self.order, params):
+                    obs[f"{n}.grad"] = _grad(t)
+                for s, t in zip(self.state_names, state0):
+                    obs[f"{s}_0.grad"] = _grad(t)
+        return obs
+
+    def probe(self) -> None:
+        """float64 if the subject runs with it; float32 (d2l's own) if float64 makes it raise."""
+        cons = self.cons
+        p = make_problem(cons, Example(2, 3, 3, 2, 0, True))
+        for dt in (torch.float64, torch.float32):
+            self.torch_dtype = dt
+            try:
+                self.observe(p, grads=True)
+            except SubjectRaised as exc:
+                if " returned " in exc.line and " raised " not in exc.line:
+                    raise SubjectError(f"{exc.line} (d2l convention)") from None
+                continue
+            self.dtype = "float32" if dt == torch.float32 else _lowest(self.last_raw)
+            return
+        self.torch_dtype, self.dtype = torch.float64, "float64"  # the properties report the error
+
+
+def _lowest(tensors) -> str:
+    for t in tensors:
+        if isinstance(t, torch.Tensor) and t.dtype in (torch.float32, torch.float16, torch.bfloat16):
+            return "float32"
+    return "float64"
+
+
+class TorchNNUnit(Unit):
+    """An ``nn.Module`` class (or factory) with ``torch.nn.RNN/LSTM/GRU``'s constructor
+    ``(input_size, hidden_size)``, parameters ``weight_ih_l0``, ``weight_hh_l0``,
+    ``bias_ih_l0``, ``bias_hh_l0`` (gate order i, f, g, o; r, z, n), input (T, B, D) and
+    ``module(x, hx)`` returning ``(output, h_n)`` or ``(output, (h_n, c_n))``."""
+
+    convention = "torch.nn"
+    kind = "autograd"
+
+    def __init__(self, factory, cell: str, name: str, source=None):
+        cons = Constraints(cell, gru_form="torch", bias_split=True)
+        super().__init__(name, cons, cv.torch_nn_layout(cell), source)
+        self.factory = factory
+        self.modules: dict = {}
+        self.names: dict = {}  # canonical torch name -> the module's own parameter name
+        self.torch_dtype = torch.float32
+        self.state_names = ("h", "c")[: cons.n_state]
+
+    def module(self, D: int, H: int):
+        """The subject built for (input_size=D, hidden_size=H), once per size."""
+        if (D, H) not in self.modules:
+            m = self.call(f"{self.name}({D}, {H})", self.factory, D, H)
+            if not isinstance(m, torch.nn.Module):
+                raise SubjectError(f"{self.name}({D}, {H}) made a {type(m).__name__}, expected an "
+                                   "nn.Module (torch.nn convention)")
+            self.names = find_parameters(m, self.name)
+            self.modules[(D, H)] = m
+        return self.modules[(D, H)]
+
+    def quantities(self) -> dict:
+        q = {"output": Quantity("output", "output", time_axis=0, batch_axis=1)}
+        for k, s in enumerate(self.state_names):
+            q[f"{s}_n"] = Quantity(f"{s}_n", "state", batch_axis=1, index=k)
+        for canon, block in self.layout.items():
+            n = self.names.get(canon, canon)
+            q[f"{n}.grad"] = Quantity(f"{n}.grad", "grad", block=block)
+        q["input.grad"] = Quantity("input.grad", "dinput", time_axis=0, batch_axis=1)
+        for k, s in enumerate(self.state_names):
+            q[f"{s}_0.grad"] = Quantity(f"{s}_0.grad", "dstate", batch_axis=1, index=k)
+        return q
+
+    def final_state_names(self) -> tuple:
+        return tuple(f"{s}_n" for s in self.state_names)
+
+    def initial_grad_names(self):
+        return tuple(f"{s}_0.grad" for s in self.state_names)
+
+    def _as_state(self, a) -> np.ndarray:
+        a = f64(a)
+        return a[0] if a.ndim == 3 else a  # (1, B, H) -> (B, H)
+
+    def observe(self, p: Problem, grads: bool) -> dict:
+        T, B, D = p.X.shape
+        H = p.state0[0].shape[1]
+        m = self.module(D, H)
+        params = dict(m.named_parameters())
+        dt = next(iter(params.values())).dtype
+        W = cv.to_subject(self.layout, p.params, p.split)
+        with torch.no_grad():
+            for canon, v in W.items():
+                t = params[self.names[canon]]
+                if tuple(t.shape) != v.shape:
+                    raise SubjectRaised(f"{self.names[canon]} has shape {tuple(t.shape)} in "
+                                        f"{self.name}({D}, {H}); torch.nn's is {v.shape}")
+                t.copy_(torch.from_numpy(v))
+                t.grad = None
+        x = _leaf(p.X, dt)
+        hx0 = [_leaf(s[None], dt) for s in p.state0]  # (1, B, H) each
+        hx = hx0[0].clone() if self.cell != "lstm" else (hx0[0].clone(), hx0[1].clone())
+        with torch.enable_grad() if grads else torch.no_grad():
+            res = self.call(f"{self.name}.forward", m, x, hx)
+            out, hn = self.unpack(f"{self.name}.forward", res, ("output", "h_n"))
+            st = list(hn) if self.cell == "lstm" and isinstance(hn, (tuple, list)) else [hn]
+            if len(st) != len(self.state_names):
+                raise SubjectRaised(f"{self.name}.forward returned a state of {len(st)} tensor(s), "
+                                    f"expected {'(h_n, c_n)' if self.cell == 'lstm' else 'h_n'}")
+            self.last_raw = [out, *st]
+            obs = {"output": f64(_np(out))}
+            for s, v in zip(self.state_names, st):
+                obs[f"{s}_n"] = f64(_np(v))
+            if grads:
+                loss = 0
+                if isinstance(out, torch.Tensor) and out.requires_grad and tuple(out.shape) == p.dOut.shape:
+                    loss = (out * torch.tensor(p.dOut, dtype=out.dtype)).sum()
+                for v, d in zip(st, p.dState):
+                    if isinstance(v, torch.Tensor) and v.requires_grad and v.numel() == d.size:
+                        loss = loss + (v.reshape(d.shape) * torch.tensor(d, dtype=v.dtype)).sum()
+                if isinstance(loss, torch.Tensor):
+                    self.call(f"backward through {self.name}", loss.backward)
+                for canon in self.layout:
+                    n = self.names[canon]
+                    obs[f"{n}.grad"] = _grad(params[n])
+                obs["input.grad"] = _grad(x)
+                for s, t in zip(self.state_names, hx0):
+                    obs[f"{s}_0.grad"] = _grad(t)
+        return obs
+
+    def expect(self, p: Problem, res: SpecResult, grads: bool) -> dict:
+        e = {"output": res.Hs}
+        for k, s in enumerate(self.state_names):
+            e[f"{s}_n"] = res.state[k][None]
+        if grads:
+            for canon, v in cv.grads_to_subject(self.layout, res.grads).items():
+                e[f"{self.names.get(canon, canon)}.grad"] = v
+            e["input.grad"] = res.dX
+            for k, s in enumerate(self.state_names):
+                e[f"{s}_0.grad"] = res.dstate0[k][None]
+        return e
+
+    def probe(self) -> None:
+        try:
+            m = self.module(3, 2)
+        except SubjectRaised as exc:
+            raise SubjectError(f"cannot construct {exc.line} (torch.nn convention: "
+                               f"{self.name}(input_size, hidden_size))") from None
+        params = list(m.parameters())
+        dt = params[0].dtype if params else torch.float32
+        self.dtype = "float32" if dt in (torch.float32, torch.float16, torch.bfloat16) else "float64"
+        try:
+            self.observe(make_problem(self.cons, Example(2, 3, 3, 2, 0)), grads=True)
+        except SubjectRaised as exc:
+            if " returned " in exc.line and " raised " not in exc.line:
+                raise SubjectError(f"{exc.line} (torch.nn convention)") from None
+
+
+def find_parameters(m, name: str) -> dict:
+    """{weight_ih_l0: the module's name for it, ...}: exact names, or one ending in
+    ``.weight_ih_l0`` / ``weight_ih`` (a cell kept in a submodule)."""
+    have = [n for n, _ in m.named_parameters()]
+    out, missing = {}, []
+    for base in TORCH_NAMES:
+        cands = [n for n in have if n.split(".")[-1] in (f"{base}_l0", base)]
+        if len(cands) != 1:
+            missing.append(f"{base}_l0")
+        else:
+            out[f"{base}_l0"] = cands[0]
+    if missing:
+        raise SubjectError(f"{name} has no parameter{'s' if len(missing) > 1 else ''} "
+                           f"{', '.join(missing)} (torch.nn convention: weight_ih_l0, weight_hh_l0, "
+                           f"bias_ih_l0, bias_hh_l0); it has {', '.join(have) or 'none'}")
+    return out
+
+
+def infer_cell(factory, name: str, cell: str | None, unit_call) -> str:
+    """--cell, else the class name (…LSTM…, …GRU…, …RNN…), else weight_ih's rows / H."""
+    if cell is not None:
+        return cell
+    lower = name.lower()
+    for c in ("lstm", "gru", "rnn"):
+        if c in lower:
+            return c
+    m = unit_call(factory, 3, 2)
+    w = dict(m.named_parameters())
+    names = find_parameters(m, name)
+    G = w[names["weight_ih_l0"]].shape[0] // 2
+    cells = {1: "rnn", 3: "gru", 4: "lstm"}
+    if G not in cells:
+        raise SubjectError(f"cannot tell the cell of {name}: weight_ih_l0 has {2 * G} rows for "
+                           "hidden_size 2; give --cell")
+    return cells[G]
+
+
+def is_module_class(obj) -> bool:
+    return isinstance(obj, type) and issubclass(obj, torch.nn.Module)
+
+
+__all__ = ["D2LTorchUnit", "TorchNNUnit", "find_parameters", "infer_cell", "is_module_class", "one_line"]
