@@ -722,6 +722,50 @@ CLI_ROWS = [
     CliRow("cli-resume-corpus-gone", lambda t: _resumed_on(t, None, None),
            2, r"cannot resume .*: its corpus .*book\.txt is not there any more \(nor as "
               r"book\.txt beside .*\); give --corpus PATH to a file with the same text"),
+    CliRow("cli-verify-missing", lambda t: ["verify", str(t / "solution.py"), "--convention", "cs231n"],
+           2, r"^rnnlab: error: .*solution\.py: no such file$"),
+    CliRow("cli-verify-nothing-found",
+           lambda t: ["verify", _text_file(t, "solution.py", b"def f(x):\n    return x\n"),
+                      "--convention", "cs231n"],
+           2, r"^rnnlab: error: solution\.py has none of rnn_step_forward, rnn_step_backward, "
+              r"rnn_forward, .* \(cs231n convention\)$"),
+    CliRow("cli-verify-signature",
+           lambda t: ["verify", _text_file(t, "solution.py", b"def rnn_forward(x, h0):\n    pass\n"),
+                      "--convention", "cs231n"],
+           2, r"rnn_forward\(x, h0, Wx, Wh, b\) expected \(cs231n convention\); rnn_forward takes "
+              r"\(x, h0\)$"),
+    CliRow("cli-verify-import",
+           lambda t: ["verify", _text_file(t, "solution.py", b"import numpy as np\nW = np.zeros(3) @ undefined\n"),
+                      "--convention", "d2l"],
+           2, r"^rnnlab: error: cannot import solution\.py: NameError: name 'undefined' is not "
+              r"defined \(at solution\.py:2 in <module>\)$"),
+    CliRow("cli-verify-returns",
+           lambda t: ["verify", _text_file(t, "solution.py", b"def rnn_forward(x, h0, Wx, Wh, b):\n    return x\n"),
+                      "--convention", "cs231n"],
+           2, r"rnn_forward returned an ndarray, expected \(h, cache\) \(cs231n convention\)$"),
+    CliRow("cli-verify-lossfun",
+           lambda t: ["verify", _text_file(t, "min_char.py", b"import numpy as np\n"),
+                      "--convention", "min-char-rnn"],
+           2, r"^rnnlab: error: lossFun\(inputs, targets, hprev\) not found in min_char\.py "
+              r"\(min-char-rnn convention\)$"),
+    CliRow("cli-verify-d2l-name",
+           lambda t: ["verify", _text_file(t, "model.py", b"def lstm(inputs, state, params):\n    pass\n") + ":forward",
+                      "--convention", "d2l"],
+           2, r"model\.py has no function 'forward' \(d2l convention: forward\(inputs, state, params\)\)$"),
+    CliRow("cli-verify-torch-params",
+           lambda t: ["verify", _text_file(t, "net.py", b"import torch\nclass Net(torch.nn.Module):\n"
+                      b"    def __init__(self, i, h):\n        super().__init__()\n"
+                      b"        self.W = torch.nn.Parameter(torch.zeros(i, h))\n"), "--convention", "torch.nn"],
+           2, r"Net has no parameters weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0 \(torch\.nn "
+              r"convention: .*\); it has W$"),
+    CliRow("cli-verify-cell",
+           lambda t: ["verify", _text_file(t, "min_char.py", b"def lossFun(inputs, targets, hprev):\n    pass\n"),
+                      "--convention", "min-char-rnn", "--cell", "lstm"],
+           2, r"min-char-rnn is an RNN; --cell lstm does not apply$"),
+    CliRow("cli-verify-example",
+           lambda t: ["verify", str(pathlib.Path(__file__).parents[1] / "examples" / "verify" / "min_char_rnn.py"),
+                      "--convention", "min-char-rnn", "--example", "B=1 T=0"],
+           2, r"example 'B=1 T=0': expected B=\.\. T=\.\. D=\.\. \(or V=\.\.\) H=\.\. seed=\.\., missing D, H, seed$"),
     CliRow("cli-nonfinite",
            lambda t: _train_args(t, "--cell", "lstm", "--lr", "1e39", "--clip", "1e30", "--epochs", "2"),
            3, r"^rnnlab: error: parameter 'W_\w+' holds \d+ NaN or infinite value\(s\) at epoch 1, "

@@ -65,3 +65,83 @@ def test_planted_mistake_is_caught(name, tmp_path):
     # exit 1: tests ran and at least one failed (not 2-4: an import or usage error)
     assert r.returncode == 1, f"mutant {name} was not caught:\n{r.stdout[-2000:]}{r.stderr[-2000:]}"
     assert "failed" in r.stdout.splitlines()[-1]
+
+
+# ------------------------------------------------------------------------------
+# The catalogue (rnnlab/testing/mistakes.py): every known mistake, planted in a subject
+# of every convention, must make a property fail *and* be named by the diagnosis. The
+# diagnosis reads the same registry, so every mistake it can name is one the properties
+# are shown to catch. Planted subjects are computed by the spec with the mistake's rule
+# (rnnlab/testing/planted.py); torch subjects carry it through an autograd.Function.
+
+from rnnlab.testing import CATALOGUE  # noqa: E402
+from rnnlab.testing.compare import tolerance  # noqa: E402
+from rnnlab.testing.diagnosis import diagnose  # noqa: E402
+from rnnlab.testing.loader import load  # noqa: E402
+from rnnlab.testing.planted import planted  # noqa: E402
+from rnnlab.testing.properties import PROPERTIES, run_property  # noqa: E402
+from rnnlab.testing.runner import verify  # noqa: E402
+
+CONVENTIONS = {  # convention: (cells, output layer, gru form)
+    "cs231n": (("rnn", "lstm"), None, "d2l"),
+    "d2l": (("rnn", "lstm", "gru"), "linear", "d2l"),
+    "torch.nn": (("rnn", "lstm", "gru"), None, "torch"),
+    "min-char-rnn": (("rnn",), "softmax", "d2l"),
+    "protocol": (("rnn", "lstm", "gru"), None, "d2l"),
+}
+# what a convention cannot see: min-char-rnn runs one batch row (a mean is the sum) and
+# lossFun returns no gradient for hprev
+UNSEEN = {"min-char-rnn": {"bias-grad-mean", "dH0-unmultiplied", "dH0-zero"}}
+
+
+def _cases():
+    for conv, (cells, head, form) in CONVENTIONS.items():
+        for cell in cells:
+            for m in CATALOGUE.values():
+                if m.applies(cell, head, form):
+                    yield conv, cell, m.name
+
+
+CASES = list(_cases())
+
+
+@pytest.mark.parametrize("conv,cell,name", CASES, ids=[f"{c}-{x}-{n}" for c, x, n in CASES])
+def test_catalogue_mistake_is_caught_and_diagnosed(conv, cell, name):
+    if conv in ("d2l", "torch.nn"):
+        pytest.importorskip("torch")
+    loaded = load(planted(conv, cell, name), conv, cell)
+    caught, named = False, set()
+    try:
+        for unit in loaded.units:
+            tol = tolerance(unit.dtype)
+            results = [run_property(p, unit, tol, 2, 0, shrink=False) for p in PROPERTIES[:2]]
+            if any(r.verdict == "FAIL" for r in results):
+                caught = True
+                matches, _ = diagnose(unit, tol, [])
+                named |= {n for m in matches if m.full for n in [*m.mistakes, *m.equivalent]}
+    finally:
+        loaded.close()
+    if name in UNSEEN.get(conv, ()):
+        assert not caught, f"{name} is listed as unseen by {conv} but was caught: update UNSEEN"
+        return
+    assert caught, f"{name} planted in a {conv} {cell} was not caught"
+    assert name in named, f"{name} planted in a {conv} {cell}: the diagnosis named {sorted(named)}"
+
+
+WHO_BREAKS = {  # property: a planted mistake that must make exactly that property fail
+    "forward": ("protocol", "lstm", "lstm-gate-order-ifco"),
+    "gradients": ("protocol", "gru", "gru-dropped-direct-path"),
+    "finite-differences": ("cs231n", "rnn", "dW_h-from-H_t"),
+    "stepwise": ("protocol", "rnn", "initial-state-ignored"),
+    "carry": ("protocol", "rnn", "initial-state-ignored"),
+    "batch": ("protocol", "rnn", "bias-grad-mean"),
+}
+
+
+@pytest.mark.parametrize("prop", [p.name for p in PROPERTIES])
+def test_every_property_fails_on_some_wrong_implementation(prop):
+    conv, cell, name = WHO_BREAKS[prop]
+    r = verify(planted(conv, cell, name), conv, cell, max_examples=10)
+    verdicts = {p.name: p.verdict for u in r.units for p in u.properties if p.verdict == "FAIL"}
+    assert prop in verdicts, r.render()
+    assert any(name in m.mistakes for u in r.units for m in u.diagnosis if m.full), r.render()

@@ -21,12 +21,12 @@ import numpy as np
 from .. import __version__
 from ..distributed import launch_rank
 from ..errors import EXIT_ERROR, DistributedError, RnnlabError, exit_status
-from . import generate, gradcheck, inspect, memory, train
+from . import generate, gradcheck, inspect, memory, train, verify
 from .common import OneLineParser, flag_names, is_out_of_memory, one_line
 from .signals import (describe, detach_from_lost_terminal, interrupt_status, say,
                       stop_signals_as_interrupts)
 
-COMMANDS = (train, generate, gradcheck, inspect, memory)  # in the order --help lists them
+COMMANDS = (train, generate, gradcheck, inspect, memory, verify)  # in the order --help lists them
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -165,6 +165,7 @@ class Unit:
             got = (f"{len(result)} values" if isinstance(result, (tuple, list))
                    else f"a {type(result).__name__}")
             expect = ", ".join(names) + (", cache" if rest else "")
+            got = got.replace("a ndarray", "an ndarray")
             raise SubjectRaised(f"{what} returned {got}, expected ({expect})")
         vals = list(result[:n])
         if rest:

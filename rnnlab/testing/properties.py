@@ -149,16 +149,16 @@ class FiniteDifferences(Property):
                 kind, label, err, scale, analytic, fd = max(bad, key=lambda b: b[2] / b[3])
                 d = Difference(name, "fd", "disagrees with finite differences of your forward",
                                worst_abs=err, worst_rel=err / scale, got=analytic, want=fd,
-                               tolerance=f"{tol.fd * scale:.1e} = {tol.fd:.0e} x {scale:.3g}")
+                               tolerance=f"{tol.fd * scale:.1e}")
                 where = f" in {'gate block' if kind == 'gate' else 'time step'} {label}" if kind else ""
-                d.detail = (f"along a random unit direction v{where}: your backward gives "
-                            f"Σ {name}·v = {analytic:.6g}, (L(θ+hv) - L(θ-hv))/2h of your forward "
-                            f"gives {fd:.6g} (h = {h:.0e})")
+                d.detail = (f"along a random direction v{where}: Σ {name}·v = {analytic:.6g}, "
+                            f"central differences of your forward {fd:.6g}")
                 if kind == "gate":
                     d.gates = [b[1] for b in bad]
                 elif kind == "step":
                     d.steps = [int(b[1]) for b in bad]
-                    d.detail = f"time steps {', '.join(str(t) for t in d.steps)} disagree; " + d.detail
+                    d.message += (f" at time step{'s' if len(bad) > 1 else ''} "
+                                  f"{', '.join(str(t) for t in d.steps)}")
                 d.at = None
                 out.append(d)
         return out

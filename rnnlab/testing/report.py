@@ -46,9 +46,9 @@ class Difference:
             out.append(f"worst {self.quantity}{at}: got {got}, expected {self.want:.6g}; "
                        f"abs error {self.worst_abs:.2e}, rel error {self.worst_rel:.2e} "
                        f"(tolerance {self.tolerance})")
-        elif self.worst_abs is not None:
-            out.append(f"abs error {self.worst_abs:.2e}, rel error {self.worst_rel:.2e} "
-                       f"(tolerance {self.tolerance})")
+        elif self.worst_abs is not None:  # finite differences: one line
+            out = [out[0], f"{self.detail}; abs error {self.worst_abs:.2e} "
+                           f"(tolerance {self.tolerance})"]
         return out
 
 

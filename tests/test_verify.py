@@ -1,0 +1,310 @@
+"""rnnlab.testing: the spec, the conventions, the properties and the report, on subjects
+correct and wrong in every convention (the planted catalogue is in test_mutants.py)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from rnnlab.errors import ConfigError, SubjectError
+from rnnlab.gradcheck import numeric_grad, relative_error
+from rnnlab.numpy_backend.reference import REFERENCES
+from rnnlab.testing import (CATALOGUE, Example, Progress, Protocol, assert_conforms, fused,
+                            make_problem, verify)
+from rnnlab.testing import conventions as cv
+from rnnlab.testing.spec import SPEC, run
+from rnnlab.testing.strategies import Constraints, examples
+
+ROOT = Path(__file__).resolve().parents[1]
+EX = ROOT / "examples" / "verify"
+SUBJECTS = ROOT / "tests" / "verify_subjects"
+FAST = dict(max_examples=8)
+
+CASES = [("rnn", "d2l"), ("lstm", "d2l"), ("gru", "d2l"), ("gru", "torch")]
+
+
+def _loss(cell, p, params, X, state, rules=SPEC):
+    r = run(cell, params, X, state, head=p.cons.head, dOut=p.dOut, dState=p.dState,
+            targets=p.targets, rules=rules)
+    L = r.loss if r.loss is not None else float(((r.Y if r.Y is not None else r.Hs) * p.dOut).sum())
+    return L + sum(float((s * d).sum()) for s, d in zip(r.state, p.dState))
+
+
+def _fd_check(cell, p, rules=SPEC):
+    """Every gradient the spec gives (parameters, inputs, initial state) against central
+    differences of its own forward under the same rules."""
+    r = run(cell, p.params, p.X, p.state0, head=p.cons.head, dOut=p.dOut, dState=p.dState,
+            targets=p.targets, rules=rules)
+    params = {k: v.copy() for k, v in p.params.items()}
+    X, state = p.X.copy(), [s.copy() for s in p.state0]
+
+    def f():
+        return _loss(cell, p, params, X, tuple(state), rules)
+
+    # on the problem's gradient scale: a gradient of 1e-7 carries the same ~1e-12 of
+    # finite-difference noise as the others
+    G = max(np.abs(g).max() for g in [*r.grads.values(), r.dX, *r.dstate0])
+    for k in params:
+        assert np.abs(r.grads[k] - numeric_grad(f, params[k])).max() < 1e-7 * G, k
+    assert np.abs(r.dX - numeric_grad(f, X)).max() < 1e-7 * G
+    for k, s in enumerate(state):
+        assert np.abs(r.dstate0[k] - numeric_grad(f, s)).max() < 1e-7 * G, f"state {k}"
+
+
+@pytest.mark.parametrize("head", [None, "linear", "softmax"])
+@pytest.mark.parametrize("cell,form", CASES)
+@settings(max_examples=4)
+@given(data=st.data())
+def test_spec_gradients_are_its_own_derivatives(cell, form, head, data):
+    """The spec's BPTT equals finite differences of its forward, for every parameter,
+    the inputs and the initial state, under random upstream gradients."""
+    cons = Constraints(cell, gru_form=form, head=head, one_hot=head is not None,
+                       B=(1, 1) if head == "softmax" else (1, 3), T=(1, 4), H=(1, 3))
+    _fd_check(cell, make_problem(cons, data.draw(examples(cons))))
+
+
+@pytest.mark.parametrize("cell,form", CASES)
+def test_spec_equals_the_numpy_backends_reference(cell, form):
+    """The verify spec (dense inputs) and the backend's per-gate reference (token ids)
+    compute the same numbers on one-hot inputs."""
+    cons = Constraints(cell, gru_form=form, one_hot=True, head="linear")
+    p = make_problem(cons, Example(3, 4, 5, 4, 1, True))
+    r = run(cell, p.params, p.X, p.state0, head="linear", dOut=p.dOut)
+    forward, backward = REFERENCES[cell]
+    logits, _, cache = forward(p.params, p.ids.T, p.state0)
+    assert relative_error(logits, r.Y.reshape(-1, r.Y.shape[-1])) < 1e-14
+    g, ds = backward(p.params, p.dOut.reshape(-1, p.dOut.shape[-1]), cache)
+    for k in g:
+        assert relative_error(g[k], r.grads[k]) < 1e-13, k
+    for a, b in zip(ds, r.dstate0):
+        assert relative_error(a, b) < 1e-13
+
+
+FORWARD_MISTAKES = [(m.name, c) for m in CATALOGUE.values() if m.kind == "forward"
+                    and m.perm is None for c in sorted(m.cells)] + [
+    ("lstm-gate-order-ifco", "lstm"), ("gru-gate-order-rzh", "gru")]
+
+
+@pytest.mark.parametrize("name,cell", FORWARD_MISTAKES)
+def test_a_forward_mistakes_gradients_are_the_true_gradients_of_its_forward(name, cell):
+    """A subject with a wrong forward and a backward true to it (autograd, or CS231n code
+    consistent with its own forward) is diagnosed by the mistake's gradients: they must be
+    the derivatives of the mistaken forward."""
+    m = CATALOGUE[name]
+    form = "torch" if "before" in name else "d2l"
+    cons = Constraints(cell, gru_form=form)
+    _fd_check(cell, make_problem(cons, Example(2, 3, 3, 2, 5)), m.rules)
+
+
+@pytest.mark.parametrize("layout", [
+    cv.cs231n_layout("rnn"), cv.cs231n_layout("lstm"), cv.torch_nn_layout("rnn"),
+    cv.torch_nn_layout("lstm"), cv.torch_nn_layout("gru"), cv.d2l_layout("gru"),
+    cv.min_char_layout(), cv.rnnlab_layout("gru", "torch")], ids=lambda l: ",".join(l))
+def test_convention_mappings_round_trip_both_ways(layout):
+    """spec -> subject -> spec and subject -> spec -> subject are the identity."""
+    rng = np.random.default_rng(0)
+    parts = {p for b in layout.values() for p in b.parts}
+    cell = "gru" if "W_xz" in parts or any("rzn" == "".join(b.labels) for b in layout.values()) else (
+        "lstm" if any(len(b.parts) == 4 for b in layout.values()) else "rnn")
+    D, H, V = 3, 2, 5
+    params = {}
+    for p in parts:
+        params[p] = rng.standard_normal((D if p.startswith("W_x") else H, H) if p.startswith("W_x")
+                                        or p.startswith("W_h") and p != "W_hq" else
+                                        (H, V) if p == "W_hq" else (V,) if p == "b_q" else (H,))
+    shared = {p for b in layout.values() for k, p in enumerate(b.parts) if b.shared and b.shared[k]}
+    split = {p: rng.standard_normal(params[p].shape) for p in shared}
+    subject = cv.to_subject(layout, params, split)
+    back, split2 = cv.from_subject(layout, subject)
+    assert set(back) == set(params)
+    for k in params:
+        np.testing.assert_allclose(back[k], params[k], rtol=0, atol=1e-15)
+    again = cv.to_subject(layout, back, split2)
+    for k in subject:
+        np.testing.assert_allclose(again[k], subject[k], rtol=0, atol=1e-15)
+    del cell
+
+
+def test_torch_layout_reads_torch_nn_modules_exactly():
+    """The torch.nn layout is torch.nn.LSTM's: its forward on mapped weights is the spec's."""
+    torch = pytest.importorskip("torch")
+    p = make_problem(Constraints("lstm", bias_split=True), Example(2, 3, 3, 4, 2))
+    m = torch.nn.LSTM(3, 4).double()
+    with torch.no_grad():
+        for k, v in cv.to_subject(cv.torch_nn_layout("lstm"), p.params, p.split).items():
+            getattr(m, k).copy_(torch.from_numpy(v))
+    out, _ = m(torch.from_numpy(p.X), tuple(torch.from_numpy(s[None]) for s in p.state0))
+    r = run("lstm", p.params, p.X, p.state0, dOut=p.dOut)
+    assert relative_error(out.detach().numpy(), r.Hs) < 1e-13
+
+
+def test_examples_replay_from_their_line():
+    ex = Example(2, 3, 4, 5, 77)
+    assert Example.parse(str(ex)) == ex
+    assert Example.parse("B=1, T=2, V=3, H=1, seed=0", one_hot=True) == Example(1, 2, 3, 1, 0, True)
+    cons = Constraints("lstm")
+    a, b = make_problem(cons, ex), make_problem(cons, ex)
+    assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
+    for bad in ("B=1", "B=0 T=1 D=1 H=1 seed=0", "B=1 T=1 D=1 H=1 seed=0 Q=3"):
+        with pytest.raises(ConfigError):
+            Example.parse(bad)
+
+
+# ------------------------------------------------------------- subjects, end to end
+
+CORRECT = [
+    (EX / "cs231n_correct.py", "cs231n"), (EX / "d2l_correct.py", "d2l"),
+    (EX / "torch_nn_correct.py", "torch.nn"), (EX / "min_char_rnn.py", "min-char-rnn"),
+    (SUBJECTS / "cs231n_float32.py", "cs231n"), (SUBJECTS / "d2l_variants.py", "d2l"),
+    (f"{SUBJECTS / 'torch_nn_variants.py'}:GRUCellLoop", "torch.nn"),
+    (f"{SUBJECTS / 'torch_nn_variants.py'}:RNN64", "torch.nn"),
+    (f"{SUBJECTS / 'torch_nn_builtin.py'}:TorchLSTM", "torch.nn"),
+    (f"{SUBJECTS / 'torch_nn_builtin.py'}:TorchGRU", "torch.nn"),
+    (f"{SUBJECTS / 'torch_nn_builtin.py'}:rnn_factory", "torch.nn"),
+    (SUBJECTS / "min_char_rnn_py2.py", "min-char-rnn"),
+]
+
+
+@pytest.mark.parametrize("target,convention", CORRECT, ids=lambda x: Path(str(x)).name)
+def test_correct_implementations_conform(target, convention):
+    """Independent correct implementations, float32 and float64, vectorised and looped,
+    torch.nn's own modules, Karpathy's Python 2 script: every property holds."""
+    if convention in ("torch.nn", "d2l"):
+        pytest.importorskip("torch")
+    r = verify(str(target), convention, **FAST)
+    assert r.ok, r.render()
+    assert r.exit_status == 0
+
+
+BUGGY = [  # file, convention, the mistake(s) the diagnosis must name, the arrays at fault
+    ("cs231n_buggy.py", "cs231n", {"dropped-hidden-carry", "lstm-forgot-c-path"}, {"dh0", "dWh"}),
+    ("d2l_buggy.py", "d2l", {"gru-update-swapped"}, {"outputs", "H_T"}),
+    ("torch_nn_buggy.py", "torch.nn", {"lstm-gate-order-ifco"}, {"output", "weight_ih_l0.grad"}),
+    ("min_char_rnn_buggy.py", "min-char-rnn", {"tanh-derivative-one-minus-y"}, {"dWxh"}),
+]
+
+
+@pytest.mark.parametrize("name,convention,mistakes,arrays", BUGGY, ids=[b[0] for b in BUGGY])
+def test_buggy_examples_fail_with_the_mistake_named(name, convention, mistakes, arrays):
+    if convention in ("torch.nn", "d2l"):
+        pytest.importorskip("torch")
+    r = verify(str(EX / name), convention, **FAST)
+    assert not r.ok and r.exit_status == 1
+    named = {n for u in r.units for m in u.diagnosis if m.full for n in m.mistakes}
+    assert named == mistakes, r.render()
+    differing = {d.quantity for u in r.units for p in u.properties for d in p.differences}
+    assert arrays <= differing, r.render()
+    text = r.render()
+    assert "smallest failing example: B=" in text and "known mistake" in text
+
+
+def test_a_fused_weight_is_localised_to_its_gate_block_and_steps(tmp_path):
+    """Only the forget gate's σ' wrong: in one step, dWx, dWh and db differ in block f
+    alone. A dropped carry: dx differs at every step but the last."""
+    src = (EX / "cs231n_correct.py").read_text()
+    f = tmp_path / "sol.py"
+    f.write_text(src.replace("df * f * (1 - f)", "df * f"))
+    r = verify(str(f), "cs231n", "lstm", **FAST)
+    step, seq = r.units
+    grads = {d.quantity: d for p in step.properties if p.name == "gradients" for d in p.differences}
+    assert grads["dWx"].gates == ["f"] and grads["db"].gates == ["f"] and grads["dWh"].gates == ["f"]
+    assert all(not m.full for m in step.diagnosis)
+    # a dropped carry: the backward is right at the last step and wrong before it
+    r = verify(str(EX / "cs231n_buggy.py"), "cs231n", "rnn", **FAST)
+    seq = r.units[1]
+    grads = {d.quantity: d for p in seq.properties if p.name == "gradients" for d in p.differences}
+    T = grads["dx"].T
+    assert T >= 2 and grads["dx"].steps == list(range(T - 1)), grads["dx"]
+    assert f"first differs at step {T - 2}" in grads["dx"].detail
+
+
+def test_an_exception_in_the_subject_is_a_failure_with_its_place(tmp_path):
+    f = tmp_path / "sol.py"
+    f.write_text((EX / "cs231n_correct.py").read_text().replace(
+        "    N, T, D = x.shape\n    H = h0.shape[1]\n    h = np.zeros((N, T, H))",
+        "    N, T, D = x.shape\n    H = h0.shape[1]\n    assert N > 1, 'one row'\n    h = np.zeros((N, T, H))"))
+    r = verify(str(f), "cs231n", "rnn", **FAST)
+    fwd = next(p for p in r.units[1].properties if p.name == "forward")
+    assert fwd.verdict == "FAIL" and fwd.example.startswith("B=1 ")
+    assert "AssertionError: one row (at sol.py:" in fwd.error and "in rnn_forward" in fwd.error
+
+
+def test_usage_problems_are_one_line_subject_errors(tmp_path):
+    (tmp_path / "sig.py").write_text("def rnn_step_forward(x, h):\n    return x\n")
+    (tmp_path / "imp.py").write_text("import numpy\nx = undefined_name\n")
+    (tmp_path / "mc.py").write_text("def lossFun(a, b, c):\n    return 1, 2\n")
+    cases = [
+        (str(tmp_path / "missing.py"), "cs231n", "missing.py: no such file"),
+        (str(tmp_path / "sig.py"), "cs231n", "rnn_step_forward(x, prev_h, Wx, Wh, b) expected"),
+        (str(tmp_path / "imp.py"), "d2l", "cannot import imp.py: NameError: name 'undefined_name'"),
+        (str(tmp_path / "mc.py"), "cs231n", "mc.py has none of rnn_step_forward"),
+        (str(tmp_path / "mc.py"), "min-char-rnn", "lossFun returned 2 values, expected (loss, dWxh"),
+        (str(tmp_path / "sig.py"), "min-char-rnn", "lossFun(inputs, targets, hprev) not found"),
+    ]
+    for target, conv, msg in cases:
+        with pytest.raises(SubjectError) as e:
+            verify(target, conv)
+        assert msg in str(e.value) and "\n" not in str(e.value), str(e.value)
+
+
+def test_assert_conforms_raises_the_report_and_returns_it_on_success():
+    import rnnlab.testing.planted as planted
+
+    report = assert_conforms(planted.planted("protocol", "gru"), max_examples=3)
+    assert report.ok
+    with pytest.raises(AssertionError) as e:
+        assert_conforms(planted.planted("protocol", "lstm", "lstm-dropped-cell-carry"), max_examples=3)
+    assert "known mistake lstm-dropped-cell-carry" in str(e.value)
+
+
+def test_the_report_is_deterministic_and_serialises():
+    a = verify(str(EX / "min_char_rnn_buggy.py"), "min-char-rnn", max_examples=10, seed=3)
+    b = verify(str(EX / "min_char_rnn_buggy.py"), "min-char-rnn", max_examples=10, seed=3)
+    assert a.render() == b.render()
+    d = json.loads(a.to_json())
+    assert d["ok"] is False and d["units"][0]["diagnosis"][0]["mistakes"] == ["tanh-derivative-one-minus-y"]
+    # the smallest example replays: the same failure on that one example
+    ex = next(p.example for p in a.units[0].properties if p.verdict == "FAIL")
+    c = verify(str(EX / "min_char_rnn_buggy.py"), "min-char-rnn", example=ex)
+    assert not c.ok and all(p.example in (None, ex) for p in c.units[0].properties)
+
+
+def test_rnnlabs_own_fused_cells_conform_through_the_protocol():
+    """The backends are subjects too: the fused NumPy cells (one matmul for every gate),
+    through the Protocol with their own fused layout."""
+    from rnnlab.numpy_backend.cells import CELLS
+
+    for cell, order in (("rnn", "h"), ("lstm", "ifoc"), ("gru", "zrh")):
+        fwd, bwd = CELLS[cell]
+
+        def forward(p, X, state, fwd=fwd):
+            Hs, sT, _ = fwd(X @ p["W_x"] + p["b"], p["W_h"], tuple(state))
+            return Hs, sT
+
+        def backward(p, X, state, dHs, dstate, fwd=fwd, bwd=bwd):
+            _, _, cache = fwd(X @ p["W_x"] + p["b"], p["W_h"], tuple(state))
+            dXW, dW_h, ds = bwd(dHs, dstate, cache)[:3]
+            return ({"W_x": np.einsum("tbd,tbg->dg", X, dXW), "W_h": dW_h,
+                     "b": dXW.sum((0, 1))}, dXW @ p["W_x"].T, ds)
+
+        layout = {"W_x": fused("W_x", order, cell), "W_h": fused("W_h", order, cell),
+                  "b": fused("b_", order, cell)}
+        assert_conforms(Protocol(cell, forward, backward, layout=layout, name=f"fused {cell}"),
+                        max_examples=10)
+
+
+def test_progress_appears_only_after_a_few_seconds():
+    t = [0.0]
+    out = io.StringIO()
+    p = Progress(out, after=3.0, clock=lambda: t[0])
+    p.step("lstm", "forward", 1, 6)
+    t[0] = 4.0
+    p.step("lstm", "gradients", 2, 6)
+    p.done()
+    lines = out.getvalue().splitlines()
+    assert lines == ["rnnlab verify: lstm: gradients (2/6), 4 s so far", "rnnlab verify: done in 4 s"]

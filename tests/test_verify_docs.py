@@ -1,0 +1,72 @@
+"""docs/verify.md shows real reports: every block between ``<!-- generated: ... -->`` and
+``<!-- end generated -->`` is the output of the command it names on the files in
+examples/verify (or the catalogue's table), and this test compares them. After a change
+to the reports, regenerate the page with ``RNNLAB_WRITE_DOCS=1 pytest tests/test_verify_docs.py``."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from rnnlab import cli
+from rnnlab.testing import CATALOGUE
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "docs" / "verify.md"
+BLOCK = re.compile(r"(<!-- generated: (.*?) -->\n)(.*?)(<!-- end generated -->)", re.S)
+
+
+def catalogue_table() -> str:
+    rows = ["| mistake | cells | kind | what the code does |", "| --- | --- | --- | --- |"]
+    perms = {}
+    for m in CATALOGUE.values():
+        if m.perm is not None:
+            perms.setdefault(sorted(m.cells)[0], []).append(m.name)
+            continue
+        forms = f" ({'d2l' if 'd2l' in m.forms else 'torch'} form)" if len(m.forms) == 1 else ""
+        heads = " (min-char-rnn)" if m.heads == frozenset({"softmax"}) else (
+            " (with an output layer)" if None not in m.heads else "")
+        cells = ", ".join(c for c in ("rnn", "lstm", "gru") if c in m.cells)
+        rows.append(f"| `{m.name}` | {cells}{forms}{heads} | {m.kind} | {m.title.replace('|', '¦')} |")
+    for cell, names in perms.items():
+        rows.append(f"| `{cell}-gate-order-…` ({len(names)}: every other order, e.g. `{names[0]}`) | "
+                    f"{cell} | forward | gate blocks read in another order than the convention's "
+                    f"(named in the convention's letters: \"read in the order i, f, o, g; the "
+                    f"convention's order is i, f, g, o\") |")
+    return "\n".join(rows) + "\n"
+
+
+def run_command(command: str, capsys, monkeypatch) -> str:
+    argv = shlex.split(command)
+    assert argv[0] == "rnnlab"
+    monkeypatch.chdir(ROOT)
+    capsys.readouterr()
+    status = cli.main(argv[1:] + ["--no-progress"])
+    out = capsys.readouterr().out
+    return f"```console\n$ {command}\n{out}$ echo $?\n{status}\n```\n"
+
+
+def test_the_page_shows_real_reports(capsys, monkeypatch):
+    pytest.importorskip("torch")
+    text = PAGE.read_text(encoding="utf-8")
+    blocks = list(BLOCK.finditer(text))
+    assert len(blocks) >= 9
+    new = text
+    for m in reversed(blocks):
+        what = m.group(2)
+        body = catalogue_table() if what == "catalogue" else run_command(what, capsys, monkeypatch)
+        new = new[:m.start(3)] + body + new[m.end(3):]
+    if os.environ.get("RNNLAB_WRITE_DOCS") == "1":
+        PAGE.write_text(new, encoding="utf-8")
+    assert new == text, ("docs/verify.md differs from the real reports; regenerate it with "
+                         "RNNLAB_WRITE_DOCS=1 pytest tests/test_verify_docs.py")
+
+
+def test_every_example_is_on_the_page():
+    text = PAGE.read_text(encoding="utf-8")
+    for f in sorted((ROOT / "examples" / "verify").glob("*.py")):
+        assert f"<!-- generated: rnnlab verify examples/verify/{f.name} " in text, f.name
