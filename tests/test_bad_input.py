@@ -765,7 +765,7 @@ CLI_ROWS = [
     CliRow("cli-verify-example",
            lambda t: ["verify", str(pathlib.Path(__file__).parents[1] / "examples" / "verify" / "min_char_rnn.py"),
                       "--convention", "min-char-rnn", "--example", "B=1 T=0"],
-           2, r"example 'B=1 T=0': expected B=\.\. T=\.\. D=\.\. \(or V=\.\.\) H=\.\. seed=\.\., missing D, H, seed$"),
+           2, r"example 'B=1 T=0': expected 'B=\.\. T=\.\. D=\.\. H=\.\. seed=\.\.' \(V=\.\. for D\), missing D, H, seed$"),
     CliRow("cli-nonfinite",
            lambda t: _train_args(t, "--cell", "lstm", "--lr", "1e39", "--clip", "1e30", "--epochs", "2"),
            3, r"^rnnlab: error: parameter 'W_\w+' holds \d+ NaN or infinite value\(s\) at epoch 1, "

@@ -177,6 +177,9 @@ def test_library_messages_are_said_in_flag_names():
     assert flag_names("val_fraction must be in [0, 1)") == "--val-fraction must be in [0, 1)"
     assert flag_names("use_random_iter=True") == "--random"
     assert flag_names("a device and an impl") == "a device and an impl"  # plain words stay
+    # a quoted part is the user's own text (a file name, an --example): never rewritten
+    assert flag_names("example 'B=1 T=0 seed=3' lacks num_steps, file 'num_steps=2.txt'") == \
+        "example 'B=1 T=0 seed=3' lacks --num-steps, file 'num_steps=2.txt'"
 
 
 def test_a_torch_run_resumed_on_numpy_leaves_its_torch_options_behind(capsys, tmp_path):

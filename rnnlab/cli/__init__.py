@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import __version__
 from ..distributed import launch_rank
-from ..errors import EXIT_ERROR, DistributedError, RnnlabError, exit_status
+from ..errors import EXIT_ERROR, DistributedError, RnnlabError, SubjectError, exit_status
 from . import generate, gradcheck, inspect, memory, train, verify
 from .common import OneLineParser, flag_names, is_out_of_memory, one_line
 from .signals import (describe, detach_from_lost_terminal, interrupt_status, say,
@@ -86,7 +86,10 @@ def _run(args) -> int:
             return args.func(args)
     except RnnlabError as exc:
         if rank == 0 or isinstance(exc, DistributedError):
-            print(f"{me}: error: {flag_names(one_line(exc))}", file=sys.stderr)
+            # a library message speaks in Python arguments: say them as the flags typed; a
+            # message about the user's own code (rnnlab verify) quotes that code, unchanged
+            text = one_line(exc) if isinstance(exc, SubjectError) else flag_names(one_line(exc))
+            print(f"{me}: error: {text}", file=sys.stderr)
         return exit_status(exc)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP
         if rank == 0:

@@ -39,7 +39,9 @@ FLAGS = {
 }
 _VALUE = r"""(?:'([^']*)'|"([^"]*)"|([^\s,;:)]+))"""
 _ASSIGN = re.compile(r"\b(" + "|".join(FLAGS) + r")=" + _VALUE)
-_BARE = re.compile(r"(?<![\w.-])(" + "|".join(k for k in FLAGS if "_" in k) + r")\b(?!=)")
+_BARE = r"(?<![\w.-])(?P<bare>" + "|".join(k for k in FLAGS if "_" in k) + r")\b(?!=)"
+_TOKENS = re.compile(  # name=value, else a quoted string (repr), else a bare name
+    _ASSIGN.pattern + r"|(?P<quoted>'[^']*')|" + _BARE)
 _REPEATED = re.compile(r"(--[a-z-]+(?: [^\s()]+)?) \(\1\)")
 
 
@@ -54,8 +56,14 @@ def flag_names(message: str) -> str:
             return flag if value == "True" else f"no {flag}"
         return f"{flag} {value}"
 
-    message = _ASSIGN.sub(assign, message)
-    message = _BARE.sub(lambda m: FLAGS[m.group(1)], message)
+    def one(m):  # one left-to-right pass: a quoted part is the user's own text (a file
+        if m.group("quoted"):  # name, an --example), never rewritten
+            return m.group("quoted")
+        if m.group("bare"):
+            return FLAGS[m.group("bare")]
+        return assign(m)
+
+    message = _TOKENS.sub(one, message)
     return _REPEATED.sub(r"\1", message)
 
 

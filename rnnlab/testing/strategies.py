@@ -49,7 +49,7 @@ class Example:
         missing = [k for k in ("B", "T", "D", "H", "seed") if k not in fields]
         extra = [k for k in fields if k not in ("B", "T", "D", "H", "seed")]
         if missing or extra:
-            raise ConfigError(f"example {text!r}: expected B=.. T=.. D=.. (or V=..) H=.. seed=.., "
+            raise ConfigError(f"example {text!r}: expected 'B=.. T=.. D=.. H=.. seed=..' (V=.. for D), "
                               + (f"missing {', '.join(missing)}" if missing else
                                  f"unknown {', '.join(extra)}"))
         v = {k: int(x) for k, x in fields.items()}
