@@ -37,7 +37,7 @@ import numpy as np
 from . import checkpoint_schema as schema
 from .config import ModelConfig
 from .data import Vocab, fsync_dir
-from .errors import CheckpointError, ConfigError, RnnlabError
+from .errors import CheckpointError, ConfigError, RnnlabError, SaveError
 from .params import validate_params
 
 FORMAT = "rnnlab-checkpoint"
@@ -83,9 +83,12 @@ def rng_metadata(seed: int) -> dict:
 
 def resolve(path: str | os.PathLike) -> Path:
     """A run directory (or a path with no suffix) means its ``checkpoint.safetensors``."""
+    if not isinstance(path, (str, os.PathLike)) or (isinstance(path, str) and not path.strip()):
+        raise CheckpointError(f"a checkpoint path must be a non-empty str or os.PathLike, got "
+                              f"{path!r}")
     p = Path(path)
-    if p.is_file():
-        return p
+    if p.exists() and not p.is_dir():
+        return p  # a file, or a pipe or device that read_checkpoint_bytes refuses
     return p / CHECKPOINT_NAME if p.is_dir() or p.suffix == "" else p
 
 
@@ -120,7 +123,10 @@ def atomic_write_bytes(path, data: bytes) -> None:
     half-written ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _save_error(path, exc) from None
     remove_stale_temps(path)
     mode = _new_file_mode(path)
     # the writer's pid in the name tells a later save whether the writer is still alive
@@ -134,11 +140,25 @@ def atomic_write_bytes(path, data: bytes) -> None:
         _test_hook_slow_save()
         os.chmod(tmp, mode)
         os.replace(tmp, path)  # atomic: readers see the old file or the new, never a mix
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):  # a full disk, a read-only or vanished directory
+            raise _save_error(path, exc) from None
         raise
     fsync_dir(path.parent)  # make the rename itself durable
+
+
+def _save_error(path: Path, exc: OSError) -> SaveError:
+    import errno
+
+    code = f"{errno.errorcode.get(exc.errno, exc.errno)}" if exc.errno else ""
+    why = f"{exc.strerror or exc}" + (f" ({code})" if code else "")
+    kept = ("the previous file is kept unchanged" if path.exists()
+            else "nothing was written")
+    err = SaveError(f"could not write {path}: {why}; {kept}")
+    err.errno, err.strerror, err.filename = exc.errno, exc.strerror, str(path)
+    return err
 
 
 def remove_stale_temps(path: Path) -> list:
@@ -274,6 +294,9 @@ def read_checkpoint_bytes(path) -> bytes:
         raise CheckpointError(f"no checkpoint at {path}")
     if path.is_dir():
         raise CheckpointError(f"{path} is a directory, not a checkpoint file")
+    if not path.is_file():  # reading a pipe would wait forever, /dev/zero never end
+        raise CheckpointError(f"{path} is not a regular file (a pipe, device or socket); a "
+                              "checkpoint is a .safetensors file")
     try:
         return path.read_bytes()
     except OSError as exc:

@@ -25,7 +25,7 @@ class ModelConfig:
     num_hiddens: int = 256  # H: width of every hidden state (d2l uses 256 for ch. 8/9)
     num_layers: int = 1  # stacked layers; layer k+1 reads layer k's hidden states
     gru_form: str = "d2l"  # "d2l": (R*H) @ W_hh;  "torch": R * (H @ W_hh + b_hn)
-    dropout: float = 0.0  # dropout on the outputs of every layer but the last (training only)
+    dropout: float = 0.0  # dropout on the outputs of every layer but the last (training only); needs num_layers >= 2
     bidirectional: bool = False  # a reverse-time pass per layer, outputs concatenated
 
     def __post_init__(self) -> None:
@@ -38,6 +38,13 @@ class ModelConfig:
         object.__setattr__(self, "dropout",
                            v.check_number("dropout", self.dropout, lo=0, hi=1, hi_open=True))
         object.__setattr__(self, "bidirectional", v.check_bool("bidirectional", self.bidirectional))
+        if self.dropout > 0 and self.num_layers == 1:  # refused, not ignored as torch.nn does
+            exc = ConfigError(
+                f"dropout {self.dropout:g} acts between stacked layers, and a model with "
+                "num_layers=1 (--num-layers 1) has none, so it would never be applied; use "
+                "num_layers >= 2, or dropout 0")
+            exc.argument = "dropout"
+            raise exc
 
     @property
     def num_directions(self) -> int:

@@ -300,8 +300,14 @@ class Vocab:
 
 
 def read_text(path) -> str:
-    """Contents of a UTF-8 text file; ``CorpusError`` naming the path if the file is
-    missing, a directory, unreadable, binary (NUL bytes), not UTF-8, or blank."""
+    """Contents of a UTF-8 text file, without a leading byte-order mark (U+FEFF);
+    ``CorpusError`` naming the path if the file is missing, a directory, a pipe or
+    device, unreadable, binary (NUL bytes), not UTF-8, or blank."""
+    if isinstance(path, str) and not path.strip():  # Path("") would be ".", a directory
+        raise CorpusError(f"corpus path is {path!r}, an empty name: give a UTF-8 text file, or "
+                          "'timemachine' for d2l's corpus")
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"corpus path must be a str or os.PathLike, got {type(path).__name__}")
     path = pathlib.Path(path)
     name = repr(str(path))
     if path.exists() and not path.is_file() and not path.is_dir():
@@ -327,6 +333,8 @@ def read_text(path) -> str:
             f"corpus file {name} is not valid UTF-8: byte {data[e.start]:#04x} "
             f"at offset {e.start} ({e.reason})"
         ) from None
+    if text.startswith("\ufeff"):  # a byte-order mark (Notepad writes one): not a character
+        text = text[1:]
     if not text.strip():
         what = "empty" if not text else f"whitespace only ({len(data)} bytes)"
         raise CorpusError(f"corpus file {name} is {what}")

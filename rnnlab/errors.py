@@ -82,6 +82,15 @@ class NonFiniteParamError(ParamError, NonFiniteError):
     it with the epoch and batch, and the CLI exits with status 3)."""
 
 
+class SaveError(RnnlabError, OSError):
+    """A file could not be written (a full disk, a read-only or vanished directory); the
+    previous file of that name is kept unchanged. ``errno``, ``strerror`` and
+    ``filename`` are the OS error's."""
+
+    def __str__(self) -> str:  # OSError would print "[Errno 28] ..." instead of the message
+        return str(self.args[0]) if self.args else ""
+
+
 class BackendError(RnnlabError, RuntimeError):
     """A backend or device was asked for that is unknown or not available."""
 

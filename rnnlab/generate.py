@@ -33,7 +33,11 @@ def choose(logits: np.ndarray, strategy: str, temperature: float, top_k: int | N
         z[unk] = -np.inf  # (V,): a probability of exactly 0
     if strategy == "greedy":
         return int(np.argmax(z))
-    z = z / temperature  # (V,)
+    with np.errstate(over="ignore"):  # a tiny temperature overflows the rest to -inf: meant
+        zt = z / temperature  # (V,)
+        if not np.isfinite(zt.max()):  # so small a temperature (1e-320) that z / T overflows:
+            zt = (z - z.max()) / temperature  # shift first; the top logit stays 0, no inf - inf
+    z = zt
     if top_k is not None:
         kth = np.partition(z, -top_k)[-top_k]  # the k-th largest logit
         z = np.where(z >= kth, z, -np.inf)  # (V,): keep the top k (ties at the edge kept)
@@ -44,12 +48,32 @@ def choose(logits: np.ndarray, strategy: str, temperature: float, top_k: int | N
 
 
 def check_decoding(strategy: str, temperature: float, top_k: int | None, vocab_size: int) -> None:
-    if strategy not in ("greedy", "sample"):
-        raise ConfigError(f"unknown decoding strategy {strategy!r}; expected greedy or sample")
-    if not (np.isfinite(temperature) and temperature > 0):
-        raise ConfigError(f"temperature must be > 0, got {temperature!r}")
-    if top_k is not None and not (1 <= top_k <= vocab_size):
-        raise ConfigError(f"top_k must be between 1 and the vocabulary size {vocab_size}, got {top_k!r}")
+    """The decoding options: a known strategy, a positive finite temperature (a bool or
+    a string is not one), an integer top_k in [1, V]."""
+    from .validate import check_choice, check_number, is_int, refuse
+
+    check_choice("strategy", strategy, ("greedy", "sample"))
+    check_number("temperature", temperature, lo=0, lo_open=True)
+    if top_k is not None and not (is_int(top_k) and 1 <= top_k <= vocab_size):
+        raise refuse("top_k", top_k, f"None or an integer between 1 and the vocabulary size "
+                                     f"{vocab_size}")
+
+
+# what one generated token costs in memory, at least: its id in a list, its token in a
+# list, the text (a pointer each, a small int, up to 4 bytes per character, a word...)
+BYTES_PER_TOKEN = 64
+
+
+def check_num_preds(num_preds) -> int:
+    """A non-negative int whose text fits in memory: 10**23 is refused at once, with the
+    number, instead of generating until the process is killed."""
+    from .memory import check_fits
+    from .validate import check_int
+
+    num_preds = check_int("num_preds", num_preds, lo=0)
+    check_fits(num_preds * BYTES_PER_TOKEN, f"generating num_preds={num_preds:,} tokens",
+               "ask for fewer (--num-preds)")
+    return num_preds
 
 
 # ------------------------------------------------------------------------------ the prefix
@@ -151,10 +175,23 @@ def predict(prefix, num_preds: int, backend, cfg: ModelConfig, params: dict, voc
     model's text comes back with its words joined by spaces. ``<unk>`` is never
     generated unless ``allow_unk``.
     """
+    from .validate import check_bool, check_seed
+
+    if tokenizer is not None and not isinstance(tokenizer, Tokenizer):
+        raise ConfigError(f"tokenizer must be a rnnlab Tokenizer or None, got "
+                          f"{type(tokenizer).__name__}")
     tokenizer = tokenizer or Tokenizer()
-    if isinstance(num_preds, bool) or not isinstance(num_preds, int) or num_preds < 0:
-        raise ConfigError(f"num_preds must be a non-negative integer, got {num_preds!r}")
+    if not isinstance(cfg, ModelConfig):
+        raise ConfigError(f"cfg must be a ModelConfig, got {type(cfg).__name__}")
+    if not isinstance(vocab, Vocab):
+        raise ConfigError(f"vocab must be a rnnlab Vocab, got {type(vocab).__name__}")
+    if len(vocab) != cfg.vocab_size:  # ids past either end would be fed or produced
+        raise ConfigError(f"the vocabulary has {len(vocab)} tokens but the model's vocab_size "
+                          f"is {cfg.vocab_size}: they come from different runs")
+    num_preds = check_num_preds(num_preds)
     check_decoding(strategy, temperature, top_k, len(vocab))
+    seed = check_seed("seed", seed, optional=True)
+    allow_unk = check_bool("allow_unk", allow_unk)
     if cfg.bidirectional:
         raise ConfigError("a bidirectional model reads the future, so it cannot generate text "
                           "one token at a time; train a unidirectional one")

@@ -142,6 +142,25 @@ def probe_windows(corpus: np.ndarray, batch_size: int, window: int, seed: int):
     return X, y_last
 
 
+def check_gradient_flow_inputs(train_tokens: int, probe_tokens: int, window: int, epochs: int,
+                               train_batch_size: int = 32, num_steps: int = 35) -> None:
+    """Refuse texts too short for the probes or the training, in the terms of what
+    inspect does (not of options it does not have), before anything is computed."""
+    from .data import _min_length
+
+    if probe_tokens < window + 2:
+        raise CorpusError(f"inspecting a window of {window} steps needs at least {window + 2} "
+                          f"tokens; the probe text has {probe_tokens} (use a smaller --window, "
+                          "or a longer corpus)")
+    need = _min_length(train_batch_size, num_steps, False)
+    if epochs > 0 and train_tokens < need:
+        raise CorpusError(
+            f"the trained panel trains each cell on batches of {train_batch_size} rows x "
+            f"{num_steps} steps, which need at least {need:,} training tokens; the text has "
+            f"{train_tokens:,}: use a longer corpus, or --epochs 0 for the panel at "
+            "initialisation only")
+
+
 def gradient_flow(cells, train_corpus: np.ndarray, probe_corpus: np.ndarray, vocab_size: int,
                   num_hiddens: int = 64, window: int = 100, batch_size: int = 16,
                   epochs: int = 20, optimizer: str = "adam", lr: float = 0.01,
@@ -162,6 +181,8 @@ def gradient_flow(cells, train_corpus: np.ndarray, probe_corpus: np.ndarray, voc
     from .threads import thread_tuner
     from .train import TrainConfig, train
 
+    check_gradient_flow_inputs(len(train_corpus), len(probe_corpus), window, epochs,
+                               train_batch_size, num_steps)
     unknown = [c for c in cells if c not in available_cells()]
     if unknown:
         raise ConfigError(f"cell(s) {', '.join(unknown)} not available; the numpy backend has "

@@ -32,6 +32,9 @@ H hidden, G gates (rnn 1, lstm 4, gru 3), V vocabulary, In a layer's input width
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,9 +128,18 @@ def estimate_memory(cfg: ModelConfig, batch_size: int, num_steps: int, backend: 
 
     ``impl`` picks the torch backend's path (``scratch`` or ``nn``); the numpy backend
     has one. Dropout masks, when used, come on top (one (T, B, H·D) float64 array per
-    layer boundary, made by the caller).
+    layer boundary, made by the caller). Past 16 layers the numbers are extrapolated in
+    O(1) (the workspace as a lower bound), so any size, however absurd, is estimated at once.
     """
     _check(cfg, batch_size, num_steps, backend, optimizer, impl)
+    if cfg.num_layers > _WALKED_LAYERS:  # every layer above the first is alike: affine in L
+        L = cfg.num_layers
+        a, b = (estimate_memory(dataclasses.replace(cfg, num_layers=n), batch_size, num_steps,
+                                backend, optimizer, dtype, impl)
+                for n in (_WALKED_LAYERS - 1, _WALKED_LAYERS))
+        grow = lambda f: getattr(b, f) + (L - _WALKED_LAYERS) * (getattr(b, f) - getattr(a, f))  # noqa: E731
+        return MemoryEstimate(b.backend, b.dtype, *(grow(f) for f in (
+            "parameters", "gradients", "optimizer_state", "activations", "workspace")))
     item = check_dtype(dtype).itemsize
     n_params = sum(int(np.prod(s)) for s in param_shapes(cfg).values())
     parameters = n_params * item
@@ -140,6 +152,73 @@ def estimate_memory(cfg: ModelConfig, batch_size: int, num_steps: int, backend: 
         name = f"torch ({impl})"
     return MemoryEstimate(name, check_dtype(dtype).name, parameters, parameters, state,
                           activations, peak - activations)
+
+
+# Above this many layers an estimate is extrapolated from the last two walked, so a size
+# check of num_layers=10**9 costs what 16 layers do. Layers 1..L-1 are alike, so the
+# parameters, gradients, optimiser state and activations grow by the same bytes per
+# layer (exact, tests/test_memory.py). The workspace is a peak, a maximum of such affine
+# functions of L, whose slope can still rise past the walked depth: extrapolated, it
+# is a lower bound (a secant of a convex function), so a refusal never overstates.
+_WALKED_LAYERS = 16
+
+
+def param_count(cfg: ModelConfig) -> int:
+    """Numbers in the parameters of ``cfg``, in O(1) whatever num_layers is."""
+    def count(layers: int) -> int:
+        return sum(math.prod(s) for s in param_shapes(
+            dataclasses.replace(cfg, num_layers=layers, dropout=0.0)).values())
+    one = count(1)
+    return one + (cfg.num_layers - 1) * (count(2) - one) if cfg.num_layers > 1 else one
+
+
+def memory_limit() -> int | None:
+    """Bytes this process may use: the machine's RAM, or a container's (cgroup) limit when
+    lower; None where neither can be read."""
+    limits = []
+    try:
+        limits.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        pass
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 1 << 60:  # "max" or 2^63-ish: no limit
+            limits.append(int(text))
+    return min(limits) if limits else None
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if n < 1024 or unit == "EiB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:.3g} bytes"  # pragma: no cover
+
+
+def check_fits(nbytes: int, what: str, hint: str) -> None:
+    """Refuse, before allocating, what could not fit in this machine's memory: a
+    ConfigError with the number (``what`` needs about X, more than the Y here; ``hint``)."""
+    limit = memory_limit()
+    if limit is not None and nbytes > limit:
+        raise ConfigError(f"{what} needs about {human_bytes(nbytes)}, more than the "
+                          f"{human_bytes(limit)} of memory here; {hint}")
+
+
+def check_training_fits(cfg: ModelConfig, batch_size: int, num_steps: int, backend: str = "numpy",
+                        optimizer: str = "sgd", dtype="float32", impl: str = "scratch",
+                        hint: str = "use a smaller --hidden, --num-layers, --batch-size or "
+                                    "--num-steps") -> None:
+    """Refuse a model and batch whose training step (parameters, optimiser state, the
+    step's peak) cannot fit in memory, with the estimate, before anything is allocated."""
+    est = estimate_memory(cfg, batch_size, num_steps, backend, optimizer, dtype, impl)
+    check_fits(est.total, f"training a {cfg.cell} with H={cfg.num_hiddens:,}, "
+               f"{cfg.num_layers:,} layer(s), V={cfg.vocab_size:,} on batches of "
+               f"B={batch_size:,} x T={num_steps:,} ({est.backend}, {est.dtype}, {optimizer})",
+               hint)
 
 
 # ------------------------------------------------------------------------------- numpy

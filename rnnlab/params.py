@@ -101,13 +101,28 @@ def init_params(
     """
     if isinstance(cell, ModelConfig):
         cfg = cell
+        if vocab_size is not None or num_hiddens is not None or model_options:
+            raise ConfigError("init_params(ModelConfig, ...): the sizes and options are the "
+                              "config's; pass vocab_size, num_hiddens and the rest only with a "
+                              "cell name")
     else:
         if vocab_size is None or num_hiddens is None:
             raise ConfigError("init_params(cell_name, ...) needs vocab_size and num_hiddens")
-        cfg = ModelConfig(cell, vocab_size, num_hiddens, **model_options)
+        from .config import replace_checked
+
+        cfg = replace_checked(ModelConfig(cell, vocab_size, num_hiddens), **model_options)
+    from .memory import check_fits, param_count  # memory imports this module
+    from .validate import check_choice, check_seed
+
     dtype = check_dtype(dtype)
-    if init not in INITS:
-        raise ConfigError(f"unknown init {init!r}; expected one of {', '.join(INITS)}")
+    check_choice("init", init, INITS)
+    seed = check_seed("seed", seed)
+    # refused with the number before anything is allocated (num_layers=10**9 would
+    # otherwise allocate layer after layer for a minute before running out)
+    check_fits(param_count(cfg) * dtype.itemsize,
+               f"the parameters of a {cfg.cell} with H={cfg.num_hiddens:,}, "
+               f"{cfg.num_layers:,} layer(s) and V={cfg.vocab_size:,}",
+               "use a smaller hidden size (--hidden) or fewer layers (--num-layers)")
     rng = np.random.default_rng(seed)
     params = {}
     for name, shape in param_shapes(cfg).items():
@@ -123,9 +138,14 @@ def init_params(
 
 
 def check_dtype(dtype) -> np.dtype:
-    dt = np.dtype(dtype)
+    """float32 or float64, named any way NumPy names them ("float32", np.float32, a
+    dtype); None (NumPy's float64 by default) and anything else are refused."""
+    try:
+        dt = None if dtype is None or isinstance(dtype, bool) else np.dtype(dtype)
+    except (TypeError, ValueError):
+        dt = None
     if dt not in [np.dtype(d) for d in DTYPES]:
-        raise ConfigError(f"dtype must be float32 or float64, got {dt}")
+        raise ConfigError(f"dtype must be float32 or float64, got {dt if dt is not None else repr(dtype)}")
     return dt
 
 

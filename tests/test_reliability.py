@@ -5,6 +5,7 @@ to allocate, a full disk, extreme temperatures, empty corpus names."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -80,3 +81,168 @@ def test_cli_clip_none_is_recorded_and_resumed(capsys, tmp_path):
     code, text, _ = run(capsys, "inspect", "--run", out, "--no-plot", "--epochs", "0",
                         "--cells", "rnn", "--window", "20", "--hidden", "8", "--batch-size", "2")
     assert code == 0 and "no clipping" in text
+
+
+# ------------------------------------------------------------------ 7: byte-order mark
+
+
+def test_a_byte_order_mark_is_not_a_token(tmp_path):
+    """Notepad's UTF-8 files start with EF BB BF: U+FEFF is not part of the text, so the
+    vocabulary and the tokens equal those of the same file without it."""
+    text = "the cat sat on the mat. 时间机器\n" * 5
+    plain, marked = tmp_path / "plain.txt", tmp_path / "bom.txt"
+    plain.write_bytes(text.encode("utf-8"))
+    marked.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    a, va = rnnlab.load_corpus(plain)
+    b, vb = rnnlab.load_corpus(marked)
+    assert "\ufeff" not in vb.idx_to_token and va == vb and np.array_equal(a, b)
+    inner = tmp_path / "inner.txt"  # a U+FEFF inside the text is a character like any other
+    inner.write_bytes(("ab\ufeffcd" * 5).encode("utf-8"))
+    assert "\ufeff" in rnnlab.load_corpus(inner)[1].idx_to_token
+
+
+# ------------------------------------------------------------------ 8: special files
+
+
+def test_special_files_as_checkpoints_never_hang(capsys, tmp_path):
+    """A named pipe as a checkpoint: generate, train --resume and inspect --run refuse it
+    at once (an alarm fails the test instead of letting it hang)."""
+    import os
+    import signal
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("POSIX named pipes")
+    pipe = tmp_path / "pipe.safetensors"
+    os.mkfifo(pipe)
+    (tmp_path / "run").mkdir()
+    os.mkfifo(tmp_path / "run" / "checkpoint.safetensors")
+
+    def hung(*_):
+        raise TimeoutError("blocked on a named pipe")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        for argv in (["generate", pipe], ["inspect", "--run", pipe, "--no-plot"],
+                     ["train", "--resume", "--out", tmp_path / "run", *TINY],
+                     ["generate", "/dev/zero"]):
+            code, _, err = run(capsys, *argv)
+            assert code == 2 and len(err) == 1 and "is not a regular file" in err[0], (argv, err)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+# ------------------------------------------------------------------ 9: sizes up front
+
+
+def test_huge_sizes_are_refused_at_once_with_the_number(capsys, tmp_path):
+    """Nothing is allocated: each refusal takes well under a second (it used to allocate
+    for 47 s with --num-layers 10**9)."""
+    import time
+
+    for extra, match in ((["--num-layers", str(10**9)], "1,000,000,000 layer(s)"),
+                         (["--hidden", str(10**12)], "H=1,000,000,000,000"),
+                         (["--num-preds", str(10**23)], "num_preds=100,000,000,000,000,000,000,000")):
+        t0 = time.perf_counter()
+        code, _, err = run(capsys, "train", "--out", tmp_path / "run", *TINY, *extra)
+        assert code == 2 and len(err) == 1 and match in err[0], err
+        assert "more than the" in err[0] and "of memory here" in err[0]
+        assert time.perf_counter() - t0 < 5
+
+
+def test_deep_models_are_estimated_in_constant_time_and_exactly():
+    """Past 16 layers estimate_memory extrapolates: parameters, gradients, optimiser state
+    and activations exactly (every layer above the first is alike), the workspace as a
+    lower bound; param_count is exact at any depth."""
+    import dataclasses
+    import time
+
+    from rnnlab import memory
+    from rnnlab.params import param_shapes
+
+    for cell, bi, dropout, backend in (("lstm", False, 0.0, "numpy"), ("gru", True, 0.3, "numpy"),
+                                        ("rnn", False, 0.0, "torch")):
+        cfg = ModelConfig(cell, 11, 6, num_layers=40, bidirectional=bi, dropout=dropout)
+        fast = memory.estimate_memory(cfg, 3, 5, backend, "adam")
+        slow_walk = memory._WALKED_LAYERS
+        try:
+            memory._WALKED_LAYERS = 10**9
+            walked = memory.estimate_memory(cfg, 3, 5, backend, "adam")
+        finally:
+            memory._WALKED_LAYERS = slow_walk
+        for field in ("parameters", "gradients", "optimizer_state", "activations"):
+            assert getattr(fast, field) == getattr(walked, field), (cell, field)
+        assert fast.workspace <= walked.workspace
+        assert memory.param_count(cfg) == sum(math.prod(s) for s in param_shapes(cfg).values())
+    t0 = time.perf_counter()
+    huge = dataclasses.replace(cfg, num_layers=10**9)
+    assert memory.estimate_memory(huge, 32, 35).parameters > 10**11
+    assert time.perf_counter() - t0 < 1
+
+
+def test_gradcheck_refuses_a_model_it_would_check_for_hours(capsys):
+    code, _, err = run(capsys, "gradcheck", "--hidden", "512")
+    assert code == 2 and "2,130,954 evaluations" in err[0]
+    code, out, _ = run(capsys, "gradcheck", "--cell", "rnn", "--hidden", "16")  # still fine
+    assert code == 0 and "(ok," in out
+
+
+# ------------------------------------------------------------------ 10: a full disk
+
+
+def test_a_full_disk_names_the_file_and_the_checkpoint_kept(capsys, tmp_path, monkeypatch):
+    """The disk fills up during the third save: status 2, one line naming the file, the
+    error, and the epoch whose checkpoint is kept; that checkpoint loads, and --resume
+    continues from it once there is space again."""
+    import os
+
+    if not os.path.exists("/proc/self/fd"):
+        pytest.skip("needs /proc to tell the temporary file's descriptor")
+    real, saves = os.fsync, []
+
+    def fsync(fd):
+        if ".checkpoint.safetensors." in os.readlink(f"/proc/self/fd/{fd}"):
+            saves.append(fd)
+            if len(saves) == 3:
+                raise OSError(28, "No space left on device")
+        return real(fd)
+
+    out = tmp_path / "run"
+    args = ["train", "--cell", "rnn", "--epochs", "4", "--checkpoint-every", "1", "--out", out,
+            *TINY]
+    with monkeypatch.context() as m:
+        m.setattr(os, "fsync", fsync)
+        code, _, err = run(capsys, *args)
+    assert code == 2 and len(err) == 1, err
+    assert re.search(r"^rnnlab: error: could not write .*run/checkpoint\.safetensors: No space "
+                     r"left on device \(ENOSPC\); the previous file is kept unchanged \(the "
+                     r"checkpoint after epoch 2\); free some space, then run the same command "
+                     r"with --resume", err[0]), err[0]
+    assert load_checkpoint(out).epoch == 2 and not list(out.glob(".checkpoint*.tmp"))
+    assert run(capsys, *args, "--resume")[0] == 0 and load_checkpoint(out).epoch == 4
+
+
+# ------------------------------------------------------------------ 11: odd values
+
+
+def test_a_vanishing_temperature_is_greedy_not_nan(capsys, tmp_path):
+    """T = 1e-320 divides the logits into overflow: the logits are shifted first, so the
+    top one stays 0 and the rest go to -inf: sampling becomes greedy, never NaN."""
+    from rnnlab.generate import choose
+
+    rng = np.random.default_rng(0)
+    logits = np.array([0.5, 3.0, -1.0, 2.999])
+    assert all(choose(logits, "sample", 1e-320, None, rng) == 1 for _ in range(20))
+    assert choose(logits, "sample", 1e-320, 2, rng) == 1
+    corpus, vocab, cfg = tiny_model()
+    be = rnnlab.get_backend("numpy")
+    params = be.from_numpy(init_params(cfg, seed=3, init="torch"))
+    greedy = rnnlab.predict("the ", 30, be, cfg, params, vocab)
+    assert rnnlab.predict("the ", 30, be, cfg, params, vocab, strategy="sample",
+                          temperature=1e-320, seed=5) == greedy
+    out = tmp_path / "run"
+    assert run(capsys, "train", "--cell", "rnn", "--epochs", "1", "--out", out, *TINY)[0] == 0
+    code, text, err = run(capsys, "generate", out, "--temperature", "1e-320", "--num-preds", "20")
+    assert code == 0, err
+    assert text.strip() == run(capsys, "generate", out, "--num-preds", "20")[1].strip()

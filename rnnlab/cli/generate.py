@@ -77,7 +77,7 @@ def choose_checkpoint(path: Path, which: str | None) -> Path:
 
 def cmd_generate(args) -> int:
     from ..checkpoint import CHECKPOINT_NAME, load_checkpoint, resolve
-    from ..generate import predict, prefix_ids
+    from ..generate import check_num_preds, predict, prefix_ids
     from ..runs import find_runs, run_prefix, run_tokenizer, runs_table, summary
     from ..threads import thread_tuner
 
@@ -89,6 +89,7 @@ def cmd_generate(args) -> int:
         print(runs_table(folder))
         print(f"generate from one of them: rnnlab generate {folder / '<run>'}")
         return 0
+    check_num_preds(args.num_preds)  # 10**23 is refused now, not generated until killed
     args.checkpoint = str(choose_checkpoint(folder, args.which))
     ckpt = load_checkpoint(args.checkpoint)
     if args.dtype is None:  # run the model in the dtype it was trained in

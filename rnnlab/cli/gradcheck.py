@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..config import CELLS, GRU_FORMS, ModelConfig
+from ..errors import ConfigError
 from .common import (add_threads_option, check_backend_options, nonneg_int, positive_float,
                      positive_int)
 
@@ -34,6 +35,9 @@ def add_parser(sub) -> None:
     c.set_defaults(func=cmd_gradcheck)
 
 
+MAX_CHECKED = 100_000  # numbers perturbed by `rnnlab gradcheck`: about a minute at H=128
+
+
 def cmd_gradcheck(args) -> int:
     from ..backend import get_backend
     from ..gradcheck import gradcheck, random_problem
@@ -42,6 +46,18 @@ def cmd_gradcheck(args) -> int:
     check_backend_options(args.backend, args.impl, None, args.cell, args.gru_form)
     cfg = ModelConfig(args.cell, args.vocab, args.hidden, num_layers=args.num_layers,
                       gru_form=args.gru_form, bidirectional=args.bidirectional)
+    # finite differences cost two loss evaluations per number checked: refuse, with the
+    # count, a model whose check would run for hours instead of starting it
+    from ..memory import param_count
+
+    numbers = param_count(cfg) + (cfg.num_layers * cfg.num_directions * cfg.num_states
+                                  * args.batch_size * cfg.num_hiddens)
+    if numbers > MAX_CHECKED:
+        raise ConfigError(
+            f"gradcheck perturbs every number of the model and the state, two loss evaluations "
+            f"each: {numbers:,} numbers here, {2 * numbers:,} evaluations (hours); it is meant "
+            f"for small models, up to {MAX_CHECKED:,} numbers: use a smaller --hidden, "
+            "--vocab, --num-layers or --batch-size (the maths does not depend on the size)")
     options = {"dtype": "float64"}
     if args.backend == "torch":
         options.update(device="cpu", impl=args.impl)

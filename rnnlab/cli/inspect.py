@@ -57,7 +57,9 @@ def add_parser(sub) -> None:
 
 def cmd_inspect(args) -> int:
     from ..data import load_corpus, split_after
-    from ..inspect import available_cells, gradient_flow
+    from ..config import ModelConfig
+    from ..inspect import available_cells, check_gradient_flow_inputs, gradient_flow
+    from ..memory import check_training_fits
 
     out = Path(args.out)
     if args.run is not None:
@@ -67,6 +69,11 @@ def cmd_inspect(args) -> int:
     train_corpus, probe = split_after(full, args.max_tokens, 0.2)
     if len(probe) < args.window + 2:  # a short text: probe the training tokens themselves
         probe = train_corpus
+    check_gradient_flow_inputs(len(train_corpus), len(probe), args.window, args.epochs)
+    for cell in cells:  # the probes' BPTT and the training, refused with the number if too big
+        check_training_fits(ModelConfig(cell, len(vocab), args.hidden), args.batch_size,
+                            args.window, optimizer=args.optimizer, dtype="float64",
+                            hint="use a smaller --hidden, --batch-size or --window")
     print(f"gradient flow: loss on the last of {args.window} steps, H={args.hidden}, "
           f"{args.batch_size} windows of {args.corpus}; training {args.epochs} epochs "
           f"({args.optimizer}, lr {args.lr:g}) on {len(train_corpus):,} tokens", flush=True)

@@ -17,7 +17,8 @@ import numpy as np
 from ..config import CELLS, GRU_FORMS, OPTIMIZERS, ModelConfig
 from ..data import TOKEN_KINDS
 from ..checkpoint import BEST_NAME
-from ..errors import EXIT_NONFINITE, CheckpointError, ConfigError, CorpusError, NonFiniteError
+from ..errors import (EXIT_NONFINITE, CheckpointError, ConfigError, CorpusError, NonFiniteError,
+                      SaveError)
 from ..schedule import best_epoch, stopped_early, val_history
 from .common import (add_backend_options, add_threads_option, check_backend_options,
                      check_run_dir, clip_threshold, decay_factor, describe_choice, fraction,
@@ -535,7 +536,8 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
     from ..checkpoint import Checkpoint, check_resume, decode_checkpoint, rng_metadata, save_checkpoint
     from ..data import split_after, tokenizer_for
     from ..distributed import check_divisible
-    from ..generate import predict, prefix_ids
+    from ..generate import check_num_preds, predict, prefix_ids
+    from ..memory import check_training_fits
     from ..runs import default_prefix
     from ..params import init_params
     from ..threads import thread_tuner
@@ -576,6 +578,11 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
                           "raise it, or 0 for no validation")
     check_backend_options(args.backend, args.impl, args.device, cfg.cell, cfg.gru_form)
     be = make_backend(args) if dp is None else dp.backend(args.device, args.dtype, args.impl)
+    if str(getattr(be, "device", "cpu")).startswith("cpu"):  # a GPU's own memory: torch says
+        # at once; here a model too big for RAM is refused with the number, not allocated
+        check_training_fits(cfg, tcfg.batch_size, tcfg.num_steps, args.backend, tcfg.optimizer,
+                            args.dtype, args.impl)
+    check_num_preds(args.num_preds)  # the samples' text must fit too
     prefix = args.prefix if args.prefix is not None else default_prefix(args.corpus, vocab,
                                                                         tokenizer)
     unknown = prefix_ids(prefix, vocab, tokenizer).unknown  # fail now, not after 500 epochs
@@ -661,8 +668,19 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
     def save(epoch: int, last: bool = False) -> None:
         """The run after ``epoch`` epochs to the latest checkpoint (the best epoch before
         it); the plots with it while they are cheap, always with the ``last``."""
-        write_best()
-        write(ckpt_path, snapshot(epoch))
+        try:
+            write_best()
+            write(ckpt_path, snapshot(epoch))
+        except SaveError as exc:  # a full disk: say what is kept and how to go on
+            good = last_saved or start_epoch
+            kept = ("the checkpoint" if exc.filename == str(ckpt_path)  # or best.safetensors
+                    else f"and {ckpt_path.name}") + f" after epoch {good}"
+            err = SaveError(
+                f"{exc}" + (f" ({kept}); free some space, then run the same command with "
+                            "--resume to continue from it" if good else
+                            "; free some space and run the command again"))
+            err.errno, err.strerror, err.filename = exc.errno, exc.strerror, exc.filename
+            raise err from None
         if not args.no_plot and history and not no_matplotlib and (
                 last or epoch == tcfg.num_epochs or plot_clock.due()):
             from ..plot import plot_grad_norms, plot_perplexity
