@@ -40,9 +40,9 @@ class ModelConfig:
         object.__setattr__(self, "bidirectional", v.check_bool("bidirectional", self.bidirectional))
         if self.dropout > 0 and self.num_layers == 1:  # refused, not ignored as torch.nn does
             exc = ConfigError(
-                f"dropout {self.dropout:g} acts between stacked layers, and a model with "
-                "num_layers=1 (--num-layers 1) has none, so it would never be applied; use "
-                "num_layers >= 2, or dropout 0")
+                f"dropout={self.dropout:g} acts between stacked layers, and a model with "
+                "num_layers=1 has none, so it would never be applied; use num_layers >= 2, "
+                "or dropout=0")
             exc.argument = "dropout"
             raise exc
 

@@ -72,7 +72,7 @@ def check_num_preds(num_preds) -> int:
 
     num_preds = check_int("num_preds", num_preds, lo=0)
     check_fits(num_preds * BYTES_PER_TOKEN, f"generating num_preds={num_preds:,} tokens",
-               "ask for fewer (--num-preds)")
+               "ask for fewer")
     return num_preds
 
 

@@ -525,8 +525,8 @@ ROWS = [
     Row("model-dropout", lambda c: ModelConfig("rnn", V, H, dropout=1.0),
         ConfigError, r"dropout must be a number in \[0, 1\), got 1\.0"),
     Row("model-dropout-one-layer", lambda c: ModelConfig("rnn", V, H, dropout=0.5),
-        ConfigError, r"dropout 0\.5 acts between stacked layers, and a model with num_layers=1 "
-                     r"\(--num-layers 1\) has none, so it would never be applied"),
+        ConfigError, r"dropout=0\.5 acts between stacked layers, and a model with num_layers=1 "
+                     r"has none, so it would never be applied; use num_layers >= 2, or dropout=0"),
     Row("train-lr", lambda c: TrainConfig(lr=float("nan")),
         ConfigError, r"lr must be a positive finite number, got nan"),
     Row("train-clip", lambda c: TrainConfig(clip_theta=-1.0),
@@ -712,7 +712,7 @@ CLI_ROWS = [
            2, r"^rnnlab: error: training a lstm with H=8, 1,000,000,000 layer\(s\), .* needs about "
               r"[\d,.]+ \w+, more than the [\d,.]+ \w+ of memory here"),
     CliRow("cli-num-preds-huge", lambda t: _train_args(t, "--num-preds", str(10**23)),
-           2, r"^rnnlab: error: generating num_preds=100,000,000,000,000,000,000,000 tokens needs "
+           2, r"^rnnlab: error: generating --num-preds 100,000,000,000,000,000,000,000 tokens needs "
               r"about [\d,.]+ \w+, more than the [\d,.]+ \w+ of memory here; ask for fewer"),
     CliRow("cli-epochs-text", lambda t: _train_args(t, "--epochs", "ten"),
            2, r"argument --epochs: expected a positive integer, got 'ten'"),
@@ -725,8 +725,9 @@ CLI_ROWS = [
     CliRow("cli-dropout", lambda t: _train_args(t, "--dropout", "1.5"),
            2, r"argument --dropout: expected a number in \[0, 1\), got 1\.5"),
     CliRow("cli-dropout-one-layer", lambda t: _train_args(t, "--dropout", "0.5"),
-           2, r"^rnnlab: error: dropout 0\.5 acts between stacked layers, and a model with "
-              r"num_layers=1 \(--num-layers 1\) has none"),
+           2, r"^rnnlab: error: --dropout 0\.5 acts between stacked layers, and a model with "
+              r"--num-layers 1 has none, so it would never be applied; use --num-layers >= 2, "
+              r"or --dropout 0$"),
     CliRow("cli-val-fraction", lambda t: _train_args(t, "--val-fraction", "1"),
            2, r"argument --val-fraction: expected a number in \[0, 1\), got 1"),
     CliRow("cli-cell", lambda t: _train_args(t, "--cell", "cnn"),
@@ -872,8 +873,8 @@ CLI_ROWS = [
            2, r"pipe is not a regular file \(a pipe, device or socket\)"),
     CliRow("cli-generate-num-preds-huge",
            lambda t: ["generate", _trained(t), "--num-preds", str(10**23)],
-           2, r"generating num_preds=100,000,000,000,000,000,000,000 tokens needs about .* memory "
-              r"here; ask for fewer \(--num-preds\)"),
+           2, r"generating --num-preds 100,000,000,000,000,000,000,000 tokens needs about .* memory "
+              r"here; ask for fewer$"),
     CliRow("cli-inspect-short-corpus",
            lambda t: ["inspect", "--corpus", _text_file(t, "s.txt", b"the quick brown fox " * 10),
                       "--no-plot", "--out", str(t / "insp")],

@@ -143,7 +143,7 @@ def test_huge_sizes_are_refused_at_once_with_the_number(capsys, tmp_path):
 
     for extra, match in ((["--num-layers", str(10**9)], "1,000,000,000 layer(s)"),
                          (["--hidden", str(10**12)], "H=1,000,000,000,000"),
-                         (["--num-preds", str(10**23)], "num_preds=100,000,000,000,000,000,000,000")):
+                         (["--num-preds", str(10**23)], "--num-preds 100,000,000,000,000,000,000,000")):
         t0 = time.perf_counter()
         code, _, err = run(capsys, "train", "--out", tmp_path / "run", *TINY, *extra)
         assert code == 2 and len(err) == 1 and match in err[0], err
@@ -221,6 +221,39 @@ def test_a_full_disk_names_the_file_and_the_checkpoint_kept(capsys, tmp_path, mo
                      r"with --resume", err[0]), err[0]
     assert load_checkpoint(out).epoch == 2 and not list(out.glob(".checkpoint*.tmp"))
     assert run(capsys, *args, "--resume")[0] == 0 and load_checkpoint(out).epoch == 4
+
+
+def test_a_full_disk_while_writing_the_best_model_names_both_files(capsys, tmp_path,
+                                                                   monkeypatch):
+    """best.safetensors is written just before the latest checkpoint: when it is the one
+    the disk refuses, the line names it and the latest checkpoint that is kept."""
+    import os
+
+    if not os.path.exists("/proc/self/fd"):
+        pytest.skip("needs /proc to tell the temporary file's descriptor")
+    real, best_saves = os.fsync, []
+
+    def fsync(fd):
+        if ".best.safetensors." in os.readlink(f"/proc/self/fd/{fd}"):
+            best_saves.append(fd)
+            if len(best_saves) == 2:
+                raise OSError(28, "No space left on device")
+        return real(fd)
+
+    out = tmp_path / "run"
+    args = ["train", "--cell", "rnn", "--epochs", "6", "--checkpoint-every", "1", "--lr", "2",
+            "--val-fraction", "0.2", "--out", out, *TINY]
+    with monkeypatch.context() as m:
+        m.setattr(os, "fsync", fsync)
+        code, _, err = run(capsys, *args)
+    assert len(best_saves) == 2, "the validation perplexity never improved twice"
+    assert code == 2 and len(err) == 1, err
+    assert re.search(r"^rnnlab: error: could not write .*run/best\.safetensors: No space left on "
+                     r"device \(ENOSPC\); the previous file is kept unchanged \(and "
+                     r"checkpoint\.safetensors after epoch \d\); free some space, then run the "
+                     r"same command with --resume", err[0]), err[0]
+    epoch = int(re.search(r"after epoch (\d)", err[0]).group(1))
+    assert load_checkpoint(out).epoch == epoch and load_checkpoint(out / "best.safetensors")
 
 
 # ------------------------------------------------------------------ 11: odd values
