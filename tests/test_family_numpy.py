@@ -228,7 +228,7 @@ def test_dropout_masks_are_seeded_inverted_and_shaped():
     assert not np.array_equal(masks[0], other[0])
     assert dropout_masks(ModelConfig("gru", 5, 4), 3, 2, dropout_rng(0, 0, 0), p=0.5) == ()
     with pytest.raises(ConfigError, match=r"dropout=0\.5 acts between stacked layers, and a "
-                                          r"model with num_layers=1 .* has none"):
+                                          r"model with num_layers=1 has none"):
         ModelConfig("gru", 5, 4, dropout=0.5)  # refused, not silently ignored
     with pytest.raises(ConfigError, match="dropout must be in"):
         dropout_masks(cfg, 3, 2, dropout_rng(0, 0, 0), p=1.0)
