@@ -14,7 +14,7 @@ proxy that times ``matmul``), so the GEMM share of a loop is measured, not estim
 - loss: softmax cross-entropy and its gradient
 - backward, output layer: dW_hq, db_q and dHs
 - backward, recurrence: the cell's BPTT (its GEMMs: T products dZ_t W_hᵀ and dW_h)
-- backward, input side: dW_x (a scatter-add of rows) and db
+- backward, input side: dW_x (a scatter-add of rows) and db (the sum of dW_x's rows)
 - unfuse + contiguous gradients, global-norm clipping, SGD update
 
 The phases outside the cells repeat the few lines of ``numpy_backend/model.py`` that
@@ -121,7 +121,8 @@ def profile(cell, H, B=32, T=35, V=28, dtype=np.float32):
         return Hs2.T @ dlogits, dlogits.sum(axis=0), dlogits @ params["W_hq"].T
 
     def unfuse_grads():
-        g = unfuse(cfg, 0, 0, scatter_add_rows(ids, dZ2, V), dW_h, dZ2.sum(axis=0))
+        dW_x = scatter_add_rows(ids, dZ2, V)  # (V, G*H)
+        g = unfuse(cfg, 0, 0, dW_x, dW_h, dW_x.sum(axis=0))
         return {k: np.ascontiguousarray(v) for k, v in g.items()}
 
     def full_step():
@@ -153,7 +154,7 @@ def profile(cell, H, B=32, T=35, V=28, dtype=np.float32):
          best_time(lambda: (Hs2.T @ dlogits, dlogits @ params["W_hq"].T)) * ms),
         ("backward, recurrence (cell BPTT incl. dW_h)", t_bwd * ms, (g_bwd_steps + g_dW) * ms),
         ("backward, input side (dW_x scatter-add, db)",
-         best_time(lambda: (scatter_add_rows(ids, dZ2, V), dZ2.sum(axis=0))) * ms, None),
+         best_time(lambda: scatter_add_rows(ids, dZ2, V).sum(axis=0)) * ms, None),
         ("unfuse + contiguous gradients (incl. dW_x again)", best_time(unfuse_grads) * ms, None),
         ("global-norm clipping", best_time(lambda: clip_grads(grads, 1e9)) * ms, None),
         ("SGD update", best_time(lambda: opt.step(grads)) * ms, None),
