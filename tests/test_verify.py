@@ -163,6 +163,7 @@ CORRECT = [
     (SUBJECTS / "cs231n_float32.py", "cs231n"), (SUBJECTS / "d2l_variants.py", "d2l"),
     (f"{SUBJECTS / 'torch_nn_variants.py'}:GRUCellLoop", "torch.nn"),
     (f"{SUBJECTS / 'torch_nn_variants.py'}:RNN64", "torch.nn"),
+    (f"{SUBJECTS / 'torch_nn_variants.py'}:LinearLSTM", "torch.nn"),
     (f"{SUBJECTS / 'torch_nn_builtin.py'}:TorchLSTM", "torch.nn"),
     (f"{SUBJECTS / 'torch_nn_builtin.py'}:TorchGRU", "torch.nn"),
     (f"{SUBJECTS / 'torch_nn_builtin.py'}:rnn_factory", "torch.nn"),
@@ -308,3 +309,22 @@ def test_progress_appears_only_after_a_few_seconds():
     p.done()
     lines = out.getvalue().splitlines()
     assert lines == ["rnnlab verify: lstm: gradients (2/6), 4 s so far", "rnnlab verify: done in 4 s"]
+
+
+def test_two_linear_layers_are_read_as_torch_nn_weights():
+    """A module of two nn.Linear layers (a tutorial's LSTM) is checked with them as
+    weight_ih_l0/bias_ih_l0 and weight_hh_l0/bias_hh_l0, and the report says so."""
+    pytest.importorskip("torch")
+    r = verify(f"{SUBJECTS / 'torch_nn_variants.py'}:LinearLSTM", "torch.nn", **FAST)
+    assert r.ok, r.render()
+    assert "ih (nn.Linear(" in r.render() and "as weight_ih_l0 and bias_ih_l0" in r.render()
+
+
+def test_stacked_outputs_are_named_as_the_wrong_shape():
+    """d2l's functions return torch.cat(outputs) of shape (T*B, V): a subject returning
+    them stacked, (T, B, V), fails with that said, not with a broadcast error."""
+    pytest.importorskip("torch")
+    r = verify(str(SUBJECTS / "d2l_stacked.py"), "d2l", **FAST)
+    assert not r.ok and r.exit_status == 1
+    text = r.render()
+    assert "concatenated, torch.cat(outputs, dim=0) of shape (T*B, V)" in text, text

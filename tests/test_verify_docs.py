@@ -20,23 +20,45 @@ PAGE = ROOT / "docs" / "verify.md"
 BLOCK = re.compile(r"(<!-- generated: (.*?) -->\n)(.*?)(<!-- end generated -->)", re.S)
 
 
+GROUPS = {  # a family of gate-order mistakes, one row: (name pattern, kind, what the code does)
+    "gate-order": ("{cell}-gate-order-…", "forward",
+                   "gate blocks read in another order than the convention's (named in the "
+                   "convention's letters: \"read in the order i, f, o, g; the convention's order "
+                   "is i, f, g, o\")"),
+    "in-forward": ("lstm-gate-order-…-in-forward", "backward",
+                   "the forward reads the gate blocks in another order; the hand-written backward "
+                   "puts the gradients back in the convention's blocks"),
+    "backward": ("lstm-backward-gate-order-…", "backward",
+                 "the forward is right; the hand-written backward puts the gate gradients in "
+                 "other blocks (\"di in f's, df in i's\")"),
+}
+
+
+def _group(m) -> str | None:
+    if m.perm is None and m.grad_perm is None:
+        return None
+    if m.perm is None:
+        return "backward"
+    return "in-forward" if m.grad_perm is not None else "gate-order"
+
+
 def catalogue_table() -> str:
     rows = ["| mistake | cells | kind | what the code does |", "| --- | --- | --- | --- |"]
-    perms = {}
+    groups = {}
     for m in CATALOGUE.values():
-        if m.perm is not None:
-            perms.setdefault(sorted(m.cells)[0], []).append(m.name)
+        group = _group(m)
+        if group is not None:
+            groups.setdefault((group, sorted(m.cells)[0]), []).append(m.name)
             continue
         forms = f" ({'d2l' if 'd2l' in m.forms else 'torch'} form)" if len(m.forms) == 1 else ""
         heads = " (min-char-rnn)" if m.heads == frozenset({"softmax"}) else (
             " (with an output layer)" if None not in m.heads else "")
         cells = ", ".join(c for c in ("rnn", "lstm", "gru") if c in m.cells)
         rows.append(f"| `{m.name}` | {cells}{forms}{heads} | {m.kind} | {m.title.replace('|', '¦')} |")
-    for cell, names in perms.items():
-        rows.append(f"| `{cell}-gate-order-…` ({len(names)}: every other order, e.g. `{names[0]}`) | "
-                    f"{cell} | forward | gate blocks read in another order than the convention's "
-                    f"(named in the convention's letters: \"read in the order i, f, o, g; the "
-                    f"convention's order is i, f, g, o\") |")
+    for (group, cell), names in groups.items():
+        pattern, kind, what = GROUPS[group]
+        rows.append(f"| `{pattern.format(cell=cell)}` ({len(names)}: every other order, e.g. "
+                    f"`{names[0]}`) | {cell} | {kind} | {what} |")
     return "\n".join(rows) + "\n"
 
 

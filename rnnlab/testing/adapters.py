@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import SubjectError
 from . import conventions as cv
-from .compare import Quantity
+from .compare import Misfit, Quantity
 from .spec import SpecResult
 from .strategies import Constraints, Example, Problem, make_problem
 
@@ -47,15 +47,24 @@ def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def exc_text(exc: BaseException) -> str:
+    """``ValueError: shapes (2,3) and (2,3) not aligned``; a bare ``assert`` is ``AssertionError``."""
+    msg = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+
+
 def where(exc: BaseException, source: Path | None) -> str:
-    """' (at solution.py:42 in lstm_backward)': the innermost frame in the subject's file."""
+    """' (at solution.py:42 in lstm_backward: da = np.hstack(...))': the innermost frame in
+    the subject's file, with its line of code."""
     frames = traceback.extract_tb(exc.__traceback__)
     if source is not None:
         src = str(Path(source).resolve())
         mine = [f for f in frames if _same_file(f.filename, src)]
         if mine:
             f = mine[-1]
-            return f" (at {Path(f.filename).name}:{f.lineno} in {f.name})"
+            code = " ".join((f.line or "").split())
+            code = f": {code[:80]}{'...' if len(code) > 80 else ''}" if code else ""
+            return f" (at {Path(f.filename).name}:{f.lineno} in {f.name}{code})"
     return ""
 
 
@@ -152,7 +161,7 @@ class Unit:
         except (KeyboardInterrupt, SystemExit, SubjectRaised):
             raise
         except Exception as exc:  # noqa: BLE001: anything the subject raises is its failure
-            raise SubjectRaised(f"{what} raised {type(exc).__name__}: {one_line(exc)}"
+            raise SubjectRaised(f"{what} raised {exc_text(exc)}"
                                 f"{where(exc, self.source)}") from None
         finally:
             self.printed += buf.getvalue().count("\n")
@@ -424,11 +433,18 @@ class D2LUnit(Unit):
         return tuple(f"{s}_0.grad" for s in self.state_names) if self.has_grads else None
 
     def _outputs(self, out, p: Problem):
-        """(T*B, V) -> (T, B, V), so a difference is told by time step; any other shape is
-        kept for the comparison to report."""
-        out = f64(out)
+        """(T*B, V) -> (T, B, V), so a difference is told by time step; any other shape
+        (the outputs stacked, (T, B, V), instead of concatenated) is a Misfit that every
+        comparison reports."""
         T, B, V = p.X.shape
-        return out.reshape(T, B, V) if out.shape == (T * B, V) else out
+        try:
+            out = f64(out)
+        except (TypeError, ValueError) as exc:
+            return Misfit(f"is not an array of numbers ({type(out).__name__}: {one_line(exc)})")
+        if out.shape == (T * B, V):
+            return out.reshape(T, B, V)
+        return Misfit(f"has shape {out.shape}; d2l's functions return the steps' outputs "
+                      f"concatenated, torch.cat(outputs, dim=0) of shape (T*B, V) = {(T * B, V)}")
 
     def _unpack_result(self, res, p):
         out, state = self.unpack(self.name, res, ("outputs", "state"))

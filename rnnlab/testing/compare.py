@@ -50,6 +50,15 @@ def tolerance(dtype) -> Tolerance:
 
 
 @dataclass(frozen=True)
+class Misfit:
+    """A value the subject returned in another form than its convention's (d2l's outputs
+    stacked (T, B, V) where the book concatenates them, (T*B, V)): compared with anything,
+    it is a difference with this message."""
+
+    message: str  # "has shape (3, 2, 5); d2l's functions return ..."
+
+
+@dataclass(frozen=True)
 class Quantity:
     """One array a subject returns, as the report names it."""
 
@@ -88,6 +97,8 @@ def _steps(idx) -> str:
 def compare(q: Quantity, got, want, tol: Tolerance, G: float | None = None,
             against: str = "spec") -> Difference | None:
     """A Difference when ``got`` is not ``want`` to the tolerance, else None."""
+    if isinstance(got, Misfit):
+        return Difference(q.name, q.role, got.message)
     want = np.asarray(want, dtype=np.float64)
     try:
         got = np.asarray(got, dtype=np.float64)

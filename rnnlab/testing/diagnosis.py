@@ -52,26 +52,32 @@ def diagnose(unit: Unit, tol: Tolerance, failing: list) -> tuple[list, str | Non
     diagnostic example, when it shows no difference)."""
     grads = unit.has_grads
     qs = unit.quantities() if grads else unit.forward_quantities()
-    tried_any = False
+    raised = agreed = 0
     for ex in [diagnostic_example(unit), *failing]:
         p = make_problem(unit.cons, ex, unit.dtype)
         try:
             got = unit.observe(p, grads=grads)
         except SubjectRaised:
+            raised += 1
             continue
-        tried_any = True
         want = unit.expect(p, spec_result(p), grads)
         G = gradient_scale(want, qs)
         failing_q = _mismatches(unit, qs, got, want, tol, G)
         if not failing_q:
+            agreed += 1
             continue
         matches = _match(unit, p, qs, got, want, tol, G, failing_q)
         note = None if ex == diagnostic_example(unit) else f"diagnosed on the example {ex}"
         return matches, note
-    if not tried_any:
-        return [], "the subject raised on every example tried, so no numbers to compare"
-    return [], ("on the diagnostic example the subject agrees with the spec; "
-                "the failures above show where it does not")
+    if not agreed:
+        return [], (f"your code raised on every example the diagnosis ran ({raised}): no numbers "
+                    "to compare with the known mistakes")
+    if raised:
+        return [], ("where your code runs, every array it returns equals the spec's; the failures "
+                    "above are the exceptions it raised")
+    return [], ("run once over the whole sequence, every array your code returns equals the spec's "
+                "(on the diagnostic example and the failing ones): what fails above is how it "
+                "behaves across calls (windows run one after another, rows run alone)")
 
 
 def _match(unit, p, qs, got, want, tol, G, failing_q) -> list:
@@ -91,7 +97,7 @@ def _match(unit, p, qs, got, want, tol, G, failing_q) -> list:
     singles = [m for m, _, _ in cands]
     pairs = []
     for a, b in itertools.combinations(singles, 2):
-        if a.perm is not None and b.perm is not None:
+        if _reorders(a) and _reorders(b):  # orders compose into one the catalogue has
             continue
         ab = combine(a, b)
         if ab is None:
@@ -110,6 +116,10 @@ def _match(unit, p, qs, got, want, tol, G, failing_q) -> list:
         if explained:
             partial.append(Match([m.name], [m.describe(unit.gate_order())], explained, False))
     return partial
+
+
+def _reorders(m: Mistake) -> bool:
+    return m.perm is not None or m.grad_perm is not None
 
 
 def _full(m: Mistake, equivalent=()) -> Match:

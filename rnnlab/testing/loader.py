@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..errors import SubjectError
 from .adapters import (CS231N_NAMES, D2LUnit, MinCharUnit, Protocol, ProtocolUnit, cs231n_units,
-                       find_d2l, one_line, where, _check_signature)
+                       exc_text, find_d2l, one_line, where, _check_signature)
 
 CONVENTIONS = ("cs231n", "d2l", "torch.nn", "min-char-rnn", "protocol")
 _COUNTER = itertools.count()
@@ -104,7 +104,7 @@ def import_file(path: Path, script: bool = False) -> tuple[types.ModuleType, lis
                     try:
                         exec(code, module.__dict__)
                     except Exception as exc:  # noqa: BLE001: a script's data loading
-                        failed.append((stmt.lineno, f"{type(exc).__name__}: {one_line(exc)[:60]}"))
+                        failed.append((stmt.lineno, exc_text(exc)[:80]))
                 if loops or failed:
                     msg = f"{path.name} is run as a script without its training"
                     if loops:
@@ -119,7 +119,7 @@ def import_file(path: Path, script: bool = False) -> tuple[types.ModuleType, lis
         raise SubjectError(f"cannot import {path.name}: it called sys.exit({exc.code!r})") from None
     except Exception as exc:  # noqa: BLE001: any error of the subject's import
         sys.modules.pop(name, None)
-        raise SubjectError(f"cannot import {path.name}: {type(exc).__name__}: {one_line(exc)}"
+        raise SubjectError(f"cannot import {path.name}: {exc_text(exc)}"
                            f"{where(exc, path)}") from None
     return module, notes
 

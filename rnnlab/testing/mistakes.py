@@ -38,6 +38,7 @@ class Mistake:
     heads: frozenset = frozenset((None, "linear", "softmax"))  # output layers it needs
     forms: frozenset = frozenset(("d2l", "torch"))  # gru forms where it exists
     perm: tuple | None = None  # gate permutation: canonical gate k reads gate perm[k]'s weights
+    grad_perm: tuple | None = None  # lstm backward: gate k's gradient goes to gate grad_perm[k]'s block
 
     def applies(self, cell: str, head: str | None = None, gru_form: str = "d2l") -> bool:
         return (cell in self.cells and head in self.heads
@@ -46,17 +47,27 @@ class Mistake:
     def describe(self, order: tuple | None = None) -> str:
         """The title, for a gate permutation in the subject's own gate labels: ``order``
         is ((canonical gate, subject's label), ...) in the subject's block order."""
-        if self.perm is None or order is None:
+        perm = self.perm if self.perm is not None else self.grad_perm
+        if perm is None or order is None:
             return self.title
-        cell = "lstm" if len(self.perm) == 4 else "gru"
-        gates = GATES[cell]
-        label = dict(order)
-        # block k holds canonical gate c_k; the code uses it as the gate s with perm[s] = c_k
-        inverse = {self.perm[i]: gates[i] for i in range(len(gates))}
-        read = [label[inverse[c]] for c, _ in order]
-        spec = [lab for _, lab in order]
-        return (f"the gate blocks are read in the order {', '.join(read)}; "
-                f"the convention's order is {', '.join(spec)}")
+        spec = ", ".join(lab for _, lab in order)
+        read = ", ".join(_read_order(perm, order))
+        if self.perm is None:  # the backward's stacking only
+            return (f"the backward puts the gate gradients in the blocks in the order {read}; "
+                    f"the forward reads them, as the convention, in the order {spec}")
+        if self.grad_perm is not None:  # the forward's order only: the backward the convention's
+            return (f"the forward reads the gate blocks in the order {read}; the backward puts "
+                    f"the gradients back in the convention's order, {spec}")
+        return f"the gate blocks are read in the order {read}; the convention's order is {spec}"
+
+
+def _read_order(perm: tuple, order: tuple) -> list:
+    """The subject's labels of the gates the code takes each block for, block by block."""
+    gates = GATES["lstm" if len(perm) == 4 else "gru"]
+    label = dict(order)
+    # block k holds canonical gate c_k; the code uses it as the gate s with perm[s] = c_k
+    inverse = {perm[i]: gates[i] for i in range(len(gates))}
+    return [label[inverse[c]] for c, _ in order]
 
 
 # ---------------------------------------------------------------------- reparams
@@ -132,6 +143,16 @@ class IgnoreState(Reparam):
         return grads, tuple(np.zeros_like(d) for d in dstate)
 
 
+class DropBias(Reparam):
+    """The gate biases never added: the spec with b = 0 (whose gradients are then zero)."""
+
+    def apply(self, params, state):
+        return {k: (np.zeros_like(v) if _is_gate_bias(k) else v) for k, v in params.items()}, state
+
+    def pullback(self, params, grads, dstate):
+        return {k: (np.zeros_like(v) if _is_gate_bias(k) else v) for k, v in grads.items()}, dstate
+
+
 class DoubleBias(Reparam):
     """The gate biases added twice (``+ b`` in two places): the spec with 2b."""
 
@@ -149,8 +170,10 @@ def _is_gate_bias(name: str) -> bool:
 # --------------------------------------------------------------------- the catalogue
 
 
-def _m(name, cells, kind, title, heads=None, forms=None, perm=None, **rules):
+def _m(name, cells, kind, title, heads=None, forms=None, perm=None, grad_perm=None, **rules):
     reparam = rules.pop("reparam", None)
+    if grad_perm is not None:  # the backward's stacking is a rule of the spec's backward
+        rules["grad_perm"] = grad_perm
     r = replace(SPEC, **rules)
     if reparam is not None:
         r = replace(r, reparam=reparam)
@@ -159,7 +182,7 @@ def _m(name, cells, kind, title, heads=None, forms=None, perm=None, **rules):
         extra["heads"] = frozenset(heads)
     if forms is not None:
         extra["forms"] = frozenset(forms)
-    return Mistake(name, frozenset(cells), kind, title, r, perm=perm, **extra)
+    return Mistake(name, frozenset(cells), kind, title, r, perm=perm, grad_perm=grad_perm, **extra)
 
 
 _HEADED = ("linear", "softmax")
@@ -217,14 +240,34 @@ _LIST = [
     _m("dW_hq-from-H_prev", ALL, "backward",
        "the output layer's weight gradient uses H_{t-1} in place of H_t", heads=_HEADED,
        head_state="prev"),
+    _m("loss-mean-over-steps", ALL, "backward",
+       "the loss returned is the mean over the steps (Σ_t / T) where min-char-rnn sums it; "
+       "the gradients are the sum's", heads=("softmax",), loss="mean"),
+    _m("loss-and-grads-mean-over-steps", ALL, "backward",
+       "the loss and its gradients are the mean over the steps (/ T) where min-char-rnn "
+       "sums them", heads=("softmax",), loss="mean-both"),
     # ---- forward
     _m("initial-state-ignored", ALL, "forward",
        "the initial state given is ignored: the recurrence starts from zeros",
        reparam=IgnoreState()),
+    _m("initial-state-ignored-in-forward", ALL, "backward",
+       "the forward starts from zeros instead of the initial state given, while the backward "
+       "still returns the gradient of the state it was given",
+       reparam=IgnoreState(), pullback=False),
+    _m("bias-missing", ALL, "forward",
+       "the gate biases are never added (the spec with b = 0): their gradients are zero",
+       reparam=DropBias()),
+    _m("bias-missing-in-forward", ALL, "backward",
+       "the forward leaves the gate biases out; the backward computes db as if they were in",
+       reparam=DropBias(), pullback=False),
     _m("bias-added-twice", ALL, "forward",
        "the gate biases are added twice (the spec with 2b)", reparam=DoubleBias()),
-    _m("lstm-candidate-sigmoid", {"lstm"}, "forward",
-       "the candidate C̃ uses σ instead of tanh", candidate=SIGMOID),
+    _m("bias-added-twice-in-forward", ALL, "backward",
+       "the forward adds the gate biases twice; the backward computes db as if once",
+       reparam=DoubleBias(), pullback=False),
+    _m("candidate-sigmoid", ALL, "forward",
+       "σ instead of tanh for the candidate (H_t for the rnn, C̃ for the lstm, H̃ for the gru)",
+       candidate=SIGMOID),
     _m("lstm-h-without-tanh", {"lstm"}, "forward",
        "H_t = O ⊙ C_t instead of O ⊙ tanh(C_t)", cell=IDENTITY),
     _m("gru-update-swapped", {"gru"}, "forward",
@@ -241,20 +284,41 @@ _LIST = [
     _m("state-detached-each-step", ALL, "autograd",
        "the state is detached at every step: no gradient flows from H_t (C_t) into step t",
        detach=True),
+    _m("state-detached-after-each-step", ALL, "autograd",
+       "the state is detached at the end of every step, the final state returned included: "
+       "no gradient flows from step t+1, nor from the final state, into step t",
+       detach=True, final_state_grad=False),
+    _m("final-state-detached", ALL, "autograd",
+       "the final state is returned detached (h.detach()): the gradient it receives does not "
+       "flow back", final_state_grad=False),
 ]
 
 
 def _permutations():
+    """Gate blocks in another order: read so in the forward (autograd follows, and a
+    backward true to its forward), or only in the forward, or only in the backward's
+    stacking (lstm: hand-written in CS231n, whose gate order differs from the others')."""
     for cell in ("lstm", "gru"):
         gates = GATES[cell]
         for perm in itertools.permutations(gates):
             if perm == gates:
                 continue
-            name = f"{cell}-gate-order-{''.join(perm)}"
-            title = ("gates computed from the wrong blocks: "
-                     + ", ".join(f"{g} from {s}'s weights" for g, s in zip(gates, perm) if g != s))
-            yield _m(name, {cell}, "forward", title, perm=perm,
+            order = "".join(perm)
+            wrong = ", ".join(f"{g} from {s}'s weights" for g, s in zip(gates, perm) if g != s)
+            yield _m(f"{cell}-gate-order-{order}", {cell}, "forward",
+                     f"gates computed from the wrong blocks: {wrong}", perm=perm,
                      reparam=GatePermutation(cell, perm))
+            if cell != "lstm":
+                continue
+            inverse = tuple(gates[perm.index(g)] for g in gates)  # gate k's gradient to block inverse[k]
+            yield _m(f"lstm-gate-order-{order}-in-forward", {cell}, "backward",
+                     f"the forward computes {wrong}; the backward puts each gate's gradient "
+                     "back in the convention's block", perm=perm, grad_perm=inverse,
+                     reparam=GatePermutation(cell, perm))
+            yield _m(f"lstm-backward-gate-order-{order}", {cell}, "backward",
+                     "the backward puts the gate gradients in the wrong blocks: "
+                     + ", ".join(f"d{g} in {s}'s" for g, s in zip(gates, perm) if g != s),
+                     grad_perm=perm)
 
 
 CATALOGUE: dict[str, Mistake] = {m.name: m for m in [*_LIST, *_permutations()]}

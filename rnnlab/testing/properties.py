@@ -26,7 +26,7 @@ from hypothesis.errors import Flaky
 
 from . import spec
 from .adapters import SubjectRaised, Unit, f64
-from .compare import Quantity, Tolerance, compare, gradient_scale
+from .compare import Misfit, Quantity, Tolerance, compare, gradient_scale
 from .report import Difference, PropertyResult
 from .strategies import Example, Problem, examples, make_problem
 
@@ -85,7 +85,7 @@ class Forward(Property):
 class Gradients(Property):
     def applicable(self, unit):
         if not unit.has_grads:
-            return "no gradients to check (" + (unit.notes[0] if unit.notes else "forward only") + ")"
+            return unit.notes[0] if unit.notes else "no gradients to check"
         return None
 
     def check(self, unit, p, tol):
@@ -224,6 +224,9 @@ class _Chained(Property):
 
 
 def _combine_time(q: Quantity, arrays: list):
+    misfit = next((a for a in arrays if isinstance(a, Misfit)), None)
+    if misfit is not None:
+        return misfit
     arrays = [f64(a) for a in arrays]
     if q.role in ("output", "dinput"):
         if q.time_axis is None or any(a.ndim <= q.time_axis for a in arrays):
@@ -261,6 +264,10 @@ class Batch(Property):
         joined = {}
         for k, q in qs.items():
             if not all(k in o for o in parts):
+                continue
+            misfit = next((o[k] for o in parts if isinstance(o[k], Misfit)), None)
+            if misfit is not None:
+                joined[k] = misfit
                 continue
             arrays = [f64(o[k]) for o in parts]
             if q.batch_axis is not None and all(a.ndim > q.batch_axis for a in arrays):

@@ -61,7 +61,7 @@ class PropertyResult:
     reason: str | None = None  # why n/a
     example: str | None = None  # the smallest failing example, "B=1 T=2 D=1 H=1 seed=0"
     differences: list = field(default_factory=list)
-    error: str | None = None  # the subject raised: one line, with where
+    error: str | None = None  # the subject raised (or returned the wrong structure): one line, with where
 
 
 @dataclass
@@ -140,7 +140,7 @@ class Report:
                     if p.example:
                         out.append(f"        smallest failing example: {p.example}")
                     if p.error:
-                        out.append(f"        raised {p.error}")
+                        out.append(f"        {p.error}")
                     for d in p.differences:
                         lines = d.lines()
                         out.append(f"        - {lines[0]}")
@@ -161,7 +161,7 @@ class Report:
                     if m.equivalent:
                         out.append(f"      (the same numbers as {', '.join(m.equivalent)}: "
                                    "these outputs cannot tell them apart)")
-                if not u.diagnosis:
+                if not u.diagnosis and not u.diagnosis_note:
                     out.append("    no known mistake reproduces these numbers; the differences above "
                                "say where they start")
         out.append("")

@@ -74,6 +74,7 @@ class Rules:
     carry_c: float = 1.0  # lstm: dC_t = ... + carry_c · dC_next
     c_path: float = 1.0  # lstm: dC_t = c_path · dH_t ⊙ O ⊙ tanh'(C_t) + dC_next
     detach: bool = False  # the state is cut from the graph at the start of every step
+    final_state_grad: bool = True  # the final state's upstream gradient flows back; False: returned detached
     dW_h_state: str = "prev"  # dW_h = Σ H_{t-1}ᵀ dZ_t; "next": H_t in its place
     dF_cell: str = "prev"  # lstm: dF = dC ⊙ C_{t-1}; "next": C_t in its place
     dO_cell: str = "tanh"  # lstm: dO = dH ⊙ tanh(C_t); "raw": C_t in its place
@@ -87,7 +88,13 @@ class Rules:
     reset_partner: bool = True  # gru: dR = d(R ⊙ P) ⊙ P, P = H_{t-1} (d2l) or H_{t-1}W_hh+b_hn
     head_state: str = "same"  # output layer: dW_hq = Σ H_tᵀ dY_t; "prev": H_{t-1}
     softmax_minus_one: bool = True  # min-char-rnn: dY = softmax(Y) - onehot(target); False: no -1
-    loss_mean: bool = False  # min-char-rnn: the loss Σ_t (spec) or its mean over t
+    loss: str = "sum"  # min-char-rnn: L = Σ_t; "mean": the loss returned is /T, the gradients
+    #                    still the sum's; "mean-both": the loss and its gradients both /T
+    grad_perm: tuple | None = None  # lstm: gate g's gradient written into gate grad_perm[k]'s
+    #                                 block (k = g's index in i, f, o, c): the backward stacks
+    #                                 the gates' gradients in another order than the forward reads
+    pullback: bool = True  # a forward mistake's gradients pulled back through it (autograd,
+    #                        or a backward true to the forward); False: the backward ignores it
     reparam: Reparam | None = field(default=None, compare=False)
 
 
@@ -231,11 +238,12 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
         H_used = Hs[t] if r.dW_h_state == "prev" else Hs[t + 1]  # (B, H)
         dH_next = np.zeros_like(dH)  # (B, H)
         for gate, dz in dZ.items():
-            _acc(r, g, f"W_x{gate}", X[t].T @ dz)
-            _acc(r, g, f"W_h{gate}", H_used.T @ dz)
-            _acc(r, g, f"b_{gate}", _bias(r, dz))
-            dX[t] += dz @ p[f"W_x{gate}"].T  # (B, D)
-            dH_next += _back(r, dz, p[f"W_h{gate}"])  # into H_{t-1}, through every gate
+            w = gate if r.grad_perm is None else r.grad_perm["ifoc".index(gate)]  # its block
+            _acc(r, g, f"W_x{w}", X[t].T @ dz)
+            _acc(r, g, f"W_h{w}", H_used.T @ dz)
+            _acc(r, g, f"b_{w}", _bias(r, dz))
+            dX[t] += dz @ p[f"W_x{w}"].T  # (B, D)
+            dH_next += _back(r, dz, p[f"W_h{w}"])  # into H_{t-1}, through every gate
         dC_next = dC * F[t]  # (B, H): into C_{t-1}
         if r.detach:
             dH_next, dC_next = 0 * dH_next, 0 * dC_next
@@ -374,7 +382,9 @@ def softmax_loss(Y: np.ndarray, targets: np.ndarray, r: Rules = SPEC):
     dY = P.copy()  # (T, B, V)
     if r.softmax_minus_one:
         np.put_along_axis(dY, targets[..., None], np.take_along_axis(dY, targets[..., None], -1) - 1, -1)
-    return (loss / T if r.loss_mean else loss), dY
+    if r.loss == "mean-both":
+        return loss / T, dY / T
+    return (loss / T if r.loss == "mean" else loss), dY
 
 
 # ------------------------------------------------------------------------- one pass
@@ -404,7 +414,8 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
     p, s0 = (params, state0) if rules.reparam is None else rules.reparam.apply(params, state0)
     Hs, state, cache = forward(p, X, s0, rules)
     Y = loss = None
-    dState = tuple(np.zeros_like(s) for s in state) if dState is None else dState
+    if dState is None or not rules.final_state_grad:  # a detached final state passes nothing back
+        dState = tuple(np.zeros_like(s) for s in state)
     head_grads = {}
     if head is None:
         dHs = dOut
@@ -416,6 +427,8 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
         head_grads, dHs = head_backward(p, dY, cache.Hs, rules)
     grads, dX, dstate0 = backward(p, dHs, dState, cache, rules)
     grads.update(head_grads)
-    if rules.reparam is not None:
+    if rules.reparam is not None and rules.pullback:
         grads, dstate0 = rules.reparam.pullback(params, grads, dstate0)
+    elif rules.reparam is not None:  # the backward of the intended forward, at the mistaken
+        grads = {k: grads.get(k, np.zeros_like(v)) for k, v in params.items()}  # forward's values
     return SpecResult(Hs, Y, loss, state, grads, dX, dstate0)

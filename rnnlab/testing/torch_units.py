@@ -125,7 +125,15 @@ class TorchNNUnit(Unit):
             if not isinstance(m, torch.nn.Module):
                 raise SubjectError(f"{self.name}({D}, {H}) made a {type(m).__name__}, expected an "
                                    "nn.Module (torch.nn convention)")
-            self.names = find_parameters(m, self.name)
+            if not self.names:  # read once, off the first module built (D != H)
+                self.names, note = find_parameters(m, self.name, D, H)
+                if note:
+                    self.notes.append(note)
+            have = dict(m.named_parameters())
+            lost = [n for n in self.names.values() if n not in have]
+            if lost:
+                raise SubjectError(f"{self.name}({D}, {H}) has no parameter {', '.join(lost)}, which "
+                                   f"{self.name}'s first module had (torch.nn convention)")
             self.modules[(D, H)] = m
         return self.modules[(D, H)]
 
@@ -225,9 +233,12 @@ class TorchNNUnit(Unit):
                 raise SubjectError(f"{exc.line} (torch.nn convention)") from None
 
 
-def find_parameters(m, name: str) -> dict:
-    """{weight_ih_l0: the module's name for it, ...}: exact names, or one ending in
-    ``.weight_ih_l0`` / ``weight_ih`` (a cell kept in a submodule)."""
+def find_parameters(m, name: str, D: int, H: int) -> tuple[dict, str | None]:
+    """({weight_ih_l0: the module's name for it, ...}, a note or None) for a module built
+    as ``name(D, H)``: torch.nn's names (``weight_ih_l0``), a cell's in a submodule
+    (``cell.weight_ih``), or else two ``nn.Linear`` layers with biases, one reading the
+    input (in_features D) and one the hidden state (in_features H), as tutorials build an
+    LSTM: ``ih.weight`` is then weight_ih_l0, ``ih.bias`` bias_ih_l0, and so on."""
     have = [n for n, _ in m.named_parameters()]
     out, missing = {}, []
     for base in TORCH_NAMES:
@@ -236,11 +247,38 @@ def find_parameters(m, name: str) -> dict:
             missing.append(f"{base}_l0")
         else:
             out[f"{base}_l0"] = cands[0]
-    if missing:
-        raise SubjectError(f"{name} has no parameter{'s' if len(missing) > 1 else ''} "
-                           f"{', '.join(missing)} (torch.nn convention: weight_ih_l0, weight_hh_l0, "
-                           f"bias_ih_l0, bias_hh_l0); it has {', '.join(have) or 'none'}")
-    return out
+    if not missing:
+        return out, None
+    pair = _linear_pair(m, D, H)
+    if pair is not None:
+        return pair
+    raise SubjectError(f"{name} has no parameter{'s' if len(missing) > 1 else ''} "
+                       f"{', '.join(missing)} (torch.nn convention: weight_ih_l0, weight_hh_l0, "
+                       f"bias_ih_l0, bias_hh_l0, or two nn.Linear layers with biases, one for the "
+                       f"input and one for the hidden state); it has {', '.join(have) or 'none'}")
+
+
+def _linear_pair(m, D: int, H: int):
+    """The two nn.Linear layers of a module read as torch.nn's weights, or None: exactly one
+    with in_features D and one with in_features H (D != H), both with a bias and the same
+    out_features, a multiple 1, 3 or 4 of H (rnn, gru, lstm)."""
+    if D == H:
+        return None
+    lin = [(n, mod) for n, mod in m.named_modules()
+           if isinstance(mod, torch.nn.Linear) and mod.bias is not None]
+    ih = [(n, mod) for n, mod in lin if mod.in_features == D]
+    hh = [(n, mod) for n, mod in lin if mod.in_features == H]
+    if len(ih) != 1 or len(hh) != 1:
+        return None
+    (a, la), (b, lb) = ih[0], hh[0]
+    if la.out_features != lb.out_features or la.out_features not in (H, 3 * H, 4 * H):
+        return None
+    names = {"weight_ih_l0": f"{a}.weight", "weight_hh_l0": f"{b}.weight",
+             "bias_ih_l0": f"{a}.bias", "bias_hh_l0": f"{b}.bias"}
+    note = (f"{a} (nn.Linear({la.in_features}, {la.out_features}) when input_size is {D}) is read "
+            f"as weight_ih_l0 and bias_ih_l0, {b} (nn.Linear({lb.in_features}, {lb.out_features}) "
+            f"when hidden_size is {H}) as weight_hh_l0 and bias_hh_l0")
+    return names, note
 
 
 def infer_cell(factory, name: str, cell: str | None, unit_call) -> str:
@@ -253,7 +291,7 @@ def infer_cell(factory, name: str, cell: str | None, unit_call) -> str:
             return c
     m = unit_call(factory, 3, 2)
     w = dict(m.named_parameters())
-    names = find_parameters(m, name)
+    names, _ = find_parameters(m, name, 3, 2)
     G = w[names["weight_ih_l0"]].shape[0] // 2
     cells = {1: "rnn", 3: "gru", 4: "lstm"}
     if G not in cells:
