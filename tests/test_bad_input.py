@@ -832,7 +832,7 @@ CLI_ROWS = [
            lambda t: ["verify", _text_file(t, "solution.py", b"import numpy as np\nW = np.zeros(3) @ undefined\n"),
                       "--convention", "d2l"],
            2, r"^rnnlab: error: cannot import solution\.py: NameError: name 'undefined' is not "
-              r"defined \(at solution\.py:2 in <module>\)$"),
+              r"defined \(at solution\.py:2 in <module>: W = np\.zeros\(3\) @ undefined\)$"),
     CliRow("cli-verify-returns",
            lambda t: ["verify", _text_file(t, "solution.py", b"def rnn_forward(x, h0, Wx, Wh, b):\n    return x\n"),
                       "--convention", "cs231n"],
