@@ -50,6 +50,8 @@ class Backend(Protocol):
 
 def get_backend(name: str = "numpy", **options) -> Backend:
     """``get_backend("numpy", dtype="float64")``, ``get_backend("torch", device="cuda")``."""
+    if not isinstance(name, str):
+        raise BackendError(f"backend name must be 'numpy' or 'torch', got {type(name).__name__}")
     if name == "numpy":
         from .numpy_backend import NumpyBackend
 

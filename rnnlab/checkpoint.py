@@ -282,6 +282,13 @@ def load_checkpoint(path, cell: str | None = None, vocab: Vocab | None = None) -
     ``cell`` and ``vocab``, when given, are what the caller expects: a checkpoint of
     another cell, or with another vocabulary, is refused too.
     """
+    from .config import CELLS
+    from .validate import check_choice, check_instance
+
+    if cell is not None:
+        check_choice("cell", cell, CELLS)
+    if vocab is not None:
+        check_instance("vocab", vocab, Vocab)
     path = resolve(path)
     return decode_checkpoint(read_checkpoint_bytes(path), path, cell=cell, vocab=vocab)
 

@@ -84,6 +84,14 @@ def preprocess_time_machine(text: str) -> list[str]:
 
 def tokenize(lines: Sequence[str], token: str = "char") -> list[list[str]]:
     """Split each line into characters (``token="char"``) or words (``"word"``)."""
+    if not isinstance(token, str):
+        raise ConfigError(f"token must be 'char' or 'word', got {type(token).__name__}")
+    if isinstance(lines, str) or not isinstance(lines, Sequence) or not all(
+            isinstance(line, str) for line in lines):
+        raise ConfigError(f"lines must be a list of strings (d2l's read_time_machine()), got "
+                          f"{type(lines).__name__}" + ("" if isinstance(lines, str) or not
+                                                       isinstance(lines, Sequence) else
+                                                       " holding other values"))
     if token == "char":
         return [list(line) for line in lines]
     if token == "word":
@@ -108,7 +116,7 @@ class Tokenizer:
     time_machine: bool = False  # d2l's preprocessing of The Time Machine: letters, lower case
 
     def __post_init__(self) -> None:
-        if self.token not in TOKEN_KINDS:
+        if not isinstance(self.token, str) or self.token not in TOKEN_KINDS:
             raise ConfigError(f"unknown token kind {self.token!r}; choose one of {list(TOKEN_KINDS)}")
 
     def corpus_tokens(self, text: str) -> list[str]:
@@ -207,6 +215,9 @@ class Vocab:
     def __getitem__(self, tokens):
         """Index of a token, or list of indices of a list/tuple; unknown tokens give 0."""
         if not isinstance(tokens, (list, tuple)):
+            if not isinstance(tokens, str):  # a dict or an array would be unhashable or wrong
+                raise VocabError(f"vocab[...] takes a token string or a list of them, got "
+                                 f"{type(tokens).__name__}")
             return self.token_to_idx.get(tokens, self.unk)
         return [self.__getitem__(tok) for tok in tokens]
 
@@ -417,6 +428,9 @@ def find_time_machine(data_dir=None, download: bool = True) -> pathlib.Path:
     fetch = download  # the parameter hides the function of that name
     given, origin = None, ""
     if data_dir is not None:
+        if not isinstance(data_dir, (str, os.PathLike)) or data_dir == "":
+            raise ConfigError(f"data_dir must be a folder path (str or pathlib.Path) or None, "
+                              f"got {data_dir!r}")
         given, origin = pathlib.Path(data_dir), "data_dir"
     elif os.environ.get("RNNLAB_DATA"):
         given, origin = pathlib.Path(os.environ["RNNLAB_DATA"]), "RNNLAB_DATA"
@@ -541,11 +555,18 @@ def _check_positive_int(name: str, value) -> int:
     return int(value)
 
 
-def _as_corpus(corpus) -> np.ndarray:
-    arr = np.asarray(corpus)
+def _as_corpus(corpus, name: str = "corpus") -> np.ndarray:
+    if corpus is None or isinstance(corpus, (str, bytes)):
+        raise ShapeError(f"{name} must be a 1-D array of token ids (vocab[tokens]), got "
+                         f"{type(corpus).__name__}")
+    try:
+        arr = np.asarray(corpus)
+    except (ValueError, TypeError) as exc:  # ragged lists: "inhomogeneous shape ..."
+        raise ShapeError(f"{name} must be a 1-D array of token ids, got a "
+                         f"{type(corpus).__name__} NumPy cannot read as one: {exc}") from None
     if arr.ndim != 1 or not (arr.size == 0 or np.issubdtype(arr.dtype, np.integer)):
         raise ShapeError(
-            f"corpus must be a 1-D array of token ids, got shape {arr.shape} dtype {arr.dtype}"
+            f"{name} must be a 1-D array of token ids, got shape {arr.shape} dtype {arr.dtype}"
         )
     return arr.astype(np.int64, copy=False)  # (N,)
 
@@ -636,7 +657,9 @@ class SeqDataLoader:
     ``epoch(rng)`` draws a fresh offset (and order) from the given generator."""
 
     def __init__(self, corpus, batch_size: int, num_steps: int, use_random_iter: bool) -> None:
-        self.use_random_iter = bool(use_random_iter)
+        from .validate import check_bool
+
+        self.use_random_iter = check_bool("use_random_iter", use_random_iter)
         self.corpus, self.batch_size, self.num_steps = _check_batching(
             corpus, batch_size, num_steps, self.use_random_iter
         )

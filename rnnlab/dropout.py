@@ -34,10 +34,23 @@ def dropout_masks(cfg: ModelConfig, num_steps: int, batch_size: int,
     ``p`` defaults to ``cfg.dropout``; at p = 0 every mask is all ones (the identity).
     Each unit is kept with probability 1 - p, independently (``u >= p``, u ~ U[0, 1)).
     """
-    p = cfg.dropout if p is None else float(p)
+    from .validate import check_instance, check_int, check_number
+
+    check_instance("cfg", cfg, ModelConfig)
+    num_steps = check_int("num_steps", num_steps, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
+    if not isinstance(rng, np.random.Generator):
+        raise ConfigError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
+                          f"got {type(rng).__name__}")
+    p = cfg.dropout if p is None else check_number("dropout", p, 0, 1, hi_open=True)
     if not (0.0 <= p < 1.0):
         raise ConfigError(f"dropout must be in [0, 1), got {p!r}")
     shape = (num_steps, batch_size, cfg.num_hiddens * cfg.num_directions)
+    from .memory import check_fits
+
+    check_fits(8 * num_steps * batch_size * shape[2] * max(cfg.num_layers - 1, 0),
+               f"dropout masks of num_steps={num_steps}, batch_size={batch_size}",
+               "use a smaller num_steps or batch_size")
     scale = 1.0 / (1.0 - p)  # inverted dropout: E[M] = 1, so evaluation uses no mask
     return tuple(np.where(rng.random(shape) >= p, scale, 0.0)  # (T, B, H*D)
                  for _ in range(cfg.num_layers - 1))

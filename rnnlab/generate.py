@@ -175,8 +175,9 @@ def predict(prefix, num_preds: int, backend, cfg: ModelConfig, params: dict, voc
     model's text comes back with its words joined by spaces. ``<unk>`` is never
     generated unless ``allow_unk``.
     """
-    from .validate import check_bool, check_seed
+    from .validate import check_backend, check_bool, check_seed
 
+    backend = check_backend(backend)
     if tokenizer is not None and not isinstance(tokenizer, Tokenizer):
         raise ConfigError(f"tokenizer must be a rnnlab Tokenizer or None, got "
                           f"{type(tokenizer).__name__}")

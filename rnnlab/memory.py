@@ -111,12 +111,12 @@ def _check(cfg, batch_size, num_steps, backend, optimizer, impl):
     for name, v in (("batch_size", batch_size), ("num_steps", num_steps)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ConfigError(f"{name} must be a positive integer, got {v!r}")
-    if backend not in ("numpy", "torch"):
+    if not isinstance(backend, str) or backend not in ("numpy", "torch"):
         raise ConfigError(f"unknown backend {backend!r}; expected numpy or torch")
-    if optimizer not in OPTIMIZER_SLOTS:
+    if not isinstance(optimizer, str) or optimizer not in OPTIMIZER_SLOTS:
         raise ConfigError(f"unknown optimizer {optimizer!r}; expected one of "
                           f"{', '.join(OPTIMIZER_SLOTS)}")
-    if impl not in ("scratch", "nn"):
+    if not isinstance(impl, str) or impl not in ("scratch", "nn"):
         raise ConfigError(f"unknown torch impl {impl!r}; expected scratch or nn")
     if backend == "torch" and impl == "nn" and cfg.cell == "gru" and cfg.gru_form != "torch":
         raise ConfigError("impl='nn' runs torch.nn.GRU, the torch-form GRU; use gru_form='torch'")

@@ -144,7 +144,7 @@ def check_dtype(dtype) -> np.dtype:
         dt = None if dtype is None or isinstance(dtype, bool) else np.dtype(dtype)
     except (TypeError, ValueError):
         dt = None
-    if dt not in [np.dtype(d) for d in DTYPES]:
+    if dt is None or dt not in [np.dtype(d) for d in DTYPES]:  # np.dtype(...) == None holds
         raise ConfigError(f"dtype must be float32 or float64, got {dt if dt is not None else repr(dtype)}")
     return dt
 
@@ -231,12 +231,16 @@ def unfuse(cfg: ModelConfig, layer: int, direction: int, dW_x, dW_h, db) -> dict
 
 def to_d2l_list(cfg: "ModelConfig | str", params: dict) -> list:
     """Parameters in the order of d2l's ``get_params`` / ``get_lstm_params``."""
-    cfg = as_model_config(cfg, params)
+    cfg = validate_params(cfg, params, finite=False)  # a missing or misshaped one is named
     return [params[name] for name in param_shapes(cfg)]
 
 
 def from_d2l_list(cfg: ModelConfig, arrays: list) -> dict:
     """Inverse of :func:`to_d2l_list`, checking the count and every shape."""
+    from .validate import _host_array, check_instance, check_sequence
+
+    check_instance("cfg", cfg, ModelConfig)
+    arrays = check_sequence("arrays", arrays, "arrays in d2l's get_params order", ParamError)
     shapes = param_shapes(cfg)
     if len(arrays) != len(shapes):
         raise ParamError(
@@ -245,9 +249,11 @@ def from_d2l_list(cfg: ModelConfig, arrays: list) -> dict:
         )
     params = {}
     for (name, shape), arr in zip(shapes.items(), arrays):
-        arr = np.asarray(arr.detach().cpu().numpy() if hasattr(arr, "detach") else arr)
+        arr = _host_array(arr, f"d2l list entry {name!r}")
         if arr.shape != shape:
             raise ParamError(f"d2l list entry {name!r} has shape {arr.shape}, expected {shape}")
+        if arr.dtype.kind not in "fiu":
+            raise ParamError(f"d2l list entry {name!r} must hold real numbers, got dtype {arr.dtype}")
         params[name] = arr.copy()
     return params
 
@@ -266,7 +272,7 @@ def to_torch_nn(cfg: "ModelConfig | str", params: dict, prefix: str = "rnn.",
     recurrent bias ``b_hn`` sits inside ``r * (h @ W_hn + b_hn)``. The keys follow d2l's
     ``RNNModel`` (``rnn.*`` and ``linear.*``).
     """
-    cfg = as_model_config(cfg, params)
+    cfg = validate_params(cfg, params, finite=False)  # a missing or misshaped one is named
     if cfg.cell == "gru" and cfg.gru_form != "torch":
         raise ConfigError(
             "only the torch-form GRU maps onto torch.nn.GRU: the d2l form applies the reset "
@@ -295,14 +301,20 @@ def from_torch_nn(cfg: ModelConfig, state_dict: dict, prefix: str = "rnn.",
     ``b_ih + b_hh`` fold into rnnlab's one bias per gate (the torch-form GRU's candidate
     keeps ``b_hn`` apart). A missing or misshaped entry is named in the error.
     """
+    from .validate import _host_array, check_dict, check_instance
+
     def get(key, shape):
         if key not in state_dict:
             raise ParamError(f"torch.nn state dict has no {key!r}")
-        v = state_dict[key]
-        v = np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v)
+        v = _host_array(state_dict[key], f"torch.nn entry {key!r}")
         if v.shape != shape:
             raise ParamError(f"torch.nn entry {key!r} has shape {v.shape}, expected {shape}")
+        if v.dtype.kind not in "fiu":
+            raise ParamError(f"torch.nn entry {key!r} must hold real numbers, got dtype {v.dtype}")
         return v
+
+    check_instance("cfg", cfg, ModelConfig)
+    check_dict("state_dict", state_dict, "arrays or tensors (module.state_dict())")
 
     if cfg.cell == "gru" and cfg.gru_form != "torch":
         raise ConfigError("torch.nn.GRU weights map only onto gru_form='torch'")

@@ -65,7 +65,7 @@ ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 def check_threads(threads) -> "int | str":
     """``"auto"`` or a positive int; anything else (a bool, a float, "4") is refused."""
-    if threads == AUTO and isinstance(threads, str):
+    if isinstance(threads, str) and threads == AUTO:
         return AUTO
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ConfigError(f"threads must be 'auto' or a positive integer, got {threads!r}")

@@ -32,12 +32,14 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .config import OPTIMIZERS, ModelConfig
-from .data import TOKEN_KINDS, SeqDataLoader, _min_length
+from .data import TOKEN_KINDS, SeqDataLoader, _as_corpus, _min_length
 from .distributed import DataParallel, check_divisible, split_rows
 from .dropout import dropout_masks, dropout_rng
-from .errors import ConfigError, CorpusError, NonFiniteError
+from .errors import ConfigError, CorpusError, NonFiniteError, ParamError, ShapeError
+from .params import validate_params
 from .schedule import lr_at, stopped_early, val_history
 from .threads import ThreadTuner, check_threads, thread_tuner
+from .validate import check_backend, check_instance, check_int, check_sequence
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,11 @@ def evaluate(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, batch_
     ``parallel`` each process reads its share of the rows (they need not divide evenly:
     nothing is averaged) and the summed cross-entropies and token counts are added up.
     """
-    corpus = np.asarray(corpus)
+    backend = check_backend(backend)
+    check_instance("cfg", cfg, ModelConfig)
+    corpus = check_corpus_ids(corpus, cfg.vocab_size)  # (N,)
+    batch_size = check_int("batch_size", batch_size, 1)
+    num_steps = check_int("num_steps", num_steps, 1)
     rows = min(batch_size, (len(corpus) - 1) // num_steps)
     if rows < 1:
         raise CorpusError(f"validation split has {len(corpus)} tokens, fewer than "
@@ -269,6 +275,28 @@ def evaluate(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, batch_
     if parallel is not None:
         total, count = parallel.sum([total, count])  # over every process's rows
     return perplexity(total / count)
+
+
+def check_train_params(backend, cfg: ModelConfig, params) -> None:
+    """Names, shapes and one dtype (the values are checked step by step, so a NaN is
+    reported with its epoch and batch), as the backend's own arrays: NumPy arrays handed
+    to the torch backend are named, with the conversion to use."""
+    validate_params(cfg, params, finite=False)
+    numpy_arrays = all(isinstance(v, np.ndarray) for v in params.values())
+    if numpy_arrays != (backend.name == "numpy"):
+        kind = "NumPy arrays" if numpy_arrays else "not NumPy arrays"
+        raise ParamError(f"params are {kind}, but the {backend.name} backend trains its own "
+                         "arrays: pass backend.from_numpy(params)")
+
+
+def check_corpus_ids(corpus, vocab_size: int, name: str = "corpus") -> np.ndarray:
+    """A 1-D array of token ids in [0, vocab_size): what ``load_corpus`` returns."""
+    corpus = _as_corpus(corpus, name)  # (N,)
+    if len(corpus) and (corpus.min() < 0 or corpus.max() >= vocab_size):
+        bad = corpus[(corpus < 0) | (corpus >= vocab_size)][0]
+        raise ShapeError(f"{name} holds token id {bad}, outside the model's vocabulary "
+                         f"[0, {vocab_size}): corpus and model come from different vocabularies")
+    return corpus
 
 
 def check_corpus_fits(corpus_len: int, tcfg: TrainConfig) -> None:
@@ -305,11 +333,33 @@ def train(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, tcfg: Tra
     run therefore decays and stops where the uninterrupted one does. The history
     returned is shorter than ``num_epochs - start_epoch`` when it stopped early.
     """
+    backend = check_backend(backend)
+    check_instance("cfg", cfg, ModelConfig)
+    check_instance("tcfg", tcfg, TrainConfig, " (rnnlab.TrainConfig(num_epochs=..., lr=...))")
     if cfg.bidirectional:
         raise ConfigError(
             "a bidirectional model reads the future, so it cannot be trained as a language "
             "model of the next character; use it as an encoder or tagger (examples/)"
         )
+    check_train_params(backend, cfg, params)
+    corpus = check_corpus_ids(corpus, cfg.vocab_size)  # (N,)
+    if val_corpus is not None:
+        val_corpus = check_corpus_ids(val_corpus, cfg.vocab_size, "val_corpus")  # (N_val,)
+    start_epoch = check_int("start_epoch", start_epoch, 0)
+    for name, fn in (("on_epoch", on_epoch), ("on_batch", on_batch)):
+        if fn is not None and not callable(fn):
+            raise ConfigError(f"{name} must be a function or None, got {type(fn).__name__}")
+    past = check_sequence("past", past, "the earlier epochs' stats", ConfigError)
+    if optimizer is not None and not callable(getattr(optimizer, "step", None)):
+        raise ConfigError(f"optimizer must be one made by backend.make_optimizer(...) or None, "
+                          f"got {type(optimizer).__name__}")
+    if tuner is not None and not isinstance(tuner, ThreadTuner):
+        raise ConfigError(f"tuner must be a rnnlab.threads.ThreadTuner or None, got "
+                          f"{type(tuner).__name__}")
+    if parallel is not None and not isinstance(parallel, DataParallel):
+        raise ConfigError(f"parallel must be the DataParallel of a torchrun process "
+                          f"(rnnlab.torch_backend.distributed.connect()) or None, got "
+                          f"{type(parallel).__name__}")
     check_corpus_fits(len(corpus), tcfg)
     if tcfg.patience and (val_corpus is None or len(val_corpus) == 0):
         raise ConfigError(f"patience={tcfg.patience} stops on validation perplexity, but no "

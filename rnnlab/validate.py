@@ -151,6 +151,91 @@ def check_path(name: str, value):
                  "a file path, not an empty string")
 
 
+def check_instance(name: str, value, cls: type, hint: str = ""):
+    """An instance of ``cls`` (a config dataclass, most often): ``cfg must be a
+    ModelConfig, got None``, with ``hint`` saying how to make one."""
+    if isinstance(value, cls):
+        return value
+    raise refuse(name, value, f"a {cls.__name__}{hint}")
+
+
+def check_backend(backend, name: str = "backend"):
+    """An rnnlab backend: what ``rnnlab.get_backend`` returns (anything with its methods)."""
+    from .backend import Backend
+
+    if isinstance(backend, Backend):
+        return backend
+    raise refuse(name, backend, "an rnnlab backend, rnnlab.get_backend('numpy') or "
+                 "rnnlab.get_backend('torch')")
+
+
+def check_dict(name: str, value, what: str = "arrays", error=ParamError) -> dict:
+    """A dict (of parameter arrays, gradients, a state_dict): its name and type on error."""
+    if isinstance(value, dict):
+        return value
+    raise refuse(name, value, f"a dict of {what}", error)
+
+
+def check_same_keys(name: str, value: dict, reference: dict, ref_name: str = "params") -> dict:
+    """A dict with exactly ``reference``'s keys (gradients for parameters): the missing
+    and extra names on error."""
+    check_dict(name, value)
+    if value.keys() != reference.keys():
+        missing = sorted(set(reference) - set(value))
+        extra = sorted(set(value) - set(reference))
+        parts = ([f"missing {', '.join(map(repr, missing[:6]))}"] if missing else []) + (
+            [f"extra {', '.join(map(repr, extra[:6]))}"] if extra else [])
+        raise ParamError(f"{name} must have the names of {ref_name}: {'; '.join(parts)}")
+    return value
+
+
+def check_sequence(name: str, value, what: str, error=ShapeError) -> tuple:
+    """A tuple or list (of states, of arrays), not a string, an array or None."""
+    if isinstance(value, (tuple, list)):
+        return tuple(value)
+    raise refuse(name, value, f"a tuple or list of {what}", error)
+
+
+def check_optimizer_args(name, params, lr, choices, array_type, hint: str) -> float:
+    """``make_optimizer(name, params, lr)``: a known name, a non-empty dict of the backend's
+    arrays (``hint`` says how to get them), a positive finite learning rate."""
+    if not isinstance(name, str):
+        raise refuse("name", name, "an optimizer name, one of " + ", ".join(choices))
+    if name not in choices:
+        raise ConfigError(f"unknown optimizer {name!r}; expected one of {', '.join(choices)}")
+    check_arrays_of("params", params, array_type, hint)
+    if not params:
+        raise ParamError("params is an empty dict: there is nothing to optimise")
+    return check_number("lr", lr, 0, lo_open=True)
+
+
+def check_arrays_of(name: str, values, array_type: type, hint: str) -> dict:
+    """A dict whose every value is a ``array_type`` (np.ndarray, torch.Tensor): a NumPy
+    array handed to the torch backend, or a tensor to the numpy one, is named."""
+    check_dict(name, values)
+    for key, v in values.items():
+        if not isinstance(v, array_type):
+            raise ParamError(f"{name}[{key!r}] must be a {array_type.__module__.split('.')[0]}."
+                             f"{array_type.__name__}, got {type(v).__name__}{hint}")
+    return values
+
+
+def check_states_of(name: str, state, array_type: type | None, hint: str = "") -> tuple:
+    """A tuple or list of state arrays; each a ``array_type`` when one is given, else any
+    rectangular real array."""
+    state = check_sequence(name, state, "(B, H) arrays")
+    for i, s in enumerate(state):
+        if array_type is not None and not isinstance(s, array_type):
+            raise ShapeError(f"{name}[{i}] must be a {array_type.__module__.split('.')[0]}."
+                             f"{array_type.__name__}, got {type(s).__name__}{hint}")
+        if array_type is None:
+            arr = _host_array(s, f"{name}[{i}]")
+            if arr.dtype.kind not in "fiu":  # the shape is checked where the model is known
+                raise ShapeError(f"{name}[{i}] must be an array of real numbers, got dtype "
+                                 f"{arr.dtype}")
+    return state
+
+
 # ----------------------------------------------------------------------------- arrays
 
 
@@ -215,7 +300,12 @@ def zero_state_shape(cell, batch_size, num_hiddens=None) -> tuple[int, int, int]
         cfg = ModelConfig(cell, 1, num_hiddens)
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return cfg.num_layers * cfg.num_directions * cfg.num_states, int(batch_size), cfg.num_hiddens
+    n = cfg.num_layers * cfg.num_directions * cfg.num_states
+    from .memory import check_fits
+
+    check_fits(n * int(batch_size) * cfg.num_hiddens * 8, f"a state of batch_size={batch_size}",
+               "use a smaller batch_size")  # before NumPy or torch try to allocate it
+    return n, int(batch_size), cfg.num_hiddens
 
 
 def state_shapes(cfg: ModelConfig, batch_size: int) -> list[tuple[int, int]]:

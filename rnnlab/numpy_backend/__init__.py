@@ -8,12 +8,15 @@ from ..config import ModelConfig
 from ..dropout import check_dropout_masks
 from ..errors import ConfigError
 from ..params import check_dtype, validate_params
-from ..validate import (zero_state_shape, check_finite_inputs, check_grads, check_numpy_params,
-                        check_param_values, check_state, check_theta, check_tokens,
-                        check_weights)
+from ..validate import (zero_state_shape, check_arrays_of, check_bool, check_finite_inputs,
+                        check_grads, check_number, check_numpy_params, check_optimizer_args,
+                        check_param_values, check_same_keys, check_state, check_states_of,
+                        check_theta, check_tokens, check_weights)
 from .functional import clip_grads, sgd, sigmoid, softmax_cross_entropy
 from .model import loss_and_grads, model_backward, model_forward
-from .optim import make_optimizer
+from .optim import OPTIMIZERS, make_optimizer
+
+_FROM_NUMPY = "; make the parameters with backend.from_numpy(params)"
 
 __all__ = ["NumpyBackend", "model_forward", "model_backward", "loss_and_grads",
            "sigmoid", "softmax_cross_entropy", "clip_grads", "sgd"]
@@ -40,7 +43,7 @@ class NumpyBackend:
         return {k: np.array(v, dtype=self.dtype) for k, v in check_param_values(params).items()}
 
     def to_numpy(self, params: dict) -> dict:
-        return {k: np.array(v) for k, v in params.items()}
+        return {k: np.array(v) for k, v in check_arrays_of("params", params, np.ndarray, "").items()}
 
     def tokens(self, X) -> np.ndarray:
         """(B, T) int64 ids; a float, negative, ragged or non-2-D X is a ShapeError (the
@@ -48,10 +51,10 @@ class NumpyBackend:
         return check_tokens(X, None)
 
     def state_to_numpy(self, state: tuple) -> tuple:
-        return tuple(np.array(s) for s in state)
+        return tuple(np.array(s) for s in check_states_of("state", state, np.ndarray))
 
     def state_from_numpy(self, state: tuple) -> tuple:
-        return tuple(np.array(s, dtype=self.dtype) for s in state)
+        return tuple(np.array(s, dtype=self.dtype) for s in check_states_of("state", state, None))
 
     # -- model --------------------------------------------------------------------
     def _config(self, cell, params) -> ModelConfig:
@@ -85,6 +88,7 @@ class NumpyBackend:
         ``dropout_masks`` (``rnnlab.dropout.dropout_masks``): dropout between layers, for
         training; None (the default) is no dropout.
         """
+        state_grads = check_bool("state_grads", state_grads)
         cfg, X = self._check(cell, params, X, state)
         Y = check_tokens(Y, cfg.vocab_size, name="Y")
         if Y.shape != X.shape:
@@ -105,10 +109,13 @@ class NumpyBackend:
         return clip_grads(check_grads(grads), check_theta(theta))
 
     def sgd(self, params: dict, grads: dict, lr: float) -> None:
-        sgd(params, grads, lr)
+        check_arrays_of("params", params, np.ndarray, _FROM_NUMPY)
+        check_grads(check_same_keys("grads", grads, params))
+        sgd(params, grads, check_number("lr", lr, 0, lo_open=True))
 
     def make_optimizer(self, name: str, params: dict, lr: float):
         """``sgd`` | ``adam`` | ``adagrad`` | ``adagrad-minchar``, hand-written; ``step(grads)`` updates in place."""
+        lr = check_optimizer_args(name, params, lr, tuple(OPTIMIZERS), np.ndarray, _FROM_NUMPY)
         return make_optimizer(name, params, lr)
 
     def validate(self, cell, params: dict) -> ModelConfig:

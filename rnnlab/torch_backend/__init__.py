@@ -24,8 +24,10 @@ from ..config import ModelConfig, as_model_config
 from ..dropout import check_dropout_masks
 from ..errors import ConfigError, ParamError, ShapeError
 from ..params import validate_params
-from ..validate import (check_finite_inputs, check_param_array, check_param_values, check_state,
-                        check_theta, check_tokens, check_weights, zero_state_shape)
+from ..validate import (check_arrays_of, check_bool, check_finite_inputs, check_number,
+                        check_optimizer_args, check_param_array, check_param_values,
+                        check_same_keys, check_state, check_states_of, check_theta,
+                        check_tokens, check_weights, zero_state_shape)
 from . import nn_map
 from .cells import CELLS
 from .device import numpy_dtype, resolve_device, resolve_dtype
@@ -33,7 +35,7 @@ from .functional import clip_grads, cross_entropy, global_norm, sgd
 from .model import model_forward, nn_forward, nn_grads, nn_leaves, stack_state, unstack_state
 from .nn_map import (d2l_rnn_scratch, from_d2l_params, from_nn_module, from_state_dict,
                      make_nn_module, nn_weights, to_d2l_params, to_nn_module, to_state_dict)
-from .optim import TorchOptimizer, make_optimizer
+from .optim import OPTIMIZER_NAMES, TorchOptimizer, make_optimizer
 
 __all__ = ["TorchBackend", "IMPLS", "model_forward", "nn_forward", "CELLS", "cross_entropy",
            "global_norm", "clip_grads", "sgd", "resolve_device", "resolve_dtype",
@@ -47,6 +49,9 @@ IMPLS = ("scratch", "nn")
 
 def _is_integer(t: torch.Tensor) -> bool:
     return not (t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool)
+
+
+_FROM_NUMPY = "; make the parameters with backend.from_numpy(params)"
 
 
 def _check_grads(grads) -> dict:
@@ -75,7 +80,7 @@ class TorchBackend:
     name = "torch"
 
     def __init__(self, dtype="float32", device=None, impl: str = "scratch"):
-        if impl not in IMPLS:
+        if not isinstance(impl, str) or impl not in IMPLS:
             raise ConfigError(f"unknown torch backend impl {impl!r}; expected one of "
                               f"{', '.join(IMPLS)}")
         self.dtype = resolve_dtype(dtype)  # torch.float32 | torch.float64
@@ -110,6 +115,7 @@ class TorchBackend:
         return {k: nn_order(k, self._tensor(v)) for k, v in check_param_values(params).items()}
 
     def to_numpy(self, params: dict) -> dict:
+        params = check_arrays_of("params", params, torch.Tensor, "")
         return {k: v.detach().to("cpu", copy=True).numpy() for k, v in params.items()}
 
     def tokens(self, X) -> torch.Tensor:
@@ -118,9 +124,11 @@ class TorchBackend:
         return self._tokens(X, None, "X", self.device)
 
     def state_to_numpy(self, state: tuple) -> tuple:
+        state = check_states_of("state", state, torch.Tensor)
         return tuple(s.detach().to("cpu", copy=True).numpy() for s in state)
 
     def state_from_numpy(self, state: tuple) -> tuple:
+        state = check_states_of("state", state, None)
         return tuple(self._tensor(s) for s in state)
 
     # -- model --------------------------------------------------------------------
@@ -249,6 +257,7 @@ class TorchBackend:
         ``dropout_masks`` (``rnnlab.dropout.dropout_masks``, arrays or tensors): dropout
         between layers with exactly these masks, as the numpy backend; None: no dropout.
         """
+        state_grads = check_bool("state_grads", state_grads)
         cfg, params, X, Y, state, weights, masks = self._loss_inputs(
             cell, params, X, Y, state, weights, dropout_masks)
         state0 = tuple(s.detach().requires_grad_(state_grads) for s in state)
@@ -292,11 +301,14 @@ class TorchBackend:
         return clip_grads(_check_grads(grads), check_theta(theta))
 
     def sgd(self, params: dict, grads: dict, lr: float) -> None:
-        sgd(params, grads, lr)
+        check_arrays_of("params", params, torch.Tensor, _FROM_NUMPY)
+        _check_grads(check_same_keys("grads", grads, params))
+        sgd(params, grads, check_number("lr", lr, 0, lo_open=True))
 
     def make_optimizer(self, name: str, params: dict, lr: float) -> TorchOptimizer:
         """``sgd`` | ``adam`` | ``adagrad`` (torch.optim), ``adagrad-minchar`` (torch ops);
         ``step(grads)`` updates in place."""
+        lr = check_optimizer_args(name, params, lr, OPTIMIZER_NAMES, torch.Tensor, _FROM_NUMPY)
         return make_optimizer(name, params, lr)
 
     def validate(self, cell, params: dict) -> ModelConfig:

@@ -139,6 +139,9 @@ def _check_lr(lr) -> None:
         raise ConfigError(f"learning rate must be positive, got {lr!r}")
 
 
+OPTIMIZER_NAMES = (*OPTIMIZERS, "adagrad-minchar")
+
+
 def make_optimizer(name: str, params: dict, lr: float):
     if name == TorchAdagradMinChar.name:
         return TorchAdagradMinChar(params, lr)
