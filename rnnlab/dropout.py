@@ -43,8 +43,6 @@ def dropout_masks(cfg: ModelConfig, num_steps: int, batch_size: int,
         raise ConfigError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
                           f"got {type(rng).__name__}")
     p = cfg.dropout if p is None else check_number("dropout", p, 0, 1, hi_open=True)
-    if not (0.0 <= p < 1.0):
-        raise ConfigError(f"dropout must be in [0, 1), got {p!r}")
     shape = (num_steps, batch_size, cfg.num_hiddens * cfg.num_directions)
     from .memory import check_fits
 
