@@ -51,7 +51,8 @@ def _first_line(exc: BaseException, limit: int = 200) -> str:
 def is_communication_error(exc: BaseException) -> bool:
     """An error of the process group itself (a peer gone, a timeout), not of the maths:
     torch raises gloo's as plain RuntimeErrors, hence the look at the text."""
-    if isinstance(exc, dist.DistError):
+    dist_error = getattr(dist, "DistError", None)  # torch >= 2.2; 2.1 raises RuntimeErrors
+    if dist_error is not None and isinstance(exc, dist_error):
         return True
     text = str(exc)
     return any(s in text for s in ("gloo", "NCCL", "ProcessGroup", "Connection reset",
