@@ -14,7 +14,8 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 def test_there_are_the_walkthroughs():
     names = {p.stem for p in NOTEBOOKS}
-    assert {"bptt_by_hand", "train_rnn_lstm_gru", "vanishing_gradients"} <= names, names
+    assert {"bptt_by_hand", "train_rnn_lstm_gru", "vanishing_gradients",
+            "verify_your_own_rnn"} <= names, names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
