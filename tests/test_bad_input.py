@@ -224,6 +224,11 @@ def _fifo(c: Ctx, name: str = "pipe") -> pathlib.Path:
     return path
 
 
+def _torch_backend():
+    pytest.importorskip("torch")
+    return rnnlab.get_backend("torch", device="cpu")
+
+
 def _small_model(c: Ctx):
     return ModelConfig("rnn", V, H), c.p, Vocab(list("abcd"))
 
@@ -556,6 +561,45 @@ ROWS = [
                           strategy="sample", top_k=9),
         ConfigError, r"top_k must be None or an integer between 1 and the vocabulary size 5, "
                      r"got 9"),
+    Row("train-bidirectional",
+        lambda c: rnnlab.train(c.be, ModelConfig("rnn", V, H, bidirectional=True),
+                               c.be.from_numpy(init_params(ModelConfig("rnn", V, H,
+                                                                       bidirectional=True))),
+                               np.arange(40) % V, TrainConfig(num_epochs=1, batch_size=2,
+                                                              num_steps=3)),
+        ConfigError, r"a bidirectional model reads the future, so it cannot be trained as a "
+                     r"language model"),
+    Row("predict-bidirectional",
+        lambda c: predict("ab", 3, c.be, ModelConfig("rnn", V, H, bidirectional=True),
+                          c.be.from_numpy(init_params(ModelConfig("rnn", V, H, bidirectional=True))),
+                          Vocab(list("abcd"))),
+        ConfigError, r"a bidirectional model reads the future, so it cannot generate text"),
+    Row("train-threads", lambda c: TrainConfig(threads=0),
+        ConfigError, r"threads must be 'auto' or a positive integer, got 0"),
+    Row("train-numpy-params-torch",
+        lambda c: rnnlab.train(_torch_backend(), ModelConfig("rnn", V, H),
+                               init_params(ModelConfig("rnn", V, H)), np.arange(40) % V,
+                               TrainConfig(num_epochs=1, batch_size=2, num_steps=3)),
+        ParamError, r"params are NumPy arrays, but the torch backend trains its own arrays: pass "
+                    r"backend\.from_numpy\(params\)"),
+    Row("train-corpus-ids",
+        lambda c: rnnlab.train(c.be, ModelConfig("rnn", V, H), c.p, np.arange(40),
+                               TrainConfig(num_epochs=1, batch_size=2, num_steps=3)),
+        ShapeError, r"corpus holds token id 5, outside the model's vocabulary \[0, 5\)"),
+    Row("evaluate-num-steps",
+        lambda c: rnnlab.evaluate(c.be, ModelConfig("rnn", V, H), c.p, np.arange(40) % V, 2, 0),
+        ConfigError, r"num_steps must be a positive integer, got 0"),
+    Row("train-config-type",
+        lambda c: rnnlab.train(c.be, ModelConfig("rnn", V, H), c.p, np.arange(40) % V, None),
+        ConfigError, r"tcfg must be a TrainConfig \(rnnlab\.TrainConfig\(num_epochs=\.\.\., "
+                     r"lr=\.\.\.\)\), got None"),
+    Row("dropout-masks-shape",
+        lambda c: c.be.loss_and_grads(
+            ModelConfig("rnn", V, H, num_layers=2, dropout=0.5),
+            c.be.from_numpy(init_params(ModelConfig("rnn", V, H, num_layers=2, dropout=0.5))),
+            c.X, c.X, (c.st[0], c.st[0]), dropout_masks=(np.ones((T, B + 1, H)),)),
+        ShapeError, r"dropout_masks\[0\] has shape \(3, 3, 4\), expected \(3, 2, 4\) \(steps, "
+                    r"batch, hidden \* directions\)"),
     Row("predict-num-preds-huge",
         lambda c: predict("ab", 10**23, c.be, *_small_model(c)),
         ConfigError, r"generating num_preds=100,000,000,000,000,000,000,000 tokens needs about"),
@@ -803,6 +847,9 @@ CLI_ROWS = [
     CliRow("cli-which-best-missing", _which_best_without_validation,
            2, r"^rnnlab: error: --which best: .*run has no best\.safetensors \(the run had no "
               r"validation split, or has not validated yet\); use --which latest$"),
+    CliRow("cli-threads", lambda t: _train_args(t, "--threads", "0"),
+           2, r"^rnnlab train: error: argument --threads: expected 'auto' or a positive integer, "
+              r"got 0 \(see rnnlab train --help\)$"),
     CliRow("cli-impl-numpy", lambda t: _train_args(t, "--impl", "nn"),
            2, r"^rnnlab: error: --impl nn needs --backend torch \(the numpy backend has one "
               r"implementation, its hand-written BPTT\)$"),
