@@ -55,7 +55,10 @@ def dropout_masks(cfg: ModelConfig, num_steps: int, batch_size: int,
 
 
 def check_dropout_masks(cfg: ModelConfig, masks, num_steps: int, batch_size: int) -> tuple:
-    """A tuple of num_layers - 1 arrays of shape (T, B, H*D), or None; named on error."""
+    """A tuple of num_layers - 1 real arrays (or tensors) of shape (T, B, H*D), or None;
+    named on error. Their values are not read here: a NaN or infinite mask makes the
+    loss non-finite, and only then does :func:`check_finite_masks` name it (so the
+    common path makes no pass over them, and no device sync on a GPU)."""
     if masks is None:
         return None
     if not isinstance(masks, (tuple, list)):
@@ -66,7 +69,24 @@ def check_dropout_masks(cfg: ModelConfig, masks, num_steps: int, batch_size: int
                          f"{cfg.num_layers - 1} layer boundaries, got {len(masks)} masks")
     expected = (num_steps, batch_size, cfg.num_hiddens * cfg.num_directions)
     for k, m in enumerate(masks):
+        if not (isinstance(m, np.ndarray) or hasattr(m, "detach")):  # an array or a tensor
+            raise ShapeError(f"dropout_masks[{k}] must be an array of shape {expected}, got "
+                             f"{type(m).__name__}")
         if tuple(m.shape) != expected:
             raise ShapeError(f"dropout_masks[{k}] has shape {tuple(m.shape)}, expected "
                              f"{expected} (steps, batch, hidden * directions)")
+        if m.dtype.is_complex if hasattr(m, "detach") else m.dtype.kind not in "biuf":
+            raise ShapeError(f"dropout_masks[{k}] must hold real numbers, got dtype {m.dtype}")
     return tuple(masks)
+
+
+def check_finite_masks(masks, to_numpy=None) -> None:
+    """After a non-finite loss: name the dropout mask holding NaN or inf, if one does."""
+    from .errors import NonFiniteParamError
+
+    for k, m in enumerate(masks or ()):
+        arr = np.asarray(to_numpy(m) if to_numpy is not None and hasattr(m, "detach") else m)
+        bad = arr.size - int(np.isfinite(arr).sum())
+        if bad:
+            raise NonFiniteParamError(f"dropout_masks[{k}] holds {bad} NaN or infinite "
+                                      "value(s)")

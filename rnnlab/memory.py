@@ -119,7 +119,8 @@ def _check(cfg, batch_size, num_steps, backend, optimizer, impl):
     if not isinstance(impl, str) or impl not in ("scratch", "nn"):
         raise ConfigError(f"unknown torch impl {impl!r}; expected scratch or nn")
     if backend == "torch" and impl == "nn" and cfg.cell == "gru" and cfg.gru_form != "torch":
-        raise ConfigError("impl='nn' runs torch.nn.GRU, the torch-form GRU; use gru_form='torch'")
+        raise ConfigError("impl='nn' runs torch.nn.GRU, the torch-form GRU, R * (H @ W_hh + b_hn), "
+                          "not d2l's (R * H) @ W_hh; use gru_form='torch' or impl='scratch'")
 
 
 def estimate_memory(cfg: ModelConfig, batch_size: int, num_steps: int, backend: str = "numpy",

@@ -285,6 +285,16 @@ def check_weights(weights, n: int):
     if not (np.issubdtype(w.dtype, np.floating) or np.issubdtype(w.dtype, np.integer)) \
             or w.dtype == bool:
         raise ShapeError(f"weights must be real numbers, got dtype {w.dtype}")
+    # one pass over T*B numbers, far below the forward's cost: a NaN weight would make the
+    # loss NaN, a negative one a negative "loss" that training would drive down without end
+    bad = w.size - int(np.isfinite(w).sum())
+    if bad:
+        raise ShapeError(f"weights hold {bad} NaN or infinite value(s); a per-token weight is "
+                         "a finite number >= 0 (0 leaves the token out)")
+    if w.size and w.min() < 0:
+        i = int(np.argmin(w))
+        raise ShapeError(f"weights[{i}] is {w[i]:g}; a per-token weight is a finite number "
+                         ">= 0 (0 leaves the token out)")
     return w
 
 

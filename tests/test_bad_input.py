@@ -19,6 +19,10 @@ import numpy as np
 import pytest
 
 import rnnlab
+import rnnlab.data
+import rnnlab.memory
+import rnnlab.params
+import rnnlab.threads
 from rnnlab import cli
 from rnnlab.checkpoint import Checkpoint, check_resume, load_checkpoint, save_checkpoint
 from rnnlab.config import ModelConfig
@@ -161,9 +165,10 @@ def _other_format_version(c: Ctx):
     return load_checkpoint(path)
 
 
-def _rewritten(c: Ctx, meta_changes=None, array_changes=None):
+def _rewritten(c: Ctx, meta_changes=None, array_changes=None, drop=()):
     """A valid small Adam checkpoint re-written with metadata fields or arrays replaced
-    and a valid digest (what code other than rnnlab's could write); then loaded."""
+    (``drop``: metadata fields or arrays deleted) and a valid digest (what code other
+    than rnnlab's could write); then loaded."""
     import json
 
     import rnnlab.checkpoint as ck
@@ -182,6 +187,8 @@ def _rewritten(c: Ctx, meta_changes=None, array_changes=None):
     meta, arrays = json.loads(json.loads(data[8:n + 8])["__metadata__"]["rnnlab"]), load(data)
     meta.update(meta_changes or {})
     arrays.update(array_changes or {})
+    for key in drop:
+        (meta if key in meta else arrays).pop(key)
     meta_json = json.dumps(meta, sort_keys=True)
     path.write_bytes(save(arrays, metadata={"rnnlab": meta_json,
                                             "rnnlab_digest": ck._digest(meta_json, arrays)}))
@@ -295,6 +302,62 @@ def _train_diverging(c: Ctx):
                  TrainConfig(num_epochs=3, batch_size=2, num_steps=5, lr=1e30, clip_theta=1.0))
 
 
+
+def _not_json(c: Ctx):
+    """A safetensors file whose rnnlab metadata is not JSON (edited in a text editor)."""
+    from safetensors.numpy import save
+
+    path = c.tmp / "edited.safetensors"
+    path.write_bytes(save({"param.b_q": np.zeros(V, np.float32)},
+                          metadata={"rnnlab": "{'epoch': 3", "rnnlab_digest": "0" * 64}))
+    return load_checkpoint(path)
+
+
+def _deep(c: Ctx, **cfg):
+    """A two-layer rnn (dropout between its layers), its params and a zero state."""
+    cfg = ModelConfig("rnn", V, H, num_layers=2, **cfg)
+    return cfg, c.be.from_numpy(init_params(cfg, seed=0)), c.be.begin_state(cfg, B)
+
+
+def _with_masks(c: Ctx, masks):
+    """loss_and_grads of a two-layer rnn with these dropout masks; ``masks`` may be a
+    function of the valid masks."""
+    from rnnlab.dropout import dropout_masks
+
+    cfg, p, st = _deep(c, dropout=0.5)
+    if callable(masks):
+        masks = masks(dropout_masks(cfg, T, B, np.random.default_rng(0)))
+    return c.be.loss_and_grads(cfg, p, c.X, c.X, st, dropout_masks=masks)
+
+
+def _weighted(c: Ctx, weights):
+    return c.be.loss_and_grads("rnn", c.p, c.X, c.X, c.st, weights=weights)
+
+
+def _train_bidirectional(c: Ctx):
+    cfg = ModelConfig("rnn", V, H, bidirectional=True)
+    return train(c.be, cfg, c.be.from_numpy(init_params(cfg, seed=0)), np.arange(200) % V,
+                 TrainConfig(num_epochs=1, batch_size=2, num_steps=T))
+
+
+def _predict_bidirectional(c: Ctx):
+    cfg = ModelConfig("rnn", V, H, bidirectional=True)
+    return predict("ab", 3, c.be, cfg, c.be.from_numpy(init_params(cfg, seed=0)),
+                   Vocab(list("abcd")))
+
+
+def _torch_backend(**options):
+    pytest.importorskip("torch")
+    return rnnlab.get_backend("torch", **options)
+
+
+def _torch_nn_d2l_gru(c: Ctx):
+    be = _torch_backend(impl="nn")
+    cfg = ModelConfig("gru", V, H)  # gru_form="d2l", the default
+    return be.loss_and_grads(cfg, be.from_numpy(init_params(cfg, seed=0)), c.X, c.X,
+                             be.begin_state(cfg, B))
+
+
 ROWS = [
     # ---- corpus files
     Row("corpus-empty", lambda c: load_corpus(c.file("empty.txt", b"")),
@@ -331,6 +394,11 @@ ROWS = [
         ConfigError, r"unknown token kind 'bytes'; choose one of \['char', 'word'\]"),
     Row("corpus-max-tokens-type", lambda c: load_corpus(c.file("ok.txt", b"hello"), "100"),
         ConfigError, r"max_tokens must be an int .* got '100'"),
+    Row("corpus-batching-too-short",
+        lambda c: next(rnnlab.data.seq_data_iter_sequential(np.arange(20), 4, 5,
+                                                            np.random.default_rng(0))),
+        CorpusError, r"corpus of 20 tokens is too short for batch_size=4, num_steps=5: "
+                     r"sequential partitioning needs at least 26 tokens"),
     Row("timemachine-checksum",
         lambda c: find_time_machine(c.file("timemachine.txt", b"edited") and c.tmp, download=False),
         ChecksumError, r"timemachine\.txt' has SHA-1 [0-9a-f]{40}, expected 090b5e7e"),
@@ -428,6 +496,24 @@ ROWS = [
         CheckpointError, r"checkpoint\.safetensors holds a rnn model, not a lstm model"),
     Row("ckpt-optimizer-state", lambda c: Adam(c.params(), 0.1).load_state_dict({"step": 3, "arrays": {}}),
         CheckpointError, r"optimiser state has no 'm\.W_xh'"),
+    Row("ckpt-meta-not-json", _not_json,
+        CheckpointError, r"edited\.safetensors: the rnnlab metadata is not valid JSON \(.*\); the "
+                         r"file was edited or corrupted"),
+    Row("ckpt-meta-missing", lambda c: _rewritten(c, drop=("vocab",)),
+        CheckpointError, r"checkpoint\.safetensors: metadata lacks vocab"),
+    Row("ckpt-optimizer-name", lambda c: _rewritten(c, {"train": {"optimizer": "sgd"}}),
+        CheckpointError, r"metadata field 'optimizer\.name' is 'adam' but 'train\.optimizer' is "
+                         r"'sgd'"),
+    Row("ckpt-optimizer-missing", lambda c: _rewritten(c, drop=("optim.m.b_h",)),
+        CheckpointError, r"checkpoint\.safetensors: the adam optimiser state has no m\.b_h"),
+    Row("ckpt-optimizer-shape",
+        lambda c: _rewritten(c, array_changes={"optim.v.W_hh": np.ones((2, H), np.float32)}),
+        CheckpointError, r"optimiser array 'v\.W_hh' has shape \(2, 4\), expected \(4, 4\) \(the "
+                         r"shape of W_hh\)"),
+    Row("ckpt-unknown-array",
+        lambda c: _rewritten(c, array_changes={"weights.W_hh": np.ones((H, H), np.float32)}),
+        CheckpointError, r"checkpoint\.safetensors: unknown array\(s\) weights\.W_hh; a checkpoint "
+                         r"holds param\.\*, optim\.\* and array\.\* only"),
     # ---- token ids handed to a backend
     Row("tokens-float", lambda c: c.be.forward("rnn", c.p, c.X.astype(float), c.st),
         ShapeError, r"X must hold integer token ids, got dtype float64"),
@@ -454,6 +540,11 @@ ROWS = [
     Row("weights-shape",
         lambda c: c.be.loss_and_grads("rnn", c.p, c.X, c.X, c.st, weights=np.ones(4)),
         ShapeError, r"weights must have shape \(6,\) .* got \(4,\)"),
+    Row("weights-nan", lambda c: _weighted(c, _nan_at(np.ones(B * T), 2)),
+        ShapeError, r"weights hold 1 NaN or infinite value\(s\); a per-token weight is a finite "
+                    r"number >= 0"),
+    Row("weights-negative", lambda c: _weighted(c, np.array([1, 1, -0.5, 1, 1, 1])),
+        ShapeError, r"weights\[2\] is -0\.5; a per-token weight is a finite number >= 0"),
     # ---- states
     Row("state-not-tuple", lambda c: c.be.forward("rnn", c.p, c.X, c.st[0]),
         ShapeError, r"state must be a tuple of \(B, H\) arrays, got ndarray"),
@@ -469,6 +560,20 @@ ROWS = [
         ShapeError, r"state\[0\] holds NaN"),
     Row("begin-state-batch", lambda c: c.be.begin_state("rnn", 0, H),
         ConfigError, r"batch_size must be a positive integer, got 0"),
+    # ---- dropout masks (loss_and_grads of a two-layer model)
+    Row("dropout-masks-type", lambda c: _with_masks(c, lambda m: {"layer 1": m[0]}),
+        ShapeError, r"dropout_masks must be a tuple of \(T, B, H\*D\) arrays or None, got dict"),
+    Row("dropout-masks-count", lambda c: _with_masks(c, lambda m: m * 2),
+        ShapeError, r"dropout_masks: a 2-layer model has 1 layer boundaries, got 2 masks"),
+    Row("dropout-masks-list", lambda c: _with_masks(c, lambda m: (m[0].tolist(),)),
+        ShapeError, r"dropout_masks\[0\] must be an array of shape \(3, 2, 4\), got list"),
+    Row("dropout-masks-shape", lambda c: _with_masks(c, lambda m: (m[0][:, :1],)),
+        ShapeError, r"dropout_masks\[0\] has shape \(3, 1, 4\), expected \(3, 2, 4\) \(steps, "
+                    r"batch, hidden \* directions\)"),
+    Row("dropout-masks-dtype", lambda c: _with_masks(c, lambda m: (m[0].astype(str),)),
+        ShapeError, r"dropout_masks\[0\] must hold real numbers, got dtype <U"),
+    Row("dropout-masks-nan", lambda c: _with_masks(c, lambda m: (_nan_at(m[0], 5),)),
+        NonFiniteParamError, r"dropout_masks\[0\] holds 1 NaN or infinite value\(s\)"),
     # ---- parameter dicts
     Row("params-missing", lambda c: c.be.forward("rnn", c.params(W_xh=None), c.X, c.st),
         ParamError, r"rnn parameters: missing W_xh"),
@@ -532,6 +637,35 @@ ROWS = [
     Row("model-dropout-one-layer", lambda c: ModelConfig("rnn", V, H, dropout=0.5),
         ConfigError, r"dropout=0\.5 acts between stacked layers, and a model with num_layers=1 "
                      r"has none, so it would never be applied; use num_layers >= 2, or dropout=0"),
+    Row("train-bidirectional", _train_bidirectional,
+        ConfigError, r"a bidirectional model reads the future, so it cannot be trained as a "
+                     r"language model of the next character"),
+    Row("predict-bidirectional", _predict_bidirectional,
+        ConfigError, r"a bidirectional model reads the future, so it cannot generate text one "
+                     r"token at a time; train a unidirectional one"),
+    Row("train-threads", lambda c: TrainConfig(threads=0),
+        ConfigError, r"threads must be 'auto' or a positive integer, got 0"),
+    Row("set-threads-auto", lambda c: rnnlab.threads.set_threads("auto"),
+        ConfigError, r"set_threads needs a number; 'auto' is for ThreadTuner and train\(\)"),
+    Row("memory-gru-nn",
+        lambda c: rnnlab.memory.estimate_memory(ModelConfig("gru", V, H), B, T, backend="torch",
+                                                impl="nn"),
+        ConfigError, r"impl='nn' runs torch\.nn\.GRU, the torch-form GRU, .* not d2l's "
+                     r"\(R \* H\) @ W_hh; use gru_form='torch' or impl='scratch'$"),
+    Row("torch-nn-gru-d2l", _torch_nn_d2l_gru,
+        ConfigError, r"impl='nn' runs torch\.nn\.GRU, which is the torch-form GRU, .*; the d2l "
+                     r"form, \(R \* H\) @ W_hh, is another function: use gru_form='torch'"),
+    Row("torch-nn-map-d2l-gru",
+        lambda c: rnnlab.params.to_torch_nn("gru", init_params("gru", V, H)),
+        ConfigError, r"only the torch-form GRU maps onto torch\.nn\.GRU: the d2l form applies "
+                     r"the reset gate before the matmul"),
+    Row("torch-device-unknown", lambda c: _torch_backend(device="tpu"),
+        BackendError, r"unknown device 'tpu'; expected 'cpu', 'cuda', 'cuda:N' or 'auto'"),
+    Row("torch-device-unavailable", lambda c: _torch_backend(device="cuda:99"),
+        BackendError, r"device 'cuda:99' (was asked for, but CUDA is not available to this "
+                      r"PyTorch|does not exist: this machine has \d+ CUDA device\(s\))"),
+    Row("optimizer-no-params", lambda c: c.be.make_optimizer("sgd", {}, 0.1),
+        ParamError, r"params is an empty dict: there is nothing to optimise"),
     Row("train-lr", lambda c: TrainConfig(lr=float("nan")),
         ConfigError, r"lr must be a positive finite number, got nan"),
     Row("train-clip", lambda c: TrainConfig(clip_theta=-1.0),
@@ -628,6 +762,9 @@ ROWS = [
         ConfigError, r"batch_size 3 cannot be split evenly over 2 processes"),
     Row("launch-env", lambda c: launch_env({"RANK": "one", "WORLD_SIZE": "2"}),
         ConfigError, r"RANK='one' is not an integer; start data-parallel runs with torchrun"),
+    Row("launch-env-inconsistent", lambda c: launch_env({"RANK": "2", "WORLD_SIZE": "2"}),
+        ConfigError, r"inconsistent launcher environment: RANK=2, WORLD_SIZE=2, LOCAL_RANK=2, "
+                     r"LOCAL_WORLD_SIZE=2"),
 ]
 
 

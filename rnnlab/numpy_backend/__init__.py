@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import ModelConfig
-from ..dropout import check_dropout_masks
+from ..dropout import check_dropout_masks, check_finite_masks
 from ..errors import ConfigError
 from ..params import check_dtype, validate_params
 from ..validate import (zero_state_shape, check_arrays_of, check_bool, check_finite_inputs,
@@ -103,6 +103,7 @@ class NumpyBackend:
                                                        masks)
         if not np.isfinite(loss):  # only now look for the cause among the inputs
             check_finite_inputs(params, state)
+            check_finite_masks(masks)
         return (loss, grads, state_T, dstate0) if state_grads else (loss, grads, state_T)
 
     def clip_grads(self, grads: dict, theta: float) -> float:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..config import ModelConfig, as_model_config
-from ..dropout import check_dropout_masks
+from ..dropout import check_dropout_masks, check_finite_masks
 from ..errors import ConfigError, ParamError, ShapeError
 from ..params import validate_params
 from ..validate import (check_arrays_of, check_bool, check_finite_inputs, check_number,
@@ -223,9 +223,11 @@ class TorchBackend:
         return logits, state_T
 
     @staticmethod
-    def _name_non_finite(params: dict, state: tuple) -> None:
+    def _name_non_finite(params: dict, state: tuple, masks=None) -> None:
         """After a non-finite loss or logits: NonFiniteParamError naming the NaN/inf input."""
-        check_finite_inputs(params, state, to_numpy=lambda t: t.detach().cpu().numpy())
+        to_numpy = lambda t: t.detach().cpu().numpy()  # noqa: E731
+        check_finite_inputs(params, state, to_numpy=to_numpy)
+        check_finite_masks(masks, to_numpy=to_numpy)
 
     def _loss_inputs(self, cell, params, X, Y, state, weights, dropout_masks):
         """``loss_and_grads``' arguments checked and moved to the parameters' device."""
@@ -240,7 +242,8 @@ class TorchBackend:
         if weights is not None:
             if isinstance(weights, torch.Tensor):
                 if tuple(weights.shape) != (X.numel(),) or weights.dtype.is_complex \
-                        or weights.dtype == torch.bool:
+                        or weights.dtype == torch.bool or not bool(torch.isfinite(weights).all()) \
+                        or bool((weights < 0).any()):  # a sync, as float(loss) makes one anyway
                     check_weights(weights, X.numel())  # raises the shared ShapeError
                 weights = weights.detach().to(device=like.device, dtype=like.dtype)
             else:
@@ -292,7 +295,7 @@ class TorchBackend:
         state_T = tuple(s.detach() for s in state_T)
         loss = float(loss.detach())
         if not np.isfinite(loss):  # only now look for the cause among the inputs
-            self._name_non_finite(params, state)
+            self._name_non_finite(params, state, masks)
         if state_grads:
             return loss, named, state_T, tuple(dstate)
         return loss, named, state_T

@@ -325,5 +325,5 @@ class DistributedTorchBackend(TorchBackend):
         loss = float(total) / self.parallel.world_size  # mean of equal shards' means
         state_T = tuple(s.detach() for s in state_T)
         if not math.isfinite(loss):  # every rank sees the same loss: all stop together
-            self._name_non_finite(params, state)
+            self._name_non_finite(params, state, masks)
         return loss, grads, state_T
