@@ -19,7 +19,7 @@ cli-<backend>          ``rnnlab train`` as a user runs it (validation, checkpoin
                        epoch lines, the progress bar), in this process, ``--epochs`` epochs
 nn                     d2l's concise ``RNNModel`` on ``torch.nn.RNN/LSTM/GRU`` + d2l's loop
 nn-native              the same with oneDNN switched off: PyTorch's own ATen kernels
-d2l                    the seeds' d2l scratch code (``d2l_baseline.py``), d2l's loop
+d2l                    d2l's scratch code as the book has it (``d2l_baseline.py``), d2l's loop
 gemm-numpy             the matrix products of one training step alone, NumPy (OpenBLAS)
 gemm-torch             the same products alone, torch (MKL)
 limit-numpy            gemm-numpy plus the step's tanh passes, each alone: NumPy's limit

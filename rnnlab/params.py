@@ -20,7 +20,8 @@ after that: ``W_xh_l1_rev``. A one-layer, one-direction model has exactly d2l's 
 
 Fused layout: per layer and direction, ``W_x = [W_x<g1> | W_x<g2> | ...]`` (In, G*H),
 ``W_h`` (H, G*H) and ``b`` (G*H,) in the gate order above, so one matmul makes every gate
-(``[X, H] @ [W_x; W_h] == X @ W_x + H @ W_h``, the seed notebook's identity).
+(``[X, H] @ [W_x; W_h] == X @ W_x + H @ W_h``, the identity d2l's RNN chapter,
+8.4, shows with ``torch.cat``).
 """
 
 from __future__ import annotations

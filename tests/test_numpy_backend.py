@@ -38,7 +38,7 @@ def test_bptt_matches_finite_differences(cell, B, T, V, H):
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
 @pytest.mark.parametrize("B,T,V,H", SHAPES)
 def test_fused_equals_per_gate_reference(cell, B, T, V, H):
-    """The fused cells (one matmul, row gathers) give the seeds' per-gate outputs and grads."""
+    """The fused cells (one matmul, row gathers) give d2l's per-gate outputs and grads."""
     cfg = ModelConfig(cell, V, H)
     params, X, Y, state, weights = random_problem(cfg, B, T, seed=7)
     be = get_backend("numpy", dtype="float64")

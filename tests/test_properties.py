@@ -92,7 +92,7 @@ def test_backends_agree_on_outputs_state_and_gradients(p, dtype):
 
 @given(p=problems(model_configs(BASE_CELLS, max_layers=1)))
 def test_fused_equals_per_gate_reference(p):
-    """The fused-gate cells give the seeds' per-gate rnn/lstm outputs and gradients."""
+    """The fused-gate cells give d2l's per-gate rnn/lstm outputs and gradients."""
     out = evaluate(get_backend("numpy", dtype="float64"), p)
     forward, backward = REFERENCES[p.cfg.cell]
     logits, state, cache = forward(p.params, p.X, p.state)
@@ -110,7 +110,7 @@ def test_fused_equals_per_gate_reference(p):
 
 @given(seed=seeds, B=st.integers(1, 5), V=st.integers(1, 8), H=st.integers(1, 8))
 def test_concatenated_weight_identity(seed, B, V, H):
-    """X @ W_xh + H @ W_hh == cat(X, H) @ cat(W_xh, W_hh)   (the seed notebook's cells 34-35)."""
+    """X @ W_xh + H @ W_hh == cat(X, H) @ cat(W_xh, W_hh)   (d2l 8.4's torch.cat identity)."""
     rng = np.random.default_rng(seed)
     X, Hs = rng.standard_normal((B, V)), rng.standard_normal((B, H))
     W_xh, W_hh = rng.standard_normal((V, H)), rng.standard_normal((H, H))
