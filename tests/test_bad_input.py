@@ -231,9 +231,9 @@ def _fifo(c: Ctx, name: str = "pipe") -> pathlib.Path:
     return path
 
 
-def _torch_backend():
+def _torch_backend(**options):
     pytest.importorskip("torch")
-    return rnnlab.get_backend("torch", device="cpu")
+    return rnnlab.get_backend("torch", **{"device": "cpu", **options})
 
 
 def _small_model(c: Ctx):
@@ -332,23 +332,6 @@ def _with_masks(c: Ctx, masks):
 
 def _weighted(c: Ctx, weights):
     return c.be.loss_and_grads("rnn", c.p, c.X, c.X, c.st, weights=weights)
-
-
-def _train_bidirectional(c: Ctx):
-    cfg = ModelConfig("rnn", V, H, bidirectional=True)
-    return train(c.be, cfg, c.be.from_numpy(init_params(cfg, seed=0)), np.arange(200) % V,
-                 TrainConfig(num_epochs=1, batch_size=2, num_steps=T))
-
-
-def _predict_bidirectional(c: Ctx):
-    cfg = ModelConfig("rnn", V, H, bidirectional=True)
-    return predict("ab", 3, c.be, cfg, c.be.from_numpy(init_params(cfg, seed=0)),
-                   Vocab(list("abcd")))
-
-
-def _torch_backend(**options):
-    pytest.importorskip("torch")
-    return rnnlab.get_backend("torch", **options)
 
 
 def _torch_nn_d2l_gru(c: Ctx):
@@ -567,9 +550,6 @@ ROWS = [
         ShapeError, r"dropout_masks: a 2-layer model has 1 layer boundaries, got 2 masks"),
     Row("dropout-masks-list", lambda c: _with_masks(c, lambda m: (m[0].tolist(),)),
         ShapeError, r"dropout_masks\[0\] must be an array of shape \(3, 2, 4\), got list"),
-    Row("dropout-masks-shape", lambda c: _with_masks(c, lambda m: (m[0][:, :1],)),
-        ShapeError, r"dropout_masks\[0\] has shape \(3, 1, 4\), expected \(3, 2, 4\) \(steps, "
-                    r"batch, hidden \* directions\)"),
     Row("dropout-masks-dtype", lambda c: _with_masks(c, lambda m: (m[0].astype(str),)),
         ShapeError, r"dropout_masks\[0\] must hold real numbers, got dtype <U"),
     Row("dropout-masks-nan", lambda c: _with_masks(c, lambda m: (_nan_at(m[0], 5),)),
@@ -637,14 +617,6 @@ ROWS = [
     Row("model-dropout-one-layer", lambda c: ModelConfig("rnn", V, H, dropout=0.5),
         ConfigError, r"dropout=0\.5 acts between stacked layers, and a model with num_layers=1 "
                      r"has none, so it would never be applied; use num_layers >= 2, or dropout=0"),
-    Row("train-bidirectional", _train_bidirectional,
-        ConfigError, r"a bidirectional model reads the future, so it cannot be trained as a "
-                     r"language model of the next character"),
-    Row("predict-bidirectional", _predict_bidirectional,
-        ConfigError, r"a bidirectional model reads the future, so it cannot generate text one "
-                     r"token at a time; train a unidirectional one"),
-    Row("train-threads", lambda c: TrainConfig(threads=0),
-        ConfigError, r"threads must be 'auto' or a positive integer, got 0"),
     Row("set-threads-auto", lambda c: rnnlab.threads.set_threads("auto"),
         ConfigError, r"set_threads needs a number; 'auto' is for ThreadTuner and train\(\)"),
     Row("memory-gru-nn",
@@ -882,6 +854,26 @@ def _resumed_on(tmp, name, text):
     return resume + ["--corpus", str(_text_file(tmp, name, (text * 40).encode()))]
 
 
+
+def _saved_from_python(tmp) -> str:
+    """A checkpoint saved by ``save_checkpoint``, not by ``rnnlab train``: no training log."""
+    cfg = ModelConfig("rnn", V, H)
+    return str(save_checkpoint(tmp / "py", Checkpoint(model=cfg, params=init_params(cfg, seed=0),
+                                                      vocab=Vocab(list("abcd")), epoch=1)))
+
+
+def _d2l_gru_on_nn(tmp):
+    """A run of d2l's GRU (the default form), generated from with --impl nn."""
+    pytest.importorskip("torch")
+    assert cli.main(_train_args(tmp, "--cell", "gru")) == 0
+    return ["generate", str(tmp / "run"), "--backend", "torch", "--device", "cpu", "--impl", "nn"]
+
+
+def _trained_twice(tmp):
+    assert cli.main(_train_args(tmp)) == 0
+    return _train_args(tmp)
+
+
 CLI_ROWS = [
     CliRow("cli-hidden-zero", lambda t: _train_args(t, "--hidden", "0"),
            2, r"^rnnlab train: error: argument --hidden: expected a positive integer, got 0"),
@@ -990,6 +982,47 @@ CLI_ROWS = [
     CliRow("cli-impl-numpy", lambda t: _train_args(t, "--impl", "nn"),
            2, r"^rnnlab: error: --impl nn needs --backend torch \(the numpy backend has one "
               r"implementation, its hand-written BPTT\)$"),
+    CliRow("cli-threads-text", lambda t: ["generate", str(t / "run"), "--threads", "all"],
+           2, r"^rnnlab generate: error: argument --threads: expected 'auto' or a positive "
+              r"integer, got 'all'"),
+    CliRow("cli-lr-decay", lambda t: _train_args(t, "--lr-decay", "1.5"),
+           2, r"argument --lr-decay: expected a number in \(0, 1\], got 1\.5"),
+    CliRow("cli-word-prefix-empty", lambda t: _train_args(t, "--token", "word", "--prefix", "..."),
+           2, r"^rnnlab: error: the prefix must hold at least one word, got '\.\.\.'$"),
+    CliRow("cli-min-freq-too-high",
+           lambda t: _train_args(t, "--token", "word", "--min-freq", "100000"),
+           2, r"^rnnlab: error: corpus '.*timemachine\.txt': no word occurs 100000 times or more "
+              r"\(--min-freq 100000\); lower it$"),
+    CliRow("cli-val-fraction-short", lambda t: _train_args(t, "--val-fraction", "0.01"),
+           2, r"^rnnlab: error: --val-fraction 0\.01 leaves 4 validation tokens, fewer than "
+              r"--num-steps \+ 1 = 6; raise it, or 0 for no validation$"),
+    CliRow("cli-out-holds-run", _trained_twice,
+           2, r"^rnnlab: error: .*run/checkpoint\.safetensors already holds a run: add --resume to "
+              r"continue it, --overwrite to start again in its place, or choose another --out$"),
+    CliRow("cli-device-unknown",
+           lambda t: _train_args(t, "--backend", "torch", "--device", "tpu")
+           if pytest.importorskip("torch") else None,
+           2, r"^rnnlab: error: unknown device 'tpu'; expected 'cpu', 'cuda', 'cuda:N' or 'auto'$"),
+    CliRow("cli-device-unavailable",
+           lambda t: _train_args(t, "--backend", "torch", "--device", "cuda:99")
+           if pytest.importorskip("torch") else None,
+           2, r"^rnnlab: error: device 'cuda:99' (was asked for, but CUDA is not available to this "
+              r"PyTorch .*; use --device cpu|does not exist: this machine has \d+ CUDA device\(s\))$"),
+    CliRow("cli-generate-gru-nn", _d2l_gru_on_nn,
+           2, r"^rnnlab: error: --impl nn runs torch\.nn\.GRU, which computes the torch form of "
+              r"the GRU, .*; this checkpoint holds d2l's form: use --impl scratch$"),
+    CliRow("cli-which-file",
+           lambda t: ["generate", _saved_from_python(t), "--which", "best"],
+           2, r"^rnnlab: error: --which best chooses a checkpoint of a run directory, and "
+              r".*py/checkpoint\.safetensors is a file; give the run's directory, or leave "
+              r"--which out$"),
+    CliRow("cli-inspect-run-no-log", lambda t: ["inspect", "--run", _saved_from_python(t), "--no-plot"],
+           2, r"^rnnlab: error: --run .*py/checkpoint\.safetensors: the checkpoint records no "
+              r"per-batch gradient norms \(it was not written by `rnnlab train`\)$"),
+    CliRow("cli-inspect-window",
+           lambda t: ["inspect", "--window", "100000", "--no-plot", "--out", str(t / "insp")],
+           2, r"^rnnlab: error: inspecting a window of 100000 steps needs at least 100002 tokens; "
+              r"the probe text has \d+ \(use a smaller --window, or a longer corpus\)$"),
     CliRow("cli-gru-nn", lambda t: ["memory", "--cell", "gru", "--backend", "torch", "--impl", "nn"],
            2, r"^rnnlab: error: --impl nn runs torch\.nn\.GRU, which computes the torch form of "
               r"the GRU, .*; add --gru-form torch, or use --impl scratch$"),
@@ -1044,6 +1077,43 @@ CLI_ROWS = [
            lambda t: ["verify", str(pathlib.Path(__file__).parents[1] / "examples" / "verify" / "min_char_rnn.py"),
                       "--convention", "min-char-rnn", "--example", "B=1 T=0"],
            2, r"example 'B=1 T=0': expected 'B=\.\. T=\.\. D=\.\. H=\.\. seed=\.\.' \(V=\.\. for D\), missing D, H, seed$"),
+    CliRow("cli-verify-directory", lambda t: ["verify", str(t), "--convention", "cs231n"],
+           2, r"^rnnlab: error: .* is a directory; give the Python file to check$"),
+    CliRow("cli-verify-syntax",
+           lambda t: ["verify", _text_file(t, "solution.py", b"def rnn_forward(x:\n"),
+                      "--convention", "cs231n"],
+           2, r"^rnnlab: error: cannot import solution\.py: SyntaxError: .* \(line 1\)$"),
+    CliRow("cli-verify-exit",
+           lambda t: ["verify", _text_file(t, "solution.py", b"import sys\nsys.exit(3)\n"),
+                      "--convention", "d2l"],
+           2, r"^rnnlab: error: cannot import solution\.py: it called sys\.exit\(3\)$"),
+    CliRow("cli-verify-which-cell",
+           lambda t: ["verify", _text_file(t, "model.py", b"def forward(inputs, state, params):\n"
+                                                          b"    pass\n") + ":forward",
+                      "--convention", "d2l"],
+           2, r"^rnnlab: error: cannot tell whether forward is an rnn, lstm or gru: give --cell$"),
+    CliRow("cli-verify-no-protocol",
+           lambda t: ["verify", _text_file(t, "mine.py", b"x = 1\n"), "--convention", "protocol"],
+           2, r"^rnnlab: error: mine\.py defines no rnnlab\.testing\.Protocol object\(s\): name one, "
+              r"FILE:NAME$"),
+    CliRow("cli-verify-torch-several",
+           lambda t: ["verify", _text_file(t, "net.py", b"import torch\nclass A(torch.nn.Module):\n"
+                      b"    pass\nclass B(torch.nn.Module):\n    pass\n"), "--convention", "torch.nn"],
+           2, r"^rnnlab: error: net\.py defines several nn\.Module classes \(A, B\): name the one to "
+              r"check, net\.py:NAME \(torch\.nn convention\)$"),
+    CliRow("cli-verify-construct",
+           lambda t: ["verify", _text_file(t, "net.py", b"import torch\nclass Net(torch.nn.Module):\n"
+                      b"    def __init__(self, i, h):\n        super().__init__()\n"
+                      b"        raise ValueError('no sizes')\n"), "--convention", "torch.nn"],
+           2, r"^rnnlab: error: cannot construct Net\(\d+, \d+\) raised ValueError: no sizes \(at "
+              r"net\.py:5 in __init__: .*\) \(torch\.nn convention: Net\(input_size, hidden_size\)\)$"),
+    CliRow("cli-verify-convention",
+           lambda t: ["verify", _text_file(t, "solution.py", b"x = 1\n"), "--convention", "keras"],
+           2, r"^rnnlab verify: error: argument --convention: invalid choice: 'keras'"),
+    CliRow("cli-verify-example-sizes",
+           lambda t: ["verify", str(pathlib.Path(__file__).parents[1] / "examples" / "verify" / "min_char_rnn.py"),
+                      "--convention", "min-char-rnn", "--example", "B=0 T=1 D=3 H=2 seed=0"],
+           2, r"example 'B=0 T=1 D=3 H=2 seed=0': sizes must be >= 1 and the seed >= 0$"),
     CliRow("cli-corpus-empty-name", lambda t: _train_args(t, "--corpus", ""),
            2, r"^rnnlab: error: corpus path is '', an empty name"),
     CliRow("cli-generate-fifo", lambda t: ["generate", str(_mkfifo(t / "pipe"))],

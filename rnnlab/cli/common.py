@@ -30,7 +30,7 @@ FLAGS = {
     "num_layers": "--num-layers", "gru_form": "--gru-form", "val_fraction": "--val-fraction",
     "max_tokens": "--max-tokens", "clip_theta": "--clip", "num_epochs": "--epochs",
     "num_preds": "--num-preds", "top_k": "--top-k", "use_random_iter": "--random",
-    "lr_decay": "--lr-decay", "lr_decay_after": "--lr-decay-after",
+    "lr_decay": "--lr-decay", "lr_decay_after": "--lr-decay-after", "min_freq": "--min-freq",
     # plain words too, so only in the name=value form
     "device": "--device", "impl": "--impl", "dtype": "--dtype", "lr": "--lr",
     "temperature": "--temperature", "dropout": "--dropout", "seed": "--seed",
