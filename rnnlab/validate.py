@@ -356,6 +356,20 @@ def check_state(cfg: ModelConfig, state, batch_size: int, finite: bool = False,
             raise ShapeError(f"state[{i}] holds NaN, infinite or non-numeric values")
 
 
+def check_grads_fit(grads: dict, params: dict) -> dict:
+    """Gradients for exactly these parameters, each of its parameter's shape: an optimiser
+    step with another model's gradients would fail on a missing name or, worse, broadcast
+    a (H,) gradient over an (H, H) matrix without a word. Names and shapes only (a few
+    microseconds a step), never the values."""
+    check_same_keys("grads", grads, params)
+    for name, p in params.items():
+        got, want = tuple(grads[name].shape), tuple(p.shape)
+        if got != want:
+            raise ParamError(f"gradient {name!r} has shape {got}, expected {want}, the shape of "
+                             "the parameter it updates")
+    return grads
+
+
 def check_theta(theta) -> float:
     """The clipping threshold θ: a positive number; ``math.inf`` clips nothing (the norm
     is still computed and returned)."""

@@ -13,6 +13,7 @@ import dataclasses
 import os
 import pathlib
 import re
+import sys
 from typing import Callable
 
 import numpy as np
@@ -40,6 +41,7 @@ from rnnlab.errors import (
     ParamError,
     SaveError,
     ShapeError,
+    SubjectError,
     VocabError,
 )
 from rnnlab.generate import predict, prefix_ids
@@ -341,6 +343,80 @@ def _torch_nn_d2l_gru(c: Ctx):
                              be.begin_state(cfg, B))
 
 
+
+def _uninstalled(mp: pytest.MonkeyPatch, package: str, *users: str) -> None:
+    """``import package`` fails as where it is not installed; the modules in ``users``
+    (and below them) are imported afresh, so they meet the failure."""
+    if package == "torch":
+        pytest.importorskip("torch")  # the rows that need torch's absence need it here first
+    for name in [m for m in sys.modules if m.startswith(users)] if users else []:
+        mp.delitem(sys.modules, name)
+    mp.setitem(sys.modules, package, None)
+
+
+def _unreadable_checkpoint(c: Ctx):
+    path = c.checkpoint()
+    if os.geteuid() == 0:  # root reads anything: refuse the read by hand
+        def denied(self):
+            raise PermissionError(13, "Permission denied", str(self))
+
+        c.mp.setattr(pathlib.Path, "read_bytes", denied)
+    else:
+        path.chmod(0)
+    return load_checkpoint(path)
+
+
+def _save_with(c: Ctx, **fields):
+    return save_checkpoint(c.tmp / "c", Checkpoint(
+        model=ModelConfig("rnn", V, H), params=c.be.to_numpy(c.p), vocab=Vocab(list("abcd")),
+        **fields))
+
+
+def _verify(*args, **kwargs):
+    from rnnlab.testing import verify
+
+    return verify(*args, **kwargs)
+
+
+MIN_CHAR = str(pathlib.Path(__file__).parents[1] / "examples" / "verify" / "min_char_rnn.py")
+
+
+def _step(c: Ctx, **grads):
+    """One SGD step with the rnn's own gradients, some replaced (``None`` drops one)."""
+    opt = c.be.make_optimizer("sgd", c.p, 0.1)
+    g = {k: np.zeros_like(v) for k, v in c.p.items()}
+    for k, v in grads.items():
+        if v is None:
+            g.pop(k)
+        else:
+            g[k] = v
+    return opt.step(g)
+
+
+def _from_nn(**modules):
+    torch = pytest.importorskip("torch")
+    from rnnlab.torch_backend.nn_map import from_nn_module
+
+    rnn = modules.get("rnn") or torch.nn.RNN(V, H)
+    return from_nn_module(ModelConfig("rnn", V, H), rnn, modules.get("linear") or torch.nn.Linear(H, V))
+
+
+def _torch_half(c: Ctx):
+    torch = pytest.importorskip("torch")
+    be = _torch_backend()
+    params = {k: torch.tensor(v).half() for k, v in c.be.to_numpy(c.p).items()}
+    return be.forward("rnn", params, c.X, (torch.zeros(B, H).half(),))
+
+
+def _connect_without_launcher(c: Ctx):
+    pytest.importorskip("torch")
+    from rnnlab.torch_backend.distributed import connect
+
+    for name in ("RANK", "WORLD_SIZE"):
+        c.mp.delenv(name, raising=False)
+    return connect()
+
+
 ROWS = [
     # ---- corpus files
     Row("corpus-empty", lambda c: load_corpus(c.file("empty.txt", b"")),
@@ -382,6 +458,11 @@ ROWS = [
                                                             np.random.default_rng(0))),
         CorpusError, r"corpus of 20 tokens is too short for batch_size=4, num_steps=5: "
                      r"sequential partitioning needs at least 26 tokens"),
+    Row("corpus-ragged", lambda c: rnnlab.data.train_val_split([[1, 2], [3]], 0.1),
+        ShapeError, r"corpus must be a 1-D array of token ids, got a list NumPy cannot read as "
+                    r"one: setting an array element with a sequence"),
+    Row("timemachine-data-dir-type", lambda c: find_time_machine(3, download=False),
+        ConfigError, r"data_dir must be a folder path \(str or pathlib\.Path\) or None, got 3"),
     Row("timemachine-checksum",
         lambda c: find_time_machine(c.file("timemachine.txt", b"edited") and c.tmp, download=False),
         ChecksumError, r"timemachine\.txt' has SHA-1 [0-9a-f]{40}, expected 090b5e7e"),
@@ -407,6 +488,9 @@ ROWS = [
         VocabError, r"must start with '<unk>', got 'a'"),
     Row("vocab-list-repeat", lambda c: Vocab.from_list(["<unk>", "a", "a"]),
         VocabError, r"entry 2 'a' repeats entry 1"),
+    Row("vocab-unhashable", lambda c: Vocab([[["a"]]]),
+        VocabError, r"tokens must be strings, or lists of strings \(one per line\): unhashable "
+                    r"type: 'list'"),
     Row("predict-prefix-unknown",
         lambda c: predict("ab?", 3, c.be, ModelConfig("rnn", V, H), c.p, Vocab(list("abcd"))),
         VocabError, r"the prefix 'ab\?' has characters that are not in the vocabulary: '\?' "
@@ -497,6 +581,22 @@ ROWS = [
         lambda c: _rewritten(c, array_changes={"weights.W_hh": np.ones((H, H), np.float32)}),
         CheckpointError, r"checkpoint\.safetensors: unknown array\(s\) weights\.W_hh; a checkpoint "
                          r"holds param\.\*, optim\.\* and array\.\* only"),
+    Row("ckpt-format", lambda c: _rewritten(c, {"format": "other-lab"}),
+        CheckpointError, r"checkpoint\.safetensors: format 'other-lab' is not 'rnnlab-checkpoint'"),
+    Row("ckpt-no-params", lambda c: _rewritten(c, drop=tuple(f"param.{k}" for k in c.p)),
+        CheckpointError, r"checkpoint\.safetensors: holds no parameter arrays \(param\.\*\)"),
+    Row("ckpt-optimizer-orphan", lambda c: _rewritten(c, drop=("optimizer",)),
+        CheckpointError, r"checkpoint\.safetensors: holds optimiser arrays but no optimiser "
+                         r"metadata"),
+    Row("ckpt-unreadable", _unreadable_checkpoint,
+        CheckpointError, r"cannot read checkpoint .*run/checkpoint\.safetensors: Permission denied"),
+    Row("ckpt-save-nan-metadata",
+        lambda c: _save_with(c, history=[{"epoch": 1, "train_ppl": float("nan")}]),
+        CheckpointError, r"refusing to save a checkpoint: metadata field "
+                         r"'metadata\.history\[0\]\.train_ppl' is NaN, which JSON cannot hold"),
+    Row("ckpt-save-optimizer-arrays",
+        lambda c: _save_with(c, optimizer={"name": "sgd", "step": 0, "arrays": [1]}),
+        CheckpointError, r"refusing to save a checkpoint: optimiser arrays must be a dict, got list"),
     # ---- token ids handed to a backend
     Row("tokens-float", lambda c: c.be.forward("rnn", c.p, c.X.astype(float), c.st),
         ShapeError, r"X must hold integer token ids, got dtype float64"),
@@ -528,6 +628,10 @@ ROWS = [
                     r"number >= 0"),
     Row("weights-negative", lambda c: _weighted(c, np.array([1, 1, -0.5, 1, 1, 1])),
         ShapeError, r"weights\[2\] is -0\.5; a per-token weight is a finite number >= 0"),
+    Row("weights-dtype", lambda c: _weighted(c, np.array(list("abcdef"))),
+        ShapeError, r"weights must be real numbers, got dtype <U1"),
+    Row("tokens-uint64-huge", lambda c: c.be.tokens(np.array([[2**63]], dtype=np.uint64)),
+        ShapeError, r"X holds token id 9223372036854775808, too large for int64"),
     # ---- states
     Row("state-not-tuple", lambda c: c.be.forward("rnn", c.p, c.X, c.st[0]),
         ShapeError, r"state must be a tuple of \(B, H\) arrays, got ndarray"),
@@ -590,6 +694,13 @@ ROWS = [
         NonFiniteParamError, r"parameter 'W_hh' holds 1 NaN or infinite value\(s\)"),
     Row("params-d2l-list", lambda c: from_d2l_list(ModelConfig("rnn", V, H), list(c.p.values())[:3]),
         ParamError, r"d2l rnn parameter list has 3 arrays, expected 5"),
+    Row("params-d2l-list-shape",
+        lambda c: from_d2l_list(ModelConfig("rnn", V, H),
+                                [np.zeros((V, H + 1))] + list(c.be.to_numpy(c.p).values())[1:]),
+        ParamError, r"d2l list entry 'W_xh' has shape \(5, 5\), expected \(5, 4\)"),
+    Row("init-params-config-and-sizes", lambda c: init_params(ModelConfig("rnn", V, H), vocab_size=9),
+        ConfigError, r"init_params\(ModelConfig, \.\.\.\): the sizes and options are the config's; "
+                     r"pass vocab_size, num_hiddens and the rest only with a cell name"),
     Row("init-params-huge", lambda c: init_params("lstm", 28, 10**12),
         ConfigError, r"the parameters of a lstm with H=1,000,000,000,000, 1 layer\(s\) and V=28 "
                      r"needs about [\d,.]+ \w+, more than the [\d,.]+ \w+ of memory here"),
@@ -638,6 +749,38 @@ ROWS = [
                       r"PyTorch|does not exist: this machine has \d+ CUDA device\(s\))"),
     Row("optimizer-no-params", lambda c: c.be.make_optimizer("sgd", {}, 0.1),
         ParamError, r"params is an empty dict: there is nothing to optimise"),
+    Row("optimizer-step-names", lambda c: _step(c, W_hh=None),
+        ParamError, r"grads must have the names of params: missing 'W_hh'"),
+    Row("optimizer-step-shape", lambda c: _step(c, W_hh=np.zeros(H, np.float32)),
+        ParamError, r"gradient 'W_hh' has shape \(4,\), expected \(4, 4\), the shape of the "
+                    r"parameter it updates"),
+    Row("backend-torch-missing",
+        lambda c: _uninstalled(c.mp, "torch", "rnnlab.torch_backend") or rnnlab.get_backend("torch"),
+        BackendError, r"the torch backend needs PyTorch \(.*\); install it with `pip install "
+                      r"torch` or `pip install rnnlab\[torch\]`"),
+    Row("torch-params-half", _torch_half,
+        ParamError, r"parameters must be float32 or float64, got torch\.float16"),
+    Row("from-nn-no-bias", lambda c: _from_nn(rnn=__import__("torch").nn.RNN(V, H, bias=False)),
+        ConfigError, r"the torch\.nn module has bias=False; rnnlab's cells have biases"),
+    Row("from-nn-linear", lambda c: _from_nn(linear=__import__("torch").nn.Linear(H, V, bias=False)),
+        ConfigError, r"the output layer must be an nn\.Linear with a bias"),
+    # ---- rnnlab.testing.verify in Python (the command line's rows are below)
+    Row("verify-convention-missing", lambda c: _verify(MIN_CHAR),
+        SubjectError, r"give the convention of a file: one of cs231n, d2l, torch\.nn, "
+                      r"min-char-rnn, protocol"),
+    Row("verify-convention-unknown", lambda c: _verify(MIN_CHAR, "keras"),
+        SubjectError, r"unknown convention 'keras'; expected one of cs231n, d2l"),
+    Row("verify-no-convention", lambda c: _verify(lambda x: x),
+        SubjectError, r"cannot tell the convention of <function .*>: give convention= "
+                      r"\(cs231n, d2l, torch\.nn, min-char-rnn, protocol\)"),
+    Row("verify-cell", lambda c: _verify(MIN_CHAR, "min-char-rnn", cell="cnn"),
+        SubjectError, r"cell 'cnn': expected rnn, lstm or gru"),
+    Row("verify-protocol-cell",
+        lambda c: _verify(__import__("rnnlab.testing", fromlist=["Protocol"]).Protocol(
+            "cnn", lambda params, X, state: None)),
+        SubjectError, r"Protocol\.cell is 'cnn'; expected rnn, lstm or gru"),
+    Row("verify-max-examples", lambda c: _verify(MIN_CHAR, "min-char-rnn", max_examples=0),
+        ConfigError, r"max_examples must be a positive int, got 0"),
     Row("train-lr", lambda c: TrainConfig(lr=float("nan")),
         ConfigError, r"lr must be a positive finite number, got nan"),
     Row("train-clip", lambda c: TrainConfig(clip_theta=-1.0),
@@ -737,6 +880,9 @@ ROWS = [
     Row("launch-env-inconsistent", lambda c: launch_env({"RANK": "2", "WORLD_SIZE": "2"}),
         ConfigError, r"inconsistent launcher environment: RANK=2, WORLD_SIZE=2, LOCAL_RANK=2, "
                      r"LOCAL_WORLD_SIZE=2"),
+    Row("distributed-connect", _connect_without_launcher,
+        ConfigError, r"no data-parallel launcher here \(RANK and WORLD_SIZE are not set\); start "
+                     r"the run with torchrun"),
 ]
 
 
@@ -785,6 +931,7 @@ class CliRow:
     status: int
     match: str  # regex the single stderr line must contain
     env: tuple = ()  # (name, value) pairs set for the run: torchrun's, say
+    patch: Callable | None = None  # patch(monkeypatch) before the run: an uninstalled package
 
 
 def _text_file(tmp: pathlib.Path, name: str, content: bytes) -> str:
@@ -893,10 +1040,16 @@ CLI_ROWS = [
            2, r"argument --lr: expected a positive finite number, got nan"),
     CliRow("cli-lr-negative", lambda t: _train_args(t, "--lr", "-1"),
            2, r"argument --lr: expected a positive finite number, got -1"),
+    CliRow("cli-lr-text", lambda t: _train_args(t, "--lr", "fast"),
+           2, r"argument --lr: expected a positive number, got 'fast'"),
     CliRow("cli-clip-zero", lambda t: _train_args(t, "--clip", "0"),
            2, r"argument --clip: expected a positive number, or 'none' for no clipping, got 0"),
+    CliRow("cli-clip-text", lambda t: _train_args(t, "--clip", "tight"),
+           2, r"argument --clip: expected a positive number, or 'none' for no clipping, got 'tight'"),
     CliRow("cli-dropout", lambda t: _train_args(t, "--dropout", "1.5"),
            2, r"argument --dropout: expected a number in \[0, 1\), got 1\.5"),
+    CliRow("cli-dropout-text", lambda t: _train_args(t, "--dropout", "half"),
+           2, r"argument --dropout: expected a number in \[0, 1\), got 'half'"),
     CliRow("cli-dropout-one-layer", lambda t: _train_args(t, "--dropout", "0.5"),
            2, r"^rnnlab: error: --dropout 0\.5 acts between stacked layers, and a model with "
               r"--num-layers 1 has none, so it would never be applied; use --num-layers >= 2, "
@@ -909,6 +1062,8 @@ CLI_ROWS = [
            2, r"unrecognized arguments: --hiden 3"),
     CliRow("cli-seed-negative", lambda t: _train_args(t, "--seed", "-2"),
            2, r"argument --seed: expected a non-negative integer, got -2"),
+    CliRow("cli-seed-text", lambda t: _train_args(t, "--seed", "x"),
+           2, r"argument --seed: expected a non-negative integer, got 'x'"),
     CliRow("cli-corpus-missing", lambda t: _train_args(t, "--corpus", str(t / "none.txt")),
            2, r"^rnnlab: error: corpus file '.*none\.txt' does not exist$"),
     CliRow("cli-corpus-binary",
@@ -1008,6 +1163,10 @@ CLI_ROWS = [
            if pytest.importorskip("torch") else None,
            2, r"^rnnlab: error: device 'cuda:99' (was asked for, but CUDA is not available to this "
               r"PyTorch .*; use --device cpu|does not exist: this machine has \d+ CUDA device\(s\))$"),
+    CliRow("cli-torch-missing", lambda t: _train_args(t, "--backend", "torch"),
+           2, r"^rnnlab: error: the torch backend needs PyTorch \(.*\); install it with `pip "
+              r"install torch` or `pip install rnnlab\[torch\]`$",
+           patch=lambda mp: _uninstalled(mp, "torch", "rnnlab.torch_backend")),
     CliRow("cli-generate-gru-nn", _d2l_gru_on_nn,
            2, r"^rnnlab: error: --impl nn runs torch\.nn\.GRU, which computes the torch form of "
               r"the GRU, .*; this checkpoint holds d2l's form: use --impl scratch$"),
@@ -1107,6 +1266,46 @@ CLI_ROWS = [
                       b"        raise ValueError('no sizes')\n"), "--convention", "torch.nn"],
            2, r"^rnnlab: error: cannot construct Net\(\d+, \d+\) raised ValueError: no sizes \(at "
               r"net\.py:5 in __init__: .*\) \(torch\.nn convention: Net\(input_size, hidden_size\)\)$"),
+    CliRow("cli-verify-cell-missing",
+           lambda t: ["verify", _text_file(t, "solution.py", b"def rnn_step_forward(x, prev_h, Wx, "
+                                                             b"Wh, b):\n    pass\n"),
+                      "--convention", "cs231n", "--cell", "lstm"],
+           2, r"^rnnlab: error: solution\.py has no lstm forward function to check \(cs231n "
+              r"convention: lstm_step_forward, .*\); found rnn_step_forward$"),
+    CliRow("cli-verify-d2l-none",
+           lambda t: ["verify", _text_file(t, "model.py", b"def helper(x):\n    return x\n"),
+                      "--convention", "d2l"],
+           2, r"^rnnlab: error: model\.py has none of the functions rnn, lstm, gru \(d2l "
+              r"convention: rnn\(inputs, state, params\), as d2l names them\); name yours with "
+              r"model\.py:NAME$"),
+    CliRow("cli-verify-not-protocol",
+           lambda t: ["verify", _text_file(t, "mine.py", b"x = 1\n") + ":x", "--convention", "protocol"],
+           2, r"^rnnlab: error: x is not an rnnlab\.testing\.Protocol \(protocol convention\)$"),
+    CliRow("cli-verify-protocol-cell",
+           lambda t: ["verify", _text_file(t, "mine.py", b"from rnnlab.testing import Protocol\n"
+                      b"p = Protocol('rnn', lambda params, X, state: None)\n"),
+                      "--convention", "protocol", "--cell", "lstm"],
+           2, r"^rnnlab: error: the Protocol's cell is rnn, not lstm$"),
+    CliRow("cli-verify-torch-name",
+           lambda t: ["verify", _text_file(t, "net.py", b"import torch\nclass Net(torch.nn.Module):\n"
+                      b"    pass\n") + ":Nope", "--convention", "torch.nn"],
+           2, r"^rnnlab: error: net\.py has no class or factory 'Nope' \(torch\.nn convention: "
+              r"Nope\(input_size, hidden_size\)\)$"),
+    CliRow("cli-verify-torch-not-module",
+           lambda t: ["verify", _text_file(t, "net.py", b"def Net(i, h):\n    return 3\n") + ":Net",
+                      "--convention", "torch.nn"],
+           2, r"^rnnlab: error: Net\(3, 2\) returned 3 \(int\), expected an nn\.Module \(torch\.nn "
+              r"convention\)$"),
+    CliRow("cli-verify-torch-missing",
+           lambda t: ["verify", _text_file(t, "net.py", b"class Net:\n    pass\n"),
+                      "--convention", "torch.nn"],
+           2, r"^rnnlab: error: .*needs PyTorch, which is not installed \(pip install torch\)$",
+           patch=lambda mp: _uninstalled(mp, "torch")),
+    CliRow("cli-verify-no-hypothesis",
+           lambda t: ["verify", _text_file(t, "solution.py", b"x = 1\n"), "--convention", "cs231n"],
+           2, r"^rnnlab: error: rnnlab verify needs Hypothesis \(.*\): pip install "
+              r"'rnnlab\[verify\]'$",
+           patch=lambda mp: _uninstalled(mp, "hypothesis", "rnnlab.testing")),
     CliRow("cli-verify-convention",
            lambda t: ["verify", _text_file(t, "solution.py", b"x = 1\n"), "--convention", "keras"],
            2, r"^rnnlab verify: error: argument --convention: invalid choice: 'keras'"),
@@ -1160,8 +1359,11 @@ def test_cli_bad_input(row: CliRow, tmp_path, time_machine_dir, monkeypatch, cap
     monkeypatch.setenv("RNNLAB_DATA", str(time_machine_dir))
     for name, value in row.env:
         monkeypatch.setenv(name, value)
+    argv = row.argv(tmp_path)
+    if row.patch is not None:
+        row.patch(monkeypatch)
     try:
-        status, err = run_cli(row.argv(tmp_path), capsys)
+        status, err = run_cli(argv, capsys)
     finally:
         while _HELD:
             _HELD.pop().release()

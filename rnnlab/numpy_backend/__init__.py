@@ -8,7 +8,7 @@ from ..config import ModelConfig
 from ..dropout import check_dropout_masks, check_finite_masks
 from ..errors import ConfigError
 from ..params import check_dtype, validate_params
-from ..validate import (zero_state_shape, check_arrays_of, check_bool, check_finite_inputs,
+from ..validate import (check_grads_fit, zero_state_shape, check_arrays_of, check_bool, check_finite_inputs,
                         check_grads, check_number, check_numpy_params, check_optimizer_args,
                         check_param_values, check_same_keys, check_state, check_states_of,
                         check_theta, check_tokens, check_weights)
@@ -111,7 +111,7 @@ class NumpyBackend:
 
     def sgd(self, params: dict, grads: dict, lr: float) -> None:
         check_arrays_of("params", params, np.ndarray, _FROM_NUMPY)
-        check_grads(check_same_keys("grads", grads, params))
+        check_grads_fit(check_grads(check_same_keys("grads", grads, params)), params)
         sgd(params, grads, check_number("lr", lr, 0, lo_open=True))
 
     def make_optimizer(self, name: str, params: dict, lr: float):

@@ -495,8 +495,11 @@ def find_d2l(module, cell, only, source) -> tuple:
         names = [c for c in ("rnn", "lstm", "gru") if cell in (None, c)]
         pairs = [(n, getattr(module, n), n) for n in names if callable(getattr(module, n, None))]
         if not pairs:
-            raise SubjectError(f"{label} has no function {' or '.join(names)}(inputs, state, params) "
-                               "(d2l convention)")
+            what = f"no function {names[0]}" if len(names) == 1 else \
+                f"none of the functions {', '.join(names)}"
+            hint = f"; name yours with {label}:NAME" if source is not None else ""
+            raise SubjectError(f"{label} has {what} (d2l convention: {names[0]}(inputs, state, "
+                               f"params), as d2l names them){hint}")
     for n, fn, _ in pairs:
         _check_signature(fn, D2L_ARGS, n, "d2l")
     return pairs

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..errors import SubjectError
+from ..validate import shown
 from . import conventions as cv
 from .adapters import D2LUnit, SubjectRaised, Unit, f64, one_line
 from .compare import Quantity
@@ -123,8 +124,9 @@ class TorchNNUnit(Unit):
         if (D, H) not in self.modules:
             m = self.call(f"{self.name}({D}, {H})", self.factory, D, H)
             if not isinstance(m, torch.nn.Module):
-                raise SubjectError(f"{self.name}({D}, {H}) made a {type(m).__name__}, expected an "
-                                   "nn.Module (torch.nn convention)")
+                raise SubjectError(f"{self.name}({D}, {H}) returned {shown(m, 40)} "
+                                   f"({type(m).__name__}), expected an nn.Module (torch.nn "
+                                   "convention)")
             if not self.names:  # read once, off the first module built (D != H)
                 self.names, note = find_parameters(m, self.name, D, H)
                 if note:
@@ -290,6 +292,9 @@ def infer_cell(factory, name: str, cell: str | None, unit_call) -> str:
         if c in lower:
             return c
     m = unit_call(factory, 3, 2)
+    if not isinstance(m, torch.nn.Module):  # read like the module it should be: say what it is
+        raise SubjectError(f"{name}(3, 2) returned {shown(m, 40)} ({type(m).__name__}), "
+                           "expected an nn.Module (torch.nn convention)")
     w = dict(m.named_parameters())
     names, _ = find_parameters(m, name, 3, 2)
     G = w[names["weight_ih_l0"]].shape[0] // 2

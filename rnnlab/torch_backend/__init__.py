@@ -24,7 +24,7 @@ from ..config import ModelConfig, as_model_config
 from ..dropout import check_dropout_masks, check_finite_masks
 from ..errors import ConfigError, ParamError, ShapeError
 from ..params import validate_params
-from ..validate import (check_arrays_of, check_bool, check_finite_inputs, check_number,
+from ..validate import (check_grads_fit, check_arrays_of, check_bool, check_finite_inputs, check_number,
                         check_optimizer_args, check_param_array, check_param_values,
                         check_same_keys, check_state, check_states_of, check_theta,
                         check_tokens, check_weights, zero_state_shape)
@@ -305,7 +305,7 @@ class TorchBackend:
 
     def sgd(self, params: dict, grads: dict, lr: float) -> None:
         check_arrays_of("params", params, torch.Tensor, _FROM_NUMPY)
-        _check_grads(check_same_keys("grads", grads, params))
+        check_grads_fit(_check_grads(check_same_keys("grads", grads, params)), params)
         sgd(params, grads, check_number("lr", lr, 0, lo_open=True))
 
     def make_optimizer(self, name: str, params: dict, lr: float) -> TorchOptimizer:
