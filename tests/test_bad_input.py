@@ -1021,6 +1021,20 @@ def _trained_twice(tmp):
     return _train_args(tmp)
 
 
+
+def _allocation_fails(error: BaseException):
+    """A patch: every training step's allocation fails with ``error`` (what NumPy or torch
+    raise when memory runs out although the estimate fitted: another process took it)."""
+    def patch(mp: pytest.MonkeyPatch) -> None:
+        from rnnlab.numpy_backend import NumpyBackend
+
+        def fail(self, *args, **kwargs):
+            raise error
+
+        mp.setattr(NumpyBackend, "loss_and_grads", fail)
+    return patch
+
+
 CLI_ROWS = [
     CliRow("cli-hidden-zero", lambda t: _train_args(t, "--hidden", "0"),
            2, r"^rnnlab train: error: argument --hidden: expected a positive integer, got 0"),
@@ -1034,6 +1048,16 @@ CLI_ROWS = [
     CliRow("cli-num-preds-huge", lambda t: _train_args(t, "--num-preds", str(10**23)),
            2, r"^rnnlab: error: generating --num-preds 100,000,000,000,000,000,000,000 tokens needs "
               r"about [\d,.]+ \w+, more than the [\d,.]+ \w+ of memory here; ask for fewer"),
+    CliRow("cli-out-of-memory", _train_args,
+           2, r"^rnnlab: error: out of memory \(Unable to allocate 1\.00 TiB for an array with shape "
+              r"\(35, 32, 1000000000\) and data type float32\); use a smaller --hidden, --batch-size, "
+              r"--num-steps or --num-layers$",
+           patch=_allocation_fails(MemoryError("Unable to allocate 1.00 TiB for an array with shape "
+                                               "(35, 32, 1000000000) and data type float32"))),
+    CliRow("cli-out-of-memory-torch", _train_args,
+           2, r"^rnnlab: error: out of memory \(CUDA out of memory\. Tried to allocate 20\.00 GiB\); "
+              r"use a smaller --hidden, --batch-size, --num-steps or --num-layers$",
+           patch=_allocation_fails(RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB"))),
     CliRow("cli-epochs-text", lambda t: _train_args(t, "--epochs", "ten"),
            2, r"argument --epochs: expected a positive integer, got 'ten'"),
     CliRow("cli-lr-nan", lambda t: _train_args(t, "--lr", "nan"),
@@ -1154,6 +1178,9 @@ CLI_ROWS = [
     CliRow("cli-out-holds-run", _trained_twice,
            2, r"^rnnlab: error: .*run/checkpoint\.safetensors already holds a run: add --resume to "
               r"continue it, --overwrite to start again in its place, or choose another --out$"),
+    CliRow("cli-resume-overwrite", lambda t: _train_args(t, "--resume", "--overwrite"),
+           2, r"^rnnlab: error: --resume continues the run in --out, and --overwrite starts a new "
+              r"one in its place: give one of them$"),
     CliRow("cli-device-unknown",
            lambda t: _train_args(t, "--backend", "torch", "--device", "tpu")
            if pytest.importorskip("torch") else None,

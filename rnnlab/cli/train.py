@@ -503,6 +503,9 @@ def run_train(args, dp) -> int:
     from ..memory import retain_freed_memory
     from ..runlock import RunLock
 
+    if args.resume and args.overwrite:  # which one was meant? the run is not guessed away
+        raise ConfigError("--resume continues the run in --out, and --overwrite starts a new "
+                          "one in its place: give one of them")
     retain_freed_memory()  # reuse freed arrays step after step, no page faults (rnnlab.memory)
     out = Path(args.out or f"runs/{args.cell}")
     ckpt_path = out / CHECKPOINT_NAME
