@@ -754,6 +754,10 @@ ROWS = [
     Row("optimizer-step-shape", lambda c: _step(c, W_hh=np.zeros(H, np.float32)),
         ParamError, r"gradient 'W_hh' has shape \(4,\), expected \(4, 4\), the shape of the "
                     r"parameter it updates"),
+    Row("optimizer-step-torch",
+        lambda c: _torch_backend().make_optimizer("adam", _torch_backend().from_numpy(
+            c.be.to_numpy(c.p)), 0.1).step({k: v.tolist() for k, v in c.be.to_numpy(c.p).items()}),
+        ParamError, r"gradient 'W_xh' must be a float torch tensor, got list"),
     Row("backend-torch-missing",
         lambda c: _uninstalled(c.mp, "torch", "rnnlab.torch_backend") or rnnlab.get_backend("torch"),
         BackendError, r"the torch backend needs PyTorch \(.*\); install it with `pip install "
@@ -1323,6 +1327,11 @@ CLI_ROWS = [
                       "--convention", "torch.nn"],
            2, r"^rnnlab: error: Net\(3, 2\) returned 3 \(int\), expected an nn\.Module \(torch\.nn "
               r"convention\)$"),
+    CliRow("cli-verify-torch-not-module-lstm",
+           lambda t: ["verify", _text_file(t, "net.py", b"def MyLSTM(i, h):\n    return None\n")
+                      + ":MyLSTM", "--convention", "torch.nn"],
+           2, r"^rnnlab: error: MyLSTM\(\d+, \d+\) returned None \(NoneType\), expected an "
+              r"nn\.Module \(torch\.nn convention\)$"),
     CliRow("cli-verify-torch-missing",
            lambda t: ["verify", _text_file(t, "net.py", b"class Net:\n    pass\n"),
                       "--convention", "torch.nn"],
