@@ -8,13 +8,13 @@ from ..config import ModelConfig
 from ..dropout import check_dropout_masks, check_finite_masks
 from ..errors import ConfigError
 from ..params import check_dtype, validate_params
-from ..validate import (check_grads_fit, zero_state_shape, check_arrays_of, check_bool, check_finite_inputs,
-                        check_grads, check_number, check_numpy_params, check_optimizer_args,
-                        check_param_values, check_same_keys, check_state, check_states_of,
-                        check_theta, check_tokens, check_weights)
+from ..validate import (check_arrays_of, check_bool, check_finite_inputs, check_grads,
+                        check_number, check_numpy_params, check_optimizer_args,
+                        check_param_values, check_state, check_states_of, check_theta,
+                        check_tokens, check_weights, zero_state_shape)
 from .functional import clip_grads, sgd, sigmoid, softmax_cross_entropy
 from .model import loss_and_grads, model_backward, model_forward
-from .optim import OPTIMIZERS, make_optimizer
+from .optim import OPTIMIZERS, check_step_grads, make_optimizer
 
 _FROM_NUMPY = "; make the parameters with backend.from_numpy(params)"
 
@@ -111,7 +111,7 @@ class NumpyBackend:
 
     def sgd(self, params: dict, grads: dict, lr: float) -> None:
         check_arrays_of("params", params, np.ndarray, _FROM_NUMPY)
-        check_grads_fit(check_grads(check_same_keys("grads", grads, params)), params)
+        check_step_grads(grads, params)
         sgd(params, grads, check_number("lr", lr, 0, lo_open=True))
 
     def make_optimizer(self, name: str, params: dict, lr: float):

@@ -18,7 +18,7 @@ from ..errors import CheckpointError, ConfigError
 from ..validate import check_grads, check_grads_fit
 
 
-def _checked(grads, params: dict) -> dict:
+def check_step_grads(grads, params: dict) -> dict:
     """A dict of float arrays named and shaped as ``params`` (ParamError otherwise)."""
     return check_grads_fit(check_grads(grads), params)
 
@@ -32,7 +32,7 @@ class SGD:
         self.params, self.lr = params, float(lr)
 
     def step(self, grads: dict) -> None:
-        grads = _checked(grads, self.params)
+        grads = check_step_grads(grads, self.params)
         for k, p in self.params.items():
             p -= p.dtype.type(self.lr) * grads[k]
 
@@ -57,7 +57,7 @@ class Adam:
         self.v = {k: np.zeros_like(p) for k, p in params.items()}  # second moments
 
     def step(self, grads: dict) -> None:
-        grads = _checked(grads, self.params)
+        grads = check_step_grads(grads, self.params)
         b1, b2 = self.betas
         self.t += 1
         step_size = self.lr / (1 - b1 ** self.t)
@@ -94,7 +94,7 @@ class Adagrad:
         self.sum = {k: np.zeros_like(p) for k, p in params.items()}  # s = Σ g², torch's "sum"
 
     def step(self, grads: dict) -> None:
-        grads = _checked(grads, self.params)
+        grads = check_step_grads(grads, self.params)
         self.t += 1
         for k, p in self.params.items():
             g = grads[k]
@@ -131,7 +131,7 @@ class AdagradMinChar:
         self.mem = {k: np.zeros_like(p) for k, p in params.items()}  # m = Σ clip(g)²
 
     def step(self, grads: dict) -> None:
-        grads = _checked(grads, self.params)
+        grads = check_step_grads(grads, self.params)
         self.t += 1
         for k, p in self.params.items():
             g = np.clip(grads[k], -self.clip, self.clip)  # same shape as p; the caller's g untouched

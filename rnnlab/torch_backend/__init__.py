@@ -24,10 +24,10 @@ from ..config import ModelConfig, as_model_config
 from ..dropout import check_dropout_masks, check_finite_masks
 from ..errors import ConfigError, ParamError, ShapeError
 from ..params import validate_params
-from ..validate import (check_grads_fit, check_arrays_of, check_bool, check_finite_inputs, check_number,
+from ..validate import (check_arrays_of, check_bool, check_finite_inputs, check_number,
                         check_optimizer_args, check_param_array, check_param_values,
-                        check_same_keys, check_state, check_states_of, check_theta,
-                        check_tokens, check_weights, zero_state_shape)
+                        check_state, check_states_of, check_theta, check_tokens,
+                        check_weights, zero_state_shape)
 from . import nn_map
 from .cells import CELLS
 from .device import numpy_dtype, resolve_device, resolve_dtype
@@ -35,7 +35,8 @@ from .functional import clip_grads, cross_entropy, global_norm, sgd
 from .model import model_forward, nn_forward, nn_grads, nn_leaves, stack_state, unstack_state
 from .nn_map import (d2l_rnn_scratch, from_d2l_params, from_nn_module, from_state_dict,
                      make_nn_module, nn_weights, to_d2l_params, to_nn_module, to_state_dict)
-from .optim import OPTIMIZER_NAMES, TorchOptimizer, make_optimizer
+from .optim import (OPTIMIZER_NAMES, TorchOptimizer, check_step_grads, check_tensor_grads,
+                    make_optimizer)
 
 __all__ = ["TorchBackend", "IMPLS", "model_forward", "nn_forward", "CELLS", "cross_entropy",
            "global_norm", "clip_grads", "sgd", "resolve_device", "resolve_dtype",
@@ -52,17 +53,6 @@ def _is_integer(t: torch.Tensor) -> bool:
 
 
 _FROM_NUMPY = "; make the parameters with backend.from_numpy(params)"
-
-
-def _check_grads(grads) -> dict:
-    """A dict of float tensors (``validate.check_grads`` is the NumPy twin)."""
-    if not isinstance(grads, dict):
-        raise ParamError(f"grads must be a dict of tensors, got {type(grads).__name__}")
-    for name, g in grads.items():
-        if not isinstance(g, torch.Tensor) or not g.dtype.is_floating_point:
-            what = f"dtype {g.dtype}" if isinstance(g, torch.Tensor) else type(g).__name__
-            raise ParamError(f"gradient {name!r} must be a float torch tensor, got {what}")
-    return grads
 
 
 def nn_order(name: str, t: torch.Tensor) -> torch.Tensor:
@@ -301,11 +291,11 @@ class TorchBackend:
         return loss, named, state_T
 
     def clip_grads(self, grads: dict, theta: float) -> float:
-        return clip_grads(_check_grads(grads), check_theta(theta))
+        return clip_grads(check_tensor_grads(grads), check_theta(theta))
 
     def sgd(self, params: dict, grads: dict, lr: float) -> None:
         check_arrays_of("params", params, torch.Tensor, _FROM_NUMPY)
-        check_grads_fit(_check_grads(check_same_keys("grads", grads, params)), params)
+        check_step_grads(grads, params)
         sgd(params, grads, check_number("lr", lr, 0, lo_open=True))
 
     def make_optimizer(self, name: str, params: dict, lr: float) -> TorchOptimizer:

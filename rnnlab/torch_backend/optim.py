@@ -21,10 +21,9 @@ STATE_KEYS = {"sgd": {}, "adam": {"exp_avg": "m", "exp_avg_sq": "v"}, "adagrad":
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adagrad": torch.optim.Adagrad}
 
 
-def _checked(grads, params: dict) -> dict:
-    """A dict of float tensors named and shaped as ``params`` (ParamError otherwise)."""
+def check_tensor_grads(grads) -> dict:
+    """A dict of float tensors (``validate.check_grads`` is the NumPy twin)."""
     from ..errors import ParamError
-    from ..validate import check_grads_fit
 
     if not isinstance(grads, dict):
         raise ParamError(f"grads must be a dict of tensors, got {type(grads).__name__}")
@@ -32,7 +31,14 @@ def _checked(grads, params: dict) -> dict:
         if not isinstance(g, torch.Tensor) or not g.dtype.is_floating_point:
             what = f"dtype {g.dtype}" if isinstance(g, torch.Tensor) else type(g).__name__
             raise ParamError(f"gradient {name!r} must be a float torch tensor, got {what}")
-    return check_grads_fit(grads, params)
+    return grads
+
+
+def check_step_grads(grads, params: dict) -> dict:
+    """A dict of float tensors named and shaped as ``params`` (ParamError otherwise)."""
+    from ..validate import check_grads_fit
+
+    return check_grads_fit(check_tensor_grads(grads), params)
 
 
 class TorchOptimizer:
@@ -63,7 +69,7 @@ class TorchOptimizer:
                 group["lr"] = self._lr
 
     def step(self, grads: dict) -> None:
-        grads = _checked(grads, self.params)
+        grads = check_step_grads(grads, self.params)
         if self.name == "sgd":
             # torch.optim.SGD's update, p.add_(g, alpha=-lr) for every tensor, as one
             # multi-tensor call: without the optimiser's per-call machinery (about 0.2 ms,
@@ -133,7 +139,7 @@ class TorchAdagradMinChar:
 
     @torch.no_grad()
     def step(self, grads: dict) -> None:
-        grads = _checked(grads, self.params)
+        grads = check_step_grads(grads, self.params)
         self.t += 1
         for k, p in self.params.items():
             g = grads[k].clamp(-self.clip, self.clip)  # same shape as p; the caller's g untouched
