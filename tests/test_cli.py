@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cli_run import numbers, run
 from rnnlab import cli
 from rnnlab.checkpoint import load_checkpoint
 from rnnlab.data import split_after
@@ -18,27 +19,11 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # a tiny run: 600 training tokens, V = 28, H = 8, a second or less per command
 TINY = ["--hidden", "8", "--max-tokens", "600", "--batch-size", "4", "--num-steps", "8",
         "--no-plot", "--no-progress", "--num-preds", "5"]
-TIMING = ("tokens_per_s", "seconds")
 
 
 @pytest.fixture(autouse=True)
 def _data(monkeypatch, time_machine_dir):
     monkeypatch.setenv("RNNLAB_DATA", str(time_machine_dir))
-
-
-def run(capsys, *argv) -> tuple[int, str, list]:
-    """cli.main(argv) -> (exit status, stdout, stderr lines); argparse's exits included."""
-    try:
-        code = cli.main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err.strip().splitlines()
-
-
-def numbers(path) -> list:
-    """The per-epoch history of a run without its wall-clock entries."""
-    return [{k: v for k, v in h.items() if k not in TIMING} for h in load_checkpoint(path).history]
 
 
 @pytest.fixture(scope="module")

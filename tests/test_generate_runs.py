@@ -17,7 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rnnlab import cli, get_backend, init_params
+from cli_run import run
+from rnnlab import get_backend, init_params
 from rnnlab.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.config import ModelConfig
 from rnnlab.data import Tokenizer, Vocab, load_corpus
@@ -33,15 +34,6 @@ WORDS = ("The cat sat on the mat. The dog sat on the log! A cat, a dog, and the 
 @pytest.fixture(autouse=True)
 def _data(monkeypatch, time_machine_dir):
     monkeypatch.setenv("RNNLAB_DATA", str(time_machine_dir))
-
-
-def run(capsys, *argv):
-    try:
-        code = cli.main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err.strip().splitlines()
 
 
 # --------------------------------------------------------------------- d2l's word level

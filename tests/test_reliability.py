@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab import cli
+from cli_run import run as cli_run
 from rnnlab.checkpoint import load_checkpoint
 from rnnlab.config import ModelConfig
 from rnnlab.params import init_params
@@ -28,13 +28,9 @@ def _data(monkeypatch, time_machine_dir):
 
 
 def run(capsys, *argv) -> tuple[int, str, list]:
+    """As cli_run.run, the output of earlier commands dropped first."""
     capsys.readouterr()
-    try:
-        code = cli.main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err.strip().splitlines()
+    return cli_run(capsys, *argv)
 
 
 def tiny_model(cell="rnn", hidden=8, **model):

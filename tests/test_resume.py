@@ -15,30 +15,17 @@ import re
 import numpy as np
 import pytest
 
+from cli_run import numbers, run
 from rnnlab import cli
 from rnnlab.checkpoint import load_checkpoint, save_checkpoint
 from rnnlab.cli import train as train_cli
 
 TINY = ["--hidden", "8", "--max-tokens", "600", "--no-progress"]
-TIMING = ("tokens_per_s", "seconds")
 
 
 @pytest.fixture(autouse=True)
 def _data(monkeypatch, time_machine_dir):
     monkeypatch.setenv("RNNLAB_DATA", str(time_machine_dir))
-
-
-def run(capsys, *argv) -> tuple[int, str, list]:
-    try:
-        code = cli.main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err.strip().splitlines()
-
-
-def numbers(path) -> list:
-    return [{k: v for k, v in h.items() if k not in TIMING} for h in load_checkpoint(path).history]
 
 
 def interrupt_at(monkeypatch, epoch0: int):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cli_run import numbers, run
 from rnnlab import cli
 from rnnlab.backend import get_backend
 from rnnlab.checkpoint import load_checkpoint
@@ -16,7 +17,6 @@ from rnnlab.params import init_params
 from rnnlab.schedule import best_epoch, lr_at, stopped_early
 from rnnlab.train import TrainConfig, train
 
-TIMING = ("tokens_per_s", "seconds")
 # a small RNN that overfits 1,200 tokens within ~15 epochs: validation turns, patience stops
 SCHED = ["--cell", "rnn", "--hidden", "32", "--max-tokens", "1200", "--batch-size", "8",
          "--num-steps", "10", "--lr", "4", "--lr-decay", "0.9", "--lr-decay-after", "3",
@@ -26,19 +26,6 @@ SCHED = ["--cell", "rnn", "--hidden", "32", "--max-tokens", "1200", "--batch-siz
 @pytest.fixture(autouse=True)
 def _data(monkeypatch, time_machine_dir):
     monkeypatch.setenv("RNNLAB_DATA", str(time_machine_dir))
-
-
-def run(capsys, *argv):
-    try:
-        code = cli.main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err.strip().splitlines()
-
-
-def numbers(path) -> list:
-    return [{k: v for k, v in h.items() if k not in TIMING} for h in load_checkpoint(path).history]
 
 
 # ------------------------------------------------------------------ pure functions

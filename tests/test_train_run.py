@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnlab import cli
+from cli_run import numbers, run
 from rnnlab.checkpoint import load_checkpoint
 from rnnlab.cli.common import FLAGS, flag_names
 from rnnlab.cli.progress import RunProgress, printable
@@ -21,25 +21,11 @@ from rnnlab.cli.progress import RunProgress, printable
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--hidden", "8", "--max-tokens", "600", "--batch-size", "4", "--num-steps", "8",
         "--no-plot", "--no-progress", "--num-preds", "5", "--threads", "1"]
-TIMING = ("tokens_per_s", "seconds")
 
 
 @pytest.fixture(autouse=True)
 def _data(monkeypatch, time_machine_dir):
     monkeypatch.setenv("RNNLAB_DATA", str(time_machine_dir))
-
-
-def run(capsys, *argv) -> tuple[int, str, list]:
-    try:
-        code = cli.main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err.strip().splitlines()
-
-
-def numbers(path) -> list:
-    return [{k: v for k, v in h.items() if k not in TIMING} for h in load_checkpoint(path).history]
 
 
 # ------------------------------------------------------------- resume from anywhere
