@@ -339,7 +339,9 @@ def _torch_step(cfg: ModelConfig, B: int, T: int, item: int, impl: str, paramete
     scratch rnn (T+1)·B·H (every H_t), lstm 7·N·H (H_{t-1}, [I|F|O], C̃, C_t, tanh C_t
     per step), gru 6·N·H ([Z|R], R ⊙ H or H W_hh + b_hn, H̃, 1 - Z, H_t per step), plus the
     fused W_h and the stacked outputs; nn rnn (T+1)·B·H, gru 7·N·H, lstm oneDNN's
-    workspace ≈ 16·(T+1)·B·H, plus the one-hot inputs and the torch.nn weight copies.
+    workspace ≈ 16·(T+1)·B·H, plus the one-hot inputs and bias_hh; the kernel's weights
+    are the parameters' own memory (``TorchBackend.from_numpy`` lays them out in torch.nn's
+    flat weights), so nothing is copied for them.
     """
     H, V, D, N = cfg.num_hiddens, cfg.vocab_size, cfg.num_directions, T * B
     G = GATE_COUNT[cfg.cell]
@@ -358,7 +360,7 @@ def _torch_step(cfg: ModelConfig, B: int, T: int, item: int, impl: str, paramete
         else:
             per_unit = {"rnn": (T + 1) * B * H, "lstm": 16 * (T + 1) * B * H,
                         "gru": 7 * N * H}[cfg.cell]
-            saved += per_unit * item + (G * H * (In + H) + 2 * G * H) * item  # + nn weights
+            saved += per_unit * item + G * H * item  # + bias_hh (the weights are the params')
             if layer > 0:
                 saved += N * In * item  # the layer below's outputs, this layer's inputs
     if impl == "nn":

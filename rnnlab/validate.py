@@ -440,7 +440,8 @@ def check_param_values(params) -> dict:
 
 
 @functools.lru_cache(maxsize=128)
-def _shape_items(cfg: ModelConfig) -> tuple:
+def shape_items(cfg: ModelConfig) -> tuple:
+    """``param_shapes(cfg)`` as (name, shape) pairs, made once per model."""
     return tuple(param_shapes(cfg).items())
 
 
@@ -455,7 +456,7 @@ def check_numpy_params(cell, params) -> ModelConfig:
     if not isinstance(params, dict):
         raise ParamError(f"params must be a dict of arrays, got {type(params).__name__}")
     if isinstance(cell, ModelConfig):
-        shapes = _shape_items(cell)
+        shapes = shape_items(cell)
         if len(params) == len(shapes):
             dtype = params.get(shapes[0][0], None)
             dtype = getattr(dtype, "dtype", None)

@@ -9,6 +9,10 @@ rounding; each is held here to the form it replaces:
   T = 1 and saturated gates included;
 - weight matrices live in torch.nn's memory order (``nn_order``): same shapes and values,
   gradients in the same layout, and the same numbers as C-ordered tensors;
+- a whole model's per-gate tensors are views of torch.nn's flat weights
+  (``nn_map.fused_params``), which the nn path hands to the kernel without a copy: the
+  same numbers, bit for bit, as separate tensors, and a dict whose views are not laid out
+  as torch.nn's (names swapped, a view of the wrong rows) is computed by its names;
 - ``global_norm`` sums squares per array in the array's dtype: within 1e-7 of the exact
   norm over millions of float32 entries, and exact where squares overflow or underflow;
 - the SGD step is ``torch.optim.SGD``'s update, bit for bit.
@@ -92,6 +96,89 @@ def test_from_numpy_stores_weight_matrices_in_torch_nn_order():
             cfg, p, X, Y, tb.state_from_numpy(state))
         for name in params:  # gradients in their parameter's layout: no copies to make
             assert grads[name].stride() == p[name].stride(), (impl, name)
+
+
+FUSED_CFGS = [ModelConfig("rnn", 6, 4, num_layers=2, bidirectional=True),
+              ModelConfig("lstm", 6, 4, num_layers=2),
+              ModelConfig("gru", 6, 4, gru_form="torch", bidirectional=True),
+              ModelConfig("gru", 6, 4)]
+
+
+@pytest.mark.parametrize("cfg", FUSED_CFGS, ids=["rnn-L2-bi", "lstm-L2", "gru-torch-bi", "gru-d2l"])
+def test_from_numpy_lays_the_gates_out_in_torch_nn_flat_weights(cfg):
+    from rnnlab.torch_backend.nn_map import fused_weights, nn_weights
+
+    params, *_ = random_problem(cfg, 3, 4, seed=3)
+    p = TorchBackend(dtype="float64").from_numpy(params)
+    assert list(p) == list(params)  # the caller's order of names
+    flat = fused_weights(cfg, p)  # weight_ih, weight_hh, bias_ih of every unit
+    assert flat is not None
+    separate = {k: torch.tensor(v) for k, v in params.items()}
+    ref = [v.numpy() for k, v in nn_weights(cfg, separate).items()  # = to_torch_nn's
+           if not k.startswith("bias_hh")]
+    assert len(flat) == len(ref)
+    for got, want in zip(flat, ref):
+        assert np.array_equal(got.numpy(), want)
+    for name, v in p.items():  # each parameter: its own shape, values and layout
+        assert np.array_equal(v.numpy(), params[name]), name
+    # in place, one parameter's update changes its values and no other's
+    with torch.no_grad():
+        p["W_h" + ("h" if cfg.cell == "rnn" else "z" if cfg.cell == "gru" else "f")] += 1.0
+    changed = [k for k in params if not np.array_equal(p[k].numpy(), params[k])]
+    assert len(changed) == 1
+
+
+@pytest.mark.parametrize("cfg", FUSED_CFGS[:3], ids=["rnn-L2-bi", "lstm-L2", "gru-torch-bi"])
+def test_the_nn_path_uses_the_fused_weights_and_computes_the_same_numbers(cfg):
+    from rnnlab.torch_backend.model import nn_flat
+
+    params, X, Y, state, _ = random_problem(cfg, 3, 5, seed=4)
+    tb = TorchBackend(dtype="float64", impl="nn")
+    fused = tb.from_numpy(params)
+    separate = {k: v.clone() for k, v in fused.items()}  # same layout, own memory
+    names = tb._nn_weight_names(cfg)
+    ptrs = {v.untyped_storage().data_ptr() for v in fused.values()}
+    weights = [w for n, w in zip(names, nn_flat(cfg, fused, names)) if not n.startswith("bias_hh")]
+    assert all(w.untyped_storage().data_ptr() in ptrs for w in weights)  # no copies
+    st = tb.state_from_numpy(state)
+    a = tb.loss_and_grads(cfg, fused, X, Y, st)
+    b = tb.loss_and_grads(cfg, separate, X, Y, st)
+    assert a[0] == b[0]
+    for name in params:
+        assert torch.equal(a[1][name], b[1][name]), name
+    for s, r in zip(a[2], b[2]):
+        assert torch.equal(s, r)
+    fa, fb = tb.forward(cfg, fused, X, st), tb.forward(cfg, separate, X, st)
+    assert torch.equal(fa[0], fb[0])
+
+
+@pytest.mark.parametrize("how", ["swapped names", "wrong rows", "another base"])
+def test_views_not_laid_out_as_torch_nn_are_computed_by_their_names(how):
+    """Only an exact layout is taken as torch.nn's weights: anything else is copied
+    together by name, so the numbers follow the names, never the memory."""
+    from rnnlab.torch_backend.nn_map import fused_weights
+
+    cfg = ModelConfig("lstm", 6, 4)
+    params, X, Y, state, _ = random_problem(cfg, 3, 5, seed=5)
+    tb = TorchBackend(dtype="float64", impl="nn")
+    p = tb.from_numpy(params)
+    if how == "swapped names":  # the input and forget gates' views exchanged
+        p["W_xi"], p["W_xf"] = p["W_xf"], p["W_xi"]
+        params["W_xi"], params["W_xf"] = params["W_xf"], params["W_xi"]
+    elif how == "wrong rows":  # b_i: a view of b_f's rows of the same weight
+        p["b_i"] = p["b_f"][:]
+        params["b_i"] = params["b_f"]
+    else:  # one gate a view of a copy of the weight
+        p["W_ho"] = p["W_ho"]._base.clone()[12:16].T
+    assert fused_weights(cfg, p) is None
+    separate = {k: torch.tensor(v) for k, v in params.items()}
+    st = tb.state_from_numpy(state)
+    a = tb.loss_and_grads(cfg, p, X, Y, st)
+    b = tb.loss_and_grads(cfg, separate, X, Y, st)
+    assert rel_err(a[0], b[0]) < 1e-12
+    for name in params:
+        assert rel_err(a[1][name], b[1][name]) < 1e-12, name
+    assert rel_err(tb.forward(cfg, p, X, st)[0], tb.forward(cfg, separate, X, st)[0]) < 1e-12
 
 
 @pytest.mark.parametrize("impl", ["scratch", "nn"])

@@ -27,12 +27,12 @@ from ..params import validate_params
 from ..validate import (check_arrays_of, check_bool, check_finite_inputs, check_number,
                         check_optimizer_args, check_param_array, check_param_values,
                         check_state, check_states_of, check_theta, check_tokens,
-                        check_weights, zero_state_shape)
+                        check_weights, infer_cell, shape_items, zero_state_shape)
 from . import nn_map
 from .cells import CELLS
 from .device import numpy_dtype, resolve_device, resolve_dtype
 from .functional import clip_grads, cross_entropy, global_norm, sgd
-from .model import model_forward, nn_forward, nn_grads, nn_leaves, stack_state, unstack_state
+from .model import model_forward, nn_flat, nn_forward, nn_leaves, stack_state, unstack_state
 from .nn_map import (d2l_rnn_scratch, from_d2l_params, from_nn_module, from_state_dict,
                      make_nn_module, nn_weights, to_d2l_params, to_nn_module, to_state_dict)
 from .optim import (OPTIMIZER_NAMES, TorchOptimizer, check_step_grads, check_tensor_grads,
@@ -62,6 +62,26 @@ def nn_order(name: str, t: torch.Tensor) -> torch.Tensor:
     if name.startswith("W_") and t.dim() == 2:
         return t.T.contiguous().T  # (In, Out), strides (1, In)
     return t
+
+
+def _fits(cfg: ModelConfig, params: dict) -> bool:
+    """Every parameter of ``cfg`` a float32 or float64 tensor of its shape, one dtype and
+    one device, nothing else in the dict: a shape, dtype and device comparison per
+    tensor (``validate.check_numpy_params``' fast path, for tensors). False sends the
+    call through the full check, which names what is wrong."""
+    shapes = shape_items(cfg)
+    if len(params) != len(shapes):
+        return False
+    like = params.get("b_q")
+    if not isinstance(like, torch.Tensor) or like.dtype not in (torch.float32, torch.float64):
+        return False
+    dtype, device = like.dtype, like.device
+    for name, shape in shapes:
+        v = params.get(name)
+        if not isinstance(v, torch.Tensor) or v.shape != shape or v.dtype != dtype \
+                or v.device != device:
+            return False
+    return True
 
 
 class TorchBackend:
@@ -101,8 +121,19 @@ class TorchBackend:
         (:func:`nn_order`): fusing them into the (G*H, In) blocks both paths multiply by
         is then a plain copy, their gradients come back in that order without a
         transposing copy, and MKL runs the products with them as fast as torch.nn's.
+
+        A whole model's per-gate tensors are moreover views into torch.nn's flat weights
+        (:func:`nn_map.fused_params`), one ``weight_ih`` / ``weight_hh`` / ``bias_ih`` per
+        layer and direction: the nn path hands those to torch's kernel as they are,
+        with no copy per step, as ``nn.LSTM`` does with its own weights. Each is still
+        its own tensor to the caller (in-place updates of one change only its values).
         """
-        return {k: nn_order(k, self._tensor(v)) for k, v in check_param_values(params).items()}
+        arrays = check_param_values(params)
+        tensors = {k: nn_order(k, self._tensor(v)) for k, v in arrays.items()}
+        cell = infer_cell(arrays)
+        if cell is None:  # not a whole model's names: as they are
+            return tensors
+        return nn_map.fused_params(as_model_config(cell, arrays), tensors)
 
     def to_numpy(self, params: dict) -> dict:
         params = check_arrays_of("params", params, torch.Tensor, "")
@@ -140,6 +171,8 @@ class TorchBackend:
         """Tensors as given (arrays converted with the backend's dtype), shapes checked."""
         if not isinstance(params, dict):
             raise ParamError(f"params must be a dict of tensors, got {type(params).__name__}")
+        if _fits(cfg, params):  # the common case, every step: nothing to convert or name
+            return params
         params = {k: v if isinstance(v, torch.Tensor) else nn_order(k, self._tensor(check_param_array(k, v)))
                   for k, v in params.items()}  # a ragged list or a string is named, not a TypeError
         validate_params(cfg, params, finite=False)  # names, shapes, one dtype
@@ -207,7 +240,12 @@ class TorchBackend:
         """Logits (T*B, V), time-major, and the state after the last step (no autograd)."""
         cfg, params, X, state = self._check(cell, params, X, state)
         with torch.no_grad():
-            logits, state_T = self._model(cfg, params, X, state)
+            if self.impl == "nn":  # the parameters' own torch.nn weights where they lie in them
+                names = self._nn_weight_names(cfg)
+                logits, state_T = nn_forward(cfg, params, X, state, names,
+                                             flat=nn_flat(cfg, params, names))
+            else:
+                logits, state_T = self._model(cfg, params, X, state)
         if not bool(torch.isfinite(logits).all()):  # one pass over (T*B, V), one sync
             self._name_non_finite(params, state)
         return logits, state_T
@@ -266,7 +304,8 @@ class TorchBackend:
             inputs = weight_leaves + list(leaves.values()) + (list(state0) if state_grads else [])
             grads = torch.autograd.grad(loss, inputs, allow_unused=True, materialize_grads=True)
             it = iter(grads)
-            named = nn_grads(cfg, names, [next(it) if w.requires_grad else None for w in flat])
+            named = nn_map.nn_views(cfg, names,
+                                    [next(it) if w.requires_grad else None for w in flat])
             named.update(zip(leaves, it))
             dstate = list(it)
         else:

@@ -8,7 +8,7 @@
   the call ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` make (the GRU in its torch form only),
   fed weights built from rnnlab's tensors by :func:`nn_map.nn_weights` (to train, the
   backend makes them leaves with :func:`nn_leaves` and renames their gradients with
-  :func:`nn_grads`).
+  :func:`nn_map.nn_views`).
 
 Both take ``(cfg, params, X, state)`` with X (B, T) int64 ids and state the flat tuple of
 (B, H) tensors, one per (layer, direction) unit, ``(H,)`` or ``(H, C)``, and return
@@ -26,9 +26,9 @@ import torch.nn.functional as F
 from torch import _VF
 
 from ..config import ModelConfig
-from ..params import GATES, TORCH_GATES, _torch_suffix, has_hidden_bias, suffix, units
+from ..params import GATES, has_hidden_bias, suffix
 from .cells import CELLS, GATE_SCALES
-from .nn_map import nn_weights
+from .nn_map import fused_weights, hidden_biases, nn_weights
 
 
 def fuse_weights(cfg: ModelConfig, params: dict, layer: int, direction: int):
@@ -135,44 +135,40 @@ def _nn_kernel(cfg: ModelConfig, inputs, hidden, flat: list, num_layers: int, tr
     return _KERNELS[cfg.cell](inputs, hidden, *args)  # rnn_tanh / gru: (out, h_T)
 
 
+def nn_flat(cfg: ModelConfig, params: dict, weight_names: list) -> list:
+    """torch.nn's flat weights (``weight_names`` order) holding rnnlab's tensors' values.
+
+    Where the parameters lie in torch.nn's weights already (``nn_map.fused_params``, as
+    ``TorchBackend.from_numpy`` lays them out) those weights are used as they are, with
+    no copy; otherwise :func:`nn_map.nn_weights` copies them together. ``bias_hh`` is
+    made either way (zeros, or the torch-form GRU's b_hn in its candidate's rows).
+    Outside autograd: the weights are not functions of ``params`` in a graph.
+    """
+    with torch.no_grad():
+        fused = fused_weights(cfg, params)
+        if fused is None:
+            weights = nn_weights(cfg, params)
+            return [weights[name] for name in weight_names]
+        hidden = hidden_biases(cfg, params)  # {bias_hh<t>: (G*H,)}
+    it = iter(fused)  # weight_ih, weight_hh, bias_ih of each unit, in units' order
+    return [hidden[name] if name.startswith("bias_hh") else next(it) for name in weight_names]
+
+
 def nn_leaves(cfg: ModelConfig, params: dict, weight_names: list) -> list:
-    """torch.nn's flat weights (``weight_names`` order) made from rnnlab's tensors outside
-    autograd, each a leaf that requires grad (``bias_hh``, a constant zero, does not,
+    """:func:`nn_flat`'s weights as leaves that require grad, detached aliases (same
+    memory) where they are the parameters' own (``bias_hh``, a constant zero, does not,
     except the torch-form GRU's, which holds b_hn).
 
     The backend differentiates with respect to these, as d2l's concise model does with
     its module's weights, and hands the gradients back under rnnlab's names with
-    :func:`nn_grads`: the slicing ``torch.cat``'s backward would do, without a node in
-    the graph for every parameter.
+    :func:`nn_map.nn_views`: the slicing ``torch.cat``'s backward would do, without a
+    node in the graph for every parameter.
     """
-    with torch.no_grad():
-        weights = nn_weights(cfg, params)
-    flat = [weights[name] for name in weight_names]
+    flat = [w.detach() for w in nn_flat(cfg, params, weight_names)]
     for name, w in zip(weight_names, flat):
         if not name.startswith("bias_hh") or has_hidden_bias(cfg):
             w.requires_grad_(True)
     return flat
-
-
-def nn_grads(cfg: ModelConfig, weight_names: list, flat_grads: list) -> dict:
-    """The gradients of :func:`nn_leaves` (``None`` for a constant) under rnnlab's names:
-    W_x<g> = weight_ih[rows of g]ᵀ, W_h<g> = weight_hh[rows of g]ᵀ, b_<g> = bias_ih[rows
-    of g], the torch-form GRU's b_hn = bias_hh[rows of its candidate]; views, laid out as
-    the backend keeps the parameters (torch.nn's order)."""
-    by_name = dict(zip(weight_names, flat_grads))
-    H, gates = cfg.num_hiddens, TORCH_GATES[cfg.cell]
-    out = {}
-    for layer, direction in units(cfg):
-        s, t = suffix(layer, direction), _torch_suffix(layer, direction)
-        for k, g in enumerate(gates):
-            rows = slice(k * H, (k + 1) * H)
-            out[f"W_x{g}{s}"] = by_name[f"weight_ih{t}"][rows].T  # (In, H)
-            out[f"W_h{g}{s}"] = by_name[f"weight_hh{t}"][rows].T  # (H, H)
-            out[f"b_{g}{s}"] = by_name[f"bias_ih{t}"][rows]  # (H,)
-        if has_hidden_bias(cfg):
-            n = gates.index("h")
-            out[f"b_hn{s}"] = by_name[f"bias_hh{t}"][n * H:(n + 1) * H]  # (H,)
-    return out
 
 
 def nn_forward(cfg: ModelConfig, params: dict, X: torch.Tensor, state: tuple,
@@ -193,7 +189,7 @@ def nn_forward(cfg: ModelConfig, params: dict, X: torch.Tensor, state: tuple,
     calls: the same function as ``model_forward`` with the same masks.
     """
     V, D, L = cfg.vocab_size, cfg.num_directions, cfg.num_layers
-    if flat is None:  # torch.nn's weights as functions of rnnlab's tensors
+    if flat is None:  # torch.nn's weights as functions of rnnlab's tensors (autograd's)
         weights = nn_weights(cfg, params)
         flat = [weights[name] for name in weight_names]
     inputs = F.one_hot(X.T, V).to(params["b_q"].dtype)  # (T, B, V): d2l's RNNModel input

@@ -45,19 +45,102 @@ def nn_weights(cfg: ModelConfig, params: dict) -> dict:
     transposes the ``torch.nn`` weight gradients back to rnnlab's names: bias_hh, a
     constant, collects none (its gradient equals bias_ih's, which is b_<g>'s).
     """
-    H, gates = cfg.num_hiddens, TORCH_GATES[cfg.cell]
-    ref = params["b_q"]
+    gates = TORCH_GATES[cfg.cell]
+    hidden = hidden_biases(cfg, params)
     out = {}
     for layer, direction in units(cfg):
         s, t = suffix(layer, direction), _torch_suffix(layer, direction)
         out[f"weight_ih{t}"] = torch.cat([params[f"W_x{g}{s}"].T for g in gates])  # (G*H, In)
         out[f"weight_hh{t}"] = torch.cat([params[f"W_h{g}{s}"].T for g in gates])  # (G*H, H)
         out[f"bias_ih{t}"] = torch.cat([params[f"b_{g}{s}"] for g in gates])  # (G*H,)
-        zeros = ref.new_zeros(len(gates) * H)  # (G*H,)
-        if has_hidden_bias(cfg):
-            zeros = torch.cat([zeros[: 2 * H], params[f"b_hn{s}"]])  # the n (candidate) slot
-        out[f"bias_hh{t}"] = zeros
+        out[f"bias_hh{t}"] = hidden[f"bias_hh{t}"]  # (G*H,)
     return out
+
+
+def hidden_biases(cfg: ModelConfig, params: dict) -> dict:
+    """torch.nn's ``bias_hh`` of every (layer, direction): zero (rnnlab's one bias per
+    gate is in ``bias_ih``), but for the torch-form GRU's b_hn in its candidate's rows."""
+    G, H = len(TORCH_GATES[cfg.cell]), cfg.num_hiddens
+    zeros = params["b_q"].new_zeros(G * H)  # (G*H,)
+    out = {}
+    for layer, direction in units(cfg):
+        s, t = suffix(layer, direction), _torch_suffix(layer, direction)
+        if has_hidden_bias(cfg):  # the n (candidate) slot, last of torch's (r, z, n)
+            out[f"bias_hh{t}"] = torch.cat([zeros[: (G - 1) * H], params[f"b_hn{s}"]])  # (G*H,)
+        else:
+            out[f"bias_hh{t}"] = zeros
+    return out
+
+
+# the weights torch.nn keeps in one tensor per (layer, direction) and kind, whose rows
+# are rnnlab's per-gate parameters: (torch.nn name, rnnlab name, transposed)
+_FUSED = (("weight_ih", "W_x", True), ("weight_hh", "W_h", True), ("bias_ih", "b_", False))
+
+
+def nn_views(cfg: ModelConfig, weight_names: list, flat: list) -> dict:
+    """torch.nn's flat weights (``weight_names`` order; ``None`` for a constant) as views
+    under rnnlab's names: W_x<g> = weight_ih[rows of g]ᵀ (In, H), W_h<g> = weight_hh[rows
+    of g]ᵀ (H, H), b_<g> = bias_ih[rows of g] (H,), the torch-form GRU's b_hn =
+    bias_hh[rows of its candidate]. No copies: a view shares its weight's memory.
+
+    The one mapping from torch.nn's weights to rnnlab's names, used both ways round: the
+    nn path's gradients come back through it, and :func:`fused_params` lays the
+    parameters out through it.
+    """
+    by_name = dict(zip(weight_names, flat))
+    H, gates = cfg.num_hiddens, TORCH_GATES[cfg.cell]
+    out = {}
+    for layer, direction in units(cfg):
+        s, t = suffix(layer, direction), _torch_suffix(layer, direction)
+        for kind, name, transposed in _FUSED:
+            w = by_name[f"{kind}{t}"].unflatten(0, (len(gates), H))  # (G, H, In) or (G, H)
+            blocks = (w.mT if transposed else w).unbind(0)  # G x (In, H), or G x (H,)
+            out.update((f"{name}{g}{s}", b) for g, b in zip(gates, blocks))
+        if has_hidden_bias(cfg):
+            n = gates.index("h")
+            out[f"b_hn{s}"] = by_name[f"bias_hh{t}"][n * H:(n + 1) * H]  # (H,)
+    return out
+
+
+def fused_params(cfg: ModelConfig, params: dict) -> dict:
+    """The same tensors, copied into torch.nn's flat weights and returned as views of
+    them (:func:`nn_views`): each W_x<g>, W_h<g>, b_<g> keeps its shape and values and
+    lies in its rows of one ``weight_ih`` / ``weight_hh`` / ``bias_ih`` per layer and
+    direction, as torch.nn keeps them. :func:`fused_weights` then finds those weights
+    without a copy; the torch-form GRU's b_hn, W_hq and b_q stay tensors of their own.
+    """
+    with torch.no_grad():
+        weights = nn_weights(cfg, params)  # fresh tensors in torch.nn's layout
+    views = nn_views(cfg, list(weights), list(weights.values()))
+    out = dict(params)  # the same order of names
+    out.update((k, v) for k, v in views.items() if not k.startswith("b_hn"))
+    return out
+
+
+def fused_weights(cfg: ModelConfig, params: dict) -> list | None:
+    """torch.nn's ``weight_ih``, ``weight_hh`` and ``bias_ih`` of every (layer, direction),
+    in that order, when ``params`` lie in them as :func:`fused_params` lays them out (each
+    per-gate tensor a view of one contiguous weight, in its rows, in torch.nn's gate
+    order); ``None`` otherwise (then :func:`nn_weights` copies them together)."""
+    H, gates = cfg.num_hiddens, TORCH_GATES[cfg.cell]
+    found = []
+    for layer, direction in units(cfg):
+        s = suffix(layer, direction)
+        for _, name, transposed in _FUSED:
+            views = [params[f"{name}{g}{s}"] for g in gates]
+            base = views[0]._base  # (G*H, In) or (G*H,) if they lie in one
+            if base is None or base.dim() != 1 + transposed or base.shape[0] != len(gates) * H \
+                    or not base.is_contiguous():
+                return None
+            cols = base.shape[1] if transposed else 1
+            shape, stride = ((cols, H), (1, cols)) if transposed else ((H,), (1,))
+            block = cols * H  # entries of one gate's rows
+            for k, v in enumerate(views):
+                if (v._base is not base or v.shape != shape or v.stride() != stride
+                        or v.storage_offset() != base.storage_offset() + k * block):
+                    return None
+            found.append(base)
+    return found
 
 
 def make_nn_module(cfg: ModelConfig, dtype=None, device=None) -> nn.Module:
