@@ -16,8 +16,8 @@ done before it) therefore trains with
 (the default) keeps d2l's constant rate.
 
 **Early stopping** on validation perplexity, with a patience of p epochs: the run stops
-after an epoch when the best validation perplexity so far is p or more epochs old (the
-last p epochs did not beat it). ``p = 0`` never stops.
+after a validated epoch when the best validation perplexity so far is p or more epochs
+old (the last p epochs did not beat it). ``p = 0`` never stops.
 """
 
 from __future__ import annotations
@@ -44,9 +44,11 @@ def best_epoch(val_ppls: Sequence[float | None]) -> int | None:
 
 
 def stopped_early(val_ppls: Sequence[float | None], patience: int) -> bool:
-    """Whether a run with these validation perplexities (epoch 1 first) stops now: the
-    best is ``patience`` or more epochs behind the last epoch."""
-    if patience <= 0:
+    """Whether a run with these validation perplexities (epoch 1 first; None for an epoch
+    not validated) stops now: the last epoch was validated and the best is ``patience``
+    or more epochs behind it. The decision is taken after a validation only, so with
+    ``--val-every N`` an epoch without one never stops the run."""
+    if patience <= 0 or not val_ppls or val_ppls[-1] is None:
         return False
     at = best_epoch(val_ppls)
     return at is not None and len(val_ppls) - at >= patience

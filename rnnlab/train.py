@@ -61,6 +61,7 @@ class TrainConfig:
     patience: int = 0  # stop when validation has not improved for this many epochs; 0: never
     token: str = "char"  # "char" (d2l ch. 8's models) | "word": d2l's tokenize(lines, "word")
     min_freq: int = 0  # d2l's Vocab(min_freq): rarer tokens are left out and read as <unk>
+    val_every: int = 1  # validate after every N-th epoch and after the last (1: every epoch)
 
     def __post_init__(self) -> None:
         from . import validate as v
@@ -94,6 +95,7 @@ class TrainConfig:
         put("lr_decay", v.check_number("lr_decay", self.lr_decay, lo=0, hi=1, lo_open=True))
         put("lr_decay_after", v.check_int("lr_decay_after", self.lr_decay_after, lo=0))
         put("patience", v.check_int("patience", self.patience, lo=0))
+        put("val_every", v.check_int("val_every", self.val_every, lo=1))
 
     @property
     def theta(self) -> float:
@@ -317,7 +319,8 @@ def train(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, tcfg: Tra
     """Train epochs ``start_epoch .. num_epochs-1`` in place on ``params`` (backend arrays).
 
     ``on_epoch`` sees each epoch's stats (perplexity, tokens/s, norms, validation
-    perplexity when a validation corpus is given); raising inside it stops training.
+    perplexity when a validation corpus is given, after every ``tcfg.val_every``-th epoch
+    and the last; None after the others); raising inside it stops training.
     The thread count follows ``tcfg.threads`` for the call and is restored after it;
     a ``tuner`` made by the caller (``with ThreadTuner(...) as tuner``) is used instead,
     so its choice carries over to what the caller runs next.
@@ -328,8 +331,9 @@ def train(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, tcfg: Tra
     Schedules (rnnlab.schedule) are functions of the epoch and the history, never of a
     counter: with ``tcfg.lr_decay`` < 1 every epoch sets ``optimizer.lr`` to char-rnn's
     decayed ``tcfg.lr``; with ``tcfg.patience`` the run stops once validation has not
-    improved for that many epochs, counting ``past``, the stats (EpochStats or their
-    dicts, as a checkpoint keeps them) of the epochs before ``start_epoch``. A resumed
+    improved for that many epochs (decided after each validation), counting ``past``, the
+    stats (EpochStats or their dicts, as a checkpoint keeps them) of the epochs before
+    ``start_epoch``. A resumed
     run therefore decays and stops where the uninterrupted one does. The history
     returned is shorter than ``num_epochs - start_epoch`` when it stopped early.
     """
@@ -406,6 +410,12 @@ def forward_probe(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray,
     return probe
 
 
+def validates(tcfg: TrainConfig, epoch: int) -> bool:
+    """Whether epoch ``epoch`` (0-based) ends with a validation pass: every
+    ``tcfg.val_every``-th epoch, and the last, so a run always ends with a number."""
+    return (epoch + 1) % tcfg.val_every == 0 or epoch + 1 == tcfg.num_epochs
+
+
 def _train_epochs(backend, cfg, params, loader, tcfg, val_corpus, start_epoch, optimizer,
                   on_epoch, on_batch, tuner, parallel=None, past=()) -> list[EpochStats]:
     history = []
@@ -418,7 +428,7 @@ def _train_epochs(backend, cfg, params, loader, tcfg, val_corpus, start_epoch, o
         stats = train_epoch(backend, cfg, params, optimizer, loader, tcfg, epoch, on_batch,
                             tuner, parallel)
         stats.lr = optimizer.lr
-        if val_corpus is not None and len(val_corpus) > 0:
+        if val_corpus is not None and len(val_corpus) > 0 and validates(tcfg, epoch):
             stats.val_ppl = evaluate(backend, cfg, params, val_corpus, tcfg.batch_size,
                                      tcfg.num_steps, parallel)
             if not math.isfinite(stats.val_ppl):  # held-out loss past 709 nats: diverged
@@ -430,6 +440,6 @@ def _train_epochs(backend, cfg, params, loader, tcfg, val_corpus, start_epoch, o
         if on_epoch is not None:
             on_epoch(stats)
         vals.append(stats.val_ppl)
-        if stopped_early(vals, tcfg.patience):
+        if stopped_early(vals, tcfg.patience):  # decided after a validation only
             break
     return history

@@ -182,3 +182,78 @@ def test_a_torch_optimizer_takes_the_rate_it_is_given():
         opt_b.step({k: g.clone() for k, g in grads.items()})
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+# ---------------------------------------------------------- --val-every
+
+
+def test_val_every_validates_every_nth_epoch_and_the_last_and_trains_the_same(time_machine_dir):
+    """Validation only reads the parameters: every 3rd epoch and the last are validated,
+    with the numbers an every-epoch run measures there, and training is the same to the
+    last bit."""
+    corpus, vocab = load_corpus("timemachine", 1320, data_dir=time_machine_dir)
+    cfg = ModelConfig("rnn", len(vocab), 32)
+    be = get_backend("numpy")
+    runs = {}
+    for every in (1, 3):
+        tcfg = TrainConfig(num_epochs=7, lr=4.0, batch_size=8, num_steps=10, threads=1,
+                           val_every=every)
+        params = be.from_numpy(init_params(cfg, seed=0))
+        runs[every] = train(be, cfg, params, corpus[:1200], tcfg,
+                            val_corpus=corpus[1200:]), params
+    (each, p1), (third, p3) = runs[1], runs[3]
+    assert [s.val_ppl is not None for s in each] == [True] * 7
+    assert [s.val_ppl is not None for s in third] == [False, False, True, False, False, True, True]
+    for a, b in zip(each, third):
+        assert (a.train_ppl, a.grad_norm_mean, a.grad_norm_max) == \
+            (b.train_ppl, b.grad_norm_mean, b.grad_norm_max)
+        assert b.val_ppl is None or b.val_ppl == a.val_ppl
+    for name in p1:
+        np.testing.assert_array_equal(p1[name], p3[name], err_msg=name)
+    for bad in (0, -1, 1.5, "2", True, None):
+        with pytest.raises(ConfigError, match="val_every"):
+            TrainConfig(val_every=bad)
+
+
+def test_early_stopping_is_decided_after_a_validation_only():
+    assert stopped_early([5.0, 4.0, 6.0, 7.0], 2)
+    assert not stopped_early([5.0, 4.0, None, None], 2)  # the best is 2 epochs old, unvalidated
+    assert stopped_early([5.0, 4.0, None, None, 6.0], 2)
+    assert not stopped_early([5.0, None, None, 4.0], 2)
+    assert not stopped_early([], 2)
+
+
+def test_a_run_validated_every_few_epochs_stops_and_resumes_as_one_never_stopped(
+        capsys, tmp_path, uninterrupted):
+    """--val-every 3 with --patience 2: the lines show val ppl on every 3rd epoch, the run
+    stops after a validated epoch, and a run cut at an unvalidated epoch and resumed
+    ends with the same numbers and best model. The training numbers are those of the
+    every-epoch run."""
+    every = ["--val-every", "3"]
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    code, text, _ = run(capsys, "train", *SCHED, *every, "--epochs", "60", "--out", full)
+    assert code == 0
+    lines = [ln for ln in text.splitlines() if ln.startswith("epoch ")]
+    assert all(("val ppl" in ln) == (i % 3 == 2) for i, ln in enumerate(lines[:-1]))
+    ckpt = load_checkpoint(full)
+    assert "stopped early" in text and ckpt.epoch % 3 == 0  # after a validated epoch
+    assert ckpt.extra["options"]["val_every"] == 3
+    # the training is the every-epoch run's, epoch for epoch
+    train_only = lambda h: [{k: v for k, v in e.items() if k != "val_ppl"} for e in h]  # noqa: E731
+    n = min(len(numbers(full)), len(numbers(uninterrupted)))  # each stops when it sees
+    assert n > 6 and train_only(numbers(full))[:n] == train_only(numbers(uninterrupted))[:n]
+    assert run(capsys, "train", *SCHED, *every, "--epochs", "4", "--out", cut)[0] == 0
+    code, text, _ = run(capsys, "train", "--resume", "--epochs", "60", "--out", cut)
+    assert code == 0 and f"stopped early after epoch {ckpt.epoch}:" in text
+    # the cut run validated its last epoch, 4, beside the uninterrupted run's 3, 6, ...
+    got, want = numbers(cut), numbers(full)
+    assert got[3]["val_ppl"] is not None and want[3]["val_ppl"] is None
+    got[3]["val_ppl"] = None
+    assert got == want
+    best, best_full = load_checkpoint(cut / "best.safetensors"), \
+        load_checkpoint(full / "best.safetensors")
+    assert best.epoch == best_full.epoch
+    code, text, _ = run(capsys, "train", "--resume", "--out", cut, "--val-every", "1",
+                        "--patience", "3", "--epochs", str(ckpt.epoch + 2))
+    assert code == 0  # --val-every may change on a resume
+    assert all("val ppl" in ln for ln in text.splitlines() if ln.startswith("epoch "))

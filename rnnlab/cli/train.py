@@ -97,6 +97,10 @@ def add_parser(sub) -> None:
                         "tokens: the ones right after the first N when the corpus goes on (so "
                         "d2l's 10,000 stay the training set), else the last part of the "
                         "corpus; 0 for none (default 0.1)")
+    t.add_argument("--val-every", type=positive_int, default=1,
+                   help="validate after every N-th epoch and after the last (default 1: every "
+                        "epoch). On d2l's sizes a validation pass costs 4-5%% of an epoch; "
+                        "the best checkpoint and --patience see the validated epochs")
     t.add_argument("--out", default=None,
                    help="run directory for checkpoint.safetensors, perplexity.png and "
                         "grad_norm.png (default runs/<cell>)")
@@ -181,6 +185,8 @@ RUN_OPTIONS: dict[str, RunOption] = {
     "seed": RunOption("--seed", ("train.seed",)),
     "init": RunOption("--init", ("train.init",)),
     "val_fraction": RunOption("--val-fraction", ("train.val_fraction",)),
+    # how often to measure, not what any epoch trains: a resume may change it
+    "val_every": RunOption("--val-every", ("train.val_every",), overridable=True, legacy=(1,)),
     "token": RunOption("--token", ("train.token",), legacy=("char",)),
     "min_freq": RunOption("--min-freq", ("train.min_freq",), legacy=(0,)),
     "corpus": RunOption("--corpus", ("extra.corpus",)),
@@ -564,7 +570,8 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
                        optimizer=args.optimizer, seed=args.seed, val_fraction=args.val_fraction,
                        init=args.init, threads=args.threads, token=args.token,
                        min_freq=args.min_freq, lr_decay=args.lr_decay,
-                       lr_decay_after=args.lr_decay_after, patience=args.patience)
+                       lr_decay_after=args.lr_decay_after, patience=args.patience,
+                       val_every=args.val_every)
     cfg = ModelConfig(args.cell, len(vocab), args.hidden, num_layers=args.num_layers,
                       gru_form=args.gru_form, dropout=args.dropout)
     try:  # fail now, naming the corpus, not inside train()
