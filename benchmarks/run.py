@@ -51,6 +51,9 @@ LABELS = {
     "torch-nn": "rnnlab torch nn, train_epoch",
     "bare-torch-nn": "rnnlab torch nn, bare loop",
     "cli-torch-nn": "rnnlab torch nn, `rnnlab train`",
+    "cli4-numpy": "rnnlab numpy, `rnnlab train --val-every 4`",
+    "cli4-torch-scratch": "rnnlab torch scratch, `rnnlab train --val-every 4`",
+    "cli4-torch-nn": "rnnlab torch nn, `rnnlab train --val-every 4`",
     "nn": "torch.nn (d2l's concise model and loop)",
     "nn-native": "torch.nn, oneDNN off (ATen)",
     "d2l": "d2l's scratch loop",
@@ -58,19 +61,20 @@ LABELS = {
     "limit-numpy": "GEMMs + tanh passes alone, NumPy (the limit)",
     "gemm-torch": "GEMMs alone, torch/MKL",
 }
-NUMPY_IMPLS = ("numpy", "bare-numpy", "cli-numpy", "gemm-numpy", "limit-numpy")
+NUMPY_IMPLS = ("numpy", "bare-numpy", "cli-numpy", "cli4-numpy", "gemm-numpy", "limit-numpy")
 LOOP = ("bare", "", "cli")  # bare loop, train_epoch, rnnlab train
 
 
 def plan(quick: bool) -> list:
     """(cell, H, impls) measured, in order. The full set at d2l's LSTM; the nn path
     against torch.nn for every cell at H = 256 and 1024; the numpy LSTM against its limit."""
-    lstm256 = ["numpy", "bare-numpy", "cli-numpy", "torch-scratch", "bare-torch-scratch",
-               "cli-torch-scratch", "torch-nn", "bare-torch-nn", "cli-torch-nn", "nn",
-               "nn-native", "d2l", "gemm-numpy", "limit-numpy", "gemm-torch"]
+    lstm256 = ["numpy", "bare-numpy", "cli-numpy", "cli4-numpy", "torch-scratch",
+               "bare-torch-scratch", "cli-torch-scratch", "cli4-torch-scratch", "torch-nn",
+               "bare-torch-nn", "cli-torch-nn", "cli4-torch-nn", "nn", "nn-native", "d2l",
+               "gemm-numpy", "limit-numpy", "gemm-torch"]
     lstm1024 = ["numpy", "limit-numpy", "gemm-numpy", "torch-scratch", "d2l", "torch-nn",
-                "bare-torch-nn", "cli-torch-nn", "nn"]
-    nn_only = ["torch-nn", "bare-torch-nn", "cli-torch-nn", "nn"]
+                "bare-torch-nn", "cli-torch-nn", "cli4-torch-nn", "nn"]
+    nn_only = ["torch-nn", "bare-torch-nn", "cli-torch-nn", "cli4-torch-nn", "nn"]
     if quick:
         return [("lstm", 256, lstm256)]
     return ([("lstm", 256, lstm256), ("lstm", 1024, lstm1024)]
@@ -243,7 +247,8 @@ def write_report(meta, runs, profiles) -> str:
              f"10 epochs, `--threads {meta['threads']}`. *printed*: the tokens/s it prints "
              "(its training loop, bar included); *whole*: the wall time from one epoch line "
              f"to the next over {meta['cli_epochs'] - 1} epochs (H = 256; fewer at 1024) after "
-             "a first one, validation, logging and checkpoints included.")
+             "a first one, validation, logging and checkpoints included. **`--val-every 4`**: "
+             "the same command validating after every 4th epoch and the last.")
     L.append("- **torch.nn**: d2l's concise `RNNModel` (`nn.RNN` / `nn.LSTM` / `nn.GRU` and "
              "`nn.Linear`, one-hot inputs) trained by d2l's `train_epoch_ch8` with "
              "`torch.optim.SGD` and `grad_clipping` (`benchmarks/d2l_baseline.py`); on a CPU "
@@ -263,8 +268,9 @@ def write_report(meta, runs, profiles) -> str:
              "the same round: 1.00x means the loop costs nothing.\n")
     L.append("| backend | bare loop tokens/s | train_epoch / bare | `rnnlab train` printed / bare "
              "| `rnnlab train` whole / bare | its validation passes, share of its time "
-             "| `rnnlab train` whole without the validation passes / bare |")
-    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+             "| `rnnlab train` whole without the validation passes / bare "
+             "| `rnnlab train --val-every 4` whole / bare |")
+    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for be in ("numpy", "torch-scratch", "torch-nn"):
         bare = select(runs, "lstm", 256, f"bare-{be}")
         if not bare:
@@ -274,7 +280,8 @@ def write_report(meta, runs, profiles) -> str:
                  f"{fmt_ratio(paired(runs, 'lstm', 256, f'cli-{be}', f'bare-{be}', key_a='printed_tokens_per_s'))} | "
                  f"{fmt_ratio(paired(runs, 'lstm', 256, f'cli-{be}', f'bare-{be}', key_a='whole_tokens_per_s'))} | "
                  f"{fmt_share(val_share(runs, 'lstm', 256, f'cli-{be}'))} | "
-                 f"{fmt_ratio(paired(runs, 'lstm', 256, f'cli-{be}', f'bare-{be}', key_a='whole_without_val_tokens_per_s'))} |")
+                 f"{fmt_ratio(paired(runs, 'lstm', 256, f'cli-{be}', f'bare-{be}', key_a='whole_without_val_tokens_per_s'))} | "
+                 f"{fmt_ratio(paired(runs, 'lstm', 256, f'cli4-{be}', f'bare-{be}', key_a='whole_tokens_per_s'))} |")
     L.append("")
     L.append("*whole without the validation passes*: the same runs' wall time less the time "
              "their validation passes took (each timed as it ran): what the command adds to "
@@ -283,8 +290,9 @@ def write_report(meta, runs, profiles) -> str:
     L.append("The nn path against torch.nn (d2l's concise model and loop), every cell:\n")
     L.append("| cell | H | torch.nn tokens/s | bare loop / torch.nn | train_epoch / torch.nn "
              "| `rnnlab train` printed / torch.nn | `rnnlab train` whole / torch.nn "
-             "| `rnnlab train` whole without the validation passes / torch.nn |")
-    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+             "| `rnnlab train` whole without the validation passes / torch.nn "
+             "| `rnnlab train --val-every 4` whole / torch.nn |")
+    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for cell, H, impls in meta["plan"]:
         if "nn" not in impls or "torch-nn" not in impls:
             continue
@@ -294,12 +302,14 @@ def write_report(meta, runs, profiles) -> str:
                  f"{fmt_ratio(paired(runs, cell, H, 'torch-nn', 'nn'))} | "
                  f"{fmt_ratio(paired(runs, cell, H, 'cli-torch-nn', 'nn', key_a='printed_tokens_per_s'))} | "
                  f"{fmt_ratio(paired(runs, cell, H, 'cli-torch-nn', 'nn', key_a='whole_tokens_per_s'))} | "
-                 f"{fmt_ratio(paired(runs, cell, H, 'cli-torch-nn', 'nn', key_a='whole_without_val_tokens_per_s'))} |")
+                 f"{fmt_ratio(paired(runs, cell, H, 'cli-torch-nn', 'nn', key_a='whole_without_val_tokens_per_s'))} | "
+                 f"{fmt_ratio(paired(runs, cell, H, 'cli4-torch-nn', 'nn', key_a='whole_tokens_per_s'))} |")
     L.append("")
     L.append("d2l's loop (the torch.nn column) validates nothing; `rnnlab train` measures the "
              "validation perplexity on the 1,000 held-out characters after every epoch, one "
-             "forward pass over them, as `--val-fraction 0.1` (the default) asks. The last "
-             "column compares the same training without that pass.\n")
+             "forward pass over them, as `--val-fraction 0.1` (the default) asks. The "
+             "column without the validation passes compares the same training without "
+             "that pass; the last, the command as a user runs it with `--val-every 4`.\n")
 
     L.append("## 2. The torch scratch path against d2l's scratch loop\n")
     L.append("| H | d2l scratch tokens/s | rnnlab scratch, train_epoch / d2l | bare loop / d2l "
@@ -349,7 +359,7 @@ def write_report(meta, runs, profiles) -> str:
                 if not row:
                     continue
                 label = LABELS[impl] + (" (OpenBLAS variables unset)" if blas == "unset" else "")
-                key = "whole_tokens_per_s" if impl.startswith("cli-") else "tokens_per_s"
+                key = "whole_tokens_per_s" if impl.startswith(("cli-", "cli4-")) else "tokens_per_s"
                 L.append(f"| {label} | {row} | "
                          f"{fmt_ratio(paired(runs, cell, H, impl, 'nn', blas, key_a=key))} | "
                          f"{fmt_ratio(paired(runs, cell, H, impl, 'd2l', blas, key_a=key))} |")
@@ -369,7 +379,7 @@ def write_report(meta, runs, profiles) -> str:
         for impl in dict.fromkeys(r["impl"] for r in busy):
             b = select(runs, "lstm", 256, impl, busy=True)
             q = select(runs, "lstm", 256, impl)
-            key = "whole_tokens_per_s" if impl.startswith("cli-") else "tokens_per_s"
+            key = "whole_tokens_per_s" if impl.startswith(("cli-", "cli4-")) else "tokens_per_s"
             L.append(f"| {LABELS[impl]} | {fmt_rate(median(list(b.values())))} | "
                      f"{fmt_rate(median(list(q.values())))} | "
                      f"{fmt_ratio(paired(runs, 'lstm', 256, impl, 'nn', busy=True, key_a=key))} | "
@@ -419,7 +429,7 @@ def print_partial(runs, configs, impls) -> None:
               "(median of the rounds' ratios, lowest-highest round)")
         for impl in measured:
             for blas in (("env", "unset") if impl in NUMPY_IMPLS else ("env",)):
-                key = "whole_tokens_per_s" if impl.startswith("cli-") else "tokens_per_s"
+                key = "whole_tokens_per_s" if impl.startswith(("cli-", "cli4-")) else "tokens_per_s"
                 v = select(runs, cell, H, impl, blas, key=key)
                 if not v:
                     continue
@@ -498,7 +508,7 @@ def main(argv=None) -> int:
         runs.append(r)
         if impl in NUMPY_IMPLS and r.get("blas"):
             kernels["environment as set" if blas == "env" else "OpenBLAS variables unset"] = r["blas"]
-        key = "whole_tokens_per_s" if impl.startswith("cli-") else "tokens_per_s"
+        key = "whole_tokens_per_s" if impl.startswith(("cli-", "cli4-")) else "tokens_per_s"
         print(f"round {rnd + 1}/{args.repeats}{' busy' if busy else ''} {cell:4s} H={H:<5d} "
               f"{impl:19s} {blas:5s} {r[key]:>10,.0f} tokens/s  ({time.time() - start:5.0f} s)",
               flush=True)

@@ -17,6 +17,7 @@ torch-nn               rnnlab's torch backend, ``impl="nn"``, same loop
 bare-<backend>         the bare loop: ``loss_and_grads``, ``clip_grads``, optimiser step
 cli-<backend>          ``rnnlab train`` as a user runs it (validation, checkpoints, plots,
                        epoch lines, the progress bar), in this process, ``--epochs`` epochs
+cli4-<backend>         the same with ``--val-every 4``: validation after every 4th epoch
 nn                     d2l's concise ``RNNModel`` on ``torch.nn.RNN/LSTM/GRU`` + d2l's loop
 nn-native              the same with oneDNN switched off: PyTorch's own ATen kernels
 d2l                    d2l's scratch code as the book has it (``d2l_baseline.py``), d2l's loop
@@ -51,8 +52,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import numpy as np  # noqa: E402
 
 TORCH_IMPLS = ("torch-scratch", "torch-nn", "nn", "nn-native", "d2l", "gemm-torch",
-               "bare-torch-scratch", "bare-torch-nn", "cli-torch-scratch", "cli-torch-nn")
-IMPLS = ("numpy", "bare-numpy", "cli-numpy") + TORCH_IMPLS + ("gemm-numpy", "limit-numpy")
+               "bare-torch-scratch", "bare-torch-nn", "cli-torch-scratch", "cli-torch-nn",
+               "cli4-torch-scratch", "cli4-torch-nn")
+IMPLS = ("numpy", "bare-numpy", "cli-numpy", "cli4-numpy") + TORCH_IMPLS + (
+    "gemm-numpy", "limit-numpy")
+CLI_EXTRA = {"cli": (), "cli4": ("--val-every", "4")}  # the command's options beyond d2l's
 
 
 def rss_bytes() -> int:
@@ -187,7 +191,8 @@ class _EpochClock(io.TextIOBase):
 def cli_run(backend_name, cell, H, epochs, threads, extra=(), **options):
     """``rnnlab train`` as a user runs it, in this process: d2l's defaults (validation on
     the 1,000 tokens after the training set every epoch, a checkpoint and two plots every
-    10 epochs, the epoch line every epoch, the progress bar on a terminal).
+    10 epochs, the epoch line every epoch, the progress bar on a terminal), and ``extra``
+    options after them (``--val-every 4``).
 
     Returns (wall rates per epoch, printed rates, whole-span rate, the whole span's rate
     without the time of its validation passes): epoch k's wall time runs from epoch
@@ -203,14 +208,14 @@ def cli_run(backend_name, cell, H, epochs, threads, extra=(), **options):
     from rnnlab.cli import main as rnnlab_main
 
     train_module = importlib.import_module("rnnlab.train")  # (rnnlab.train is the function)
-    evaluate, val_seconds = train_module.evaluate, []
+    evaluate, val_passes = train_module.evaluate, []  # (start, seconds) of each pass
 
     def timed_evaluate(*args, **kwargs):
         t0 = time.perf_counter()
         try:
             return evaluate(*args, **kwargs)
         finally:
-            val_seconds.append(time.perf_counter() - t0)
+            val_passes.append((t0, time.perf_counter() - t0))
 
     out = tempfile.mkdtemp(prefix="rnnlab-bench-")
     argv = ["train", "--cell", cell, "--hidden", str(H), "--epochs", str(epochs),
@@ -235,9 +240,10 @@ def cli_run(backend_name, cell, H, epochs, threads, extra=(), **options):
     t = clock.times
     wall = [tokens / (b - a) for a, b in zip(t, t[1:])]
     whole = tokens * (len(t) - 1) / (t[-1] - t[0])
-    if len(val_seconds) != len(t):
-        raise RuntimeError(f"{len(val_seconds)} validation passes for {len(t)} epoch lines")
-    without_val = tokens * (len(t) - 1) / (t[-1] - t[0] - sum(val_seconds[1:]))
+    val_seconds = [s for start, s in val_passes if start > t[0]]  # after the first line
+    if not val_seconds:
+        raise RuntimeError(f"no validation pass among {len(t)} epoch lines")
+    without_val = tokens * (len(t) - 1) / (t[-1] - t[0] - sum(val_seconds))
     return wall, clock.printed[1:], whole, without_val
 
 
@@ -392,9 +398,9 @@ def main(argv=None) -> int:
     if backend.startswith("torch-"):
         torch_opts = {"device": args.device, "impl": backend.split("-")[1]}
     backend = backend.split("-")[0]
-    if kind == "cli":
+    if kind in CLI_EXTRA:
         wall, printed, whole, without_val = cli_run(backend, cell, H, args.epochs, args.threads,
-                                                    **torch_opts)
+                                                    CLI_EXTRA[kind], **torch_opts)
         info.update(tokens_per_s=float(np.median(wall)), rates=[round(r, 1) for r in wall],
                     windows=len(wall), printed_tokens_per_s=float(np.median(printed)),
                     printed_rates=[round(r, 1) for r in printed], whole_tokens_per_s=whole,
