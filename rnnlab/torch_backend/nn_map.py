@@ -13,7 +13,11 @@ NumPy mapping, the one place the gate orders and name suffixes are written down)
   ``F.one_hot(X.T, V)``), the reference and the benchmarks' baseline;
 * :func:`nn_weights`: the same mapping as ``to_torch_nn``, written in torch ops so that
   autograd carries gradients from the ``torch.nn`` weights back to rnnlab's names. The
-  torch backend's ``impl="nn"`` path runs on it; a test holds it equal to ``to_torch_nn``.
+  torch backend's ``impl="nn"`` path runs on it; a test holds it equal to ``to_torch_nn``;
+* :func:`nn_views`: the other way, ``torch.nn`` weights as views under rnnlab's names,
+  for the nn path's gradients and for :func:`fused_params`, the layout
+  ``TorchBackend.from_numpy`` gives a model (per-gate views of torch.nn's flat weights),
+  which :func:`fused_weights` recognises so the kernel gets the weights without a copy.
 
 torch.nn computes ``x W_ihᵀ + b_ih + h W_hhᵀ + b_hh`` with gates stacked as LSTM
 (i, f, g, o), GRU (r, z, n); rnnlab's one bias per gate goes into ``b_ih`` and
