@@ -100,7 +100,6 @@ def load_data():
 def rnnlab_window(backend_name, cell, H, B, T, dtype, **options):
     """rnnlab's own training loop (``train_epoch``): one window = one epoch (8 batches)."""
     import rnnlab
-    from rnnlab.config import ModelConfig
     from rnnlab.data import SeqDataLoader
     from rnnlab.train import TrainConfig, train_epoch
 
