@@ -108,16 +108,21 @@ class Row:
     match: str  # regex the message must contain: names the file / key / value / shape
 
 
-def _unreadable(c: Ctx):
-    path = c.file("secret.txt", b"hidden text")
-    if os.geteuid() == 0:  # root reads anything: refuse the read by hand
+def _deny_reading(c: Ctx, path: pathlib.Path) -> pathlib.Path:
+    """``path`` made unreadable: mode 0, or, for root (who reads anything), every
+    ``Path.read_bytes`` refused by hand."""
+    if os.geteuid() == 0:
         def denied(self):
             raise PermissionError(13, "Permission denied", str(self))
 
         c.mp.setattr(pathlib.Path, "read_bytes", denied)
     else:
         path.chmod(0)
-    return load_corpus(path)
+    return path
+
+
+def _unreadable(c: Ctx):
+    return load_corpus(_deny_reading(c, c.file("secret.txt", b"hidden text")))
 
 
 def _special(c: Ctx, kind: str):
@@ -355,15 +360,7 @@ def _uninstalled(mp: pytest.MonkeyPatch, package: str, *users: str) -> None:
 
 
 def _unreadable_checkpoint(c: Ctx):
-    path = c.checkpoint()
-    if os.geteuid() == 0:  # root reads anything: refuse the read by hand
-        def denied(self):
-            raise PermissionError(13, "Permission denied", str(self))
-
-        c.mp.setattr(pathlib.Path, "read_bytes", denied)
-    else:
-        path.chmod(0)
-    return load_checkpoint(path)
+    return load_checkpoint(_deny_reading(c, c.checkpoint()))
 
 
 def _save_with(c: Ctx, **fields):

@@ -187,10 +187,9 @@ def test_gradcheck_refuses_a_model_it_would_check_for_hours(capsys):
 # ------------------------------------------------------------------ 10: a full disk
 
 
-def test_a_full_disk_names_the_file_and_the_checkpoint_kept(capsys, tmp_path, monkeypatch):
-    """The disk fills up during the third save: status 2, one line naming the file, the
-    error, and the epoch whose checkpoint is kept; that checkpoint loads, and --resume
-    continues from it once there is space again."""
+def _disk_full_at(mp, marker: str, nth: int) -> list:
+    """``os.fsync`` fails with ENOSPC on the ``nth`` save of a temporary file whose name
+    holds ``marker``; returns the list of those saves' descriptors, filled as they come."""
     import os
 
     if not os.path.exists("/proc/self/fd"):
@@ -198,17 +197,25 @@ def test_a_full_disk_names_the_file_and_the_checkpoint_kept(capsys, tmp_path, mo
     real, saves = os.fsync, []
 
     def fsync(fd):
-        if ".checkpoint.safetensors." in os.readlink(f"/proc/self/fd/{fd}"):
+        if marker in os.readlink(f"/proc/self/fd/{fd}"):
             saves.append(fd)
-            if len(saves) == 3:
+            if len(saves) == nth:
                 raise OSError(28, "No space left on device")
         return real(fd)
 
+    mp.setattr(os, "fsync", fsync)
+    return saves
+
+
+def test_a_full_disk_names_the_file_and_the_checkpoint_kept(capsys, tmp_path, monkeypatch):
+    """The disk fills up during the third save: status 2, one line naming the file, the
+    error, and the epoch whose checkpoint is kept; that checkpoint loads, and --resume
+    continues from it once there is space again."""
     out = tmp_path / "run"
     args = ["train", "--cell", "rnn", "--epochs", "4", "--checkpoint-every", "1", "--out", out,
             *TINY]
     with monkeypatch.context() as m:
-        m.setattr(os, "fsync", fsync)
+        _disk_full_at(m, ".checkpoint.safetensors.", 3)
         code, _, err = run(capsys, *args)
     assert code == 2 and len(err) == 1, err
     assert re.search(r"^rnnlab: error: could not write .*run/checkpoint\.safetensors: No space "
@@ -223,24 +230,11 @@ def test_a_full_disk_while_writing_the_best_model_names_both_files(capsys, tmp_p
                                                                    monkeypatch):
     """best.safetensors is written just before the latest checkpoint: when it is the one
     the disk refuses, the line names it and the latest checkpoint that is kept."""
-    import os
-
-    if not os.path.exists("/proc/self/fd"):
-        pytest.skip("needs /proc to tell the temporary file's descriptor")
-    real, best_saves = os.fsync, []
-
-    def fsync(fd):
-        if ".best.safetensors." in os.readlink(f"/proc/self/fd/{fd}"):
-            best_saves.append(fd)
-            if len(best_saves) == 2:
-                raise OSError(28, "No space left on device")
-        return real(fd)
-
     out = tmp_path / "run"
     args = ["train", "--cell", "rnn", "--epochs", "6", "--checkpoint-every", "1", "--lr", "2",
             "--val-fraction", "0.2", "--out", out, *TINY]
     with monkeypatch.context() as m:
-        m.setattr(os, "fsync", fsync)
+        best_saves = _disk_full_at(m, ".best.safetensors.", 2)
         code, _, err = run(capsys, *args)
     assert len(best_saves) == 2, "the validation perplexity never improved twice"
     assert code == 2 and len(err) == 1, err
