@@ -18,7 +18,7 @@ import pytest
 from cli_run import numbers, run
 from rnnlab import cli
 from rnnlab.checkpoint import load_checkpoint, save_checkpoint
-from rnnlab.cli import train as train_cli
+from rnnlab.cli import run_record
 
 TINY = ["--hidden", "8", "--max-tokens", "600", "--no-progress"]
 
@@ -141,7 +141,7 @@ def test_a_recorded_option_of_the_wrong_type_is_refused(capsys, tmp_path, dest, 
     ckpt = load_checkpoint(out)
     _rewrite(out, extra={**ckpt.extra, "options": {**ckpt.extra["options"], dest: value}})
     code, _, err = run(capsys, "train", "--resume", "--out", out, "--epochs", "2")
-    flag = train_cli.RUN_OPTIONS[dest].flag
+    flag = run_record.RUN_OPTIONS[dest].flag
     assert code == 2 and len(err) == 1, err
     assert f"the recorded {flag} is {value!r}, which is not a valid value" in err[0], err
 
@@ -152,8 +152,8 @@ def test_every_train_option_is_registered(monkeypatch):
     parser = cli.build_parser()  # builds: today every option is registered
     sub = next(a for a in parser._actions if hasattr(a, "choices") and isinstance(a.choices, dict))
     dests = {a.dest for a in sub.choices["train"]._actions}
-    assert dests == set(train_cli.RUN_OPTIONS) | train_cli.INVOCATION_OPTIONS
-    monkeypatch.delitem(train_cli.RUN_OPTIONS, "checkpoint_every")
+    assert dests == set(run_record.RUN_OPTIONS) | run_record.INVOCATION_OPTIONS
+    monkeypatch.delitem(run_record.RUN_OPTIONS, "checkpoint_every")
     with pytest.raises(RuntimeError, match=r"\['checkpoint_every'\] are in neither RUN_OPTIONS"):
         cli.build_parser()
 
@@ -163,6 +163,6 @@ def test_the_options_record_holds_every_run_option(capsys, tmp_path):
     assert run(capsys, "train", "--cell", "gru", "--batch-size", "4", "--num-steps", "8",
                "--epochs", "1", "--out", out, *TINY)[0] == 0
     record = load_checkpoint(out).extra["options"]
-    assert set(record) == set(train_cli.RUN_OPTIONS)
+    assert set(record) == set(run_record.RUN_OPTIONS)
     assert record["cell"] == "gru" and record["hidden"] == 8 and record["no_progress"] is True
     assert np.isclose(record["val_fraction"], 0.1)

@@ -14,8 +14,8 @@ import pytest
 
 from rnnlab import cli
 from rnnlab.checkpoint import load_checkpoint
-from rnnlab.cli import train as cli_train
-from rnnlab.cli.train import PlotClock
+from rnnlab.cli import run_writer, train as cli_train
+from rnnlab.cli.run_writer import PlotClock
 
 TINY = ["--hidden", "8", "--max-tokens", "600", "--batch-size", "4", "--num-steps", "8",
         "--no-progress", "--num-preds", "5", "--cell", "rnn"]
@@ -28,7 +28,7 @@ def _data(monkeypatch, time_machine_dir):
 
 def test_plot_clock_keeps_drawing_under_its_share(monkeypatch):
     now = [100.0]
-    monkeypatch.setattr(cli_train.time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(run_writer.time, "perf_counter", lambda: now[0])
     clock = PlotClock(share=0.01, first_guess_s=0.5)
     now[0] += 10.0  # 10 s in: a 0.5 s drawing would be 5% of the run
     assert not clock.due()
@@ -69,7 +69,7 @@ def test_a_short_run_draws_its_plots_once_at_the_end(capsys, tmp_path, monkeypat
 
 def test_plots_follow_the_checkpoints_when_they_are_cheap(capsys, tmp_path, monkeypatch):
     drawn = count_drawings(monkeypatch)
-    monkeypatch.setattr(cli_train, "PlotClock", lambda: PlotClock(share=1e9))
+    monkeypatch.setattr(run_writer, "PlotClock", lambda: PlotClock(share=1e9))
     code = cli.main(["train", "--epochs", "4", "--checkpoint-every", "2", "--out",
                      str(tmp_path / "run"), *TINY])
     capsys.readouterr()
@@ -100,16 +100,14 @@ def test_the_bar_is_not_redrawn_once_more_per_batch(capsys, tmp_path, monkeypatc
 
 def record_saves(monkeypatch) -> list:
     """(file name, epoch) of every checkpoint `rnnlab train` writes, in order."""
-    import rnnlab.checkpoint
-
     saved = []
-    real = rnnlab.checkpoint.save_checkpoint
+    real = run_writer.save_checkpoint
 
     def recording(path, ckpt):
         saved.append((Path(path).name, ckpt.epoch))
         return real(path, ckpt)
 
-    monkeypatch.setattr(rnnlab.checkpoint, "save_checkpoint", recording)
+    monkeypatch.setattr(run_writer, "save_checkpoint", recording)
     return saved
 
 

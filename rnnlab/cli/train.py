@@ -1,15 +1,15 @@
-"""``rnnlab train``: d2l's ``train_ch8`` as a command, with checkpoints, resume and plots."""
+"""``rnnlab train``: d2l's ``train_ch8`` as a command, with checkpoints, resume and plots.
+
+Here: the command's options, its start (alone or as one of torchrun's processes) and the
+run itself. What a checkpoint records of the run and a resume restores (every option,
+the corpus) is in ``run_record``; what the run writes into ``--out`` (the checkpoints,
+``best.safetensors``, the plots), in ``run_writer``.
+"""
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import copy
-import hashlib
 import math
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +17,14 @@ import numpy as np
 from ..config import CELLS, GRU_FORMS, OPTIMIZERS, ModelConfig
 from ..data import TOKEN_KINDS
 from ..checkpoint import BEST_NAME
-from ..errors import (EXIT_NONFINITE, CheckpointError, ConfigError, CorpusError, NonFiniteError,
-                      SaveError)
+from ..errors import EXIT_NONFINITE, ConfigError, CorpusError, NonFiniteError
 from ..schedule import best_epoch, stopped_early, val_history
 from .common import (add_backend_options, add_threads_option, check_backend_options,
                      check_run_dir, clip_threshold, decay_factor, describe_choice, fraction,
                      make_backend, nonneg_int, one_line, positive_float, positive_int)
 from .progress import RunProgress, printable
+from .run_record import adopt_run_options, register_actions, run_corpus, run_options_record
+from .run_writer import RunWriter
 from .signals import Terminated, describe, interrupt_status, say
 
 
@@ -139,255 +140,8 @@ def add_parser(sub) -> None:
     t.add_argument("--dist-timeout", type=positive_float, default=600.0,
                    help="under torchrun: seconds a process waits for the others at each "
                         "exchange before it stops with an error (default 600)")
-    _register_actions(t)
+    register_actions(t)
     t.set_defaults(func=cmd_train)
-
-
-@dataclass(frozen=True)
-class RunOption:
-    """How a resume treats one option of ``rnnlab train``.
-
-    Every option is recorded in the checkpoint (``extra["options"]``, by dest) and a
-    resume restores the ones not given again. ``overridable=False``: the option changes
-    the numbers of the epochs already run, so a value given again must equal the
-    recorded one. ``overridable=True``: it only changes what happens from now on (how
-    long, how often to save or print, on which backend), so a value given again
-    replaces the recorded one.
-    """
-
-    flag: str  # the option as typed, "--hidden": messages name it
-    recorded: tuple = ()  # where checkpoints without the options record keep it ("train.lr")
-    overridable: bool = False  # see above
-    legacy: tuple = ()  # (value,): what a checkpoint written before the option existed implies
-
-
-# The registry of run options: every option of `rnnlab train` is here or in
-# INVOCATION_OPTIONS (add_parser refuses to build a parser with one in neither). A new
-# option is registered with one line; the resume, the checkpoint record and the
-# conflict messages follow from it.
-RUN_OPTIONS: dict[str, RunOption] = {
-    # the model
-    "cell": RunOption("--cell", ("model.cell",)),
-    "hidden": RunOption("--hidden", ("model.num_hiddens",)),
-    "num_layers": RunOption("--num-layers", ("model.num_layers",)),
-    "gru_form": RunOption("--gru-form", ("model.gru_form",)),
-    "dropout": RunOption("--dropout", ("model.dropout",)),
-    # the training: what the numbers of every epoch depend on
-    "lr": RunOption("--lr", ("train.lr",)),
-    "lr_decay": RunOption("--lr-decay", ("train.lr_decay",), legacy=(1.0,)),
-    "lr_decay_after": RunOption("--lr-decay-after", ("train.lr_decay_after",), legacy=(10,)),
-    "optimizer": RunOption("--optimizer", ("train.optimizer",)),
-    "batch_size": RunOption("--batch-size", ("train.batch_size",)),
-    "num_steps": RunOption("--num-steps", ("train.num_steps",)),
-    "max_tokens": RunOption("--max-tokens", ("train.max_tokens",)),
-    "random": RunOption("--random", ("train.use_random_iter",)),
-    "clip": RunOption("--clip", ("train.clip_theta",)),
-    "seed": RunOption("--seed", ("train.seed",)),
-    "init": RunOption("--init", ("train.init",)),
-    "val_fraction": RunOption("--val-fraction", ("train.val_fraction",)),
-    # how often to measure, not what any epoch trains: a resume may change it
-    "val_every": RunOption("--val-every", ("train.val_every",), overridable=True, legacy=(1,)),
-    "token": RunOption("--token", ("train.token",), legacy=("char",)),
-    "min_freq": RunOption("--min-freq", ("train.min_freq",), legacy=(0,)),
-    "corpus": RunOption("--corpus", ("extra.corpus",)),
-    "dtype": RunOption("--dtype", ("extra.dtype", "params.dtype")),
-    # how long, and what is saved and shown: a resume may change them
-    "epochs": RunOption("--epochs", ("train.num_epochs",), overridable=True),
-    # when to stop, not what any epoch computes: raise it to go on after an early stop
-    "patience": RunOption("--patience", ("train.patience",), overridable=True),
-    "checkpoint_every": RunOption("--checkpoint-every", overridable=True),
-    "sample_every": RunOption("--sample-every", overridable=True),
-    "prefix": RunOption("--prefix", overridable=True),
-    "num_preds": RunOption("--num-preds", overridable=True),
-    "no_plot": RunOption("--no-plot", overridable=True),
-    "no_progress": RunOption("--no-progress", overridable=True),
-    "log_every": RunOption("--log-every", overridable=True),
-    # where it runs: a run may move to the other backend or device
-    "backend": RunOption("--backend", ("extra.backend",), overridable=True),
-    "device": RunOption("--device", overridable=True),
-    "impl": RunOption("--impl", overridable=True),
-    "threads": RunOption("--threads", overridable=True),  # speed only: rnnlab.threads
-    "dist_timeout": RunOption("--dist-timeout", overridable=True),  # torchrun only
-}
-# options of one invocation, not of the run: never recorded, never restored
-INVOCATION_OPTIONS = {"out", "resume", "overwrite", "help"}
-_ACTIONS: dict = {}  # dest -> the parser's action: how a restored value is checked
-
-
-def _register_actions(parser) -> None:
-    """Refuse a parser whose options are not all registered; keep each option's action."""
-    dests = {a.dest for a in parser._actions}
-    unregistered = sorted(dests - set(RUN_OPTIONS) - INVOCATION_OPTIONS)
-    if unregistered:
-        raise RuntimeError(f"rnnlab train options {unregistered} are in neither RUN_OPTIONS "
-                           "nor INVOCATION_OPTIONS (rnnlab/cli/train.py)")
-    stale = sorted(set(RUN_OPTIONS) - dests)
-    if stale:
-        raise RuntimeError(f"RUN_OPTIONS lists {stale}, which rnnlab train does not have")
-    # copies: explicit_options() suppresses the defaults of the actions of its own parser
-    _ACTIONS.update({a.dest: copy.copy(a) for a in parser._actions if a.dest in RUN_OPTIONS})
-
-
-def run_options_record(args) -> dict:
-    """Every run option's value, for the checkpoint (``extra["options"]``). A corpus file
-    is recorded by its absolute path, so a resume from another directory finds it."""
-    record = {dest: getattr(args, dest) for dest in RUN_OPTIONS}
-    if record["corpus"] not in ("timemachine", "time_machine"):
-        record["corpus"] = str(Path(record["corpus"]).resolve())
-    return record
-
-
-_MISSING = object()
-
-
-def _recorded(ckpt, dest: str):
-    """The run's value of ``dest``: from the options record, else from where older
-    checkpoints keep it (``RunOption.recorded``), else _MISSING."""
-    options = ckpt.extra.get("options")
-    if isinstance(options, dict) and dest in options:
-        return options[dest]
-    for path in RUN_OPTIONS[dest].recorded:
-        section, _, key = path.partition(".")
-        if section == "params":  # the parameters' dtype
-            return str(next(iter(ckpt.params.values())).dtype)
-        where = ckpt.model.to_dict() if section == "model" else getattr(ckpt, section)
-        if isinstance(where, dict) and key in where:
-            return where[key]
-    if RUN_OPTIONS[dest].legacy:
-        return RUN_OPTIONS[dest].legacy[0]
-    return _MISSING
-
-
-def _checked(dest: str, value, where) -> object:
-    """A restored value as the option's parser would give it, or a CheckpointError: a
-    checkpoint's metadata is data, never trusted to have the right type."""
-    action = _ACTIONS[dest]
-    flag = RUN_OPTIONS[dest].flag
-    ok, parsed = False, value
-    if action.nargs == 0:  # a flag: store_true / store_false
-        ok = isinstance(value, bool)
-    elif value is None:  # an option whose value may be None (--prefix, --clip none)
-        ok = action.default is None or _parses_to_none(action)
-    elif action.choices is not None:
-        ok = isinstance(value, str) and value in action.choices
-    elif action.type is None:
-        ok = isinstance(value, str)
-    elif not isinstance(value, bool) and isinstance(value, (int, float, str)):
-        try:
-            parsed = action.type(str(value))
-            ok = parsed == value and (isinstance(value, str) or not isinstance(parsed, str))
-        except (ValueError, TypeError, argparse.ArgumentTypeError):
-            ok = False
-    if not ok:
-        raise CheckpointError(f"{where}: the recorded {flag} is {value!r}, which is not a valid "
-                              f"value of {flag}; the checkpoint was edited or written by other "
-                              "code")
-    return parsed
-
-
-def _parses_to_none(action) -> bool:
-    try:
-        return action.type is not None and action.type("none") is None
-    except (ValueError, TypeError, argparse.ArgumentTypeError):
-        return False
-
-
-BUILTIN_CORPORA = ("timemachine", "time_machine")
-
-
-def _same(option: str, given, recorded) -> bool:
-    if option == "--corpus":  # a file is the run's corpus when its text is: checked by
-        # its SHA-256 once read (run_corpus), wherever it lies and however it is named
-        return (given in BUILTIN_CORPORA) == (str(recorded) in BUILTIN_CORPORA)
-    if given is None or recorded is None:
-        return given is recorded
-    if isinstance(given, float) or isinstance(recorded, float):
-        return float(given) == float(recorded)
-    return given == recorded
-
-
-def adopt_run_options(args, ckpt, where) -> None:
-    """--resume: restore every run option not given from the checkpoint; refuse a run
-    option given with another value, and one the checkpoint does not record and the
-    command line does not give (a ConfigError naming them all)."""
-    explicit = getattr(args, "explicit", set())
-    conflicts, missing = [], []
-    for dest, opt in RUN_OPTIONS.items():
-        recorded = _recorded(ckpt, dest)
-        if recorded is _MISSING:
-            if not opt.overridable and dest not in explicit:
-                fields = " or ".join(opt.recorded) or f"extra.options.{dest}"
-                missing.append(f"{opt.flag} (no {fields})")
-            continue  # given, or an overridable option: the command line's value
-        recorded = _checked(dest, recorded, where)
-        if dest not in explicit:
-            setattr(args, dest, recorded)
-        elif not opt.overridable and not _same(opt.flag, getattr(args, dest), recorded):
-            given = getattr(args, dest)
-            shown = opt.flag if isinstance(given, bool) else f"{opt.flag} {given}"
-            conflicts.append(f"{shown} (the checkpoint has {recorded})")
-    if conflicts:
-        raise ConfigError(
-            f"cannot resume {where}: {'; '.join(conflicts)}. Leave these options out to "
-            "continue with the checkpoint's values, or train a new run with another --out")
-    if missing:
-        raise ConfigError(
-            f"cannot resume {where}: the checkpoint does not record {', '.join(missing)}; "
-            "give these options with the run's values")
-    if "backend" in explicit and args.backend == "numpy":
-        # a run moved to the numpy backend leaves its torch-only options behind
-        for dest, default in (("impl", "scratch"), ("device", None)):
-            if dest not in explicit:
-                setattr(args, dest, default)
-
-
-def corpus_digest(tokens) -> str:
-    """SHA-256 of a corpus's token ids (with the vocabulary, the text itself)."""
-    return hashlib.sha256(np.asarray(tokens).astype("<i8").tobytes()).hexdigest()
-
-
-def run_corpus(args, ckpt, ckpt_path: Path, out: Path):
-    """The corpus of this run: (tokens, vocab, SHA-256). A resume accepts any file whose
-    text is the run's (the checkpoint keeps its tokens' SHA-256), so a run can be resumed
-    from another directory or with the file moved or renamed; other text is refused.
-    Without --corpus, a recorded path that no longer exists is looked for beside the run
-    directory and the directories above it, under its recorded relative path or name."""
-    from ..data import load_corpus
-
-    want = ckpt.extra.get("corpus_sha256") if ckpt is not None else None
-    candidates = [args.corpus]
-    if (ckpt is not None and "corpus" not in getattr(args, "explicit", set())
-            and args.corpus not in BUILTIN_CORPORA and not Path(args.corpus).is_file()):
-        typed = Path(str(ckpt.extra.get("corpus", args.corpus)))  # as given when it started
-        names = [p for p in (Path(args.corpus), typed, Path(typed.name)) if not p.is_absolute()]
-        rec = Path(args.corpus)
-        bases = [Path.cwd(), out, out.parent, out.parent.parent]
-        candidates += [str(b / n) for b in bases for n in names if (b / n).is_file()]
-        if len(candidates) == 1:
-            raise ConfigError(
-                f"cannot resume {ckpt_path}: its corpus {args.corpus} is not there any more "
-                f"(nor as {rec.name} beside {out} or above it); give --corpus PATH to a file "
-                "with the same text, which is recognised by its SHA-256")
-        candidates = candidates[1:]
-    for path in dict.fromkeys(candidates):
-        full, vocab = load_corpus(path, -1, token=args.token, min_freq=args.min_freq)
-        digest = corpus_digest(full)
-        # the token ids and the vocabulary: the same text (ids alone match for any text
-        # with the same pattern of characters)
-        if want is None or (digest == want and vocab == ckpt.vocab):
-            if path != args.corpus:
-                print(f"reading the run's corpus from {path}", flush=True)
-                args.corpus = path
-            return full, vocab, digest
-    recorded = str((ckpt.extra.get("options") or {}).get("corpus") or ckpt.extra.get("corpus"))
-    if args.corpus in BUILTIN_CORPORA or Path(args.corpus).resolve() == Path(recorded).resolve():
-        raise ConfigError(f"cannot resume {ckpt_path}: --corpus {args.corpus} has changed since "
-                          "the checkpoint was saved (its tokens have another SHA-256); restore "
-                          "the original text, or train a new run with another --out")
-    raise ConfigError(
-        f"cannot resume {ckpt_path}: --corpus {args.corpus} is not the text the run was trained "
-        f"on ({recorded}): its tokens have another SHA-256; give the run's text (from any "
-        "path), or train a new run with another --out")
 
 
 def why_stopped(history: list) -> str:
@@ -412,32 +166,6 @@ def saved_epoch(ckpt_path: Path, default: int) -> int:
 
 def processes(n: int) -> str:
     return "" if n == 1 else f" x {n} processes"
-
-
-class PlotClock:
-    """When the plots of a checkpoint are redrawn: while drawing them has taken at most
-    ``share`` of the run's wall time (drawing two PNGs with matplotlib takes about half a
-    second, several epochs of d2l's model), so on a long run they follow the checkpoints
-    and on a short one they wait; the caller always draws them at the end."""
-
-    def __init__(self, share: float = 0.01, first_guess_s: float = 0.5):
-        self.share = share  # at most 1% of the wall time goes to drawing
-        self.start = time.perf_counter()
-        self.spent = 0.0  # seconds spent drawing so far
-        self.last = first_guess_s  # the last drawing's seconds (a guess before the first)
-
-    def due(self) -> bool:
-        elapsed = time.perf_counter() - self.start
-        return self.spent + self.last <= self.share * elapsed
-
-    @contextlib.contextmanager
-    def drawing(self):
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.last = time.perf_counter() - t0
-            self.spent += self.last
 
 
 def cmd_train(args) -> int:
@@ -542,7 +270,7 @@ def run_train(args, dp) -> int:
 
 
 def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> int:
-    from ..checkpoint import Checkpoint, check_resume, decode_checkpoint, rng_metadata, save_checkpoint
+    from ..checkpoint import check_resume, decode_checkpoint, rng_metadata
     from ..data import split_after, tokenizer_for
     from ..distributed import check_divisible
     from ..generate import check_num_preds, predict, prefix_ids
@@ -635,77 +363,16 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
     best_val = min((v for v in val_history(past) if v is not None), default=math.inf)
 
     title = f"{cfg.cell}, H={cfg.num_hiddens}, {args.optimizer} lr={args.lr:g}, {args.corpus}"
-    plots, no_matplotlib = [], []
-    plot_clock = PlotClock()  # the plots take under 1% of the run; always drawn at the end
-
-    def snapshot(epoch: int) -> tuple:
-        """The run after ``epoch`` epochs, for a write now or later: copies of the
-        parameters and the optimiser state, and the lengths of the history and of the
-        gradient-norm log (both only grow)."""
-        state = optimizer.state_dict()
-        state["name"] = tcfg.optimizer
-        state["arrays"] = {k: np.asarray(v) for k, v in be.to_numpy(state["arrays"]).items()}
-        return epoch, be.to_numpy(params), state, len(history), len(norm_log)
-
-    def write(path: Path, snap: tuple) -> None:
-        """A snapshot, atomically, to ``path`` (the latest checkpoint or best.safetensors)."""
-        epoch, arrays, state, n_history, n_norms = snap
-        save_checkpoint(path, Checkpoint(
-            model=cfg, params=arrays, vocab=vocab, epoch=epoch,
-            train=tcfg.to_dict(), optimizer=state, history=history[:n_history],
-            rng=rng_metadata(tcfg.seed),
-            extra={"corpus": args.corpus, "corpus_sha256": corpus_sha256,
-                   "backend": be.name, "dtype": args.dtype,
-                   "device": str(getattr(be, "device", "cpu")), "world_size": world_size,
-                   "prefix": prefix,  # rnnlab generate starts from it by default
-                   "options": run_options_record(args)},
-            arrays={"grad_norms": np.array(norm_log[:n_norms], dtype=np.float64).reshape(-1, 2)}))
-
-    # The best epoch so far is kept in memory and written with the next checkpoint, at the
-    # end, and when the run stops (Ctrl-C, a diverged run), not after every epoch that
-    # improves: early in a run that is every epoch, and a write (a few ms, more on a slow
-    # disk) costs several percent of an epoch of d2l's model.
-    best_pending = []  # [the snapshot of a best epoch not yet in best.safetensors]
-
-    def write_best() -> None:
-        """best.safetensors, when a better epoch came since it was last written. Always
-        before the latest checkpoint: the history a checkpoint holds never names a best
-        epoch that best.safetensors lacks, so a resume keeps it right."""
-        if best_pending:  # (cleared once written: a stop mid-write writes it again)
-            write(out / BEST_NAME, best_pending[0])
-            best_pending.clear()
-
-    def save(epoch: int, last: bool = False) -> None:
-        """The run after ``epoch`` epochs to the latest checkpoint (the best epoch before
-        it); the plots with it while they are cheap, always with the ``last``."""
-        try:
-            write_best()
-            write(ckpt_path, snapshot(epoch))
-        except SaveError as exc:  # a full disk: say what is kept and how to go on
-            good = last_saved or start_epoch
-            kept = ("the checkpoint" if exc.filename == str(ckpt_path)  # or best.safetensors
-                    else f"and {ckpt_path.name}") + f" after epoch {good}"
-            err = SaveError(
-                f"{exc}" + (f" ({kept}); free some space, then run the same command with "
-                            "--resume to continue from it" if good else
-                            "; free some space and run the command again"))
-            err.errno, err.strerror, err.filename = exc.errno, exc.strerror, exc.filename
-            raise err from None
-        if not args.no_plot and history and not no_matplotlib and (
-                last or epoch == tcfg.num_epochs or plot_clock.due()):
-            from ..plot import plot_grad_norms, plot_perplexity
-
-            try:
-                with plot_clock.drawing():
-                    plots[:] = [plot_perplexity(history, out / "perplexity.png", title=title)]
-                    if norm_log:
-                        x, n = zip(*norm_log)
-                        plots.append(plot_grad_norms(x, n, tcfg.clip_theta,
-                                                     out / "grad_norm.png", title=title))
-            except ImportError:  # matplotlib is optional: say so once, keep training
-                no_matplotlib.append(True)
-                print("note: matplotlib is not installed, so no perplexity.png; "
-                      "pip install matplotlib (or rnnlab[plot])", file=sys.stderr, flush=True)
+    fields = dict(  # what every checkpoint of this run records alike
+        model=cfg, vocab=vocab, train=tcfg.to_dict(), rng=rng_metadata(tcfg.seed),
+        extra={"corpus": args.corpus, "corpus_sha256": corpus_sha256, "backend": be.name,
+               "dtype": args.dtype, "device": str(getattr(be, "device", "cpu")),
+               "world_size": world_size,
+               "prefix": prefix,  # rnnlab generate starts from it by default
+               "options": run_options_record(args)})
+    writer = RunWriter(out, ckpt_path, be, params, optimizer, tcfg.optimizer, fields, history,
+                       norm_log, start_epoch, tcfg.num_epochs, tcfg.clip_theta,
+                       None if args.no_plot else title)
 
     progress = RunProgress(not args.no_progress, start_epoch, tcfg.num_epochs,
                            tcfg.batch_size * tcfg.num_steps)
@@ -720,16 +387,14 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
         norm_log.append((epoch + (i + 1) / n, float(norm)))
         progress.batch(epoch, i, n, loss)
 
-    last_saved = None
-
     def on_epoch(stats) -> None:
-        nonlocal last_saved, best_val
+        nonlocal best_val
         history.append(stats.to_dict())
         e = stats.epoch
         if stats.val_ppl is not None and stats.val_ppl < best_val:
             best_val = stats.val_ppl  # the best model so far: kept beside the latest
             if is_main:
-                best_pending[:] = [snapshot(e)]
+                writer.keep_best(e)
         if e % args.log_every == 0 or e == tcfg.num_epochs:
             val = f"  val ppl {stats.val_ppl:8.3f}" if stats.val_ppl is not None else ""
             log(f"epoch {e:4d}/{tcfg.num_epochs}  train ppl {stats.train_ppl:8.3f}{val}  "
@@ -738,8 +403,8 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
             log("  sample: " + printable(sample(prefix)))
         if args.checkpoint_every and e % args.checkpoint_every == 0:
             if is_main:
-                save(e)
-            last_saved = e
+                writer.save(e)
+            writer.last_saved = e
 
     val_note = (f", validation on {len(val_corpus):,} held-out tokens" if len(val_corpus)
                 else ", no validation split")
@@ -759,8 +424,8 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
         except NonFiniteError as exc:  # data-parallel: every process stops at the same batch
             progress.close()
             if is_main:
-                write_best()  # the best epoch before it went wrong
-            good = last_saved or start_epoch  # this run's last checkpoint (or the resumed one)
+                writer.write_best()  # the best epoch before it went wrong
+            good = writer.last_saved or start_epoch  # this run's last checkpoint (or the resumed one)
             kept = (f"the last good checkpoint, after epoch {good}, is kept at {ckpt_path}" if good
                     else "no checkpoint was saved before it")
             if is_main:
@@ -769,9 +434,9 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (cli/signals.py)
             progress.close()
             if is_main:
-                write_best()  # the best epoch so far is not lost
+                writer.write_best()  # the best epoch so far is not lost
             kept = (f"the last checkpoint is {ckpt_path}, after epoch "
-                    f"{saved_epoch(ckpt_path, last_saved or start_epoch)}; run the same "
+                    f"{saved_epoch(ckpt_path, writer.last_saved or start_epoch)}; run the same "
                     "command with --resume to continue" if ckpt_path.exists()
                     else "no checkpoint was saved yet")
             newline = "\n" if sys.stderr.isatty() and not isinstance(exc, Terminated) else ""
@@ -781,10 +446,10 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
         finally:
             progress.close()
         final = start_epoch + len(trained)  # fewer than --epochs when it stopped early
-        if (last_saved != final or final < tcfg.num_epochs) and is_main:
-            save(final, last=True)  # (stopped early: again, for the plots of the end)
+        if (writer.last_saved != final or final < tcfg.num_epochs) and is_main:
+            writer.save(final, last=True)  # (stopped early: again, for the plots of the end)
         elif is_main:
-            write_best()
+            writer.write_best()
         if final < tcfg.num_epochs:
             print(f"stopped early after epoch {final}: {why_stopped(history)}", flush=True)
         if history:
@@ -796,6 +461,6 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
         if args.prefix is None and tokenizer.time_machine:
             print(printable(sample("traveller")))
         best = f"\nbest  {out / BEST_NAME}" if (out / BEST_NAME).exists() else ""
-        print(f"saved {ckpt_path}{best}" + "".join(f"\nplot  {p}" for p in plots), flush=True)
+        print(f"saved {ckpt_path}{best}" + "".join(f"\nplot  {p}" for p in writer.plots), flush=True)
         return 0
 

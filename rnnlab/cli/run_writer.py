@@ -1,0 +1,141 @@
+"""What ``rnnlab train`` writes into its run directory: the latest checkpoint,
+``best.safetensors`` and the plots.
+
+The best epoch so far is kept in memory (a copy of the parameters and the optimiser's
+state, about 0.1 ms) and written with the next checkpoint, at the end, and when the run
+stops (Ctrl-C, ``kill``, a diverged run), not after every epoch that improves: early in
+a run that is every epoch, and a write (a few ms, more on a slow disk) costs several
+percent of an epoch of d2l's model. ``best.safetensors`` is always written before the
+latest checkpoint, so the history a checkpoint holds never names a best epoch that
+``best.safetensors`` lacks, and a resume keeps it right.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..checkpoint import BEST_NAME, Checkpoint, save_checkpoint
+from ..errors import SaveError
+
+
+class PlotClock:
+    """When the plots of a checkpoint are redrawn: while drawing them has taken at most
+    ``share`` of the run's wall time (drawing two PNGs with matplotlib takes about half a
+    second, several epochs of d2l's model), so on a long run they follow the checkpoints
+    and on a short one they wait; the caller always draws them at the end."""
+
+    def __init__(self, share: float = 0.01, first_guess_s: float = 0.5):
+        self.share = share  # at most 1% of the wall time goes to drawing
+        self.start = time.perf_counter()
+        self.spent = 0.0  # seconds spent drawing so far
+        self.last = first_guess_s  # the last drawing's seconds (a guess before the first)
+
+    def due(self) -> bool:
+        elapsed = time.perf_counter() - self.start
+        return self.spent + self.last <= self.share * elapsed
+
+    @contextlib.contextmanager
+    def drawing(self):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.last = time.perf_counter() - t0
+            self.spent += self.last
+
+
+class RunWriter:
+    """The files of one run directory, ``out``, written as the run goes.
+
+    ``fields``: the checkpoint's fields that stay the same for the whole run (model,
+    vocab, train, rng, extra). ``history`` and ``norm_log`` are the run's own lists, which
+    only grow: a snapshot records their lengths, not copies. ``plot_title`` None: no
+    plots (``--no-plot``). Only the process that owns ``out`` (rank 0) calls the methods
+    that write; every process keeps ``last_saved``.
+    """
+
+    def __init__(self, out: Path, ckpt_path: Path, be, params: dict, optimizer,
+                 optimizer_name: str, fields: dict, history: list, norm_log: list,
+                 start_epoch: int, num_epochs: int, clip_theta, plot_title: str | None):
+        self.out, self.ckpt_path = out, ckpt_path
+        self.be, self.params = be, params
+        self.optimizer, self.optimizer_name = optimizer, optimizer_name
+        self.fields = fields
+        self.history, self.norm_log = history, norm_log
+        self.start_epoch, self.num_epochs = start_epoch, num_epochs
+        self.clip_theta, self.plot_title = clip_theta, plot_title
+        self.last_saved = None  # the epoch of this command's last checkpoint
+        self.best_pending = []  # [the snapshot of a best epoch not yet in best.safetensors]
+        self.plots = []  # the plots' paths, once drawn
+        self.no_matplotlib = False
+        self.plot_clock = PlotClock()  # the plots take under 1% of the run; always drawn at the end
+
+    def snapshot(self, epoch: int) -> tuple:
+        """The run after ``epoch`` epochs, for a write now or later: copies of the
+        parameters and the optimiser state, and the lengths of the history and of the
+        gradient-norm log (both only grow)."""
+        state = self.optimizer.state_dict()
+        state["name"] = self.optimizer_name
+        state["arrays"] = {k: np.asarray(v) for k, v in self.be.to_numpy(state["arrays"]).items()}
+        return epoch, self.be.to_numpy(self.params), state, len(self.history), len(self.norm_log)
+
+    def write(self, path: Path, snap: tuple) -> None:
+        """A snapshot, atomically, to ``path`` (the latest checkpoint or best.safetensors)."""
+        epoch, arrays, state, n_history, n_norms = snap
+        norms = np.array(self.norm_log[:n_norms], dtype=np.float64).reshape(-1, 2)  # (n, 2)
+        save_checkpoint(path, Checkpoint(params=arrays, epoch=epoch, optimizer=state,
+                                         history=self.history[:n_history],
+                                         arrays={"grad_norms": norms}, **self.fields))
+
+    def keep_best(self, epoch: int) -> None:
+        """The run after ``epoch`` is the best so far: kept, written with the next save."""
+        self.best_pending[:] = [self.snapshot(epoch)]
+
+    def write_best(self) -> None:
+        """best.safetensors, when a better epoch came since it was last written."""
+        if self.best_pending:  # (cleared once written: a stop mid-write writes it again)
+            self.write(self.out / BEST_NAME, self.best_pending[0])
+            self.best_pending.clear()
+
+    def save(self, epoch: int, last: bool = False) -> None:
+        """The run after ``epoch`` epochs to the latest checkpoint (the best epoch before
+        it); the plots with it while they are cheap, always with the ``last``."""
+        try:
+            self.write_best()
+            self.write(self.ckpt_path, self.snapshot(epoch))
+        except SaveError as exc:  # a full disk: say what is kept and how to go on
+            good = self.last_saved or self.start_epoch
+            kept = ("the checkpoint" if exc.filename == str(self.ckpt_path)  # or best.safetensors
+                    else f"and {self.ckpt_path.name}") + f" after epoch {good}"
+            err = SaveError(
+                f"{exc}" + (f" ({kept}); free some space, then run the same command with "
+                            "--resume to continue from it" if good else
+                            "; free some space and run the command again"))
+            err.errno, err.strerror, err.filename = exc.errno, exc.strerror, exc.filename
+            raise err from None
+        if self.plot_title is not None and self.history and not self.no_matplotlib and (
+                last or epoch == self.num_epochs or self.plot_clock.due()):
+            self.draw()
+
+    def draw(self) -> None:
+        """perplexity.png, and grad_norm.png once there are gradient norms."""
+        from ..plot import plot_grad_norms, plot_perplexity
+
+        title = self.plot_title
+        try:
+            with self.plot_clock.drawing():
+                self.plots[:] = [plot_perplexity(self.history, self.out / "perplexity.png",
+                                                 title=title)]
+                if self.norm_log:
+                    x, n = zip(*self.norm_log)
+                    self.plots.append(plot_grad_norms(x, n, self.clip_theta,
+                                                      self.out / "grad_norm.png", title=title))
+        except ImportError:  # matplotlib is optional: say so once, keep training
+            self.no_matplotlib = True
+            print("note: matplotlib is not installed, so no perplexity.png; "
+                  "pip install matplotlib (or rnnlab[plot])", file=sys.stderr, flush=True)
