@@ -251,11 +251,11 @@ def test_not_found_says_what_rnnlab_data_is_and_gives_the_offline_recipe(tmp_pat
 def test_find_time_machine_downloads_into_cache_then_reuses_it(
     time_machine_dir, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(data, "TIME_MACHINE_URL", (time_machine_dir / "timemachine.txt").as_uri())
+    monkeypatch.setattr(data.files, "TIME_MACHINE_URL", (time_machine_dir / "timemachine.txt").as_uri())
     cached = tmp_path / "xdg_cache" / "rnnlab" / "timemachine.txt"
     assert find_time_machine(data_dir=tmp_path / "empty") == cached
     assert hashlib.sha1(cached.read_bytes()).hexdigest() == data.TIME_MACHINE_SHA1
-    monkeypatch.setattr(data, "TIME_MACHINE_URL", "file:///nonexistent/timemachine.txt")
+    monkeypatch.setattr(data.files, "TIME_MACHINE_URL", "file:///nonexistent/timemachine.txt")
     assert find_time_machine(download=False) == cached  # second time: from the cache
 
 
@@ -287,7 +287,7 @@ def test_find_time_machine_not_found_lists_every_place(tmp_path, monkeypatch):
 
 
 def test_find_time_machine_failed_download_lists_places_and_url(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "TIME_MACHINE_URL", (tmp_path / "missing.txt").as_uri())
+    monkeypatch.setattr(data.files, "TIME_MACHINE_URL", (tmp_path / "missing.txt").as_uri())
     with pytest.raises(CorpusNotFoundError) as info:
         find_time_machine(data_dir=tmp_path / "d")
     message = str(info.value)
