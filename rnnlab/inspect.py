@@ -146,7 +146,7 @@ def check_gradient_flow_inputs(train_tokens: int, probe_tokens: int, window: int
                                train_batch_size: int = 32, num_steps: int = 35) -> None:
     """Refuse texts too short for the probes or the training, in the terms of what
     inspect does (not of options it does not have), before anything is computed."""
-    from .data import _min_length
+    from .data.batches import _min_length
 
     if probe_tokens < window + 2:
         raise CorpusError(f"inspecting a window of {window} steps needs at least {window + 2} "

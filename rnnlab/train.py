@@ -32,7 +32,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .config import OPTIMIZERS, ModelConfig
-from .data import TOKEN_KINDS, SeqDataLoader, _as_corpus, _min_length
+from .data import TOKEN_KINDS, SeqDataLoader
+from .data.batches import _as_corpus, _min_length
 from .distributed import DataParallel, check_divisible, split_rows
 from .dropout import dropout_masks, dropout_rng
 from .errors import ConfigError, CorpusError, NonFiniteError, ParamError, ShapeError

@@ -76,7 +76,7 @@ __all__ = [
     "train_val_split",
 ]
 
-# Importable from here too, as before, though ``from rnnlab.data import *`` leaves them out
+# importable from here too, though ``from rnnlab.data import *`` leaves them out
 UNK, TOKEN_KINDS = text.UNK, text.TOKEN_KINDS
 fsync_dir = files.fsync_dir
-split_after, _as_corpus, _min_length = batches.split_after, batches._as_corpus, batches._min_length
+split_after = batches.split_after
