@@ -10,17 +10,21 @@ One pipeline, one module per part (docs/verify.md):
 
     subject -> convention adapter -> properties (Hypothesis) -> report + diagnosis
                conventions.py         properties.py              report.py
-               adapters.py            strategies.py              diagnosis.py, mistakes.py
-               torch_units.py         spec.py (the reference the properties compare with)
+               adapters.py (base)     strategies.py              diagnosis.py, mistakes.py
+               cs231n_units.py        spec.py (the reference the properties compare with)
+               d2l_units.py
+               torch_units.py
+               minchar_units.py
+               protocol_units.py
 
 Needs Hypothesis (``pip install "rnnlab[verify]"``); torch only for torch subjects.
 """
 
 from __future__ import annotations
 
-from .adapters import Protocol
 from .conventions import Block, fused, single
 from .mistakes import CATALOGUE, Mistake
+from .protocol_units import Protocol
 from .report import Report
 from .runner import DEFAULT_MAX_EXAMPLES, Progress, assert_conforms, verify
 from .spec import SPEC, Rules, run as run_spec

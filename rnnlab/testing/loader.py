@@ -25,8 +25,11 @@ import warnings
 from pathlib import Path
 
 from ..errors import SubjectError
-from .adapters import (CS231N_NAMES, D2LUnit, MinCharUnit, Protocol, ProtocolUnit, cs231n_units,
-                       exc_text, find_d2l, one_line, where, _check_signature)
+from .adapters import exc_text, one_line, where, _check_signature
+from .cs231n_units import CS231N_NAMES, cs231n_units
+from .d2l_units import D2LUnit, find_d2l
+from .minchar_units import MinCharUnit
+from .protocol_units import Protocol, ProtocolUnit
 
 CONVENTIONS = ("cs231n", "d2l", "torch.nn", "min-char-rnn", "protocol")
 _COUNTER = itertools.count()

@@ -16,8 +16,9 @@ import types
 import numpy as np
 
 from . import conventions as cv
-from .adapters import CLIP, Protocol
+from .minchar_units import CLIP
 from .mistakes import CATALOGUE, Mistake
+from .protocol_units import Protocol
 from .spec import SPEC, Rules, run
 
 

@@ -15,8 +15,9 @@ import torch
 from ..errors import SubjectError
 from ..validate import shown
 from . import conventions as cv
-from .adapters import D2LUnit, SubjectRaised, Unit, f64, one_line
+from .adapters import SubjectRaised, Unit, f64, one_line
 from .compare import Quantity
+from .d2l_units import D2LUnit
 from .spec import SpecResult
 from .strategies import Constraints, Example, Problem, make_problem
 

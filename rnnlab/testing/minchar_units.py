@@ -1,0 +1,80 @@
+"""The min-char-rnn convention: Karpathy's ``lossFun(inputs, targets, hprev)``, which reads
+its weights from the module's globals and clips its gradients to [-5, 5] (``CLIP``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import conventions as cv
+from .adapters import Unit, _grad_quantities, f64
+from .compare import Quantity
+from .spec import SpecResult
+from .strategies import Constraints, Problem
+
+MIN_CHAR_GLOBALS = ("Wxh", "Whh", "Why", "bh", "by")
+MIN_CHAR_RETURNS = ("loss", "dWxh", "dWhh", "dWhy", "dbh", "dby", "hs[len(inputs)-1]")
+CLIP = 5.0  # min-char-rnn clips every gradient to [-5, 5] inside lossFun
+
+
+class MinCharUnit(Unit):
+    """Karpathy's min-char-rnn: ``lossFun(inputs, targets, hprev)`` reads the globals Wxh
+    (H, V), Whh (H, H), Why (V, H), bh (H, 1), by (V, 1) (column vectors), takes lists of
+    token ids, sums the softmax cross-entropy over the steps, and returns
+    ``loss, dWxh, dWhh, dWhy, dbh, dby, hs[len(inputs)-1]``. It clips the gradients to
+    [-5, 5] in place: an entry the spec puts beyond ±5 passes clipped or not."""
+
+    convention = "min-char-rnn"
+
+    def __init__(self, module, fn, name: str = "lossFun", source=None):
+        cons = Constraints("rnn", B=(1, 1), one_hot=True, head="softmax",
+                           state_in=(True,), state_upstream=(False,))
+        super().__init__(name, cons, cv.min_char_layout(), source)
+        self.module, self.fn = module, fn
+
+    def quantities(self) -> dict:
+        q = {"loss": Quantity("loss", "loss"),
+             "hs[len(inputs)-1]": Quantity("hs[len(inputs)-1]", "state", batch_axis=1)}
+        q.update(_grad_quantities(self.layout, clip=CLIP))
+        return q
+
+    def final_state_names(self) -> tuple:
+        return ("hs[len(inputs)-1]",)
+
+    def _as_state(self, a) -> np.ndarray:
+        return f64(a).reshape(-1, 1).T  # (H, 1) -> (1, H)
+
+    def _set(self, W: dict, V: int, H: int) -> None:
+        for n in MIN_CHAR_GLOBALS:
+            setattr(self.module, n, W[n])
+        self.module.vocab_size, self.module.hidden_size = V, H
+
+    def _call(self, p: Problem, W: dict):
+        self._set({k: np.array(v) for k, v in W.items()}, p.X.shape[2], p.state0[0].shape[1])
+        inputs = [int(i) for i in p.ids[:, 0]]
+        targets = [int(i) for i in p.targets[:, 0]]
+        hprev = np.array(p.state0[0].T)  # (H, 1)
+        res = self.call(self.name, self.fn, inputs, targets, hprev)
+        return self.unpack(self.name, res, MIN_CHAR_RETURNS)
+
+    def observe(self, p: Problem, grads: bool) -> dict:
+        vals = self._call(p, cv.to_subject(self.layout, p.params))
+        self.last_raw = list(vals[1:])
+        obs = {n: f64(v) for n, v in zip(MIN_CHAR_RETURNS, vals)}
+        if not grads:
+            obs = {k: v for k, v in obs.items() if k in ("loss", MIN_CHAR_RETURNS[-1])}
+        return obs
+
+    def expect(self, p: Problem, res: SpecResult, grads: bool) -> dict:
+        e = {"loss": np.float64(res.loss), "hs[len(inputs)-1]": res.state[0].T}
+        if grads:
+            e.update({f"d{k}": v for k, v in cv.grads_to_subject(self.layout, res.grads).items()})
+        return e
+
+    def fd_setup(self, p: Problem):
+        W = {k: np.array(v) for k, v in cv.to_subject(self.layout, p.params).items()}
+
+        def loss() -> float:
+            return float(f64(self._call(p, W)[0]))
+
+        qs = self.quantities()
+        return {f"d{n}": (W[n], qs[f"d{n}"]) for n in MIN_CHAR_GLOBALS}, loss
