@@ -98,7 +98,6 @@ class D2LUnit(Unit):
         return e
 
 
-
 def find_d2l(module, cell, only, source) -> tuple:
     """The d2l functions in a module: NAME, or any of rnn / lstm / gru (filtered by cell)."""
     label = source.name if source is not None else getattr(module, "__name__", "the module")

@@ -25,7 +25,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import SubjectError
-from .adapters import exc_text, one_line, where, _check_signature
+from .adapters import SubjectRaised, _check_signature, exc_text, one_line, where
 from .cs231n_units import CS231N_NAMES, cs231n_units
 from .d2l_units import D2LUnit, find_d2l
 from .minchar_units import MinCharUnit
@@ -392,8 +392,6 @@ def _units(obj, convention, cell, name, source, label) -> tuple[list, list]:
 
 
 def _construct(unit, factory, fname, D, H):
-    from .adapters import SubjectRaised
-
     try:
         return unit.call(f"{fname}({D}, {H})", factory, D, H)
     except SubjectRaised as exc:
