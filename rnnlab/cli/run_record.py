@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data import TIME_MACHINE_NAMES as BUILTIN_CORPORA  # the names --corpus reads as the book
 from ..errors import CheckpointError, ConfigError
 
 
@@ -110,7 +111,7 @@ def run_options_record(args) -> dict:
     """Every run option's value, for the checkpoint (``extra["options"]``). A corpus file
     is recorded by its absolute path, so a resume from another directory finds it."""
     record = {dest: getattr(args, dest) for dest in RUN_OPTIONS}
-    if record["corpus"] not in ("timemachine", "time_machine"):
+    if record["corpus"] not in BUILTIN_CORPORA:
         record["corpus"] = str(Path(record["corpus"]).resolve())
     return record
 
@@ -168,9 +169,6 @@ def _parses_to_none(action) -> bool:
         return action.type is not None and action.type("none") is None
     except (ValueError, TypeError, argparse.ArgumentTypeError):
         return False
-
-
-BUILTIN_CORPORA = ("timemachine", "time_machine")
 
 
 def _same(option: str, given, recorded) -> bool:

@@ -77,6 +77,6 @@ __all__ = [
 ]
 
 # importable from here too, though ``from rnnlab.data import *`` leaves them out
-UNK, TOKEN_KINDS = text.UNK, text.TOKEN_KINDS
+UNK, TOKEN_KINDS, TIME_MACHINE_NAMES = text.UNK, text.TOKEN_KINDS, text.TIME_MACHINE_NAMES
 fsync_dir = files.fsync_dir
 split_after = batches.split_after

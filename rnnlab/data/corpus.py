@@ -10,7 +10,7 @@ import numpy as np
 from rnnlab.errors import ConfigError, CorpusError
 
 from .files import find_time_machine, read_text
-from .text import _TIME_MACHINE_NAMES, Tokenizer, Vocab
+from .text import TIME_MACHINE_NAMES, Tokenizer, Vocab
 
 
 def _check_max_tokens(max_tokens) -> int:
@@ -84,6 +84,6 @@ def load_corpus(name_or_path="timemachine", max_tokens: int = -1, data_dir=None,
     path to a UTF-8 text file; ``token`` ``"char"`` or ``"word"`` (see ``Tokenizer``).
     Returns ``(corpus, vocab)``."""
     Tokenizer(token)  # an unknown token kind is refused before any file is read
-    if isinstance(name_or_path, str) and name_or_path in _TIME_MACHINE_NAMES:
+    if isinstance(name_or_path, str) and name_or_path in TIME_MACHINE_NAMES:
         return load_corpus_time_machine(max_tokens, data_dir, token, min_freq)
     return load_corpus_text(name_or_path, max_tokens, token, min_freq)

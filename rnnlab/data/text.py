@@ -15,7 +15,7 @@ import numpy as np
 from rnnlab.errors import ConfigError, VocabError
 
 UNK = "<unk>"
-_TIME_MACHINE_NAMES = ("timemachine", "time_machine")
+TIME_MACHINE_NAMES = ("timemachine", "time_machine")
 TOKEN_KINDS = ("char", "word")
 _TOKEN_KINDS = TOKEN_KINDS
 
@@ -96,7 +96,7 @@ class Tokenizer:
 
 def tokenizer_for(corpus, token: str = "char") -> Tokenizer:
     """The tokenizer of a corpus given by name (``"timemachine"``) or path."""
-    return Tokenizer(token, isinstance(corpus, str) and corpus in _TIME_MACHINE_NAMES)
+    return Tokenizer(token, isinstance(corpus, str) and corpus in TIME_MACHINE_NAMES)
 
 
 def count_corpus(tokens: Sequence) -> collections.Counter:
