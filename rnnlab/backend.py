@@ -2,14 +2,18 @@
 
 Training, prediction and the CLI are written against :class:`Backend` only, so
 ``get_backend("numpy")`` and ``get_backend("torch", device="cuda")`` swap freely.
-Backends are imported lazily: asking for numpy never imports torch.
+The registry sits above both backends and neither imports it. The numpy backend is
+imported with this module; the torch backend only when it is asked for, so
+``import rnnlab`` never imports torch.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Annotated, Any, Protocol, runtime_checkable
 
+from .checks import refuse
 from .errors import BackendError
+from .numpy_backend import NumpyBackend
 
 BACKENDS = ("numpy", "torch")
 
@@ -53,11 +57,9 @@ def get_backend(name: str = "numpy", **options) -> Backend:
     if not isinstance(name, str):
         raise BackendError(f"backend name must be 'numpy' or 'torch', got {type(name).__name__}")
     if name == "numpy":
-        from .numpy_backend import NumpyBackend
-
         return NumpyBackend(**options)
     if name == "torch":
-        try:
+        try:  # lazy: torch is optional and heavy, and only this branch needs it
             from .torch_backend import TorchBackend
         except ImportError as exc:  # torch itself missing
             raise BackendError(
@@ -66,3 +68,18 @@ def get_backend(name: str = "numpy", **options) -> Backend:
             ) from exc
         return TorchBackend(**options)
     raise BackendError(f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")
+
+
+def check_backend(backend, name: str = "backend"):
+    """An rnnlab backend: what ``rnnlab.get_backend`` returns (anything with its methods)."""
+    if isinstance(backend, Backend):
+        return backend
+    raise refuse(name, backend, "an rnnlab backend, rnnlab.get_backend('numpy') or "
+                 "rnnlab.get_backend('torch')")
+
+
+def _backend(name: str, value):  # check_backend as a declared check: (name, value)
+    return check_backend(value, name)
+
+
+AnyBackend = Annotated[Backend, _backend]  # an argument that must be an rnnlab backend

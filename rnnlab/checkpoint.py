@@ -35,10 +35,12 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint_schema as schema
-from .config import ModelConfig
+from .checks import check_choice, check_instance
+from .config import CELLS, ModelConfig
 from .data import Vocab, fsync_dir
 from .errors import CheckpointError, ConfigError, RnnlabError, SaveError
 from .params import validate_params
+from .version import __version__
 
 FORMAT = "rnnlab-checkpoint"
 FORMAT_VERSION = 1
@@ -222,8 +224,6 @@ def encode_checkpoint(ckpt: Checkpoint) -> bytes:
     """The bytes of a checkpoint file (what :func:`save_checkpoint` writes)."""
     from safetensors.numpy import save
 
-    from . import __version__
-
     where = "refusing to save a checkpoint"
     if not isinstance(ckpt, Checkpoint):
         raise CheckpointError(f"{where}: expected a rnnlab.checkpoint.Checkpoint, got "
@@ -282,9 +282,6 @@ def load_checkpoint(path, cell: str | None = None, vocab: Vocab | None = None) -
     ``cell`` and ``vocab``, when given, are what the caller expects: a checkpoint of
     another cell, or with another vocabulary, is refused too.
     """
-    from .config import CELLS
-    from .validate import check_choice, check_instance
-
     if cell is not None:
         check_choice("cell", cell, CELLS)
     if vocab is not None:

@@ -24,9 +24,10 @@ from typing import Callable
 
 import numpy as np
 
+from .checks import is_int, is_number, shown
 from .config import OPTIMIZERS, ModelConfig
 from .errors import CheckpointError, ConfigError
-from .validate import is_int, is_number, shown
+from .train import TrainConfig
 
 # an optimiser's per-parameter arrays, stored as "optim.<slot>.<parameter name>", and
 # the slots that hold sums of squares (a negative entry would make sqrt() NaN)
@@ -110,8 +111,6 @@ def _vocab(value, field, where):
 
 
 def _train(value, field, where):
-    from .train import TrainConfig  # train imports this module's neighbours
-
     _config(TrainConfig)(value, field, where)
 
 

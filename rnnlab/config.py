@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from .checks import check_bool, check_choice, check_int, check_number
 from .errors import ConfigError
 
 CELLS = ("rnn", "lstm", "gru")
@@ -29,15 +30,13 @@ class ModelConfig:
     bidirectional: bool = False  # a reverse-time pass per layer, outputs concatenated
 
     def __post_init__(self) -> None:
-        from . import validate as v  # here: validate.py imports this module
-
-        v.check_choice("cell", self.cell, CELLS)
+        check_choice("cell", self.cell, CELLS)
         for name in ("vocab_size", "num_hiddens", "num_layers"):
-            object.__setattr__(self, name, v.check_int(name, getattr(self, name), lo=1))
-        v.check_choice("gru_form", self.gru_form, GRU_FORMS)
+            object.__setattr__(self, name, check_int(name, getattr(self, name), lo=1))
+        check_choice("gru_form", self.gru_form, GRU_FORMS)
         object.__setattr__(self, "dropout",
-                           v.check_number("dropout", self.dropout, lo=0, hi=1, hi_open=True))
-        object.__setattr__(self, "bidirectional", v.check_bool("bidirectional", self.bidirectional))
+                           check_number("dropout", self.dropout, lo=0, hi=1, hi_open=True))
+        object.__setattr__(self, "bidirectional", check_bool("bidirectional", self.bidirectional))
         if self.dropout > 0 and self.num_layers == 1:  # refused, not ignored as torch.nn does
             exc = ConfigError(
                 f"dropout={self.dropout:g} acts between stacked layers, and a model with "
@@ -69,18 +68,3 @@ def replace_checked(cfg: Any, **changes: Any) -> Any:
             f"known: {', '.join(sorted(fields))}"
         )
     return dataclasses.replace(cfg, **changes)
-
-
-def as_model_config(cell: "str | ModelConfig", params: dict | None = None) -> ModelConfig:
-    """Accept a cell name (sizes read off ``params``) or a full ModelConfig."""
-    if isinstance(cell, ModelConfig):
-        return cell
-    if not isinstance(cell, str):
-        raise ConfigError(f"cell must be a name or a ModelConfig, got {type(cell).__name__}")
-    if cell not in CELLS:
-        raise ConfigError(f"unknown cell {cell!r}; expected one of {', '.join(CELLS)}")
-    if params is None:
-        raise ConfigError(f"cell {cell!r} given by name: params are needed to read the sizes")
-    from .params import infer_config  # local: params imports config
-
-    return infer_config(cell, params)

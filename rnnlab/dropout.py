@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checks import check_fits, check_instance, check_int, check_number
 from .config import ModelConfig
-from .errors import ConfigError, ShapeError
+from .errors import ConfigError, NonFiniteParamError, ShapeError
 
 
 def dropout_rng(seed: int, epoch: int, batch: int) -> np.random.Generator:
@@ -34,8 +35,6 @@ def dropout_masks(cfg: ModelConfig, num_steps: int, batch_size: int,
     ``p`` defaults to ``cfg.dropout``; at p = 0 every mask is all ones (the identity).
     Each unit is kept with probability 1 - p, independently (``u >= p``, u ~ U[0, 1)).
     """
-    from .validate import check_instance, check_int, check_number
-
     check_instance("cfg", cfg, ModelConfig)
     num_steps = check_int("num_steps", num_steps, 1)
     batch_size = check_int("batch_size", batch_size, 1)
@@ -44,8 +43,6 @@ def dropout_masks(cfg: ModelConfig, num_steps: int, batch_size: int,
                           f"got {type(rng).__name__}")
     p = cfg.dropout if p is None else check_number("dropout", p, 0, 1, hi_open=True)
     shape = (num_steps, batch_size, cfg.num_hiddens * cfg.num_directions)
-    from .memory import check_fits
-
     check_fits(8 * num_steps * batch_size * shape[2] * max(cfg.num_layers - 1, 0),
                f"dropout masks of num_steps={num_steps}, batch_size={batch_size}",
                "use a smaller num_steps or batch_size")
@@ -82,8 +79,6 @@ def check_dropout_masks(cfg: ModelConfig, masks, num_steps: int, batch_size: int
 
 def check_finite_masks(masks, to_numpy=None) -> None:
     """After a non-finite loss: name the dropout mask holding NaN or inf, if one does."""
-    from .errors import NonFiniteParamError
-
     for k, m in enumerate(masks or ()):
         arr = np.asarray(to_numpy(m) if to_numpy is not None and hasattr(m, "detach") else m)
         bad = arr.size - int(np.isfinite(arr).sum())

@@ -14,10 +14,20 @@ into words as the corpus was, and the text comes back with the words joined by s
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
 import numpy as np
 
+from .arguments import Choice, Flag, Instance, Number, Seed, checked
+from .backend import AnyBackend
+from .checks import (
+    check_choice,
+    check_fits,
+    check_int,
+    check_number,
+    is_int,
+    refuse,
+)
 from .config import ModelConfig
 from .data import UNK, Tokenizer, Vocab
 from .errors import ConfigError, VocabError
@@ -50,8 +60,6 @@ def choose(logits: np.ndarray, strategy: str, temperature: float, top_k: int | N
 def check_decoding(strategy: str, temperature: float, top_k: int | None, vocab_size: int) -> None:
     """The decoding options: a known strategy, a positive finite temperature (a bool or
     a string is not one), an integer top_k in [1, V]."""
-    from .validate import check_choice, check_number, is_int, refuse
-
     check_choice("strategy", strategy, ("greedy", "sample"))
     check_number("temperature", temperature, lo=0, lo_open=True)
     if top_k is not None and not (is_int(top_k) and 1 <= top_k <= vocab_size):
@@ -67,9 +75,6 @@ BYTES_PER_TOKEN = 64
 def check_num_preds(num_preds) -> int:
     """A non-negative int whose text fits in memory: 10**23 is refused at once, with the
     number, instead of generating until the process is killed."""
-    from .memory import check_fits
-    from .validate import check_int
-
     num_preds = check_int("num_preds", num_preds, lo=0)
     check_fits(num_preds * BYTES_PER_TOKEN, f"generating num_preds={num_preds:,} tokens",
                "ask for fewer")
@@ -165,34 +170,36 @@ def prefix_ids(prefix, vocab: Vocab, tokenizer: Tokenizer | None = None) -> Pref
     return Prefix(vocab[tokens], tokens, unknown)
 
 
-def predict(prefix, num_preds: int, backend, cfg: ModelConfig, params: dict, vocab: Vocab,
-            strategy: str = "greedy", temperature: float = 1.0, top_k: int | None = None,
-            seed: int | None = 0, tokenizer: Tokenizer | None = None,
-            allow_unk: bool = False) -> str:
+def _num_preds(name: str, value) -> int:  # check_num_preds as a declared check
+    return check_num_preds(value)
+
+
+# What predict() takes, declared (rnnlab.arguments)
+NumPreds = Annotated[int, _num_preds]
+Model = Annotated[ModelConfig, Instance(ModelConfig, "a ModelConfig", got="type")]
+AVocab = Annotated[Vocab, Instance(Vocab, "a rnnlab Vocab", got="type")]
+Strategy = Annotated[str, Choice(("greedy", "sample"))]
+Temperature = Annotated[float, Number(lo=0, lo_open=True)]
+ATokenizer = Annotated[Tokenizer | None, Instance(Tokenizer, "a rnnlab Tokenizer", optional=True,
+                                                 got="type")]
+
+
+@checked
+def predict(prefix, num_preds: NumPreds, backend: AnyBackend, cfg: Model, params: dict,
+            vocab: AVocab, strategy: Strategy = "greedy", temperature: Temperature = 1.0,
+            top_k: int | None = None, seed: Annotated[int | None, Seed(optional=True)] = 0,
+            tokenizer: ATokenizer = None, allow_unk: Flag = False) -> str:
     """``prefix`` followed by ``num_preds`` generated tokens, as text.
 
     ``tokenizer`` says how the corpus was cut (default: characters); a word-level
     model's text comes back with its words joined by spaces. ``<unk>`` is never
     generated unless ``allow_unk``.
     """
-    from .validate import check_backend, check_bool, check_seed
-
-    backend = check_backend(backend)
-    if tokenizer is not None and not isinstance(tokenizer, Tokenizer):
-        raise ConfigError(f"tokenizer must be a rnnlab Tokenizer or None, got "
-                          f"{type(tokenizer).__name__}")
     tokenizer = tokenizer or Tokenizer()
-    if not isinstance(cfg, ModelConfig):
-        raise ConfigError(f"cfg must be a ModelConfig, got {type(cfg).__name__}")
-    if not isinstance(vocab, Vocab):
-        raise ConfigError(f"vocab must be a rnnlab Vocab, got {type(vocab).__name__}")
     if len(vocab) != cfg.vocab_size:  # ids past either end would be fed or produced
         raise ConfigError(f"the vocabulary has {len(vocab)} tokens but the model's vocab_size "
                           f"is {cfg.vocab_size}: they come from different runs")
-    num_preds = check_num_preds(num_preds)
-    check_decoding(strategy, temperature, top_k, len(vocab))
-    seed = check_seed("seed", seed, optional=True)
-    allow_unk = check_bool("allow_unk", allow_unk)
+    check_decoding(strategy, temperature, top_k, len(vocab))  # top_k <= V
     if cfg.bidirectional:
         raise ConfigError("a bidirectional model reads the future, so it cannot generate text "
                           "one token at a time; train a unidirectional one")

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .backend import check_backend
+from .checks import check_fits, check_instance, check_int, check_seed
 from .config import ModelConfig
 from .params import init_params
 
@@ -59,8 +61,6 @@ def gradcheck(backend, cfg: ModelConfig, params: dict, X, Y, state: tuple, weigh
 
     ``backend`` must be float64; ``params`` and ``state`` are NumPy float64 arrays.
     """
-    from .validate import check_backend, check_instance
-
     backend = check_backend(backend)
     check_instance("cfg", cfg, ModelConfig)
     p = backend.from_numpy(params)
@@ -85,14 +85,10 @@ def gradcheck(backend, cfg: ModelConfig, params: dict, X, Y, state: tuple, weigh
 
 def random_problem(cfg: ModelConfig, batch_size: int, num_steps: int, seed: int = 0):
     """Random params (non-zero biases, weights of scale 0.5), tokens, state and weights."""
-    from .validate import check_instance, check_int, check_seed
-
     check_instance("cfg", cfg, ModelConfig)
     batch_size = check_int("batch_size", batch_size, 1)
     num_steps = check_int("num_steps", num_steps, 1)
     seed = check_seed("seed", seed)
-    from .memory import check_fits
-
     n = cfg.num_layers * cfg.num_directions * cfg.num_states
     check_fits(8 * batch_size * (3 * num_steps + n * cfg.num_hiddens),
                f"a problem of batch_size={batch_size}, num_steps={num_steps}",

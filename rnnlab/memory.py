@@ -33,15 +33,14 @@ H hidden, G gates (rnn 1, lstm 4, gru 3), V vocabulary, In a layer's input width
 from __future__ import annotations
 
 import dataclasses
-import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from .checks import check_fits, human_bytes, memory_limit  # noqa: F401  (rnnlab.memory's names)
 from .config import ModelConfig
 from .errors import ConfigError
-from .params import check_dtype, layer_input_size, param_shapes, units
+from .params import check_dtype, layer_input_size, param_count, param_shapes, units  # noqa: F401  (param_count: rnnlab.memory.param_count)
 
 GATE_COUNT = {"rnn": 1, "lstm": 4, "gru": 3}
 OPTIMIZER_SLOTS = {"sgd": 0, "adagrad": 1, "adagrad-minchar": 1, "adam": 2}  # arrays of parameter size per parameter
@@ -162,51 +161,6 @@ def estimate_memory(cfg: ModelConfig, batch_size: int, num_steps: int, backend: 
 # functions of L, whose slope can still rise past the walked depth: extrapolated, it
 # is a lower bound (a secant of a convex function), so a refusal never overstates.
 _WALKED_LAYERS = 16
-
-
-def param_count(cfg: ModelConfig) -> int:
-    """Numbers in the parameters of ``cfg``, in O(1) whatever num_layers is."""
-    def count(layers: int) -> int:
-        return sum(math.prod(s) for s in param_shapes(
-            dataclasses.replace(cfg, num_layers=layers, dropout=0.0)).values())
-    one = count(1)
-    return one + (cfg.num_layers - 1) * (count(2) - one) if cfg.num_layers > 1 else one
-
-
-def memory_limit() -> int | None:
-    """Bytes this process may use: the machine's RAM, or a container's (cgroup) limit when
-    lower; None where neither can be read."""
-    limits = []
-    try:
-        limits.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        pass
-    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            with open(path) as f:
-                text = f.read().strip()
-        except OSError:
-            continue
-        if text.isdigit() and int(text) < 1 << 60:  # "max" or 2^63-ish: no limit
-            limits.append(int(text))
-    return min(limits) if limits else None
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
-        if n < 1024 or unit == "EiB":
-            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return f"{n:.3g} bytes"  # pragma: no cover
-
-
-def check_fits(nbytes: int, what: str, hint: str) -> None:
-    """Refuse, before allocating, what could not fit in this machine's memory: a
-    ConfigError with the number (``what`` needs about X, more than the Y here; ``hint``)."""
-    limit = memory_limit()
-    if limit is not None and nbytes > limit:
-        raise ConfigError(f"{what} needs about {human_bytes(nbytes)}, more than the "
-                          f"{human_bytes(limit)} of memory here; {hint}")
 
 
 def check_training_fits(cfg: ModelConfig, batch_size: int, num_steps: int, backend: str = "numpy",
@@ -400,30 +354,3 @@ def retain_freed_memory(max_bytes: int = 1 << 30) -> bool:
     big = mallopt(M_MMAP_THRESHOLD, 32 << 20)  # arrays up to 32 MiB (glibc's maximum) from the heap
     keep = mallopt(M_TRIM_THRESHOLD, int(max_bytes))  # free heap kept up to max_bytes
     return bool(big and keep)
-
-
-def measure_numpy_step(cfg: ModelConfig, batch_size: int, num_steps: int, dtype="float32",
-                       seed: int = 0) -> int:
-    """Bytes ``tracemalloc`` sees one numpy ``loss_and_grads`` call allocate at its peak."""
-    import tracemalloc
-
-    from .numpy_backend.model import loss_and_grads
-    from .params import init_params
-
-    rng = np.random.default_rng(seed)
-    params = init_params(cfg, seed=seed, dtype=dtype)
-    X = rng.integers(0, cfg.vocab_size, (batch_size, num_steps))  # (B, T)
-    Y = rng.integers(0, cfg.vocab_size, (batch_size, num_steps))  # (B, T)
-    n = cfg.num_layers * cfg.num_directions * cfg.num_states
-    state = tuple(np.zeros((batch_size, cfg.num_hiddens), dtype=dtype) for _ in range(n))
-    loss_and_grads(cfg, params, X, Y, state)  # warm up: first-call allocations of NumPy
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        result = loss_and_grads(cfg, params, X, Y, state)
-        peak = tracemalloc.get_traced_memory()[1] - base
-        del result
-    finally:
-        tracemalloc.stop()
-    return peak

@@ -26,11 +26,22 @@ Fused layout: per layer and direction, ``W_x = [W_x<g1> | W_x<g2> | ...]`` (In, 
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import Iterator
 
 import numpy as np
 
-from .config import CELLS, ModelConfig, as_model_config
+from .checks import (
+    check_choice,
+    check_dict,
+    check_fits,
+    check_instance,
+    check_seed,
+    check_sequence,
+    host_array,
+)
+from .config import CELLS, ModelConfig, replace_checked
 from .errors import ConfigError, ParamError
 
 GATES = {"rnn": ("h",), "lstm": ("i", "f", "o", "c"), "gru": ("z", "r", "h")}
@@ -78,6 +89,15 @@ def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def param_count(cfg: ModelConfig) -> int:
+    """Numbers in the parameters of ``cfg``, in O(1) whatever num_layers is."""
+    def count(layers: int) -> int:
+        return sum(math.prod(s) for s in param_shapes(
+            dataclasses.replace(cfg, num_layers=layers, dropout=0.0)).values())
+    one = count(1)
+    return one + (cfg.num_layers - 1) * (count(2) - one) if cfg.num_layers > 1 else one
+
+
 def init_params(
     cell: "str | ModelConfig",
     vocab_size: int | None = None,
@@ -109,12 +129,7 @@ def init_params(
     else:
         if vocab_size is None or num_hiddens is None:
             raise ConfigError("init_params(cell_name, ...) needs vocab_size and num_hiddens")
-        from .config import replace_checked
-
         cfg = replace_checked(ModelConfig(cell, vocab_size, num_hiddens), **model_options)
-    from .memory import check_fits, param_count  # memory imports this module
-    from .validate import check_choice, check_seed
-
     dtype = check_dtype(dtype)
     check_choice("init", init, INITS)
     seed = check_seed("seed", seed)
@@ -171,6 +186,35 @@ def infer_config(cell: str, params: dict) -> ModelConfig:
     gru_form = "torch" if "b_hn" in params else "d2l"
     return ModelConfig(cell, V, H, num_layers=layers, bidirectional=bidirectional,
                        gru_form=gru_form)
+
+
+def as_model_config(cell: "str | ModelConfig", params: dict | None = None) -> ModelConfig:
+    """Accept a cell name (sizes read off ``params``) or a full ModelConfig."""
+    if isinstance(cell, ModelConfig):
+        return cell
+    if not isinstance(cell, str):
+        raise ConfigError(f"cell must be a name or a ModelConfig, got {type(cell).__name__}")
+    if cell not in CELLS:
+        raise ConfigError(f"unknown cell {cell!r}; expected one of {', '.join(CELLS)}")
+    if params is None:
+        raise ConfigError(f"cell {cell!r} given by name: params are needed to read the sizes")
+    return infer_config(cell, params)
+
+
+def infer_cell(params: dict) -> str | None:
+    """The cell a parameter dict's names belong to, or None if they name none.
+
+    LSTM gates (i f o c) and GRU gates (z r) have names no other cell uses; an rnn has
+    only ``W_xh W_hh b_h`` and the shared output layer ``W_hq b_q``.
+    """
+    names = {k.split("_l")[0].removesuffix("_rev") for k in params if isinstance(k, str)}
+    for cell in ("lstm", "gru"):
+        if any(f"{kind}{g}" in names for g in GATES[cell] if g != "h"
+               for kind in ("W_x", "W_h", "b_")):
+            return cell
+    if names & {"W_xh", "W_hh", "b_h", "W_hq", "b_q"}:
+        return "rnn"
+    return None
 
 
 def validate_params(cfg: "ModelConfig | str", params: dict, finite: bool = True) -> ModelConfig:
@@ -238,8 +282,6 @@ def to_d2l_list(cfg: "ModelConfig | str", params: dict) -> list:
 
 def from_d2l_list(cfg: ModelConfig, arrays: list) -> dict:
     """Inverse of :func:`to_d2l_list`, checking the count and every shape."""
-    from .validate import _host_array, check_instance, check_sequence
-
     check_instance("cfg", cfg, ModelConfig)
     arrays = check_sequence("arrays", arrays, "arrays in d2l's get_params order", ParamError)
     shapes = param_shapes(cfg)
@@ -250,7 +292,7 @@ def from_d2l_list(cfg: ModelConfig, arrays: list) -> dict:
         )
     params = {}
     for (name, shape), arr in zip(shapes.items(), arrays):
-        arr = _host_array(arr, f"d2l list entry {name!r}")
+        arr = host_array(arr, f"d2l list entry {name!r}")
         if arr.shape != shape:
             raise ParamError(f"d2l list entry {name!r} has shape {arr.shape}, expected {shape}")
         if arr.dtype.kind not in "fiu":
@@ -302,12 +344,10 @@ def from_torch_nn(cfg: ModelConfig, state_dict: dict, prefix: str = "rnn.",
     ``b_ih + b_hh`` fold into rnnlab's one bias per gate (the torch-form GRU's candidate
     keeps ``b_hn`` apart). A missing or misshaped entry is named in the error.
     """
-    from .validate import _host_array, check_dict, check_instance
-
     def get(key, shape):
         if key not in state_dict:
             raise ParamError(f"torch.nn state dict has no {key!r}")
-        v = _host_array(state_dict[key], f"torch.nn entry {key!r}")
+        v = host_array(state_dict[key], f"torch.nn entry {key!r}")
         if v.shape != shape:
             raise ParamError(f"torch.nn entry {key!r} has shape {v.shape}, expected {shape}")
         if v.dtype.kind not in "fiu":

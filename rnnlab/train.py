@@ -23,14 +23,27 @@ training all B rows (docs/distributed.md).
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Sequence
+from typing import Annotated, Any, Callable, Sequence
 
 import numpy as np
 
+from .arguments import Callback, Instance, NonNegativeInt, PositiveInt, checked
+from .backend import AnyBackend
+from .checks import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    check_seed,
+    check_sequence,
+    is_number,
+    refuse,
+)
 from .config import OPTIMIZERS, ModelConfig
 from .data import TOKEN_KINDS, SeqDataLoader
 from .data.batches import _as_corpus, _min_length
@@ -40,7 +53,6 @@ from .errors import ConfigError, CorpusError, NonFiniteError, ParamError, ShapeE
 from .params import validate_params
 from .schedule import lr_at, stopped_early, val_history
 from .threads import ThreadTuner, check_threads, thread_tuner
-from .validate import check_backend, check_instance, check_int, check_sequence
 
 
 @dataclass(frozen=True)
@@ -65,38 +77,36 @@ class TrainConfig:
     val_every: int = 1  # validate after every N-th epoch and after the last (1: every epoch)
 
     def __post_init__(self) -> None:
-        from . import validate as v
-
         def put(name, value):  # normalised: NumPy scalars become Python numbers (JSON)
             object.__setattr__(self, name, value)
 
         for name in ("num_epochs", "batch_size", "num_steps"):
-            put(name, v.check_int(name, getattr(self, name), lo=1))
-        put("lr", v.check_number("lr", self.lr, lo=0, lo_open=True))
-        put("max_tokens", v.check_int("max_tokens", self.max_tokens))
-        put("use_random_iter", v.check_bool("use_random_iter", self.use_random_iter))
-        if self.clip_theta is None or (v.is_number(self.clip_theta)
+            put(name, check_int(name, getattr(self, name), lo=1))
+        put("lr", check_number("lr", self.lr, lo=0, lo_open=True))
+        put("max_tokens", check_int("max_tokens", self.max_tokens))
+        put("use_random_iter", check_bool("use_random_iter", self.use_random_iter))
+        if self.clip_theta is None or (is_number(self.clip_theta)
                                        and self.clip_theta == math.inf):
             put("clip_theta", None)  # no clipping; recorded as null in a checkpoint
         else:
             try:
-                put("clip_theta", v.check_number("clip_theta", self.clip_theta, lo=0,
+                put("clip_theta", check_number("clip_theta", self.clip_theta, lo=0,
                                                  lo_open=True))
             except ConfigError:
-                raise v.refuse("clip_theta", self.clip_theta, "a positive number, or None "
+                raise refuse("clip_theta", self.clip_theta, "a positive number, or None "
                                "(or math.inf) for no clipping") from None
-        v.check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        put("seed", v.check_seed("seed", self.seed))
-        put("val_fraction", v.check_number("val_fraction", self.val_fraction, lo=0, hi=1,
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        put("seed", check_seed("seed", self.seed))
+        put("val_fraction", check_number("val_fraction", self.val_fraction, lo=0, hi=1,
                                            hi_open=True))
-        v.check_choice("init", self.init, ("auto", "d2l", "torch"))
-        v.check_choice("token", self.token, TOKEN_KINDS)
-        put("min_freq", v.check_int("min_freq", self.min_freq, lo=0))
+        check_choice("init", self.init, ("auto", "d2l", "torch"))
+        check_choice("token", self.token, TOKEN_KINDS)
+        put("min_freq", check_int("min_freq", self.min_freq, lo=0))
         put("threads", check_threads(self.threads))
-        put("lr_decay", v.check_number("lr_decay", self.lr_decay, lo=0, hi=1, lo_open=True))
-        put("lr_decay_after", v.check_int("lr_decay_after", self.lr_decay_after, lo=0))
-        put("patience", v.check_int("patience", self.patience, lo=0))
-        put("val_every", v.check_int("val_every", self.val_every, lo=1))
+        put("lr_decay", check_number("lr_decay", self.lr_decay, lo=0, hi=1, lo_open=True))
+        put("lr_decay_after", check_int("lr_decay_after", self.lr_decay_after, lo=0))
+        put("patience", check_int("patience", self.patience, lo=0))
+        put("val_every", check_int("val_every", self.val_every, lo=1))
 
     @property
     def theta(self) -> float:
@@ -105,6 +115,29 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# What train() and evaluate() take, declared (rnnlab.arguments): refused before the loop
+Model = Annotated[ModelConfig, Instance(ModelConfig, "a ModelConfig")]
+Training = Annotated[TrainConfig, Instance(TrainConfig, "a TrainConfig",
+                                           hint=" (rnnlab.TrainConfig(num_epochs=..., lr=...))")]
+Tuner = Annotated[ThreadTuner | None, Instance(ThreadTuner, "a rnnlab.threads.ThreadTuner",
+                                               optional=True, got="type")]
+Parallel = Annotated[DataParallel | None, Instance(
+    DataParallel, "the DataParallel of a torchrun process "
+    "(rnnlab.torch_backend.distributed.connect())", optional=True, got="type")]
+History = Annotated[Sequence, functools.partial(check_sequence, what="the earlier epochs' stats",
+                                                error=ConfigError)]
+
+
+def _optimizer(name: str, value):
+    if value is None or callable(getattr(value, "step", None)):
+        return value
+    raise ConfigError(f"optimizer must be one made by backend.make_optimizer(...) or None, "
+                      f"got {type(value).__name__}")
+
+
+Optimizer = Annotated[Any, _optimizer]
 
 
 @dataclass
@@ -237,8 +270,9 @@ def train_epoch(backend, cfg: ModelConfig, params: dict, optimizer, loader: SeqD
     )
 
 
-def evaluate(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, batch_size: int,
-             num_steps: int, parallel: DataParallel | None = None) -> float:
+@checked
+def evaluate(backend: AnyBackend, cfg: Model, params: dict, corpus: np.ndarray,
+             batch_size: PositiveInt, num_steps: PositiveInt, parallel: Parallel = None) -> float:
     """Perplexity of held-out tokens: one sequential pass, state carried, no updates.
 
     The corpus is cut into ``rows = min(batch_size, (N-1) // num_steps)`` rows read in
@@ -246,11 +280,7 @@ def evaluate(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, batch_
     ``parallel`` each process reads its share of the rows (they need not divide evenly:
     nothing is averaged) and the summed cross-entropies and token counts are added up.
     """
-    backend = check_backend(backend)
-    check_instance("cfg", cfg, ModelConfig)
     corpus = check_corpus_ids(corpus, cfg.vocab_size)  # (N,)
-    batch_size = check_int("batch_size", batch_size, 1)
-    num_steps = check_int("num_steps", num_steps, 1)
     rows = min(batch_size, (len(corpus) - 1) // num_steps)
     if rows < 1:
         raise CorpusError(f"validation split has {len(corpus)} tokens, fewer than "
@@ -278,6 +308,34 @@ def evaluate(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, batch_
     if parallel is not None:
         total, count = parallel.sum([total, count])  # over every process's rows
     return perplexity(total / count)
+
+
+def check_train_inputs(backend, cfg: ModelConfig, params, corpus, tcfg: TrainConfig,
+                       val_corpus, parallel: DataParallel | None):
+    """What ``train``'s arguments must be together: a model that reads left to right, the
+    backend's own arrays, token ids of the model's vocabulary, enough of them for one
+    batch, a validation corpus where ``patience`` needs one, the run's own backend with
+    ``parallel``. Returns the corpora as id arrays."""
+    if cfg.bidirectional:
+        raise ConfigError(
+            "a bidirectional model reads the future, so it cannot be trained as a language "
+            "model of the next character; use it as an encoder or tagger (examples/)"
+        )
+    check_train_params(backend, cfg, params)
+    corpus = check_corpus_ids(corpus, cfg.vocab_size)  # (N,)
+    if val_corpus is not None:
+        val_corpus = check_corpus_ids(val_corpus, cfg.vocab_size, "val_corpus")  # (N_val,)
+    check_corpus_fits(len(corpus), tcfg)
+    if tcfg.patience and (val_corpus is None or len(val_corpus) == 0):
+        raise ConfigError(f"patience={tcfg.patience} stops on validation perplexity, but no "
+                          "validation corpus was given")
+    if parallel is not None:
+        if getattr(backend, "parallel", None) is not parallel:
+            raise ConfigError("train(parallel=...) needs that run's backend, "
+                              "parallel.backend(...), whose gradients are averaged over the "
+                              f"processes; got {backend!r}")
+        check_divisible(tcfg.batch_size, parallel.world_size)
+    return corpus, val_corpus
 
 
 def check_train_params(backend, cfg: ModelConfig, params) -> None:
@@ -311,12 +369,11 @@ def check_corpus_fits(corpus_len: int, tcfg: TrainConfig) -> None:
         )
 
 
-def train(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, tcfg: TrainConfig,
-          val_corpus: np.ndarray | None = None, start_epoch: int = 0, optimizer=None,
-          on_epoch: Callable[[EpochStats], None] | None = None,
-          on_batch: BatchCallback | None = None,
-          tuner: ThreadTuner | None = None,
-          parallel: DataParallel | None = None, past: Sequence = ()) -> list[EpochStats]:
+@checked
+def train(backend: AnyBackend, cfg: Model, params: dict, corpus: np.ndarray, tcfg: Training,
+          val_corpus: np.ndarray | None = None, start_epoch: NonNegativeInt = 0,
+          optimizer: Optimizer = None, on_epoch: Callback = None, on_batch: Callback = None,
+          tuner: Tuner = None, parallel: Parallel = None, past: History = ()) -> list[EpochStats]:
     """Train epochs ``start_epoch .. num_epochs-1`` in place on ``params`` (backend arrays).
 
     ``on_epoch`` sees each epoch's stats (perplexity, tokens/s, norms, validation
@@ -338,43 +395,8 @@ def train(backend, cfg: ModelConfig, params: dict, corpus: np.ndarray, tcfg: Tra
     run therefore decays and stops where the uninterrupted one does. The history
     returned is shorter than ``num_epochs - start_epoch`` when it stopped early.
     """
-    backend = check_backend(backend)
-    check_instance("cfg", cfg, ModelConfig)
-    check_instance("tcfg", tcfg, TrainConfig, " (rnnlab.TrainConfig(num_epochs=..., lr=...))")
-    if cfg.bidirectional:
-        raise ConfigError(
-            "a bidirectional model reads the future, so it cannot be trained as a language "
-            "model of the next character; use it as an encoder or tagger (examples/)"
-        )
-    check_train_params(backend, cfg, params)
-    corpus = check_corpus_ids(corpus, cfg.vocab_size)  # (N,)
-    if val_corpus is not None:
-        val_corpus = check_corpus_ids(val_corpus, cfg.vocab_size, "val_corpus")  # (N_val,)
-    start_epoch = check_int("start_epoch", start_epoch, 0)
-    for name, fn in (("on_epoch", on_epoch), ("on_batch", on_batch)):
-        if fn is not None and not callable(fn):
-            raise ConfigError(f"{name} must be a function or None, got {type(fn).__name__}")
-    past = check_sequence("past", past, "the earlier epochs' stats", ConfigError)
-    if optimizer is not None and not callable(getattr(optimizer, "step", None)):
-        raise ConfigError(f"optimizer must be one made by backend.make_optimizer(...) or None, "
-                          f"got {type(optimizer).__name__}")
-    if tuner is not None and not isinstance(tuner, ThreadTuner):
-        raise ConfigError(f"tuner must be a rnnlab.threads.ThreadTuner or None, got "
-                          f"{type(tuner).__name__}")
-    if parallel is not None and not isinstance(parallel, DataParallel):
-        raise ConfigError(f"parallel must be the DataParallel of a torchrun process "
-                          f"(rnnlab.torch_backend.distributed.connect()) or None, got "
-                          f"{type(parallel).__name__}")
-    check_corpus_fits(len(corpus), tcfg)
-    if tcfg.patience and (val_corpus is None or len(val_corpus) == 0):
-        raise ConfigError(f"patience={tcfg.patience} stops on validation perplexity, but no "
-                          "validation corpus was given")
-    if parallel is not None:
-        if getattr(backend, "parallel", None) is not parallel:
-            raise ConfigError("train(parallel=...) needs that run's backend, "
-                              "parallel.backend(...), whose gradients are averaged over the "
-                              f"processes; got {backend!r}")
-        check_divisible(tcfg.batch_size, parallel.world_size)
+    corpus, val_corpus = check_train_inputs(backend, cfg, params, corpus, tcfg, val_corpus,
+                                            parallel)  # (N,), (N_val,) or None
     loader = SeqDataLoader(corpus, tcfg.batch_size, tcfg.num_steps, tcfg.use_random_iter)
     if optimizer is None:
         optimizer = backend.make_optimizer(tcfg.optimizer, params, tcfg.lr)

@@ -272,7 +272,7 @@ def test_resume_without_checkpoint_and_rerun_without_resume_are_refused(capsys, 
 def test_rnn_gradient_vanishes_faster_than_lstm_and_gru():
     """At d2l's initialisation, k steps back the rnn's ||dL/dH|| has fallen by ~0.08^k
     (tanh' ≈ 1 times ||W_hh|| ≈ 0.01 sqrt(H)), the gated cells' by ~0.5^k (σ(0) = 1/2)."""
-    from rnnlab.inspect import available_cells, gradient_flow
+    from rnnlab.gradient_reach import available_cells, gradient_flow
 
     corpus = np.random.default_rng(0).integers(0, 28, 400)
     cells = [c for c in ("rnn", "lstm", "gru") if c in available_cells()]

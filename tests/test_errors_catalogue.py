@@ -44,7 +44,7 @@ def _name(func) -> str:
 def refusals() -> list[tuple[str, str, str]]:
     """(module, error type, message template) of every error rnnlab makes, in source order:
     each call of an error type (raised at once, or returned by a helper that builds it),
-    and each call of the helpers that fill in a common form (``validate.refuse``: "… must
+    and each call of the helpers that fill in a common form (``checks.refuse``: "… must
     be <expected>, got …"; the checkpoint schema's ``_fail``)."""
     out = []
     for path in sorted((ROOT / "rnnlab").rglob("*.py")):
@@ -54,7 +54,7 @@ def refusals() -> list[tuple[str, str, str]]:
                        key=lambda n: (n.lineno, n.col_offset))
         for node in calls:
             name, args = _name(node.func), node.args
-            if name == "refuse" and len(args) >= 3:  # validate.refuse(name, value, expected[, error])
+            if name == "refuse" and len(args) >= 3:  # checks.refuse(name, value, expected[, error])
                 kind = _name(args[3]) if len(args) > 3 else "ConfigError"
                 if kind not in ERROR_TYPES:  # a helper passing on its caller's type
                     kind = "ConfigError, ShapeError or ParamError"

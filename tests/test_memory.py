@@ -14,7 +14,8 @@ import pytest
 from rnnlab.cli import main
 from rnnlab.config import ModelConfig
 from rnnlab.errors import ConfigError
-from rnnlab.memory import estimate_memory, measure_numpy_step
+from rnnlab.memory import estimate_memory
+from rnnlab.numpy_backend.measure import measure_numpy_step
 from rnnlab.numpy_backend.optim import make_optimizer
 from rnnlab.params import init_params
 

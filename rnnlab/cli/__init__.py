@@ -18,13 +18,24 @@ import sys
 
 import numpy as np
 
-from .. import __version__
 from ..distributed import launch_rank
-from ..errors import EXIT_ERROR, DistributedError, RnnlabError, SubjectError, exit_status
+from ..errors import (
+    EXIT_ERROR,
+    DistributedError,
+    RnnlabError,
+    SubjectError,
+    exit_status,
+)
+from ..version import __version__
 from . import generate, gradcheck, inspect, memory, train, verify
 from .common import OneLineParser, flag_names, is_out_of_memory, one_line
-from .signals import (describe, detach_from_lost_terminal, interrupt_status, say,
-                      stop_signals_as_interrupts)
+from .signals import (
+    describe,
+    detach_from_lost_terminal,
+    interrupt_status,
+    say,
+    stop_signals_as_interrupts,
+)
 
 COMMANDS = (train, generate, gradcheck, inspect, memory, verify)  # in the order --help lists them
 

@@ -7,6 +7,8 @@ import math
 import re
 from pathlib import Path
 
+from ..backend import get_backend
+from ..distributed import launch_rank
 from ..errors import EXIT_ERROR, ConfigError
 
 
@@ -15,8 +17,6 @@ class OneLineParser(argparse.ArgumentParser):
     and the value: ``rnnlab train: error: argument --hidden: expected a positive ...``."""
 
     def error(self, message: str):
-        from ..distributed import launch_rank
-
         if launch_rank() != 0:  # under torchrun every process parses alike: rank 0 says it
             self.exit(EXIT_ERROR)
         self.exit(EXIT_ERROR, f"{self.prog}: error: {one_line(message)} "
@@ -210,8 +210,6 @@ def check_backend_options(backend: str, impl: str, device=None, cell: str | None
 
 def make_backend(args, cell: str | None = None, gru_form: str | None = None,
                  gru_form_option: bool = True):
-    from ..backend import get_backend
-
     check_backend_options(args.backend, args.impl, args.device, cell, gru_form, gru_form_option)
     options = {"dtype": args.dtype}
     if args.backend == "torch":

@@ -7,9 +7,19 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint import BEST_NAME, CHECKPOINT_NAME, load_checkpoint, resolve
 from ..errors import ConfigError
-from .common import (add_backend_options, add_threads_option, make_backend, nonneg_int,
-                     positive_float, positive_int)
+from ..generate import check_num_preds, predict, prefix_ids
+from ..runs import find_runs, run_prefix, run_tokenizer, runs_table, summary
+from ..threads import thread_tuner
+from .common import (
+    add_backend_options,
+    add_threads_option,
+    make_backend,
+    nonneg_int,
+    positive_float,
+    positive_int,
+)
 
 
 def add_parser(sub) -> None:
@@ -59,8 +69,6 @@ def add_parser(sub) -> None:
 def choose_checkpoint(path: Path, which: str | None) -> Path:
     """The file ``--which`` picks in a run directory: best.safetensors (the default when
     it exists) or checkpoint.safetensors; a checkpoint file is taken as it is."""
-    from ..checkpoint import BEST_NAME, CHECKPOINT_NAME
-
     if not path.is_dir():
         if which is not None:
             raise ConfigError(f"--which {which} chooses a checkpoint of a run directory, and "
@@ -76,11 +84,6 @@ def choose_checkpoint(path: Path, which: str | None) -> Path:
 
 
 def cmd_generate(args) -> int:
-    from ..checkpoint import CHECKPOINT_NAME, load_checkpoint, resolve
-    from ..generate import check_num_preds, predict, prefix_ids
-    from ..runs import find_runs, run_prefix, run_tokenizer, runs_table, summary
-    from ..threads import thread_tuner
-
     folder = Path(args.checkpoint)
     if folder.is_dir() and not (folder / CHECKPOINT_NAME).exists():
         if not find_runs(folder):

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from ..backend import get_backend
 from ..config import CELLS, GRU_FORMS, ModelConfig
 from ..errors import ConfigError
-from .common import (add_threads_option, check_backend_options, nonneg_int, positive_float,
-                     positive_int)
+from ..gradcheck import gradcheck, random_problem
+from ..params import param_count
+from ..threads import thread_tuner
+from .common import (
+    add_threads_option,
+    check_backend_options,
+    nonneg_int,
+    positive_float,
+    positive_int,
+)
 
 
 def add_parser(sub) -> None:
@@ -39,17 +48,11 @@ MAX_CHECKED = 100_000  # numbers perturbed by `rnnlab gradcheck`: about a minute
 
 
 def cmd_gradcheck(args) -> int:
-    from ..backend import get_backend
-    from ..gradcheck import gradcheck, random_problem
-    from ..threads import thread_tuner
-
     check_backend_options(args.backend, args.impl, None, args.cell, args.gru_form)
     cfg = ModelConfig(args.cell, args.vocab, args.hidden, num_layers=args.num_layers,
                       gru_form=args.gru_form, bidirectional=args.bidirectional)
     # finite differences cost two loss evaluations per number checked: refuse, with the
     # count, a model whose check would run for hours instead of starting it
-    from ..memory import param_count
-
     numbers = param_count(cfg) + (cfg.num_layers * cfg.num_directions * cfg.num_states
                                   * args.batch_size * cfg.num_hiddens)
     if numbers > MAX_CHECKED:

@@ -6,8 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import CELLS, OPTIMIZERS
+from ..checkpoint import load_checkpoint
+from ..config import CELLS, OPTIMIZERS, ModelConfig
+from ..data import load_corpus, split_after
 from ..errors import ConfigError
+from ..gradient_reach import available_cells, check_gradient_flow_inputs, gradient_flow
+from ..memory import check_training_fits
 from .common import add_threads_option, nonneg_int, positive_float, positive_int
 
 
@@ -56,11 +60,6 @@ def add_parser(sub) -> None:
 
 
 def cmd_inspect(args) -> int:
-    from ..data import load_corpus, split_after
-    from ..config import ModelConfig
-    from ..inspect import available_cells, check_gradient_flow_inputs, gradient_flow
-    from ..memory import check_training_fits
-
     out = Path(args.out)
     if args.run is not None:
         plot_run_grad_norms(args.run, out, args.no_plot)
@@ -103,7 +102,7 @@ def cmd_inspect(args) -> int:
             print(f"{label}: mean forget gate F at initialisation "
                   f"{f.extra['mean_F_init']:.2f}{trained} (dL/dC shrinks by F per step back)")
     if not args.no_plot:
-        from ..plot import plot_gradient_flow
+        from ..plot import plot_gradient_flow  # lazy: matplotlib, only when drawing
 
         path = plot_gradient_flow(flows, out / "gradient_flow.png", args.window, args.epochs)
         print(f"plot  {path}", flush=True)
@@ -112,8 +111,6 @@ def cmd_inspect(args) -> int:
 
 def plot_run_grad_norms(run, out: Path, no_plot: bool) -> None:
     """Summarise (and plot) a training run's per-batch gradient norms from its checkpoint."""
-    from ..checkpoint import load_checkpoint
-
     ckpt = load_checkpoint(run)
     log = np.asarray(ckpt.arrays.get("grad_norms", np.zeros((0, 2)))).reshape(-1, 2)
     if not len(log):
@@ -127,7 +124,7 @@ def plot_run_grad_norms(run, out: Path, no_plot: bool) -> None:
           + (f"{100 * np.mean(norms > theta):.0f}% of batches clipped at theta = {theta:g}"
              if np.isfinite(theta) else "no clipping"))
     if not no_plot:
-        from ..plot import plot_grad_norms
+        from ..plot import plot_grad_norms  # lazy: matplotlib, only when drawing
 
         m = ckpt.model
         path = plot_grad_norms(x, norms, theta, out / "grad_norm.png",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ..config import CELLS, GRU_FORMS, OPTIMIZERS, ModelConfig
+from ..memory import estimate_memory
+from ..numpy_backend.measure import measure_numpy_step
 from .common import check_backend_options, positive_int
 
 
@@ -35,8 +37,6 @@ def add_parser(sub) -> None:
 
 
 def cmd_memory(args) -> int:
-    from ..memory import estimate_memory, measure_numpy_step
-
     for backend in ([args.backend] if args.backend else ["numpy", "torch"]):
         if backend == "torch" or args.backend:  # --impl is the torch path's, when both
             check_backend_options(backend, args.impl, None, args.cell, args.gru_form)

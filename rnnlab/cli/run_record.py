@@ -18,7 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import TIME_MACHINE_NAMES as BUILTIN_CORPORA  # the names --corpus reads as the book
+from ..data import (
+    TIME_MACHINE_NAMES as BUILTIN_CORPORA,  # the names --corpus reads as the book
+)
+from ..data import load_corpus
 from ..errors import CheckpointError, ConfigError
 
 
@@ -228,8 +231,6 @@ def run_corpus(args, ckpt, ckpt_path: Path, out: Path):
     from another directory or with the file moved or renamed; other text is refused.
     Without --corpus, a recorded path that no longer exists is looked for beside the run
     directory and the directories above it, under its recorded relative path or name."""
-    from ..data import load_corpus
-
     want = ckpt.extra.get("corpus_sha256") if ckpt is not None else None
     candidates = [args.corpus]
     if (ckpt is not None and "corpus" not in getattr(args, "explicit", set())

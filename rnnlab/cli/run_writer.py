@@ -124,7 +124,7 @@ class RunWriter:
 
     def draw(self) -> None:
         """perplexity.png, and grad_norm.png once there are gradient norms."""
-        from ..plot import plot_grad_norms, plot_perplexity
+        from ..plot import plot_grad_norms, plot_perplexity  # lazy: matplotlib is optional
 
         title = self.plot_title
         try:

@@ -14,16 +14,56 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint import (
+    BEST_NAME,
+    CHECKPOINT_NAME,
+    check_resume,
+    decode_checkpoint,
+    load_checkpoint,
+    read_checkpoint_bytes,
+    rng_metadata,
+)
 from ..config import CELLS, GRU_FORMS, OPTIMIZERS, ModelConfig
-from ..data import TOKEN_KINDS
-from ..checkpoint import BEST_NAME
-from ..errors import EXIT_NONFINITE, ConfigError, CorpusError, NonFiniteError
+from ..data import TOKEN_KINDS, split_after, tokenizer_for
+from ..distributed import check_divisible, launch_env
+from ..errors import (
+    EXIT_NONFINITE,
+    ConfigError,
+    CorpusError,
+    DistributedError,
+    NonFiniteError,
+    RnnlabError,
+)
+from ..generate import check_num_preds, predict, prefix_ids
+from ..memory import check_training_fits, retain_freed_memory
+from ..params import init_params
+from ..runlock import RunLock
+from ..runs import default_prefix
 from ..schedule import best_epoch, stopped_early, val_history
-from .common import (add_backend_options, add_threads_option, check_backend_options,
-                     check_run_dir, clip_threshold, decay_factor, describe_choice, fraction,
-                     make_backend, nonneg_int, one_line, positive_float, positive_int)
+from ..threads import thread_tuner
+from ..train import TrainConfig, check_corpus_fits, resolve_init, train
+from .common import (
+    add_backend_options,
+    add_threads_option,
+    check_backend_options,
+    check_run_dir,
+    clip_threshold,
+    decay_factor,
+    describe_choice,
+    fraction,
+    make_backend,
+    nonneg_int,
+    one_line,
+    positive_float,
+    positive_int,
+)
 from .progress import RunProgress, printable
-from .run_record import adopt_run_options, register_actions, run_corpus, run_options_record
+from .run_record import (
+    adopt_run_options,
+    register_actions,
+    run_corpus,
+    run_options_record,
+)
 from .run_writer import RunWriter
 from .signals import Terminated, describe, interrupt_status, say
 
@@ -155,9 +195,6 @@ def why_stopped(history: list) -> str:
 def saved_epoch(ckpt_path: Path, default: int) -> int:
     """The epoch of the checkpoint on disk: a stop that lands just after a save's rename,
     before the run has noted it, must not name the one before."""
-    from ..checkpoint import load_checkpoint
-    from ..errors import RnnlabError
-
     try:
         return load_checkpoint(ckpt_path).epoch
     except (RnnlabError, OSError):
@@ -169,8 +206,6 @@ def processes(n: int) -> str:
 
 
 def cmd_train(args) -> int:
-    from ..distributed import launch_env
-
     launch = launch_env()  # None unless torchrun started this process
     if launch is None:
         return run_train(args, None)
@@ -180,8 +215,6 @@ def cmd_train(args) -> int:
 def check_launch_options(args, launch) -> None:
     """Under torchrun: what cannot train data-parallel is refused by every process alike,
     before any of them waits for the others (rank 0 says it; the others exit quietly)."""
-    from ..distributed import check_divisible
-
     if args.backend != "torch" and "backend" in getattr(args, "explicit", set()):
         raise ConfigError(
             f"the {args.backend} backend trains in one process: it is rnnlab's executable "
@@ -209,10 +242,8 @@ def run_data_parallel(args, launch) -> int:
     import contextlib
     import os
 
-    from ..errors import DistributedError
-
     check_launch_options(args, launch)  # before torch is imported: numpy needs none
-    from ..torch_backend.distributed import connect
+    from ..torch_backend.distributed import connect  # lazy: torch, under torchrun only
 
     dp = connect(args.device, timeout=args.dist_timeout, launch=launch)
     try:
@@ -233,10 +264,6 @@ def run_data_parallel(args, launch) -> int:
 
 def run_train(args, dp) -> int:
     """``rnnlab train``; ``dp``: this process's DataParallel under torchrun, else None."""
-    from ..checkpoint import CHECKPOINT_NAME, read_checkpoint_bytes
-    from ..memory import retain_freed_memory
-    from ..runlock import RunLock
-
     if args.resume and args.overwrite:  # which one was meant? the run is not guessed away
         raise ConfigError("--resume continues the run in --out, and --overwrite starts a new "
                           "one in its place: give one of them")
@@ -270,16 +297,6 @@ def run_train(args, dp) -> int:
 
 
 def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> int:
-    from ..checkpoint import check_resume, decode_checkpoint, rng_metadata
-    from ..data import split_after, tokenizer_for
-    from ..distributed import check_divisible
-    from ..generate import check_num_preds, predict, prefix_ids
-    from ..memory import check_training_fits
-    from ..runs import default_prefix
-    from ..params import init_params
-    from ..threads import thread_tuner
-    from ..train import TrainConfig, check_corpus_fits, resolve_init, train
-
     is_main = dp is None or dp.is_main  # prints, plots and writes checkpoints
     ckpt = None if data is None else decode_checkpoint(data, ckpt_path)
     if ckpt is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from ..errors import SubjectError
 from .common import nonneg_int, positive_int
 
 CONVENTIONS = ("cs231n", "d2l", "torch.nn", "min-char-rnn", "protocol")
@@ -45,8 +46,6 @@ def add_parser(sub) -> None:
 
 
 def cmd_verify(args) -> int:
-    from ..errors import SubjectError
-
     try:
         from ..testing import DEFAULT_MAX_EXAMPLES, Progress, verify
     except ImportError as exc:  # Hypothesis is an optional dependency

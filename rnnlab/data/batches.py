@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from rnnlab.errors import ConfigError, CorpusError, ShapeError
-
+from ..checks import check_bool
+from ..errors import ConfigError, CorpusError, ShapeError
 from .corpus import _check_max_tokens
 
 
@@ -126,8 +126,6 @@ class SeqDataLoader:
     ``epoch(rng)`` draws a fresh offset (and order) from the given generator."""
 
     def __init__(self, corpus, batch_size: int, num_steps: int, use_random_iter: bool) -> None:
-        from ..validate import check_bool
-
         self.use_random_iter = check_bool("use_random_iter", use_random_iter)
         self.corpus, self.batch_size, self.num_steps = _check_batching(
             corpus, batch_size, num_steps, self.use_random_iter

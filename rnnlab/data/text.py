@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rnnlab.errors import ConfigError, VocabError
+from ..checks import check_int
+from ..errors import ConfigError, VocabError
 
 UNK = "<unk>"
 TIME_MACHINE_NAMES = ("timemachine", "time_machine")
@@ -116,8 +117,6 @@ class Vocab:
         min_freq: int = 0,
         reserved_tokens: Sequence[str] | None = None,
     ) -> None:
-        from ..validate import check_int
-
         tokens = [] if tokens is None else tokens
         if not isinstance(tokens, (list, tuple, str)):
             raise VocabError(f"tokens must be a list of token strings (or of lists of them, "

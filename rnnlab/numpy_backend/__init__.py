@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arguments import Flag, checked
+from ..arrays import (
+    LearningRate,
+    Theta,
+    check_arrays_of,
+    check_finite_inputs,
+    check_grads,
+    check_numpy_params,
+    check_optimizer_args,
+    check_param_values,
+    check_state,
+    check_states_of,
+    check_tokens,
+    check_weights,
+    zero_state_shape,
+)
 from ..config import ModelConfig
 from ..dropout import check_dropout_masks, check_finite_masks
-from ..errors import ConfigError
+from ..errors import ConfigError, ShapeError
 from ..params import check_dtype, validate_params
-from ..validate import (check_arrays_of, check_bool, check_finite_inputs, check_grads,
-                        check_number, check_numpy_params, check_optimizer_args,
-                        check_param_values, check_state, check_states_of, check_theta,
-                        check_tokens, check_weights, zero_state_shape)
 from .functional import clip_grads, sgd, sigmoid, softmax_cross_entropy
 from .model import loss_and_grads, model_backward, model_forward
 from .optim import OPTIMIZERS, check_step_grads, make_optimizer
@@ -80,20 +92,18 @@ class NumpyBackend:
             check_finite_inputs(params, state)  # a NaN / inf parameter is named
         return logits, state_T
 
+    @checked
     def loss_and_grads(self, cell, params: dict, X, Y, state: tuple, weights=None,
-                       state_grads: bool = False, dropout_masks=None):
+                       state_grads: Flag = False, dropout_masks=None):
         """Mean cross-entropy, its gradients by BPTT, the final state (a fresh array).
 
         With ``state_grads=True`` a fourth value is returned: dL/d(initial state).
         ``dropout_masks`` (``rnnlab.dropout.dropout_masks``): dropout between layers, for
         training; None (the default) is no dropout.
         """
-        state_grads = check_bool("state_grads", state_grads)
         cfg, X = self._check(cell, params, X, state)
         Y = check_tokens(Y, cfg.vocab_size, name="Y")
         if Y.shape != X.shape:
-            from ..errors import ShapeError
-
             raise ShapeError(f"Y has shape {Y.shape}, expected X's shape {X.shape}")
         weights = check_weights(weights, X.size)
         masks = check_dropout_masks(cfg, dropout_masks, X.shape[1], X.shape[0])
@@ -106,13 +116,15 @@ class NumpyBackend:
             check_finite_masks(masks)
         return (loss, grads, state_T, dstate0) if state_grads else (loss, grads, state_T)
 
-    def clip_grads(self, grads: dict, theta: float) -> float:
-        return clip_grads(check_grads(grads), check_theta(theta))
+    @checked
+    def clip_grads(self, grads: dict, theta: Theta) -> float:
+        return clip_grads(check_grads(grads), theta)
 
-    def sgd(self, params: dict, grads: dict, lr: float) -> None:
+    @checked
+    def sgd(self, params: dict, grads: dict, lr: LearningRate) -> None:
         check_arrays_of("params", params, np.ndarray, _FROM_NUMPY)
         check_step_grads(grads, params)
-        sgd(params, grads, check_number("lr", lr, 0, lo_open=True))
+        sgd(params, grads, lr)
 
     def make_optimizer(self, name: str, params: dict, lr: float):
         """``sgd`` | ``adam`` | ``adagrad`` | ``adagrad-minchar``, hand-written; ``step(grads)`` updates in place."""

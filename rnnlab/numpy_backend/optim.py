@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arrays import check_grads, check_grads_fit
 from ..errors import CheckpointError, ConfigError
-from ..validate import check_grads, check_grads_fit
 
 
 def check_step_grads(grads, params: dict) -> dict:

@@ -27,8 +27,17 @@ from .mistakes import CATALOGUE, Mistake
 from .protocol_units import Protocol
 from .report import Report
 from .runner import DEFAULT_MAX_EXAMPLES, Progress, assert_conforms, verify
-from .spec import SPEC, Rules, run as run_spec
-from .strategies import Constraints, Example, Problem, examples, make_problem, problems, sizes
+from .spec import SPEC, Rules
+from .spec import run as run_spec
+from .strategies import (
+    Constraints,
+    Example,
+    Problem,
+    examples,
+    make_problem,
+    problems,
+    sizes,
+)
 
 __all__ = [
     "assert_conforms", "verify", "Report", "Protocol", "Block", "fused", "single",

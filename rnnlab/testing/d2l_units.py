@@ -10,7 +10,14 @@ import numpy as np
 
 from ..errors import SubjectError
 from . import conventions as cv
-from .adapters import SubjectRaised, Unit, _check_signature, _grad_quantities, f64, one_line
+from .adapters import (
+    SubjectRaised,
+    Unit,
+    _check_signature,
+    _grad_quantities,
+    f64,
+    one_line,
+)
 from .compare import Misfit, Quantity
 from .spec import SpecResult
 from .strategies import Constraints, Problem

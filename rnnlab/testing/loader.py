@@ -324,7 +324,7 @@ def _units(obj, convention, cell, name, source, label) -> tuple[list, list]:
         for n, fn, c in pairs:
             if _uses_torch(fn):
                 _need_torch(f"{n} (it uses torch)")
-                from .torch_units import D2LTorchUnit
+                from .torch_units import D2LTorchUnit  # lazy: torch, for torch subjects only
 
                 units.append(D2LTorchUnit(fn, c, n, source))
             else:
@@ -332,7 +332,7 @@ def _units(obj, convention, cell, name, source, label) -> tuple[list, list]:
         return units, [n for n, _, _ in pairs]
     if convention == "torch.nn":
         _need_torch("the torch.nn convention")
-        from .torch_units import TorchNNUnit, infer_cell, is_module_class
+        from .torch_units import TorchNNUnit, infer_cell, is_module_class  # lazy: torch
 
         if isinstance(obj, types.ModuleType):
             if name is not None:

@@ -21,11 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, Verbosity, given, seed as hyp_seed, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import seed as hyp_seed
 from hypothesis.errors import Flaky
 
 from . import spec
 from .adapters import SubjectRaised, Unit, f64
+from .conventions import block_slices
 from .compare import Misfit, Quantity, Tolerance, compare, gradient_scale
 from .report import Difference, PropertyResult
 from .strategies import Example, Problem, examples, make_problem
@@ -167,8 +169,6 @@ class FiniteDifferences(Property):
 def _directions(q: Quantity, shape: tuple) -> list:
     """(kind, label, index): one direction per gate block of a fused weight, per time step
     of a sequence input, else one for the whole array, so a disagreement is localised."""
-    from .conventions import block_slices
-
     if q.block is not None and len(q.block.parts) > 1:
         return [("gate", label, sl) for label, sl in block_slices(q.block, shape)]
     if q.time_axis is not None and len(shape) > q.time_axis and shape[q.time_axis] > 1:

@@ -6,6 +6,7 @@ import sys
 import time
 from typing import TextIO
 
+from ..errors import ConfigError
 from .compare import tolerance
 from .diagnosis import diagnose
 from .loader import load
@@ -51,8 +52,6 @@ def verify(subject, convention: str | None = None, cell: str | None = None, *,
     ``example``: replay one example, ``"B=2 T=3 D=1 H=2 seed=7"``, instead of searching.
     Usage problems raise :class:`~rnnlab.errors.SubjectError`.
     """
-    from ..errors import ConfigError
-
     if isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1:
         raise ConfigError(f"max_examples must be a positive int, got {max_examples!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..checks import shown
 from ..errors import SubjectError
-from ..validate import shown
 from . import conventions as cv
 from .adapters import SubjectRaised, Unit, f64, one_line
 from .compare import Quantity

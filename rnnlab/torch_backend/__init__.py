@@ -20,23 +20,56 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..config import ModelConfig, as_model_config
+from ..arguments import Flag, checked
+from ..arrays import (
+    LearningRate,
+    Theta,
+    check_arrays_of,
+    check_finite_inputs,
+    check_optimizer_args,
+    check_param_array,
+    check_param_values,
+    check_state,
+    check_states_of,
+    check_tokens,
+    check_weights,
+    shape_items,
+    zero_state_shape,
+)
+from ..config import ModelConfig
 from ..dropout import check_dropout_masks, check_finite_masks
 from ..errors import ConfigError, ParamError, ShapeError
-from ..params import validate_params
-from ..validate import (check_arrays_of, check_bool, check_finite_inputs, check_number,
-                        check_optimizer_args, check_param_array, check_param_values,
-                        check_state, check_states_of, check_theta, check_tokens,
-                        check_weights, infer_cell, shape_items, zero_state_shape)
+from ..params import as_model_config, infer_cell, validate_params
 from . import nn_map
 from .cells import CELLS
 from .device import numpy_dtype, resolve_device, resolve_dtype
 from .functional import clip_grads, cross_entropy, global_norm, sgd
-from .model import model_forward, nn_flat, nn_forward, nn_leaves, stack_state, unstack_state
-from .nn_map import (d2l_rnn_scratch, from_d2l_params, from_nn_module, from_state_dict,
-                     make_nn_module, nn_weights, to_d2l_params, to_nn_module, to_state_dict)
-from .optim import (OPTIMIZER_NAMES, TorchOptimizer, check_step_grads, check_tensor_grads,
-                    make_optimizer)
+from .model import (
+    model_forward,
+    nn_flat,
+    nn_forward,
+    nn_leaves,
+    stack_state,
+    unstack_state,
+)
+from .nn_map import (
+    d2l_rnn_scratch,
+    from_d2l_params,
+    from_nn_module,
+    from_state_dict,
+    make_nn_module,
+    nn_weights,
+    to_d2l_params,
+    to_nn_module,
+    to_state_dict,
+)
+from .optim import (
+    OPTIMIZER_NAMES,
+    TorchOptimizer,
+    check_step_grads,
+    check_tensor_grads,
+    make_optimizer,
+)
 
 __all__ = ["TorchBackend", "IMPLS", "model_forward", "nn_forward", "CELLS", "cross_entropy",
            "global_norm", "clip_grads", "sgd", "resolve_device", "resolve_dtype",
@@ -67,7 +100,7 @@ def nn_order(name: str, t: torch.Tensor) -> torch.Tensor:
 def _fits(cfg: ModelConfig, params: dict) -> bool:
     """Every parameter of ``cfg`` a float32 or float64 tensor of its shape, one dtype and
     one device, nothing else in the dict: a shape, dtype and device comparison per
-    tensor (``validate.check_numpy_params``' fast path, for tensors). False sends the
+    tensor (``arrays.check_numpy_params``' fast path, for tensors). False sends the
     call through the full check, which names what is wrong."""
     shapes = shape_items(cfg)
     if len(params) != len(shapes):
@@ -114,7 +147,7 @@ class TorchBackend:
     def from_numpy(self, params: dict) -> dict:
         """Leaf tensors on the device, in the backend's dtype (copies). A value that is not
         a finite real array, or a missing, extra or misshaped one, is a ParamError naming
-        it (``validate.check_param_values``, as the numpy backend).
+        it (``arrays.check_param_values``, as the numpy backend).
 
         The weight matrices (``W_x*``, ``W_h*``, ``W_hq``) keep rnnlab's (In, Out) shape
         and values but are stored in torch.nn's memory order, (Out, In) rows
@@ -185,7 +218,7 @@ class TorchBackend:
         return params
 
     def _tokens(self, X, V: int | None, name: str, device) -> torch.Tensor:
-        """(B, T) ids in [0, V) as int64 on ``device``; checked as ``validate.check_tokens``.
+        """(B, T) ids in [0, V) as int64 on ``device``; checked as ``arrays.check_tokens``.
 
         A tensor is checked where it lies (one min/max read back), so an id out of range
         is a ShapeError here, not a CUDA device-side assert inside the gather.
@@ -278,8 +311,9 @@ class TorchBackend:
                 weights = self._tensor(check_weights(weights, X.numel()), like.dtype, like.device)
         return cfg, params, X, Y, state, weights, masks
 
+    @checked
     def loss_and_grads(self, cell, params: dict, X, Y, state: tuple, weights=None,
-                       state_grads: bool = False, dropout_masks=None):
+                       state_grads: Flag = False, dropout_masks=None):
         """Mean (weighted) cross-entropy, its gradients by autograd, the final state (detached).
 
         With ``state_grads=True`` a fourth value is returned: dL/d(initial state), a tuple.
@@ -288,7 +322,6 @@ class TorchBackend:
         ``dropout_masks`` (``rnnlab.dropout.dropout_masks``, arrays or tensors): dropout
         between layers with exactly these masks, as the numpy backend; None: no dropout.
         """
-        state_grads = check_bool("state_grads", state_grads)
         cfg, params, X, Y, state, weights, masks = self._loss_inputs(
             cell, params, X, Y, state, weights, dropout_masks)
         state0 = tuple(s.detach().requires_grad_(state_grads) for s in state)
@@ -329,13 +362,15 @@ class TorchBackend:
             return loss, named, state_T, tuple(dstate)
         return loss, named, state_T
 
-    def clip_grads(self, grads: dict, theta: float) -> float:
-        return clip_grads(check_tensor_grads(grads), check_theta(theta))
+    @checked
+    def clip_grads(self, grads: dict, theta: Theta) -> float:
+        return clip_grads(check_tensor_grads(grads), theta)
 
-    def sgd(self, params: dict, grads: dict, lr: float) -> None:
+    @checked
+    def sgd(self, params: dict, grads: dict, lr: LearningRate) -> None:
         check_arrays_of("params", params, torch.Tensor, _FROM_NUMPY)
         check_step_grads(grads, params)
-        sgd(params, grads, check_number("lr", lr, 0, lo_open=True))
+        sgd(params, grads, lr)
 
     def make_optimizer(self, name: str, params: dict, lr: float) -> TorchOptimizer:
         """``sgd`` | ``adam`` | ``adagrad`` (torch.optim), ``adagrad-minchar`` (torch ops);

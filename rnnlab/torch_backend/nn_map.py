@@ -31,10 +31,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import ModelConfig, as_model_config
+from ..config import ModelConfig
 from ..errors import ConfigError
-from ..params import (TORCH_GATES, TORCH_MODULE, _torch_suffix, from_d2l_list, from_torch_nn,
-                      has_hidden_bias, suffix, to_d2l_list, to_torch_nn, units, validate_params)
+from ..params import (
+    TORCH_GATES,
+    TORCH_MODULE,
+    _torch_suffix,
+    as_model_config,
+    from_d2l_list,
+    from_torch_nn,
+    has_hidden_bias,
+    suffix,
+    to_d2l_list,
+    to_torch_nn,
+    units,
+    validate_params,
+)
+from .device import resolve_dtype
 
 # ---------------------------------------------------------------------------------------
 # the differentiable mapping used by the backend's nn path
@@ -199,8 +212,6 @@ def to_nn_module(cfg: "ModelConfig | str", params: dict, dtype=None, device=None
     params = _numpy_params(params)
     cfg = validate_params(cfg, params)
     if dtype is None:
-        from .device import resolve_dtype
-
         dtype = resolve_dtype(params["b_q"].dtype)
     sd = to_state_dict(cfg, params, dtype=dtype, device=device)
     rnn_module = make_nn_module(cfg, dtype=dtype, device=device)

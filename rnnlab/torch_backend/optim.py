@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import ConfigError
-from ..numpy_backend.optim import _get  # the shared "missing / misshaped" CheckpointError
+from ..arrays import check_grads_fit
+from ..errors import ConfigError, ParamError
+from ..numpy_backend.optim import (  # the shared "missing / misshaped" CheckpointError
+    SGD,
+    _get,
+)
 
 # torch.optim state key -> the NumPy optimisers' array prefix
 STATE_KEYS = {"sgd": {}, "adam": {"exp_avg": "m", "exp_avg_sq": "v"}, "adagrad": {"sum": "sum"}}
@@ -22,9 +26,7 @@ OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adagrad": torch
 
 
 def check_tensor_grads(grads) -> dict:
-    """A dict of float tensors (``validate.check_grads`` is the NumPy twin)."""
-    from ..errors import ParamError
-
+    """A dict of float tensors (``arrays.check_grads`` is the NumPy twin)."""
     if not isinstance(grads, dict):
         raise ParamError(f"grads must be a dict of tensors, got {type(grads).__name__}")
     for name, g in grads.items():
@@ -36,8 +38,6 @@ def check_tensor_grads(grads) -> dict:
 
 def check_step_grads(grads, params: dict) -> dict:
     """A dict of float tensors named and shaped as ``params`` (ParamError otherwise)."""
-    from ..validate import check_grads_fit
-
     return check_grads_fit(check_tensor_grads(grads), params)
 
 
@@ -119,8 +119,6 @@ def _scalar_dtype() -> torch.dtype:
 
 
 def _sgd_check(state: dict) -> None:
-    from ..numpy_backend.optim import SGD
-
     SGD({}, 1.0).load_state_dict(state)  # the same refusal as the NumPy SGD
 
 

@@ -31,17 +31,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .backend import get_backend
 from .config import ModelConfig
+from .data.batches import _min_length
 from .errors import ConfigError, CorpusError
 from .numpy_backend.cells import CELLS as NUMPY_CELLS
-from .numpy_backend.model import model_backward, model_forward
+from .numpy_backend.model import (  # importing it registers every cell
+    model_backward,
+    model_forward,
+)
 from .params import init_params
+from .threads import thread_tuner
+from .train import TrainConfig, train
 
 
 def available_cells() -> tuple[str, ...]:
     """The cells the NumPy backend implements, in the order rnn, lstm, gru."""
-    from .numpy_backend import model  # noqa: F401  (importing it registers every cell)
-
     return tuple(c for c in ("rnn", "lstm", "gru") if c in NUMPY_CELLS)
 
 
@@ -146,8 +151,6 @@ def check_gradient_flow_inputs(train_tokens: int, probe_tokens: int, window: int
                                train_batch_size: int = 32, num_steps: int = 35) -> None:
     """Refuse texts too short for the probes or the training, in the terms of what
     inspect does (not of options it does not have), before anything is computed."""
-    from .data.batches import _min_length
-
     if probe_tokens < window + 2:
         raise CorpusError(f"inspecting a window of {window} steps needs at least {window + 2} "
                           f"tokens; the probe text has {probe_tokens} (use a smaller --window, "
@@ -177,10 +180,6 @@ def gradient_flow(cells, train_corpus: np.ndarray, probe_corpus: np.ndarray, voc
     ``threads`` (rnnlab.threads): a count, or ``"auto"``, measured on the first training
     steps and kept for the rest, probes included.
     """
-    from .backend import get_backend
-    from .threads import thread_tuner
-    from .train import TrainConfig, train
-
     check_gradient_flow_inputs(len(train_corpus), len(probe_corpus), window, epochs,
                                train_batch_size, num_steps)
     unknown = [c for c in cells if c not in available_cells()]

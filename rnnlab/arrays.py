@@ -1,199 +1,34 @@
-"""Input checks at rnnlab's public boundary, shared by the configs, the backends, the
-training loop, generation and checkpoints.
+"""Checks of the arrays every backend call takes: token ids, per-token weights, states,
+parameter values, gradients and the clipping threshold.
 
-Two kinds. **Scalars** (``check_int``, ``check_number``, ``check_bool``,
-``check_choice``, ``check_str``, ``check_seed``): a bad value is a ConfigError that names
-the argument, shows the value and says what was expected, with the argument's name in
-``exc.argument`` (a checkpoint's schema check reports it as the metadata field).
-Booleans are not numbers, strings are not numbers, NaN is not in any range.
-**Arrays** (token ids, targets, weights, states, parameter dicts): a ShapeError or
-ParamError naming the argument, the shape or value found and what was expected,
-instead of a traceback from deep inside NumPy.
-
-Every check is O(1) or one pass over an input the caller handed in; the backends' hot
-path checks names, shapes and dtypes only (see ``check_numpy_params``).
+A ShapeError or ParamError names the argument, the shape or value found and what was
+expected, instead of a traceback from deep inside NumPy. Every check is O(1) or one pass
+over an input the caller handed in; the backends' hot path checks names, shapes and
+dtypes only (see ``check_numpy_params``).
 """
 
 from __future__ import annotations
 
 import functools
-import math
-import numbers
+from typing import Annotated
 
 import numpy as np
 
+from .arguments import Number
+from .checks import (
+    check_dict,
+    check_fits,
+    check_number,
+    check_same_keys,
+    check_sequence,
+    host_array,
+    is_number,
+    refuse,
+    shown,
+)
 from .config import ModelConfig
 from .errors import ConfigError, NonFiniteParamError, ParamError, ShapeError
-from .params import GATES, param_shapes, validate_params
-
-
-# ----------------------------------------------------------------------------- scalars
-
-
-def shown(value, limit: int = 80) -> str:
-    """A value as an error message shows it: repr, an array by its type and shape, cut
-    to ``limit`` characters."""
-    if hasattr(value, "shape") and hasattr(value, "dtype") and getattr(value, "ndim", 0) > 0:
-        return f"{type(value).__name__} of shape {tuple(value.shape)} ({value.dtype})"
-    try:
-        text = repr(value)
-    except Exception:  # a broken __repr__ must not hide the real error
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def refuse(name: str, value, expected: str, error=ConfigError) -> Exception:
-    """The error for ``name = value`` when ``expected`` was: raise what this returns."""
-    exc = error(f"{name} must be {expected}, got {shown(value)}")
-    exc.argument = name
-    return exc
-
-
-def is_int(value) -> bool:
-    """An integer, not a bool (``True`` is an int to Python, not to rnnlab)."""
-    if type(value) is int:  # the common case, without the abstract-class checks
-        return True
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
-def is_number(value) -> bool:
-    """A real number: int or float (NumPy's too), not a bool, a string or a complex."""
-    if type(value) is float or type(value) is int:  # the common cases, quickly
-        return True
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def _interval(lo, hi, lo_open: bool, hi_open: bool) -> str:
-    if lo is not None and hi is not None:
-        return f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-    if lo is not None:
-        return f"{'>' if lo_open else '>='} {lo:g}"
-    return f"{'<' if hi_open else '<='} {hi:g}"
-
-
-def check_int(name: str, value, lo: int | None = None, hi: int | None = None) -> int:
-    """An integer in [lo, hi] (either bound optional), as a Python int."""
-    if is_int(value) and (lo is None or value >= lo) and (hi is None or value <= hi):
-        return int(value)
-    if lo == 1 and hi is None:
-        expected = "a positive integer"
-    elif lo == 0 and hi is None:
-        expected = "a non-negative integer"
-    elif lo is None and hi is None:
-        expected = "an integer"
-    else:
-        expected = f"an integer {_interval(lo, hi, False, False)}".replace("integer [", "integer in [")
-    raise refuse(name, value, expected)
-
-
-def check_number(name: str, value, lo: float | None = None, hi: float | None = None,
-                 lo_open: bool = False, hi_open: bool = False, allow_inf: bool = False) -> float:
-    """A real number in the interval (NaN never is; inf only with ``allow_inf``), as a float."""
-    if is_number(value):
-        v = float(value)
-        if (not math.isnan(v) and (allow_inf or math.isfinite(v))
-                and (lo is None or (v > lo if lo_open else v >= lo))
-                and (hi is None or (v < hi if hi_open else v <= hi))):
-            return v
-    finite = "" if allow_inf else " finite"
-    if lo == 0 and lo_open and hi is None:
-        expected = f"a positive{finite} number"
-    elif lo is None and hi is None:
-        expected = f"a{finite} number"
-    else:
-        expected = f"a number in {_interval(lo, hi, lo_open, hi_open)}" if (
-            lo is not None and hi is not None) else f"a{finite} number {_interval(lo, hi, lo_open, hi_open)}"
-    raise refuse(name, value, expected)
-
-
-def check_bool(name: str, value) -> bool:
-    """True or False: not 1, not "no" (a non-empty string is truthy)."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    raise refuse(name, value, "True or False")
-
-
-def check_choice(name: str, value, choices) -> str:
-    """One of ``choices`` (strings)."""
-    if isinstance(value, str) and value in choices:
-        return value
-    if isinstance(value, str):  # a typo, most likely: name it as such
-        exc = ConfigError(f"unknown {name} {shown(value)}; expected one of "
-                          + ", ".join(map(str, choices)))
-        exc.argument = name
-        raise exc
-    raise refuse(name, value, "one of " + ", ".join(map(str, choices)))
-
-
-def check_str(name: str, value, nonempty: bool = False) -> str:
-    if isinstance(value, str) and (value or not nonempty):
-        return value
-    raise refuse(name, value, "a non-empty string" if nonempty else "a string")
-
-
-def check_seed(name: str, value, optional: bool = False):
-    """A seed: a non-negative integer (what ``numpy.random.default_rng`` takes), or None
-    where ``optional`` (fresh entropy)."""
-    if value is None and optional:
-        return None
-    if is_int(value) and value >= 0:
-        return int(value)
-    raise refuse(name, value, "a non-negative integer" + (" or None" if optional else ""))
-
-
-def check_path(name: str, value):
-    """A file path: a str or os.PathLike, not None, not empty."""
-    import os
-
-    if isinstance(value, os.PathLike) or (isinstance(value, str) and value):
-        return value
-    raise refuse(name, value, "a file path (str or pathlib.Path)" if value != "" else
-                 "a file path, not an empty string")
-
-
-def check_instance(name: str, value, cls: type, hint: str = ""):
-    """An instance of ``cls`` (a config dataclass, most often): ``cfg must be a
-    ModelConfig, got None``, with ``hint`` saying how to make one."""
-    if isinstance(value, cls):
-        return value
-    raise refuse(name, value, f"a {cls.__name__}{hint}")
-
-
-def check_backend(backend, name: str = "backend"):
-    """An rnnlab backend: what ``rnnlab.get_backend`` returns (anything with its methods)."""
-    from .backend import Backend
-
-    if isinstance(backend, Backend):
-        return backend
-    raise refuse(name, backend, "an rnnlab backend, rnnlab.get_backend('numpy') or "
-                 "rnnlab.get_backend('torch')")
-
-
-def check_dict(name: str, value, what: str = "arrays", error=ParamError) -> dict:
-    """A dict (of parameter arrays, gradients, a state_dict): its name and type on error."""
-    if isinstance(value, dict):
-        return value
-    raise refuse(name, value, f"a dict of {what}", error)
-
-
-def check_same_keys(name: str, value: dict, reference: dict, ref_name: str = "params") -> dict:
-    """A dict with exactly ``reference``'s keys (gradients for parameters): the missing
-    and extra names on error."""
-    check_dict(name, value)
-    if value.keys() != reference.keys():
-        missing = sorted(set(reference) - set(value))
-        extra = sorted(set(value) - set(reference))
-        parts = ([f"missing {', '.join(map(repr, missing[:6]))}"] if missing else []) + (
-            [f"extra {', '.join(map(repr, extra[:6]))}"] if extra else [])
-        raise ParamError(f"{name} must have the names of {ref_name}: {'; '.join(parts)}")
-    return value
-
-
-def check_sequence(name: str, value, what: str, error=ShapeError) -> tuple:
-    """A tuple or list (of states, of arrays), not a string, an array or None."""
-    if isinstance(value, (tuple, list)):
-        return tuple(value)
-    raise refuse(name, value, f"a tuple or list of {what}", error)
+from .params import infer_cell, param_shapes, validate_params
 
 
 def check_optimizer_args(name, params, lr, choices, array_type, hint: str) -> float:
@@ -229,28 +64,16 @@ def check_states_of(name: str, state, array_type: type | None, hint: str = "") -
             raise ShapeError(f"{name}[{i}] must be a {array_type.__module__.split('.')[0]}."
                              f"{array_type.__name__}, got {type(s).__name__}{hint}")
         if array_type is None:
-            arr = _host_array(s, f"{name}[{i}]")
+            arr = host_array(s, f"{name}[{i}]")
             if arr.dtype.kind not in "fiu":  # the shape is checked where the model is known
                 raise ShapeError(f"{name}[{i}] must be an array of real numbers, got dtype "
                                  f"{arr.dtype}")
     return state
 
 
-# ----------------------------------------------------------------------------- arrays
-
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-
-def _host_array(X, name: str) -> np.ndarray:
-    """``X`` as a NumPy array (a torch tensor is read back to the host); a ragged nested
-    list, or anything NumPy cannot make an array of, is a ShapeError naming ``name``."""
-    if hasattr(X, "detach"):  # a torch tensor: check its values on the host
-        X = X.detach().cpu().numpy()
-    try:
-        return np.asarray(X)
-    except (ValueError, TypeError) as exc:  # ragged lists: "inhomogeneous shape ..."
-        raise ShapeError(f"{name} is not a rectangular array ({type(X).__name__}): {exc}") from None
 
 
 def check_tokens(X, vocab_size: int | None, name: str = "X") -> np.ndarray:
@@ -259,7 +82,7 @@ def check_tokens(X, vocab_size: int | None, name: str = "X") -> np.ndarray:
     ``vocab_size=None`` checks only what needs no vocabulary (2-D, non-empty, integer,
     non-negative): what ``backend.tokens`` can check.
     """
-    arr = _host_array(X, name)
+    arr = host_array(X, name)
     if arr.ndim != 2:
         raise ShapeError(f"{name} must be a (batch, steps) array of token ids, got shape {arr.shape}")
     if arr.shape[0] < 1 or arr.shape[1] < 1:
@@ -279,7 +102,7 @@ def check_tokens(X, vocab_size: int | None, name: str = "X") -> np.ndarray:
 def check_weights(weights, n: int):
     if weights is None:
         return None
-    w = _host_array(weights, "weights")
+    w = host_array(weights, "weights")
     if w.shape != (n,):
         raise ShapeError(f"weights must have shape ({n},) (one per token, time-major), got {w.shape}")
     if not (np.issubdtype(w.dtype, np.floating) or np.issubdtype(w.dtype, np.integer)) \
@@ -311,8 +134,6 @@ def zero_state_shape(cell, batch_size, num_hiddens=None) -> tuple[int, int, int]
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
     n = cfg.num_layers * cfg.num_directions * cfg.num_states
-    from .memory import check_fits
-
     check_fits(n * int(batch_size) * cfg.num_hiddens * 8, f"a state of batch_size={batch_size}",
                "use a smaller batch_size")  # before NumPy or torch try to allocate it
     return n, int(batch_size), cfg.num_hiddens
@@ -344,12 +165,12 @@ def check_state(cfg: ModelConfig, state, batch_size: int, finite: bool = False,
         if array_type is not None and not isinstance(s, array_type):
             raise ShapeError(f"state[{i}] must be a {array_type.__module__}.{array_type.__name__}"
                              f" of shape {shape}, got {type(s).__name__}")
-        got = tuple(s.shape) if hasattr(s, "shape") else _host_array(s, f"state[{i}]").shape
+        got = tuple(s.shape) if hasattr(s, "shape") else host_array(s, f"state[{i}]").shape
         if got != shape:
             raise ShapeError(f"state[{i}] has shape {got}, expected {shape} (batch, hidden)")
         if hasattr(s, "detach"):
             continue  # a tensor: the torch backend checks its dtype and device itself
-        arr = s if isinstance(s, np.ndarray) else _host_array(s, f"state[{i}]")
+        arr = s if isinstance(s, np.ndarray) else host_array(s, f"state[{i}]")
         if arr.dtype.kind not in "fiu":  # dtype.kind: cheaper than np.issubdtype per call
             raise ShapeError(f"state[{i}] must hold real numbers, got dtype {arr.dtype}")
         if finite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
@@ -390,26 +211,11 @@ def check_grads(grads) -> dict:
     return grads
 
 
-def infer_cell(params: dict) -> str | None:
-    """The cell a parameter dict's names belong to, or None if they name none.
-
-    LSTM gates (i f o c) and GRU gates (z r) have names no other cell uses; an rnn has
-    only ``W_xh W_hh b_h`` and the shared output layer ``W_hq b_q``.
-    """
-    names = {k.split("_l")[0].removesuffix("_rev") for k in params if isinstance(k, str)}
-    for cell in ("lstm", "gru"):
-        if any(f"{kind}{g}" in names for g in GATES[cell] if g != "h"
-               for kind in ("W_x", "W_h", "b_")):
-            return cell
-    if names & {"W_xh", "W_hh", "b_h", "W_hq", "b_q"}:
-        return "rnn"
-    return None
-
 
 def check_param_array(name: str, v) -> np.ndarray:
     """One parameter as a real-valued NumPy array (a tensor is read back to the host);
     strings, objects, ragged lists, booleans and complex numbers are a ParamError."""
-    arr = _host_array(v, f"parameter {name!r}")
+    arr = host_array(v, f"parameter {name!r}")
     if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.floating)
                                  or np.issubdtype(arr.dtype, np.integer)):
         raise ParamError(f"parameter {name!r} must hold real numbers, got dtype {arr.dtype}")
@@ -490,3 +296,11 @@ def check_finite_inputs(params: dict, state=(), to_numpy=None) -> None:
         n = bad(s)
         if n:
             raise NonFiniteParamError(f"state[{i}] holds {n} NaN or infinite value(s)")
+
+
+def _theta(name: str, value) -> float:  # check_theta as a declared check
+    return check_theta(value)
+
+
+Theta = Annotated[float, _theta]  # the clipping threshold: > 0, math.inf for none
+LearningRate = Annotated[float, Number(lo=0, lo_open=True)]  # a positive finite step size
