@@ -28,6 +28,10 @@ GROUPS = {  # a family of gate-order mistakes, one row: (name pattern, kind, wha
     "in-forward": ("lstm-gate-order-…-in-forward", "backward",
                    "the forward reads the gate blocks in another order; the hand-written backward "
                    "puts the gradients back in the convention's blocks"),
+    "copied": ("{cell}-…-from-…-weights", "forward",
+               "one gate computed from another gate's weights (a line copied and not fully "
+               "edited), the other keeping its own, so the first gate's weights are never used: "
+               "`gru-r-from-z-weights` computes R = σ(X W_xz + H W_hz + b_z)"),
     "backward": ("lstm-backward-gate-order-…", "backward",
                  "the forward is right; the hand-written backward puts the gate gradients in "
                  "other blocks (\"di in f's, df in i's\")"),
@@ -35,6 +39,8 @@ GROUPS = {  # a family of gate-order mistakes, one row: (name pattern, kind, wha
 
 
 def _group(m) -> str | None:
+    if m.name.endswith("-weights") and "-from-" in m.name:
+        return "copied"
     if m.perm is None and m.grad_perm is None:
         return None
     if m.perm is None:
@@ -57,7 +63,8 @@ def catalogue_table() -> str:
         rows.append(f"| `{m.name}` | {cells}{forms}{heads} | {m.kind} | {m.title.replace('|', '¦')} |")
     for (group, cell), names in groups.items():
         pattern, kind, what = GROUPS[group]
-        rows.append(f"| `{pattern.format(cell=cell)}` ({len(names)}: every other order, e.g. "
+        family = "every pair of gates" if group == "copied" else "every other order"
+        rows.append(f"| `{pattern.format(cell=cell)}` ({len(names)}: {family}, e.g. "
                     f"`{names[0]}`) | {cell} | {kind} | {what} |")
     return "\n".join(rows) + "\n"
 
