@@ -139,7 +139,7 @@ def test_catalogue_mistake_is_caught_and_diagnosed(conv, cell, name):
 
 
 WHO_BREAKS = {  # property: a planted mistake that must make exactly that property fail
-    "forward": ("protocol", "lstm", "lstm-gate-order-ifco"),
+    "forward": ("protocol", "lstm", "lstm-gates-o-c-swapped"),
     "gradients": ("protocol", "gru", "gru-dropped-direct-path"),
     "finite-differences": ("cs231n", "rnn", "dW_h-from-H_t"),
     "stepwise": ("protocol", "rnn", "initial-state-ignored"),

@@ -361,6 +361,23 @@ _LIST = [
 ]
 
 
+def _cycles_name(gates: tuple, perm: tuple) -> str:
+    """A permutation as the gates it exchanges, in the spec's letters: ``o-c-swapped`` (o
+    reads c's block and c reads o's), ``i-f-o-rotated`` (i reads f's, f o's, o i's). Unlike
+    a gate string (``rzh``), it cannot be read as some library's own, correct, order."""
+    source = dict(zip(gates, perm))  # gate -> the gate whose block it reads
+    seen, parts = set(), []
+    for g in gates:
+        if g in seen or source[g] == g:
+            continue
+        cycle = [g]
+        while source[cycle[-1]] != g:
+            cycle.append(source[cycle[-1]])
+        seen.update(cycle)
+        parts.append("-".join(cycle) + ("-swapped" if len(cycle) == 2 else "-rotated"))
+    return "-".join(parts)
+
+
 def _permutations():
     """Gate blocks in another order: read so in the forward (autograd follows, and a
     backward true to its forward), or only in the forward, or only in the backward's
@@ -370,19 +387,19 @@ def _permutations():
         for perm in itertools.permutations(gates):
             if perm == gates:
                 continue
-            order = "".join(perm)
+            order = _cycles_name(gates, perm)
             wrong = ", ".join(f"{g} from {s}'s weights" for g, s in zip(gates, perm) if g != s)
-            yield _m(f"{cell}-gate-order-{order}", {cell}, "forward",
+            yield _m(f"{cell}-gates-{order}", {cell}, "forward",
                      f"gates computed from the wrong blocks: {wrong}", perm=perm,
                      reparam=GatePermutation(cell, perm))
             if cell != "lstm":
                 continue
             inverse = tuple(gates[perm.index(g)] for g in gates)  # gate k's gradient to block inverse[k]
-            yield _m(f"lstm-gate-order-{order}-in-forward", {cell}, "backward",
+            yield _m(f"lstm-gates-{order}-in-forward", {cell}, "backward",
                      f"the forward computes {wrong}; the backward puts each gate's gradient "
                      "back in the convention's block", perm=perm, grad_perm=inverse,
                      reparam=GatePermutation(cell, perm))
-            yield _m(f"lstm-backward-gate-order-{order}", {cell}, "backward",
+            yield _m(f"lstm-backward-gates-{order}", {cell}, "backward",
                      "the backward puts the gate gradients in the wrong blocks: "
                      + ", ".join(f"d{g} in {s}'s" for g, s in zip(gates, perm) if g != s),
                      grad_perm=perm)
