@@ -781,7 +781,19 @@ ROWS = [
             "cnn", lambda params, X, state: None)),
         SubjectError, r"Protocol\.cell is 'cnn'; expected rnn, lstm or gru"),
     Row("verify-max-examples", lambda c: _verify(MIN_CHAR, "min-char-rnn", max_examples=0),
-        ConfigError, r"max_examples must be a positive int, got 0"),
+        ConfigError, r"max_examples must be a positive integer, got 0"),
+    Row("verify-example-fraction", lambda c: _verify(MIN_CHAR, "min-char-rnn",
+                                                     example="B=1.5 T=2 V=3 H=2 seed=0"),
+        ConfigError, r"example 'B=1\.5 T=2 V=3 H=2 seed=0': expected 'B=\.\. T=\.\. D=\.\. "
+                     r"H=\.\. seed=\.\.' \(V=\.\. for D\); 'B=1\.5' is not KEY=INTEGER"),
+    Row("verify-unknown-keyword", lambda c: _verify(MIN_CHAR, "min-char-rnn", examples=3),
+        ConfigError, r"verify\(\) has no argument 'examples'; its arguments are subject, "
+                     r"convention, cell, max_examples"),
+    Row("testing-constraints-cell", lambda c: __import__(
+        "rnnlab.testing", fromlist=["Constraints"]).Constraints("cnn"),
+        ConfigError, r"unknown cell 'cnn'; expected one of rnn, lstm, gru"),
+    Row("testing-sizes", lambda c: __import__("rnnlab.testing", fromlist=["sizes"]).sizes(-5, -10),
+        ConfigError, r"low must be a non-negative integer, got -5"),
     Row("train-lr", lambda c: TrainConfig(lr=float("nan")),
         ConfigError, r"lr must be a positive finite number, got nan"),
     Row("train-clip", lambda c: TrainConfig(clip_theta=-1.0),

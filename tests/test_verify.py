@@ -87,7 +87,7 @@ def test_spec_equals_the_numpy_backends_reference(cell, form):
 
 FORWARD_MISTAKES = [(m.name, c) for m in CATALOGUE.values() if m.kind == "forward"
                     and m.perm is None for c in sorted(m.cells)] + [
-    ("lstm-gate-order-ifco", "lstm"), ("gru-gate-order-rzh", "gru")]
+    ("lstm-gates-o-c-swapped", "lstm"), ("gru-gates-z-r-swapped", "gru")]
 
 
 @pytest.mark.parametrize("name,cell", FORWARD_MISTAKES)
@@ -97,7 +97,8 @@ def test_a_forward_mistakes_gradients_are_the_true_gradients_of_its_forward(name
     the derivatives of the mistaken forward."""
     m = CATALOGUE[name]
     form = "torch" if "before" in name else "d2l"
-    cons = Constraints(cell, gru_form=form)
+    head = None if None in m.heads else "linear"  # an output-layer mistake needs one
+    cons = Constraints(cell, gru_form=form, head=head, one_hot=head is not None)
     _fd_check(cell, make_problem(cons, Example(2, 3, 3, 2, 5)), m.rules)
 
 
@@ -185,7 +186,7 @@ def test_correct_implementations_conform(target, convention):
 BUGGY = [  # file, convention, the mistake(s) the diagnosis must name, the arrays at fault
     ("cs231n_buggy.py", "cs231n", {"dropped-hidden-carry", "lstm-forgot-c-path"}, {"dh0", "dWh"}),
     ("d2l_buggy.py", "d2l", {"gru-update-swapped"}, {"outputs", "H_T"}),
-    ("torch_nn_buggy.py", "torch.nn", {"lstm-gate-order-ifco"}, {"output", "weight_ih_l0.grad"}),
+    ("torch_nn_buggy.py", "torch.nn", {"lstm-gates-o-c-swapped"}, {"output", "weight_ih_l0.grad"}),
     ("min_char_rnn_buggy.py", "min-char-rnn", {"tanh-derivative-one-minus-y"}, {"dWxh"}),
 ]
 

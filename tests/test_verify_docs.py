@@ -21,20 +21,28 @@ BLOCK = re.compile(r"(<!-- generated: (.*?) -->\n)(.*?)(<!-- end generated -->)"
 
 
 GROUPS = {  # a family of gate-order mistakes, one row: (name pattern, kind, what the code does)
-    "gate-order": ("{cell}-gate-order-…", "forward",
-                   "gate blocks read in another order than the convention's (named in the "
-                   "convention's letters: \"read in the order i, f, o, g; the convention's order "
-                   "is i, f, g, o\")"),
-    "in-forward": ("lstm-gate-order-…-in-forward", "backward",
+    "gate-order": ("{cell}-gates-…", "forward",
+                   "gate blocks read in another order than the convention's, named by the gates "
+                   "exchanged in the spec's letters (`lstm-gates-o-c-swapped`: o reads c's block "
+                   "and c reads o's; `-rotated`: each reads the next one's); the report says it "
+                   "in the convention's letters: \"read in the order i, f, o, g; the "
+                   "convention's order is i, f, g, o\""),
+    "in-forward": ("lstm-gates-…-in-forward", "backward",
                    "the forward reads the gate blocks in another order; the hand-written backward "
                    "puts the gradients back in the convention's blocks"),
-    "backward": ("lstm-backward-gate-order-…", "backward",
+    "copied": ("{cell}-…-from-…-weights", "forward",
+               "one gate computed from another gate's weights (a line copied and not fully "
+               "edited), the other keeping its own, so the first gate's weights are never used: "
+               "`gru-r-from-z-weights` computes R = σ(X W_xz + H W_hz + b_z)"),
+    "backward": ("lstm-backward-gates-…", "backward",
                  "the forward is right; the hand-written backward puts the gate gradients in "
                  "other blocks (\"di in f's, df in i's\")"),
 }
 
 
 def _group(m) -> str | None:
+    if m.name.endswith("-weights") and "-from-" in m.name:
+        return "copied"
     if m.perm is None and m.grad_perm is None:
         return None
     if m.perm is None:
@@ -57,7 +65,8 @@ def catalogue_table() -> str:
         rows.append(f"| `{m.name}` | {cells}{forms}{heads} | {m.kind} | {m.title.replace('|', '¦')} |")
     for (group, cell), names in groups.items():
         pattern, kind, what = GROUPS[group]
-        rows.append(f"| `{pattern.format(cell=cell)}` ({len(names)}: every other order, e.g. "
+        family = "every pair of gates" if group == "copied" else "every other order"
+        rows.append(f"| `{pattern.format(cell=cell)}` ({len(names)}: {family}, e.g. "
                     f"`{names[0]}`) | {cell} | {kind} | {what} |")
     return "\n".join(rows) + "\n"
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..checks import check_bool, check_choice, check_str
+from ..errors import ConfigError
 from .spec import GATES
 
 
@@ -55,10 +57,17 @@ def fused(kind: str, order: str, cell: str, transpose: bool = False, column: boo
 
     ``role`` ("ih"/"hh") marks torch.nn's two biases; ``hn`` puts the torch-form GRU's
     b_hn in the candidate's slot of ``bias_hh``."""
+    check_choice("kind", kind, ("W_x", "W_h", "b_"))
+    check_str("order", order, nonempty=True)
+    check_choice("cell", cell, tuple(GATES))
+    for name, flag in (("transpose", transpose), ("column", column), ("hn", hn)):
+        check_bool(name, flag)
+    if role is not None:
+        check_choice("role", role, ("ih", "hh"))
     alias = {"g": "c"} if cell == "lstm" else {"n": "h"} if cell == "gru" else {}
     gates = tuple(alias.get(label, label) for label in order)
     if sorted(gates) != sorted(GATES[cell]):
-        raise ValueError(f"gate order {order!r} does not name every {cell} gate {GATES[cell]}")
+        raise ConfigError(f"gate order {order!r} does not name every {cell} gate {GATES[cell]}")
     parts = tuple(f"{kind}{g}" for g in gates)
     shared = ()
     if role is not None:
@@ -70,6 +79,9 @@ def fused(kind: str, order: str, cell: str, transpose: bool = False, column: boo
 
 def single(name: str, transpose: bool = False, column: bool = False) -> Block:
     """A subject array that is one spec array (an output layer, an unfused gate)."""
+    check_str("name", name, nonempty=True)
+    check_bool("transpose", transpose)
+    check_bool("column", column)
     return Block((name,), ("",), transpose, column)
 
 

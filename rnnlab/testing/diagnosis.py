@@ -5,12 +5,14 @@ steps and batch rows, D ≠ H), and then on the failing examples the properties 
 subject's arrays are compared with each mistake's (the spec with that one rule changed,
 ``mistakes.py``) to the same tolerance as with the spec.
 
-* A mistake is named when *every* array the subject returns matches it ("known mistake
-  lstm-dropped-cell-carry"); where no single mistake does, pairs of mistakes are tried
-  (two bugs at once).
-* Failing that, an array that matches a mistake's is named with it ("dWh matches the spec
-  with known mistake dW_h-from-H_t"): the other differences then have another cause.
-* A subject that matches no known mistake gets the localisation alone.
+* A mistake is named only when *every* array the subject returns matches it ("known
+  mistake lstm-dropped-cell-carry"), on the diagnostic example and again on a second one
+  of other sizes and numbers; where no single mistake does, pairs of mistakes are tried
+  (two bugs at once). A wrong name sends a student to change code that is right, so a
+  mistake that explains some arrays but not all is never named.
+* Failing that, the note says where the error lies and what its shape suggests: the
+  forward right and the gradients wrong, every gradient zero, every gradient off by one
+  common factor, one gate block or one time step alone, a transposed array (:func:`hints`).
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 
+import numpy as np
+
 from .adapters import SubjectRaised, Unit
 from .compare import Tolerance, compare, gradient_scale
-from .mistakes import Mistake, applicable, combine
+from .mistakes import CATALOGUE, Mistake, applicable, combine
 from .properties import spec_result
 from .report import Match
 from .strategies import Example, make_problem
@@ -37,6 +41,15 @@ def diagnostic_example(unit: Unit) -> Example:
     T = min(4, c.T[1])
     D = 5 if c.one_hot else 3
     return Example(B, T, D, 4, 20240611, c.one_hot)
+
+
+def confirming_example(unit: Unit) -> Example:
+    """A second example, other sizes and other numbers: a name must hold on both."""
+    c = unit.cons
+    B = min(2, c.B[1])
+    T = min(5, c.T[1])
+    D = 6 if c.one_hot else 2
+    return Example(B, T, D, 3, 7310, c.one_hot)
 
 
 def _mismatches(unit: Unit, qs: dict, got: dict, want: dict, tol: Tolerance, G: float) -> set:
@@ -66,9 +79,12 @@ def diagnose(unit: Unit, tol: Tolerance, failing: list) -> tuple[list, str | Non
         if not failing_q:
             agreed += 1
             continue
-        matches = _match(unit, p, qs, got, want, tol, G, failing_q)
-        note = None if ex == diagnostic_example(unit) else f"diagnosed on the example {ex}"
-        return matches, note
+        matches = _confirmed(unit, qs, tol, _match(unit, p, qs, got, want, tol, G, failing_q))
+        where = "" if ex == diagnostic_example(unit) else f"diagnosed on the example {ex}: "
+        if matches:
+            return matches, (where.rstrip(": ") or None)
+        return [], (where + "no known mistake reproduces every array your code returns, so "
+                    "none is named; " + hints(unit, qs, got, want, tol, G, failing_q))
     if not agreed:
         return [], (f"your code raised on every example the diagnosis ran ({raised}): no numbers "
                     "to compare with the known mistakes")
@@ -106,16 +122,127 @@ def _match(unit, p, qs, got, want, tol, G, failing_q) -> list:
         Gm = max(G, gradient_scale(mw, qs))
         if not _mismatches(unit, qs, got, mw, tol, Gm):
             pairs.append((a, b))
-    if pairs:
-        return [Match([a.name, b.name], [a.describe(unit.gate_order()), b.describe(unit.gate_order())],
-                      sorted(qs), True) for a, b in pairs]
-    # arrays explained one by one
-    partial = []
-    for m, differs, off in cands:
-        explained = sorted((failing_q & differs) - off)
-        if explained:
-            partial.append(Match([m.name], [m.describe(unit.gate_order())], explained, False))
-    return partial
+    return [Match([a.name, b.name], [a.describe(unit.gate_order()), b.describe(unit.gate_order())],
+                  sorted(qs), True) for a, b in pairs]
+
+
+def _confirmed(unit, qs, tol, matches: list) -> list:
+    """The matches whose mistakes reproduce the subject on the confirming example too
+    (every array): a coincidence of one example's numbers is not a diagnosis."""
+    if not matches:
+        return matches
+    p = make_problem(unit.cons, confirming_example(unit), unit.dtype)
+    try:
+        got = unit.observe(p, grads=unit.has_grads)
+    except SubjectRaised:
+        return []  # no second look: better no name than an unconfirmed one
+    want = unit.expect(p, spec_result(p), unit.has_grads)
+    G = gradient_scale(want, qs)
+    kept = []
+    for match in matches:
+        names = [*match.mistakes]
+        rules = (CATALOGUE[names[0]].rules if len(names) == 1
+                 else combine(CATALOGUE[names[0]], CATALOGUE[names[1]]).rules)
+        mw = unit.expect(p, spec_result(p, rules), unit.has_grads)
+        if not _mismatches(unit, qs, got, mw, tol, max(G, gradient_scale(mw, qs))):
+            equivalent = [n for n in match.equivalent
+                          if not _mismatches(unit, qs, got, unit.expect(
+                              p, spec_result(p, CATALOGUE[n].rules), unit.has_grads), tol, G)]
+            kept.append(replace(match, equivalent=equivalent))
+    return kept
+
+
+# ------------------------------------------------------------------------------- hints
+
+
+def _flat(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64).reshape(-1)
+
+
+def _is_zero(x, scale: float) -> bool:
+    a = np.asarray(x, dtype=np.float64)
+    return a.size > 0 and float(np.abs(a).max()) <= 1e-7 * max(scale, 1e-300)
+
+
+def _common_factor(pairs: list) -> float | None:
+    """c when got = c · want for every (got, want) pair (least squares, then checked)."""
+    g = np.concatenate([_flat(a) for a, _ in pairs])
+    w = np.concatenate([_flat(b) for _, b in pairs])
+    if g.shape != w.shape or not np.any(w):
+        return None
+    c = float(g @ w / (w @ w))
+    scale = float(np.abs(w).max())
+    if not np.isfinite(c) or abs(c - 1) < 1e-6 or abs(c) < 1e-12:
+        return None
+    return c if float(np.abs(g - c * w).max()) <= 1e-6 * abs(c) * scale else None
+
+
+def _first_step(qs: dict, got: dict, want: dict, names: list) -> int | None:
+    """The first time step (1-based) at which any of these sequence arrays differs."""
+    first = None
+    for k in names:
+        q, g, w = qs[k], got.get(k), want.get(k)
+        if q.time_axis is None or g is None or np.shape(g) != np.shape(w):
+            continue
+        diff = np.abs(np.asarray(g, dtype=np.float64) - np.asarray(w, dtype=np.float64))
+        scale = max(float(np.abs(np.asarray(w, dtype=np.float64)).max()), 1.0)
+        per_step = np.moveaxis(diff, q.time_axis, 0).reshape(diff.shape[q.time_axis], -1).max(1)
+        bad = np.nonzero(per_step > 1e-6 * scale)[0]
+        if len(bad):
+            first = int(bad[0]) + 1 if first is None else min(first, int(bad[0]) + 1)
+    return first
+
+
+def hints(unit: Unit, qs: dict, got: dict, want: dict, tol: Tolerance, G: float,
+          failing_q: set) -> str:
+    """Where the error lies, in words, from the arrays that differ (``failing_q``) and the
+    shape of their difference. Facts about the numbers only, never a cause that was not
+    checked: "every gradient is zero" is a fact; detached outputs are one way to get it."""
+    bad = sorted(failing_q)
+    grads = [k for k in bad if qs[k].is_gradient]
+    forward = [k for k in bad if not qs[k].is_gradient]
+    said = [f"the arrays that differ: {', '.join(bad)}"]
+    if grads and not forward:
+        said.append("the forward pass (outputs and final state) equals the spec's, so the "
+                    "error is in the gradients")
+    elif forward:
+        first = _first_step(qs, got, want, forward)
+        said.append(f"the forward already differs ({', '.join(forward)}"
+                    + (f", from step {first} on" if first is not None else "")
+                    + "): look at the forward first, the gradients follow it")
+    comparable = [(got[k], want[k]) for k in grads if k in got
+                  and np.shape(got[k]) == np.shape(want[k])]
+    scale = max((float(np.abs(np.asarray(w, dtype=np.float64)).max()) for _, w in comparable
+                 if np.size(w)), default=0.0)
+    if comparable and scale > 0 and all(_is_zero(g, scale) for g, _ in comparable):
+        said.append("every gradient your code returns is zero: nothing reaches the parameters "
+                    "(outputs cut from the graph, computed under no_grad, or a backward "
+                    "that never runs)")
+    elif comparable and scale > 0:
+        zero = [k for k in grads if k in got and np.shape(got[k]) == np.shape(want[k])
+                and _is_zero(got[k], scale) and not _is_zero(want[k], scale)]
+        if zero:
+            said.append(f"these gradients are zero where the spec's are not: {', '.join(zero)} "
+                        "(what they belong to never reaches the loss in your code)")
+    if len(comparable) > 1 and not all(_is_zero(g, scale) for g, _ in comparable):
+        c = _common_factor(comparable)
+        if c is not None:
+            said.append(f"every gradient that differs is the spec's times {c:.6g}: one common "
+                        "factor points at a scale (a mean for a sum, a step count) or a local "
+                        "derivative shared by every path")
+    for k in bad:
+        if k not in got:
+            continue
+        g, w = np.asarray(got[k]), np.asarray(want[k])
+        if g.ndim == 2 and g.shape == w.shape[::-1] and g.shape != w.shape:
+            said.append(f"{k} has the shape of the spec's transposed, {g.shape}")
+        elif g.ndim == 2 and g.shape == w.shape and g.shape[0] == g.shape[1] \
+                and np.allclose(g, w.T, rtol=1e-6, atol=1e-9 * max(G, 1e-300)) \
+                and not np.allclose(g, w, rtol=1e-6, atol=1e-9 * max(G, 1e-300)):
+            said.append(f"{k} equals the spec's transposed")
+        elif g.shape != w.shape:
+            said.append(f"{k} has shape {g.shape}, the spec's is {w.shape}")
+    return "; ".join(said)
 
 
 def _reorders(m: Mistake) -> bool:

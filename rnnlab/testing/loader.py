@@ -324,7 +324,9 @@ def _units(obj, convention, cell, name, source, label) -> tuple[list, list]:
         for n, fn, c in pairs:
             if _uses_torch(fn):
                 _need_torch(f"{n} (it uses torch)")
-                from .torch_units import D2LTorchUnit  # lazy: torch, for torch subjects only
+                from .torch_units import (
+                    D2LTorchUnit,  # lazy: torch, for torch subjects only
+                )
 
                 units.append(D2LTorchUnit(fn, c, n, source))
             else:

@@ -163,6 +163,55 @@ class DoubleBias(Reparam):
         return {k: (2 * v if _is_gate_bias(k) else v) for k, v in grads.items()}, dstate
 
 
+class GateReads(Reparam):
+    """Gate g computed from gate s's weights (a line copied and not fully edited), while
+    gate s keeps its own: g's weights are then never used and s's serve twice."""
+
+    def __init__(self, cell: str, gate: str, source: str):
+        self.gate, self.source = gate, source
+
+    def _pairs(self):
+        return [(f"{k}{self.gate}", f"{k}{self.source}") for k in ("W_x", "W_h", "b_")]
+
+    def apply(self, params, state):
+        p = dict(params)
+        for own, other in self._pairs():
+            p[own] = params[other]
+        return p, state
+
+    def pullback(self, params, grads, dstate):
+        out = dict(grads)
+        for own, other in self._pairs():
+            out[other] = grads[other] + grads[own]  # s's weights feed both gates
+            out[own] = np.zeros_like(grads[own])  # g's own weights feed nothing
+        return out, dstate
+
+
+class TransposeRecurrent(Reparam):
+    """H_{t-1} W_hᵀ for every recurrent weight: the (H, H) matrices used transposed (a
+    square matrix multiplies either way, so no shape error shows it)."""
+
+    @staticmethod
+    def _recurrent(name: str) -> bool:
+        return name.startswith("W_h") and name != "W_hq"
+
+    def apply(self, params, state):
+        return {k: (v.T if self._recurrent(k) else v) for k, v in params.items()}, state
+
+    def pullback(self, params, grads, dstate):
+        return {k: (v.T if self._recurrent(k) else v) for k, v in grads.items()}, dstate
+
+
+class DropOutputBias(Reparam):
+    """The output layer's bias b_q never added: Y_t = H_t W_hq."""
+
+    def apply(self, params, state):
+        return {**params, "b_q": np.zeros_like(params["b_q"])}, state
+
+    def pullback(self, params, grads, dstate):
+        return {**grads, "b_q": np.zeros_like(grads["b_q"])}, dstate
+
+
 def _is_gate_bias(name: str) -> bool:
     return name.startswith("b_") and name != "b_q"
 
@@ -203,6 +252,10 @@ _LIST = [
     _m("tanh-derivative-one-minus-y", ALL, "backward",
        "tanh' = 1 - y instead of 1 - y² (y = tanh(x): H_t for the rnn, the candidate for lstm/gru)",
        candidate=Act("tanh", TANH.f, lambda x, y: 1 - y)),
+    _m("tanh-derivative-of-tanh", ALL, "backward",
+       "tanh' = 1 - tanh²(y), with y = tanh(x) already the tanh (H_t for the rnn, the "
+       "candidate for lstm/gru): 1 - y² was meant", candidate=Act("tanh", TANH.f,
+                                                                  lambda x, y: 1 - np.tanh(y) ** 2)),
     _m("lstm-cell-tanh-derivative-from-C", {"lstm"}, "backward",
        "tanh'(C_t) = 1 - C_t² instead of 1 - tanh²(C_t)",
        cell=Act("tanh", TANH.f, lambda x, y: 1 - x * x)),
@@ -270,6 +323,15 @@ _LIST = [
        candidate=SIGMOID),
     _m("lstm-h-without-tanh", {"lstm"}, "forward",
        "H_t = O ⊙ C_t instead of O ⊙ tanh(C_t)", cell=IDENTITY),
+    _m("lstm-forget-gate-on-H", {"lstm"}, "forward",
+       "C_t = F ⊙ H_{t-1} + I ⊙ C̃: the forget gate multiplies the hidden state H_{t-1} "
+       "where it belongs on the cell C_{t-1}", forget_on="H"),
+    _m("recurrent-weight-transposed", ALL, "forward",
+       "H_{t-1} W_hᵀ instead of H_{t-1} W_h: the recurrent weights used transposed (W_hh, "
+       "or each W_h<gate>)", reparam=TransposeRecurrent()),
+    _m("output-bias-missing", ALL, "forward",
+       "Y_t = H_t W_hq: the output layer's bias b_q is never added (its gradient is zero)",
+       heads=_HEADED, reparam=DropOutputBias()),
     _m("gru-update-swapped", {"gru"}, "forward",
        "H_t = (1 - Z) ⊙ H_{t-1} + Z ⊙ H̃: Z and 1 - Z swapped", reparam=NegateUpdate()),
     _m("gru-reset-after-matmul", {"gru"}, "forward",
@@ -285,13 +347,35 @@ _LIST = [
        "the state is detached at every step: no gradient flows from H_t (C_t) into step t",
        detach=True),
     _m("state-detached-after-each-step", ALL, "autograd",
-       "the state is detached at the end of every step, the final state returned included: "
-       "no gradient flows from step t+1, nor from the final state, into step t",
-       detach=True, final_state_grad=False),
+       "the state is detached at the end of every step (h = h.detach() last in the loop), "
+       "the final state returned included: no gradient flows from step t+1, nor from the "
+       "final state, into step t; the initial state still gets its gradient through step 1",
+       detach=True, detach_first=False, final_state_grad=False),
+    _m("outputs-detached", ALL, "autograd",
+       "the outputs are detached before they are collected (outputs.append(h.detach()), or "
+       "h.data): no gradient reaches a step through its own output, only through the state "
+       "returned at the end", heads=(None, "linear"), output_grad=False),
     _m("final-state-detached", ALL, "autograd",
        "the final state is returned detached (h.detach()): the gradient it receives does not "
        "flow back", final_state_grad=False),
 ]
+
+
+def _cycles_name(gates: tuple, perm: tuple) -> str:
+    """A permutation as the gates it exchanges, in the spec's letters: ``o-c-swapped`` (o
+    reads c's block and c reads o's), ``i-f-o-rotated`` (i reads f's, f o's, o i's). Unlike
+    a gate string (``rzh``), it cannot be read as some library's own, correct, order."""
+    source = dict(zip(gates, perm))  # gate -> the gate whose block it reads
+    seen, parts = set(), []
+    for g in gates:
+        if g in seen or source[g] == g:
+            continue
+        cycle = [g]
+        while source[cycle[-1]] != g:
+            cycle.append(source[cycle[-1]])
+        seen.update(cycle)
+        parts.append("-".join(cycle) + ("-swapped" if len(cycle) == 2 else "-rotated"))
+    return "-".join(parts)
 
 
 def _permutations():
@@ -303,25 +387,38 @@ def _permutations():
         for perm in itertools.permutations(gates):
             if perm == gates:
                 continue
-            order = "".join(perm)
+            order = _cycles_name(gates, perm)
             wrong = ", ".join(f"{g} from {s}'s weights" for g, s in zip(gates, perm) if g != s)
-            yield _m(f"{cell}-gate-order-{order}", {cell}, "forward",
+            yield _m(f"{cell}-gates-{order}", {cell}, "forward",
                      f"gates computed from the wrong blocks: {wrong}", perm=perm,
                      reparam=GatePermutation(cell, perm))
             if cell != "lstm":
                 continue
             inverse = tuple(gates[perm.index(g)] for g in gates)  # gate k's gradient to block inverse[k]
-            yield _m(f"lstm-gate-order-{order}-in-forward", {cell}, "backward",
+            yield _m(f"lstm-gates-{order}-in-forward", {cell}, "backward",
                      f"the forward computes {wrong}; the backward puts each gate's gradient "
                      "back in the convention's block", perm=perm, grad_perm=inverse,
                      reparam=GatePermutation(cell, perm))
-            yield _m(f"lstm-backward-gate-order-{order}", {cell}, "backward",
+            yield _m(f"lstm-backward-gates-{order}", {cell}, "backward",
                      "the backward puts the gate gradients in the wrong blocks: "
                      + ", ".join(f"d{g} in {s}'s" for g, s in zip(gates, perm) if g != s),
                      grad_perm=perm)
 
 
-CATALOGUE: dict[str, Mistake] = {m.name: m for m in [*_LIST, *_permutations()]}
+def _copied_gates():
+    """One gate computed from another gate's weights, the other keeping its own (a line
+    copied from the one above and not fully edited): not a permutation, so the gate whose
+    weights were meant is never used."""
+    for cell in ("lstm", "gru"):
+        gates = GATES[cell]
+        for g, s in itertools.permutations(gates, 2):
+            yield _m(f"{cell}-{g}-from-{s}-weights", {cell}, "forward",
+                     f"gate {g} computed from gate {s}'s weights (W_x{s}, W_h{s}, b_{s}) "
+                     f"instead of its own (W_x{g}, W_h{g}, b_{g}), which are never used",
+                     reparam=GateReads(cell, g, s))
+
+
+CATALOGUE: dict[str, Mistake] = {m.name: m for m in [*_LIST, *_permutations(), *_copied_gates()]}
 
 
 def applicable(cell: str, head: str | None = None, gru_form: str = "d2l") -> list[Mistake]:

@@ -27,8 +27,8 @@ from hypothesis.errors import Flaky
 
 from . import spec
 from .adapters import SubjectRaised, Unit, f64
-from .conventions import block_slices
 from .compare import Misfit, Quantity, Tolerance, compare, gradient_scale
+from .conventions import block_slices
 from .report import Difference, PropertyResult
 from .strategies import Example, Problem, examples, make_problem
 

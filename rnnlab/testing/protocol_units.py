@@ -8,6 +8,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..checks import shown
 from ..errors import SubjectError
 from . import conventions as cv
 from .adapters import SubjectRaised, Unit, _grad_quantities, f64
@@ -44,6 +45,29 @@ class Protocol:
     name: str = "subject"
     from_numpy: Callable = field(default=lambda a: a)
     dtype: str | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse, when it is made, a Protocol verify could not use, naming the field."""
+        def bad(field_name, value, expected):
+            return SubjectError(f"Protocol.{field_name} must be {expected}, got {shown(value)}")
+
+        if self.cell not in ("rnn", "lstm", "gru"):
+            raise SubjectError(f"Protocol.cell is {self.cell!r}; expected rnn, lstm or gru")
+        if self.gru_form not in ("d2l", "torch"):
+            raise SubjectError(f"Protocol.gru_form is {self.gru_form!r}; expected d2l or torch")
+        for name in ("forward", "from_numpy"):
+            if not callable(getattr(self, name)):
+                raise bad(name, getattr(self, name), "a function")
+        if self.backward is not None and not callable(self.backward):
+            raise bad("backward", self.backward, "a function or None")
+        if self.layout is not None and not (isinstance(self.layout, dict) and self.layout and all(
+                isinstance(k, str) and isinstance(v, cv.Block) for k, v in self.layout.items())):
+            raise bad("layout", self.layout, "None or a dict of {your array's name: "
+                      "rnnlab.testing.fused(...) or single(...)}")
+        if not (isinstance(self.name, str) and self.name):
+            raise bad("name", self.name, "a non-empty string")
+        if self.dtype is not None and self.dtype not in ("float32", "float64"):
+            raise bad("dtype", self.dtype, "None, 'float32' or 'float64'")
 
 
 class ProtocolUnit(Unit):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import Annotated, TextIO
 
-from ..errors import ConfigError
+from ..arguments import Flag, Instance, NonNegativeInt, PositiveInt, checked
 from .compare import tolerance
 from .diagnosis import diagnose
 from .loader import load
@@ -41,9 +41,19 @@ class Progress:
             print(f"rnnlab verify: done in {self.elapsed():.0f} s", file=self.stream, flush=True)
 
 
+def _example(name: str, value):  # a replayable example: checked before the subject is loaded
+    if value is not None:
+        Example.parse(value)
+    return value
+
+
+@checked
 def verify(subject, convention: str | None = None, cell: str | None = None, *,
-           max_examples: int = DEFAULT_MAX_EXAMPLES, seed: int = 0, example: str | None = None,
-           shrink: bool = True, progress: Progress | None = None, diagnose_failures: bool = True) -> Report:
+           max_examples: PositiveInt = DEFAULT_MAX_EXAMPLES, seed: NonNegativeInt = 0,
+           example: Annotated[str | None, _example] = None, shrink: Flag = True,
+           progress: Annotated[Progress | None, Instance(Progress, "a rnnlab.testing.Progress",
+                                                         optional=True, got="type")] = None,
+           diagnose_failures: Flag = True) -> Report:
     """Check ``subject`` against the spec; return the :class:`Report` (``report.ok``,
     ``report.exit_status``, ``str(report)``, ``report.to_json()``).
 
@@ -52,10 +62,6 @@ def verify(subject, convention: str | None = None, cell: str | None = None, *,
     ``example``: replay one example, ``"B=2 T=3 D=1 H=2 seed=7"``, instead of searching.
     Usage problems raise :class:`~rnnlab.errors.SubjectError`.
     """
-    if isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1:
-        raise ConfigError(f"max_examples must be a positive int, got {max_examples!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative int, got {seed!r}")
     loaded = load(subject, convention, cell)
     progress = progress or Progress(None)
     try:

@@ -74,6 +74,11 @@ class Rules:
     carry_c: float = 1.0  # lstm: dC_t = ... + carry_c · dC_next
     c_path: float = 1.0  # lstm: dC_t = c_path · dH_t ⊙ O ⊙ tanh'(C_t) + dC_next
     detach: bool = False  # the state is cut from the graph at the start of every step
+    detach_first: bool = True  # with detach, H_0 too; False: cut after each step (h = h.detach()
+    #                             at the end of the loop body), so H_0 still reaches step 1
+    output_grad: bool = True  # the outputs H_t collected keep their graph; False: detached
+    #                            before they are collected (outputs.append(h.detach()))
+    forget_on: str = "C"  # lstm: C_t = F ⊙ C_{t-1} + I ⊙ C̃; "H": F ⊙ H_{t-1} in its place
     final_state_grad: bool = True  # the final state's upstream gradient flows back; False: returned detached
     dW_h_state: str = "prev"  # dW_h = Σ H_{t-1}ᵀ dZ_t; "next": H_t in its place
     dF_cell: str = "prev"  # lstm: dF = dC ⊙ C_{t-1}; "next": C_t in its place
@@ -122,6 +127,13 @@ def _back(r: Rules, dZ: np.ndarray, W: np.ndarray) -> np.ndarray:
     return dZ @ (W.T if r.transpose_W_h else W)  # (B, H)
 
 
+def _cut(r: Rules, t: int) -> bool:
+    """Whether the state entering step t (0-based) was detached: at every step with
+    ``detach``, except the first when the cut comes after each step (H_0 is a leaf that
+    step 1 still reads from the graph)."""
+    return r.detach and (t > 0 or r.detach_first)
+
+
 def _zeros(params: dict, names) -> dict:
     return {k: np.zeros_like(params[k]) for k in names}
 
@@ -164,7 +176,7 @@ def rnn_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: RNNCache, r: Rules 
         _acc(r, g, "W_hh", H_used.T @ dA)
         _acc(r, g, "b_h", _bias(r, dA))
         dX[t] = dA @ p["W_xh"].T  # (B, D)
-        dH_next = 0 * dH if r.detach else _back(r, dA, p["W_hh"])  # (B, H): into H_{t-1}
+        dH_next = 0 * dH if _cut(r, t) else _back(r, dA, p["W_hh"])  # (B, H): into H_{t-1}
     dstate0 = {"carried": (dH_next,), "zero": (0 * dH_next,), "unmultiplied": (dH,)}[r.dstate0]
     return g, dX, dstate0
 
@@ -194,7 +206,7 @@ def lstm_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
         Z = {g: X_t @ p[f"W_x{g}"] + H @ p[f"W_h{g}"] + p[f"b_{g}"] for g in "ifoc"}  # (B, H) each
         I, F, O = (r.gate.f(Z[g]) for g in "ifo")  # (B, H) each
         C_tilda = r.candidate.f(Z["c"])  # (B, H)
-        C = F * C + I * C_tilda  # (B, H)
+        C = F * (C if r.forget_on == "C" else H) + I * C_tilda  # (B, H): H is H_{t-1} here
         TC = r.cell.f(C)  # (B, H)
         H = O * TC  # (B, H)
         Hs.append(H)
@@ -226,7 +238,8 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
         dH = dHs[t] + _carry(r, dH_next, t, T)  # (B, H): H_t feeds Y_t and step t+1
         dO = dH * (TC[t] if r.dO_cell == "tanh" else Cs[t + 1])  # (B, H)
         dC = r.c_path * dH * O[t] * r.cell.grad(Cs[t + 1], TC[t]) + r.carry_c * dC_next  # (B, H)
-        dF = dC * (Cs[t] if r.dF_cell == "prev" else Cs[t + 1])  # (B, H)
+        dF = dC * ((Cs[t] if r.forget_on == "C" else Hs[t]) if r.dF_cell == "prev"
+                   else Cs[t + 1])  # (B, H)
         dI = dC * C_tilda[t]  # (B, H)
         dC_tilda = dC * I[t]  # (B, H)
         dZ = {  # (B, H) each: through each gate's nonlinearity
@@ -244,8 +257,12 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
             _acc(r, g, f"b_{w}", _bias(r, dz))
             dX[t] += dz @ p[f"W_x{w}"].T  # (B, D)
             dH_next += _back(r, dz, p[f"W_h{w}"])  # into H_{t-1}, through every gate
-        dC_next = dC * F[t]  # (B, H): into C_{t-1}
-        if r.detach:
+        if r.forget_on == "C":
+            dC_next = dC * F[t]  # (B, H): into C_{t-1}
+        else:  # C_t = F ⊙ H_{t-1} + ...: the carry goes to H_{t-1}, none to C_{t-1}
+            dH_next += dC * F[t]
+            dC_next = 0 * dC
+        if _cut(r, t):
             dH_next, dC_next = 0 * dH_next, 0 * dC_next
     dstate0 = {"carried": (dH_next, dC_next), "zero": (0 * dH_next, 0 * dC_next),
                "unmultiplied": (dH, dC)}[r.dstate0]
@@ -341,7 +358,7 @@ def gru_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: GRUCache, r: Rules 
             _acc(r, g, f"b_{gate}", _bias(r, da))
             dX[t] += da @ p[f"W_x{gate}"].T  # (B, D)
             dH_prev = dH_prev + _back(r, da, p[f"W_h{gate}"])  # into H_{t-1}, through Z and R
-        dH_next = 0 * dH_prev if r.detach else dH_prev
+        dH_next = 0 * dH_prev if _cut(r, t) else dH_prev
     dstate0 = {"carried": (dH_next,), "zero": (0 * dH_next,), "unmultiplied": (dH,)}[r.dstate0]
     return g, dX, dstate0
 
@@ -425,6 +442,8 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
         if head == "softmax":
             loss, dY = softmax_loss(Y, targets, rules)
         head_grads, dHs = head_backward(p, dY, cache.Hs, rules)
+    if not rules.output_grad:  # outputs detached before they were collected: no gradient
+        dHs = np.zeros_like(dHs)  # (T, B, H)   reaches a step through its own output
     grads, dX, dstate0 = backward(p, dHs, dState, cache, rules)
     grads.update(head_grads)
     if rules.reparam is not None and rules.pullback:

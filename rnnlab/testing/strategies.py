@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from hypothesis import strategies as st
 
+from ..checks import check_bool, check_choice, check_instance, check_int, refuse
 from ..errors import ConfigError
 from .spec import GATES
 
@@ -36,23 +37,42 @@ class Example:
     seed: int
     one_hot: bool = False  # D is a vocabulary V (inputs one-hot, an output layer of width V)
 
+    def __post_init__(self) -> None:
+        for name in ("B", "T", "D", "H"):
+            object.__setattr__(self, name, check_int(name, getattr(self, name), lo=1))
+        object.__setattr__(self, "seed", check_int("seed", self.seed, lo=0))
+        object.__setattr__(self, "one_hot", check_bool("one_hot", self.one_hot))
+
     def __str__(self) -> str:
         d = "V" if self.one_hot else "D"
         return f"B={self.B} T={self.T} {d}={self.D} H={self.H} seed={self.seed}"
 
     @classmethod
     def parse(cls, text: str, one_hot: bool = False) -> "Example":
-        """``"B=2 T=3 D=1 H=2 seed=7"`` (commas or spaces; V for D) -> Example."""
-        fields = dict(re.findall(r"([A-Za-z]+)\s*=\s*(-?\d+)", text))
-        if "V" in fields:
-            fields["D"] = fields.pop("V")
+        """``"B=2 T=3 D=1 H=2 seed=7"`` (commas or spaces; V for D) -> Example. Every
+        item is ``KEY=INTEGER``: ``B=1.5`` is refused, not read as B=1, and so is a key
+        given twice."""
+        if not isinstance(text, str):
+            raise refuse("example", text, "a string like 'B=2 T=3 D=1 H=2 seed=7'")
+        one_hot = check_bool("one_hot", one_hot)
+        form = "expected 'B=.. T=.. D=.. H=.. seed=..' (V=.. for D)"
+        fields = {}
+        for item in re.split(r"[\s,]+", text.strip()):
+            m = re.fullmatch(r"([A-Za-z]+)=(-?\d+)", item)
+            if not m:
+                raise ConfigError(f"example {text!r}: {form}; {item!r} is not KEY=INTEGER"
+                                  if item else f"example {text!r}: {form}")
+            key = "D" if m[1] == "V" else m[1]
+            if key in fields:
+                raise ConfigError(f"example {text!r}: {m[1]} is given twice")
+            fields[key] = int(m[2])
         missing = [k for k in ("B", "T", "D", "H", "seed") if k not in fields]
         extra = [k for k in fields if k not in ("B", "T", "D", "H", "seed")]
         if missing or extra:
-            raise ConfigError(f"example {text!r}: expected 'B=.. T=.. D=.. H=.. seed=..' (V=.. for D), "
+            raise ConfigError(f"example {text!r}: {form}, "
                               + (f"missing {', '.join(missing)}" if missing else
                                  f"unknown {', '.join(extra)}"))
-        v = {k: int(x) for k, x in fields.items()}
+        v = fields
         if min(v["B"], v["T"], v["D"], v["H"]) < 1 or v["seed"] < 0:
             raise ConfigError(f"example {text!r}: sizes must be >= 1 and the seed >= 0")
         return cls(v["B"], v["T"], v["D"], v["H"], v["seed"], one_hot)
@@ -74,6 +94,27 @@ class Constraints:
     state_in: tuple = (True, True)  # which state parts (H, C) the subject takes (CS231n: C_0 = 0)
     state_upstream: tuple = (True, True)  # which final-state parts can receive a gradient
     bias_split: bool = False  # torch.nn: b = b_ih + b_hh, drawn as two random halves
+
+    def __post_init__(self) -> None:
+        check_choice("cell", self.cell, tuple(GATES))
+        check_choice("gru_form", self.gru_form, ("d2l", "torch"))
+        for name in ("B", "T", "D", "H"):
+            lo_hi = getattr(self, name)
+            if not (isinstance(lo_hi, tuple) and len(lo_hi) == 2):
+                raise refuse(name, lo_hi, "a (low, high) pair of sizes")
+            low = check_int(f"{name}[0]", lo_hi[0], lo=1)
+            object.__setattr__(self, name, (low, check_int(f"{name}[1]", lo_hi[1], lo=low)))
+        check_bool("one_hot", self.one_hot)
+        if self.head is not None:
+            check_choice("head", self.head, ("linear", "softmax"))
+        for name in ("state_in", "state_upstream"):
+            pair = getattr(self, name)
+            if not (isinstance(pair, tuple) and self.n_state <= len(pair) <= 2):
+                raise refuse(name, pair, "a tuple of True / False, one per state part (H,) or "
+                             "(H, C)")
+            for k, v in enumerate(pair):
+                check_bool(f"{name}[{k}]", v)
+        check_bool("bias_split", self.bias_split)
 
     @property
     def n_state(self) -> int:
@@ -135,8 +176,11 @@ def param_shapes(cons: Constraints, D: int, H: int) -> dict:
 def make_problem(cons: Constraints, ex: Example, dtype="float64") -> Problem:
     """The problem of an example: weights N(0, 0.5²), biases, states and upstream gradients
     random and non-zero, all drawn from ``default_rng(seed)`` and rounded to ``dtype``."""
+    check_instance("cons", cons, Constraints)
+    check_instance("ex", ex, Example, " (Example(B, T, D, H, seed) or Example.parse('B=.. ...'))")
+    dt = np.dtype(check_choice("dtype", str(np.dtype(dtype)) if _is_dtype(dtype) else dtype,
+                               ("float32", "float64")))
     rng = np.random.default_rng(ex.seed)
-    dt = np.dtype(dtype)
 
     def draw(shape, scale=1.0):
         return (rng.standard_normal(shape) * scale).astype(dt).astype(np.float64)  # shape
@@ -167,15 +211,29 @@ def make_problem(cons: Constraints, ex: Example, dtype="float64") -> Problem:
 # ------------------------------------------------------------------ the strategies
 
 
+def _is_dtype(dtype) -> bool:
+    try:
+        np.dtype(dtype)
+    except TypeError:
+        return False
+    return dtype is not None and not isinstance(dtype, bool)
+
+
 def sizes(low: int, high: int):
-    """Integers in [low, high]; Hypothesis shrinks them towards low."""
-    return st.integers(low, max(low, high))
+    """Integers in [low, high] (sizes: low >= 0); Hypothesis shrinks them towards low."""
+    low = check_int("low", low, lo=0)
+    return st.integers(low, check_int("high", high, lo=low))
+
+
+def examples(cons: Constraints, min_T: int = 1, min_B: int = 1):
+    """An :class:`Example` within the constraints (and at least ``min_T`` steps, ``min_B``
+    rows, for properties that split a window or a batch)."""
+    check_instance("cons", cons, Constraints, " (rnnlab.testing.Constraints('lstm', ...))")
+    return _examples(cons, check_int("min_T", min_T, lo=1), check_int("min_B", min_B, lo=1))
 
 
 @st.composite
-def examples(draw, cons: Constraints, min_T: int = 1, min_B: int = 1) -> Example:
-    """An :class:`Example` within the constraints (and at least ``min_T`` steps, ``min_B``
-    rows, for properties that split a window or a batch)."""
+def _examples(draw, cons: Constraints, min_T: int, min_B: int) -> Example:
     lo_D = 2 if cons.one_hot else cons.D[0]
     B = draw(sizes(max(cons.B[0], min_B), cons.B[1]))
     T = draw(sizes(max(cons.T[0], min_T), cons.T[1]))
@@ -184,8 +242,19 @@ def examples(draw, cons: Constraints, min_T: int = 1, min_B: int = 1) -> Example
     return Example(B, T, D, H, draw(SEEDS), cons.one_hot)
 
 
-@st.composite
-def problems(draw, cell: str = "lstm", dtype: str = "float64", **constraints) -> Problem:
+def problems(cell: str = "lstm", dtype: str = "float64", **constraints):
     """A :class:`Problem` for ``cell`` (see :class:`Constraints` for the options)."""
+    known = set(Constraints.__dataclass_fields__) - {"cell"}
+    unknown = sorted(set(constraints) - known)
+    if unknown:
+        raise ConfigError(f"unknown Constraints option(s) {', '.join(unknown)}; known: "
+                          f"{', '.join(sorted(known))}")
     cons = Constraints(cell, **constraints)
-    return make_problem(cons, draw(examples(cons)), dtype)
+    check_choice("dtype", str(np.dtype(dtype)) if _is_dtype(dtype) else dtype,
+                 ("float32", "float64"))
+    return _problems(cons, dtype)
+
+
+@st.composite
+def _problems(draw, cons: Constraints, dtype) -> Problem:
+    return make_problem(cons, draw(_examples(cons, 1, 1)), dtype)

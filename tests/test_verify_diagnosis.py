@@ -1,0 +1,67 @@
+"""The diagnosis on subjects written as students write them, gradients by real autograd.
+
+The planted subjects of tests/test_mutants.py compute each mistake with the spec's own
+rules, so they prove the diagnosis reads the catalogue; they cannot prove that a catalogue
+entry is what the mistake really does. Here each subject is ordinary d2l-style torch
+code with one mistake, its gradients by torch autograd: the diagnosis must name exactly
+that mistake, or, for a mistake the catalogue does not hold, name nothing and say where
+the error lies (a wrong name sends a student to change code that is right).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from rnnlab.testing import verify  # noqa: E402
+
+HERE = Path(__file__).resolve().parent / "verify_subjects" / "students"
+FAST = dict(max_examples=6, seed=0)
+
+NAMED = [  # file, the one mistake the diagnosis must name, the arrays that must differ
+    ("rnn_detach_each_step.py", "state-detached-after-each-step", {"W_xh.grad", "H_0.grad"}),
+    ("rnn_outputs_detached.py", "outputs-detached", {"W_xh.grad"}),
+    ("gru_reset_reads_update.py", "gru-r-from-z-weights", {"outputs"}),
+    ("lstm_forget_on_h.py", "lstm-forget-gate-on-H", {"outputs"}),
+    ("rnn_transposed_recurrence.py", "recurrent-weight-transposed", {"outputs"}),
+    ("rnn_no_output_bias.py", "output-bias-missing", {"outputs"}),
+]
+
+
+def _named(report) -> set:
+    return {n for u in report.units for m in u.diagnosis if m.full for n in m.mistakes}
+
+
+@pytest.mark.parametrize("name,mistake,arrays", NAMED, ids=[n[0] for n in NAMED])
+def test_a_students_mistake_is_named_exactly(name, mistake, arrays):
+    r = verify(str(HERE / name), "d2l", **FAST)
+    assert not r.ok, r.render()
+    assert _named(r) == {mistake}, r.render()
+    differing = {d.quantity for u in r.units for p in u.properties for d in p.differences}
+    assert differing & arrays, r.render()
+
+
+UNKNOWN = [  # file, what the note must say about where the error lies
+    ("rnn_relu.py", "the forward already differs (H_T, outputs, from step 1 on)"),
+    ("lstm_output_gate_unused.py", "these gradients are zero where the spec's are not: "
+                                   "W_ho.grad, W_xo.grad, b_o.grad"),
+]
+
+
+@pytest.mark.parametrize("name,where", UNKNOWN, ids=[n[0] for n in UNKNOWN])
+def test_a_mistake_the_catalogue_lacks_is_not_given_a_wrong_name(name, where):
+    r = verify(str(HERE / name), "d2l", **FAST)
+    assert not r.ok
+    assert _named(r) == set(), r.render()
+    text = r.render()
+    assert "no known mistake reproduces every array" in text and where in text, text
+    assert "known mistake " not in text.replace("no known mistake", ""), text
+
+
+def test_an_uncatalogued_forward_is_located_in_the_forward():
+    """Every gradient is right for the forward the code computes: the note says so."""
+    r = verify(str(HERE / "rnn_relu.py"), "d2l", **FAST)
+    assert "look at the forward" in r.render(), r.render()
