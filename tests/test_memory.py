@@ -94,12 +94,17 @@ def test_cli_memory_prints_both_backends_and_a_measurement(capsys):
 
 def test_retain_freed_memory_takes_effect_on_glibc():
     """In a child process (it changes the allocator process-wide): True on Linux glibc."""
+    import os
     import platform
     import subprocess
     import sys
+    from pathlib import Path
 
+    root = str(Path(__file__).resolve().parents[1])  # this rnnlab, from whatever folder
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
     code = "from rnnlab.memory import retain_freed_memory; print(retain_freed_memory())"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=env)
     expected = "True" if platform.libc_ver()[0] == "glibc" else out.stdout.strip()
     assert out.stdout.strip() == expected
 

@@ -275,6 +275,7 @@ def run_train(args, dp) -> int:
     # Data-parallel: rank 0 alone owns --out (it may be on its machine's disk only), takes
     # the lock, reads the checkpoint and sends it to the others.
     lock = RunLock(out)
+    made = _first_missing(out)  # the folder this run creates (runs/, say), None if --out exists
 
     def open_run():  # the checkpoint's bytes to resume from, or None for a new run
         if args.resume and not ckpt_path.exists():
@@ -293,7 +294,35 @@ def run_train(args, dp) -> int:
         data = open_run() if dp is None else dp.share(open_run)
         return _train_locked(args, out, ckpt_path, data, dp)
     finally:
+        # a run that saved no checkpoint (a missing corpus, no CUDA, Ctrl-C in the first
+        # epoch) leaves no trace: its lock file goes, and the folders it made if still empty
+        saved = ckpt_path.exists()
+        if lock.held and not saved:
+            lock.path.unlink(missing_ok=True)
         lock.release()
+        if made is not None and not saved and (dp is None or dp.is_main):
+            _remove_empty(out, made)
+
+
+def _first_missing(out: Path) -> Path | None:
+    """The outermost folder of out's path that does not exist yet, or None."""
+    missing = None
+    for folder in [out, *out.parents]:
+        if folder.exists():
+            return missing
+        missing = folder
+    return missing
+
+
+def _remove_empty(out: Path, made: Path) -> None:
+    """rmdir out and its parents up to made, each only if empty (made by this run)."""
+    for folder in [out, *out.parents]:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (plots were written), or gone already
+            return
+        if folder == made:
+            return
 
 
 def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> int:
