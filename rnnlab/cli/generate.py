@@ -112,6 +112,8 @@ def cmd_generate(args) -> int:
     params = be.from_numpy(ckpt.params)
     # stdout is the text alone; what it comes from goes to stderr
     print(f"{resolve(args.checkpoint)}: {summary(ckpt)}", file=sys.stderr)
+    if args.prefix is None:  # the text on stdout starts with it: say where it ends
+        print(f"prefix {prefix!r} (the run's; choose another with --prefix)", file=sys.stderr)
     if unknown:
         print(f"note: not in the vocabulary, read as <unk>: {', '.join(unknown)}",
               file=sys.stderr)

@@ -38,7 +38,7 @@ from ..generate import check_num_preds, predict, prefix_ids
 from ..memory import check_training_fits, retain_freed_memory
 from ..params import init_params
 from ..runlock import RunLock
-from ..runs import default_prefix
+from ..runs import choose_prefix
 from ..schedule import best_epoch, stopped_early, val_history
 from ..threads import thread_tuner
 from ..train import TrainConfig, check_corpus_fits, resolve_init, train
@@ -66,6 +66,8 @@ from .run_record import (
 )
 from .run_writer import RunWriter
 from .signals import Terminated, describe, interrupt_status, say
+
+PREFIX_SEARCH = 100_000  # the default prefix is looked for in the corpus's first tokens
 
 
 def add_parser(sub) -> None:
@@ -160,8 +162,8 @@ def add_parser(sub) -> None:
                    help="print a greedy sample every N epochs (default 0: only at the end)")
     t.add_argument("--prefix", default=None,
                    help="prefix for samples, recorded in the checkpoint for rnnlab generate "
-                        "(default 'time traveller' on the time machine, else the corpus's "
-                        "most frequent token)")
+                        "(default 'time traveller' on the time machine, else the first "
+                        "words of the corpus's first sentence)")
     t.add_argument("--num-preds", type=nonneg_int, default=50,
                    help="tokens per sample: characters, or words with --token word (default 50)")
     t.add_argument("--no-plot", action="store_true",
@@ -367,8 +369,10 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
         check_training_fits(cfg, tcfg.batch_size, tcfg.num_steps, args.backend, tcfg.optimizer,
                             args.dtype, args.impl)
     check_num_preds(args.num_preds)  # the samples' text must fit too
-    prefix = args.prefix if args.prefix is not None else default_prefix(args.corpus, vocab,
-                                                                        tokenizer)
+    prefix, prefix_from = args.prefix, "--prefix"
+    if prefix is None:  # the start of a sentence of the text, not its most frequent token
+        head = [vocab.idx_to_token[i] for i in train_corpus[:PREFIX_SEARCH].tolist()]
+        prefix, prefix_from = choose_prefix(head, vocab, tokenizer)
     unknown = prefix_ids(prefix, vocab, tokenizer).unknown  # fail now, not after 500 epochs
     if unknown and is_main:
         print(f"note: --prefix words not in the vocabulary, read as <unk>: {', '.join(unknown)}",
@@ -503,6 +507,8 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
             val = f", validation {last['val_ppl']:.2f}" if last.get("val_ppl") is not None else ""
             print(f"perplexity {last['train_ppl']:.2f}{val}, {last['tokens_per_s']:,.0f} tokens/s "
                   f"on {be.name}")
+        if args.prefix is None and not tokenizer.time_machine:  # where the sample starts
+            print(f"sample from {prefix!r} ({prefix_from}; choose another with --prefix):")
         print(printable(sample(prefix)))
         if args.prefix is None and tokenizer.time_machine:
             print(printable(sample("traveller")))
