@@ -304,7 +304,7 @@ def main(argv=None) -> int:
     try:
         import torch
     except ImportError:
-        print("gpu_check: PyTorch is not installed (pip install rnnlab[torch]); nothing was "
+        print("gpu_check: PyTorch is not installed (a CUDA build: the command pytorch.org gives); nothing was "
               "checked", file=sys.stderr)
         return EXIT_NO_CUDA
     device = args.device

@@ -1,6 +1,6 @@
 """The PNGs rnnlab writes: perplexity curves, gradient norms over training, gradient flow.
 
-matplotlib is optional (``pip install rnnlab[plot]``); it is imported inside each
+matplotlib is optional (``pip install matplotlib``); it is imported inside each
 function, with the non-interactive Agg backend, and every PNG is written atomically.
 
 Titles carry the user's words (a corpus named 时间机器.txt). matplotlib's default font has

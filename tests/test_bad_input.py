@@ -757,8 +757,9 @@ ROWS = [
         ParamError, r"gradient 'W_xh' must be a float torch tensor, got list"),
     Row("backend-torch-missing",
         lambda c: _uninstalled(c.mp, "torch", "rnnlab.torch_backend") or rnnlab.get_backend("torch"),
-        BackendError, r"the torch backend needs PyTorch \(.*\); install it with `pip install "
-                      r"torch` or `pip install rnnlab\[torch\]`"),
+        BackendError, r"the torch backend needs PyTorch \(.*\); install its CPU build with "
+                      r"`pip install torch --index-url https://download\.pytorch\.org/whl/cpu` "
+                      r"\(for a GPU: the command pytorch\.org gives\)"),
     Row("torch-params-half", _torch_half,
         ParamError, r"parameters must be float32 or float64, got torch\.float16"),
     Row("from-nn-no-bias", lambda c: _from_nn(rnn=__import__("torch").nn.RNN(V, H, bias=False)),
@@ -1192,8 +1193,9 @@ CLI_ROWS = [
            2, r"^rnnlab: error: device 'cuda:99' (was asked for, but CUDA is not available to this "
               r"PyTorch .*; use --device cpu|does not exist: this machine has \d+ CUDA device\(s\))$"),
     CliRow("cli-torch-missing", lambda t: _train_args(t, "--backend", "torch"),
-           2, r"^rnnlab: error: the torch backend needs PyTorch \(.*\); install it with `pip "
-              r"install torch` or `pip install rnnlab\[torch\]`$",
+           2, r"^rnnlab: error: the torch backend needs PyTorch \(.*\); install its CPU build "
+              r"with `pip install torch --index-url https://download\.pytorch\.org/whl/cpu` "
+              r"\(for a GPU: the command pytorch\.org gives\)$",
            patch=lambda mp: _uninstalled(mp, "torch", "rnnlab.torch_backend")),
     CliRow("cli-generate-gru-nn", _d2l_gru_on_nn,
            2, r"^rnnlab: error: --impl nn runs torch\.nn\.GRU, which computes the torch form of "
@@ -1332,12 +1334,13 @@ CLI_ROWS = [
     CliRow("cli-verify-torch-missing",
            lambda t: ["verify", _text_file(t, "net.py", b"class Net:\n    pass\n"),
                       "--convention", "torch.nn"],
-           2, r"^rnnlab: error: .*needs PyTorch, which is not installed \(pip install torch\)$",
+           2, r"^rnnlab: error: .*needs PyTorch, which is not installed \(pip install torch "
+              r"--index-url https://download\.pytorch\.org/whl/cpu\)$",
            patch=lambda mp: _uninstalled(mp, "torch")),
     CliRow("cli-verify-no-hypothesis",
            lambda t: ["verify", _text_file(t, "solution.py", b"x = 1\n"), "--convention", "cs231n"],
            2, r"^rnnlab: error: rnnlab verify needs Hypothesis \(.*\): pip install "
-              r"'rnnlab\[verify\]'$",
+              r"hypothesis$",
            patch=lambda mp: _uninstalled(mp, "hypothesis", "rnnlab.testing")),
     CliRow("cli-verify-convention",
            lambda t: ["verify", _text_file(t, "solution.py", b"x = 1\n"), "--convention", "keras"],
