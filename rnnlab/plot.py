@@ -215,6 +215,9 @@ def plot_grad_norms(positions, norms, theta: float, path, title: str = "") -> Pa
     return _save(fig, path)
 
 
+GRADIENT_FLOOR = 1e-16  # gradient_flow.png's y axis stops here (float64's relative precision)
+
+
 def plot_gradient_flow(flows: dict, path, window: int, epochs: int, title: str = "") -> Path:
     """||dL/dH_{T-k}|| / ||dL/dH_T|| against k, per cell: at initialisation and trained.
 
@@ -230,6 +233,7 @@ def plot_gradient_flow(flows: dict, path, window: int, epochs: int, title: str =
         panels.append(("trained", f"after {epochs} epochs of training on the same text "
                                   "(own y scale)"))
     for ax, (which, subtitle) in zip(axes[0], panels):
+        lowest = 1.0
         for label, f in flows.items():
             n = getattr(f, which)
             if n is None:
@@ -237,6 +241,7 @@ def plot_gradient_flow(flows: dict, path, window: int, epochs: int, title: str =
             k = np.arange(len(n))  # (T+1,)
             r = n / n[0]  # (T+1,): relative to the gradient at the prediction
             r = np.where(r > 0, r, np.nan)  # log axis: an exact 0 is not drawn
+            lowest = min(lowest, float(np.nanmin(r, initial=1.0)))
             color = CELL_COLORS.get(f.cell, None)
             style = "-" if label == f.cell else "--"
             factor = f.decay_per_step(which)
@@ -246,7 +251,14 @@ def plot_gradient_flow(flows: dict, path, window: int, epochs: int, title: str =
             ax.plot(k, r, style, color=color, linewidth=1.8,
                     label=f"{label}: ×{factor:.2f} per step back{extra}")
         ax.set_yscale("log")
-        ax.set_ylim(top=3.0)  # every curve starts at 1 (k = 0)
+        # every curve starts at 1 (k = 0). The rnn's falls to 1e-100 and below at d2l's
+        # initialisation; on an axis down to there the other curves would be squashed into
+        # its top tenth. Below GRADIENT_FLOOR of the gradient at the prediction, a share is
+        # lost in float64 rounding of the sum it joins: the curves leave the plot there.
+        ax.set_ylim(bottom=max(lowest, GRADIENT_FLOOR) / 3, top=3.0)
+        if lowest < GRADIENT_FLOOR:
+            ax.text(0.99, 0.99, f"below {GRADIENT_FLOOR:.0e}: off the plot", ha="right",
+                    va="top", transform=ax.transAxes, fontsize=8, color="0.4")
         ax.set_ylabel(r"$\|\partial L/\partial H_{T-k}\| \;/\; \|\partial L/\partial H_T\|$"
                       "  (log scale)")
         ax.set_xlabel("k = steps back from the prediction")

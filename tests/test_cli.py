@@ -311,6 +311,55 @@ def test_per_step_gradients_equal_the_initial_state_gradient_of_the_suffix():
         _, state, _ = model_forward(cfg, params, X[:, t:t + 1], state)
 
 
+def _flow(cell, init_factor, trained_factor, **extra):
+    from rnnlab.gradient_reach import GradientFlow
+
+    k = np.arange(101)  # (T+1,)
+    return GradientFlow(cell, init=init_factor ** k, trained=trained_factor ** k, extra=extra)
+
+
+def test_inspect_explains_its_numbers_in_words():
+    """The words follow the numbers: an LSTM trained to forget as fast as the RNN is said
+    to; a forget bias whose slow units saturate is said to pass almost no gradient."""
+    from rnnlab.gradient_reach import explain
+
+    saturated = {"slow_share": 0.92, "entry_slow": 0.01, "entry_fast": 0.16}
+    flows = {"rnn": _flow("rnn", 0.08, 0.68), "lstm": _flow("lstm", 0.51, 0.67),
+             "lstm, b_f = +3": _flow("lstm", 0.96, 0.65, forget_bias=3.0,
+                                     gates_init={}, gates_trained=saturated)}
+    text = "\n".join(explain(flows))
+    assert all(len(line) <= 92 for line in text.splitlines())
+    words = " ".join(text.split())
+    assert "×0.68 per step (rnn) leaves 1.4e-06 after 35 steps" in words
+    assert "rnn ×0.08: each step multiplies by tanh' times a small W_hh" in words
+    assert "lstm ×0.67 shrinks the gradient about as fast as rnn ×0.68" in words
+    assert "F = σ(3) = 0.95" in words and "92% of its units keep F > 0.9" in words
+    assert "tanh saturates, O·tanh'(C) is 0.010 in them against 0.160" in words
+    flows["lstm"] = _flow("lstm", 0.51, 0.9)
+    flows["lstm, b_f = +3"].extra["gates_trained"] = dict(saturated, entry_slow=0.15)
+    words = " ".join("\n".join(explain(flows)).split())
+    assert "lstm ×0.90 shrinks the gradient more slowly than rnn ×0.68" in words
+    assert "saturates" not in words
+
+
+def test_gradient_flow_plot_is_not_squashed_by_a_vanished_gradient(tmp_path, monkeypatch):
+    """The rnn at initialisation falls to 1e-110 at k = 100: the y axis stops near 1e-16,
+    so the other curves keep the height of the panel."""
+    pytest.importorskip("matplotlib")
+    import rnnlab.plot as plot
+
+    figs = []
+    monkeypatch.setattr(plot, "_save", lambda fig, path: figs.append(fig) or path)
+    flows = {"rnn": _flow("rnn", 0.08, 0.68), "lstm": _flow("lstm", 0.51, 0.67)}
+    plot.plot_gradient_flow(flows, tmp_path / "g.png", 100, 20)
+    for ax in figs[0].axes:
+        bottom, top = ax.get_ylim()
+        assert 1e-17 < bottom <= 1e-16 and top == 3.0, (bottom, top)
+    flows = {"gru": _flow("gru", 0.9, 0.95)}  # nothing falls that far: the axis follows it
+    plot.plot_gradient_flow(flows, tmp_path / "g.png", 100, 20)
+    assert figs[1].axes[0].get_ylim()[0] == pytest.approx(0.9 ** 100 / 3)
+
+
 def test_inspect_command_writes_pngs_and_prints_the_decay(capsys, tmp_path):
     pytest.importorskip("matplotlib")
     run_dir = tmp_path / "run"
@@ -321,6 +370,7 @@ def test_inspect_command_writes_pngs_and_prints_the_decay(capsys, tmp_path):
     assert code == 0, err
     assert re.search(r"^rnn +0\.\d+ ", text, re.M) and re.search(r"^lstm +0\.\d+ ", text, re.M)
     assert "mean forget gate" in text and "% of batches clipped" in text
+    assert "how to read it:" in text and "lstm ×" in text
     for name in ("gradient_flow.png", "grad_norm.png"):
         assert (tmp_path / "insp" / name).read_bytes().startswith(PNG_MAGIC), name
 
