@@ -172,7 +172,9 @@ def plot_grad_norms(positions, norms, theta: float, path, title: str = "") -> Pa
     ``norms`` the norms before clipping. After clipping the norm is min(||g||, θ):
     d2l's ``grad_clipping`` rescales g to length θ whenever it is longer. Top: every
     batch (thin), the mean per epoch before and after clipping, the clipped batches in
-    red; bottom: the share of each epoch's batches that were clipped.
+    red; bottom: the share of each epoch's batches that were clipped. A run without
+    clipping (θ None or inf, ``--clip none``) gets the top panel alone, its norms as
+    they were: there is no "after" and nothing clipped to show.
     """
     plt = _pyplot()
     theta = math.inf if theta is None else float(theta)  # None: the run did not clip
@@ -185,15 +187,22 @@ def plot_grad_norms(positions, norms, theta: float, path, title: str = "") -> Pa
     mean_before = np.array([before[epoch == e].mean() for e in epochs])
     mean_after = np.array([after[epoch == e].mean() for e in epochs])
     share = np.array([clipped[epoch == e].mean() for e in epochs])
-    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(7.5, 6), dpi=110, sharex=True,
-                                  gridspec_kw={"height_ratios": [3, 1]})
+    clips = math.isfinite(theta)
+    if clips:
+        fig, (ax, ax2) = plt.subplots(2, 1, figsize=(7.5, 6), dpi=110, sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 1]})
+    else:
+        fig, ax = plt.subplots(1, 1, figsize=(7.5, 4.6), dpi=110)
     dense = len(x) > 400
+    before_words = ", before clipping" if clips else ""
     ax.plot(x, before, color="C0", linewidth=0.5 if dense else 1.0, alpha=0.35 if dense else 0.7,
-            label="every batch, before clipping")
+            label="every batch" + before_words)
     mid = epochs - 0.5  # epoch e covers (e-1, e]: its mean sits in the middle
-    ax.plot(mid, mean_before, color="C0", linewidth=2, label="epoch mean before clipping ||g||")
-    ax.plot(mid, mean_after, color="C1", linewidth=2, linestyle="--",
-            label="epoch mean after clipping min(||g||, θ)")
+    ax.plot(mid, mean_before, color="C0", linewidth=2,
+            label=f"epoch mean{' before clipping' if clips else ''} ||g||")
+    if clips:
+        ax.plot(mid, mean_after, color="C1", linewidth=2, linestyle="--",
+                label="epoch mean after clipping min(||g||, θ)")
     if clipped.any():
         ax.plot(x[clipped], before[clipped], "o", color="C3", markersize=2.5,
                 label=f"clipped batches ({100 * clipped.mean():.1f}%)")
@@ -204,8 +213,13 @@ def plot_grad_norms(positions, norms, theta: float, path, title: str = "") -> Pa
     plain_log_labels(ax)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", fontsize=8)
-    text, font = readable((title + "\n" if title else "") + "gradient norm before and after clipping")
+    what = "gradient norm before and after clipping" if clips else "gradient norm (no clipping)"
+    text, font = readable((title + "\n" if title else "") + what)
     ax.set_title(text, **font)
+    if not clips:
+        ax.set_xlabel("epoch")
+        fig.tight_layout()
+        return _save(fig, path)
     ax2.plot(mid, 100 * share, color="C3", drawstyle="steps-mid")
     ax2.set_ylabel("% clipped")
     ax2.set_xlabel("epoch")

@@ -14,6 +14,7 @@ from typing import Sequence
 from .checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint
 from .data import Tokenizer, Vocab, tokenizer_for
 from .errors import RnnlabError
+from .schedule import best_epoch, val_history
 
 TIME_MACHINE_PREFIX = "time traveller"  # d2l's predict_ch8('time traveller', ...)
 
@@ -155,6 +156,15 @@ def summary(ckpt: Checkpoint) -> str:
     return f"{what}; {epochs}{ppl}"
 
 
+def best_val(history: list) -> str:
+    """'7.15 (epoch 12)': the lowest validation perplexity of a history and its epoch."""
+    at = best_epoch(val_history(history))
+    if at is None:
+        return "-"
+    best = history[at - 1]
+    return f"{best['val_ppl']:.2f} (epoch {best.get('epoch', at)})"
+
+
 def find_runs(folder) -> list[Path]:
     """Run directories inside ``folder`` (its subdirectories holding a checkpoint), sorted."""
     folder = Path(folder)
@@ -162,10 +172,12 @@ def find_runs(folder) -> list[Path]:
 
 
 def runs_table(folder) -> str:
-    """A table of the runs in ``folder``: cell, sizes, token level, epochs, perplexities,
-    corpus; a checkpoint that does not load is listed with the reason."""
-    header = ("run", "cell", "H", "layers", "tokens", "vocab", "epochs", "train ppl", "val ppl",
-              "corpus")
+    """A table of the runs in ``folder``: cell, sizes, token level, epochs, the last
+    training perplexity, the best validation perplexity and its epoch (the model
+    best.safetensors holds, which ``rnnlab generate <run>`` uses), corpus; a checkpoint
+    that does not load is listed with the reason."""
+    header = ("run", "cell", "H", "layers", "tokens", "vocab", "epochs", "train ppl",
+              "best val ppl", "corpus")
     rows = []
     for run in find_runs(folder):
         try:
@@ -179,7 +191,7 @@ def runs_table(folder) -> str:
         rows.append((str(run), c.model.cell, str(c.model.num_hiddens), str(c.model.num_layers),
                      run_token(c), str(c.model.vocab_size),
                      f"{c.epoch}/{total}" if isinstance(total, int) else str(c.epoch),
-                     fmt(last.get("train_ppl")), fmt(last.get("val_ppl")),
+                     fmt(last.get("train_ppl")), best_val(c.history),
                      Path(str(c.extra.get("corpus", "?"))).name))
     full = [r for r in rows if len(r) == len(header)]
     widths = [max(len(r[i]) for r in [header, *full]) for i in range(len(header))]

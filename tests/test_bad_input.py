@@ -1085,7 +1085,7 @@ CLI_ROWS = [
     CliRow("cli-cell", lambda t: _train_args(t, "--cell", "cnn"),
            2, r"argument --cell: invalid choice: 'cnn'"),
     CliRow("cli-unknown-option", lambda t: _train_args(t, "--hiden", "3"),
-           2, r"unrecognized arguments: --hiden 3"),
+           2, r"^rnnlab train: error: unrecognized arguments: --hiden 3 \(see rnnlab train --help\)$"),
     CliRow("cli-seed-negative", lambda t: _train_args(t, "--seed", "-2"),
            2, r"argument --seed: expected a non-negative integer, got -2"),
     CliRow("cli-seed-text", lambda t: _train_args(t, "--seed", "x"),

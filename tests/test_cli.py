@@ -107,6 +107,10 @@ def test_generate_errors_are_one_line_with_status_2(capsys, tiny_run, argv, mess
     (["train", "--epochs"], "argument --epochs: expected one argument"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["inspect", "--cells", "rnn", "mlp"], "argument --cells: invalid choice: 'mlp'"),
+    (["train", "--bogus", "1"], "rnnlab train: error: unrecognized arguments: --bogus 1 "
+                                "(see rnnlab train --help)"),
+    (["generate", "--top-q"], "rnnlab generate: error: unrecognized arguments: --top-q "
+                              "(see rnnlab generate --help)"),
 ])
 def test_usage_errors_are_one_line_with_status_2(capsys, argv, message):
     code, _, err = run(capsys, *argv)
@@ -358,6 +362,29 @@ def test_gradient_flow_plot_is_not_squashed_by_a_vanished_gradient(tmp_path, mon
     flows = {"gru": _flow("gru", 0.9, 0.95)}  # nothing falls that far: the axis follows it
     plot.plot_gradient_flow(flows, tmp_path / "g.png", 100, 20)
     assert figs[1].axes[0].get_ylim()[0] == pytest.approx(0.9 ** 100 / 3)
+
+
+@pytest.mark.parametrize("theta", [None, float("inf")])
+def test_grad_norm_plot_of_a_run_without_clipping_shows_no_clipping(tmp_path, monkeypatch, theta):
+    """--clip none: no "after clipping" curve, no "% clipped" panel of zeros."""
+    pytest.importorskip("matplotlib")
+    import rnnlab.plot as plot
+
+    figs = []
+    monkeypatch.setattr(plot, "_save", lambda fig, path: figs.append(fig) or path)
+    plot.plot_grad_norms([0.5, 1, 1.5, 2], [0.3, 2.0, 0.5, 0.4], theta, tmp_path / "g.png")
+    plot.plot_grad_norms([0.5, 1, 1.5, 2], [0.3, 2.0, 0.5, 0.4], 1.0, tmp_path / "g.png")
+    unclipped, clipped = figs
+
+    def words(fig):
+        return " ".join([ax.get_title() for ax in fig.axes] + [ax.get_ylabel() for ax in fig.axes]
+                        + [t.get_text() for ax in fig.axes if ax.get_legend()
+                           for t in ax.get_legend().get_texts()])
+
+    assert len(unclipped.axes) == 1 and "clipping min" not in words(unclipped)
+    assert "% clipped" not in words(unclipped) and "no clipping" in words(unclipped)
+    assert len(clipped.axes) == 2 and "after clipping min(||g||, θ)" in words(clipped)
+    assert "% clipped" in words(clipped)
 
 
 def test_inspect_command_writes_pngs_and_prints_the_decay(capsys, tmp_path):

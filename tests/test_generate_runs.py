@@ -267,12 +267,18 @@ def test_generate_on_a_folder_lists_its_runs(capsys, tmp_path):
     assert code == 0 and err == []
     lines = text.splitlines()
     assert lines[0].split() == ["run", "cell", "H", "layers", "tokens", "vocab", "epochs",
-                                "train", "ppl", "val", "ppl", "corpus"]
+                                "train", "ppl", "best", "val", "ppl", "corpus"]
     assert lines[1].split()[:2] == [str(runs / "broken"), "unreadable:"]
     gru, words = lines[2].split(), lines[3].split()
     assert gru[1:7] == ["gru", "8", "1", "char", "28", "2/2"] and gru[-1] == "timemachine"
     assert words[1:7] == ["rnn", "8", "1", "word", "4580", "2/2"]
     assert lines[-1] == f"generate from one of them: rnnlab generate {runs / '<run>'}"
+    # the best validation perplexity, the model best.safetensors holds, not the last one
+    ckpt = load_checkpoint(runs / "gru" / "checkpoint.safetensors")
+    ckpt.history[0]["val_ppl"], ckpt.history[1]["val_ppl"] = 7.15, 28.06
+    save_checkpoint(runs / "gru" / "checkpoint.safetensors", ckpt)
+    gru = run(capsys, "generate", runs)[1].splitlines()[2]
+    assert "7.15 (epoch 1)" in gru and "28.06" not in gru
     code, text, err = run(capsys, "generate", runs / "notes")
     assert code == 2 and "holds no checkpoint.safetensors and no run directories" in err[0]
 

@@ -170,11 +170,11 @@ def describe_choice(m, work: float = 1.0, unit: str = "steps/s") -> str:
         parts.append(f"{unit}: "
                      + ", ".join(f"{threads(n)} {rates[n]:,.0f}" for n in sorted(rates)))
     screened = {n: r for n, r in m.probe_ratios().items() if n not in rates and r > 1}
-    if screened:
+    if screened:  # what left them out, and the usual reason: not a fault of this machine
         parts.append(", ".join(f"{threads(n)} {r:.0f}x slower" for n, r in sorted(screened.items()))
-                     + " on a short probe")
+                     + " on a short probe, as when other programs keep the cores busy")
     why = {"slower": " after the speed fell", "recheck": " on a periodic recheck"}.get(m.reason, "")
-    return f"threads: {m.chosen} (auto{why}; {'; '.join(parts)})"
+    return f"threads: {m.chosen}, the fastest on this machine now (auto{why}; {'; '.join(parts)})"
 
 
 def add_backend_options(p: argparse.ArgumentParser, dtype_default: str | None = "float32") -> None:
