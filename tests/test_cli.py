@@ -446,3 +446,10 @@ def test_gradcheck_prints_the_worst_error_of_every_parameter(capsys, argv):
     assert all(len(r) == 2 and float(r[1]) < 1e-6 for r in rows)
     assert "state[0]" in [r[0] for r in rows] and "W_hq" in [r[0] for r in rows]
     assert lines[-1].startswith("worst relative error") and "(ok," in lines[-1]
+
+
+def test_train_help_speaks_of_both_token_levels(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0 and "train a character- or word-level model" in out
+    code, out, _ = run(capsys, "train", "--help")
+    assert code == 0 and "word by word with --token word" in " ".join(out.split())

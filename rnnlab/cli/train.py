@@ -72,7 +72,7 @@ PREFIX_SEARCH = 100_000  # the default prefix is looked for in the corpus's firs
 
 def add_parser(sub) -> None:
     """Register ``rnnlab train`` on the subcommand parsers ``sub``."""
-    t = sub.add_parser("train", help="train a character-level model and save a checkpoint",
+    t = sub.add_parser("train", help="train a character- or word-level model and save a checkpoint",
                        description="Train on The Time Machine (default) or any UTF-8 text file, "
                                    "with a progress bar, training and validation perplexity "
                                    "and tokens/s per epoch; saves a checkpoint, perplexity.png "
@@ -126,7 +126,8 @@ def add_parser(sub) -> None:
                         "(d2l's deep-RNN chapter), which otherwise stall at the unigram perplexity")
     t.add_argument("--corpus", default="timemachine",
                    help="'timemachine' (found in $RNNLAB_DATA, the cache, or downloaded) or a "
-                        "path to any UTF-8 text file, read character by character")
+                        "path to any UTF-8 text file, read character by character (word by "
+                        "word with --token word)")
     t.add_argument("--token", choices=TOKEN_KINDS, default="char",
                    help="what a token is: char (every character, d2l's default) or word (d2l's "
                         "tokenize(lines, 'word'): the words between whitespace, after d2l's "
