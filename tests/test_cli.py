@@ -85,8 +85,11 @@ def test_every_subcommand_has_help(capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--temperature", "0"], "argument --temperature: expected a positive finite number, got 0"),
-    (["--temperature", "-1.5"], "argument --temperature: expected a positive finite number"),
+    (["--temperature", "-1.5"], "argument --temperature: expected a non-negative finite number"),
+    (["--top-p", "0"], "argument --top-p: expected a number in (0, 1], got 0"),
+    (["--top-p", "1.5"], "argument --top-p: expected a number in (0, 1], got 1.5"),
+    (["--top-p", "0.9", "--strategy", "greedy"], "--temperature, --top-k and --top-p apply to "
+                                                  "--strategy sample, not greedy"),
     (["--temperature", "nan"], "argument --temperature"),
     (["--top-k", "0"], "argument --top-k: expected a positive integer, got 0"),
     (["--top-k", "29"], "--top-k 29 is larger than the vocabulary of 28 tokens"),
@@ -137,9 +140,24 @@ def test_generate_greedy_is_deterministic_and_sampling_follows_the_seed(capsys, 
     assert all(t.startswith("the ") and len(t) == 64 for t in texts.values())
 
 
+def test_temperature_0_is_greedy_and_top_p_1_is_plain_sampling(capsys, tiny_run):
+    greedy = run(capsys, "generate", tiny_run, "--num-preds", "60")
+    assert run(capsys, "generate", tiny_run, "--num-preds", "60", "--temperature", "0") == greedy
+    assert run(capsys, "generate", tiny_run, "--num-preds", "60", "--temperature", "0",
+               "--top-p", "0.5", "--seed", "3") == greedy
+    plain = run(capsys, "generate", tiny_run, "--num-preds", "60", "--temperature", "1.5",
+                "--seed", "2")
+    assert run(capsys, "generate", tiny_run, "--num-preds", "60", "--temperature", "1.5",
+               "--top-p", "1", "--seed", "2") == plain
+    cut = run(capsys, "generate", tiny_run, "--num-preds", "60", "--temperature", "1.5",
+              "--top-p", "0.3", "--seed", "2")
+    assert cut[0] == 0 and cut[1] != plain[1]  # a nucleus of a few tokens: another text
+
+
 def test_generate_on_torch_gives_the_numpy_text(capsys, tiny_run):
     pytest.importorskip("torch")
-    for argv in ([], ["--temperature", "0.8", "--top-k", "5", "--seed", "7"]):
+    for argv in ([], ["--temperature", "0.8", "--top-k", "5", "--seed", "7"],
+                 ["--temperature", "1.2", "--top-p", "0.8", "--seed", "7"]):
         outs = [run(capsys, "generate", tiny_run, "--backend", b, "--num-preds", "40", *argv)
                 for b in ("numpy", "torch")]
         assert outs[0][0] == outs[1][0] == 0

@@ -162,6 +162,44 @@ def test_masking_unk_keeps_the_other_tokens_order_and_ratios(logits, seed, tempe
     assert choose(z, "greedy", 1.0, None, None, allow_unk=False) == 1 + int(np.argmax(z[1:]))
 
 
+@given(logits=st.lists(st.floats(-30, 30), min_size=2, max_size=8), seed=st.integers(0, 99),
+       top_p=st.floats(0.01, 1.0))
+def test_top_p_draws_from_the_nucleus_renormalised(logits, seed, top_p):
+    """top-p: a draw from the fewest most likely tokens whose probabilities reach top_p (the
+    crossing one included), renormalised; never a token outside it."""
+    z = np.array(logits)
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    order = np.argsort(-p, kind="stable")
+    n = 1
+    while p[order[:n]].sum() < top_p and n < len(p):
+        n += 1
+    q = np.zeros_like(p)
+    q[order[:n]] = p[order[:n]]
+    want = int(np.random.default_rng(seed).choice(len(q), p=q / q.sum()))
+    got = choose(z, "sample", 1.0, None, np.random.default_rng(seed), top_p=top_p)
+    assert got == want and got in order[:n]
+
+
+def test_top_p_keeps_the_top_token_alone_when_it_holds_the_mass():
+    z = np.log(np.array([0.05, 0.6, 0.3, 0.05]))
+    rng = np.random.default_rng(0)
+    assert {choose(z, "sample", 1.0, None, rng, top_p=0.55) for _ in range(200)} == {1}
+    assert {choose(z, "sample", 1.0, None, rng, top_p=0.85) for _ in range(400)} == {1, 2}
+    assert {choose(z, "sample", 1.0, None, rng, top_p=1.0) for _ in range(400)} == {0, 1, 2, 3}
+
+
+def test_temperature_0_is_greedy_in_predict():
+    cfg, vocab = ModelConfig("rnn", 5, 4), Vocab(list("abcd"))
+    be = get_backend("numpy")
+    params = be.from_numpy(init_params(cfg, seed=3))
+    greedy = predict("ab", 30, be, cfg, params, vocab)
+    assert predict("ab", 30, be, cfg, params, vocab, strategy="sample", temperature=0,
+                   seed=None) == greedy
+    assert predict("ab", 30, be, cfg, params, vocab, strategy="sample", temperature=0.0,
+                   top_k=3, top_p=0.5, seed=9) == greedy
+
+
 # ------------------------------------------------------------------- the run remembered
 
 

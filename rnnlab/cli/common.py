@@ -102,6 +102,27 @@ def positive_float(text: str) -> float:
     return v
 
 
+def nonneg_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
+    if not (math.isfinite(v) and v >= 0):
+        raise argparse.ArgumentTypeError(f"expected a non-negative finite number, got {text}")
+    return v
+
+
+def share(text: str) -> float:
+    """A share of a whole in (0, 1]: --top-p."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    if not (0.0 < v <= 1.0):
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text}")
+    return v
+
+
 def clip_threshold(text: str) -> float | None:
     """--clip: a positive number, or ``none`` (also ``off``, ``inf``) for no clipping."""
     if text.strip().lower() in ("none", "off", "inf", "infinity", "+inf"):
