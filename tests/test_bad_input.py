@@ -1171,6 +1171,15 @@ CLI_ROWS = [
               r"integer, got 'all'"),
     CliRow("cli-lr-decay", lambda t: _train_args(t, "--lr-decay", "1.5"),
            2, r"argument --lr-decay: expected a number in \(0, 1\], got 1\.5"),
+    CliRow("cli-lr-schedule-cosine-decay",
+           lambda t: _train_args(t, "--lr-schedule", "cosine", "--lr-decay", "0.5"),
+           2, r"^rnnlab: error: --lr-decay 0\.5 applies to the exp and step schedules; "
+              r"--lr-schedule cosine goes from the learning rate down to 0 over --epochs \(leave "
+              r"--lr-decay at 1\)$"),
+    CliRow("cli-lr-schedule-step-every-0",
+           lambda t: _train_args(t, "--lr-schedule", "step", "--lr-decay-after", "0"),
+           2, r"^rnnlab: error: --lr-schedule step drops the rate every --lr-decay-after epochs; "
+              r"give --lr-decay-after 1 or more, got 0$"),
     CliRow("cli-word-prefix-empty", lambda t: _train_args(t, "--token", "word", "--prefix", "..."),
            2, r"^rnnlab: error: the prefix must hold at least one word, got '\.\.\.'$"),
     CliRow("cli-min-freq-too-high",

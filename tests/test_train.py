@@ -91,7 +91,7 @@ def test_predict_is_greedy_and_checks_the_prefix(small_corpus):
     with pytest.raises(VocabError, match="'!'"):
         predict("time!", 5, be, cfg, params, vocab)
     with pytest.raises(ConfigError, match="temperature"):
-        predict("time", 5, be, cfg, params, vocab, strategy="sample", temperature=0.0)
+        predict("time", 5, be, cfg, params, vocab, strategy="sample", temperature=-1.0)
     sampled = predict("time", 30, be, cfg, params, vocab, strategy="sample", seed=5)
     assert sampled == predict("time", 30, be, cfg, params, vocab, strategy="sample", seed=5)
 

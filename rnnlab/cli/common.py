@@ -31,6 +31,7 @@ FLAGS = {
     "max_tokens": "--max-tokens", "clip_theta": "--clip", "num_epochs": "--epochs",
     "num_preds": "--num-preds", "top_k": "--top-k", "use_random_iter": "--random",
     "lr_decay": "--lr-decay", "lr_decay_after": "--lr-decay-after", "min_freq": "--min-freq",
+    "lr_schedule": "--lr-schedule",
     # plain words too, so only in the name=value form
     "device": "--device", "impl": "--impl", "dtype": "--dtype", "lr": "--lr",
     "temperature": "--temperature", "dropout": "--dropout", "seed": "--seed",

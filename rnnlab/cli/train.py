@@ -39,7 +39,7 @@ from ..memory import check_training_fits, retain_freed_memory
 from ..params import init_params
 from ..runlock import RunLock
 from ..runs import choose_prefix
-from ..schedule import best_epoch, stopped_early, val_history
+from ..schedule import LR_SCHEDULES, best_epoch, stopped_early, val_history
 from ..threads import thread_tuner
 from ..train import TrainConfig, check_corpus_fits, resolve_init, train
 from .common import (
@@ -100,6 +100,11 @@ def add_parser(sub) -> None:
     t.add_argument("--lr-decay-after", type=nonneg_int, default=10,
                    help="the first epoch whose end decays the learning rate, as char-rnn's "
                         "-learning_rate_decay_after (default 10)")
+    t.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="exp",
+                   help="exp: char-rnn's decay by --lr-decay every epoch from --lr-decay-after "
+                        "on (constant at --lr-decay 1, d2l's); step: by --lr-decay every "
+                        "--lr-decay-after epochs (torch's StepLR); cosine: from --lr down a "
+                        "half cosine to 0 over --epochs (CosineAnnealingLR) (default exp)")
     t.add_argument("--patience", type=nonneg_int, default=0,
                    help="stop when the validation perplexity has not improved for N epochs "
                         "(best.safetensors keeps the best epoch); 0: never (default)")
@@ -347,7 +352,8 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
                        optimizer=args.optimizer, seed=args.seed, val_fraction=args.val_fraction,
                        init=args.init, threads=args.threads, token=args.token,
                        min_freq=args.min_freq, lr_decay=args.lr_decay,
-                       lr_decay_after=args.lr_decay_after, patience=args.patience,
+                       lr_decay_after=args.lr_decay_after, lr_schedule=args.lr_schedule,
+                       patience=args.patience,
                        val_every=args.val_every)
     cfg = ModelConfig(args.cell, len(vocab), args.hidden, num_layers=args.num_layers,
                       gru_form=args.gru_form, dropout=args.dropout)
@@ -449,7 +455,8 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
         if e % args.log_every == 0 or e == tcfg.num_epochs:
             val = f"  val ppl {stats.val_ppl:8.3f}" if stats.val_ppl is not None else ""
             log(f"epoch {e:4d}/{tcfg.num_epochs}  train ppl {stats.train_ppl:8.3f}{val}  "
-                f"{stats.tokens_per_s:10,.0f} tokens/s  grad norm {stats.grad_norm_mean:.3f}")
+                f"{stats.tokens_per_s:10,.0f} tokens/s  grad norm {stats.grad_norm_mean:.3f}  "
+                f"lr {stats.lr:.3g}")
         if args.sample_every and e % args.sample_every == 0 and e != tcfg.num_epochs:
             log("  sample: " + printable(sample(prefix)))
         if args.checkpoint_every and e % args.checkpoint_every == 0:
