@@ -5,8 +5,10 @@ shows every equation."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +91,26 @@ def test_no_page_loads_anything_from_outside_the_site(site):
 def test_quoted_source_blocks_are_titled_with_their_file(site):
     html = (site / "bptt" / "index.html").read_text(encoding="utf-8")
     assert '<span class="filename">rnnlab/numpy_backend/cells.py</span>' in html
+
+
+def test_the_site_in_a_headless_browser_offline(site):
+    """The real thing: every page opened in a headless Chrome with the network cut off
+    (tests/site_browser_check.mjs) asks for nothing outside the site, throws no script
+    error, draws every equation and shows no raw TeX. Runs where node and puppeteer-core
+    are found: npm install puppeteer-core @sparticuz/chromium, in the clone's root or in
+    the folder $RNNLAB_NODE_MODULES names (a Chrome of your own: $CHROME_PATH)."""
+    node = shutil.which("node")
+    modules = Path(os.environ.get("RNNLAB_NODE_MODULES") or ROOT / "node_modules")
+    if node is None or not (modules / "puppeteer-core").is_dir():
+        pytest.skip("no node with puppeteer-core: npm install puppeteer-core @sparticuz/chromium "
+                    "(or set RNNLAB_NODE_MODULES) to read the site in a headless browser")
+    if not os.environ.get("CHROME_PATH") and not (modules / "@sparticuz" / "chromium").is_dir():
+        pytest.skip("no Chrome: set CHROME_PATH, or npm install @sparticuz/chromium")
+    done = subprocess.run([node, str(ROOT / "tests" / "site_browser_check.mjs"), str(site),
+                           str(modules)], capture_output=True, text=True, timeout=600)
+    pages = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    bad = [p for p in pages if not p["ok"]]
+    assert done.returncode == 0 and not bad and pages, (bad or done.stderr[-2000:])
+    assert len(pages) == len(list(site.rglob("*.html")))
+    bptt = next(p for p in pages if p["page"] == "bptt/index.html")
+    assert bptt["maths"] >= 20 and bptt["tables"] >= 5  # drawn, aligned rows stacked
