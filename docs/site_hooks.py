@@ -62,7 +62,10 @@ def _mathml(latex: str, display: str, where: str) -> str:
 
 def on_page_content(content: str, page, **kwargs) -> str:
     where = page.file.src_path
-    content = DISPLAY.sub(lambda m: f'<div class="arithmatex">{_mathml(m.group(1), "block", where)}</div>',
-                          content)
-    return INLINE.sub(lambda m: f'<span class="arithmatex">{_mathml(m.group(1), "inline", where)}</span>',
-                      content)
+    def block(m):
+        return f'<div class="arithmatex">{_mathml(m.group(1), "block", where)}</div>'
+
+    def inline(m):
+        return f'<span class="arithmatex">{_mathml(m.group(1), "inline", where)}</span>'
+
+    return INLINE.sub(inline, DISPLAY.sub(block, content))

@@ -71,7 +71,7 @@ class TrainConfig:
     threads: int | str = "auto"  # CPU threads; "auto": timed on the first steps (rnnlab.threads)
     lr_decay: float = 1.0  # char-rnn's -learning_rate_decay: lr x this per epoch (1: constant)
     lr_decay_after: int = 10  # char-rnn's -learning_rate_decay_after: first epoch that decays
-    lr_schedule: str = "exp"  # "exp" (char-rnn's) | "step" (StepLR: every lr_decay_after epochs) | "cosine"
+    lr_schedule: str = "exp"  # "exp" (char-rnn's) | "step" (StepLR, every lr_decay_after) | "cosine"
     patience: int = 0  # stop when validation has not improved for this many epochs; 0: never
     token: str = "char"  # "char" (d2l ch. 8's models) | "word": d2l's tokenize(lines, "word")
     min_freq: int = 0  # d2l's Vocab(min_freq): rarer tokens are left out and read as <unk>
@@ -397,8 +397,8 @@ def train(backend: AnyBackend, cfg: Model, params: dict, corpus: np.ndarray, tcf
 
     Schedules (rnnlab.schedule) are functions of the epoch and the history, never of a
     counter: with ``tcfg.lr_decay`` < 1 (or ``tcfg.lr_schedule == "cosine"``) every epoch
-    sets ``optimizer.lr`` to ``lr_at(...)`` of its own number; with ``tcfg.patience`` the run stops once validation has not
-    improved for that many epochs (decided after each validation), counting ``past``, the
+    sets ``optimizer.lr`` to ``lr_at(...)`` of its own number; with ``tcfg.patience`` the
+    run stops once validation has not improved for that many epochs (decided after each validation), counting ``past``, the
     stats (EpochStats or their dicts, as a checkpoint keeps them) of the epochs before
     ``start_epoch``. A resumed
     run therefore decays and stops where the uninterrupted one does. The history
