@@ -304,8 +304,8 @@ def main(argv=None) -> int:
     try:
         import torch
     except ImportError:
-        print("gpu_check: PyTorch is not installed (pip install rnnlab[torch]); nothing was "
-              "checked", file=sys.stderr)
+        print("gpu_check: PyTorch is not installed (a CUDA build: the command pytorch.org "
+              "gives); nothing was checked", file=sys.stderr)
         return EXIT_NO_CUDA
     device = args.device
     if device != "cpu" and not torch.cuda.is_available():

@@ -120,18 +120,21 @@ def write_report(meta, runs, profiles) -> str:
              f"({'quick' if meta['quick'] else 'full'} run, {meta['date']}, "
              f"{meta['repeats']} rounds); raw numbers in `benchmarks/results.json`. Do not edit "
              "above the end-to-end section by hand: the next run rewrites it.\n")
-    L.append("## Machine and method\n")
-    L.append(f"- CPU: {m.get('cpu')}, {m.get('cores')} cores seen by the OS, a shared virtual "
+    L.append("The results come first; the machine and how each number was measured follow "
+             "them ([Machine and method](#machine-and-method)).\n")
+    M = []  # the machine and the method: written after the results, read when needed
+    M.append("## Machine and method\n")
+    M.append(f"- CPU: {m.get('cpu')}, {m.get('cores')} cores seen by the OS, a shared virtual "
              "machine (other jobs ran beside the benchmark; see the spread columns).")
-    L.append(f"- Python {m.get('python')}, NumPy {m.get('numpy')} with {m.get('blas')}, torch "
+    M.append(f"- Python {m.get('python')}, NumPy {m.get('numpy')} with {m.get('blas')}, torch "
              f"{m.get('torch')} (BLAS: {m.get('torch_blas')}); CUDA available: {m.get('cuda')}.")
-    L.append(f"- Threads: {meta['threads']} in every process; glibc's malloc as `rnnlab train` "
+    M.append(f"- Threads: {meta['threads']} in every process; glibc's malloc as `rnnlab train` "
              "sets it (freed memory kept for reuse).")
     if kernels:
-        L.append("- NumPy's BLAS kernel (threadpoolctl): "
+        M.append("- NumPy's BLAS kernel (threadpoolctl): "
                  + "; ".join(f"{k}: `{v}`" for k, v in kernels.items()) + ".")
-    L.append("")
-    L.append(
+    M.append("")
+    M.append(
         "Training tokens/s of full training steps (forward, BPTT, global-norm clipping at "
         "θ = 1, SGD at lr = 1, float32) on d2l's batches: `load_data_time_machine(32, 35)`, "
         "the first 10,000 characters of *The Time Machine*, V = 28, B = 32, T = 35, "
@@ -141,10 +144,10 @@ def write_report(meta, runs, profiles) -> str:
         "its own process; processes alternate over the rounds, and a ratio is the median "
         "over rounds of the ratios measured in the same round, with the lowest and highest "
         "round in brackets.\n")
-    L.append("- **bare loop**: `loss_and_grads`, `clip_grads` and the optimiser's step in a "
+    M.append("- **bare loop**: `loss_and_grads`, `clip_grads` and the optimiser's step in a "
              "plain Python loop over the batches: what a user would write around a backend.")
-    L.append("- **train_epoch**: `rnnlab.train.train_epoch`, the loop `rnnlab train` runs.")
-    L.append("- **`rnnlab train`**: the command as a user runs it, in the process: d2l's "
+    M.append("- **train_epoch**: `rnnlab.train.train_epoch`, the loop `rnnlab train` runs.")
+    M.append("- **`rnnlab train`**: the command as a user runs it, in the process: d2l's "
              "defaults, validation perplexity on the 1,000 held-out characters every epoch, "
              "the epoch line, the progress bar (stderr made a terminal), a checkpoint every "
              f"10 epochs, `--threads {meta['threads']}`. *printed*: the tokens/s it prints "
@@ -152,14 +155,14 @@ def write_report(meta, runs, profiles) -> str:
              f"to the next over {meta['cli_epochs'] - 1} epochs (H = 256; fewer at 1024) after "
              "a first one, validation, logging and checkpoints included. **`--val-every 4`**: "
              "the same command validating after every 4th epoch and the last.")
-    L.append("- **torch.nn**: d2l's concise `RNNModel` (`nn.RNN` / `nn.LSTM` / `nn.GRU` and "
+    M.append("- **torch.nn**: d2l's concise `RNNModel` (`nn.RNN` / `nn.LSTM` / `nn.GRU` and "
              "`nn.Linear`, one-hot inputs) trained by d2l's `train_epoch_ch8` with "
              "`torch.optim.SGD` and `grad_clipping` (`benchmarks/d2l_baseline.py`); on a CPU "
              "`nn.LSTM` and `nn.GRU` run oneDNN's fused kernels. **ATen**: the same with "
              "oneDNN off. **d2l scratch**: d2l's own LSTM code, per-gate matmuls on one-hot "
              "inputs, autograd, d2l's clipping and SGD, same loop. The GRU is torch.nn's form "
              "on every path.")
-    L.append("- **The limit NumPy sets**: the matrix products of one step (T products "
+    M.append("- **The limit NumPy sets**: the matrix products of one step (T products "
              "H_{t-1} W_h, T products dZ_t W_hᵀ, one H_prevᵀ dZ over all steps, the output "
              "layer's three) and the step's unavoidable elementwise passes (the LSTM's tanh "
              "over (B, 4H) and over (B, H) at every step), each run alone on preallocated "
@@ -247,6 +250,8 @@ def write_report(meta, runs, profiles) -> str:
                      f"{fmt_frac(paired(runs, cell, H, 'numpy', 'limit-numpy', blas))} | "
                      f"{fmt_frac(paired(runs, cell, H, 'numpy', 'gemm-numpy', blas))} |")
     L.append("")
+
+    L.extend(M)
 
     # ---------------------------------------------------------------- all rows
     L.append("## Every measurement\n")

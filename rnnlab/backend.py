@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Protocol, runtime_checkable
 
 from .checks import refuse
-from .errors import BackendError
+from .errors import TORCH_INSTALL, BackendError
 from .numpy_backend import NumpyBackend
 
 BACKENDS = ("numpy", "torch")
@@ -63,8 +63,8 @@ def get_backend(name: str = "numpy", **options) -> Backend:
             from .torch_backend import TorchBackend
         except ImportError as exc:  # torch itself missing
             raise BackendError(
-                f"the torch backend needs PyTorch ({exc}); install it with "
-                "`pip install torch` or `pip install rnnlab[torch]`"
+                f"the torch backend needs PyTorch ({exc}); install its CPU build with "
+                f"`{TORCH_INSTALL}` (for a GPU: the command pytorch.org gives)"
             ) from exc
         return TorchBackend(**options)
     raise BackendError(f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")

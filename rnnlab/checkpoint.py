@@ -401,7 +401,7 @@ def vocab_difference(mine: Vocab, theirs: Vocab) -> str:
 def check_resume(ckpt: Checkpoint, model: ModelConfig, vocab: Vocab, train: dict,
                  keys=("batch_size", "num_steps", "use_random_iter", "seed", "optimizer",
                        "lr", "clip_theta", "max_tokens", "val_fraction", "init", "lr_decay",
-                       "lr_decay_after", "token", "min_freq")) -> None:
+                       "lr_decay_after", "lr_schedule", "token", "min_freq")) -> None:
     """A resume must continue the same run: name every setting that conflicts.
 
     ``num_epochs`` may differ (that is how a run is extended); everything that changes

@@ -32,6 +32,11 @@ line on stderr), 130 for an interrupted run.
 
 from __future__ import annotations
 
+# How to install PyTorch, said alike by every message that asks for it and by the docs:
+# its CPU build (about 200 MB). On Linux, pip's default torch from PyPI is a CUDA build of
+# several GB; for a GPU, pytorch.org gives the command for your CUDA version.
+TORCH_INSTALL = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
+
 
 class RnnlabError(Exception):
     """Base class of every error rnnlab raises on purpose."""

@@ -1,4 +1,4 @@
-"""Prediction: warm up on a prefix, then greedy, temperature or top-k decoding.
+"""Prediction: warm up on a prefix, then greedy, temperature, top-k or top-p decoding.
 
 ``predict`` is d2l's ``predict_ch8``: the prefix is fed through the network to build
 the state (its outputs are ignored), then each new token is chosen from the logits of
@@ -34,14 +34,20 @@ from .errors import ConfigError, VocabError
 
 
 def choose(logits: np.ndarray, strategy: str, temperature: float, top_k: int | None,
-           rng: np.random.Generator | None, allow_unk: bool = True, unk: int = 0) -> int:
+           rng: np.random.Generator | None, allow_unk: bool = True, unk: int = 0,
+           top_p: float | None = None) -> int:
     """Pick the next token id from one (V,) row of logits; ``allow_unk=False`` never
-    picks ``unk`` (its logit becomes -inf, the others keep their order and ratios)."""
+    picks ``unk`` (its logit becomes -inf, the others keep their order and ratios).
+
+    Sampling divides the logits by ``temperature`` (0: the limit, greedy), keeps the
+    ``top_k`` largest, then the nucleus of ``top_p`` (Holtzman et al.): the fewest most
+    likely tokens whose probabilities sum to at least top_p, the one that crosses it
+    included; the rest get probability 0 and the kept ones are renormalised."""
     z = np.asarray(logits, dtype=np.float64)  # (V,)
     if not allow_unk and len(z) > 1:
         z = z.copy()
         z[unk] = -np.inf  # (V,): a probability of exactly 0
-    if strategy == "greedy":
+    if strategy == "greedy" or temperature == 0:  # T -> 0: all the mass on the top logit
         return int(np.argmax(z))
     with np.errstate(over="ignore"):  # a tiny temperature overflows the rest to -inf: meant
         zt = z / temperature  # (V,)
@@ -54,14 +60,24 @@ def choose(logits: np.ndarray, strategy: str, temperature: float, top_k: int | N
     z -= z.max()
     p = np.exp(z)  # (V,)
     p /= p.sum()
+    if top_p is not None and top_p < 1:
+        order = np.argsort(-p, kind="stable")  # (V,): most likely first, ties by id
+        mass = np.cumsum(p[order])  # (V,)
+        keep = order[:int(np.searchsorted(mass, top_p)) + 1]  # through the crossing token
+        nucleus = np.zeros_like(p)
+        nucleus[keep] = p[keep]
+        p = nucleus / nucleus.sum()  # (V,)
     return int(rng.choice(len(p), p=p))
 
 
-def check_decoding(strategy: str, temperature: float, top_k: int | None, vocab_size: int) -> None:
-    """The decoding options: a known strategy, a positive finite temperature (a bool or
-    a string is not one), an integer top_k in [1, V]."""
+def check_decoding(strategy: str, temperature: float, top_k: int | None, vocab_size: int,
+                   top_p: float | None = None) -> None:
+    """The decoding options: a known strategy, a finite temperature >= 0 (0: greedy; a
+    bool or a string is not one), an integer top_k in [1, V], a top_p in (0, 1]."""
     check_choice("strategy", strategy, ("greedy", "sample"))
-    check_number("temperature", temperature, lo=0, lo_open=True)
+    check_number("temperature", temperature, lo=0)
+    if top_p is not None:
+        check_number("top_p", top_p, lo=0, hi=1, lo_open=True)
     if top_k is not None and not (is_int(top_k) and 1 <= top_k <= vocab_size):
         raise refuse("top_k", top_k, f"None or an integer between 1 and the vocabulary size "
                                      f"{vocab_size}")
@@ -174,12 +190,17 @@ def _num_preds(name: str, value) -> int:  # check_num_preds as a declared check
     return check_num_preds(value)
 
 
+def _top_p(name: str, value) -> float | None:  # None (no nucleus cut) or a share in (0, 1]
+    return None if value is None else check_number(name, value, lo=0, hi=1, lo_open=True)
+
+
 # What predict() takes, declared (rnnlab.arguments)
 NumPreds = Annotated[int, _num_preds]
 Model = Annotated[ModelConfig, Instance(ModelConfig, "a ModelConfig", got="type")]
 AVocab = Annotated[Vocab, Instance(Vocab, "a rnnlab Vocab", got="type")]
 Strategy = Annotated[str, Choice(("greedy", "sample"))]
-Temperature = Annotated[float, Number(lo=0, lo_open=True)]
+Temperature = Annotated[float, Number(lo=0)]
+TopP = Annotated[float | None, _top_p]
 ATokenizer = Annotated[Tokenizer | None, Instance(Tokenizer, "a rnnlab Tokenizer", optional=True,
                                                  got="type")]
 
@@ -188,8 +209,11 @@ ATokenizer = Annotated[Tokenizer | None, Instance(Tokenizer, "a rnnlab Tokenizer
 def predict(prefix, num_preds: NumPreds, backend: AnyBackend, cfg: Model, params: dict,
             vocab: AVocab, strategy: Strategy = "greedy", temperature: Temperature = 1.0,
             top_k: int | None = None, seed: Annotated[int | None, Seed(optional=True)] = 0,
-            tokenizer: ATokenizer = None, allow_unk: Flag = False) -> str:
+            tokenizer: ATokenizer = None, allow_unk: Flag = False, top_p: TopP = None) -> str:
     """``prefix`` followed by ``num_preds`` generated tokens, as text.
+
+    ``strategy="sample"`` draws from softmax(logits / ``temperature``) (0: greedy), cut to
+    the ``top_k`` most likely tokens and to the nucleus of ``top_p`` when given.
 
     ``tokenizer`` says how the corpus was cut (default: characters); a word-level
     model's text comes back with its words joined by spaces. ``<unk>`` is never
@@ -199,7 +223,7 @@ def predict(prefix, num_preds: NumPreds, backend: AnyBackend, cfg: Model, params
     if len(vocab) != cfg.vocab_size:  # ids past either end would be fed or produced
         raise ConfigError(f"the vocabulary has {len(vocab)} tokens but the model's vocab_size "
                           f"is {cfg.vocab_size}: they come from different runs")
-    check_decoding(strategy, temperature, top_k, len(vocab))  # top_k <= V
+    check_decoding(strategy, temperature, top_k, len(vocab), top_p)  # top_k <= V
     if cfg.bidirectional:
         raise ConfigError("a bidirectional model reads the future, so it cannot generate text "
                           "one token at a time; train a unidirectional one")
@@ -212,6 +236,6 @@ def predict(prefix, num_preds: NumPreds, backend: AnyBackend, cfg: Model, params
     for _ in range(num_preds):
         logits, state = backend.forward(cfg, params, backend.tokens(np.array([[last]])), state)
         row = np.asarray(backend.to_numpy({"l": logits})["l"])[0]  # (V,)
-        last = choose(row, strategy, temperature, top_k, rng, allow_unk, vocab.unk)
+        last = choose(row, strategy, temperature, top_k, rng, allow_unk, vocab.unk, top_p)
         generated.append(last)
     return tokenizer.join(tokens + vocab.to_tokens(generated))

@@ -75,7 +75,10 @@ class MemoryEstimate:
 
     def table(self) -> str:
         """The breakdown in MiB, one line per part."""
-        rows = [("parameters", self.parameters), ("gradients", self.gradients),
+        # the gradients are made by the backward pass: counted in its workspace, so in the
+        # step's peak and the total, not a second time beside them
+        rows = [("parameters", self.parameters),
+                ("gradients (inside the backward workspace)", self.gradients),
                 ("optimizer state", self.optimizer_state),
                 ("activations kept for backward", self.activations),
                 ("backward workspace (peak)", self.workspace),

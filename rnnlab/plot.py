@@ -1,6 +1,6 @@
 """The PNGs rnnlab writes: perplexity curves, gradient norms over training, gradient flow.
 
-matplotlib is optional (``pip install rnnlab[plot]``); it is imported inside each
+matplotlib is optional (``pip install matplotlib``); it is imported inside each
 function, with the non-interactive Agg backend, and every PNG is written atomically.
 
 Titles carry the user's words (a corpus named 时间机器.txt). matplotlib's default font has
@@ -172,7 +172,9 @@ def plot_grad_norms(positions, norms, theta: float, path, title: str = "") -> Pa
     ``norms`` the norms before clipping. After clipping the norm is min(||g||, θ):
     d2l's ``grad_clipping`` rescales g to length θ whenever it is longer. Top: every
     batch (thin), the mean per epoch before and after clipping, the clipped batches in
-    red; bottom: the share of each epoch's batches that were clipped.
+    red; bottom: the share of each epoch's batches that were clipped. A run without
+    clipping (θ None or inf, ``--clip none``) gets the top panel alone, its norms as
+    they were: there is no "after" and nothing clipped to show.
     """
     plt = _pyplot()
     theta = math.inf if theta is None else float(theta)  # None: the run did not clip
@@ -185,15 +187,22 @@ def plot_grad_norms(positions, norms, theta: float, path, title: str = "") -> Pa
     mean_before = np.array([before[epoch == e].mean() for e in epochs])
     mean_after = np.array([after[epoch == e].mean() for e in epochs])
     share = np.array([clipped[epoch == e].mean() for e in epochs])
-    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(7.5, 6), dpi=110, sharex=True,
-                                  gridspec_kw={"height_ratios": [3, 1]})
+    clips = math.isfinite(theta)
+    if clips:
+        fig, (ax, ax2) = plt.subplots(2, 1, figsize=(7.5, 6), dpi=110, sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 1]})
+    else:
+        fig, ax = plt.subplots(1, 1, figsize=(7.5, 4.6), dpi=110)
     dense = len(x) > 400
+    before_words = ", before clipping" if clips else ""
     ax.plot(x, before, color="C0", linewidth=0.5 if dense else 1.0, alpha=0.35 if dense else 0.7,
-            label="every batch, before clipping")
+            label="every batch" + before_words)
     mid = epochs - 0.5  # epoch e covers (e-1, e]: its mean sits in the middle
-    ax.plot(mid, mean_before, color="C0", linewidth=2, label="epoch mean before clipping ||g||")
-    ax.plot(mid, mean_after, color="C1", linewidth=2, linestyle="--",
-            label="epoch mean after clipping min(||g||, θ)")
+    ax.plot(mid, mean_before, color="C0", linewidth=2,
+            label=f"epoch mean{' before clipping' if clips else ''} ||g||")
+    if clips:
+        ax.plot(mid, mean_after, color="C1", linewidth=2, linestyle="--",
+                label="epoch mean after clipping min(||g||, θ)")
     if clipped.any():
         ax.plot(x[clipped], before[clipped], "o", color="C3", markersize=2.5,
                 label=f"clipped batches ({100 * clipped.mean():.1f}%)")
@@ -204,8 +213,13 @@ def plot_grad_norms(positions, norms, theta: float, path, title: str = "") -> Pa
     plain_log_labels(ax)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", fontsize=8)
-    text, font = readable((title + "\n" if title else "") + "gradient norm before and after clipping")
+    what = "gradient norm before and after clipping" if clips else "gradient norm (no clipping)"
+    text, font = readable((title + "\n" if title else "") + what)
     ax.set_title(text, **font)
+    if not clips:
+        ax.set_xlabel("epoch")
+        fig.tight_layout()
+        return _save(fig, path)
     ax2.plot(mid, 100 * share, color="C3", drawstyle="steps-mid")
     ax2.set_ylabel("% clipped")
     ax2.set_xlabel("epoch")
@@ -213,6 +227,9 @@ def plot_grad_norms(positions, norms, theta: float, path, title: str = "") -> Pa
     ax2.grid(True, alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
+
+
+GRADIENT_FLOOR = 1e-16  # gradient_flow.png's y axis stops here (float64's relative precision)
 
 
 def plot_gradient_flow(flows: dict, path, window: int, epochs: int, title: str = "") -> Path:
@@ -230,6 +247,7 @@ def plot_gradient_flow(flows: dict, path, window: int, epochs: int, title: str =
         panels.append(("trained", f"after {epochs} epochs of training on the same text "
                                   "(own y scale)"))
     for ax, (which, subtitle) in zip(axes[0], panels):
+        lowest = 1.0
         for label, f in flows.items():
             n = getattr(f, which)
             if n is None:
@@ -237,6 +255,7 @@ def plot_gradient_flow(flows: dict, path, window: int, epochs: int, title: str =
             k = np.arange(len(n))  # (T+1,)
             r = n / n[0]  # (T+1,): relative to the gradient at the prediction
             r = np.where(r > 0, r, np.nan)  # log axis: an exact 0 is not drawn
+            lowest = min(lowest, float(np.nanmin(r, initial=1.0)))
             color = CELL_COLORS.get(f.cell, None)
             style = "-" if label == f.cell else "--"
             factor = f.decay_per_step(which)
@@ -246,7 +265,14 @@ def plot_gradient_flow(flows: dict, path, window: int, epochs: int, title: str =
             ax.plot(k, r, style, color=color, linewidth=1.8,
                     label=f"{label}: ×{factor:.2f} per step back{extra}")
         ax.set_yscale("log")
-        ax.set_ylim(top=3.0)  # every curve starts at 1 (k = 0)
+        # every curve starts at 1 (k = 0). The rnn's falls to 1e-100 and below at d2l's
+        # initialisation; on an axis down to there the other curves would be squashed into
+        # its top tenth. Below GRADIENT_FLOOR of the gradient at the prediction, a share is
+        # lost in float64 rounding of the sum it joins: the curves leave the plot there.
+        ax.set_ylim(bottom=max(lowest, GRADIENT_FLOOR) / 3, top=3.0)
+        if lowest < GRADIENT_FLOOR:
+            ax.text(0.99, 0.99, f"below {GRADIENT_FLOOR:.0e}: off the plot", ha="right",
+                    va="top", transform=ax.transAxes, fontsize=8, color="0.4")
         ax.set_ylabel(r"$\|\partial L/\partial H_{T-k}\| \;/\; \|\partial L/\partial H_T\|$"
                       "  (log scale)")
         ax.set_xlabel("k = steps back from the prediction")

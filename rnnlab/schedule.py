@@ -15,6 +15,20 @@ done before it) therefore trains with
 (``after = 0`` decays from the end of the first epoch, as ``after = 1``). ``decay = 1``
 (the default) keeps d2l's constant rate.
 
+**Step** (``torch.optim.lr_scheduler.StepLR(step_size=after, gamma=decay)``): the rate
+drops by ``decay`` at the end of every ``after``-th epoch,
+
+    lr_e = lr * decay ** floor(e / after)           (after >= 1)
+
+**Cosine** (``CosineAnnealingLR(T_max=E)`` with ``eta_min = 0``, SGDR without restarts,
+Loshchilov & Hutter): from ``lr`` at the first epoch down a half cosine over the run's E
+epochs,
+
+    lr_e = lr * (1 + cos(pi * e / E)) / 2
+
+so the last epoch trains with a small positive rate. It depends on E: a run resumed
+with a larger ``--epochs`` follows the longer curve from the epoch it resumes at.
+
 **Early stopping** on validation perplexity, with a patience of p epochs: the run stops
 after a validated epoch when the best validation perplexity so far is p or more epochs
 old (the last p epochs did not beat it). ``p = 0`` never stops.
@@ -26,10 +40,19 @@ import math
 from typing import Sequence
 
 
-def lr_at(lr: float, epoch: int, decay: float = 1.0, after: int = 10) -> float:
-    """The learning rate of epoch ``epoch`` (0-based): char-rnn's exponential decay."""
+LR_SCHEDULES = ("exp", "step", "cosine")
+
+
+def lr_at(lr: float, epoch: int, decay: float = 1.0, after: int = 10, schedule: str = "exp",
+          num_epochs: int | None = None) -> float:
+    """The learning rate of epoch ``epoch`` (0-based): char-rnn's exponential decay
+    (``"exp"``), StepLR's steps (``"step"``) or a cosine over ``num_epochs`` (``"cosine"``)."""
+    if schedule == "cosine":
+        return lr * (1 + math.cos(math.pi * epoch / num_epochs)) / 2
     if decay == 1.0:
         return lr
+    if schedule == "step":
+        return lr * decay ** (epoch // after)
     return lr * decay ** max(0, epoch - max(after, 1) + 1)  # epochs are counted from 1
 
 

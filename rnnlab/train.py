@@ -51,7 +51,7 @@ from .distributed import DataParallel, check_divisible, split_rows
 from .dropout import dropout_masks, dropout_rng
 from .errors import ConfigError, CorpusError, NonFiniteError, ParamError, ShapeError
 from .params import validate_params
-from .schedule import lr_at, stopped_early, val_history
+from .schedule import LR_SCHEDULES, lr_at, stopped_early, val_history
 from .threads import ThreadTuner, check_threads, thread_tuner
 
 
@@ -71,6 +71,7 @@ class TrainConfig:
     threads: int | str = "auto"  # CPU threads; "auto": timed on the first steps (rnnlab.threads)
     lr_decay: float = 1.0  # char-rnn's -learning_rate_decay: lr x this per epoch (1: constant)
     lr_decay_after: int = 10  # char-rnn's -learning_rate_decay_after: first epoch that decays
+    lr_schedule: str = "exp"  # "exp" (char-rnn's) | "step" (StepLR, every lr_decay_after) | "cosine"
     patience: int = 0  # stop when validation has not improved for this many epochs; 0: never
     token: str = "char"  # "char" (d2l ch. 8's models) | "word": d2l's tokenize(lines, "word")
     min_freq: int = 0  # d2l's Vocab(min_freq): rarer tokens are left out and read as <unk>
@@ -105,6 +106,14 @@ class TrainConfig:
         put("threads", check_threads(self.threads))
         put("lr_decay", check_number("lr_decay", self.lr_decay, lo=0, hi=1, lo_open=True))
         put("lr_decay_after", check_int("lr_decay_after", self.lr_decay_after, lo=0))
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        if self.lr_schedule == "step" and self.lr_decay_after < 1:
+            raise ConfigError("lr_schedule='step' drops the rate every lr_decay_after epochs; "
+                              f"give lr_decay_after 1 or more, got {self.lr_decay_after}")
+        if self.lr_schedule == "cosine" and self.lr_decay != 1.0:
+            raise ConfigError(f"lr_decay={self.lr_decay:g} applies to the exp and step "
+                              "schedules; lr_schedule='cosine' goes from the learning rate down "
+                              "to 0 over num_epochs (leave lr_decay at 1)")
         put("patience", check_int("patience", self.patience, lo=0))
         put("val_every", check_int("val_every", self.val_every, lo=1))
 
@@ -387,9 +396,9 @@ def train(backend: AnyBackend, cfg: Model, params: dict, corpus: np.ndarray, tcf
     (``parallel.backend(...)``); every process gets the same stats and parameters.
 
     Schedules (rnnlab.schedule) are functions of the epoch and the history, never of a
-    counter: with ``tcfg.lr_decay`` < 1 every epoch sets ``optimizer.lr`` to char-rnn's
-    decayed ``tcfg.lr``; with ``tcfg.patience`` the run stops once validation has not
-    improved for that many epochs (decided after each validation), counting ``past``, the
+    counter: with ``tcfg.lr_decay`` < 1 (or ``tcfg.lr_schedule == "cosine"``) every epoch
+    sets ``optimizer.lr`` to ``lr_at(...)`` of its own number; with ``tcfg.patience`` the
+    run stops once validation has not improved for that many epochs (decided after each validation), counting ``past``, the
     stats (EpochStats or their dicts, as a checkpoint keeps them) of the epochs before
     ``start_epoch``. A resumed
     run therefore decays and stops where the uninterrupted one does. The history
@@ -446,8 +455,9 @@ def _train_epochs(backend, cfg, params, loader, tcfg, val_corpus, start_epoch, o
     if stopped_early(vals, tcfg.patience):
         return history  # this run already stopped
     for epoch in range(start_epoch, tcfg.num_epochs):
-        if tcfg.lr_decay != 1.0:  # else the optimiser keeps the rate it was made with
-            optimizer.lr = lr_at(tcfg.lr, epoch, tcfg.lr_decay, tcfg.lr_decay_after)
+        if tcfg.lr_decay != 1.0 or tcfg.lr_schedule == "cosine":  # else the rate it was made with
+            optimizer.lr = lr_at(tcfg.lr, epoch, tcfg.lr_decay, tcfg.lr_decay_after,
+                                 tcfg.lr_schedule, tcfg.num_epochs)
         stats = train_epoch(backend, cfg, params, optimizer, loader, tcfg, epoch, on_batch,
                             tuner, parallel)
         stats.lr = optimizer.lr

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from book import book_dir
+
 # Hypothesis profiles: "ci" (the default) keeps the whole suite under 10 minutes on two
 # cores; "thorough" runs many more examples. Choose with RNNLAB_HYPOTHESIS_PROFILE.
 settings.register_profile(
@@ -24,14 +26,18 @@ settings.load_profile(os.environ.get("RNNLAB_HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")
-def time_machine_dir() -> Path:
-    """Directory holding d2l's ``timemachine.txt``: ``$RNNLAB_DATA``, else the repo's
-    sibling ``shared/data``. Skips the test where the file is absent (never downloads)."""
-    default = Path(__file__).resolve().parents[2] / "shared" / "data"
-    data_dir = Path(os.environ.get("RNNLAB_DATA") or default)
-    if not (data_dir / "timemachine.txt").is_file():
-        pytest.skip(f"timemachine.txt not found in {data_dir} (set RNNLAB_DATA)")
-    return data_dir
+def time_machine_dir(tmp_path_factory) -> Path:
+    """Directory holding d2l's ``timemachine.txt``, found where rnnlab finds it
+    (``$RNNLAB_DATA``, then the user cache); skips the test where it is in neither."""
+    return book_dir(tmp_path_factory.mktemp("book"))
+
+
+@pytest.fixture(autouse=True)
+def _own_folder(tmp_path, monkeypatch):
+    """Every test starts in its own empty temporary folder: whatever rnnlab writes by default
+    (runs/<cell>, plots) lands there, and a run in the folder pytest was started from (the
+    user's runs/lstm, say) is never read, refused or overwritten."""
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture(autouse=True)

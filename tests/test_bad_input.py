@@ -757,8 +757,9 @@ ROWS = [
         ParamError, r"gradient 'W_xh' must be a float torch tensor, got list"),
     Row("backend-torch-missing",
         lambda c: _uninstalled(c.mp, "torch", "rnnlab.torch_backend") or rnnlab.get_backend("torch"),
-        BackendError, r"the torch backend needs PyTorch \(.*\); install it with `pip install "
-                      r"torch` or `pip install rnnlab\[torch\]`"),
+        BackendError, r"the torch backend needs PyTorch \(.*\); install its CPU build with "
+                      r"`pip install torch --index-url https://download\.pytorch\.org/whl/cpu` "
+                      r"\(for a GPU: the command pytorch\.org gives\)"),
     Row("torch-params-half", _torch_half,
         ParamError, r"parameters must be float32 or float64, got torch\.float16"),
     Row("from-nn-no-bias", lambda c: _from_nn(rnn=__import__("torch").nn.RNN(V, H, bias=False)),
@@ -813,8 +814,8 @@ ROWS = [
         ConfigError, r"numpy backend runs on the CPU only, not device 'cuda'"),
     Row("predict-temperature",
         lambda c: predict("ab", 3, c.be, ModelConfig("rnn", V, H), c.p, Vocab(list("abcd")),
-                          strategy="sample", temperature=0.0),
-        ConfigError, r"temperature must be a positive finite number, got 0\.0"),
+                          strategy="sample", temperature=-0.5),
+        ConfigError, r"temperature must be a finite number >= 0, got -0\.5"),
     Row("predict-prefix-no-word",
         lambda c: prefix_ids(" ... ", Vocab([["the"]]), Tokenizer("word", time_machine=True)),
         ConfigError, r"the prefix must hold at least one word, got ' \.\.\. '"),
@@ -874,7 +875,10 @@ ROWS = [
                      r"got 2\.5"),
     Row("predict-temperature-type",
         lambda c: predict("ab", 3, c.be, *_small_model(c), strategy="sample", temperature="1"),
-        ConfigError, r"temperature must be a positive finite number, got '1'"),
+        ConfigError, r"temperature must be a finite number >= 0, got '1'"),
+    Row("predict-top-p",
+        lambda c: predict("ab", 3, c.be, *_small_model(c), strategy="sample", top_p=0),
+        ConfigError, r"top_p must be a number in \(0, 1\], got 0"),
     # ---- non-finite training
     Row("train-nonfinite-params", _train_poisoned,
         NonFiniteError, r"parameter 'b_h' holds 1 NaN .* at epoch 1, batch 1"),
@@ -1096,7 +1100,7 @@ CLI_ROWS = [
     CliRow("cli-cell", lambda t: _train_args(t, "--cell", "cnn"),
            2, r"argument --cell: invalid choice: 'cnn'"),
     CliRow("cli-unknown-option", lambda t: _train_args(t, "--hiden", "3"),
-           2, r"unrecognized arguments: --hiden 3"),
+           2, r"^rnnlab train: error: unrecognized arguments: --hiden 3 \(see rnnlab train --help\)$"),
     CliRow("cli-seed-negative", lambda t: _train_args(t, "--seed", "-2"),
            2, r"argument --seed: expected a non-negative integer, got -2"),
     CliRow("cli-seed-text", lambda t: _train_args(t, "--seed", "x"),
@@ -1179,6 +1183,15 @@ CLI_ROWS = [
               r"integer, got 'all'"),
     CliRow("cli-lr-decay", lambda t: _train_args(t, "--lr-decay", "1.5"),
            2, r"argument --lr-decay: expected a number in \(0, 1\], got 1\.5"),
+    CliRow("cli-lr-schedule-cosine-decay",
+           lambda t: _train_args(t, "--lr-schedule", "cosine", "--lr-decay", "0.5"),
+           2, r"^rnnlab: error: --lr-decay 0\.5 applies to the exp and step schedules; "
+              r"--lr-schedule cosine goes from the learning rate down to 0 over --epochs \(leave "
+              r"--lr-decay at 1\)$"),
+    CliRow("cli-lr-schedule-step-every-0",
+           lambda t: _train_args(t, "--lr-schedule", "step", "--lr-decay-after", "0"),
+           2, r"^rnnlab: error: --lr-schedule step drops the rate every --lr-decay-after epochs; "
+              r"give --lr-decay-after 1 or more, got 0$"),
     CliRow("cli-word-prefix-empty", lambda t: _train_args(t, "--token", "word", "--prefix", "..."),
            2, r"^rnnlab: error: the prefix must hold at least one word, got '\.\.\.'$"),
     CliRow("cli-min-freq-too-high",
@@ -1204,8 +1217,9 @@ CLI_ROWS = [
            2, r"^rnnlab: error: device 'cuda:99' (was asked for, but CUDA is not available to this "
               r"PyTorch .*; use --device cpu|does not exist: this machine has \d+ CUDA device\(s\))$"),
     CliRow("cli-torch-missing", lambda t: _train_args(t, "--backend", "torch"),
-           2, r"^rnnlab: error: the torch backend needs PyTorch \(.*\); install it with `pip "
-              r"install torch` or `pip install rnnlab\[torch\]`$",
+           2, r"^rnnlab: error: the torch backend needs PyTorch \(.*\); install its CPU build "
+              r"with `pip install torch --index-url https://download\.pytorch\.org/whl/cpu` "
+              r"\(for a GPU: the command pytorch\.org gives\)$",
            patch=lambda mp: _uninstalled(mp, "torch", "rnnlab.torch_backend")),
     CliRow("cli-generate-gru-nn", _d2l_gru_on_nn,
            2, r"^rnnlab: error: --impl nn runs torch\.nn\.GRU, which computes the torch form of "
@@ -1344,12 +1358,13 @@ CLI_ROWS = [
     CliRow("cli-verify-torch-missing",
            lambda t: ["verify", _text_file(t, "net.py", b"class Net:\n    pass\n"),
                       "--convention", "torch.nn"],
-           2, r"^rnnlab: error: .*needs PyTorch, which is not installed \(pip install torch\)$",
+           2, r"^rnnlab: error: .*needs PyTorch, which is not installed \(pip install torch "
+              r"--index-url https://download\.pytorch\.org/whl/cpu\)$",
            patch=lambda mp: _uninstalled(mp, "torch")),
     CliRow("cli-verify-no-hypothesis",
            lambda t: ["verify", _text_file(t, "solution.py", b"x = 1\n"), "--convention", "cs231n"],
            2, r"^rnnlab: error: rnnlab verify needs Hypothesis \(.*\): pip install "
-              r"'rnnlab\[verify\]'$",
+              r"hypothesis$",
            patch=lambda mp: _uninstalled(mp, "hypothesis", "rnnlab.testing")),
     CliRow("cli-verify-convention",
            lambda t: ["verify", _text_file(t, "solution.py", b"x = 1\n"), "--convention", "keras"],

@@ -85,8 +85,11 @@ def test_every_subcommand_has_help(capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--temperature", "0"], "argument --temperature: expected a positive finite number, got 0"),
-    (["--temperature", "-1.5"], "argument --temperature: expected a positive finite number"),
+    (["--temperature", "-1.5"], "argument --temperature: expected a non-negative finite number"),
+    (["--top-p", "0"], "argument --top-p: expected a number in (0, 1], got 0"),
+    (["--top-p", "1.5"], "argument --top-p: expected a number in (0, 1], got 1.5"),
+    (["--top-p", "0.9", "--strategy", "greedy"], "--temperature, --top-k and --top-p apply to "
+                                                  "--strategy sample, not greedy"),
     (["--temperature", "nan"], "argument --temperature"),
     (["--top-k", "0"], "argument --top-k: expected a positive integer, got 0"),
     (["--top-k", "29"], "--top-k 29 is larger than the vocabulary of 28 tokens"),
@@ -107,6 +110,10 @@ def test_generate_errors_are_one_line_with_status_2(capsys, tiny_run, argv, mess
     (["train", "--epochs"], "argument --epochs: expected one argument"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     (["inspect", "--cells", "rnn", "mlp"], "argument --cells: invalid choice: 'mlp'"),
+    (["train", "--bogus", "1"], "rnnlab train: error: unrecognized arguments: --bogus 1 "
+                                "(see rnnlab train --help)"),
+    (["generate", "--top-q"], "rnnlab generate: error: unrecognized arguments: --top-q "
+                              "(see rnnlab generate --help)"),
 ])
 def test_usage_errors_are_one_line_with_status_2(capsys, argv, message):
     code, _, err = run(capsys, *argv)
@@ -133,9 +140,24 @@ def test_generate_greedy_is_deterministic_and_sampling_follows_the_seed(capsys, 
     assert all(t.startswith("the ") and len(t) == 64 for t in texts.values())
 
 
+def test_temperature_0_is_greedy_and_top_p_1_is_plain_sampling(capsys, tiny_run):
+    greedy = run(capsys, "generate", tiny_run, "--num-preds", "60")
+    assert run(capsys, "generate", tiny_run, "--num-preds", "60", "--temperature", "0") == greedy
+    assert run(capsys, "generate", tiny_run, "--num-preds", "60", "--temperature", "0",
+               "--top-p", "0.5", "--seed", "3") == greedy
+    plain = run(capsys, "generate", tiny_run, "--num-preds", "60", "--temperature", "1.5",
+                "--seed", "2")
+    assert run(capsys, "generate", tiny_run, "--num-preds", "60", "--temperature", "1.5",
+               "--top-p", "1", "--seed", "2") == plain
+    cut = run(capsys, "generate", tiny_run, "--num-preds", "60", "--temperature", "1.5",
+              "--top-p", "0.3", "--seed", "2")
+    assert cut[0] == 0 and cut[1] != plain[1]  # a nucleus of a few tokens: another text
+
+
 def test_generate_on_torch_gives_the_numpy_text(capsys, tiny_run):
     pytest.importorskip("torch")
-    for argv in ([], ["--temperature", "0.8", "--top-k", "5", "--seed", "7"]):
+    for argv in ([], ["--temperature", "0.8", "--top-k", "5", "--seed", "7"],
+                 ["--temperature", "1.2", "--top-p", "0.8", "--seed", "7"]):
         outs = [run(capsys, "generate", tiny_run, "--backend", b, "--num-preds", "40", *argv)
                 for b in ("numpy", "torch")]
         assert outs[0][0] == outs[1][0] == 0
@@ -311,6 +333,78 @@ def test_per_step_gradients_equal_the_initial_state_gradient_of_the_suffix():
         _, state, _ = model_forward(cfg, params, X[:, t:t + 1], state)
 
 
+def _flow(cell, init_factor, trained_factor, **extra):
+    from rnnlab.gradient_reach import GradientFlow
+
+    k = np.arange(101)  # (T+1,)
+    return GradientFlow(cell, init=init_factor ** k, trained=trained_factor ** k, extra=extra)
+
+
+def test_inspect_explains_its_numbers_in_words():
+    """The words follow the numbers: an LSTM trained to forget as fast as the RNN is said
+    to; a forget bias whose slow units saturate is said to pass almost no gradient."""
+    from rnnlab.gradient_reach import explain
+
+    saturated = {"slow_share": 0.92, "entry_slow": 0.01, "entry_fast": 0.16}
+    flows = {"rnn": _flow("rnn", 0.08, 0.68), "lstm": _flow("lstm", 0.51, 0.67),
+             "lstm, b_f = +3": _flow("lstm", 0.96, 0.65, forget_bias=3.0,
+                                     gates_init={}, gates_trained=saturated)}
+    text = "\n".join(explain(flows))
+    assert all(len(line) <= 92 for line in text.splitlines())
+    words = " ".join(text.split())
+    assert "×0.68 per step (rnn) leaves 1.4e-06 after 35 steps" in words
+    assert "rnn ×0.08: each step multiplies by tanh' times a small W_hh" in words
+    assert "lstm ×0.67 shrinks the gradient about as fast as rnn ×0.68" in words
+    assert "F = σ(3) = 0.95" in words and "92% of its units keep F > 0.9" in words
+    assert "tanh saturates, O·tanh'(C) is 0.010 in them against 0.160" in words
+    flows["lstm"] = _flow("lstm", 0.51, 0.9)
+    flows["lstm, b_f = +3"].extra["gates_trained"] = dict(saturated, entry_slow=0.15)
+    words = " ".join("\n".join(explain(flows)).split())
+    assert "lstm ×0.90 shrinks the gradient more slowly than rnn ×0.68" in words
+    assert "saturates" not in words
+
+
+def test_gradient_flow_plot_is_not_squashed_by_a_vanished_gradient(tmp_path, monkeypatch):
+    """The rnn at initialisation falls to 1e-110 at k = 100: the y axis stops near 1e-16,
+    so the other curves keep the height of the panel."""
+    pytest.importorskip("matplotlib")
+    import rnnlab.plot as plot
+
+    figs = []
+    monkeypatch.setattr(plot, "_save", lambda fig, path: figs.append(fig) or path)
+    flows = {"rnn": _flow("rnn", 0.08, 0.68), "lstm": _flow("lstm", 0.51, 0.67)}
+    plot.plot_gradient_flow(flows, tmp_path / "g.png", 100, 20)
+    for ax in figs[0].axes:
+        bottom, top = ax.get_ylim()
+        assert 1e-17 < bottom <= 1e-16 and top == 3.0, (bottom, top)
+    flows = {"gru": _flow("gru", 0.9, 0.95)}  # nothing falls that far: the axis follows it
+    plot.plot_gradient_flow(flows, tmp_path / "g.png", 100, 20)
+    assert figs[1].axes[0].get_ylim()[0] == pytest.approx(0.9 ** 100 / 3)
+
+
+@pytest.mark.parametrize("theta", [None, float("inf")])
+def test_grad_norm_plot_of_a_run_without_clipping_shows_no_clipping(tmp_path, monkeypatch, theta):
+    """--clip none: no "after clipping" curve, no "% clipped" panel of zeros."""
+    pytest.importorskip("matplotlib")
+    import rnnlab.plot as plot
+
+    figs = []
+    monkeypatch.setattr(plot, "_save", lambda fig, path: figs.append(fig) or path)
+    plot.plot_grad_norms([0.5, 1, 1.5, 2], [0.3, 2.0, 0.5, 0.4], theta, tmp_path / "g.png")
+    plot.plot_grad_norms([0.5, 1, 1.5, 2], [0.3, 2.0, 0.5, 0.4], 1.0, tmp_path / "g.png")
+    unclipped, clipped = figs
+
+    def words(fig):
+        return " ".join([ax.get_title() for ax in fig.axes] + [ax.get_ylabel() for ax in fig.axes]
+                        + [t.get_text() for ax in fig.axes if ax.get_legend()
+                           for t in ax.get_legend().get_texts()])
+
+    assert len(unclipped.axes) == 1 and "clipping min" not in words(unclipped)
+    assert "% clipped" not in words(unclipped) and "no clipping" in words(unclipped)
+    assert len(clipped.axes) == 2 and "after clipping min(||g||, θ)" in words(clipped)
+    assert "% clipped" in words(clipped)
+
+
 def test_inspect_command_writes_pngs_and_prints_the_decay(capsys, tmp_path):
     pytest.importorskip("matplotlib")
     run_dir = tmp_path / "run"
@@ -321,6 +415,7 @@ def test_inspect_command_writes_pngs_and_prints_the_decay(capsys, tmp_path):
     assert code == 0, err
     assert re.search(r"^rnn +0\.\d+ ", text, re.M) and re.search(r"^lstm +0\.\d+ ", text, re.M)
     assert "mean forget gate" in text and "% of batches clipped" in text
+    assert "how to read it:" in text and "lstm ×" in text
     for name in ("gradient_flow.png", "grad_norm.png"):
         assert (tmp_path / "insp" / name).read_bytes().startswith(PNG_MAGIC), name
 
@@ -369,3 +464,10 @@ def test_gradcheck_prints_the_worst_error_of_every_parameter(capsys, argv):
     assert all(len(r) == 2 and float(r[1]) < 1e-6 for r in rows)
     assert "state[0]" in [r[0] for r in rows] and "W_hq" in [r[0] for r in rows]
     assert lines[-1].startswith("worst relative error") and "(ok," in lines[-1]
+
+
+def test_train_help_speaks_of_both_token_levels(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0 and "train a character- or word-level model" in out
+    code, out, _ = run(capsys, "train", "--help")
+    assert code == 0 and "word by word with --token word" in " ".join(out.split())

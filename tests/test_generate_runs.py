@@ -24,6 +24,7 @@ from rnnlab.config import ModelConfig
 from rnnlab.data import Tokenizer, Vocab, load_corpus
 from rnnlab.errors import ConfigError, VocabError
 from rnnlab.generate import choose, describe_vocab, predict, prefix_ids
+from rnnlab.runs import choose_prefix
 
 TINY = ["--hidden", "8", "--max-tokens", "600", "--batch-size", "4", "--num-steps", "8",
         "--no-plot", "--no-progress", "--num-preds", "5", "--epochs", "2"]
@@ -161,6 +162,44 @@ def test_masking_unk_keeps_the_other_tokens_order_and_ratios(logits, seed, tempe
     assert choose(z, "greedy", 1.0, None, None, allow_unk=False) == 1 + int(np.argmax(z[1:]))
 
 
+@given(logits=st.lists(st.floats(-30, 30), min_size=2, max_size=8), seed=st.integers(0, 99),
+       top_p=st.floats(0.01, 1.0))
+def test_top_p_draws_from_the_nucleus_renormalised(logits, seed, top_p):
+    """top-p: a draw from the fewest most likely tokens whose probabilities reach top_p (the
+    crossing one included), renormalised; never a token outside it."""
+    z = np.array(logits)
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    order = np.argsort(-p, kind="stable")
+    n = 1
+    while p[order[:n]].sum() < top_p and n < len(p):
+        n += 1
+    q = np.zeros_like(p)
+    q[order[:n]] = p[order[:n]]
+    want = int(np.random.default_rng(seed).choice(len(q), p=q / q.sum()))
+    got = choose(z, "sample", 1.0, None, np.random.default_rng(seed), top_p=top_p)
+    assert got == want and got in order[:n]
+
+
+def test_top_p_keeps_the_top_token_alone_when_it_holds_the_mass():
+    z = np.log(np.array([0.05, 0.6, 0.3, 0.05]))
+    rng = np.random.default_rng(0)
+    assert {choose(z, "sample", 1.0, None, rng, top_p=0.55) for _ in range(200)} == {1}
+    assert {choose(z, "sample", 1.0, None, rng, top_p=0.85) for _ in range(400)} == {1, 2}
+    assert {choose(z, "sample", 1.0, None, rng, top_p=1.0) for _ in range(400)} == {0, 1, 2, 3}
+
+
+def test_temperature_0_is_greedy_in_predict():
+    cfg, vocab = ModelConfig("rnn", 5, 4), Vocab(list("abcd"))
+    be = get_backend("numpy")
+    params = be.from_numpy(init_params(cfg, seed=3))
+    greedy = predict("ab", 30, be, cfg, params, vocab)
+    assert predict("ab", 30, be, cfg, params, vocab, strategy="sample", temperature=0,
+                   seed=None) == greedy
+    assert predict("ab", 30, be, cfg, params, vocab, strategy="sample", temperature=0.0,
+                   top_k=3, top_p=0.5, seed=9) == greedy
+
+
 # ------------------------------------------------------------------- the run remembered
 
 
@@ -171,9 +210,10 @@ def test_generate_starts_from_the_runs_prefix_and_says_what_it_uses(capsys, tmp_
     assert run(capsys, "train", "--corpus", corpus, "--prefix", "时间", *TINY, "--out", out)[0] == 0
     code, text, err = run(capsys, "generate", out, "--num-preds", "12")
     assert code == 0 and text.startswith("时间") and len(text.rstrip("\n")) == 14
-    assert len(err) == 1 and re.fullmatch(
+    assert len(err) == 2 and re.fullmatch(
         r".*zh/(checkpoint|best)\.safetensors: lstm H=8, char-level, vocab 24; epoch [12]/2, "
         r"train ppl \d+\.\d\d, val ppl \d+\.\d\d( \(best \d+\.\d\d at epoch 1\))?", err[0]), err
+    assert err[1] == "prefix '时间' (the run's; choose another with --prefix)"
     # a checkpoint from before the prefix was recorded: the corpus's most frequent token
     ckpt = load_checkpoint(out)
     del ckpt.extra["prefix"]
@@ -228,8 +268,12 @@ def test_word_level_on_a_small_text_and_on_torch(capsys, tmp_path):
     assert code == 0, err
     lines = text.splitlines()
     sample = lines[next(i for i, ln in enumerate(lines) if ln.startswith("saved ")) - 1]
-    # the last sample, before "saved ..."
-    assert sample.split()[0] == "the" and len(sample.split()) == 6  # most frequent word + 5
+    # the last sample, before "saved ...": from the first sentence's first words, not from
+    # the most frequent word ("the"), and the line before it says so
+    assert sample.split()[:2] == ["The", "cat"] and len(sample.split()) == 7
+    note = lines[lines.index(sample) - 1]
+    assert note == ("sample from 'The cat' (the start of the corpus's first sentence; choose "
+                    "another with --prefix):")
     a = run(capsys, "generate", out, "--prefix", "The cat", "--temperature", "1", "--seed", "3")
     b = run(capsys, "generate", out, "--prefix", "The cat", "--temperature", "1", "--seed", "3",
             "--backend", "torch", "--device", "cpu")
@@ -261,11 +305,72 @@ def test_generate_on_a_folder_lists_its_runs(capsys, tmp_path):
     assert code == 0 and err == []
     lines = text.splitlines()
     assert lines[0].split() == ["run", "cell", "H", "layers", "tokens", "vocab", "epochs",
-                                "train", "ppl", "val", "ppl", "corpus"]
+                                "train", "ppl", "best", "val", "ppl", "corpus"]
     assert lines[1].split()[:2] == [str(runs / "broken"), "unreadable:"]
     gru, words = lines[2].split(), lines[3].split()
     assert gru[1:7] == ["gru", "8", "1", "char", "28", "2/2"] and gru[-1] == "timemachine"
     assert words[1:7] == ["rnn", "8", "1", "word", "4580", "2/2"]
     assert lines[-1] == f"generate from one of them: rnnlab generate {runs / '<run>'}"
+    # the best validation perplexity, the model best.safetensors holds, not the last one
+    ckpt = load_checkpoint(runs / "gru" / "checkpoint.safetensors")
+    ckpt.history[0]["val_ppl"], ckpt.history[1]["val_ppl"] = 7.15, 28.06
+    save_checkpoint(runs / "gru" / "checkpoint.safetensors", ckpt)
+    gru = run(capsys, "generate", runs)[1].splitlines()[2]
+    assert "7.15 (epoch 1)" in gru and "28.06" not in gru
     code, text, err = run(capsys, "generate", runs / "notes")
     assert code == 2 and "holds no checkpoint.safetensors and no run directories" in err[0]
+
+
+def _prefix(text: str, token: str = "char", min_freq: int = 0, time_machine: bool = False):
+    tokenizer = Tokenizer(token, time_machine)
+    tokens = tokenizer.corpus_tokens(text)
+    return choose_prefix(tokens, Vocab(tokens, min_freq=min_freq), tokenizer)
+
+
+NOVEL = ("\ufeff\n\n   CHAPTER ONE\n\n\n    \"It was a dark and stormy night,\" she said.   "
+         "The rain fell.\n" + " " * 500)
+
+
+def test_default_prefix_is_the_start_of_a_sentence_not_the_most_frequent_token():
+    # the most frequent character of a novel is a space: a sample from it is blank
+    assert Vocab(list(NOVEL)).idx_to_token[1] == " "
+    assert _prefix(NOVEL) == ("CHAPTER ONE", "the start of the corpus's first sentence")
+    assert _prefix("  hello there, world. Bye now.\n") == (
+        "hello there", "the start of the corpus's first sentence")
+    assert _prefix("Hi! Again and again.")[0] == "Hi"  # a phrase ends at punctuation
+    assert _prefix(ZH)[0] == "时间是一切的开始"  # no spaces: up to the punctuation
+    assert _prefix(WORDS, "word") == ("The cat", "the start of the corpus's first sentence")
+    assert _prefix("--- 12 ---\n" * 3 + "Ok then") == (  # after digits, no sentence starts
+        "Ok then", "the start of the corpus's first line")
+    # d2l's prefix on d2l's book, at either token level
+    assert _prefix("The Time Traveller (for so it will be", "char", time_machine=True)[0] == \
+        "time traveller"
+    assert _prefix("The Time Traveller (for so it will be", "word", time_machine=True)[0] == \
+        "time traveller"
+
+
+def test_default_prefix_skips_words_the_vocabulary_left_out():
+    text = "Zebra quietly. " + "Cat sat. " * 5
+    assert _prefix(text, "word", min_freq=2)[0] == "Cat sat."
+    assert _prefix(text, "char", min_freq=2)[0] == "Cat sat"  # Z, b, q, ... are <unk>
+
+
+def test_default_prefix_without_a_sentence_or_without_the_text():
+    assert _prefix("1234 5678\n" * 3) == ("1", "the corpus's most frequent token")
+    vocab = Vocab(list("a  b   c    "))
+    assert choose_prefix(None, vocab, Tokenizer()) == ("a", "the corpus's most frequent token")
+
+
+def test_train_and_generate_on_a_text_of_spaces_show_words(capsys, tmp_path):
+    """The most frequent character is a space; the samples start from the first sentence."""
+    corpus = tmp_path / "novel.txt"
+    corpus.write_text(NOVEL * 10, encoding="utf-8")
+    out = tmp_path / "novel"
+    code, text, err = run(capsys, "train", "--corpus", corpus, *TINY, "--out", out)
+    assert code == 0, err
+    assert ("sample from 'CHAPTER ONE' (the start of the corpus's first sentence; choose "
+            "another with --prefix):") in text.splitlines()
+    assert load_checkpoint(out).extra["prefix"] == "CHAPTER ONE"
+    code, text, err = run(capsys, "generate", out, "--num-preds", "3")
+    assert code == 0 and text.startswith("CHAPTER ONE") and len(text.rstrip("\n")) == 14
+    assert err[1] == "prefix 'CHAPTER ONE' (the run's; choose another with --prefix)"

@@ -94,12 +94,17 @@ def test_cli_memory_prints_both_backends_and_a_measurement(capsys):
 
 def test_retain_freed_memory_takes_effect_on_glibc():
     """In a child process (it changes the allocator process-wide): True on Linux glibc."""
+    import os
     import platform
     import subprocess
     import sys
+    from pathlib import Path
 
+    root = str(Path(__file__).resolve().parents[1])  # this rnnlab, from whatever folder
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
     code = "from rnnlab.memory import retain_freed_memory; print(retain_freed_memory())"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=env)
     expected = "True" if platform.libc_ver()[0] == "glibc" else out.stdout.strip()
     assert out.stdout.strip() == expected
 
@@ -141,3 +146,17 @@ def test_torch_activations_match_autograds_saved_tensors(cfg, B, T, impl):
     measured = saved_tensor_bytes(cfg, B, T, impl)
     predicted = estimate_memory(cfg, B, T, backend="torch", impl=impl).activations
     assert abs(predicted / measured - 1) < TOLERANCE, (predicted, measured)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("cell,hidden,vocab,batch,steps", [
+    ("rnn", 1, 2, 1, 1), ("lstm", 256, 28, 32, 35), ("gru", 2048, 5000, 1, 1),
+    ("lstm", 8, 5000, 1, 1)])
+def test_memory_table_says_where_the_gradients_are_counted(backend, cell, hidden, vocab, batch, steps):
+    """The total adds parameters, optimiser state and the step's peak; the gradients line
+    is not in that sum because the backward pass makes them inside its workspace: the
+    table says so, and the workspace does hold them."""
+    est = estimate_memory(ModelConfig(cell, vocab, hidden), batch, steps, backend=backend)
+    assert est.gradients <= est.workspace
+    assert est.total == est.parameters + est.optimizer_state + est.step_peak
+    assert "gradients (inside the backward workspace)" in est.table()

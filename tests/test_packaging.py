@@ -62,3 +62,43 @@ def test_ci_runs_the_readme_test_command_in_a_fresh_venv():
     extracted = subprocess.run(["bash", str(ROOT / ".ci" / "run"), "--print-command"],
                                capture_output=True, text=True, check=True).stdout.strip()
     assert extracted == command
+
+
+def _user_texts() -> dict:
+    """Every text a user reads: the README, the docs, the notebooks, rnnlab's source (its
+    messages and --help) and the benchmark scripts."""
+    paths = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+             *sorted((ROOT / "notebooks").glob("*.ipynb")), *sorted((ROOT / "rnnlab").rglob("*.py")),
+             *sorted((ROOT / "benchmarks").glob("*.py"))]
+    return {str(p.relative_to(ROOT)): p.read_text(encoding="utf-8") for p in paths}
+
+
+def test_one_torch_install_instruction_everywhere():
+    """Every `pip install torch` a user reads is the CPU build from pytorch.org's CPU index
+    (the one instruction, rnnlab.errors.TORCH_INSTALL), but the README's pinned test command
+    and the sentence warning what a plain `pip install torch` pulls."""
+    from rnnlab.errors import TORCH_INSTALL
+
+    assert TORCH_INSTALL == "pip install torch --index-url https://download.pytorch.org/whl/cpu"
+    cpu = re.compile(r"pip install torch(==[\d.]+)? --index-url https://download\.pytorch\.org/whl/cpu")
+    test_command = "pip install torch==2.13.0 && pip install -e"
+    warning = "`pip install torch` on Linux takes PyPI's CUDA build"
+    found = 0
+    for name, text in _user_texts().items():
+        for m in re.finditer(r"pip install torch", text):
+            here = text[m.start():m.start() + 120]
+            found += 1
+            assert (cpu.match(here) or here.startswith(test_command)
+                    or text[m.start() - 1:].startswith(warning)), f"{name}: {here!r}"
+    assert found >= 5
+
+
+def test_no_install_line_asks_an_index_for_rnnlab():
+    """rnnlab is installed from a clone: `pip install "rnnlab[verify]"` finds nothing on an
+    index, so no page, message or notebook tells a user to run it (docs/verify.md says it
+    works once rnnlab is published)."""
+    for name, text in _user_texts().items():
+        for m in re.finditer(r"""pip install ['"]?rnnlab\[""", text):
+            before = text[max(0, m.start() - 120):m.start()]
+            assert name == "docs/verify.md" and "Once rnnlab is published" in before, \
+                f"{name}: {text[m.start() - 40:m.end() + 20]!r}"

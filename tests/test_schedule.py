@@ -3,6 +3,8 @@ the history, so a run stopped anywhere and resumed ends exactly as one never sto
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 
@@ -48,6 +50,77 @@ def test_lr_decay_is_char_rnns(lr, decay, after):
     expected = char_rnn_rates(lr, decay, after, 30)
     got = [lr_at(lr, e, decay, after) for e in range(30)]
     np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_step_and_cosine_are_torchs_schedulers():
+    """step: StepLR(step_size=after, gamma=decay); cosine: CosineAnnealingLR(T_max=E), both
+    as written (their closed forms), and against torch.optim.lr_scheduler where torch is."""
+    step = [lr_at(0.5, e, 0.1, 3, "step") for e in range(10)]
+    np.testing.assert_allclose(step, [0.5] * 3 + [0.05] * 3 + [0.005] * 3 + [0.0005], rtol=1e-12)
+    cosine = [lr_at(2.0, e, schedule="cosine", num_epochs=8) for e in range(8)]
+    np.testing.assert_allclose(cosine, [(1 + np.cos(np.pi * e / 8)) for e in range(8)],
+                               rtol=1e-12)
+    assert cosine[0] == 2.0 and 0 < cosine[-1] < 0.1
+    assert lr_at(1.0, 7, 1.0, 3, "step") == 1.0  # decay 1: constant, as exp
+    torch = pytest.importorskip("torch")
+    for make, ours in ((lambda o: torch.optim.lr_scheduler.StepLR(o, 3, 0.1),
+                        lambda e: lr_at(0.5, e, 0.1, 3, "step")),
+                       (lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, 8),
+                        lambda e: lr_at(0.5, e, schedule="cosine", num_epochs=8))):
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.5)
+        sched = make(opt)
+        for e in range(8):
+            assert opt.param_groups[0]["lr"] == pytest.approx(ours(e), rel=1e-12, abs=1e-15), e
+            opt.step()
+            sched.step()
+
+
+def test_schedule_choices_are_checked():
+    TrainConfig(lr_schedule="cosine", lr_decay_after=0)  # cosine reads neither
+    with pytest.raises(ConfigError, match="unknown lr_schedule .linear.; expected one of exp, step, cosine"):
+        TrainConfig(lr_schedule="linear")
+    with pytest.raises(ConfigError, match="give lr_decay_after 1 or more, got 0"):
+        TrainConfig(lr_schedule="step", lr_decay=0.5, lr_decay_after=0)
+    with pytest.raises(ConfigError, match="lr_decay=0.5 applies to the exp and step"):
+        TrainConfig(lr_schedule="cosine", lr_decay=0.5)
+
+
+@pytest.mark.parametrize("schedule", [["--lr-schedule", "cosine"],
+                                      ["--lr-schedule", "step", "--lr-decay", "0.5",
+                                       "--lr-decay-after", "2"]])
+def test_cosine_and_step_resume_exactly_and_print_the_rate(capsys, tmp_path, monkeypatch,
+                                                           schedule):
+    """Functions of the epoch: 6 epochs straight, or stopped by Ctrl-C in epoch 3 and
+    resumed, give the same numbers, learning rates included; every epoch line shows the
+    rate it trained with."""
+    base = ["--cell", "rnn", "--hidden", "16", "--max-tokens", "1200", "--batch-size", "8",
+            "--num-steps", "10", "--lr", "2", *schedule, "--no-plot", "--no-progress",
+            "--num-preds", "3", "--threads", "1"]
+    code, text, _ = run(capsys, "train", *base, "--epochs", "6", "--out", tmp_path / "full")
+    assert code == 0
+    rates = [lr_at(2.0, e, *((0.5, 2, "step") if "step" in schedule else (1.0, 10, "cosine")),
+                   num_epochs=6) for e in range(6)]
+    lines = [ln for ln in text.splitlines() if ln.startswith("epoch ")]
+    assert [ln.rsplit("  lr ", 1)[1] for ln in lines] == [f"{r:.3g}" for r in rates]
+    assert [h["lr"] for h in load_checkpoint(tmp_path / "full").history] == pytest.approx(rates)
+    with monkeypatch.context() as mp:
+        train_module = importlib.import_module("rnnlab.train")
+        real = train_module.train_epoch
+
+        def interrupted(*args, **kwargs):  # Ctrl-C at the start of epoch 3 (0-based 2)
+            if args[6] == 2:
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+
+        mp.setattr(train_module, "train_epoch", interrupted)
+        code = run(capsys, "train", *base, "--epochs", "6", "--checkpoint-every", "1",
+                   "--out", tmp_path / "cut")[0]
+    assert code == 130 and load_checkpoint(tmp_path / "cut").epoch == 2
+    assert run(capsys, "train", "--resume", "--out", tmp_path / "cut")[0] == 0
+    assert numbers(tmp_path / "cut") == numbers(tmp_path / "full")
+    code, _, err = run(capsys, "train", "--resume", "--epochs", "7", "--lr-schedule", "exp",
+                       "--out", tmp_path / "cut")
+    assert code == 2 and "--lr-schedule" in err[0]
 
 
 def test_early_stopping_counts_epochs_since_the_best():

@@ -91,7 +91,7 @@ def test_predict_is_greedy_and_checks_the_prefix(small_corpus):
     with pytest.raises(VocabError, match="'!'"):
         predict("time!", 5, be, cfg, params, vocab)
     with pytest.raises(ConfigError, match="temperature"):
-        predict("time", 5, be, cfg, params, vocab, strategy="sample", temperature=0.0)
+        predict("time", 5, be, cfg, params, vocab, strategy="sample", temperature=-1.0)
     sampled = predict("time", 30, be, cfg, params, vocab, strategy="sample", seed=5)
     assert sampled == predict("time", 30, be, cfg, params, vocab, strategy="sample", seed=5)
 
@@ -125,6 +125,27 @@ def test_cli_missing_corpus_file_is_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "nope.txt" in err[0]
     assert not any(tmp_path.iterdir())  # nothing half-written
+
+
+def test_cli_failed_start_leaves_no_lock_and_no_folders(tmp_path, capsys):
+    """A run that stops before its first checkpoint leaves no .rnnlab.lock and removes the
+    folders it made; a folder the user made before stays, empty."""
+    code = cli.main(["train", "--corpus", "nope.txt", "--epochs", "1", "--out", "a/b/c"])
+    assert code == 2 and not any(tmp_path.iterdir())
+    (tmp_path / "mine").mkdir()
+    code = cli.main(["train", "--corpus", "nope.txt", "--epochs", "1", "--out", "mine/run"])
+    assert code == 2 and sorted(tmp_path.rglob("*")) == [tmp_path / "mine"]
+    capsys.readouterr()
+
+
+def test_cli_device_cuda_without_cuda_leaves_nothing(tmp_path, time_machine_dir, monkeypatch, capsys):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    monkeypatch.setenv("RNNLAB_DATA", str(time_machine_dir))
+    code = cli.main(["train", "--backend", "torch", "--device", "cuda", "--epochs", "1"])
+    assert code == 2 and "CUDA is not available" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # no runs/lstm/.rnnlab.lock
 
 
 def test_predict_refuses_a_bidirectional_model(small_corpus):

@@ -78,7 +78,10 @@ def main(argv=None) -> int:
     2 an rnnlab error or an OS error (disk full...), 3 a NaN / infinite run, 128 + the
     signal's number when stopped by one: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the subcommand's parser: its --help lists the options it has
+        command = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        command.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     args.explicit = explicit_options(argv)  # what was typed: --resume checks it
     with stop_signals_as_interrupts():  # SIGTERM, SIGHUP: as Ctrl-C (cli/signals.py)
         status = _run(args)

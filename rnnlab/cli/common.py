@@ -31,6 +31,7 @@ FLAGS = {
     "max_tokens": "--max-tokens", "clip_theta": "--clip", "num_epochs": "--epochs",
     "num_preds": "--num-preds", "top_k": "--top-k", "use_random_iter": "--random",
     "lr_decay": "--lr-decay", "lr_decay_after": "--lr-decay-after", "min_freq": "--min-freq",
+    "lr_schedule": "--lr-schedule",
     # plain words too, so only in the name=value form
     "device": "--device", "impl": "--impl", "dtype": "--dtype", "lr": "--lr",
     "temperature": "--temperature", "dropout": "--dropout", "seed": "--seed",
@@ -102,6 +103,27 @@ def positive_float(text: str) -> float:
     return v
 
 
+def nonneg_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
+    if not (math.isfinite(v) and v >= 0):
+        raise argparse.ArgumentTypeError(f"expected a non-negative finite number, got {text}")
+    return v
+
+
+def share(text: str) -> float:
+    """A share of a whole in (0, 1]: --top-p."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    if not (0.0 < v <= 1.0):
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text}")
+    return v
+
+
 def clip_threshold(text: str) -> float | None:
     """--clip: a positive number, or ``none`` (also ``off``, ``inf``) for no clipping."""
     if text.strip().lower() in ("none", "off", "inf", "infinity", "+inf"):
@@ -170,11 +192,11 @@ def describe_choice(m, work: float = 1.0, unit: str = "steps/s") -> str:
         parts.append(f"{unit}: "
                      + ", ".join(f"{threads(n)} {rates[n]:,.0f}" for n in sorted(rates)))
     screened = {n: r for n, r in m.probe_ratios().items() if n not in rates and r > 1}
-    if screened:
+    if screened:  # what left them out, and the usual reason: not a fault of this machine
         parts.append(", ".join(f"{threads(n)} {r:.0f}x slower" for n, r in sorted(screened.items()))
-                     + " on a short probe")
+                     + " on a short probe, as when other programs keep the cores busy")
     why = {"slower": " after the speed fell", "recheck": " on a periodic recheck"}.get(m.reason, "")
-    return f"threads: {m.chosen} (auto{why}; {'; '.join(parts)})"
+    return f"threads: {m.chosen}, the fastest on this machine now (auto{why}; {'; '.join(parts)})"
 
 
 def add_backend_options(p: argparse.ArgumentParser, dtype_default: str | None = "float32") -> None:

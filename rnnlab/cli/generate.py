@@ -16,9 +16,10 @@ from .common import (
     add_backend_options,
     add_threads_option,
     make_backend,
+    nonneg_float,
     nonneg_int,
-    positive_float,
     positive_int,
+    share,
 )
 
 
@@ -26,7 +27,7 @@ def add_parser(sub) -> None:
     """Register ``rnnlab generate`` on the subcommand parsers ``sub``."""
     g = sub.add_parser("generate", help="generate text from a saved checkpoint",
                        description="Warm up on a prefix, then decode greedily (default) or by "
-                                   "sampling with a temperature and/or top-k, seeded: the same "
+                                   "sampling with a temperature, top-k and/or top-p, seeded: the same "
                                    "seed gives the same text on either backend. The text goes "
                                    "to stdout; one line on stderr says which model and epoch "
                                    "it comes from. Given a folder of run directories, lists "
@@ -47,14 +48,18 @@ def add_parser(sub) -> None:
                    help="tokens to generate: characters, or words for a word-level run "
                         "(default 100)")
     g.add_argument("--strategy", choices=("greedy", "sample"), default=None,
-                   help="greedy argmax, or sampling (default: greedy unless --temperature or "
-                        "--top-k is given)")
-    g.add_argument("--temperature", type=positive_float, default=None,
-                   help="sampling temperature > 0: the logits are divided by it, so below 1 "
-                        "is more conservative, above 1 more adventurous (default 1)")
+                   help="greedy argmax, or sampling (default: greedy unless --temperature, "
+                        "--top-k or --top-p is given)")
+    g.add_argument("--temperature", type=nonneg_float, default=None,
+                   help="sampling temperature >= 0: the logits are divided by it, so below 1 "
+                        "is more conservative, above 1 more adventurous; 0 is greedy, the "
+                        "limit (default 1)")
     g.add_argument("--top-k", type=positive_int, default=None,
                    help="sample only among the k most likely tokens, 1 <= k <= vocabulary "
                         "size (default: all)")
+    g.add_argument("--top-p", type=share, default=None,
+                   help="nucleus sampling: sample only among the fewest most likely tokens "
+                        "whose probabilities add up to p, 0 < p <= 1 (e.g. 0.9; default 1: all)")
     g.add_argument("--seed", type=nonneg_int, default=0,
                    help="sampling seed: the same seed gives the same text on either backend "
                         "(default 0)")
@@ -98,11 +103,12 @@ def cmd_generate(args) -> int:
     if args.dtype is None:  # run the model in the dtype it was trained in
         args.dtype = str(next(iter(ckpt.params.values())).dtype)
     be = make_backend(args, ckpt.model.cell, ckpt.model.gru_form, gru_form_option=False)
-    strategy = args.strategy or ("sample" if args.temperature is not None or args.top_k is not None
-                                 else "greedy")
+    sampling = (args.temperature, args.top_k, args.top_p)
+    strategy = args.strategy or ("sample" if any(o is not None for o in sampling) else "greedy")
     temperature = 1.0 if args.temperature is None else args.temperature
-    if strategy == "greedy" and (args.temperature is not None or args.top_k is not None):
-        raise ConfigError("--temperature and --top-k apply to --strategy sample, not greedy")
+    if strategy == "greedy" and any(o is not None for o in sampling):
+        raise ConfigError("--temperature, --top-k and --top-p apply to --strategy sample, not "
+                          "greedy")
     if args.top_k is not None and args.top_k > len(ckpt.vocab):
         raise ConfigError(f"--top-k {args.top_k} is larger than the vocabulary of "
                           f"{len(ckpt.vocab)} tokens; use 1..{len(ckpt.vocab)}")
@@ -112,6 +118,8 @@ def cmd_generate(args) -> int:
     params = be.from_numpy(ckpt.params)
     # stdout is the text alone; what it comes from goes to stderr
     print(f"{resolve(args.checkpoint)}: {summary(ckpt)}", file=sys.stderr)
+    if args.prefix is None:  # the text on stdout starts with it: say where it ends
+        print(f"prefix {prefix!r} (the run's; choose another with --prefix)", file=sys.stderr)
     if unknown:
         print(f"note: not in the vocabulary, read as <unk>: {', '.join(unknown)}",
               file=sys.stderr)
@@ -121,5 +129,6 @@ def cmd_generate(args) -> int:
         tuner.calibrate(lambda: be.forward(ckpt.model, params, one, be.begin_state(ckpt.model, 1)))
         print(predict(prefix, args.num_preds, be, ckpt.model, params, ckpt.vocab,
                       strategy=strategy, temperature=temperature, top_k=args.top_k,
-                      seed=args.seed, tokenizer=tokenizer, allow_unk=args.allow_unk))
+                      seed=args.seed, tokenizer=tokenizer, allow_unk=args.allow_unk,
+                      top_p=args.top_p))
     return 0

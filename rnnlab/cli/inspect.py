@@ -10,7 +10,12 @@ from ..checkpoint import load_checkpoint
 from ..config import CELLS, OPTIMIZERS, ModelConfig
 from ..data import load_corpus, split_after
 from ..errors import ConfigError
-from ..gradient_reach import available_cells, check_gradient_flow_inputs, gradient_flow
+from ..gradient_reach import (
+    available_cells,
+    check_gradient_flow_inputs,
+    explain,
+    gradient_flow,
+)
 from ..memory import check_training_fits
 from .common import add_threads_option, nonneg_int, positive_float, positive_int
 
@@ -101,6 +106,7 @@ def cmd_inspect(args) -> int:
                        if "mean_F_trained" in f.extra else "")
             print(f"{label}: mean forget gate F at initialisation "
                   f"{f.extra['mean_F_init']:.2f}{trained} (dL/dC shrinks by F per step back)")
+    print("\n".join(explain(flows)), flush=True)
     if not args.no_plot:
         from ..plot import plot_gradient_flow  # lazy: matplotlib, only when drawing
 

@@ -58,6 +58,7 @@ RUN_OPTIONS: dict[str, RunOption] = {
     "lr": RunOption("--lr", ("train.lr",)),
     "lr_decay": RunOption("--lr-decay", ("train.lr_decay",), legacy=(1.0,)),
     "lr_decay_after": RunOption("--lr-decay-after", ("train.lr_decay_after",), legacy=(10,)),
+    "lr_schedule": RunOption("--lr-schedule", ("train.lr_schedule",), legacy=("exp",)),
     "optimizer": RunOption("--optimizer", ("train.optimizer",)),
     "batch_size": RunOption("--batch-size", ("train.batch_size",)),
     "num_steps": RunOption("--num-steps", ("train.num_steps",)),

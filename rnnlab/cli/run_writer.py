@@ -138,4 +138,4 @@ class RunWriter:
         except ImportError:  # matplotlib is optional: say so once, keep training
             self.no_matplotlib = True
             print("note: matplotlib is not installed, so no perplexity.png; "
-                  "pip install matplotlib (or rnnlab[plot])", file=sys.stderr, flush=True)
+                  "pip install matplotlib", file=sys.stderr, flush=True)

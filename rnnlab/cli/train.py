@@ -38,8 +38,8 @@ from ..generate import check_num_preds, predict, prefix_ids
 from ..memory import check_training_fits, retain_freed_memory
 from ..params import init_params
 from ..runlock import RunLock
-from ..runs import default_prefix
-from ..schedule import best_epoch, stopped_early, val_history
+from ..runs import choose_prefix
+from ..schedule import LR_SCHEDULES, best_epoch, stopped_early, val_history
 from ..threads import thread_tuner
 from ..train import TrainConfig, check_corpus_fits, resolve_init, train
 from .common import (
@@ -67,10 +67,12 @@ from .run_record import (
 from .run_writer import RunWriter
 from .signals import Terminated, describe, interrupt_status, say
 
+PREFIX_SEARCH = 100_000  # the default prefix is looked for in the corpus's first tokens
+
 
 def add_parser(sub) -> None:
     """Register ``rnnlab train`` on the subcommand parsers ``sub``."""
-    t = sub.add_parser("train", help="train a character-level model and save a checkpoint",
+    t = sub.add_parser("train", help="train a character- or word-level model and save a checkpoint",
                        description="Train on The Time Machine (default) or any UTF-8 text file, "
                                    "with a progress bar, training and validation perplexity "
                                    "and tokens/s per epoch; saves a checkpoint, perplexity.png "
@@ -98,6 +100,11 @@ def add_parser(sub) -> None:
     t.add_argument("--lr-decay-after", type=nonneg_int, default=10,
                    help="the first epoch whose end decays the learning rate, as char-rnn's "
                         "-learning_rate_decay_after (default 10)")
+    t.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="exp",
+                   help="exp: char-rnn's decay by --lr-decay every epoch from --lr-decay-after "
+                        "on (constant at --lr-decay 1, d2l's); step: by --lr-decay every "
+                        "--lr-decay-after epochs (torch's StepLR); cosine: from --lr down a "
+                        "half cosine to 0 over --epochs (CosineAnnealingLR) (default exp)")
     t.add_argument("--patience", type=nonneg_int, default=0,
                    help="stop when the validation perplexity has not improved for N epochs "
                         "(best.safetensors keeps the best epoch); 0: never (default)")
@@ -124,7 +131,8 @@ def add_parser(sub) -> None:
                         "(d2l's deep-RNN chapter), which otherwise stall at the unigram perplexity")
     t.add_argument("--corpus", default="timemachine",
                    help="'timemachine' (found in $RNNLAB_DATA, the cache, or downloaded) or a "
-                        "path to any UTF-8 text file, read character by character")
+                        "path to any UTF-8 text file, read character by character (word by "
+                        "word with --token word)")
     t.add_argument("--token", choices=TOKEN_KINDS, default="char",
                    help="what a token is: char (every character, d2l's default) or word (d2l's "
                         "tokenize(lines, 'word'): the words between whitespace, after d2l's "
@@ -160,8 +168,8 @@ def add_parser(sub) -> None:
                    help="print a greedy sample every N epochs (default 0: only at the end)")
     t.add_argument("--prefix", default=None,
                    help="prefix for samples, recorded in the checkpoint for rnnlab generate "
-                        "(default 'time traveller' on the time machine, else the corpus's "
-                        "most frequent token)")
+                        "(default 'time traveller' on the time machine, else the first "
+                        "words of the corpus's first sentence)")
     t.add_argument("--num-preds", type=nonneg_int, default=50,
                    help="tokens per sample: characters, or words with --token word (default 50)")
     t.add_argument("--no-plot", action="store_true",
@@ -275,6 +283,7 @@ def run_train(args, dp) -> int:
     # Data-parallel: rank 0 alone owns --out (it may be on its machine's disk only), takes
     # the lock, reads the checkpoint and sends it to the others.
     lock = RunLock(out)
+    made = _first_missing(out)  # the folder this run creates (runs/, say), None if --out exists
 
     def open_run():  # the checkpoint's bytes to resume from, or None for a new run
         if args.resume and not ckpt_path.exists():
@@ -293,7 +302,35 @@ def run_train(args, dp) -> int:
         data = open_run() if dp is None else dp.share(open_run)
         return _train_locked(args, out, ckpt_path, data, dp)
     finally:
+        # a run that saved no checkpoint (a missing corpus, no CUDA, Ctrl-C in the first
+        # epoch) leaves no trace: its lock file goes, and the folders it made if still empty
+        saved = ckpt_path.exists()
+        if lock.held and not saved:
+            lock.path.unlink(missing_ok=True)
         lock.release()
+        if made is not None and not saved and (dp is None or dp.is_main):
+            _remove_empty(out, made)
+
+
+def _first_missing(out: Path) -> Path | None:
+    """The outermost folder of out's path that does not exist yet, or None."""
+    missing = None
+    for folder in [out, *out.parents]:
+        if folder.exists():
+            return missing
+        missing = folder
+    return missing
+
+
+def _remove_empty(out: Path, made: Path) -> None:
+    """rmdir out and its parents up to made, each only if empty (made by this run)."""
+    for folder in [out, *out.parents]:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (plots were written), or gone already
+            return
+        if folder == made:
+            return
 
 
 def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> int:
@@ -315,7 +352,8 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
                        optimizer=args.optimizer, seed=args.seed, val_fraction=args.val_fraction,
                        init=args.init, threads=args.threads, token=args.token,
                        min_freq=args.min_freq, lr_decay=args.lr_decay,
-                       lr_decay_after=args.lr_decay_after, patience=args.patience,
+                       lr_decay_after=args.lr_decay_after, lr_schedule=args.lr_schedule,
+                       patience=args.patience,
                        val_every=args.val_every)
     cfg = ModelConfig(args.cell, len(vocab), args.hidden, num_layers=args.num_layers,
                       gru_form=args.gru_form, dropout=args.dropout)
@@ -338,8 +376,10 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
         check_training_fits(cfg, tcfg.batch_size, tcfg.num_steps, args.backend, tcfg.optimizer,
                             args.dtype, args.impl)
     check_num_preds(args.num_preds)  # the samples' text must fit too
-    prefix = args.prefix if args.prefix is not None else default_prefix(args.corpus, vocab,
-                                                                        tokenizer)
+    prefix, prefix_from = args.prefix, "--prefix"
+    if prefix is None:  # the start of a sentence of the text, not its most frequent token
+        head = [vocab.idx_to_token[i] for i in train_corpus[:PREFIX_SEARCH].tolist()]
+        prefix, prefix_from = choose_prefix(head, vocab, tokenizer)
     unknown = prefix_ids(prefix, vocab, tokenizer).unknown  # fail now, not after 500 epochs
     if unknown and is_main:
         print(f"note: --prefix words not in the vocabulary, read as <unk>: {', '.join(unknown)}",
@@ -415,7 +455,8 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
         if e % args.log_every == 0 or e == tcfg.num_epochs:
             val = f"  val ppl {stats.val_ppl:8.3f}" if stats.val_ppl is not None else ""
             log(f"epoch {e:4d}/{tcfg.num_epochs}  train ppl {stats.train_ppl:8.3f}{val}  "
-                f"{stats.tokens_per_s:10,.0f} tokens/s  grad norm {stats.grad_norm_mean:.3f}")
+                f"{stats.tokens_per_s:10,.0f} tokens/s  grad norm {stats.grad_norm_mean:.3f}  "
+                f"lr {stats.lr:.3g}")
         if args.sample_every and e % args.sample_every == 0 and e != tcfg.num_epochs:
             log("  sample: " + printable(sample(prefix)))
         if args.checkpoint_every and e % args.checkpoint_every == 0:
@@ -474,6 +515,8 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
             val = f", validation {last['val_ppl']:.2f}" if last.get("val_ppl") is not None else ""
             print(f"perplexity {last['train_ppl']:.2f}{val}, {last['tokens_per_s']:,.0f} tokens/s "
                   f"on {be.name}")
+        if args.prefix is None and not tokenizer.time_machine:  # where the sample starts
+            print(f"sample from {prefix!r} ({prefix_from}; choose another with --prefix):")
         print(printable(sample(prefix)))
         if args.prefix is None and tokenizer.time_machine:
             print(printable(sample("traveller")))

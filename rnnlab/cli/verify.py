@@ -49,7 +49,7 @@ def cmd_verify(args) -> int:
     try:
         from ..testing import DEFAULT_MAX_EXAMPLES, Progress, verify
     except ImportError as exc:  # Hypothesis is an optional dependency
-        raise SubjectError(f"rnnlab verify needs Hypothesis ({exc}): pip install 'rnnlab[verify]'") from None
+        raise SubjectError(f"rnnlab verify needs Hypothesis ({exc}): pip install hypothesis") from None
     progress = Progress(None if args.no_progress else sys.stderr)
     report = verify(args.target, args.convention, args.cell,
                     max_examples=args.max_examples or DEFAULT_MAX_EXAMPLES, seed=args.seed,

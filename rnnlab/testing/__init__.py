@@ -17,7 +17,8 @@ One pipeline, one module per part (docs/verify.md):
                minchar_units.py
                protocol_units.py
 
-Needs Hypothesis (``pip install "rnnlab[verify]"``); torch only for torch subjects.
+Needs Hypothesis (``pip install hypothesis``, or ``pip install ".[verify]"`` in a clone of
+rnnlab); torch only for torch subjects.
 """
 
 from __future__ import annotations

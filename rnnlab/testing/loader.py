@@ -24,7 +24,7 @@ import types
 import warnings
 from pathlib import Path
 
-from ..errors import SubjectError
+from ..errors import TORCH_INSTALL, SubjectError
 from .adapters import SubjectRaised, _check_signature, exc_text, one_line, where
 from .cs231n_units import CS231N_NAMES, cs231n_units
 from .d2l_units import D2LUnit, find_d2l
@@ -186,7 +186,7 @@ def _need_torch(what: str) -> None:
     try:
         import torch  # noqa: F401
     except ImportError:
-        raise SubjectError(f"{what} needs PyTorch, which is not installed (pip install torch)") from None
+        raise SubjectError(f"{what} needs PyTorch, which is not installed ({TORCH_INSTALL})") from None
 
 
 def infer_convention(obj) -> str:
