@@ -29,6 +29,7 @@ LAZY = {
     ("rnnlab/cli/train.py", "torch_backend.distributed"): "torch, under torchrun only",
     ("rnnlab/cli/verify.py", "testing"): "Hypothesis is optional",
     ("rnnlab/testing/loader.py", "torch_units"): "torch, for torch subjects only",
+    ("rnnlab/testing/loader.py", "d2l_class_units"): "torch, for torch subjects only",
 }
 
 

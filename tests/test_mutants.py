@@ -148,8 +148,22 @@ WHO_BREAKS = {  # property: a planted mistake that must make exactly that proper
 }
 
 
+# a property about what a subject does outside the spec's terms (no catalogue mistake can
+# plant it): a wrong implementation written out, that only this property catches
+WHO_BREAKS_WRITTEN = {
+    "default-state": (f"{ROOT / 'tests' / 'verify_subjects' / 'students' / 'torch_nn_ones_default.py'}"
+                      ":OnesLSTM", "torch.nn"),
+}
+
+
 @pytest.mark.parametrize("prop", [p.name for p in PROPERTIES])
 def test_every_property_fails_on_some_wrong_implementation(prop):
+    if prop in WHO_BREAKS_WRITTEN:
+        target, conv = WHO_BREAKS_WRITTEN[prop]
+        r = verify(target, conv, max_examples=10)
+        verdicts = {p.name: p.verdict for u in r.units for p in u.properties}
+        assert verdicts[prop] == "FAIL", r.render()
+        return
     conv, cell, name = WHO_BREAKS[prop]
     r = verify(planted(conv, cell, name), conv, cell, max_examples=10)
     verdicts = {p.name: p.verdict for u in r.units for p in u.properties if p.verdict == "FAIL"}

@@ -169,6 +169,7 @@ CORRECT = [
     (f"{SUBJECTS / 'torch_nn_builtin.py'}:TorchGRU", "torch.nn"),
     (f"{SUBJECTS / 'torch_nn_builtin.py'}:rnn_factory", "torch.nn"),
     (SUBJECTS / "min_char_rnn_py2.py", "min-char-rnn"),
+    (EX / "d2l_classes_correct.py", "d2l"),
 ]
 
 
@@ -188,6 +189,7 @@ BUGGY = [  # file, convention, the mistake(s) the diagnosis must name, the array
     ("d2l_buggy.py", "d2l", {"gru-update-swapped"}, {"outputs", "H_T"}),
     ("torch_nn_buggy.py", "torch.nn", {"lstm-gates-o-c-swapped"}, {"output", "weight_ih_l0.grad"}),
     ("min_char_rnn_buggy.py", "min-char-rnn", {"tanh-derivative-one-minus-y"}, {"dWxh"}),
+    ("d2l_classes_buggy.py", "d2l", {"lstm-forget-gate-on-H"}, {"outputs", "C_T"}),
 ]
 
 
@@ -329,3 +331,21 @@ def test_stacked_outputs_are_named_as_the_wrong_shape():
     assert not r.ok and r.exit_status == 1
     text = r.render()
     assert "concatenated, torch.cat(outputs, dim=0) of shape (T*B, V)" in text, text
+
+
+DEFAULT_STATE = [  # a subject that starts elsewhere than zeros when called without a state
+    (f"{SUBJECTS / 'students' / 'torch_nn_ones_default.py'}:OnesLSTM", "torch.nn"),
+    (SUBJECTS / "students" / "d2l_class_default_shape.py", "d2l"),
+]
+
+
+@pytest.mark.parametrize("target,convention", DEFAULT_STATE, ids=lambda x: Path(str(x)).name)
+def test_a_wrong_default_state_fails_the_default_state_property_alone(target, convention):
+    """nn.LSTM's contract, and d2l's forward(inputs, state=None), start from zeros: a module
+    that starts from ones, or from a state of the wrong shape, is caught, while every
+    property run with an explicit state holds."""
+    pytest.importorskip("torch")
+    r = verify(str(target), convention, **FAST)
+    verdicts = {p.name: p.verdict for u in r.units for p in u.properties}
+    assert verdicts.pop("default-state") == "FAIL", r.render()
+    assert "FAIL" not in verdicts.values(), r.render()

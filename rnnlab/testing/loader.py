@@ -203,6 +203,8 @@ def infer_convention(obj) -> str:
     if inspect.isclass(obj) and "torch" in sys.modules:
         import torch
 
+        if _d2l_classes(obj, None, None):
+            return "d2l"
         if issubclass(obj, torch.nn.Module):
             return "torch.nn"
     if callable(obj) and getattr(obj, "__name__", "") == "lossFun":
@@ -311,6 +313,12 @@ def _units(obj, convention, cell, name, source, label) -> tuple[list, list]:
             raise SubjectError("the cs231n convention checks a module (a file) of functions")
         return cs231n_units(obj, cell, name, source)
     if convention == "d2l":
+        classes = _d2l_classes(obj, cell, name)
+        if classes:
+            from .d2l_class_units import D2LClassUnit  # lazy: torch, for torch subjects only
+
+            return ([D2LClassUnit(cls, c, n, source) for n, cls, c in classes],
+                    [n for n, _, _ in classes])
         if isinstance(obj, types.ModuleType):
             pairs = find_d2l(obj, cell, name, source)
         else:
@@ -391,6 +399,35 @@ def _units(obj, convention, cell, name, source, label) -> tuple[list, list]:
     if cell is not None and cell != target.cell:
         raise SubjectError(f"the Protocol's cell is {target.cell}, not {cell}")
     return [ProtocolUnit(target, source)], [target.name]
+
+
+def _d2l_classes(obj, cell, name) -> list:
+    """d2l's 2nd-edition cell classes (RNNScratch, LSTMScratch, GRUScratch: nn.Module classes
+    built as (num_inputs, num_hiddens)) where the subject is one or names one, or where a
+    file defines them and none of the 1st edition's functions rnn / lstm / gru."""
+    if "torch" not in sys.modules and importlib.util.find_spec("torch") is None:
+        return []
+    if isinstance(obj, types.ModuleType):
+        if name is not None and not isinstance(getattr(obj, name, None), type):
+            return []
+        if name is None and any(callable(getattr(obj, n, None)) and not isinstance(getattr(obj, n), type)
+                                for n in ("rnn", "lstm", "gru")):
+            return []
+        if "torch" not in sys.modules:  # a file that never imported torch defines no nn.Module
+            return []
+        from .d2l_class_units import find_classes  # lazy: torch
+
+        return find_classes(obj, cell, name)
+    if isinstance(obj, type) and "torch" in sys.modules:
+        from .d2l_class_units import infer_class_cell, is_scratch_class  # lazy: torch
+
+        if is_scratch_class(obj):
+            n = obj.__name__
+            c = infer_class_cell(obj, n, cell)
+            if c is None:
+                raise SubjectError(f"cannot tell whether {n} is an rnn, lstm or gru: give cell=")
+            return [(n, obj, c)]
+    return []
 
 
 def _construct(unit, factory, fname, D, H):

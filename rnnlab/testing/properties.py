@@ -18,7 +18,7 @@ shrunk to the smallest example, which the report prints for replay.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
@@ -277,6 +277,24 @@ class Batch(Property):
         return _compare_all(qs, joined, whole, tol, "batch run (rows run one at a time differ)")
 
 
+class DefaultState(Property):
+    """A convention whose contract has a default state (``nn.LSTM(x)``, d2l's
+    ``forward(inputs, state=None)``) starts from zeros when called without one."""
+
+    def applicable(self, unit):
+        if not getattr(unit, "has_default_state", False):
+            return ("the convention always passes a state" if unit.convention not in
+                    ("torch.nn", "d2l") else "its forward takes no default state (no state=None)")
+        return None
+
+    def check(self, unit, p, tol):
+        zeros = replace(p, state0=tuple(np.zeros_like(s) for s in p.state0))
+        want = unit.observe(zeros, grads=False)
+        got = unit.observe(replace(zeros, use_default_state=True), grads=False)
+        return _compare_all(unit.forward_quantities(), got, want, tol,
+                            "run from zeros (called without a state, your code starts elsewhere)")
+
+
 PROPERTIES = (
     Forward("forward", "outputs and final state equal the spec"),
     Gradients("gradients", "every gradient equals the spec's BPTT"),
@@ -285,6 +303,7 @@ PROPERTIES = (
     Stepwise("stepwise", "step by step equals the whole sequence", min_T=2),
     Carry("carry", "T1 then T2 steps, the state carried, equal T1+T2 steps", min_T=2),
     Batch("batch", "batch rows are independent", min_B=2),
+    DefaultState("default-state", "called without a state, it starts from zeros"),
 )
 
 

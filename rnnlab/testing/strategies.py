@@ -135,6 +135,8 @@ class Problem:
     dState: tuple  # (B, H) each: upstream gradient of the final state
     targets: np.ndarray | None  # (T, B) ids, softmax head
     split: dict  # torch.nn: the bias_hh half of each shared bias
+    use_default_state: bool = False  # call the subject without a state (module(x)): what it
+    #                                   starts from by itself, for the default-state property
 
     @property
     def cell(self) -> str:

@@ -9,6 +9,8 @@ float32 ones where float64 makes them raise (a tensor made inside in float32).
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import torch
 
@@ -110,6 +112,7 @@ class TorchNNUnit(Unit):
 
     convention = "torch.nn"
     kind = "autograd"
+    has_default_state = False  # set by probe(): forward(x, hx=None) takes a default state
 
     def __init__(self, factory, cell: str, name: str, source=None):
         cons = Constraints(cell, gru_form="torch", bias_split=True)
@@ -181,7 +184,8 @@ class TorchNNUnit(Unit):
         hx0 = [_leaf(s[None], dt) for s in p.state0]  # (1, B, H) each
         hx = hx0[0].clone() if self.cell != "lstm" else (hx0[0].clone(), hx0[1].clone())
         with torch.enable_grad() if grads else torch.no_grad():
-            res = self.call(f"{self.name}.forward", m, x, hx)
+            res = (self.call(f"{self.name}.forward", m, x) if p.use_default_state else
+                   self.call(f"{self.name}.forward", m, x, hx))
             out, hn = self.unpack(f"{self.name}.forward", res, ("output", "h_n"))
             st = list(hn) if self.cell == "lstm" and isinstance(hn, (tuple, list)) else [hn]
             if len(st) != len(self.state_names):
@@ -226,6 +230,7 @@ class TorchNNUnit(Unit):
         except SubjectRaised as exc:
             raise SubjectError(f"cannot construct {exc.line} (torch.nn convention: "
                                f"{self.name}(input_size, hidden_size))") from None
+        self.has_default_state = takes_default_state(m)
         params = list(m.parameters())
         dt = params[0].dtype if params else torch.float32
         self.dtype = "float32" if dt in (torch.float32, torch.float16, torch.bfloat16) else "float64"
@@ -234,6 +239,16 @@ class TorchNNUnit(Unit):
         except SubjectRaised as exc:
             if " returned " in exc.line and " raised " not in exc.line:
                 raise SubjectError(f"{exc.line} (torch.nn convention)") from None
+
+
+def takes_default_state(module) -> bool:
+    """Whether ``module(x)`` may leave the state out: ``forward``'s second argument has a
+    default (``hx=None``, as torch.nn's modules and d2l's classes have it)."""
+    try:
+        params = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    return len(params) >= 2 and params[1].default is not inspect.Parameter.empty
 
 
 def find_parameters(m, name: str, D: int, H: int) -> tuple[dict, str | None]:
