@@ -43,6 +43,7 @@ from .functional import cross_entropy
 DEFAULT_TIMEOUT = 600.0  # seconds a collective waits for the other processes (NCCL's default)
 
 
+
 def _first_line(exc: BaseException, limit: int = 200) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text[:limit] + ("..." if len(text) > limit else "")
@@ -56,7 +57,8 @@ def is_communication_error(exc: BaseException) -> bool:
         return True
     text = str(exc)
     return any(s in text for s in ("gloo", "NCCL", "ProcessGroup", "Connection reset",
-                                   "Connection closed", "Timed out", "timed out"))
+                                   "Connection closed", "Timed out", "timed out", "timeout",
+                                   "pair closure"))
 
 
 class _Collective:
@@ -160,7 +162,19 @@ class DataParallel:
         return DistributedError(
             f"process {self.rank} of {self.world_size} lost the others while {what}: "
             f"{_first_line(exc)}; another process stopped, died, or hung longer than the "
-            f"{self.timeout:g} s timeout")
+            f"{self.timeout:g} s timeout: end the run's processes, then run the same command "
+            "with --resume to continue from the last checkpoint (--dist-timeout sets the wait)")
+
+    def set_timeout(self, seconds: float) -> None:
+        """How long each later collective waits for the others (--dist-timeout auto sets
+        it to about an epoch's time once the first epoch has run)."""
+        delta = datetime.timedelta(seconds=float(seconds))
+        try:
+            for group in [self.group] + ([self.control] if self.control is not None else []):
+                dist.distributed_c10d._set_pg_timeout(delta, group)  # None: the world group
+        except (AttributeError, RuntimeError, ValueError):  # a torch without it: keep the old
+            return
+        self.timeout = float(seconds)
 
     # -- the backend -------------------------------------------------------------------------
     def backend(self, device=None, dtype="float32", impl: str = "scratch") -> "DistributedTorchBackend":
