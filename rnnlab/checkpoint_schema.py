@@ -158,8 +158,9 @@ MAX_PREFIX = 10_000  # characters of a recorded prefix: generate warms up on eve
 def _prefix(value, field, where):
     _str_or_none(value, field, where)
     if value is not None and len(value) > MAX_PREFIX:
-        raise _fail(where, field, f"{len(value):,} characters long", f"at most {MAX_PREFIX:,} "
-                    "characters (the prefix generate warms up on)")
+        raise CheckpointError(f"{where}: metadata field {field!r} is {len(value):,} characters "
+                              f"long, expected at most {MAX_PREFIX:,} (the prefix generate "
+                              "warms up on)")
 
 
 def _choice(*choices) -> Callable:

@@ -244,8 +244,8 @@ def _near_the_run(candidates: list, out: Path, ckpt_path: Path) -> list:
     if not near:
         raise ConfigError(
             f"cannot resume {ckpt_path}: its corpus {candidates[0]} lies outside this folder "
-            f"and the run's ({bases[1]}), and a resume opens only the files you name there; "
-            f"give --corpus {candidates[0]} (or a copy of its text) to resume on it")
+            f"and the run's ({bases[1]}), and a resume opens no file there that you did not "
+            f"name; give --corpus {candidates[0]} (or a copy of its text) to resume on it")
     return near
 
 

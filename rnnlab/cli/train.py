@@ -226,7 +226,7 @@ def check_options_act(args) -> None:
                 mid = (lo + hi) // 2
                 lo, hi = (lo, mid) if zero(mid) else (mid + 1, hi)
             raise ConfigError(
-                f"--lr {args.lr:g} with --lr-decay {args.lr_decay:g} from --lr-decay-after "
+                f"--lr {args.lr:g} with --lr-decay {args.lr_decay} from --lr-decay-after "
                 f"{args.lr_decay_after} is 0 in {dtype.name} from epoch {lo + 1} of "
                 f"{args.epochs}: the rest of the run would not train (--lr 0 is refused "
                 "too); give --lr-decay nearer 1, a later --lr-decay-after, or fewer --epochs")
