@@ -908,6 +908,16 @@ def _raw_metadata(c: Ctx, edit: Callable[[str], str]):
     return load_checkpoint(path)
 
 
+def _huge_metadata(c: Ctx):
+    """Metadata past the size a checkpoint may hold (the bound made small for the test:
+    the real one, 64 MiB, is checked the same way before any parsing)."""
+    import rnnlab.checkpoint as ck
+
+    path = c.checkpoint()
+    c.mp.setattr(ck, "MAX_METADATA_BYTES", 100)
+    return load_checkpoint(path)
+
+
 def _set_threads(n):
     rnnlab.threads.set_threads(n)
 
@@ -921,6 +931,9 @@ ROWS += [
                                 + "}"),
         CheckpointError, r"run/checkpoint\.safetensors: the rnnlab metadata nests 100001 levels "
                          r"deep, more than the 16"),
+    Row("ckpt-meta-huge", _huge_metadata,
+        CheckpointError, r"run/checkpoint\.safetensors: the rnnlab metadata is [\d,]+ characters, "
+                         r"more than the 100 a checkpoint may hold"),
     Row("ckpt-meta-epoch-history", lambda c: _rewritten(c, {"epoch": 10**30}),
         CheckpointError, r"metadata field 'epoch' is 1000000000000000000000000000000, but "
                          r"'history' holds 1 epoch\(s\)"),
