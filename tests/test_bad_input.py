@@ -1590,6 +1590,12 @@ CLI_ROWS += [
               r"\(this machine has \d+ usable cores\), got 100000000000000000000"),
     CliRow("cli-inspect-forget-bias-nan", lambda t: ["inspect", "--forget-bias", "nan"],
            2, r"^rnnlab inspect: error: argument --forget-bias: expected a finite number, got nan"),
+    CliRow("cli-inspect-foreign-plot",
+           lambda t: ["inspect", "--out", str(t), "--window", "5", "--epochs", "0",
+                      "--hidden", "4", "--cells", "rnn",
+                      "--corpus", _text_file(t, "gradient_flow.png", b"my own figure")],
+           2, r"^rnnlab: error: --out '.*': gradient_flow\.png is not a plot rnnlab drew, and "
+              r"inspect would replace it; move it away, choose another --out$"),
     CliRow("cli-inspect-window-one", lambda t: ["inspect", "--window", "1"],
            2, r"^rnnlab: error: --window 1: the gradient's decay per step back needs a window of "
               r"at least 2 steps"),

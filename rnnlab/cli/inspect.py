@@ -13,6 +13,7 @@ from ..errors import ConfigError
 from ..gradient_reach import available_cells, check_gradient_flow_inputs, gradient_flow
 from ..memory import check_training_fits
 from .common import add_threads_option, finite_float, nonneg_int, positive_float, positive_int
+from .run_writer import check_plots_are_ours
 
 
 def add_parser(sub) -> None:
@@ -64,6 +65,9 @@ def cmd_inspect(args) -> int:
         raise ConfigError(f"--window {args.window}: the gradient's decay per step back needs a "
                           "window of at least 2 steps (default 100)")
     out = Path(args.out)
+    if not args.no_plot:  # a PNG of the user's under one of the names drawn here stays
+        check_plots_are_ours(out, ["gradient_flow.png"]
+                             + (["grad_norm.png"] if args.run is not None else []), "inspect")
     if args.run is not None:
         plot_run_grad_norms(args.run, out, args.no_plot)
     cells = args.cells or list(available_cells())

@@ -93,14 +93,24 @@ def check_out_folder(out: Path, resume: bool, overwrite: bool) -> None:
                           f"its {CHECKPOINT_NAME} (a save that failed or was stopped); `rnnlab "
                           f"generate {out / BEST_NAME}` still reads it: add --overwrite to start a new run in "
                           "its place, or choose another --out")
-    foreign = [n for n in PLOT_NAMES if (out / n).exists() and not drawn_by_rnnlab(out / n)]
+    check_plots_are_ours(out, PLOT_NAMES, "the run", ", or add --overwrite")
+
+
+def check_plots_are_ours(out: Path, names, who: str = "rnnlab", fix: str = "") -> None:
+    """Refuse to replace a PNG of these ``names`` in ``out`` that rnnlab did not draw, or
+    to write through a directory or a link loop there."""
+    where = f"--out {str(out)!r}"
+    for name in names:
+        kind = path_kind(out / name)
+        if kind not in (None, "file"):
+            raise ConfigError(f"{where}: {name} is {kind}, not a plot rnnlab drew; move it "
+                              "away, or choose another --out")
+    foreign = [n for n in names if (out / n).exists() and not drawn_by_rnnlab(out / n)]
     if foreign:
-        these = " and ".join(foreign)
-        raise ConfigError(f"{where}: {these} {'is' if len(foreign) == 1 else 'are'} not a plot "
-                          "rnnlab drew, and the run would replace "
-                          f"{'it' if len(foreign) == 1 else 'them'}; move "
-                          f"{'it' if len(foreign) == 1 else 'them'} away, choose another --out, "
-                          "or add --overwrite")
+        one = len(foreign) == 1
+        raise ConfigError(f"{where}: {' and '.join(foreign)} {'is' if one else 'are'} not a "
+                          f"plot rnnlab drew, and {who} would replace {'it' if one else 'them'}; "
+                          f"move {'it' if one else 'them'} away, choose another --out{fix}")
 
 
 class PlotClock:
