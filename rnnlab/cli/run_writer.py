@@ -91,8 +91,8 @@ def check_out_folder(out: Path, resume: bool, overwrite: bool) -> None:
     if (out / BEST_NAME).exists():
         raise ConfigError(f"{where} holds {BEST_NAME}, the best model of an earlier run, without "
                           f"its {CHECKPOINT_NAME} (a save that failed or was stopped); `rnnlab "
-                          f"generate {out / BEST_NAME}` still reads it: add --overwrite to start a new run in "
-                          "its place, or choose another --out")
+                          f"generate {out / BEST_NAME}` still reads it: add --overwrite to start "
+                          "a new run in its place, or choose another --out")
     check_plots_are_ours(out, PLOT_NAMES, "the run", ", or add --overwrite")
 
 
