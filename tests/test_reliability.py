@@ -371,3 +371,21 @@ def test_a_resume_opens_no_recorded_corpus_outside_the_run(capsys, tmp_path, mon
     assert opened == []
     assert run(capsys, *args, "--epochs", "2", "--resume", "--corpus", book)[0] == 0
     assert opened == [str(book)]
+
+
+def test_a_resume_replaces_a_best_model_another_run_left(capsys, tmp_path):
+    """A run without validation, beside a best.safetensors copied from another run: the
+    resume's first save removes it (it is no epoch of this run), so generate reads the
+    run's own checkpoint afterwards instead of refusing."""
+    import shutil
+
+    other, out = tmp_path / "other", tmp_path / "run"
+    assert run(capsys, "train", "--cell", "lstm", "--epochs", "1", "--out", other, *TINY)[0] == 0
+    args = ["train", "--cell", "rnn", "--val-fraction", "0", "--out", out, *TINY]
+    assert run(capsys, *args, "--epochs", "1")[0] == 0
+    shutil.copyfile(other / "best.safetensors", out / "best.safetensors")
+    code, _, err = run(capsys, "generate", out, "--num-preds", "5")
+    assert code == 2 and "belongs to another run" in err[0], err
+    assert run(capsys, *args, "--epochs", "2", "--resume")[0] == 0
+    assert not (out / "best.safetensors").exists()
+    assert run(capsys, "generate", out, "--num-preds", "5")[0] == 0

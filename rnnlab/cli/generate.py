@@ -20,6 +20,7 @@ from .common import (
     positive_float,
     positive_int,
 )
+from .run_writer import same_run
 
 
 def add_parser(sub) -> None:
@@ -87,22 +88,15 @@ def choose_checkpoint(path: Path, which: str | None) -> Path:
 
 
 def check_same_run(folder: Path, best) -> None:
-    """A run directory's best.safetensors belongs to the run of its checkpoint.safetensors:
-    the same run id (older runs: the same model, vocabulary, corpus and seed). One left by
-    another run (a run replaced with --overwrite and stopped before its first save) is
-    refused; an unreadable latest checkpoint leaves nothing to compare with."""
+    """A run directory's best.safetensors belongs to the run of its checkpoint.safetensors
+    (``same_run``). One left by another run (a run replaced with --overwrite and stopped
+    before its first save) is refused; an unreadable latest checkpoint leaves nothing to
+    compare with."""
     try:
         latest = load_checkpoint(folder / CHECKPOINT_NAME)
     except RnnlabError:
         return
-    ids = best.extra.get("run_id"), latest.extra.get("run_id")
-    if None not in ids:
-        same = ids[0] == ids[1]
-    else:
-        same = (best.model == latest.model and best.vocab == latest.vocab
-                and best.extra.get("corpus_sha256") == latest.extra.get("corpus_sha256")
-                and best.train.get("seed") == latest.train.get("seed"))
-    if not same:
+    if not same_run(best, latest):
         def what(c):
             return f"{c.model.cell} H={c.model.num_hiddens} of {c.epoch} epochs"
         raise ConfigError(f"{folder / BEST_NAME} belongs to another run than "

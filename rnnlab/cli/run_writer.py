@@ -37,9 +37,10 @@ from ..checkpoint import (
     commit_staged,
     discard_staged,
     encode_checkpoint,
+    load_checkpoint,
     stage_bytes,
 )
-from ..errors import ConfigError, SaveError
+from ..errors import ConfigError, RnnlabError, SaveError
 from ..plot import PLOT_SOFTWARE
 
 PLOT_NAMES = ("perplexity.png", "grad_norm.png")
@@ -113,6 +114,26 @@ def check_plots_are_ours(out: Path, names, who: str = "rnnlab", fix: str = "") -
                           f"move {'it' if one else 'them'} away, choose another --out{fix}")
 
 
+def same_run(a: Checkpoint, b: Checkpoint) -> bool:
+    """Two checkpoints of one run: the same run id (checkpoints of older runs, without
+    one: the same model, vocabulary, corpus and seed)."""
+    ids = a.extra.get("run_id"), b.extra.get("run_id")
+    if None not in ids:
+        return ids[0] == ids[1]
+    return (a.model == b.model and a.vocab == b.vocab and a.train.get("seed") == b.train.get("seed")
+            and a.extra.get("corpus_sha256") == b.extra.get("corpus_sha256"))
+
+
+def best_of_another_run(out: Path, ckpt: Checkpoint) -> bool:
+    """``out``'s best.safetensors is readable and belongs to another run than ``ckpt``
+    (a resumed run replaces it at its first save, with its own best or with none)."""
+    try:
+        return (out / BEST_NAME).is_file() and not same_run(load_checkpoint(out / BEST_NAME),
+                                                            ckpt)
+    except RnnlabError:  # unreadable: left alone, not judged
+        return False
+
+
 class PlotClock:
     """When the plots of a checkpoint are redrawn: while drawing them has taken at most
     ``share`` of the run's wall time (drawing two PNGs with matplotlib takes about half a
@@ -164,8 +185,8 @@ class RunWriter:
         self.plots = []  # the plots' paths, once drawn
         self.no_matplotlib = False
         self.plot_clock = PlotClock()  # the plots take under 1% of the run; always drawn at the end
-        # --overwrite: the replaced run's best.safetensors goes with this run's first save
-        # (not before: a save that fails leaves the folder as it was)
+        # --overwrite, or a resume beside another run's best.safetensors: that file goes
+        # with this run's first save (not before: a save that fails leaves the folder as it was)
         self.stale_best = False
 
     def snapshot(self, epoch: int) -> tuple:

@@ -66,7 +66,7 @@ from .run_record import (
     run_corpus,
     run_options_record,
 )
-from .run_writer import RunWriter, check_out_folder, path_kind
+from .run_writer import RunWriter, best_of_another_run, check_out_folder, path_kind
 from .signals import Terminated, describe, interrupt_status, say
 
 
@@ -448,8 +448,10 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
     writer = RunWriter(out, ckpt_path, be, params, optimizer, tcfg.optimizer, fields, history,
                        norm_log, start_epoch, tcfg.num_epochs, tcfg.clip_theta,
                        None if args.no_plot else title)
-    # a new run (--overwrite): a best model of the run it replaces is no longer best
-    writer.stale_best = ckpt is None and (out / BEST_NAME).exists()
+    # a new run (--overwrite): a best model of the run it replaces is no longer best;
+    # a resumed run: nor is one another run left beside its checkpoint
+    writer.stale_best = is_main and ((out / BEST_NAME).exists() if ckpt is None
+                                     else best_of_another_run(out, ckpt))
 
     progress = RunProgress(not args.no_progress, start_epoch, tcfg.num_epochs,
                            tcfg.batch_size * tcfg.num_steps)
