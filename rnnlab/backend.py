@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Protocol, runtime_checkable
 
 from .checks import refuse
-from .errors import TORCH_INSTALL, BackendError
+from .errors import TORCH_INSTALL, BackendError, ConfigError
 from .numpy_backend import NumpyBackend
 
 BACKENDS = ("numpy", "torch")
@@ -52,10 +52,21 @@ class Backend(Protocol):
     def state_from_numpy(self, state: tuple) -> tuple: ...
 
 
+# the keyword options each backend's constructor takes
+BACKEND_OPTIONS = {"numpy": ("dtype", "device"), "torch": ("dtype", "device", "impl")}
+
+
 def get_backend(name: str = "numpy", **options) -> Backend:
     """``get_backend("numpy", dtype="float64")``, ``get_backend("torch", device="cuda")``."""
     if not isinstance(name, str):
         raise BackendError(f"backend name must be 'numpy' or 'torch', got {type(name).__name__}")
+    unknown = sorted(set(options) - set(BACKEND_OPTIONS.get(name, options)))
+    if unknown:  # a keyword the backend would not take: named, before torch is imported
+        torch_only = [k for k in unknown if k in BACKEND_OPTIONS["torch"]]
+        why = (f"; {', '.join(torch_only)} is an option of the torch backend (the numpy "
+               "backend has one implementation, its hand-written BPTT)" if torch_only else "")
+        raise ConfigError(f"get_backend({name!r}) has no option(s) {', '.join(unknown)}; its "
+                          f"options are {', '.join(BACKEND_OPTIONS[name])}{why}")
     if name == "numpy":
         return NumpyBackend(**options)
     if name == "torch":

@@ -25,9 +25,11 @@ the previous checkpoint intact and at worst a stray ``.checkpoint.safetensors.*.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +127,16 @@ def atomic_write_bytes(path, data: bytes) -> None:
     half-written ``path``.
     """
     path = Path(path)
+    commit_staged(stage_bytes(path, data), path)
+
+
+def stage_bytes(path, data: bytes) -> Path:
+    """The first half of :func:`atomic_write_bytes`: ``data`` in a temp file beside
+    ``path``, fsynced, with the permissions ``path`` will have; ``path`` is not touched.
+    A failure removes the temp file (a full disk: a SaveError naming ``path``). Several
+    files staged first and committed after are replaced together or not at all, short
+    of a kill between two renames."""
+    path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -141,14 +153,34 @@ def atomic_write_bytes(path, data: bytes) -> None:
             os.fsync(f.fileno())  # the bytes are on disk before the name points at them
         _test_hook_slow_save()
         os.chmod(tmp, mode)
-        os.replace(tmp, path)  # atomic: readers see the old file or the new, never a mix
     except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        discard_staged(Path(tmp))
         if isinstance(exc, OSError):  # a full disk, a read-only or vanished directory
             raise _save_error(path, exc) from None
         raise
+    return Path(tmp)
+
+
+def commit_staged(tmp: Path, path) -> None:
+    """The second half: rename the staged file over ``path`` (atomic: readers see the old
+    file or the new, never a mix) and make the rename durable."""
+    path = Path(path)
+    try:
+        os.replace(tmp, path)
+    except BaseException as exc:
+        discard_staged(tmp)
+        if isinstance(exc, OSError):
+            raise _save_error(path, exc) from None
+        raise
     fsync_dir(path.parent)  # make the rename itself durable
+
+
+def discard_staged(tmp: Path) -> None:
+    """Remove a staged file that will not be committed (gone already: nothing to do)."""
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
 
 
 def _save_error(path: Path, exc: OSError) -> SaveError:
@@ -295,6 +327,12 @@ def read_checkpoint_bytes(path) -> bytes:
     checkpoint.safetensors); a missing or unreadable file is a CheckpointError."""
     path = resolve(path)
     if not path.exists():
+        try:
+            os.stat(path)
+        except OSError as exc:  # a link on the way that points back to itself
+            if exc.errno == errno.ELOOP:
+                raise CheckpointError(f"cannot read {path}: a symbolic link on its way loops "
+                                      "back on itself") from None
         raise CheckpointError(f"no checkpoint at {path}")
     if path.is_dir():
         raise CheckpointError(f"{path} is a directory, not a checkpoint file")
@@ -305,6 +343,51 @@ def read_checkpoint_bytes(path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from exc
+
+
+MAX_METADATA_BYTES = 64 * 2**20  # a run of 100,000 epochs records about 30 MB of history
+MAX_METADATA_DEPTH = 16  # rnnlab's own metadata nests 4 deep (extra.options.<name>)
+
+
+def parse_metadata(meta_json, path):
+    """The metadata JSON, bounded before it is parsed: its size, how deep it nests (a
+    100,000-deep nesting would exhaust Python's recursion), and no key given twice (JSON
+    keeps the last silently: "epoch" 5 then 1 would read as 1). A CheckpointError names
+    the fault; text that is not JSON raises json.JSONDecodeError."""
+    if not isinstance(meta_json, str):
+        raise CheckpointError(f"{path}: the rnnlab metadata is {type(meta_json).__name__}, "
+                              "not JSON text")
+    if len(meta_json) > MAX_METADATA_BYTES:
+        raise CheckpointError(f"{path}: the rnnlab metadata is {len(meta_json):,} characters, "
+                              f"more than the {MAX_METADATA_BYTES:,} a checkpoint may hold")
+    depth = _nesting_depth(meta_json)
+    if depth > MAX_METADATA_DEPTH:
+        raise CheckpointError(f"{path}: the rnnlab metadata nests {depth} levels deep, more "
+                              f"than the {MAX_METADATA_DEPTH} a checkpoint's fields use")
+
+    def unique(pairs):
+        out = dict(pairs)
+        if len(out) < len(pairs):  # a key given twice: name them
+            seen, twice = set(), set()
+            for k, _ in pairs:
+                (twice if k in seen else seen).add(k)
+            twice = sorted(twice)
+            raise CheckpointError(f"{path}: the rnnlab metadata gives the key(s) "
+                                  f"{', '.join(map(repr, twice))} twice in one object; the "
+                                  "file was edited or written by other code")
+        return out
+
+    return json.loads(meta_json, object_pairs_hook=unique)
+
+
+def _nesting_depth(text: str) -> int:
+    """How deep [ and { nest in JSON text, strings left out (vectorised: a 60 MB header
+    takes a fraction of a second)."""
+    bare = re.sub(r'"(?:[^"\\]|\\.)*"', '""', text).encode()  # strings hold no structure
+    codes = np.frombuffer(bare, dtype=np.uint8)
+    steps = ((codes == ord("[")) | (codes == ord("{"))).astype(np.int64) - (
+        (codes == ord("]")) | (codes == ord("}")))  # +1 opens, -1 closes
+    return int(np.cumsum(steps).max(initial=0))
 
 
 def decode_checkpoint(data: bytes, path, cell: str | None = None,
@@ -329,7 +412,7 @@ def decode_checkpoint(data: bytes, path, cell: str | None = None,
                               "(no 'rnnlab' metadata in its header)")
     meta_json = header["rnnlab"]
     try:
-        meta = json.loads(meta_json)
+        meta = parse_metadata(meta_json, path)
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path}: the rnnlab metadata is not valid JSON ({exc}); "
                               "the file was edited or corrupted") from exc

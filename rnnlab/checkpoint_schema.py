@@ -152,6 +152,17 @@ def _rng(value, field, where):
         _nonneg_int(value["seed"], f"{field}.seed", where)
 
 
+MAX_PREFIX = 10_000  # characters of a recorded prefix: generate warms up on every one
+
+
+def _prefix(value, field, where):
+    _str_or_none(value, field, where)
+    if value is not None and len(value) > MAX_PREFIX:
+        raise CheckpointError(f"{where}: metadata field {field!r} is {len(value):,} characters "
+                              f"long, expected at most {MAX_PREFIX:,} (the prefix generate "
+                              "warms up on)")
+
+
 def _choice(*choices) -> Callable:
     def check(value, field, where):
         if value not in choices or not isinstance(value, str):
@@ -168,7 +179,8 @@ EXTRA = {
     "device": _str_or_none,
     "rnnlab_version": _str,
     "world_size": _positive_int,
-    "prefix": _str_or_none,
+    "prefix": _prefix,
+    "run_id": _str,  # which run the file belongs to (best.safetensors beside its checkpoint)
     "options": _dict,  # each value is checked against its option's parser on --resume
 }
 
@@ -210,11 +222,41 @@ def check_metadata(meta: dict, where: str) -> None:
     for key, check in METADATA.items():
         if key in meta:
             check(meta[key], key, where)
+    _check_history_epochs(meta, where)
+    _check_token_level(meta, where)
     name = (meta.get("optimizer") or {}).get("name")
     trained = (meta.get("train") or {}).get("optimizer")
     if name is not None and trained is not None and name != trained:
         raise CheckpointError(f"{where}: metadata field 'optimizer.name' is {name!r} but "
                               f"'train.optimizer' is {trained!r}")
+
+
+def _check_history_epochs(meta: dict, where: str) -> None:
+    """A run's history holds one entry per epoch, 1, 2, ..., up to the checkpoint's epoch
+    (a checkpoint written from Python may have no history at all)."""
+    history, epoch = meta.get("history") or [], meta.get("epoch", 0)
+    if not history:
+        return
+    if len(history) != epoch:
+        raise CheckpointError(f"{where}: metadata field 'epoch' is {epoch}, but 'history' holds "
+                              f"{len(history)} epoch(s); a checkpoint after epoch e records e")
+    for i, entry in enumerate(history):
+        if entry.get("epoch", i + 1) != i + 1:
+            raise _fail(where, f"history[{i}].epoch", entry["epoch"], f"{i + 1} (the entries "
+                        "count the epochs from 1)")
+
+
+def _check_token_level(meta: dict, where: str) -> None:
+    """A vocabulary recorded as character-level holds characters: every token is one,
+    but <unk> and reserved tokens in angle brackets (d2l's <pad>, <bos>, <eos>)."""
+    train, options = meta.get("train") or {}, (meta.get("extra") or {}).get("options") or {}
+    token = train.get("token", options.get("token") if isinstance(options, dict) else None)
+    if token != "char":  # word-level, or not recorded (a checkpoint written from Python)
+        return
+    for i, tok in enumerate(meta["vocab"][1:], start=1):
+        if len(tok) != 1 and not (len(tok) > 2 and tok[0] == "<" and tok[-1] == ">"):
+            raise _fail(where, f"vocab[{i}]", tok, "one character (the run is character-level: "
+                        "train.token is 'char')")
 
 
 # ---------------------------------------------------------------------- arrays

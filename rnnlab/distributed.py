@@ -29,6 +29,17 @@ from .errors import ConfigError
 # The variables torchrun (and torch.distributed's env:// rendezvous) set in every process.
 LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")
 
+# --dist-timeout auto: the set-up and the first epoch may wait this long (a resume reads
+# the checkpoint on rank 0, the first batches warm up); then about one epoch's time
+START_TIMEOUT = 300.0
+MIN_EPOCH_TIMEOUT = 60.0  # at least: a checkpoint and its plots are written by rank 0 alone
+
+
+def epoch_timeout(epoch_seconds: float) -> float:
+    """--dist-timeout auto once an epoch has run: twice its time, at least 60 s (a peer
+    behind by more than an epoch has stopped, not slowed), at most the start's 300 s."""
+    return min(START_TIMEOUT, max(MIN_EPOCH_TIMEOUT, 2.0 * float(epoch_seconds)))
+
 
 @dataclass(frozen=True)
 class Launch:

@@ -118,10 +118,15 @@ def plain_log_labels(ax, axis: str = "y") -> None:
     target.set_minor_formatter(FuncFormatter(label))
 
 
+# the PNG's "Software" text: a run folder's plot is rnnlab's to redraw, a user's own
+# perplexity.png is not (rnnlab.cli.run_writer.check_out_folder reads it back)
+PLOT_SOFTWARE = "rnnlab"
+
+
 def _save(fig, path) -> Path:
     plt = _pyplot()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", metadata={"Software": PLOT_SOFTWARE})
     plt.close(fig)
     path = Path(path)
     atomic_write_bytes(path, buf.getvalue())  # never a half-written PNG

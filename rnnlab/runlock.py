@@ -14,11 +14,18 @@ file means nothing unless the lock is held).
 
 POSIX ``flock`` is advisory: it binds rnnlab runs to each other, not other programs.
 On systems without ``fcntl`` (Windows) the lock is a no-op.
+
+The lock file is opened without following a symbolic link (``O_NOFOLLOW``) and must be a
+regular file with one name: a link planted at ``.rnnlab.lock`` (or a hard link to a
+file of the user's) would otherwise make rnnlab truncate the file it points to and write
+a pid into it. Such a path, or a directory there, is refused with one line.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 
 from .errors import ConfigError
@@ -48,7 +55,7 @@ class RunLock:
             import fcntl
         except ImportError:  # no flock on this system: one writer is the user's business
             return self
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._open()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -66,6 +73,36 @@ class RunLock:
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
         return self
+
+    def _open(self) -> int:
+        """The lock file's descriptor: never through a link, never a file of another name."""
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(self.path, flags, 0o644)
+        except OSError as exc:
+            raise self._refused(exc.errno) from None
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+            os.close(fd)
+            raise self._refused(None if stat.S_ISREG(info.st_mode) else errno.EISDIR)
+        return fd
+
+    def _refused(self, code) -> ConfigError:
+        """One line for a lock path rnnlab will not write through."""
+        try:
+            kind = os.lstat(self.path).st_mode
+        except OSError:
+            kind = 0
+        what = ("a symbolic link" if stat.S_ISLNK(kind) or code == errno.ELOOP else
+                "a directory" if stat.S_ISDIR(kind) or code == errno.EISDIR else
+                "a file with other names (a hard link)" if stat.S_ISREG(kind) and code is None
+                else None)
+        where = f"{self.what} {str(self.directory)!r}"
+        if what is None:  # no permission, a read-only folder...
+            return ConfigError(f"{where}: cannot open its lock file {LOCK_NAME} "
+                               f"({os.strerror(code) if code else 'not a regular file'})")
+        return ConfigError(f"{where}: {LOCK_NAME} is {what}, not the lock file rnnlab makes; "
+                           "rnnlab never writes through it: remove it, or choose another --out")
 
     def release(self) -> None:
         if self._fd is not None:

@@ -63,12 +63,20 @@ AUTO = "auto"
 ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+MAX_THREADS = 4096  # far past any CPU's cores; BLAS keeps the count in a C int
+
+
 def check_threads(threads) -> "int | str":
-    """``"auto"`` or a positive int; anything else (a bool, a float, "4") is refused."""
+    """``"auto"`` or a positive int up to MAX_THREADS; anything else (a bool, a float,
+    "4", 10**20, which the BLAS libraries cannot even hold) is refused."""
     if isinstance(threads, str) and threads == AUTO:
         return AUTO
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ConfigError(f"threads must be 'auto' or a positive integer, got {threads!r}")
+    if threads > MAX_THREADS:
+        raise ConfigError(f"threads={threads} is more than the {MAX_THREADS:,} threads rnnlab "
+                          f"sets (this machine has {usable_cores()} usable cores; more threads "
+                          "than cores only wait for each other); use 'auto' or a smaller count")
     return int(threads)
 
 

@@ -103,9 +103,11 @@ def main(out: Path) -> None:
             _outcome(lambda: dp.share(lambda: _raise(ConfigError("--resume: no checkpoint")))),
             _outcome(lambda: dp.share(lambda: b"checkpoint bytes").decode()),
         ]))
-        # a hung peer: a group whose collectives give up after 1 s; rank 1 never answers
-        hung = DataParallel(dp.launch, "gloo", 1.0,
-                            group=dist.new_group(timeout=datetime.timedelta(seconds=1)))
+        # a hung peer: a group made with a 120 s timeout, set to 1 s as --dist-timeout auto
+        # does after the first epoch (set_timeout); rank 1 never answers
+        hung = DataParallel(dp.launch, "gloo", 120.0,
+                            group=dist.new_group(timeout=datetime.timedelta(seconds=120)))
+        hung.set_timeout(1.0)
         if dp.rank == 0:
             start = time.perf_counter()
             try:

@@ -903,6 +903,74 @@ ROWS = [
 ]
 
 
+# ------------------------------------------------ crafted checkpoints, backend options
+
+
+def _raw_metadata(c: Ctx, edit: Callable[[str], str]):
+    """A valid small checkpoint whose metadata JSON text is edited as text (a key given
+    twice, a deep nesting: what json.dumps of a dict cannot write) under a valid digest."""
+    import json
+
+    import rnnlab.checkpoint as ck
+    from safetensors.numpy import load, save
+
+    path = c.checkpoint()
+    data = path.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    meta_json = edit(json.loads(data[8:n + 8])["__metadata__"]["rnnlab"])
+    arrays = load(data)
+    path.write_bytes(save(arrays, metadata={"rnnlab": meta_json,
+                                            "rnnlab_digest": ck._digest(meta_json, arrays)}))
+    return load_checkpoint(path)
+
+
+def _huge_metadata(c: Ctx):
+    """Metadata past the size a checkpoint may hold (the bound made small for the test:
+    the real one, 64 MiB, is checked the same way before any parsing)."""
+    import rnnlab.checkpoint as ck
+
+    path = c.checkpoint()
+    c.mp.setattr(ck, "MAX_METADATA_BYTES", 100)
+    return load_checkpoint(path)
+
+
+def _set_threads(n):
+    rnnlab.threads.set_threads(n)
+
+
+ROWS += [
+    Row("ckpt-meta-duplicate-key", lambda c: _raw_metadata(c, lambda t: '{"epoch": 5, ' + t[1:]),
+        CheckpointError, r"run/checkpoint\.safetensors: the rnnlab metadata gives the key\(s\) "
+                         r"'epoch' twice in one object"),
+    Row("ckpt-meta-deep",
+        lambda c: _raw_metadata(c, lambda t: t[:-1] + ', "deep": ' + "[" * 100_000 + "]" * 100_000
+                                + "}"),
+        CheckpointError, r"run/checkpoint\.safetensors: the rnnlab metadata nests 100001 levels "
+                         r"deep, more than the 16"),
+    Row("ckpt-meta-huge", _huge_metadata,
+        CheckpointError, r"run/checkpoint\.safetensors: the rnnlab metadata is [\d,]+ characters, "
+                         r"more than the 100 a checkpoint may hold"),
+    Row("ckpt-meta-epoch-history", lambda c: _rewritten(c, {"epoch": 10**30}),
+        CheckpointError, r"metadata field 'epoch' is 1000000000000000000000000000000, but "
+                         r"'history' holds 1 epoch\(s\)"),
+    Row("ckpt-meta-char-token",
+        lambda c: _rewritten(c, {"vocab": ["<unk>", "ab", "b", "c", "d"]}),
+        CheckpointError, r"metadata field 'vocab\[1\]' is 'ab', expected one character \(the run "
+                         r"is character-level"),
+    Row("ckpt-meta-prefix-long", lambda c: _rewritten(c, {"extra": {"prefix": "a" * 20_000}}),
+        CheckpointError, r"metadata field 'extra\.prefix' is 20,000 characters long, expected at "
+                         r"most 10,000"),
+    Row("backend-numpy-impl", lambda c: rnnlab.get_backend("numpy", impl="nn"),
+        ConfigError, r"get_backend\('numpy'\) has no option\(s\) impl; its options are dtype, "
+                     r"device; impl is an option of the torch backend"),
+    Row("backend-unknown-option", lambda c: rnnlab.get_backend("numpy", devise="cpu"),
+        ConfigError, r"get_backend\('numpy'\) has no option\(s\) devise; its options are dtype, "
+                     r"device$"),
+    Row("threads-huge", lambda c: _set_threads(10**20),
+        ConfigError, r"threads=100000000000000000000 is more than the 4,096 threads rnnlab sets"),
+]
+
+
 class _TwoRanks:
     """A stand-in for the DataParallel of a 2-process run (no process group needed: the
     refusals come before any exchange)."""
@@ -1188,10 +1256,15 @@ CLI_ROWS = [
            2, r"^rnnlab: error: --lr-decay 0\.5 applies to the exp and step schedules; "
               r"--lr-schedule cosine goes from the learning rate down to 0 over --epochs \(leave "
               r"--lr-decay at 1\)$"),
+    CliRow("cli-lr-schedule-cosine-decay-after",
+           lambda t: _train_args(t, "--lr-schedule", "cosine", "--lr-decay-after", "3"),
+           2, r"^rnnlab: error: --lr-decay-after 3 shapes the exp and step schedules, and "
+              r"--lr-schedule cosine follows its own curve to 0 over --epochs; leave "
+              r"--lr-decay-after out, or choose exp or step$"),
     CliRow("cli-lr-schedule-step-every-0",
            lambda t: _train_args(t, "--lr-schedule", "step", "--lr-decay-after", "0"),
-           2, r"^rnnlab: error: --lr-schedule step drops the rate every --lr-decay-after epochs; "
-              r"give --lr-decay-after 1 or more, got 0$"),
+           2, r"^rnnlab train: error: argument --lr-decay-after: expected a positive integer, "
+              r"got 0 \(see rnnlab train --help\)$"),
     CliRow("cli-word-prefix-empty", lambda t: _train_args(t, "--token", "word", "--prefix", "..."),
            2, r"^rnnlab: error: the prefix must hold at least one word, got '\.\.\.'$"),
     CliRow("cli-min-freq-too-high",
@@ -1401,6 +1474,163 @@ CLI_ROWS = [
            lambda t: _train_args(t, "--cell", "lstm", "--lr", "1e39", "--clip", "1e30", "--epochs", "2"),
            3, r"^rnnlab: error: parameter 'W_\w+' holds \d+ NaN or infinite value\(s\) at epoch 1, "
               r"batch 2; .*no checkpoint was saved before it$"),
+]
+
+
+# ------------------------------------------ the run folder, options that cannot act
+
+
+def _planted_lock(tmp, kind: str):
+    """--out whose .rnnlab.lock is a link to a file of the user's, a dangling link, a
+    directory or a hard link: rnnlab must write nothing through it."""
+    run = tmp / "run"
+    run.mkdir()
+    precious = tmp / "precious.txt"
+    precious.write_text("precious-user-data")
+    lock = run / ".rnnlab.lock"
+    if kind == "link":
+        lock.symlink_to(precious)
+    elif kind == "dangling":
+        lock.symlink_to(tmp / "outside.txt")
+    elif kind == "hardlink":
+        os.link(precious, lock)
+    else:
+        lock.mkdir()
+    return _train_args(tmp)
+
+
+def _best_only(tmp):
+    """A run whose checkpoint is gone and whose best model is left (a first save that
+    failed on a full disk, before this release staged both files)."""
+    assert cli.main(_train_args(tmp)) == 0
+    (tmp / "run" / "checkpoint.safetensors").unlink()
+    return _train_args(tmp)
+
+
+def _in_run(tmp, name: str, make):
+    (tmp / "run").mkdir(exist_ok=True)
+    make(tmp / "run" / name)
+    return _train_args(tmp)
+
+
+def _trained_with(tmp, name: str, make, *argv):
+    assert cli.main(_train_args(tmp)) == 0
+    path = tmp / "run" / name
+    path.unlink()
+    make(path)
+    return [a if a != "RUN" else str(tmp / "run") for a in argv]
+
+
+def _loop(path: pathlib.Path) -> None:
+    path.symlink_to(path.name)  # a link to itself
+
+
+def _best_of_another_run(tmp):
+    """run/best.safetensors copied from another run (an lstm, H=16)."""
+    import shutil
+
+    other = ["train", *TINY, "--cell", "lstm", "--hidden", "16", "--out", str(tmp / "other")]
+    assert cli.main(other) == 0 and cli.main(_train_args(tmp, "--cell", "rnn")) == 0
+    shutil.copyfile(tmp / "other" / "best.safetensors", tmp / "run" / "best.safetensors")
+    return ["generate", str(tmp / "run")]
+
+
+_PROJECT = []  # the folder a row's command runs in (set by its argv, entered by its patch)
+
+
+def _corpus_elsewhere(tmp):
+    """A run trained on a file outside its project folder, resumed without --corpus from
+    inside the project (so neither the current folder nor the run's holds the file)."""
+    _PROJECT[:] = [tmp / "project"]
+    book = tmp / "elsewhere" / "book.txt"
+    book.parent.mkdir()
+    book.write_text("the cat sat on the mat. " * 40)
+    out = tmp / "project" / "runs" / "run"
+    assert cli.main(["train", *TINY, "--corpus", str(book), "--out", str(out)]) == 0
+    return ["train", "--resume", "--out", str(out), "--epochs", "2"]
+
+
+CLI_ROWS += [
+    CliRow("cli-lock-symlink", lambda t: _planted_lock(t, "link"),
+           2, r"^rnnlab: error: --out '.*run': \.rnnlab\.lock is a symbolic link, not the lock "
+              r"file rnnlab makes; rnnlab never writes through it"),
+    CliRow("cli-lock-dangling", lambda t: _planted_lock(t, "dangling"),
+           2, r"\.rnnlab\.lock is a symbolic link, not the lock file rnnlab makes"),
+    CliRow("cli-lock-hardlink", lambda t: _planted_lock(t, "hardlink"),
+           2, r"\.rnnlab\.lock is a file with other names \(a hard link\), not the lock file"),
+    CliRow("cli-lock-directory", lambda t: _planted_lock(t, "directory"),
+           2, r"^rnnlab: error: --out '.*run': \.rnnlab\.lock is a directory, not the lock file"),
+    CliRow("cli-out-best-only", _best_only,
+           2, r"^rnnlab: error: --out '.*run' holds best\.safetensors, the best model of an "
+              r"earlier run, without its checkpoint\.safetensors .*add --overwrite"),
+    CliRow("cli-out-foreign-plot",
+           lambda t: _in_run(t, "perplexity.png", lambda p: p.write_text("my own figure")),
+           2, r"^rnnlab: error: --out '.*run': perplexity\.png is not a plot rnnlab drew, and the "
+              r"run would replace it; move it away, choose another --out, or add --overwrite$"),
+    CliRow("cli-out-best-directory", lambda t: _in_run(t, "best.safetensors", os.mkdir),
+           2, r"^rnnlab: error: --out '.*run': best\.safetensors is a directory, not a file "
+              r"rnnlab wrote"),
+    CliRow("cli-resume-best-directory",
+           lambda t: _trained_with(t, "best.safetensors", os.mkdir,
+                                   *_train_args(t, "--resume", "--epochs", "2")),
+           2, r"best\.safetensors is a directory, not a file rnnlab wrote"),
+    CliRow("cli-resume-out-file",
+           lambda t: ["train", "--resume", "--out", _text_file(t, "notes.txt", b"mine")],
+           2, r"^rnnlab: error: --out '.*notes\.txt' is a file, not a run directory; give the "
+              r"run's folder$"),
+    CliRow("cli-resume-out-loop", lambda t: (_loop(t / "loop"), ["train", "--resume", "--out",
+                                                                 str(t / "loop")])[1],
+           2, r"^rnnlab: error: --out '.*loop' is a symbolic link loop, not a run directory"),
+    CliRow("cli-resume-checkpoint-loop",
+           lambda t: _in_run(t, "checkpoint.safetensors", _loop) + ["--resume"],
+           2, r"^rnnlab: error: --resume: .*run/checkpoint\.safetensors is a symbolic link loop"),
+    CliRow("cli-generate-loop", lambda t: (_loop(t / "loop"), ["generate", str(t / "loop")])[1],
+           2, r"^rnnlab: error: cannot read .*loop/checkpoint\.safetensors: a symbolic link on "
+              r"its way loops back on itself$"),
+    CliRow("cli-generate-best-directory",
+           lambda t: _trained_with(t, "best.safetensors", os.mkdir, "generate", "RUN"),
+           2, r"^rnnlab: error: .*run/best\.safetensors is a directory, not a checkpoint file; "
+              r"move it away, or use --which latest$"),
+    CliRow("cli-generate-best-other-run", _best_of_another_run,
+           2, r"^rnnlab: error: .*run/best\.safetensors belongs to another run than "
+              r".*run/checkpoint\.safetensors \(its model is lstm H=16 of 1 epochs, the run's "
+              r"rnn H=8 of 1 epochs\)"),
+    CliRow("cli-resume-corpus-elsewhere", _corpus_elsewhere,
+           2, r"^rnnlab: error: cannot resume .*: its corpus .*elsewhere/book\.txt lies outside "
+              r"this folder and the run's .*give --corpus",
+           patch=lambda mp: mp.chdir(_PROJECT[0])),
+    CliRow("cli-out-empty", lambda t: ["train", *TINY, "--out", ""],
+           2, r"^rnnlab: error: --out is '', an empty name: give the run's folder"),
+    CliRow("cli-val-every-no-validation",
+           lambda t: _train_args(t, "--val-every", "3", "--val-fraction", "0"),
+           2, r"^rnnlab: error: --val-every 3 says how often to validate, and --val-fraction 0 "
+              r"leaves no validation tokens"),
+    CliRow("cli-lr-decay-after-no-decay", lambda t: _train_args(t, "--lr-decay-after", "3"),
+           2, r"^rnnlab: error: --lr-decay-after 3 says when the learning rate starts to decay, "
+              r"and --lr-decay 1 never decays it"),
+    CliRow("cli-lr-decay-after-zero",
+           lambda t: _train_args(t, "--lr-decay", "0.9", "--lr-decay-after", "0"),
+           2, r"^rnnlab train: error: argument --lr-decay-after: expected a positive integer, "
+              r"got 0"),
+    CliRow("cli-lr-decay-underflow",
+           lambda t: _train_args(t, "--lr-decay", "1e-320", "--lr-decay-after", "1",
+                                 "--epochs", "3"),
+           2, r"^rnnlab: error: --lr 1 with --lr-decay 1e-320 from --lr-decay-after 1 is 0 "
+              r"in float32 from epoch 2 of 3"),
+    CliRow("cli-threads-huge", lambda t: _train_args(t, "--threads", str(10**20)),
+           2, r"^rnnlab train: error: argument --threads: expected 'auto' or at most 4,096 threads "
+              r"\(this machine has \d+ usable cores\), got 100000000000000000000"),
+    CliRow("cli-inspect-forget-bias-nan", lambda t: ["inspect", "--forget-bias", "nan"],
+           2, r"^rnnlab inspect: error: argument --forget-bias: expected a finite number, got nan"),
+    CliRow("cli-inspect-foreign-plot",
+           lambda t: ["inspect", "--out", str(t), "--window", "5", "--epochs", "0",
+                      "--hidden", "4", "--cells", "rnn",
+                      "--corpus", _text_file(t, "gradient_flow.png", b"my own figure")],
+           2, r"^rnnlab: error: --out '.*': gradient_flow\.png is not a plot rnnlab drew, and "
+              r"inspect would replace it; move it away, choose another --out$"),
+    CliRow("cli-inspect-window-one", lambda t: ["inspect", "--window", "1"],
+           2, r"^rnnlab: error: --window 1: the gradient's decay per step back needs a window of "
+              r"at least 2 steps"),
 ]
 
 

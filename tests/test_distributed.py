@@ -113,6 +113,29 @@ def test_other_ranks_leave_shared_errors_to_rank_0(monkeypatch, capsys, tmp_path
     assert "the numpy backend trains in one process" in capsys.readouterr().err
 
 
+def test_other_commands_run_on_process_0_alone(monkeypatch, capsys, tmp_path):
+    """generate, gradcheck, verify, inspect, memory under torchrun: process 0 does the
+    work and prints it once; every other process leaves at once with status 0, without
+    reading a file (its checkpoint argument here does not even exist)."""
+    from rnnlab import cli
+
+    for name, value in (("RANK", "1"), ("WORLD_SIZE", "2"), ("LOCAL_RANK", "1"),
+                        ("LOCAL_WORLD_SIZE", "2")):
+        monkeypatch.setenv(name, value)
+    for argv in (["gradcheck", "--cell", "rnn", "--hidden", "3"],
+                 ["generate", str(tmp_path / "nowhere")], ["memory"],
+                 ["inspect", "--window", "1"],
+                 ["verify", str(tmp_path / "none.py"), "--convention", "cs231n"]):
+        assert cli.main(argv) == 0, argv
+        assert capsys.readouterr() == ("", ""), argv
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert cli.main(["gradcheck", "--cell", "rnn", "--hidden", "3"]) == 0
+    assert capsys.readouterr().out.count("(ok,") >= 1
+    assert cli.main(["generate", str(tmp_path / "nowhere")]) == 2
+    assert "no checkpoint at" in capsys.readouterr().err
+
+
 # ----------------------------------------------------------------- N ranks = one process
 
 
@@ -172,7 +195,22 @@ def test_a_hung_peer_stops_the_survivor_after_the_timeout(worker_out):
     outcome = json.loads((worker_out / "hang.json").read_text())
     assert outcome["error"] == "DistributedError", outcome
     assert "lost the others" in outcome["message"] and "1 s timeout" in outcome["message"]
-    assert 0.9 < outcome["seconds"] < 2.4, outcome  # the peer woke after 2.5 s
+    assert "run the same command with --resume" in outcome["message"]  # what to do
+    assert "process 1 did not answer" in outcome["message"]  # the one that hung, named
+    # the group was made with 120 s: set_timeout cut it to 1 s, then 1 s for the others to
+    # say they are waiting too (rank 1 never says it: it sleeps 2.5 s, then leaves)
+    assert 1.9 < outcome["seconds"] < 3.5, outcome
+
+
+def test_a_timeout_is_a_communication_error_and_auto_is_about_an_epoch():
+    """gloo's words for a peer that stopped (not died) are a lost peer, not a bug's
+    traceback; --dist-timeout auto waits twice the first epoch, between 60 and 300 s."""
+    from rnnlab.distributed import epoch_timeout
+    from rnnlab.torch_backend.distributed import is_communication_error
+
+    assert is_communication_error(RuntimeError("Application timeout caused pair closure"))
+    assert not is_communication_error(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+    assert (epoch_timeout(0.5), epoch_timeout(45.0), epoch_timeout(1e4)) == (60.0, 90.0, 300.0)
 
 
 # ------------------------------------------------------------------ the command, as typed

@@ -269,3 +269,124 @@ def test_a_vanishing_temperature_is_greedy_not_nan(capsys, tmp_path):
     code, text, err = run(capsys, "generate", out, "--temperature", "1e-320", "--num-preds", "20")
     assert code == 0, err
     assert text.strip() == run(capsys, "generate", out, "--num-preds", "20")[1].strip()
+
+
+# ------------------------------------------------------------------ the run folder is rnnlab's
+
+
+def test_a_planted_lock_link_writes_nothing_through_it(capsys, tmp_path):
+    """A symbolic link at .rnnlab.lock to a file of the user's, or to nowhere: the run is
+    refused and the file keeps its bytes; no file appears where the dangling link points."""
+    precious = tmp_path / "precious.txt"
+    precious.write_text("precious-user-data")
+    for name, target in (("a", precious), ("b", tmp_path / "outside.txt")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / ".rnnlab.lock").symlink_to(target)
+        code, _, err = run(capsys, "train", "--cell", "rnn", "--epochs", "1", "--out",
+                           tmp_path / name, *TINY)
+        assert code == 2 and "is a symbolic link" in err[0], err
+        assert not (tmp_path / name / "checkpoint.safetensors").exists()
+    assert precious.read_text() == "precious-user-data"
+    assert not (tmp_path / "outside.txt").exists()
+
+
+def test_a_full_disk_at_the_first_save_leaves_the_folder_as_it_was(capsys, tmp_path,
+                                                                    monkeypatch):
+    """The first save stages best.safetensors, then the checkpoint's temp file meets a
+    full disk: neither is renamed into place, and the run removes the folder it made with
+    its lock, so no best model is left without its run, and the same command runs again
+    without --overwrite."""
+    out = tmp_path / "run"
+    args = ["train", "--cell", "rnn", "--epochs", "2", "--checkpoint-every", "1", "--out", out,
+            *TINY]
+    with monkeypatch.context() as m:
+        _disk_full_at(m, ".checkpoint.safetensors.", 1)
+        code, _, err = run(capsys, *args)
+    assert code == 2 and "nothing was written" in err[0], err
+    assert not out.exists(), "the folder this run made is removed with its lock: as it was"
+    assert run(capsys, *args)[0] == 0 and load_checkpoint(out / "best.safetensors").epoch >= 1
+
+
+def test_a_full_disk_keeps_the_previous_best_model(capsys, tmp_path, monkeypatch):
+    """The third save fails on the checkpoint after staging a better best model: the
+    best.safetensors on disk stays the one saved with epoch 2's checkpoint, never an epoch
+    the kept checkpoint has not reached."""
+    args = ["train", "--cell", "rnn", "--epochs", "3", "--checkpoint-every", "1",
+            "--val-fraction", "0.2", *TINY]
+    assert run(capsys, *args, "--out", tmp_path / "whole")[0] == 0
+    vals = [h["val_ppl"] for h in load_checkpoint(tmp_path / "whole").history]
+    assert vals[2] < min(vals[:2]), "epoch 3 must be the best for this test to mean anything"
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        _disk_full_at(m, ".checkpoint.safetensors.", 3)
+        code, _, err = run(capsys, *args, "--out", out)
+    assert code == 2 and "the checkpoint after epoch 2" in err[0], err
+    assert load_checkpoint(out).epoch == 2
+    assert load_checkpoint(out / "best.safetensors").epoch <= 2
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_overwrite_replaces_the_old_best_model_at_the_first_save(capsys, tmp_path):
+    """--overwrite of a run with a best model, by a run without validation: the old best
+    is gone once the new run has saved (it would name another run's epoch); the new
+    run's plots are rnnlab's, and a user's own plot is refused unless --overwrite."""
+    from rnnlab.cli.run_writer import drawn_by_rnnlab
+
+    out = tmp_path / "run"
+    base = ["train", "--cell", "rnn", "--epochs", "1", "--out", out,
+            *[a for a in TINY if a != "--no-plot"]]
+    assert run(capsys, *base)[0] == 0 and (out / "best.safetensors").exists()
+    assert drawn_by_rnnlab(out / "perplexity.png") and drawn_by_rnnlab(out / "grad_norm.png")
+    code, _, err = run(capsys, *base, "--overwrite", "--val-fraction", "0")
+    assert code == 0, err
+    assert not (out / "best.safetensors").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "grad_norm.png").write_bytes(b"\x89PNG\r\n\x1a\n my own figure")
+    base[base.index(out)] = mine
+    code, _, err = run(capsys, *base)
+    assert code == 2 and "grad_norm.png is not a plot rnnlab drew" in err[0], err
+    assert (mine / "grad_norm.png").read_bytes().endswith(b"my own figure")
+    assert run(capsys, *base, "--overwrite")[0] == 0 and drawn_by_rnnlab(mine / "grad_norm.png")
+
+
+def test_a_resume_opens_no_recorded_corpus_outside_the_run(capsys, tmp_path, monkeypatch):
+    """A checkpoint's recorded corpus outside the current folder and the run's project
+    folder is never opened (not even hashed) unless --corpus names it; named, the run
+    resumes."""
+    import rnnlab.cli.run_record as run_record
+
+    book = tmp_path / "elsewhere" / "book.txt"
+    book.parent.mkdir()
+    book.write_text(TEXT)
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    args = ["train", "--cell", "rnn", "--out", "runs/run", *TINY]
+    assert run(capsys, *args, "--epochs", "1", "--corpus", book)[0] == 0
+    opened, real = [], run_record.load_corpus
+    monkeypatch.setattr(run_record, "load_corpus",
+                        lambda path, *a, **k: opened.append(str(path)) or real(path, *a, **k))
+    code, _, err = run(capsys, *args, "--epochs", "2", "--resume")
+    assert code == 2 and "lies outside this folder and the run's" in err[0], err
+    assert opened == []
+    assert run(capsys, *args, "--epochs", "2", "--resume", "--corpus", book)[0] == 0
+    assert opened == [str(book)]
+
+
+def test_a_resume_replaces_a_best_model_another_run_left(capsys, tmp_path):
+    """A run without validation, beside a best.safetensors copied from another run: the
+    resume's first save removes it (it is no epoch of this run), so generate reads the
+    run's own checkpoint afterwards instead of refusing."""
+    import shutil
+
+    other, out = tmp_path / "other", tmp_path / "run"
+    assert run(capsys, "train", "--cell", "lstm", "--epochs", "1", "--out", other, *TINY)[0] == 0
+    args = ["train", "--cell", "rnn", "--val-fraction", "0", "--out", out, *TINY]
+    assert run(capsys, *args, "--epochs", "1")[0] == 0
+    shutil.copyfile(other / "best.safetensors", out / "best.safetensors")
+    code, _, err = run(capsys, "generate", out, "--num-preds", "5")
+    assert code == 2 and "belongs to another run" in err[0], err
+    assert run(capsys, *args, "--epochs", "2", "--resume")[0] == 0
+    assert not (out / "best.safetensors").exists()
+    assert run(capsys, "generate", out, "--num-preds", "5")[0] == 0

@@ -101,13 +101,13 @@ def test_the_bar_is_not_redrawn_once_more_per_batch(capsys, tmp_path, monkeypatc
 def record_saves(monkeypatch) -> list:
     """(file name, epoch) of every checkpoint `rnnlab train` writes, in order."""
     saved = []
-    real = run_writer.save_checkpoint
+    real = run_writer.RunWriter.write
 
-    def recording(path, ckpt):
-        saved.append((Path(path).name, ckpt.epoch))
-        return real(path, ckpt)
+    def recording(self, files):  # [(path, snapshot)], renamed into place together
+        real(self, files)
+        saved.extend((Path(path).name, snap[0]) for path, snap in files)
 
-    monkeypatch.setattr(run_writer, "save_checkpoint", recording)
+    monkeypatch.setattr(run_writer.RunWriter, "write", recording)
     return saved
 
 

@@ -8,6 +8,8 @@ that stopped on a NaN / infinite loss); a traceback means a bug.
 Under torchrun every process runs this; rank 0 speaks for all of them. The others print
 only what is theirs alone (a lost peer, a full disk, memory), naming their rank: an
 rnnlab error there is one every process met alike, or one rank 0 reports for them.
+Only ``train`` is data-parallel: any other command started by torchrun runs in process 0
+alone, and the others exit at once (status 0).
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ def main(argv=None) -> int:
 
 def _run(args) -> int:
     rank = launch_rank()  # 0 unless torchrun started this process
+    if rank != 0 and args.command != "train":  # generate, verify ...: one process's work,
+        return 0  # done by process 0 alone, printed once; the others leave at once
     me = "rnnlab" if rank == 0 else f"rnnlab (process {rank})"
     try:
         # rnnlab checks losses, norms and parameters itself and names the epoch and batch;

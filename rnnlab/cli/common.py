@@ -10,6 +10,7 @@ from pathlib import Path
 from ..backend import get_backend
 from ..distributed import launch_rank
 from ..errors import EXIT_ERROR, ConfigError
+from ..threads import MAX_THREADS, usable_cores
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -170,6 +171,20 @@ def threads_arg(text: str):
         raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {text!r}")
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected 'auto' or a positive integer, got {v}")
+    if v > MAX_THREADS:  # a count the BLAS libraries cannot even hold
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto' or at most {MAX_THREADS:,} threads (this machine has "
+            f"{usable_cores()} usable cores), got {v}")
+    return v
+
+
+def finite_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
     return v
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..checkpoint import BEST_NAME, CHECKPOINT_NAME, load_checkpoint, resolve
-from ..errors import ConfigError
+from ..errors import ConfigError, RnnlabError
 from ..generate import check_num_preds, predict, prefix_ids
 from ..runs import find_runs, run_prefix, run_tokenizer, runs_table, summary
 from ..threads import thread_tuner
@@ -21,6 +21,7 @@ from .common import (
     positive_int,
     share,
 )
+from .run_writer import same_run
 
 
 def add_parser(sub) -> None:
@@ -80,12 +81,33 @@ def choose_checkpoint(path: Path, which: str | None) -> Path:
                               f"{path} is a file; give the run's directory, or leave --which out")
         return path
     best = path / BEST_NAME
+    if best.exists() and not best.is_file():  # a folder there: not read as a run inside it
+        raise ConfigError(f"{best} is {'a directory' if best.is_dir() else 'not a regular file'}"
+                          ", not a checkpoint file; move it away, or use --which latest")
     if which == "best" and not best.exists():
         raise ConfigError(f"--which best: {path} has no {BEST_NAME} (the run had no validation "
                           "split, or has not validated yet); use --which latest")
     if which == "latest" or not best.exists():
         return path / CHECKPOINT_NAME
     return best
+
+
+def check_same_run(folder: Path, best) -> None:
+    """A run directory's best.safetensors belongs to the run of its checkpoint.safetensors
+    (``same_run``). One left by another run (a run replaced with --overwrite and stopped
+    before its first save) is refused; an unreadable latest checkpoint leaves nothing to
+    compare with."""
+    try:
+        latest = load_checkpoint(folder / CHECKPOINT_NAME)
+    except RnnlabError:
+        return
+    if not same_run(best, latest):
+        def what(c):
+            return f"{c.model.cell} H={c.model.num_hiddens} of {c.epoch} epochs"
+        raise ConfigError(f"{folder / BEST_NAME} belongs to another run than "
+                          f"{folder / CHECKPOINT_NAME} (its model is {what(best)}, the run's "
+                          f"{what(latest)}); an earlier run left it: use --which latest, or "
+                          f"delete {BEST_NAME}")
 
 
 def cmd_generate(args) -> int:
@@ -100,6 +122,8 @@ def cmd_generate(args) -> int:
     check_num_preds(args.num_preds)  # 10**23 is refused now, not generated until killed
     args.checkpoint = str(choose_checkpoint(folder, args.which))
     ckpt = load_checkpoint(args.checkpoint)
+    if Path(args.checkpoint) == folder / BEST_NAME:
+        check_same_run(folder, ckpt)
     if args.dtype is None:  # run the model in the dtype it was trained in
         args.dtype = str(next(iter(ckpt.params.values())).dtype)
     be = make_backend(args, ckpt.model.cell, ckpt.model.gru_form, gru_form_option=False)

@@ -17,7 +17,8 @@ from ..gradient_reach import (
     gradient_flow,
 )
 from ..memory import check_training_fits
-from .common import add_threads_option, nonneg_int, positive_float, positive_int
+from .common import add_threads_option, finite_float, nonneg_int, positive_float, positive_int
+from .run_writer import check_plots_are_ours
 
 
 def add_parser(sub) -> None:
@@ -44,7 +45,7 @@ def add_parser(sub) -> None:
     i.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
                    help="optimiser for that training (default adam: it gets far in few epochs)")
     i.add_argument("--lr", type=positive_float, default=0.01, help="its learning rate (default 0.01)")
-    i.add_argument("--forget-bias", type=float, default=3.0,
+    i.add_argument("--forget-bias", type=finite_float, default=3.0,
                    help="also show an LSTM whose forget-gate bias b_f starts at this value, "
                         "F = sigmoid(b_f) near 1; 0 to leave it out (default 3)")
     i.add_argument("--corpus", default="timemachine",
@@ -65,7 +66,13 @@ def add_parser(sub) -> None:
 
 
 def cmd_inspect(args) -> int:
+    if args.window < 2:  # the decay per step back is a ratio of two steps' gradients
+        raise ConfigError(f"--window {args.window}: the gradient's decay per step back needs a "
+                          "window of at least 2 steps (default 100)")
     out = Path(args.out)
+    if not args.no_plot:  # a PNG of the user's under one of the names drawn here stays
+        check_plots_are_ours(out, ["gradient_flow.png"]
+                             + (["grad_norm.png"] if args.run is not None else []), "inspect")
     if args.run is not None:
         plot_run_grad_norms(args.run, out, args.no_plot)
     cells = args.cells or list(available_cells())

@@ -226,6 +226,30 @@ def corpus_digest(tokens) -> str:
     return hashlib.sha256(np.asarray(tokens).astype("<i8").tobytes()).hexdigest()
 
 
+def _near_the_run(candidates: list, out: Path, ckpt_path: Path) -> list:
+    """The corpus files a resume without --corpus may open: the book, or a file under the
+    current directory or the run's project folder (the one above the run directory's
+    parent, where the search looks). A checkpoint names its corpus as data: a path it
+    records elsewhere (one crafted to say /etc/passwd) is not opened, not even to be
+    hashed, unless the user names it with --corpus."""
+    bases = [Path.cwd().resolve(), out.resolve().parent.parent]
+
+    def inside(c) -> bool:
+        try:
+            where = Path(c).resolve()
+        except (OSError, RuntimeError):  # a symbolic link loop
+            return False
+        return any(where.is_relative_to(b) for b in bases)
+
+    near = [c for c in candidates if c in BUILTIN_CORPORA or inside(c)]
+    if not near:
+        raise ConfigError(
+            f"cannot resume {ckpt_path}: its corpus {candidates[0]} lies outside this folder "
+            f"and the run's ({bases[1]}), and a resume opens no file there that you did not "
+            f"name; give --corpus {candidates[0]} (or a copy of its text) to resume on it")
+    return near
+
+
 def run_corpus(args, ckpt, ckpt_path: Path, out: Path):
     """The corpus of this run: (tokens, vocab, SHA-256). A resume accepts any file whose
     text is the run's (the checkpoint keeps its tokens' SHA-256), so a run can be resumed
@@ -247,6 +271,8 @@ def run_corpus(args, ckpt, ckpt_path: Path, out: Path):
                 f"(nor as {rec.name} beside {out} or above it); give --corpus PATH to a file "
                 "with the same text, which is recognised by its SHA-256")
         candidates = candidates[1:]
+    if ckpt is not None and "corpus" not in getattr(args, "explicit", set()):
+        candidates = _near_the_run(candidates, out, ckpt_path)
     for path in dict.fromkeys(candidates):
         full, vocab = load_corpus(path, -1, token=args.token, min_freq=args.min_freq)
         digest = corpus_digest(full)

@@ -8,19 +8,130 @@ a run that is every epoch, and a write (a few ms, more on a slow disk) costs sev
 percent of an epoch of d2l's model. ``best.safetensors`` is always written before the
 latest checkpoint, so the history a checkpoint holds never names a best epoch that
 ``best.safetensors`` lacks, and a resume keeps it right.
+
+A save stages both files (written and fsynced under temporary names) before it renames
+either: a full disk leaves the folder as it was before that save, best model included.
+
+The folder is rnnlab's only where it may be: ``check_out_folder`` refuses, before a run
+starts, to write through a directory, a pipe or a link loop at one of the run's names,
+to replace the best model of a run whose checkpoint is missing, or to replace a
+``perplexity.png`` (``grad_norm.png``) that rnnlab did not draw, unless ``--overwrite``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
+import stat
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import BEST_NAME, Checkpoint, save_checkpoint
-from ..errors import SaveError
+from ..checkpoint import (
+    BEST_NAME,
+    CHECKPOINT_NAME,
+    Checkpoint,
+    commit_staged,
+    discard_staged,
+    encode_checkpoint,
+    load_checkpoint,
+    stage_bytes,
+)
+from ..errors import ConfigError, RnnlabError, SaveError
+from ..plot import PLOT_SOFTWARE
+
+PLOT_NAMES = ("perplexity.png", "grad_norm.png")
+
+
+def path_kind(path: Path) -> str | None:
+    """What is at ``path``, following links: None (nothing, or a dangling link, which a
+    rename replaces), "file", or the words for what a run cannot use there."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        return f"unreadable ({exc.strerror})"
+    if stat.S_ISREG(mode):
+        return "file"
+    return "a directory" if stat.S_ISDIR(mode) else "a pipe, device or socket"
+
+
+def drawn_by_rnnlab(path: Path) -> bool:
+    """A PNG whose text chunk says rnnlab drew it (``rnnlab.plot`` marks every plot)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)  # matplotlib writes its text chunks before the image data
+    except OSError:
+        return False
+    return head.startswith(b"\x89PNG") and b"Software\x00" + PLOT_SOFTWARE.encode() in head
+
+
+def check_out_folder(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse, before anything is written, a run folder rnnlab cannot write as its own.
+
+    Every name the run writes must be absent or a regular file (a directory named
+    ``best.safetensors`` would otherwise be written into). A new run without
+    ``--overwrite`` replaces nothing that is not rnnlab's: not a ``best.safetensors``
+    left without its checkpoint (a save stopped by a full disk), not a user's own
+    ``perplexity.png``. (A checkpoint there is refused by the caller, with --resume.)"""
+    where = f"--out {str(out)!r}"
+    # (--resume reads the checkpoint first, and says what is wrong with it)
+    for name in ((), (CHECKPOINT_NAME,))[not resume] + (BEST_NAME, *PLOT_NAMES):
+        kind = path_kind(out / name)
+        if kind not in (None, "file"):
+            raise ConfigError(f"{where}: {name} is {kind}, not a file rnnlab wrote, and the run "
+                              "writes that name; move it away, or choose another --out")
+    if resume or overwrite or (out / CHECKPOINT_NAME).exists():
+        return
+    if (out / BEST_NAME).exists():
+        raise ConfigError(f"{where} holds {BEST_NAME}, the best model of an earlier run, without "
+                          f"its {CHECKPOINT_NAME} (a save that failed or was stopped); `rnnlab "
+                          f"generate {out / BEST_NAME}` still reads it: add --overwrite to start "
+                          "a new run in its place, or choose another --out")
+    check_plots_are_ours(out, PLOT_NAMES, "the run", ", or add --overwrite")
+
+
+def check_plots_are_ours(out: Path, names, who: str = "rnnlab", fix: str = "") -> None:
+    """Refuse to replace a PNG of these ``names`` in ``out`` that rnnlab did not draw, or
+    to write through a directory or a link loop there."""
+    where = f"--out {str(out)!r}"
+    for name in names:
+        kind = path_kind(out / name)
+        if kind not in (None, "file"):
+            raise ConfigError(f"{where}: {name} is {kind}, not a plot rnnlab drew; move it "
+                              "away, or choose another --out")
+    foreign = [n for n in names if (out / n).exists() and not drawn_by_rnnlab(out / n)]
+    if foreign:
+        one = len(foreign) == 1
+        raise ConfigError(f"{where}: {' and '.join(foreign)} {'is' if one else 'are'} not a "
+                          f"plot rnnlab drew, and {who} would replace {'it' if one else 'them'}; "
+                          f"move {'it' if one else 'them'} away, choose another --out{fix}")
+
+
+def same_run(a: Checkpoint, b: Checkpoint) -> bool:
+    """Two checkpoints of one run: the same run id (checkpoints of older runs, without
+    one: the same model, vocabulary, corpus and seed)."""
+    ids = a.extra.get("run_id"), b.extra.get("run_id")
+    if None not in ids:
+        return ids[0] == ids[1]
+    return (a.model == b.model and a.vocab == b.vocab and a.train.get("seed") == b.train.get("seed")
+            and a.extra.get("corpus_sha256") == b.extra.get("corpus_sha256"))
+
+
+def best_of_another_run(out: Path, ckpt: Checkpoint) -> bool:
+    """``out``'s best.safetensors is readable and belongs to another run than ``ckpt``
+    (a resumed run replaces it at its first save, with its own best or with none)."""
+    try:
+        return (out / BEST_NAME).is_file() and not same_run(load_checkpoint(out / BEST_NAME),
+                                                            ckpt)
+    except RnnlabError:  # unreadable: left alone, not judged
+        return False
 
 
 class PlotClock:
@@ -74,6 +185,9 @@ class RunWriter:
         self.plots = []  # the plots' paths, once drawn
         self.no_matplotlib = False
         self.plot_clock = PlotClock()  # the plots take under 1% of the run; always drawn at the end
+        # --overwrite, or a resume beside another run's best.safetensors: that file goes
+        # with this run's first save (not before: a save that fails leaves the folder as it was)
+        self.stale_best = False
 
     def snapshot(self, epoch: int) -> tuple:
         """The run after ``epoch`` epochs, for a write now or later: copies of the
@@ -84,30 +198,53 @@ class RunWriter:
         state["arrays"] = {k: np.asarray(v) for k, v in self.be.to_numpy(state["arrays"]).items()}
         return epoch, self.be.to_numpy(self.params), state, len(self.history), len(self.norm_log)
 
-    def write(self, path: Path, snap: tuple) -> None:
-        """A snapshot, atomically, to ``path`` (the latest checkpoint or best.safetensors)."""
+    def encode(self, snap: tuple) -> bytes:
+        """The checkpoint file's bytes of a snapshot."""
         epoch, arrays, state, n_history, n_norms = snap
         norms = np.array(self.norm_log[:n_norms], dtype=np.float64).reshape(-1, 2)  # (n, 2)
-        save_checkpoint(path, Checkpoint(params=arrays, epoch=epoch, optimizer=state,
-                                         history=self.history[:n_history],
-                                         arrays={"grad_norms": norms}, **self.fields))
+        return encode_checkpoint(Checkpoint(params=arrays, epoch=epoch, optimizer=state,
+                                            history=self.history[:n_history],
+                                            arrays={"grad_norms": norms}, **self.fields))
+
+    def write(self, files: list) -> None:
+        """[(path, snapshot)], together: every file staged before any is renamed, so a
+        failure (a full disk) leaves each of them as it was."""
+        staged = []
+        try:
+            for path, snap in files:
+                staged.append((stage_bytes(path, self.encode(snap)), path))
+            while staged:
+                tmp, path = staged[0]
+                commit_staged(tmp, path)
+                staged.pop(0)
+        finally:
+            for tmp, _ in staged:
+                discard_staged(tmp)
 
     def keep_best(self, epoch: int) -> None:
         """The run after ``epoch`` is the best so far: kept, written with the next save."""
         self.best_pending[:] = [self.snapshot(epoch)]
 
+    def best_files(self) -> list:
+        return [(self.out / BEST_NAME, self.best_pending[0])] if self.best_pending else []
+
     def write_best(self) -> None:
         """best.safetensors, when a better epoch came since it was last written."""
         if self.best_pending:  # (cleared once written: a stop mid-write writes it again)
-            self.write(self.out / BEST_NAME, self.best_pending[0])
+            self.write(self.best_files())
             self.best_pending.clear()
+            self.stale_best = False
 
     def save(self, epoch: int, last: bool = False) -> None:
         """The run after ``epoch`` epochs to the latest checkpoint (the best epoch before
         it); the plots with it while they are cheap, always with the ``last``."""
         try:
-            self.write_best()
-            self.write(self.ckpt_path, self.snapshot(epoch))
+            best = self.best_files()
+            self.write(best + [(self.ckpt_path, self.snapshot(epoch))])
+            self.best_pending.clear()
+            if self.stale_best and not best:  # a replaced run's best model: not this run's
+                (self.out / BEST_NAME).unlink(missing_ok=True)
+            self.stale_best = False
         except SaveError as exc:  # a full disk: say what is kept and how to go on
             good = self.last_saved or self.start_epoch
             kept = ("the checkpoint" if exc.filename == str(self.ckpt_path)  # or best.safetensors

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +24,10 @@ from ..checkpoint import (
     read_checkpoint_bytes,
     rng_metadata,
 )
+from ..checkpoint_schema import MAX_PREFIX
 from ..config import CELLS, GRU_FORMS, OPTIMIZERS, ModelConfig
 from ..data import TOKEN_KINDS, split_after, tokenizer_for
-from ..distributed import check_divisible, launch_env
+from ..distributed import START_TIMEOUT, check_divisible, epoch_timeout, launch_env
 from ..errors import (
     EXIT_NONFINITE,
     ConfigError,
@@ -39,7 +41,7 @@ from ..memory import check_training_fits, retain_freed_memory
 from ..params import init_params
 from ..runlock import RunLock
 from ..runs import choose_prefix
-from ..schedule import LR_SCHEDULES, best_epoch, stopped_early, val_history
+from ..schedule import LR_SCHEDULES, best_epoch, lr_at, stopped_early, val_history
 from ..threads import thread_tuner
 from ..train import TrainConfig, check_corpus_fits, resolve_init, train
 from .common import (
@@ -64,7 +66,7 @@ from .run_record import (
     run_corpus,
     run_options_record,
 )
-from .run_writer import RunWriter
+from .run_writer import RunWriter, best_of_another_run, check_out_folder, path_kind
 from .signals import Terminated, describe, interrupt_status, say
 
 PREFIX_SEARCH = 100_000  # the default prefix is looked for in the corpus's first tokens
@@ -97,9 +99,10 @@ def add_parser(sub) -> None:
                    help="multiply the learning rate by this after every epoch from "
                         "--lr-decay-after on, as char-rnn's -learning_rate_decay (e.g. 0.97; "
                         "default 1: constant, as d2l)")
-    t.add_argument("--lr-decay-after", type=nonneg_int, default=10,
-                   help="the first epoch whose end decays the learning rate, as char-rnn's "
-                        "-learning_rate_decay_after (default 10)")
+    t.add_argument("--lr-decay-after", type=positive_int, default=10,
+                   help="the first epoch (counted from 1) whose end decays the learning rate, "
+                        "as char-rnn's -learning_rate_decay_after (with --lr-schedule step: "
+                        "every how many epochs); needs --lr-decay below 1 (default 10)")
     t.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="exp",
                    help="exp: char-rnn's decay by --lr-decay every epoch from --lr-decay-after "
                         "on (constant at --lr-decay 1, d2l's); step: by --lr-decay every "
@@ -185,9 +188,10 @@ def add_parser(sub) -> None:
                    help="print the epoch line every N epochs (default 1)")
     add_backend_options(t)
     add_threads_option(t)
-    t.add_argument("--dist-timeout", type=positive_float, default=600.0,
+    t.add_argument("--dist-timeout", type=timeout_arg, default="auto", metavar="SECONDS|auto",
                    help="under torchrun: seconds a process waits for the others at each "
-                        "exchange before it stops with an error (default 600)")
+                        "exchange before it stops with an error; auto (default): 300 until "
+                        "the first epoch ends, then twice its time, between 60 and 300")
     register_actions(t)
     t.set_defaults(func=cmd_train)
 
@@ -198,6 +202,47 @@ def why_stopped(history: list) -> str:
     at = best_epoch(vals)
     return (f"the validation perplexity has not improved for {len(vals) - at} epochs (best "
             f"{vals[at - 1]:.3f} at epoch {at}, kept in {BEST_NAME})")
+
+
+def timeout_arg(text: str):
+    """--dist-timeout: "auto" or a positive number of seconds."""
+    return "auto" if text.strip().lower() == "auto" else positive_float(text)
+
+
+def check_options_act(args) -> None:
+    """Refuse an option that cannot act in the run as given (as --patience without a
+    validation split is), and a learning-rate decay that takes the rate to 0."""
+    explicit = getattr(args, "explicit", set())
+    if args.val_every != 1 and args.val_fraction == 0:
+        raise ConfigError(f"--val-every {args.val_every} says how often to validate, and "
+                          f"--val-fraction {args.val_fraction:g} leaves no validation tokens; give "
+                          "--val-fraction above 0, or leave --val-every out")
+    schedule = getattr(args, "lr_schedule", "exp")
+    if schedule == "cosine" and "lr_decay_after" in explicit:
+        raise ConfigError(f"--lr-decay-after {args.lr_decay_after} shapes the exp and step "
+                          "schedules, and --lr-schedule cosine follows its own curve to 0 over "
+                          "--epochs; leave --lr-decay-after out, or choose exp or step")
+    if "lr_decay_after" in explicit and args.lr_decay == 1:
+        raise ConfigError(f"--lr-decay-after {args.lr_decay_after} says when the learning rate "
+                          "starts to decay, and --lr-decay 1 never decays it; give --lr-decay "
+                          "below 1 (char-rnn uses 0.97), or leave --lr-decay-after out")
+    if args.lr_decay != 1 and schedule != "cosine":  # (cosine with a decay: TrainConfig refuses)
+        dtype = np.dtype(args.dtype or "float32")
+        tiny = float(np.finfo(dtype).smallest_subnormal)  # below it, the rate is 0 there
+
+        def zero(e):  # epoch e (0-based) trains with a rate of 0: lr * decay^k underflowed
+            return lr_at(args.lr, e, args.lr_decay, args.lr_decay_after, schedule) < tiny
+
+        if zero(args.epochs - 1):
+            lo, hi = 0, args.epochs - 1  # the first such epoch (the rate only falls)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                lo, hi = (lo, mid) if zero(mid) else (mid + 1, hi)
+            raise ConfigError(
+                f"--lr {args.lr:g} with --lr-decay {args.lr_decay} from --lr-decay-after "
+                f"{args.lr_decay_after} is 0 in {dtype.name} from epoch {lo + 1} of "
+                f"{args.epochs}: the rest of the run would not train (--lr 0 is refused "
+                "too); give --lr-decay nearer 1, a later --lr-decay-after, or fewer --epochs")
 
 
 def saved_epoch(ckpt_path: Path, default: int) -> int:
@@ -253,7 +298,8 @@ def run_data_parallel(args, launch) -> int:
     check_launch_options(args, launch)  # before torch is imported: numpy needs none
     from ..torch_backend.distributed import connect  # lazy: torch, under torchrun only
 
-    dp = connect(args.device, timeout=args.dist_timeout, launch=launch)
+    timeout = START_TIMEOUT if args.dist_timeout == "auto" else args.dist_timeout
+    dp = connect(args.device, timeout=timeout, launch=launch)
     try:
         with contextlib.ExitStack() as stack:
             if not dp.is_main:
@@ -275,6 +321,9 @@ def run_train(args, dp) -> int:
     if args.resume and args.overwrite:  # which one was meant? the run is not guessed away
         raise ConfigError("--resume continues the run in --out, and --overwrite starts a new "
                           "one in its place: give one of them")
+    if args.out is not None and not args.out.strip():  # once read as the default, runs/<cell>
+        raise ConfigError(f"--out is {args.out!r}, an empty name: give the run's folder, or "
+                          f"leave --out out for runs/{args.cell}")
     retain_freed_memory()  # reuse freed arrays step after step, no page faults (rnnlab.memory)
     out = Path(args.out or f"runs/{args.cell}")
     ckpt_path = out / CHECKPOINT_NAME
@@ -286,11 +335,19 @@ def run_train(args, dp) -> int:
     made = _first_missing(out)  # the folder this run creates (runs/, say), None if --out exists
 
     def open_run():  # the checkpoint's bytes to resume from, or None for a new run
+        kind = path_kind(out)
+        if args.resume and kind not in (None, "a directory"):  # a file, a link loop
+            raise ConfigError(f"--out {str(out)!r} is {'a file' if kind == 'file' else kind}, "
+                              "not a run directory; give the run's folder")
+        if args.resume and path_kind(ckpt_path) == "a symbolic link loop":
+            raise ConfigError(f"--resume: {ckpt_path} is a symbolic link loop, not a checkpoint "
+                              "file")
         if args.resume and not ckpt_path.exists():
             raise ConfigError(f"--resume: no checkpoint at {ckpt_path} (train without "
                               "--resume first, or point --out at the run's directory)")
         check_run_dir(out)  # fail now, not at the first checkpoint after hours of training
         lock.acquire()
+        check_out_folder(out, args.resume, args.overwrite)  # nothing of the user's replaced
         if args.resume:
             return read_checkpoint_bytes(ckpt_path)
         if ckpt_path.exists() and not args.overwrite:
@@ -338,6 +395,7 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
     ckpt = None if data is None else decode_checkpoint(data, ckpt_path)
     if ckpt is not None:
         adopt_run_options(args, ckpt, ckpt_path)
+    check_options_act(args)  # the run's options as they will be used, restored ones included
     world_size = 1 if dp is None else dp.world_size
     if dp is not None:
         check_divisible(args.batch_size, world_size, "--batch-size")
@@ -380,6 +438,9 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
     if prefix is None:  # the start of a sentence of the text, not its most frequent token
         head = [vocab.idx_to_token[i] for i in train_corpus[:PREFIX_SEARCH].tolist()]
         prefix, prefix_from = choose_prefix(head, vocab, tokenizer)
+    if len(prefix) > MAX_PREFIX:  # the checkpoint could not record it
+        raise ConfigError(f"--prefix is {len(prefix):,} characters long; a run records at most "
+                          f"{MAX_PREFIX:,} (generate warms up on every one)")
     unknown = prefix_ids(prefix, vocab, tokenizer).unknown  # fail now, not after 500 epochs
     if unknown and is_main:
         print(f"note: --prefix words not in the vocabulary, read as <unk>: {', '.join(unknown)}",
@@ -414,8 +475,6 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
             print(f"this run stopped early after epoch {start_epoch}: {why_stopped(history)}; "
                   "pass a larger --patience to go on")
             return 0
-    elif is_main:  # a new run: a best model of a run this one replaces is no longer best
-        (out / BEST_NAME).unlink(missing_ok=True)
     past = list(history)  # the epochs before this command's: early stopping counts them
     best_val = min((v for v in val_history(past) if v is not None), default=math.inf)
 
@@ -427,9 +486,17 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
                "world_size": world_size,
                "prefix": prefix,  # rnnlab generate starts from it by default
                "options": run_options_record(args)})
+    # which run a file of --out belongs to: generate refuses a best.safetensors of another
+    run_id = uuid.uuid4().hex if ckpt is None else ckpt.extra.get("run_id")
+    if run_id is not None:
+        fields["extra"]["run_id"] = run_id
     writer = RunWriter(out, ckpt_path, be, params, optimizer, tcfg.optimizer, fields, history,
                        norm_log, start_epoch, tcfg.num_epochs, tcfg.clip_theta,
                        None if args.no_plot else title)
+    # a new run (--overwrite): a best model of the run it replaces is no longer best;
+    # a resumed run: nor is one another run left beside its checkpoint
+    writer.stale_best = is_main and ((out / BEST_NAME).exists() if ckpt is None
+                                     else best_of_another_run(out, ckpt))
 
     progress = RunProgress(not args.no_progress, start_epoch, tcfg.num_epochs,
                            tcfg.batch_size * tcfg.num_steps)
@@ -448,6 +515,8 @@ def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> i
         nonlocal best_val
         history.append(stats.to_dict())
         e = stats.epoch
+        if dp is not None and args.dist_timeout == "auto" and e == start_epoch + 1:
+            dp.set_timeout(epoch_timeout(stats.seconds))  # a hung peer: about an epoch
         if stats.val_ppl is not None and stats.val_ppl < best_val:
             best_val = stats.val_ppl  # the best model so far: kept beside the latest
             if is_main:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import time
 
 import torch
 import torch.distributed as dist
@@ -41,6 +42,7 @@ from .device import resolve_device
 from .functional import cross_entropy
 
 DEFAULT_TIMEOUT = 600.0  # seconds a collective waits for the other processes (NCCL's default)
+
 
 
 def _first_line(exc: BaseException, limit: int = 200) -> str:
@@ -56,7 +58,8 @@ def is_communication_error(exc: BaseException) -> bool:
         return True
     text = str(exc)
     return any(s in text for s in ("gloo", "NCCL", "ProcessGroup", "Connection reset",
-                                   "Connection closed", "Timed out", "timed out"))
+                                   "Connection closed", "Timed out", "timed out", "timeout",
+                                   "pair closure"))
 
 
 class _Collective:
@@ -156,11 +159,49 @@ class DataParallel:
         raise _rebuild(kind, message)
 
     def lost(self, exc: BaseException, what: str) -> DistributedError:
-        """The error a rank raises when a collective fails: a peer died or hung."""
+        """The error a rank raises when a collective fails: a peer died or hung. The
+        processes that did not answer are named when the launcher's store can tell."""
+        silent = self.silent_peers()
+        who = (f"process{'es' if len(silent) > 1 else ''} {', '.join(map(str, silent))} did "
+               "not answer (stopped, hung or dead)" if silent else "another process stopped, "
+               "died, or hung")
         return DistributedError(
             f"process {self.rank} of {self.world_size} lost the others while {what}: "
-            f"{_first_line(exc)}; another process stopped, died, or hung longer than the "
-            f"{self.timeout:g} s timeout")
+            f"{_first_line(exc)}; {who} longer than the {self.timeout:g} s timeout: end the "
+            "run's processes, then run the same command with --resume to continue from the "
+            "last checkpoint (--dist-timeout sets the wait)")
+
+    def silent_peers(self, grace: float | None = None) -> list:
+        """The ranks that do not answer: every process whose collective failed writes
+        ``rnnlab/lost/<rank>`` in the launcher's key-value store (torchrun's, which lives
+        outside the processes) and waits ``grace`` seconds (at most 2, at most the
+        timeout) for the others' keys; a stopped or dead process writes none. Empty when
+        the store cannot be reached."""
+        grace = min(2.0, self.timeout) if grace is None else grace
+        try:
+            store = dist.distributed_c10d._get_default_store()
+            store.set(f"rnnlab/lost/{self.rank}", "1")
+            silent = set(range(self.world_size)) - {self.rank}
+            deadline = time.monotonic() + grace
+            while silent:
+                silent = {r for r in silent if not store.check([f"rnnlab/lost/{r}"])}
+                if not silent or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+        except Exception:  # no store (a group made by hand), or the launcher is gone
+            return []
+        return sorted(silent)
+
+    def set_timeout(self, seconds: float) -> None:
+        """How long each later collective waits for the others (--dist-timeout auto sets
+        it to about an epoch's time once the first epoch has run)."""
+        delta = datetime.timedelta(seconds=float(seconds))
+        try:
+            for group in [self.group] + ([self.control] if self.control is not None else []):
+                dist.distributed_c10d._set_pg_timeout(delta, group)  # None: the world group
+        except (AttributeError, RuntimeError, ValueError):  # a torch without it: keep the old
+            return
+        self.timeout = float(seconds)
 
     # -- the backend -------------------------------------------------------------------------
     def backend(self, device=None, dtype="float32", impl: str = "scratch") -> "DistributedTorchBackend":
