@@ -108,3 +108,21 @@ def test_a_refused_run_writes_no_picture(runs, tmp_path, capsys):
 def test_compare_is_in_the_help(capsys):
     status, stdout, _ = run(capsys, "--help")
     assert status == 0 and re.search(r"^\s+compare\s+draw the perplexity curves", stdout, re.M)
+
+
+def test_a_long_runs_perplexity_plot_ticks_whole_epochs(monkeypatch, tmp_path):
+    """perplexity.png of `rnnlab train` over 20 epochs: ticks at whole epochs (never 2.5)."""
+    import matplotlib.pyplot as plt
+
+    from rnnlab import plot
+
+    figures = []
+    monkeypatch.setattr(plot, "_save", lambda fig, path: figures.append(fig) or path)
+    history = [{"epoch": e, "train_ppl": 20 / e ** 0.5, "val_ppl": 21 / e ** 0.4} for e in
+               range(1, 21)]
+    plot.plot_perplexity(history, tmp_path / "p.png")
+    (ax,) = figures[0].axes
+    figures[0].canvas.draw()
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    plt.close(figures[0])

@@ -126,7 +126,9 @@ def test_notebook_is_stored_with_its_outputs(path):
     assert [c.execution_count for c in cells] == list(range(1, len(cells) + 1)), (
         f"{path.name} is not stored executed from top to bottom in one kernel: store it with "
         "RNNLAB_UPDATE_DOCS=1 python -m pytest tests/test_notebooks.py")
-    assert set(nb.metadata.get("language_info", {})) <= {"name"}, "the machine's Python version"
+    assert set(nb.metadata.get("language_info", {})) <= {"name"}, (
+        f"{path.name} holds the Python version of the machine that saved it: store it with "
+        "RNNLAB_UPDATE_DOCS=1 python -m pytest tests/test_notebooks.py")
     for i, cell in enumerate(cells, 1):
         where = f"{path.name}, code cell {i}"
         shows = re.search(r"\bprint\(|^!|^%%writefile", cell.source, re.M)
