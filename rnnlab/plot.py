@@ -1,4 +1,5 @@
-"""The PNGs rnnlab writes: perplexity curves, gradient norms over training, gradient flow.
+"""The PNGs rnnlab writes: perplexity curves, several runs compared, gradient norms over
+training, gradient flow.
 
 matplotlib is optional (``pip install matplotlib``); it is imported inside each
 function, with the non-interactive Agg backend, and every PNG is written atomically.
@@ -162,12 +163,71 @@ def plot_perplexity(history: list, path, title: str = "") -> Path:
     ax.grid(True, which="both", alpha=0.3)
     if epochs and max(epochs) - min(epochs) < 10:
         ax.set_xticks(epochs)
+    else:
+        integer_epochs(ax)
     plain_log_labels(ax)
     ax.legend()
     text, font = readable(title or "perplexity per epoch")
     ax.set_title(text, **font)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def integer_epochs(ax) -> None:
+    """Epoch ticks at whole epochs only (never 2.5): every epoch when there are few."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def compare_figure(runs: list, title: str = ""):
+    """The figure of :func:`plot_compare`: validation (left) and training (right)
+    perplexity per epoch, one colour per run, on log axes labelled in plain numbers."""
+    plt = _pyplot()
+    fig, (val_ax, train_ax) = plt.subplots(1, 2, figsize=(11, 4.6), dpi=100, sharey=True)
+    styles = ("-", "--", ":", "-.")  # past ten runs the colours repeat: the line style differs
+    for i, (label, history) in enumerate(runs):
+        hist = [h if isinstance(h, dict) else h.to_dict() for h in history]
+        color, style = f"C{i % 10}", styles[(i // 10) % len(styles)]
+        marker = "o" if len(hist) <= 30 else None
+        val = [(h["epoch"], h["val_ppl"]) for h in hist if h.get("val_ppl") is not None]
+        if val:
+            ve, vp = zip(*val)
+            best = int(np.argmin(vp))
+            text = f"{label}; best validation {vp[best]:.2f} at epoch {ve[best]}"
+            val_ax.plot(ve, vp, color=color, linestyle=style, marker=marker, markersize=3)
+            val_ax.plot([ve[best]], [vp[best]], marker="*", color=color, markersize=10,
+                        linestyle="")
+        else:
+            text = f"{label}; not validated"
+        train_ax.plot([h["epoch"] for h in hist], [h["train_ppl"] for h in hist], color=color,
+                      linestyle=style, marker=marker, markersize=3, label=readable(text)[0])
+    for ax, what in ((val_ax, "validation perplexity (★ the best epoch)"),
+                     (train_ax, "training perplexity")):
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_title(what, fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        integer_epochs(ax)
+    val_ax.set_ylabel("perplexity = exp(mean cross-entropy), log scale")
+    plain_log_labels(val_ax)  # shared y: one formatter labels both panels
+    fig.legend(*train_ax.get_legend_handles_labels(), loc="lower center", fontsize=9,
+               ncol=1 if len(runs) <= 4 else 2, frameon=False)
+    text, font = readable(title or f"{len(runs)} runs compared")
+    fig.suptitle(text, **font)
+    # the legend sits under the panels, one line per run (two columns past four runs)
+    lines = len(runs) if len(runs) <= 4 else (len(runs) + 1) // 2
+    legend = 0.3 + 0.22 * lines  # inches
+    fig.set_size_inches(11, 4.2 + legend)
+    fig.tight_layout(rect=(0, legend / (4.2 + legend), 1, 1))
+    return fig
+
+
+def plot_compare(runs: list, path, title: str = "") -> Path:
+    """Several runs' perplexity curves in one PNG: ``runs`` is a list of (label, history),
+    a history as a checkpoint keeps it (``EpochStats.to_dict`` per epoch). ``rnnlab
+    compare`` draws it, to set cells or sizes side by side."""
+    return _save(compare_figure(runs, title), path)
 
 
 def plot_grad_norms(positions, norms, theta: float, path, title: str = "") -> Path:

@@ -1046,6 +1046,20 @@ def _trained(tmp) -> str:
     return str(tmp / "run")
 
 
+def _mkdir(path: pathlib.Path) -> pathlib.Path:
+    path.mkdir(parents=True)
+    return path
+
+
+def _trained_without_history(tmp) -> str:
+    """A TINY run's checkpoint saved again with no epochs in its history."""
+    run = _trained(tmp)
+    ckpt = load_checkpoint(run)
+    ckpt.history = []
+    save_checkpoint(run, ckpt)
+    return run
+
+
 _HELD = []  # run locks a row holds while its command runs; released after the row
 
 
@@ -1470,6 +1484,28 @@ CLI_ROWS = [
     CliRow("cli-gradcheck-huge", lambda t: ["gradcheck", "--hidden", "512"],
            2, r"gradcheck perturbs every number .*: 1,065,477 numbers here, 2,130,954 evaluations "
               r"\(hours\); it is meant for small models"),
+    CliRow("cli-compare-missing", lambda t: ["compare", _trained(t), str(t / "nowhere")],
+           2, r"^rnnlab: error: no run at .*nowhere: give a run directory of rnnlab train "
+              r"\(runs/lstm\) or a checkpoint file$"),
+    CliRow("cli-compare-not-a-run", lambda t: ["compare", str(_mkdir(t / "notes"))],
+           2, r"^rnnlab: error: .*notes is not a run: it holds no checkpoint\.safetensors; give a "
+              r"run directory of rnnlab train \(runs/lstm\) or a checkpoint file$"),
+    CliRow("cli-compare-folder-of-runs", lambda t: ["compare", str(pathlib.Path(_trained(t)).parent)],
+           2, r"^rnnlab: error: .* is not a run but a folder of runs: name the runs to compare, "
+              r"rnnlab compare .*run$"),
+    CliRow("cli-compare-no-epochs", lambda t: ["compare", _trained_without_history(t)],
+           2, r"^rnnlab: error: .*run: its checkpoint records no epochs \(it was not written by "
+              r"rnnlab train, or before its first epoch\); nothing to draw$"),
+    CliRow("cli-compare-out-folder",
+           lambda t: ["compare", _trained(t), "--out", str(_mkdir(t / "pictures"))],
+           2, r"^rnnlab: error: --out .*pictures is a folder; give the PNG's file name "
+              r"\(.*pictures/compare\.png\)$"),
+    CliRow("cli-compare-out-suffix", lambda t: ["compare", _trained(t), "--out", "c.jpg"],
+           2, r"^rnnlab: error: --out c\.jpg: the picture is a PNG; give a name ending in \.png$"),
+    CliRow("cli-compare-no-matplotlib", lambda t: ["compare", _trained(t), "--out", "c.png"],
+           2, r"^rnnlab: error: rnnlab compare draws with matplotlib, which is not installed: "
+              r"pip install matplotlib$",
+           patch=lambda mp: _uninstalled(mp, "matplotlib")),
     CliRow("cli-nonfinite",
            lambda t: _train_args(t, "--cell", "lstm", "--lr", "1e39", "--clip", "1e30", "--epochs", "2"),
            3, r"^rnnlab: error: parameter 'W_\w+' holds \d+ NaN or infinite value\(s\) at epoch 1, "

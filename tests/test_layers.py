@@ -24,6 +24,7 @@ PACKAGE = ROOT / "rnnlab"
 # circle being dodged or an import that belongs at the top of its module.
 LAZY = {
     ("rnnlab/backend.py", "torch_backend"): "torch, only for get_backend('torch')",
+    ("rnnlab/cli/compare.py", "plot"): "matplotlib, only when drawing",
     ("rnnlab/cli/inspect.py", "plot"): "matplotlib, only when drawing",
     ("rnnlab/cli/run_writer.py", "plot"): "matplotlib is optional",
     ("rnnlab/cli/train.py", "torch_backend.distributed"): "torch, under torchrun only",

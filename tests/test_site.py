@@ -93,6 +93,28 @@ def test_quoted_source_blocks_are_titled_with_their_file(site):
     assert '<span class="filename">rnnlab/numpy_backend/cells.py</span>' in html
 
 
+def test_the_notebooks_are_pages_with_their_stored_outputs(site):
+    """Each notebook in notebooks/ is a page of the site, as stored, never executed at
+    build time: its code, what it printed (a block titled "printed"), every picture it
+    drew (inside the page, a data: address: nothing fetched), its maths typeset."""
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        html = (site / "notebooks" / notebook.stem / "index.html").read_text(encoding="utf-8")
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+        outputs = [o for c in cells if c["cell_type"] == "code" for o in c["outputs"]]
+        pictures = [o for o in outputs if "image/png" in o.get("data", {})]
+        printed = [o for o in outputs if o["output_type"] == "stream"]
+        assert html.count('<img alt="the picture this cell draws" src="data:image/png;base64,') \
+            == len(pictures), notebook.name
+        assert html.count('<span class="filename">printed</span>') == len(printed) > 0, notebook.name
+        last = "".join(printed[-1]["text"]).strip().splitlines()[-1]
+        assert last.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in html
+        if "$" in "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown"):
+            assert '<math xmlns="http://www.w3.org/1998/Math/MathML"' in html, notebook.name
+    verify = (site / "notebooks" / "verify_your_own_rnn" / "index.html").read_text(encoding="utf-8")
+    assert "known mistake lstm-dropped-cell-carry" in verify
+    assert 'href="../../verify/"' in verify  # the notebook's ../docs/verify.md, on the site
+
+
 def test_the_site_in_a_headless_browser_offline(site):
     """The real thing: every page opened in a headless Chrome with the network cut off
     (tests/site_browser_check.mjs) asks for nothing outside the site, throws no script

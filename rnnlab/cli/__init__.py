@@ -29,7 +29,7 @@ from ..errors import (
     exit_status,
 )
 from ..version import __version__
-from . import generate, gradcheck, inspect, memory, train, verify
+from . import compare, generate, gradcheck, inspect, memory, train, verify
 from .common import OneLineParser, flag_names, is_out_of_memory, one_line
 from .signals import (
     describe,
@@ -39,7 +39,7 @@ from .signals import (
     stop_signals_as_interrupts,
 )
 
-COMMANDS = (train, generate, gradcheck, inspect, memory, verify)  # in the order --help lists them
+COMMANDS = (train, generate, compare, gradcheck, inspect, memory, verify)  # in the order --help lists them
 
 
 def build_parser() -> argparse.ArgumentParser:
