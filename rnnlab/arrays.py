@@ -99,6 +99,43 @@ def check_tokens(X, vocab_size: int | None, name: str = "X") -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
+def _real_array(value, name: str, what: str) -> np.ndarray:
+    arr = host_array(value, name)
+    if arr.dtype == bool or arr.dtype.kind not in "fiu":
+        raise ShapeError(f"{name} must hold real numbers ({what}), got dtype {arr.dtype}")
+    return arr
+
+
+def check_inputs(X, input_size: int, name: str = "X") -> np.ndarray:
+    """Real inputs (B, T, In) of a model with ``input_size`` In, every entry finite.
+
+    Token ids (B, T) are what a model without ``input_size`` reads; a model with one reads
+    a vector of In reals per step (the adding problem's number and marker).
+    """
+    arr = _real_array(X, name, f"a (batch, steps, {input_size}) array of inputs")
+    if arr.ndim != 3 or arr.shape[2] != input_size:
+        raise ShapeError(f"{name} must be a (batch, steps, {input_size}) array of real inputs "
+                         f"(the model's input_size is {input_size}), got shape {arr.shape}")
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ShapeError(f"{name} has an empty dimension: shape {arr.shape}")
+    bad = arr.size - int(np.isfinite(arr).sum()) if arr.dtype.kind == "f" else 0
+    if bad:
+        raise ShapeError(f"{name} holds {bad} NaN or infinite value(s); inputs must be finite")
+    return arr
+
+
+def check_real_targets(Y, shape: tuple, name: str = "Y") -> np.ndarray:
+    """Real targets (B, T) of the squared-error head, one per step, every entry finite."""
+    arr = _real_array(Y, name, "one real target per step")
+    if arr.shape != tuple(shape):
+        raise ShapeError(f"{name} must be a (batch, steps) array of real targets, shape "
+                         f"{tuple(shape)} to match X, got shape {arr.shape}")
+    bad = arr.size - int(np.isfinite(arr).sum()) if arr.dtype.kind == "f" else 0
+    if bad:
+        raise ShapeError(f"{name} holds {bad} NaN or infinite value(s); targets must be finite")
+    return arr
+
+
 def check_weights(weights, n: int):
     if weights is None:
         return None

@@ -405,6 +405,13 @@ def _torch_half(c: Ctx):
     return be.forward("rnn", params, c.X, (torch.zeros(B, H).half(),))
 
 
+def _regression(c: Ctx, X, Y):
+    """loss_and_grads of an IRNN reading 2 reals a step, with the squared-error head."""
+    cfg = ModelConfig("irnn", 1, H, input_size=2, head="mse")
+    return c.be.loss_and_grads(cfg, c.be.from_numpy(init_params(cfg)), X, Y,
+                               c.be.begin_state(cfg, B))
+
+
 def _connect_without_launcher(c: Ctx):
     pytest.importorskip("torch")
     from rnnlab.torch_backend.distributed import connect
@@ -629,6 +636,23 @@ ROWS = [
         ShapeError, r"weights must be real numbers, got dtype <U1"),
     Row("tokens-uint64-huge", lambda c: c.be.tokens(np.array([[2**63]], dtype=np.uint64)),
         ShapeError, r"X holds token id 9223372036854775808, too large for int64"),
+    # ---- real inputs and targets (a model with input_size and the squared-error head)
+    Row("inputs-ids", lambda c: _regression(c, c.X, np.zeros((B, T))),
+        ShapeError, r"X must be a \(batch, steps, 2\) array of real inputs \(the model's "
+                    r"input_size is 2\), got shape \(2, 3\)"),
+    Row("inputs-nan", lambda c: _regression(c, _nan_at(np.zeros((B, T, 2)), 1), np.zeros((B, T))),
+        ShapeError, r"X holds 1 NaN or infinite value\(s\); inputs must be finite"),
+    Row("inputs-dtype", lambda c: _regression(c, np.zeros((B, T, 2), dtype=bool), np.zeros((B, T))),
+        ShapeError, r"X must hold real numbers \(a \(batch, steps, 2\) array of inputs\), got "
+                    r"dtype bool"),
+    Row("real-targets-shape", lambda c: _regression(c, np.zeros((B, T, 2)), np.zeros((B, T + 1))),
+        ShapeError, r"Y must be a \(batch, steps\) array of real targets, shape \(2, 3\) to "
+                    r"match X, got shape \(2, 4\)"),
+    Row("real-targets-nan", lambda c: _regression(c, np.zeros((B, T, 2)), _nan_at(np.zeros((B, T)), 0)),
+        ShapeError, r"Y holds 1 NaN or infinite value\(s\); targets must be finite"),
+    Row("mse-head-width", lambda c: ModelConfig("lstm", V, H, head="mse"),
+        ConfigError, r"head='mse' regresses one real number per step, so the output width "
+                     r"vocab_size must be 1, got 5"),
     # ---- states
     Row("state-not-tuple", lambda c: c.be.forward("rnn", c.p, c.X, c.st[0]),
         ShapeError, r"state must be a tuple of \(B, H\) arrays, got ndarray"),

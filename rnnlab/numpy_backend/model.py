@@ -6,7 +6,8 @@
 
 Tokens X are (B, T) ids. Layer 0 reads them as one-hot rows without building the
 one-hot matrix: ``one_hot(X) @ W_x == W_x[X]``, a row gather, and its backward is the
-matching scatter-add ``dW_x[x] += dZ``. Logits are time-major, (T*B, V), row t*B + b,
+matching scatter-add ``dW_x[x] += dZ``. A model with ``input_size`` set reads real
+inputs X (B, T, In) instead, through one matmul, as a stacked layer reads the one below. Logits are time-major, (T*B, V), row t*B + b,
 as d2l's ``Y.T.reshape(-1)``.
 
 The state is a flat tuple of (B, H) arrays, per layer and direction: ``(H,)`` per unit
@@ -27,7 +28,12 @@ from ..config import ModelConfig
 from ..params import fuse, has_hidden_bias, suffix, unfuse
 from . import gru  # noqa: F401  (registers CELLS["gru"])
 from .cells import CELLS
-from .functional import softmax_cross_entropy, softmax_cross_entropy_backward
+from .functional import (
+    softmax_cross_entropy,
+    softmax_cross_entropy_backward,
+    squared_error,
+    squared_error_backward,
+)
 
 
 class LayerCache(NamedTuple):
@@ -130,7 +136,10 @@ def model_forward(cfg: ModelConfig, params: dict, X: np.ndarray, state: tuple,
     outputs are multiplied by the dropout mask of that boundary when masks are given.
     """
     S, D, L = cfg.num_states, cfg.num_directions, cfg.num_layers
-    inputs, tokens = X, True
+    if cfg.input_size is None:
+        inputs, tokens = X, True  # (B, T) ids, read by a row gather
+    else:
+        inputs, tokens = np.ascontiguousarray(X.transpose(1, 0, 2)), False  # (T, B, In) reals
     state_T, caches = [], []
     for layer in range(L):
         outputs = []
@@ -193,7 +202,8 @@ def model_backward(dlogits: np.ndarray, dstate: tuple, cache: ModelCache):
 
 def loss_and_grads(cfg: ModelConfig, params: dict, X, Y, state, weights=None,
                    dropout_masks: tuple | None = None):
-    """Mean cross-entropy over the T*B tokens and its gradient by hand-written BPTT.
+    """Mean cross-entropy over the T*B tokens (or, with ``head="mse"``, the mean squared
+    error against the reals Y (B, T)) and its gradient by hand-written BPTT.
 
     Returns ``(loss, grads, state_T, dstate_0)``: ``grads`` has the keys and shapes of
     ``params``; ``state_T`` is a fresh array (nothing flows back through it: the next
@@ -203,8 +213,12 @@ def loss_and_grads(cfg: ModelConfig, params: dict, X, Y, state, weights=None,
     """
     logits, state_T, cache = model_forward(cfg, params, X, state, dropout_masks)
     targets = Y.T.reshape(-1)  # (T*B,): time-major, matching the logits' rows
-    loss, ce_cache = softmax_cross_entropy(logits, targets, weights)
-    dlogits = softmax_cross_entropy_backward(ce_cache)  # (T*B, V)
+    if cfg.head == "softmax":
+        loss, ce_cache = softmax_cross_entropy(logits, targets, weights)
+        dlogits = softmax_cross_entropy_backward(ce_cache)  # (T*B, V)
+    else:
+        loss, se_cache = squared_error(logits, targets, weights)
+        dlogits = squared_error_backward(se_cache)  # (T*B, 1)
     zeros = tuple(np.zeros_like(s) for s in state_T)  # nothing beyond the window
     grads, dstate0 = model_backward(dlogits, zeros, cache)
     grads = {name: np.ascontiguousarray(grads[name]) for name in params}  # params' order

@@ -26,9 +26,11 @@ from ..arrays import (
     Theta,
     check_arrays_of,
     check_finite_inputs,
+    check_inputs,
     check_optimizer_args,
     check_param_array,
     check_param_values,
+    check_real_targets,
     check_state,
     check_states_of,
     check_tokens,
@@ -43,7 +45,7 @@ from ..params import as_model_config, infer_cell, validate_params
 from . import nn_map
 from .cells import CELLS
 from .device import numpy_dtype, resolve_device, resolve_dtype
-from .functional import clip_grads, cross_entropy, global_norm, sgd
+from .functional import clip_grads, cross_entropy, global_norm, head_loss, sgd
 from .model import (
     model_forward,
     nn_flat,
@@ -248,9 +250,21 @@ class TorchBackend:
         cfg = self._config(cell, params)
         params = self._params(cfg, params)
         like = params["b_q"]
-        X = self._tokens(X, cfg.vocab_size, "X", like.device)
+        if cfg.input_size is None:
+            X = self._tokens(X, cfg.vocab_size, "X", like.device)  # (B, T) ids
+        else:
+            X = self._reals(X, lambda v: check_inputs(v, cfg.input_size), like)  # (B, T, In)
         state = self._state(cfg, state, X.shape[0], like)
         return cfg, params, X, state
+
+    def _reals(self, value, check, like: torch.Tensor) -> torch.Tensor:
+        """Real inputs or targets in the parameters' dtype and device, checked by ``check``
+        (``arrays.check_inputs`` / ``check_real_targets``). A tensor is read back to be
+        checked: B*T*In numbers, on the real-input path only."""
+        if not isinstance(value, torch.Tensor):
+            return self._tensor(check(value), like.dtype, like.device)
+        check(value.detach().cpu().numpy())  # raises the shared ShapeError
+        return value.detach().to(device=like.device, dtype=like.dtype)
 
     def _nn_weight_names(self, cfg: ModelConfig) -> list:
         """torch.nn's flat weight order for ``cfg``, from a module built once per config.
@@ -297,18 +311,22 @@ class TorchBackend:
         masks = check_dropout_masks(cfg, dropout_masks, X.shape[1], X.shape[0])
         if masks is not None:
             masks = tuple(self._tensor(m, like.dtype, like.device) for m in masks)
-        Y = self._tokens(Y, cfg.vocab_size, "Y", like.device)
-        if Y.shape != X.shape:
-            raise ShapeError(f"Y has shape {tuple(Y.shape)}, expected X's shape {tuple(X.shape)}")
+        if cfg.head == "mse":  # (B, T) real targets
+            Y = self._reals(Y, lambda v: check_real_targets(v, tuple(X.shape[:2])), like)
+        else:
+            Y = self._tokens(Y, cfg.vocab_size, "Y", like.device)
+            if Y.shape != X.shape[:2]:
+                raise ShapeError(f"Y has shape {tuple(Y.shape)}, expected X's shape "
+                                 f"{tuple(X.shape[:2])}")
         if weights is not None:
             if isinstance(weights, torch.Tensor):
-                if tuple(weights.shape) != (X.numel(),) or weights.dtype.is_complex \
+                if tuple(weights.shape) != (Y.numel(),) or weights.dtype.is_complex \
                         or weights.dtype == torch.bool or not bool(torch.isfinite(weights).all()) \
                         or bool((weights < 0).any()):  # a sync, as float(loss) makes one anyway
-                    check_weights(weights, X.numel())  # raises the shared ShapeError
+                    check_weights(weights, Y.numel())  # raises the shared ShapeError
                 weights = weights.detach().to(device=like.device, dtype=like.dtype)
             else:
-                weights = self._tensor(check_weights(weights, X.numel()), like.dtype, like.device)
+                weights = self._tensor(check_weights(weights, Y.numel()), like.dtype, like.device)
         return cfg, params, X, Y, state, weights, masks
 
     @checked
@@ -332,7 +350,7 @@ class TorchBackend:
             with torch.enable_grad():
                 logits, state_T = nn_forward(cfg, leaves, X, state0, names, train=True,
                                              dropout_masks=masks, flat=flat)
-                loss = cross_entropy(logits, Y.T.reshape(-1), weights)  # targets time-major
+                loss = head_loss(cfg, logits, Y.T.reshape(-1), weights)  # targets time-major
             weight_leaves = [w for w in flat if w.requires_grad]
             inputs = weight_leaves + list(leaves.values()) + (list(state0) if state_grads else [])
             grads = torch.autograd.grad(loss, inputs, allow_unused=True, materialize_grads=True)
@@ -345,7 +363,7 @@ class TorchBackend:
             leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
             with torch.enable_grad():
                 logits, state_T = model_forward(cfg, leaves, X, state0, masks)
-                loss = cross_entropy(logits, Y.T.reshape(-1), weights)  # targets time-major
+                loss = head_loss(cfg, logits, Y.T.reshape(-1), weights)  # targets time-major
             inputs = list(leaves.values()) + (list(state0) if state_grads else [])
             grads = torch.autograd.grad(loss, inputs, allow_unused=True, materialize_grads=True)
             named = dict(zip(leaves, grads[: len(leaves)]))

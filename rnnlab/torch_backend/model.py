@@ -77,7 +77,8 @@ def model_forward(cfg: ModelConfig, params: dict, X: torch.Tensor, state: tuple,
     [H_fwd | H_rev] (T, B, H*D), and between layers it is multiplied by the dropout mask.
     """
     S, D, L = cfg.num_states, cfg.num_directions, cfg.num_layers
-    inputs, tokens = X, True
+    # (B, T) ids are gathered; real inputs (B, T, In) are read time-major, (T, B, In)
+    inputs, tokens = (X, True) if cfg.input_size is None else (X.transpose(0, 1), False)
     state_T = []
     for layer in range(L):
         outputs = []
@@ -123,7 +124,7 @@ def _quiet_cudnn_copy():
         yield
 
 
-_KERNELS = {"rnn": _VF.rnn_tanh, "lstm": _VF.lstm, "gru": _VF.gru}
+_KERNELS = {"rnn": _VF.rnn_tanh, "lstm": _VF.lstm, "gru": _VF.gru, "irnn": _VF.rnn_relu}
 
 
 def _nn_kernel(cfg: ModelConfig, inputs, hidden, flat: list, num_layers: int, train: bool):
@@ -132,7 +133,7 @@ def _nn_kernel(cfg: ModelConfig, inputs, hidden, flat: list, num_layers: int, tr
     if cfg.cell == "lstm":
         out, h_T, c_T = _VF.lstm(inputs, hidden, *args)  # out (T, B, H*D)
         return out, (h_T, c_T)
-    return _KERNELS[cfg.cell](inputs, hidden, *args)  # rnn_tanh / gru: (out, h_T)
+    return _KERNELS[cfg.cell](inputs, hidden, *args)  # rnn_tanh / rnn_relu / gru: (out, h_T)
 
 
 def nn_flat(cfg: ModelConfig, params: dict, weight_names: list) -> list:
@@ -192,7 +193,10 @@ def nn_forward(cfg: ModelConfig, params: dict, X: torch.Tensor, state: tuple,
     if flat is None:  # torch.nn's weights as functions of rnnlab's tensors (autograd's)
         weights = nn_weights(cfg, params)
         flat = [weights[name] for name in weight_names]
-    inputs = F.one_hot(X.T, V).to(params["b_q"].dtype)  # (T, B, V): d2l's RNNModel input
+    if cfg.input_size is None:
+        inputs = F.one_hot(X.T, V).to(params["b_q"].dtype)  # (T, B, V): d2l's RNNModel input
+    else:
+        inputs = X.transpose(0, 1)  # (T, B, In): real inputs, time-major
     hidden = stack_state(cfg, state)  # (L*D, B, H), or (h, c)
     with _quiet_cudnn_copy() if inputs.is_cuda else contextlib.nullcontext():
         if dropout_masks is None:
