@@ -23,6 +23,7 @@ import rnnlab
 import rnnlab.data
 import rnnlab.memory
 import rnnlab.params
+import rnnlab.tasks
 import rnnlab.threads
 from rnnlab import cli
 from rnnlab.checkpoint import Checkpoint, check_resume, load_checkpoint, save_checkpoint
@@ -789,6 +790,16 @@ ROWS = [
         ConfigError, r"the torch\.nn module has bias=False; rnnlab's cells have biases"),
     Row("from-nn-linear", lambda c: _from_nn(linear=__import__("torch").nn.Linear(H, V, bias=False)),
         ConfigError, r"the output layer must be an nn\.Linear with a bias"),
+    # ---- long-range memory tasks
+    Row("task-adding-length", lambda c: rnnlab.tasks.adding_problem(100, 1),
+        ConfigError, r"length must be an integer >= 2, got 1"),
+    Row("task-copy-length", lambda c: rnnlab.tasks.copy_task(100, 0),
+        ConfigError, r"length must be a positive integer, got 0"),
+    Row("task-name", lambda c: rnnlab.tasks.make_task("parity", 100, 10),
+        ConfigError, r"unknown name 'parity'; expected one of adding, copy"),
+    Row("task-model-fixed", lambda c: rnnlab.tasks.copy_task(10, 5).model_config("lstm", 8, vocab_size=5),
+        ConfigError, r"the copy task sets vocab_size itself \(its model's inputs and outputs are "
+                     r"the task's\); leave them out"),
     # ---- rnnlab.testing.verify in Python (the command line's rows are below)
     Row("verify-convention-missing", lambda c: _verify(MIN_CHAR),
         SubjectError, r"give the convention of a file: one of cs231n, d2l, torch\.nn, "
