@@ -18,6 +18,7 @@ from .arguments import Number
 from .checks import (
     check_dict,
     check_fits,
+    check_int,
     check_number,
     check_same_keys,
     check_sequence,
@@ -333,6 +334,21 @@ def check_finite_inputs(params: dict, state=(), to_numpy=None) -> None:
         n = bad(s)
         if n:
             raise NonFiniteParamError(f"state[{i}] holds {n} NaN or infinite value(s)")
+
+
+def check_truncate(cfg: ModelConfig, truncate) -> int | None:
+    """``truncate``: None (full BPTT over the window) or k >= 1 steps back, for a model
+    that runs forward in time only (a reverse pass's "back" is the other way)."""
+    if truncate is None:
+        return None
+    k = check_int("truncate", truncate, lo=1)
+    if cfg.bidirectional:
+        exc = ConfigError("truncate stops the gradient k steps back in time, and a "
+                          "bidirectional model's reverse pass runs the other way; use a "
+                          "one-direction model, or truncate=None")
+        exc.argument = "truncate"
+        raise exc
+    return k
 
 
 def _theta(name: str, value) -> float:  # check_theta as a declared check

@@ -413,6 +413,12 @@ def _regression(c: Ctx, X, Y):
                                c.be.begin_state(cfg, B))
 
 
+def _truncated_bidirectional(c: Ctx):
+    cfg = ModelConfig("rnn", V, H, bidirectional=True)
+    return c.be.loss_and_grads(cfg, init_params(cfg), c.X, c.X, c.be.begin_state(cfg, B),
+                               truncate=2)
+
+
 def _connect_without_launcher(c: Ctx):
     pytest.importorskip("torch")
     from rnnlab.torch_backend.distributed import connect
@@ -654,6 +660,12 @@ ROWS = [
     Row("mse-head-width", lambda c: ModelConfig("lstm", V, H, head="mse"),
         ConfigError, r"head='mse' regresses one real number per step, so the output width "
                      r"vocab_size must be 1, got 5"),
+    Row("truncate-zero", lambda c: c.be.loss_and_grads("rnn", c.p, c.X, c.X, c.st, truncate=0),
+        ConfigError, r"truncate must be a positive integer, got 0"),
+    Row("truncate-bidirectional", lambda c: _truncated_bidirectional(c),
+        ConfigError, r"truncate stops the gradient k steps back in time, and a bidirectional "
+                     r"model's reverse pass runs the other way; use a one-direction model, or "
+                     r"truncate=None"),
     # ---- states
     Row("state-not-tuple", lambda c: c.be.forward("rnn", c.p, c.X, c.st[0]),
         ShapeError, r"state must be a tuple of \(B, H\) arrays, got ndarray"),

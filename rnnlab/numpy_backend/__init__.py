@@ -19,6 +19,7 @@ from ..arrays import (
     check_state,
     check_states_of,
     check_tokens,
+    check_truncate,
     check_weights,
     zero_state_shape,
 )
@@ -109,7 +110,7 @@ class NumpyBackend:
 
     @checked
     def loss_and_grads(self, cell, params: dict, X, Y, state: tuple, weights=None,
-                       state_grads: Flag = False, dropout_masks=None):
+                       state_grads: Flag = False, dropout_masks=None, truncate=None):
         """Mean cross-entropy (``head="mse"``: mean squared error against real targets Y
         (B, T)), its gradients by BPTT, the final state (a fresh array). X is (B, T) ids,
         or (B, T, In) reals for a model with ``input_size``; ``weights`` (T*B,),
@@ -117,16 +118,19 @@ class NumpyBackend:
 
         With ``state_grads=True`` a fourth value is returned: dL/d(initial state).
         ``dropout_masks`` (``rnnlab.dropout.dropout_masks``): dropout between layers, for
-        training; None (the default) is no dropout.
+        training; None (the default) is no dropout. ``truncate`` k: each step's loss sends
+        its gradient k steps back at most (d2l 8.7's truncated BPTT inside the window);
+        None (the default): full BPTT.
         """
         cfg, X = self._check(cell, params, X, state)
+        truncate = check_truncate(cfg, truncate)
         Y = self._targets(cfg, Y, X, params["b_q"].dtype)
         weights = check_weights(weights, Y.size)
         masks = check_dropout_masks(cfg, dropout_masks, X.shape[1], X.shape[0])
         if masks is not None:
             masks = tuple(np.asarray(m, dtype=params["b_q"].dtype) for m in masks)
         loss, grads, state_T, dstate0 = loss_and_grads(cfg, params, X, Y, tuple(state), weights,
-                                                       masks)
+                                                       masks, truncate)
         if not np.isfinite(loss):  # only now look for the cause among the inputs
             check_finite_inputs(params, state)
             check_finite_masks(masks)

@@ -34,6 +34,7 @@ from ..arrays import (
     check_state,
     check_states_of,
     check_tokens,
+    check_truncate,
     check_weights,
     shape_items,
     zero_state_shape,
@@ -52,6 +53,7 @@ from .model import (
     nn_forward,
     nn_leaves,
     stack_state,
+    truncated_loss,
     unstack_state,
 )
 from .nn_map import (
@@ -283,6 +285,15 @@ class TorchBackend:
                               dropout_masks=dropout_masks)
         return model_forward(cfg, params, X, state, dropout_masks)
 
+    def _window_forward(self, cfg: ModelConfig):
+        """``forward(params, X, state, masks) -> (logits, state_T)`` of this backend's path,
+        differentiable with respect to ``params`` (truncated BPTT runs it per window)."""
+        if self.impl == "nn":
+            names = self._nn_weight_names(cfg)
+            return lambda p, X, st, m: nn_forward(cfg, p, X, st, names, train=True,
+                                                  dropout_masks=m)
+        return lambda p, X, st, m: model_forward(cfg, p, X, st, m)
+
     def forward(self, cell, params: dict, X, state: tuple):
         """Logits (T*B, V), time-major, and the state after the last step (no autograd)."""
         cfg, params, X, state = self._check(cell, params, X, state)
@@ -331,19 +342,32 @@ class TorchBackend:
 
     @checked
     def loss_and_grads(self, cell, params: dict, X, Y, state: tuple, weights=None,
-                       state_grads: Flag = False, dropout_masks=None):
-        """Mean (weighted) cross-entropy, its gradients by autograd, the final state (detached).
+                       state_grads: Flag = False, dropout_masks=None, truncate=None):
+        """Mean (weighted) cross-entropy (``head="mse"``: squared error), its gradients by
+        autograd, the final state (detached).
 
         With ``state_grads=True`` a fourth value is returned: dL/d(initial state), a tuple.
         Autograd runs on detached aliases of ``params`` (same storage, no copy), so the
         caller's tensors never get a ``.grad`` and may or may not require grad.
         ``dropout_masks`` (``rnnlab.dropout.dropout_masks``, arrays or tensors): dropout
         between layers with exactly these masks, as the numpy backend; None: no dropout.
+        ``truncate`` k: each step's loss sends its gradient k steps back at most
+        (:func:`model.truncated_loss`); None (the default): full BPTT over the window.
         """
         cfg, params, X, Y, state, weights, masks = self._loss_inputs(
             cell, params, X, Y, state, weights, dropout_masks)
+        truncate = check_truncate(cfg, truncate)
         state0 = tuple(s.detach().requires_grad_(state_grads) for s in state)
-        if self.impl == "nn":  # the gradients of torch.nn's own weights, then renamed
+        if truncate is not None and truncate < X.shape[1]:  # autograd over k-step windows
+            leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+            with torch.enable_grad():
+                loss, state_T = truncated_loss(self._window_forward(cfg), cfg, leaves, X, Y,
+                                               state0, weights, masks, truncate)
+            inputs = list(leaves.values()) + (list(state0) if state_grads else [])
+            grads = torch.autograd.grad(loss, inputs, allow_unused=True, materialize_grads=True)
+            named = dict(zip(leaves, grads[: len(leaves)]))
+            dstate = list(grads[len(leaves):])
+        elif self.impl == "nn":  # the gradients of torch.nn's own weights, then renamed
             names = self._nn_weight_names(cfg)
             flat = nn_leaves(cfg, params, names)
             leaves = {k: params[k].detach().requires_grad_(True) for k in ("W_hq", "b_q")}
