@@ -25,14 +25,18 @@ Nothing is downloaded: the same seed gives the same examples on every machine.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
 import numpy as np
 
-from .arguments import Choice, Int, PositiveInt, Seed, checked
+from .arguments import Callback, Choice, Instance, Int, PositiveInt, Seed, checked
+from .backend import AnyBackend
 from .config import ModelConfig, replace_checked
-from .errors import ConfigError
+from .errors import ConfigError, NonFiniteError
+from .numpy_backend.functional import softmax_cross_entropy, squared_error
+from .train import Model, Training, check_diverged, epoch_rng
 
 TASKS = ("adding", "copy")
 COPY_SYMBOLS = 8  # the symbols to remember are ids 1 .. 8
@@ -132,3 +136,93 @@ def make_task(name: Annotated[str, Choice(TASKS)], num_examples: PositiveInt,
               length: PositiveInt, seed: Annotated[int, Seed()] = 0) -> Task:
     """``adding_problem`` or ``copy_task`` by name (what ``--task`` chooses)."""
     return (adding_problem if name == "adding" else copy_task)(num_examples, length, seed)
+
+
+# ------------------------------------------------------------------------------ training
+
+AnyTask = Annotated[Task, Instance(Task, "a Task", hint=" (rnnlab.tasks.make_task(...))")]
+
+
+def _steps_back(name: str, value) -> int | None:  # truncate: None (full BPTT) or k >= 1
+    return None if value is None else Int(lo=1)(name, value)
+
+
+def check_task_model(cfg: ModelConfig, task: Task) -> None:
+    """The model reads the task's inputs and writes its targets."""
+    want = task.model_config(cfg.cell, cfg.num_hiddens)
+    got = (cfg.vocab_size, cfg.input_size, cfg.head)
+    if got != (want.vocab_size, want.input_size, want.head):
+        raise ConfigError(
+            f"the {task.name} task needs a model with (vocab_size, input_size, head) = "
+            f"{(want.vocab_size, want.input_size, want.head)}, got {got}; make it with "
+            "task.model_config(cell, num_hiddens)")
+
+
+@checked
+def task_loss(backend: AnyBackend, cfg: Model, params: dict, task: AnyTask,
+              batch_size: PositiveInt = 256) -> float:
+    """The task's loss on all its examples, from a zero state (the number its baseline
+    is stated in): the mean of the per-batch losses, weighted by their rows."""
+    check_task_model(cfg, task)
+    total, rows = 0.0, 0
+    for start in range(0, len(task.X), batch_size):
+        X, Y = task.X[start:start + batch_size], task.Y[start:start + batch_size]
+        B = len(X)
+        logits, _ = backend.forward(cfg, params, X, backend.begin_state(cfg, B))
+        logits = np.asarray(backend.to_numpy({"logits": logits})["logits"], np.float64)
+        targets = Y.T.reshape(-1)  # (T*B,): time-major, as the logits' rows
+        loss_fn = squared_error if cfg.head == "mse" else softmax_cross_entropy
+        total += loss_fn(logits, targets, task.weights(B))[0] * B
+        rows += B
+    return total / rows
+
+
+@dataclass
+class TaskEpoch:
+    epoch: int  # 1-based
+    loss: float  # mean training loss over the epoch's batches
+    test_loss: float  # task_loss on the held-out examples (the training ones if none)
+    grad_norm_mean: float  # mean global gradient norm before clipping
+    seconds: float
+
+
+@checked
+def train_task(backend: AnyBackend, cfg: Model, params: dict, task: AnyTask, tcfg: Training,
+               test: Annotated[Task | None, Instance(Task, "a Task", optional=True)] = None,
+               truncate: Annotated[int | None, _steps_back] = None,
+               on_epoch: Callback = None) -> list[TaskEpoch]:
+    """Train ``params`` in place on a memory task; one :class:`TaskEpoch` per epoch.
+
+    Every batch starts from a zero state (the examples are independent sequences) and
+    reads the loss where the task's answer is (``task.weights``). ``truncate`` k stops
+    each step's gradient k steps back (``loss_and_grads(truncate=k)``). From ``tcfg``:
+    ``num_epochs``, ``batch_size``, ``lr``, ``optimizer``, ``clip_theta`` and ``seed``
+    (the order of the examples in epoch e derives from it, as ``train``'s partition).
+    """
+    check_task_model(cfg, task)
+    B = tcfg.batch_size
+    if len(task.X) < B:
+        raise ConfigError(f"the {task.name} task has {len(task.X)} examples, fewer than "
+                          f"batch_size={B}; make more examples or use a smaller batch")
+    optimizer = backend.make_optimizer(tcfg.optimizer, params, tcfg.lr)
+    weights = task.weights(B)  # (T*B,)
+    history = []
+    for epoch in range(tcfg.num_epochs):
+        start, losses, norms = time.perf_counter(), [], []
+        for i, (X, Y) in enumerate(task.batches(B, epoch_rng(tcfg.seed, epoch))):
+            loss, grads, _ = backend.loss_and_grads(cfg, params, X, Y, backend.begin_state(cfg, B),
+                                                    weights=weights, truncate=truncate)
+            check_diverged(loss, f"epoch {epoch + 1}, batch {i + 1}")
+            norms.append(backend.clip_grads(grads, tcfg.theta))
+            if not math.isfinite(norms[-1]):
+                raise NonFiniteError(f"gradient norm became {norms[-1]} at epoch {epoch + 1}, "
+                                     f"batch {i + 1}; try a smaller --lr or --clip")
+            optimizer.step(grads)
+            losses.append(loss)
+        stats = TaskEpoch(epoch + 1, float(np.mean(losses)),
+                          task_loss(backend, cfg, params, test if test is not None else task),
+                          float(np.mean(norms)), time.perf_counter() - start)
+        history.append(stats)
+        if on_epoch is not None:
+            on_epoch(stats)
+    return history

@@ -812,6 +812,17 @@ ROWS = [
     Row("task-model-fixed", lambda c: rnnlab.tasks.copy_task(10, 5).model_config("lstm", 8, vocab_size=5),
         ConfigError, r"the copy task sets vocab_size itself \(its model's inputs and outputs are "
                      r"the task's\); leave them out"),
+    Row("task-model-mismatch", lambda c: rnnlab.tasks.train_task(
+            c.be, ModelConfig("lstm", 10, 4), init_params(ModelConfig("lstm", 10, 4)),
+            rnnlab.tasks.adding_problem(20, 5), TrainConfig(num_epochs=1, batch_size=4)),
+        ConfigError, r"the adding task needs a model with \(vocab_size, input_size, head\) = "
+                     r"\(1, 2, 'mse'\), got \(10, None, 'softmax'\); make it with "
+                     r"task.model_config\(cell, num_hiddens\)"),
+    Row("task-few-examples", lambda c: rnnlab.tasks.train_task(
+            c.be, ModelConfig("lstm", 10, 4), init_params(ModelConfig("lstm", 10, 4)),
+            rnnlab.tasks.copy_task(20, 5), TrainConfig(num_epochs=1, batch_size=32)),
+        ConfigError, r"the copy task has 20 examples, fewer than batch_size=32; make more "
+                     r"examples or use a smaller batch"),
     # ---- rnnlab.testing.verify in Python (the command line's rows are below)
     Row("verify-convention-missing", lambda c: _verify(MIN_CHAR),
         SubjectError, r"give the convention of a file: one of cs231n, d2l, torch\.nn, "
