@@ -304,3 +304,11 @@ def test_a_softmax_model_refuses_real_targets():
     with pytest.raises(ShapeError, match="Y must hold integer token ids"):
         NP64.loss_and_grads(cfg, params, np.zeros((2, 3, 2)), np.zeros((2, 3)),
                             NP64.begin_state(cfg, 2))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_rnnlab_gradcheck_knows_the_irnn(backend, capsys):
+    from rnnlab import cli
+    assert cli.main(["gradcheck", "--cell", "irnn", "--backend", backend]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"gradcheck irnn on {backend}") and "(ok, tolerance" in out
