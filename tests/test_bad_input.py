@@ -754,7 +754,7 @@ ROWS = [
         ParamError, r"gradient 'W_hh' must be a float NumPy array, got dtype int64"),
     # ---- configuration
     Row("model-cell", lambda c: ModelConfig("cnn", V, H),
-        ConfigError, r"unknown cell 'cnn'; expected one of rnn, lstm, gru"),
+        ConfigError, r"unknown cell 'cnn'; expected one of rnn, lstm, gru, irnn"),
     Row("model-hidden", lambda c: ModelConfig("rnn", V, 0),
         ConfigError, r"num_hiddens must be a positive integer, got 0"),
     Row("model-dropout", lambda c: ModelConfig("rnn", V, H, dropout=1.0),

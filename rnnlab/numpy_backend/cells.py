@@ -100,7 +100,7 @@ def irnn_backward(dHs, dstate, cache: IRNNCache):
         np.add(dHs[t], dH_next, out=dZ[t])  # dH_t = dHs[t] + dH_next: H_t feeds the output at t and H_{t+1}
         dZ[t] *= active[t]  # dZ_t = dH_t ⊙ [H_t > 0]
         np.matmul(dZ[t], W_hh.T, out=dH_next)  # dH_next ← dZ_t W_hhᵀ: into H_{t-1}
-    # dW_hh += H_{t-1}ᵀ dZ_t for every t, summed as one (H, T*B) @ (T*B, H) product
+    # dW_hh += H_{t-1}ᵀ dZ_t over all steps, as rnn_backward sums it: one matmul
     dW_hh = Hs[:-1].reshape(-1, H).T @ dZ.reshape(-1, H)  # (H, H)
     return dZ, dW_hh, (dH_next,)
 
