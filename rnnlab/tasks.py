@@ -206,12 +206,13 @@ def train_task(backend: AnyBackend, cfg: Model, params: dict, task: AnyTask, tcf
                           f"batch_size={B}; make more examples or use a smaller batch")
     optimizer = backend.make_optimizer(tcfg.optimizer, params, tcfg.lr)
     weights = task.weights(B)  # (T*B,)
+    cut = {} if truncate is None else {"truncate": truncate}  # a backend without it: full BPTT only
     history = []
     for epoch in range(tcfg.num_epochs):
         start, losses, norms = time.perf_counter(), [], []
         for i, (X, Y) in enumerate(task.batches(B, epoch_rng(tcfg.seed, epoch))):
             loss, grads, _ = backend.loss_and_grads(cfg, params, X, Y, backend.begin_state(cfg, B),
-                                                    weights=weights, truncate=truncate)
+                                                    weights=weights, **cut)
             check_diverged(loss, f"epoch {epoch + 1}, batch {i + 1}")
             norms.append(backend.clip_grads(grads, tcfg.theta))
             if not math.isfinite(norms[-1]):
