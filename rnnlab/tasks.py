@@ -45,7 +45,7 @@ BLANK, DELIMITER = 0, COPY_SYMBOLS + 1  # id 0: nothing to read or write; id 9: 
 COPY_VOCAB = COPY_SYMBOLS + 2  # blank, the eight symbols, the delimiter
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: arrays have no single truth value
 class Task:
     """Examples of one task and how their loss is read."""
 
