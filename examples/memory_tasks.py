@@ -2,7 +2,7 @@
 truncation lengths, with a table of the final held-out loss against the task's baseline.
 
     python examples/memory_tasks.py --task adding --length 50 --cells rnn irnn lstm gru
-    python examples/memory_tasks.py --task adding --length 50 --cells lstm --truncate 5 25
+    python examples/memory_tasks.py --task adding --length 50 --cells lstm --truncate 5 25 --plot a.png
     python examples/memory_tasks.py --quick      # seconds: an LSTM on a short adding problem
 
 The settings follow Le, Jaitly & Hinton (2015) where a CPU allows: one layer, gradient
@@ -21,8 +21,8 @@ from rnnlab.tasks import make_task, train_task
 from rnnlab.train import TrainConfig
 
 
-def run(args, cell: str, truncate: int | None) -> tuple[float, float]:
-    """Final held-out loss and seconds of one training run."""
+def run(args, cell: str, truncate: int | None) -> tuple[list, float]:
+    """Held-out loss per epoch and seconds of one training run."""
     task = make_task(args.task, args.examples, args.length, seed=args.seed)
     test = make_task(args.task, 500, args.length, seed=args.seed + 1)
     cfg = task.model_config(cell, args.hidden)
@@ -38,7 +38,7 @@ def run(args, cell: str, truncate: int | None) -> tuple[float, float]:
                          on_epoch=lambda s: print(f"  {cell} truncate={truncate}: epoch "
                                                   f"{s.epoch} loss {s.test_loss:.4f}",
                                                   flush=True) if args.verbose else None)
-    return history[-1].test_loss, time.perf_counter() - start
+    return [h.test_loss for h in history], time.perf_counter() - start
 
 
 def main() -> int:
@@ -56,6 +56,7 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", default="numpy")
     p.add_argument("--verbose", action="store_true", help="print every epoch's loss")
+    p.add_argument("--plot", default=None, help="draw the curves and the baseline to this PNG")
     p.add_argument("--quick", action="store_true", help="a few seconds: lstm, T=10")
     args = p.parse_args()
     if args.quick:
@@ -66,12 +67,18 @@ def main() -> int:
     rows = [(cell, None) for cell in args.cells] + [(args.cells[0], k) for k in args.truncate]
     print("| cell | truncate | final loss | / baseline | seconds |")
     print("| --- | --- | --- | --- | --- |")
-    results = {}
+    results, curves = {}, {}
     for cell, k in rows:
-        loss, seconds = run(args, cell, k)
-        results[cell, k] = loss
+        losses, seconds = run(args, cell, k)
+        loss = results[cell, k] = losses[-1]
+        curves[cell if k is None else f"{cell} truncate={k}"] = losses
         print(f"| {cell} | {k or 'none'} | {loss:.4f} | {loss / baseline:.2f} | {seconds:.0f} |",
               flush=True)
+    if args.plot:
+        from rnnlab.plot import plot_task_losses  # matplotlib only when a plot is asked for
+
+        print("drew", plot_task_losses(curves, baseline, args.plot,
+                                       f"{args.task}, T={args.length}, H={args.hidden}"))
     if args.quick:  # the gated cell must have learned the task
         assert results["lstm", None] < 0.25 * baseline, results
     return 0

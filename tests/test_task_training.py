@@ -70,3 +70,11 @@ def test_task_training_refuses_a_model_that_does_not_fit():
                    truncate=0)
     assert task_loss(NP, cfg, init_params(cfg), task) == pytest.approx(
         float(np.mean(task.Y[:, -1] ** 2)), rel=1e-3)  # outputs near 0 at init: the mean of y²
+
+
+def test_the_loss_curves_are_drawn_against_the_baseline(tmp_path):
+    pytest.importorskip("matplotlib")
+    from rnnlab.plot import plot_task_losses
+    path = plot_task_losses({"lstm": [0.2, 0.1, 0.01], "lstm truncate=2": [0.2, 0.17, 0.16],
+                             "irnn": [0.3, 0.2, 0.05]}, 1 / 6, tmp_path / "adding.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
