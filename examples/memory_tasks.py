@@ -17,6 +17,7 @@ import argparse
 import time
 
 import rnnlab
+from rnnlab.errors import NonFiniteError
 from rnnlab.tasks import make_task, train_task
 from rnnlab.train import TrainConfig
 
@@ -33,12 +34,19 @@ def run(args, cell: str, truncate: int | None) -> tuple[list, float]:
     params = be.from_numpy(rnnlab.init_params(cfg, seed=args.seed, init=init))
     tcfg = TrainConfig(num_epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                        optimizer="adam", clip_theta=1.0, seed=args.seed)
-    start = time.perf_counter()
-    history = train_task(be, cfg, params, task, tcfg, test=test, truncate=truncate,
-                         on_epoch=lambda s: print(f"  {cell} truncate={truncate}: epoch "
-                                                  f"{s.epoch} loss {s.test_loss:.4f}",
-                                                  flush=True) if args.verbose else None)
-    return [h.test_loss for h in history], time.perf_counter() - start
+    start, losses = time.perf_counter(), []
+
+    def on_epoch(s):
+        losses.append(s.test_loss)
+        if args.verbose:
+            print(f"  {cell} truncate={truncate}: epoch {s.epoch} loss {s.test_loss:.4f}", flush=True)
+
+    try:
+        train_task(be, cfg, params, task, tcfg, test=test, truncate=truncate, on_epoch=on_epoch)
+    except NonFiniteError as exc:  # the IRNN can blow up: reported as a result, not a crash
+        print(f"  {cell} truncate={truncate}: {exc}", flush=True)
+        losses.append(float("nan"))
+    return losses, time.perf_counter() - start
 
 
 def main() -> int:

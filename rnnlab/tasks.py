@@ -213,7 +213,11 @@ def train_task(backend: AnyBackend, cfg: Model, params: dict, task: AnyTask, tcf
         for i, (X, Y) in enumerate(task.batches(B, epoch_rng(tcfg.seed, epoch))):
             loss, grads, _ = backend.loss_and_grads(cfg, params, X, Y, backend.begin_state(cfg, B),
                                                     weights=weights, **cut)
-            check_diverged(loss, f"epoch {epoch + 1}, batch {i + 1}")
+            where = f"epoch {epoch + 1}, batch {i + 1}"
+            if cfg.head == "softmax":
+                check_diverged(loss, where)  # NaN, inf, or a perplexity that overflows
+            elif not math.isfinite(loss):  # a squared error has no perplexity to overflow
+                raise NonFiniteError(f"loss became {loss} at {where}; try a smaller --lr or --clip")
             norms.append(backend.clip_grads(grads, tcfg.theta))
             if not math.isfinite(norms[-1]):
                 raise NonFiniteError(f"gradient norm became {norms[-1]} at epoch {epoch + 1}, "

@@ -78,3 +78,15 @@ def test_the_loss_curves_are_drawn_against_the_baseline(tmp_path):
     path = plot_task_losses({"lstm": [0.2, 0.1, 0.01], "lstm truncate=2": [0.2, 0.17, 0.16],
                              "irnn": [0.3, 0.2, 0.05]}, 1 / 6, tmp_path / "adding.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_large_but_finite_squared_error_is_not_called_divergence():
+    """A perplexity overflows past 709 nats; a squared error has no such bound, so only
+    NaN or inf stops a regression run (an IRNN's first batches can be far off)."""
+    task = adding_problem(40, 5)
+    cfg = task.model_config("irnn", 4)
+    params = init_params(cfg)
+    params["b_q"][:] = 100.0  # answers of 100 for sums in [0, 2]: an MSE near 1e4
+    history = train_task(NP, cfg, params, task, TrainConfig(num_epochs=1, lr=1e-9,
+                                                            batch_size=20, optimizer="sgd"))
+    assert 709.78 < history[0].loss < 1e5
