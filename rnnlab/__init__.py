@@ -8,7 +8,8 @@ contracts in pyproject.toml, checked by tests/test_layers.py)::
     7  cli                    one module per command
     6  testing                the spec as a product: rnnlab verify
     5  checkpoint  runs  plot                                     save, load, list, draw
-       train  generate  gradcheck  gradient_reach                 the backend-neutral pipeline
+       generate  gradcheck  gradient_reach  tasks                 the backend-neutral pipeline;
+   train                                                      tasks: adding, copy
        data  distributed  threads  schedule  runlock              corpora, ranks, threads
     4  backend                the registry: get_backend, check_backend
     3  torch_backend          autograd twin, nn.* fast path, DDP (reuses the spec's optimisers' checks)

@@ -18,6 +18,7 @@ from .arguments import Number
 from .checks import (
     check_dict,
     check_fits,
+    check_int,
     check_number,
     check_same_keys,
     check_sequence,
@@ -97,6 +98,43 @@ def check_tokens(X, vocab_size: int | None, name: str = "X") -> np.ndarray:
     if hi > np.iinfo(np.int64).max:  # uint64 ids that int64 cannot hold
         raise ShapeError(f"{name} holds token id {hi}, too large for int64")
     return arr.astype(np.int64, copy=False)
+
+
+def _real_array(value, name: str, what: str) -> np.ndarray:
+    arr = host_array(value, name)
+    if arr.dtype == bool or arr.dtype.kind not in "fiu":
+        raise ShapeError(f"{name} must hold real numbers ({what}), got dtype {arr.dtype}")
+    return arr
+
+
+def check_inputs(X, input_size: int, name: str = "X") -> np.ndarray:
+    """Real inputs (B, T, In) of a model with ``input_size`` In, every entry finite.
+
+    Token ids (B, T) are what a model without ``input_size`` reads; a model with one reads
+    a vector of In reals per step (the adding problem's number and marker).
+    """
+    arr = _real_array(X, name, f"a (batch, steps, {input_size}) array of inputs")
+    if arr.ndim != 3 or arr.shape[2] != input_size:
+        raise ShapeError(f"{name} must be a (batch, steps, {input_size}) array of real inputs "
+                         f"(the model's input_size is {input_size}), got shape {arr.shape}")
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ShapeError(f"{name} has an empty dimension: shape {arr.shape}")
+    bad = arr.size - int(np.isfinite(arr).sum()) if arr.dtype.kind == "f" else 0
+    if bad:
+        raise ShapeError(f"{name} holds {bad} NaN or infinite value(s); inputs must be finite")
+    return arr
+
+
+def check_real_targets(Y, shape: tuple, name: str = "Y") -> np.ndarray:
+    """Real targets (B, T) of the squared-error head, one per step, every entry finite."""
+    arr = _real_array(Y, name, "one real target per step")
+    if arr.shape != tuple(shape):
+        raise ShapeError(f"{name} must be a (batch, steps) array of real targets, shape "
+                         f"{tuple(shape)} to match X, got shape {arr.shape}")
+    bad = arr.size - int(np.isfinite(arr).sum()) if arr.dtype.kind == "f" else 0
+    if bad:
+        raise ShapeError(f"{name} holds {bad} NaN or infinite value(s); targets must be finite")
+    return arr
 
 
 def check_weights(weights, n: int):
@@ -296,6 +334,21 @@ def check_finite_inputs(params: dict, state=(), to_numpy=None) -> None:
         n = bad(s)
         if n:
             raise NonFiniteParamError(f"state[{i}] holds {n} NaN or infinite value(s)")
+
+
+def check_truncate(cfg: ModelConfig, truncate) -> int | None:
+    """``truncate``: None (full BPTT over the window) or k >= 1 steps back, for a model
+    that runs forward in time only (a reverse pass's "back" is the other way)."""
+    if truncate is None:
+        return None
+    k = check_int("truncate", truncate, lo=1)
+    if cfg.bidirectional:
+        exc = ConfigError("truncate stops the gradient k steps back in time, and a "
+                          "bidirectional model's reverse pass runs the other way; use a "
+                          "one-direction model, or truncate=None")
+        exc.argument = "truncate"
+        raise exc
+    return k
 
 
 def _theta(name: str, value) -> float:  # check_theta as a declared check

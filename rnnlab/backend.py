@@ -36,7 +36,8 @@ class Backend(Protocol):
     def loss_and_grads(self, cell, params: dict, X, Y, state: tuple, weights=None,
                        state_grads: bool = False, dropout_masks=None) -> tuple: ...
     # (loss, grads, state[, dstate0]); dropout_masks: rnnlab.dropout.dropout_masks(...) or
-    # None (no dropout); forward never applies dropout
+    # None (no dropout); forward never applies dropout. The numpy and torch backends also
+    # take truncate=k: each step's gradient stops k steps back (None: full BPTT)
 
     def clip_grads(self, grads: dict, theta: float) -> float: ...  # pre-clip global norm
 

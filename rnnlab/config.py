@@ -13,7 +13,10 @@ from typing import Any
 from .checks import check_bool, check_choice, check_int, check_number
 from .errors import ConfigError
 
-CELLS = ("rnn", "lstm", "gru")
+CELLS = ("rnn", "lstm", "gru", "irnn")
+# softmax: cross-entropy over V classes (language models, the copy task); mse: one real
+# per step, squared error (the adding problem)
+HEADS = ("softmax", "mse")
 GRU_FORMS = ("d2l", "torch")
 # sgd: d2l's sgd; adam, adagrad: torch.optim's rules; adagrad-minchar: min-char-rnn's update
 OPTIMIZERS = ("sgd", "adam", "adagrad", "adagrad-minchar")
@@ -21,13 +24,15 @@ OPTIMIZERS = ("sgd", "adam", "adagrad", "adagrad-minchar")
 
 @dataclass(frozen=True)
 class ModelConfig:
-    cell: str = "lstm"  # "rnn" | "lstm" | "gru"
-    vocab_size: int = 28  # V: one-hot input width and logits width (time machine: 28)
+    cell: str = "lstm"  # "rnn" | "lstm" | "gru" | "irnn" (ReLU, W_hh = I at init: Le et al. 2015)
+    vocab_size: int = 28  # V: logits width, and the one-hot input width unless input_size is set
     num_hiddens: int = 256  # H: width of every hidden state (d2l uses 256 for ch. 8/9)
     num_layers: int = 1  # stacked layers; layer k+1 reads layer k's hidden states
     gru_form: str = "d2l"  # "d2l": (R*H) @ W_hh;  "torch": R * (H @ W_hh + b_hn)
     dropout: float = 0.0  # dropout on the outputs of every layer but the last (training only); needs num_layers >= 2
     bidirectional: bool = False  # a reverse-time pass per layer, outputs concatenated
+    input_size: int | None = None  # None: token ids (B, T) read one-hot; In: real inputs (B, T, In)
+    head: str = "softmax"  # "softmax": cross-entropy; "mse": squared error on one real (V = 1)
 
     def __post_init__(self) -> None:
         check_choice("cell", self.cell, CELLS)
@@ -37,6 +42,15 @@ class ModelConfig:
         object.__setattr__(self, "dropout",
                            check_number("dropout", self.dropout, lo=0, hi=1, hi_open=True))
         object.__setattr__(self, "bidirectional", check_bool("bidirectional", self.bidirectional))
+        if self.input_size is not None:
+            object.__setattr__(self, "input_size", check_int("input_size", self.input_size, lo=1))
+        check_choice("head", self.head, HEADS)
+        if self.head == "mse" and self.vocab_size != 1:  # one real per step, as the targets
+            exc = ConfigError(
+                f"head='mse' regresses one real number per step, so the output width "
+                f"vocab_size must be 1, got {self.vocab_size}")
+            exc.argument = "vocab_size"
+            raise exc
         if self.dropout > 0 and self.num_layers == 1:  # refused, not ignored as torch.nn does
             exc = ConfigError(
                 f"dropout={self.dropout:g} acts between stacked layers, and a model with "
@@ -55,7 +69,17 @@ class ModelConfig:
         return 2 if self.cell == "lstm" else 1
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields as a dict; ``input_size`` and ``head`` only where they differ from
+        their defaults, so a language model's record (a checkpoint's metadata) is the same
+        as before those fields existed and older rnnlab versions still read it."""
+        d = dataclasses.asdict(self)
+        for name, default in _QUIET_DEFAULTS.items():
+            if d[name] == default:
+                del d[name]
+        return d
+
+
+_QUIET_DEFAULTS = {"input_size": None, "head": "softmax"}  # left out of to_dict() at these
 
 
 def replace_checked(cfg: Any, **changes: Any) -> Any:

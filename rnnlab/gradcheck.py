@@ -84,7 +84,9 @@ def gradcheck(backend, cfg: ModelConfig, params: dict, X, Y, state: tuple, weigh
 
 
 def random_problem(cfg: ModelConfig, batch_size: int, num_steps: int, seed: int = 0):
-    """Random params (non-zero biases, weights of scale 0.5), tokens, state and weights."""
+    """Random params (non-zero biases, weights of scale 0.5), inputs, targets, state and
+    weights: token ids X and Y (B, T), or, for a model with ``input_size``, real inputs X
+    (B, T, In) ~ N(0, 1), and, for ``head="mse"``, real targets Y (B, T) ~ N(0, 1)."""
     check_instance("cfg", cfg, ModelConfig)
     batch_size = check_int("batch_size", batch_size, 1)
     num_steps = check_int("num_steps", num_steps, 1)
@@ -97,8 +99,14 @@ def random_problem(cfg: ModelConfig, batch_size: int, num_steps: int, seed: int 
     params = init_params(cfg, seed=seed, dtype=np.float64)
     for k in params:
         params[k] = rng.standard_normal(params[k].shape) * 0.5  # (shape of k)
-    X = rng.integers(0, cfg.vocab_size, (batch_size, num_steps))  # (B, T)
-    Y = rng.integers(0, cfg.vocab_size, (batch_size, num_steps))  # (B, T)
+    if cfg.input_size is None:
+        X = rng.integers(0, cfg.vocab_size, (batch_size, num_steps))  # (B, T)
+    else:
+        X = rng.standard_normal((batch_size, num_steps, cfg.input_size))  # (B, T, In)
+    if cfg.head == "softmax":
+        Y = rng.integers(0, cfg.vocab_size, (batch_size, num_steps))  # (B, T)
+    else:
+        Y = rng.standard_normal((batch_size, num_steps))  # (B, T)
     n = cfg.num_layers * cfg.num_directions * cfg.num_states
     state = tuple(rng.standard_normal((batch_size, cfg.num_hiddens)) for _ in range(n))
     weights = rng.uniform(0.1, 2.0, batch_size * num_steps)  # (T*B,)

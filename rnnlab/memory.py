@@ -42,7 +42,7 @@ from .config import ModelConfig
 from .errors import ConfigError
 from .params import check_dtype, layer_input_size, param_count, param_shapes, units  # noqa: F401  (param_count: rnnlab.memory.param_count)
 
-GATE_COUNT = {"rnn": 1, "lstm": 4, "gru": 3}
+GATE_COUNT = {"rnn": 1, "lstm": 4, "gru": 3, "irnn": 1}
 OPTIMIZER_SLOTS = {"sgd": 0, "adagrad": 1, "adagrad-minchar": 1, "adam": 2}  # arrays of parameter size per parameter
 INT64 = 8  # bytes of a token id
 
@@ -208,7 +208,7 @@ def _numpy_cell_backward(led: _Ledger, cell, u, T, B, H, item, gru_torch):
         led.transient(4 * B * H * item)  # dH, dC, dH_next, dC_next
         led.alloc(f"dW_h{u}", H * 4 * H * item)
         led.free(f"K{u}")
-    elif cell == "rnn":
+    elif cell in ("rnn", "irnn"):  # irnn's ReLU' is a bool array, counted at rnn's tanh' size
         led.alloc(f"dtanh{u}", N * H * item)
         led.alloc(f"dZ{u}", N * H * item)
         led.alloc(f"dW_h{u}", H * H * item)
@@ -308,7 +308,7 @@ def _torch_step(cfg: ModelConfig, B: int, T: int, item: int, impl: str, paramete
         In = layer_input_size(cfg, layer)
         if impl == "scratch":
             per_unit = {"rnn": (T + 1) * B * H, "lstm": 7 * N * H + 2 * B * H,
-                        "gru": 6 * N * H + B * H}[cfg.cell]
+                        "gru": 6 * N * H + B * H, "irnn": (T + 1) * B * H}[cfg.cell]
             saved += per_unit * item + H * G * H * item  # + the fused W_h
             saved += N * H * item  # torch.stack of the outputs, read by the next matmul
             if layer > 0:
@@ -317,7 +317,7 @@ def _torch_step(cfg: ModelConfig, B: int, T: int, item: int, impl: str, paramete
                 saved += N * INT64  # embedding keeps the token ids
         else:
             per_unit = {"rnn": (T + 1) * B * H, "lstm": 17 * (T + 1) * B * H,
-                        "gru": 7 * N * H}[cfg.cell]
+                        "gru": 7 * N * H, "irnn": (T + 1) * B * H}[cfg.cell]
             saved += per_unit * item + G * H * item  # + bias_hh (the weights are the params')
             if layer > 0:
                 saved += N * In * item  # the layer below's outputs, this layer's inputs

@@ -11,9 +11,11 @@ lstm   ``W_xi W_hi b_i``, ``W_xf W_hf b_f``, ``W_xo W_ho b_o``,             i f 
        ``W_xc W_hc b_c``
 gru    ``W_xz W_hz b_z``, ``W_xr W_hr b_r``, ``W_xh W_hh b_h``              z r h
        (+ ``b_hn (H)`` in the torch form)
+irnn   ``W_xh (V,H) W_hh (H,H) b_h (H)``, the rnn's names (ReLU, W_hh = I)   h
 all    ``W_hq (H*D, V) b_q (V)``: the output layer, D = 2 if bidirectional
 =====  ===================================================================  ==========
 
+A model with ``input_size`` In reads real inputs: its layer-0 ``W_x*`` are (In, H).
 Layer k > 0 appends ``_l{k}`` and reads the (B, H*D) outputs of layer k-1, so its
 ``W_x*`` are (H*D, H). The reverse direction of a bidirectional layer appends ``_rev``
 after that: ``W_xh_l1_rev``. A one-layer, one-direction model has exactly d2l's names.
@@ -44,9 +46,10 @@ from .checks import (
 from .config import CELLS, ModelConfig, replace_checked
 from .errors import ConfigError, ParamError
 
-GATES = {"rnn": ("h",), "lstm": ("i", "f", "o", "c"), "gru": ("z", "r", "h")}
-TORCH_GATES = {"rnn": ("h",), "lstm": ("i", "f", "c", "o"), "gru": ("r", "z", "h")}
-TORCH_MODULE = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+GATES = {"rnn": ("h",), "lstm": ("i", "f", "o", "c"), "gru": ("z", "r", "h"), "irnn": ("h",)}
+TORCH_GATES = {"rnn": ("h",), "lstm": ("i", "f", "c", "o"), "gru": ("r", "z", "h"),
+               "irnn": ("h",)}
+TORCH_MODULE = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU", "irnn": "RNN"}  # irnn: relu
 DTYPES = (np.float32, np.float64)
 INITS = ("d2l", "torch")  # N(0, 0.01²) and zero biases | U(±1/√H) as torch.nn
 
@@ -57,7 +60,11 @@ def suffix(layer: int, direction: int = 0) -> str:
 
 
 def layer_input_size(cfg: ModelConfig, layer: int) -> int:
-    return cfg.vocab_size if layer == 0 else cfg.num_hiddens * cfg.num_directions
+    """Rows of a layer's ``W_x*``: V one-hot columns (or ``input_size`` reals) for layer 0,
+    the H*D outputs of the layer below for the others."""
+    if layer > 0:
+        return cfg.num_hiddens * cfg.num_directions
+    return cfg.vocab_size if cfg.input_size is None else cfg.input_size
 
 
 def units(cfg: ModelConfig) -> Iterator[tuple[int, int]]:
@@ -113,6 +120,9 @@ def init_params(
     biases zero. ``init="torch"``: what ``torch.nn.RNN/LSTM/GRU`` + ``nn.Linear`` do,
     every recurrent weight and bias ``U(-1/√H, 1/√H)``, the output layer
     ``U(-1/√(H·D), 1/√(H·D))``; d2l's deep-RNN chapter trains its stacked LSTM from this.
+    The IRNN (``cell="irnn"``, Le, Jaitly & Hinton 2015) starts with every ``W_hh`` the
+    identity under both; with ``init="d2l"`` its other weights are the paper's
+    ``N(0, 0.001²)`` instead of 0.01, biases zero.
     (With d2l's 0.01, a stacked model's layers pass each other signals of ~1e-4 and SGD
     sits for hundreds of epochs at the unigram perplexity; see docs/recurrent_family.md.)
 
@@ -140,6 +150,7 @@ def init_params(
                f"{cfg.num_layers:,} layer(s) and V={cfg.vocab_size:,}",
                "use a smaller hidden size (--hidden) or fewer layers (--num-layers)")
     rng = np.random.default_rng(seed)
+    scale = 0.001 if cfg.cell == "irnn" else 0.01  # Le et al.'s N(0, 0.001²); d2l's 0.01
     params = {}
     for name, shape in param_shapes(cfg).items():
         if init == "torch":
@@ -147,9 +158,11 @@ def init_params(
             bound = 1.0 / np.sqrt(fan_in)
             params[name] = rng.uniform(-bound, bound, shape).astype(dtype)  # shape
         elif name.startswith("W_"):
-            params[name] = (rng.standard_normal(shape) * 0.01).astype(dtype)  # shape
+            params[name] = (rng.standard_normal(shape) * scale).astype(dtype)  # shape
         else:
             params[name] = np.zeros(shape, dtype=dtype)  # biases start at zero
+        if cfg.cell == "irnn" and name.startswith("W_hh"):  # drawn above all the same, so
+            params[name] = np.eye(shape[0], dtype=dtype)  # (H, H): every rng draw stays put
     return params
 
 
@@ -184,8 +197,12 @@ def infer_config(cell: str, params: dict) -> ModelConfig:
         layers += 1
     bidirectional = f"W_h{GATES[cell][0]}_rev" in params
     gru_form = "torch" if "b_hn" in params else "d2l"
+    # a layer-0 W_x of In != V rows reads real inputs; In == V reads as token ids (pass a
+    # ModelConfig to say otherwise, and to say head="mse", which no name or shape tells)
+    W_x = params.get(f"W_x{GATES[cell][0]}")
+    rows = int(np.shape(W_x)[0]) if W_x is not None and len(np.shape(W_x)) == 2 else V
     return ModelConfig(cell, V, H, num_layers=layers, bidirectional=bidirectional,
-                       gru_form=gru_form)
+                       gru_form=gru_form, input_size=None if rows in (0, V) else rows)
 
 
 def as_model_config(cell: "str | ModelConfig", params: dict | None = None) -> ModelConfig:

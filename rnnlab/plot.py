@@ -1,5 +1,5 @@
 """The PNGs rnnlab writes: perplexity curves, several runs compared, gradient norms over
-training, gradient flow.
+training, gradient flow, a memory task's loss against its baseline.
 
 matplotlib is optional (``pip install matplotlib``); it is imported inside each
 function, with the non-interactive Agg backend, and every PNG is written atomically.
@@ -22,7 +22,7 @@ import numpy as np
 
 from .checkpoint import atomic_write_bytes
 
-CELL_COLORS = {"rnn": "C3", "lstm": "C0", "gru": "C2"}
+CELL_COLORS = {"rnn": "C3", "lstm": "C0", "gru": "C2", "irnn": "C1"}
 
 
 # families that cover Chinese, Japanese and Korean on common systems, tried before every
@@ -228,6 +228,29 @@ def plot_compare(runs: list, path, title: str = "") -> Path:
     a history as a checkpoint keeps it (``EpochStats.to_dict`` per epoch). ``rnnlab
     compare`` draws it, to set cells or sizes side by side."""
     return _save(compare_figure(runs, title), path)
+
+
+def plot_task_losses(curves: dict, baseline: float, path, title: str = "") -> Path:
+    """A memory task's held-out loss per epoch, one curve per run (``{label: losses}``),
+    on a log y axis, with the task's baseline (the memoryless answer's loss) dashed: a run
+    that has learned nothing lies on that line, one that has learned the task far below."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for i, (label, losses) in enumerate(curves.items()):
+        cell = str(label).split()[0]
+        style = "-" if str(label) == cell else "--"  # truncated runs dashed
+        ax.plot(range(1, len(losses) + 1), losses, label=f"{label} (last {losses[-1]:.4g})",
+                color=CELL_COLORS.get(cell, f"C{4 + i}"), linestyle=style)
+    ax.axhline(baseline, color="0.4", linestyle=":", label=f"baseline {baseline:.4g}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("held-out loss, log scale")
+    ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    text, font = readable(title or "loss per epoch against the baseline")
+    ax.set_title(text, **font)
+    fig.tight_layout()
+    return _save(fig, path)
 
 
 def plot_grad_norms(positions, norms, theta: float, path, title: str = "") -> Path:

@@ -56,6 +56,21 @@ def problems(draw, configs=None, max_T: int = 6, min_T: int = 1):
     return Problem(cfg, params, X, Y, state, weights)
 
 
+TASK_CELLS = ("rnn", "lstm", "gru", "irnn")  # every cell, the IRNN included
+
+
+@st.composite
+def task_configs(draw, cells=TASK_CELLS, max_layers: int = 2, nn_mappable: bool = True):
+    """A ModelConfig of the memory tasks' kind: any cell (the IRNN too), token ids or real
+    inputs (``input_size``), the softmax or the squared-error head (V = 1)."""
+    cell = draw(st.sampled_from(cells))
+    gru_form = "torch" if cell == "gru" and (nn_mappable or draw(st.booleans())) else "d2l"
+    head = draw(st.sampled_from(["softmax", "mse"]))
+    return ModelConfig(cell, 1 if head == "mse" else draw(vocab_sizes), draw(hidden_sizes),
+                       num_layers=draw(st.integers(1, max_layers)), gru_form=gru_form,
+                       input_size=draw(st.one_of(st.none(), st.integers(1, 4))), head=head)
+
+
 @st.composite
 def saturated_problems(draw, configs=None):
     """Weights scaled so gate pre-activations have magnitudes in the hundreds."""

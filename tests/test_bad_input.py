@@ -23,6 +23,7 @@ import rnnlab
 import rnnlab.data
 import rnnlab.memory
 import rnnlab.params
+import rnnlab.tasks
 import rnnlab.threads
 from rnnlab import cli
 from rnnlab.checkpoint import Checkpoint, check_resume, load_checkpoint, save_checkpoint
@@ -405,6 +406,19 @@ def _torch_half(c: Ctx):
     return be.forward("rnn", params, c.X, (torch.zeros(B, H).half(),))
 
 
+def _regression(c: Ctx, X, Y):
+    """loss_and_grads of an IRNN reading 2 reals a step, with the squared-error head."""
+    cfg = ModelConfig("irnn", 1, H, input_size=2, head="mse")
+    return c.be.loss_and_grads(cfg, c.be.from_numpy(init_params(cfg)), X, Y,
+                               c.be.begin_state(cfg, B))
+
+
+def _truncated_bidirectional(c: Ctx):
+    cfg = ModelConfig("rnn", V, H, bidirectional=True)
+    return c.be.loss_and_grads(cfg, init_params(cfg), c.X, c.X, c.be.begin_state(cfg, B),
+                               truncate=2)
+
+
 def _connect_without_launcher(c: Ctx):
     pytest.importorskip("torch")
     from rnnlab.torch_backend.distributed import connect
@@ -629,6 +643,29 @@ ROWS = [
         ShapeError, r"weights must be real numbers, got dtype <U1"),
     Row("tokens-uint64-huge", lambda c: c.be.tokens(np.array([[2**63]], dtype=np.uint64)),
         ShapeError, r"X holds token id 9223372036854775808, too large for int64"),
+    # ---- real inputs and targets (a model with input_size and the squared-error head)
+    Row("inputs-ids", lambda c: _regression(c, c.X, np.zeros((B, T))),
+        ShapeError, r"X must be a \(batch, steps, 2\) array of real inputs \(the model's "
+                    r"input_size is 2\), got shape \(2, 3\)"),
+    Row("inputs-nan", lambda c: _regression(c, _nan_at(np.zeros((B, T, 2)), 1), np.zeros((B, T))),
+        ShapeError, r"X holds 1 NaN or infinite value\(s\); inputs must be finite"),
+    Row("inputs-dtype", lambda c: _regression(c, np.zeros((B, T, 2), dtype=bool), np.zeros((B, T))),
+        ShapeError, r"X must hold real numbers \(a \(batch, steps, 2\) array of inputs\), got "
+                    r"dtype bool"),
+    Row("real-targets-shape", lambda c: _regression(c, np.zeros((B, T, 2)), np.zeros((B, T + 1))),
+        ShapeError, r"Y must be a \(batch, steps\) array of real targets, shape \(2, 3\) to "
+                    r"match X, got shape \(2, 4\)"),
+    Row("real-targets-nan", lambda c: _regression(c, np.zeros((B, T, 2)), _nan_at(np.zeros((B, T)), 0)),
+        ShapeError, r"Y holds 1 NaN or infinite value\(s\); targets must be finite"),
+    Row("mse-head-width", lambda c: ModelConfig("lstm", V, H, head="mse"),
+        ConfigError, r"head='mse' regresses one real number per step, so the output width "
+                     r"vocab_size must be 1, got 5"),
+    Row("truncate-zero", lambda c: c.be.loss_and_grads("rnn", c.p, c.X, c.X, c.st, truncate=0),
+        ConfigError, r"truncate must be a positive integer, got 0"),
+    Row("truncate-bidirectional", lambda c: _truncated_bidirectional(c),
+        ConfigError, r"truncate stops the gradient k steps back in time, and a bidirectional "
+                     r"model's reverse pass runs the other way; use a one-direction model, or "
+                     r"truncate=None"),
     # ---- states
     Row("state-not-tuple", lambda c: c.be.forward("rnn", c.p, c.X, c.st[0]),
         ShapeError, r"state must be a tuple of \(B, H\) arrays, got ndarray"),
@@ -717,7 +754,7 @@ ROWS = [
         ParamError, r"gradient 'W_hh' must be a float NumPy array, got dtype int64"),
     # ---- configuration
     Row("model-cell", lambda c: ModelConfig("cnn", V, H),
-        ConfigError, r"unknown cell 'cnn'; expected one of rnn, lstm, gru"),
+        ConfigError, r"unknown cell 'cnn'; expected one of rnn, lstm, gru, irnn"),
     Row("model-hidden", lambda c: ModelConfig("rnn", V, 0),
         ConfigError, r"num_hiddens must be a positive integer, got 0"),
     Row("model-dropout", lambda c: ModelConfig("rnn", V, H, dropout=1.0),
@@ -766,6 +803,27 @@ ROWS = [
         ConfigError, r"the torch\.nn module has bias=False; rnnlab's cells have biases"),
     Row("from-nn-linear", lambda c: _from_nn(linear=__import__("torch").nn.Linear(H, V, bias=False)),
         ConfigError, r"the output layer must be an nn\.Linear with a bias"),
+    # ---- long-range memory tasks
+    Row("task-adding-length", lambda c: rnnlab.tasks.adding_problem(100, 1),
+        ConfigError, r"length must be an integer >= 2, got 1"),
+    Row("task-copy-length", lambda c: rnnlab.tasks.copy_task(100, 0),
+        ConfigError, r"length must be a positive integer, got 0"),
+    Row("task-name", lambda c: rnnlab.tasks.make_task("parity", 100, 10),
+        ConfigError, r"unknown name 'parity'; expected one of adding, copy"),
+    Row("task-model-fixed", lambda c: rnnlab.tasks.copy_task(10, 5).model_config("lstm", 8, vocab_size=5),
+        ConfigError, r"the copy task sets vocab_size itself \(its model's inputs and outputs are "
+                     r"the task's\); leave them out"),
+    Row("task-model-mismatch", lambda c: rnnlab.tasks.train_task(
+            c.be, ModelConfig("lstm", 10, 4), init_params(ModelConfig("lstm", 10, 4)),
+            rnnlab.tasks.adding_problem(20, 5), TrainConfig(num_epochs=1, batch_size=4)),
+        ConfigError, r"the adding task needs a model with \(vocab_size, input_size, head\) = "
+                     r"\(1, 2, 'mse'\), got \(10, None, 'softmax'\); make it with "
+                     r"task.model_config\(cell, num_hiddens\)"),
+    Row("task-few-examples", lambda c: rnnlab.tasks.train_task(
+            c.be, ModelConfig("lstm", 10, 4), init_params(ModelConfig("lstm", 10, 4)),
+            rnnlab.tasks.copy_task(20, 5), TrainConfig(num_epochs=1, batch_size=32)),
+        ConfigError, r"the copy task has 20 examples, fewer than batch_size=32; make more "
+                     r"examples or use a smaller batch"),
     # ---- rnnlab.testing.verify in Python (the command line's rows are below)
     Row("verify-convention-missing", lambda c: _verify(MIN_CHAR),
         SubjectError, r"give the convention of a file: one of cs231n, d2l, torch\.nn, "

@@ -28,7 +28,9 @@ MUTANTS = {  # name: (file, exact original text, planted mistake)
     "lstm-dropped-cell-carry": (
         CELLS, "        dC += dC_next  # dC_t", "        dC += 0 * dC_next  # dC_t"),
     "rnn-dropped-hidden-carry": (
-        CELLS, "np.add(dHs[t], dH_next, out=dZ[t])", "np.add(dHs[t], 0 * dH_next, out=dZ[t])"),
+        CELLS, "np.add(dHs[t], dH_next, out=dZ[t])  # dH_t = dHs[t] + dH_next: H_t feeds the "
+               "output at t and H_{t+1}\n        dZ[t] *= dtanh[t]",
+        "np.add(dHs[t], 0 * dH_next, out=dZ[t])\n        dZ[t] *= dtanh[t]"),
     "rnn-wrong-tanh-derivative": (  # 1 - H instead of 1 - H²
         CELLS, "    np.subtract(1, dtanh, out=dtanh)\n", "    np.subtract(1, Hs[1:], out=dtanh)\n"),
     "lstm-wrong-candidate-derivative": (  # tanh' = C̃² instead of 1 - C̃²
@@ -36,7 +38,8 @@ MUTANTS = {  # name: (file, exact original text, planted mistake)
     "lstm-off-by-one-previous-cell": (  # C_t where C_{t-1} belongs
         CELLS, "    M4[:, :, 1] *= Cs[:-1]", "    M4[:, :, 1] *= Cs[1:]"),
     "rnn-off-by-one-weight-gradient": (  # H_t where H_{t-1} belongs
-        CELLS, "    dW_hh = Hs[:-1].reshape", "    dW_hh = Hs[1:].reshape"),
+        CELLS, "summed as one (H, T*B) @ (T*B, H) product\n    dW_hh = Hs[:-1].reshape",
+        "summed as one (H, T*B) @ (T*B, H) product\n    dW_hh = Hs[1:].reshape"),
     "input-bias-gradient-misses-a-token": (  # db summed from dW_x without its first row
         MODEL, "        db = dW_x.sum(axis=0)", "        db = dW_x[1:].sum(axis=0)"),
     "wrong-clipping-scale": (

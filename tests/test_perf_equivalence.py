@@ -39,7 +39,7 @@ def rel_err(a, b) -> float:
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "irnn"])
 @pytest.mark.parametrize("V,H,B,T", SHAPES)
 def test_fused_model_equals_per_gate_reference(cell, V, H, B, T):
     cfg = ModelConfig(cell, V, H)
@@ -62,7 +62,7 @@ def test_fused_model_equals_per_gate_reference(cell, V, H, B, T):
         assert rel_err(d, r) < 1e-10
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "irnn"])
 def test_cell_backward_reads_gradients_arriving_from_beyond_the_window(cell):
     """dstate_T non-zero (as in a longer BPTT window): the cell equals a two-window run."""
     cfg = ModelConfig(cell, 6, 4)
@@ -124,7 +124,7 @@ def test_fused_gate_nonlinearity_is_sigmoid_and_tanh_exactly(dtype):
     assert np.array_equal(G[:, 3 * n:], np.tanh(Z[:, 3 * n:]))
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "irnn"])
 def test_float32_stays_float32(cell):
     """Every array the hot path makes, and every gradient, is float32 for float32 inputs."""
     cfg = ModelConfig(cell, 9, 5)
@@ -148,7 +148,7 @@ def test_float32_stays_float32(cell):
     assert all(d.dtype == np.float32 for d in dst)
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "irnn"])
 def test_cells_do_not_modify_their_inputs(cell):
     """Pure functions: XW, W_h, the state and the upstream gradients come back untouched."""
     rng = np.random.default_rng(5)

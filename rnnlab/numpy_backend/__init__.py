@@ -11,12 +11,15 @@ from ..arrays import (
     check_arrays_of,
     check_finite_inputs,
     check_grads,
+    check_inputs,
     check_numpy_params,
     check_optimizer_args,
     check_param_values,
+    check_real_targets,
     check_state,
     check_states_of,
     check_tokens,
+    check_truncate,
     check_weights,
     zero_state_shape,
 )
@@ -80,9 +83,22 @@ class NumpyBackend:
 
     def _check(self, cell, params, X, state):
         cfg = self._config(cell, params)
-        X = check_tokens(X, cfg.vocab_size)
+        if cfg.input_size is None:
+            X = check_tokens(X, cfg.vocab_size)  # (B, T) ids
+        else:  # (B, T, In) reals, in the parameters' dtype
+            X = np.asarray(check_inputs(X, cfg.input_size), dtype=params["b_q"].dtype)
         check_state(cfg, state, X.shape[0], finite=True, array_type=np.ndarray)
         return cfg, X
+
+    @staticmethod
+    def _targets(cfg: ModelConfig, Y, X: np.ndarray, dtype) -> np.ndarray:
+        """(B, T) target ids for the softmax head, reals for the squared-error head."""
+        if cfg.head == "mse":
+            return np.asarray(check_real_targets(Y, X.shape[:2]), dtype=dtype)
+        Y = check_tokens(Y, cfg.vocab_size, name="Y")
+        if Y.shape != X.shape[:2]:
+            raise ShapeError(f"Y has shape {Y.shape}, expected X's shape {X.shape[:2]}")
+        return Y
 
     def forward(self, cell, params: dict, X, state: tuple):
         """Logits (T*B, V), time-major, and the state after the last step."""
@@ -94,23 +110,27 @@ class NumpyBackend:
 
     @checked
     def loss_and_grads(self, cell, params: dict, X, Y, state: tuple, weights=None,
-                       state_grads: Flag = False, dropout_masks=None):
-        """Mean cross-entropy, its gradients by BPTT, the final state (a fresh array).
+                       state_grads: Flag = False, dropout_masks=None, truncate=None):
+        """Mean cross-entropy (``head="mse"``: mean squared error against real targets Y
+        (B, T)), its gradients by BPTT, the final state (a fresh array). X is (B, T) ids,
+        or (B, T, In) reals for a model with ``input_size``; ``weights`` (T*B,),
+        time-major, weights each step's loss (0 leaves it out: a loss mask).
 
         With ``state_grads=True`` a fourth value is returned: dL/d(initial state).
         ``dropout_masks`` (``rnnlab.dropout.dropout_masks``): dropout between layers, for
-        training; None (the default) is no dropout.
+        training; None (the default) is no dropout. ``truncate`` k: each step's loss sends
+        its gradient k steps back at most (d2l 8.7's truncated BPTT inside the window);
+        None (the default): full BPTT.
         """
         cfg, X = self._check(cell, params, X, state)
-        Y = check_tokens(Y, cfg.vocab_size, name="Y")
-        if Y.shape != X.shape:
-            raise ShapeError(f"Y has shape {Y.shape}, expected X's shape {X.shape}")
-        weights = check_weights(weights, X.size)
+        truncate = check_truncate(cfg, truncate)
+        Y = self._targets(cfg, Y, X, params["b_q"].dtype)
+        weights = check_weights(weights, Y.size)
         masks = check_dropout_masks(cfg, dropout_masks, X.shape[1], X.shape[0])
         if masks is not None:
             masks = tuple(np.asarray(m, dtype=params["b_q"].dtype) for m in masks)
         loss, grads, state_T, dstate0 = loss_and_grads(cfg, params, X, Y, tuple(state), weights,
-                                                       masks)
+                                                       masks, truncate)
         if not np.isfinite(loss):  # only now look for the cause among the inputs
             check_finite_inputs(params, state)
             check_finite_masks(masks)

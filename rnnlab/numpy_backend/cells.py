@@ -11,7 +11,7 @@ the forward read upwards, with the gradient carried into step t-1 named ``dH_nex
 ``dC_next``. ``dXW`` is dL/dZ, the gradient of the gate pre-activations, from which the
 layer gets ``dW_x`` and ``db``. The readable per-gate versions are in ``reference.py``.
 
-Shapes: T steps, B batch, H hidden, G gates (rnn 1, lstm 4, gru 3).
+Shapes: T steps, B batch, H hidden, G gates (rnn and irnn 1, lstm 4, gru 3).
 """
 
 from __future__ import annotations
@@ -55,6 +55,52 @@ def rnn_backward(dHs, dstate, cache: RNNCache):
         dZ[t] *= dtanh[t]  # dZ_t = dH_t ⊙ (1 - H_t²)
         np.matmul(dZ[t], W_hh.T, out=dH_next)  # dH_next ← dZ_t W_hhᵀ: into H_{t-1}
     # dW_hh += H_{t-1}ᵀ dZ_t for every t, summed as one (H, T*B) @ (T*B, H) product
+    dW_hh = Hs[:-1].reshape(-1, H).T @ dZ.reshape(-1, H)  # (H, H)
+    return dZ, dW_hh, (dH_next,)
+
+
+# ------------------------------------------------------------------------------ irnn
+
+
+class IRNNCache(NamedTuple):
+    Hs: np.ndarray  # (T+1, B, H): H_0 (the initial state) .. H_T
+    W_hh: np.ndarray  # (H, H)
+
+
+def irnn_forward(XW, W_hh, state):
+    """H_t = ReLU(X_t W_xh + b_h + H_{t-1} W_hh), with XW[t] = X_t W_xh + b_h.
+
+    Le, Jaitly & Hinton (2015): the rnn with ReLU for tanh, its W_hh started at the
+    identity (``params.init_params``), so at first H_t = H_{t-1} + ReLU-clipped input and
+    the gradient passes back unchanged through every step where the unit is active.
+    """
+    (H0,) = state
+    T = XW.shape[0]
+    Hs = np.empty((T + 1,) + H0.shape, dtype=XW.dtype)  # (T+1, B, H)
+    Hs[0] = H0
+    for t in range(T):
+        np.matmul(Hs[t], W_hh, out=Hs[t + 1])  # (B, H): H_{t-1} W_hh
+        Hs[t + 1] += XW[t]
+        np.maximum(Hs[t + 1], 0, out=Hs[t + 1])  # ReLU
+    return Hs[1:], (Hs[T],), IRNNCache(Hs, W_hh)
+
+
+def irnn_backward(dHs, dstate, cache: IRNNCache):
+    """dZ_t = (dL/dH_t + dH_next) ⊙ [H_t > 0];  dH_next ← dZ_t W_hhᵀ;  dW_hh = Σ_t H_{t-1}ᵀ dZ_t.
+
+    ReLU'(z) = [z > 0] = [H_t > 0]: read off the forward's outputs, as tanh' is for the
+    rnn (at z = 0 the derivative taken is 0, as torch's relu takes it).
+    """
+    Hs, W_hh = cache
+    T, B, H = dHs.shape
+    active = Hs[1:] > 0  # (T, B, H): ReLU' = [H_t > 0], one pass for all steps
+    dZ = np.empty(dHs.shape, dtype=Hs.dtype)  # (T, B, H): dL/d(pre-activation) at every step
+    dH_next = np.array(dstate[0], dtype=dZ.dtype)  # (B, H): reaches H_T from beyond the window
+    for t in reversed(range(T)):
+        np.add(dHs[t], dH_next, out=dZ[t])  # dH_t = dHs[t] + dH_next: H_t feeds the output at t and H_{t+1}
+        dZ[t] *= active[t]  # dZ_t = dH_t ⊙ [H_t > 0]
+        np.matmul(dZ[t], W_hh.T, out=dH_next)  # dH_next ← dZ_t W_hhᵀ: into H_{t-1}
+    # dW_hh += H_{t-1}ᵀ dZ_t over all steps, as rnn_backward sums it: one matmul
     dW_hh = Hs[:-1].reshape(-1, H).T @ dZ.reshape(-1, H)  # (H, H)
     return dZ, dW_hh, (dH_next,)
 
@@ -173,4 +219,5 @@ def lstm_backward(dHs, dstate, cache: LSTMCache):
     return dZ, dW_h, (dH_next, dC_next)
 
 
-CELLS = {"rnn": (rnn_forward, rnn_backward), "lstm": (lstm_forward, lstm_backward)}
+CELLS = {"rnn": (rnn_forward, rnn_backward), "lstm": (lstm_forward, lstm_backward),
+         "irnn": (irnn_forward, irnn_backward)}

@@ -1,4 +1,5 @@
-"""Elementwise nonlinearities, the softmax cross-entropy loss, clipping and SGD, in NumPy.
+"""Elementwise nonlinearities, the two losses (softmax cross-entropy, squared error),
+clipping and SGD, in NumPy.
 
 Each backward sits directly below its forward and takes what the forward returned.
 """
@@ -73,6 +74,37 @@ def softmax_cross_entropy_backward(cache: CrossEntropyCache) -> np.ndarray:
         dlogits *= weights[:, None]
     dlogits /= N
     return dlogits
+
+
+class SquaredErrorCache(NamedTuple):
+    residuals: np.ndarray  # (N,) z_n - y_n
+    weights: np.ndarray | None  # (N,) per-step weights, None for all ones
+
+
+def squared_error(outputs: np.ndarray, targets: np.ndarray, weights: np.ndarray | None = None):
+    """L = (1/N) Σ_n w_n (z_n - y_n)², the regression head's loss (``head="mse"``).
+
+    ``outputs`` (N, 1) are the logits of width 1, ``targets`` (N,) reals, time-major like
+    the cross-entropy's. The weights read the loss at chosen steps only (0 elsewhere): the
+    adding problem weighs its last step by T, so L is the mean squared error of the
+    answers, the number its baseline (≈ 0.167) is stated in. Returns ``(loss, cache)``.
+    """
+    N = outputs.shape[0]
+    residuals = outputs[:, 0] - targets  # (N,)
+    se = residuals * residuals  # (N,)
+    if weights is not None:
+        se = se * weights  # (N,)
+    return float(se.sum() / N), SquaredErrorCache(residuals, weights)
+
+
+def squared_error_backward(cache: SquaredErrorCache) -> np.ndarray:
+    """dL/dz_n = 2 w_n (z_n - y_n) / N, as an (N, 1) column like the outputs."""
+    residuals, weights = cache
+    N = residuals.shape[0]
+    d = residuals * (2.0 / N)  # (N,)
+    if weights is not None:
+        d = d * weights  # (N,)
+    return d[:, None]  # (N, 1)
 
 
 def global_norm(grads: dict) -> float:

@@ -6,7 +6,8 @@
 
 Tokens X are (B, T) ids. Layer 0 reads them as one-hot rows without building the
 one-hot matrix: ``one_hot(X) @ W_x == W_x[X]``, a row gather, and its backward is the
-matching scatter-add ``dW_x[x] += dZ``. Logits are time-major, (T*B, V), row t*B + b,
+matching scatter-add ``dW_x[x] += dZ``. A model with ``input_size`` set reads real
+inputs X (B, T, In) instead, through one matmul, as a stacked layer reads the one below. Logits are time-major, (T*B, V), row t*B + b,
 as d2l's ``Y.T.reshape(-1)``.
 
 The state is a flat tuple of (B, H) arrays, per layer and direction: ``(H,)`` per unit
@@ -27,7 +28,12 @@ from ..config import ModelConfig
 from ..params import fuse, has_hidden_bias, suffix, unfuse
 from . import gru  # noqa: F401  (registers CELLS["gru"])
 from .cells import CELLS
-from .functional import softmax_cross_entropy, softmax_cross_entropy_backward
+from .functional import (
+    softmax_cross_entropy,
+    softmax_cross_entropy_backward,
+    squared_error,
+    squared_error_backward,
+)
 
 
 class LayerCache(NamedTuple):
@@ -130,7 +136,10 @@ def model_forward(cfg: ModelConfig, params: dict, X: np.ndarray, state: tuple,
     outputs are multiplied by the dropout mask of that boundary when masks are given.
     """
     S, D, L = cfg.num_states, cfg.num_directions, cfg.num_layers
-    inputs, tokens = X, True
+    if cfg.input_size is None:
+        inputs, tokens = X, True  # (B, T) ids, read by a row gather
+    else:
+        inputs, tokens = np.ascontiguousarray(X.transpose(1, 0, 2)), False  # (T, B, In) reals
     state_T, caches = [], []
     for layer in range(L):
         outputs = []
@@ -191,21 +200,86 @@ def model_backward(dlogits: np.ndarray, dstate: tuple, cache: ModelCache):
     return grads, tuple(dstate0)
 
 
+# ------------------------------------------------------------------------ truncation
+
+# cell cache fields indexed by state (T+1 entries: the state before step 0 .. after T-1)
+# and by step (T entries); the others (weights) hold for every step
+STATE_FIELDS, STEP_FIELDS = ("Hs", "Cs"), ("gates", "tanh_C", "RH", "HW_n")
+
+
+def cell_cache_steps(cell_cache: tuple, a: int, b: int) -> tuple:
+    """The cache of steps a .. b-1 alone, as views: what the cell's forward would have
+    cached run on that window from the state it had before step a."""
+    return cell_cache._replace(**{
+        f: getattr(cell_cache, f)[a:b + 1] if f in STATE_FIELDS else getattr(cell_cache, f)[a:b]
+        for f in cell_cache._fields
+        if (f in STATE_FIELDS or f in STEP_FIELDS) and getattr(cell_cache, f) is not None})
+
+
+def model_cache_steps(cache: ModelCache, a: int, b: int) -> ModelCache:
+    """:func:`cell_cache_steps` for the whole model: every layer's cache, the dropout
+    masks and the last layer's outputs restricted to steps a .. b-1 (one direction)."""
+    B = cache.Hs.shape[0] // cache.T
+    layers = [lc._replace(inputs=lc.inputs[:, a:b] if lc.tokens else lc.inputs[a:b],
+                          cell=cell_cache_steps(lc.cell, a, b)) for lc in cache.layers]
+    masks = None if cache.masks is None else tuple(m[a:b] for m in cache.masks)
+    return cache._replace(layers=layers, T=b - a, masks=masks, Hs=cache.Hs[a * B:b * B])
+
+
+def truncated_backward(dlogits: np.ndarray, dstate_zeros: tuple, cache: ModelCache, k: int):
+    """BPTT truncated k steps back (d2l 8.7): the loss at step t sends its gradient to
+    steps t-k+1 .. t only, as if the state before step t-k+1 were a constant.
+
+        ∂L/∂θ ≈ Σ_t Σ_{s = max(0, t-k+1)}^{t} ∂L_t/∂θ_s        (θ_s: θ's use at step s)
+
+    The gradient is linear in dlogits, so this is one ordinary BPTT per step whose loss
+    has a gradient, over the k-step window that ends there; each window's cache is a
+    slice of the whole pass's, so nothing is recomputed. Only windows that start at step
+    0 reach the initial state. With a loss read at a few steps (a task's), a few windows.
+    """
+    T = cache.T
+    d = dlogits.reshape(T, -1, dlogits.shape[-1])  # (T, B, V)
+    grads, dstate0 = {}, [np.zeros_like(z) for z in dstate_zeros]
+    for t in np.flatnonzero(d.any(axis=(1, 2))).tolist():  # steps whose loss has a gradient
+        lo = max(0, t - k + 1)  # the window lo .. t: k steps, or fewer near the start
+        dwindow = np.zeros((t + 1 - lo,) + d.shape[1:], dtype=d.dtype)  # (t+1-lo, B, V)
+        dwindow[-1] = d[t]  # only L_t's gradient enters this window
+        g, ds = model_backward(dwindow.reshape(-1, d.shape[-1]), dstate_zeros,
+                               model_cache_steps(cache, lo, t + 1))
+        for name, v in g.items():
+            grads[name] = grads[name] + v if name in grads else np.array(v)  # dW += ...
+        if lo == 0:  # this window began at the initial state
+            dstate0 = [a + b for a, b in zip(dstate0, ds)]
+    if not grads:  # no step has a gradient: every gradient is zero
+        grads, _ = model_backward(np.zeros_like(dlogits), dstate_zeros, cache)
+    return grads, tuple(dstate0)
+
+
 def loss_and_grads(cfg: ModelConfig, params: dict, X, Y, state, weights=None,
-                   dropout_masks: tuple | None = None):
-    """Mean cross-entropy over the T*B tokens and its gradient by hand-written BPTT.
+                   dropout_masks: tuple | None = None, truncate: int | None = None):
+    """Mean cross-entropy over the T*B tokens (or, with ``head="mse"``, the mean squared
+    error against the reals Y (B, T)) and its gradient by hand-written BPTT.
 
     Returns ``(loss, grads, state_T, dstate_0)``: ``grads`` has the keys and shapes of
     ``params``; ``state_T`` is a fresh array (nothing flows back through it: the next
     window's BPTT is truncated there); ``dstate_0`` is dL/d(initial state).
     ``weights`` (T*B,) weights each token's loss, time-major like the logits.
     ``dropout_masks`` (see rnnlab.dropout) applies dropout between layers; None: none.
+    ``truncate`` k stops each step's gradient k steps back (:func:`truncated_backward`);
+    None, or k >= T, is full BPTT over the window.
     """
     logits, state_T, cache = model_forward(cfg, params, X, state, dropout_masks)
     targets = Y.T.reshape(-1)  # (T*B,): time-major, matching the logits' rows
-    loss, ce_cache = softmax_cross_entropy(logits, targets, weights)
-    dlogits = softmax_cross_entropy_backward(ce_cache)  # (T*B, V)
+    if cfg.head == "softmax":
+        loss, ce_cache = softmax_cross_entropy(logits, targets, weights)
+        dlogits = softmax_cross_entropy_backward(ce_cache)  # (T*B, V)
+    else:
+        loss, se_cache = squared_error(logits, targets, weights)
+        dlogits = squared_error_backward(se_cache)  # (T*B, 1)
     zeros = tuple(np.zeros_like(s) for s in state_T)  # nothing beyond the window
-    grads, dstate0 = model_backward(dlogits, zeros, cache)
+    if truncate is None or truncate >= cache.T:
+        grads, dstate0 = model_backward(dlogits, zeros, cache)
+    else:
+        grads, dstate0 = truncated_backward(dlogits, zeros, cache, truncate)
     grads = {name: np.ascontiguousarray(grads[name]) for name in params}  # params' order
     return loss, grads, state_T, dstate0

@@ -1,4 +1,5 @@
-"""The readable reference: d2l's per-gate ``rnn`` / ``lstm`` / ``gru`` and their BPTT, step by step.
+"""The readable reference: d2l's per-gate ``rnn`` / ``lstm`` / ``gru`` (and Le et al.'s
+``irnn``) and their BPTT, step by step.
 
 These follow d2l 8.5, 9.1 and 9.2 line for line: one-hot inputs as real matrices, one matmul
 per gate, a Python loop over time that stores what the backward needs. They are slow
@@ -44,6 +45,47 @@ def rnn_reference_backward(params: dict, dY: np.ndarray, cache: dict):
         g["b_q"] += dY_t.sum(0)
         dH = dY_t @ W_hq.T + dH_next  # (B, H): H_t feeds Y_t and H_{t+1}
         dZ = dH * (1 - Hs[t + 1] ** 2)  # (B, H): through tanh
+        g["W_xh"] += inputs[t].T @ dZ
+        g["W_hh"] += Hs[t].T @ dZ
+        g["b_h"] += dZ.sum(0)
+        dH_next = dZ @ W_hh.T  # (B, H): into H_{t-1}
+    return g, (dH_next,)
+
+
+def step_inputs(X: np.ndarray, V: int, dtype) -> np.ndarray:
+    """The inputs of every step, time-major: one-hot rows of (B, T) ids, or (B, T, In) reals."""
+    return one_hot(X, V, dtype) if X.ndim == 2 else X.transpose(1, 0, 2).astype(dtype)  # (T, B, In)
+
+
+def irnn_reference(params: dict, X: np.ndarray, state: tuple):
+    """Le et al.'s IRNN, step by step: H = ReLU(X W_xh + H W_hh + b_h); Y = H W_hq + b_q.
+
+    X is (B, T) ids or (B, T, In) real inputs (the adding problem's).
+    """
+    W_xh, W_hh, b_h, W_hq, b_q = (params[k] for k in ("W_xh", "W_hh", "b_h", "W_hq", "b_q"))
+    (H,) = state
+    inputs = step_inputs(X, W_xh.shape[0], W_xh.dtype)  # (T, B, In)
+    outputs, cache = [], {"inputs": inputs, "H": [H]}
+    for X_t in inputs:
+        H = np.maximum(X_t @ W_xh + H @ W_hh + b_h, 0)  # (B, H)
+        outputs.append(H @ W_hq + b_q)  # (B, V)
+        cache["H"].append(H)
+    return np.concatenate(outputs, axis=0), (H,), cache
+
+
+def irnn_reference_backward(params: dict, dY: np.ndarray, cache: dict):
+    """rnn_reference_backward with ReLU' = [H > 0] where tanh' = 1 - H² was."""
+    W_hh, W_hq = params["W_hh"], params["W_hq"]
+    inputs, Hs = cache["inputs"], cache["H"]
+    T, B = inputs.shape[:2]
+    g = {k: np.zeros_like(v) for k, v in params.items()}
+    dH_next = np.zeros_like(Hs[0])  # (B, H)
+    for t in reversed(range(T)):
+        dY_t = dY[t * B:(t + 1) * B]  # (B, V)
+        g["W_hq"] += Hs[t + 1].T @ dY_t  # Y = H W_hq + b_q
+        g["b_q"] += dY_t.sum(0)
+        dH = dY_t @ W_hq.T + dH_next  # (B, H): H_t feeds Y_t and H_{t+1}
+        dZ = dH * (Hs[t + 1] > 0)  # (B, H): through ReLU
         g["W_xh"] += inputs[t].T @ dZ
         g["W_hh"] += Hs[t].T @ dZ
         g["b_h"] += dZ.sum(0)
@@ -180,4 +222,5 @@ REFERENCES = {
     "rnn": (rnn_reference, rnn_reference_backward),
     "lstm": (lstm_reference, lstm_reference_backward),
     "gru": (gru_reference, gru_reference_backward),
+    "irnn": (irnn_reference, irnn_reference_backward),
 }

@@ -26,12 +26,15 @@ from ..arrays import (
     Theta,
     check_arrays_of,
     check_finite_inputs,
+    check_inputs,
     check_optimizer_args,
     check_param_array,
     check_param_values,
+    check_real_targets,
     check_state,
     check_states_of,
     check_tokens,
+    check_truncate,
     check_weights,
     shape_items,
     zero_state_shape,
@@ -43,13 +46,14 @@ from ..params import as_model_config, infer_cell, validate_params
 from . import nn_map
 from .cells import CELLS
 from .device import numpy_dtype, resolve_device, resolve_dtype
-from .functional import clip_grads, cross_entropy, global_norm, sgd
+from .functional import clip_grads, cross_entropy, global_norm, head_loss, sgd
 from .model import (
     model_forward,
     nn_flat,
     nn_forward,
     nn_leaves,
     stack_state,
+    truncated_loss,
     unstack_state,
 )
 from .nn_map import (
@@ -248,9 +252,21 @@ class TorchBackend:
         cfg = self._config(cell, params)
         params = self._params(cfg, params)
         like = params["b_q"]
-        X = self._tokens(X, cfg.vocab_size, "X", like.device)
+        if cfg.input_size is None:
+            X = self._tokens(X, cfg.vocab_size, "X", like.device)  # (B, T) ids
+        else:
+            X = self._reals(X, lambda v: check_inputs(v, cfg.input_size), like)  # (B, T, In)
         state = self._state(cfg, state, X.shape[0], like)
         return cfg, params, X, state
+
+    def _reals(self, value, check, like: torch.Tensor) -> torch.Tensor:
+        """Real inputs or targets in the parameters' dtype and device, checked by ``check``
+        (``arrays.check_inputs`` / ``check_real_targets``). A tensor is read back to be
+        checked: B*T*In numbers, on the real-input path only."""
+        if not isinstance(value, torch.Tensor):
+            return self._tensor(check(value), like.dtype, like.device)
+        check(value.detach().cpu().numpy())  # raises the shared ShapeError
+        return value.detach().to(device=like.device, dtype=like.dtype)
 
     def _nn_weight_names(self, cfg: ModelConfig) -> list:
         """torch.nn's flat weight order for ``cfg``, from a module built once per config.
@@ -268,6 +284,15 @@ class TorchBackend:
             return nn_forward(cfg, params, X, state, self._nn_weight_names(cfg), train=train,
                               dropout_masks=dropout_masks)
         return model_forward(cfg, params, X, state, dropout_masks)
+
+    def _window_forward(self, cfg: ModelConfig):
+        """``forward(params, X, state, masks) -> (logits, state_T)`` of this backend's path,
+        differentiable with respect to ``params`` (truncated BPTT runs it per window)."""
+        if self.impl == "nn":
+            names = self._nn_weight_names(cfg)
+            return lambda p, X, st, m: nn_forward(cfg, p, X, st, names, train=True,
+                                                  dropout_masks=m)
+        return lambda p, X, st, m: model_forward(cfg, p, X, st, m)
 
     def forward(self, cell, params: dict, X, state: tuple):
         """Logits (T*B, V), time-major, and the state after the last step (no autograd)."""
@@ -297,42 +322,59 @@ class TorchBackend:
         masks = check_dropout_masks(cfg, dropout_masks, X.shape[1], X.shape[0])
         if masks is not None:
             masks = tuple(self._tensor(m, like.dtype, like.device) for m in masks)
-        Y = self._tokens(Y, cfg.vocab_size, "Y", like.device)
-        if Y.shape != X.shape:
-            raise ShapeError(f"Y has shape {tuple(Y.shape)}, expected X's shape {tuple(X.shape)}")
+        if cfg.head == "mse":  # (B, T) real targets
+            Y = self._reals(Y, lambda v: check_real_targets(v, tuple(X.shape[:2])), like)
+        else:
+            Y = self._tokens(Y, cfg.vocab_size, "Y", like.device)
+            if Y.shape != X.shape[:2]:
+                raise ShapeError(f"Y has shape {tuple(Y.shape)}, expected X's shape "
+                                 f"{tuple(X.shape[:2])}")
         if weights is not None:
             if isinstance(weights, torch.Tensor):
-                if tuple(weights.shape) != (X.numel(),) or weights.dtype.is_complex \
+                if tuple(weights.shape) != (Y.numel(),) or weights.dtype.is_complex \
                         or weights.dtype == torch.bool or not bool(torch.isfinite(weights).all()) \
                         or bool((weights < 0).any()):  # a sync, as float(loss) makes one anyway
-                    check_weights(weights, X.numel())  # raises the shared ShapeError
+                    check_weights(weights, Y.numel())  # raises the shared ShapeError
                 weights = weights.detach().to(device=like.device, dtype=like.dtype)
             else:
-                weights = self._tensor(check_weights(weights, X.numel()), like.dtype, like.device)
+                weights = self._tensor(check_weights(weights, Y.numel()), like.dtype, like.device)
         return cfg, params, X, Y, state, weights, masks
 
     @checked
     def loss_and_grads(self, cell, params: dict, X, Y, state: tuple, weights=None,
-                       state_grads: Flag = False, dropout_masks=None):
-        """Mean (weighted) cross-entropy, its gradients by autograd, the final state (detached).
+                       state_grads: Flag = False, dropout_masks=None, truncate=None):
+        """Mean (weighted) cross-entropy (``head="mse"``: squared error), its gradients by
+        autograd, the final state (detached).
 
         With ``state_grads=True`` a fourth value is returned: dL/d(initial state), a tuple.
         Autograd runs on detached aliases of ``params`` (same storage, no copy), so the
         caller's tensors never get a ``.grad`` and may or may not require grad.
         ``dropout_masks`` (``rnnlab.dropout.dropout_masks``, arrays or tensors): dropout
         between layers with exactly these masks, as the numpy backend; None: no dropout.
+        ``truncate`` k: each step's loss sends its gradient k steps back at most
+        (:func:`model.truncated_loss`); None (the default): full BPTT over the window.
         """
         cfg, params, X, Y, state, weights, masks = self._loss_inputs(
             cell, params, X, Y, state, weights, dropout_masks)
+        truncate = check_truncate(cfg, truncate)
         state0 = tuple(s.detach().requires_grad_(state_grads) for s in state)
-        if self.impl == "nn":  # the gradients of torch.nn's own weights, then renamed
+        if truncate is not None and truncate < X.shape[1]:  # autograd over k-step windows
+            leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+            with torch.enable_grad():
+                loss, state_T = truncated_loss(self._window_forward(cfg), cfg, leaves, X, Y,
+                                               state0, weights, masks, truncate)
+            inputs = list(leaves.values()) + (list(state0) if state_grads else [])
+            grads = torch.autograd.grad(loss, inputs, allow_unused=True, materialize_grads=True)
+            named = dict(zip(leaves, grads[: len(leaves)]))
+            dstate = list(grads[len(leaves):])
+        elif self.impl == "nn":  # the gradients of torch.nn's own weights, then renamed
             names = self._nn_weight_names(cfg)
             flat = nn_leaves(cfg, params, names)
             leaves = {k: params[k].detach().requires_grad_(True) for k in ("W_hq", "b_q")}
             with torch.enable_grad():
                 logits, state_T = nn_forward(cfg, leaves, X, state0, names, train=True,
                                              dropout_masks=masks, flat=flat)
-                loss = cross_entropy(logits, Y.T.reshape(-1), weights)  # targets time-major
+                loss = head_loss(cfg, logits, Y.T.reshape(-1), weights)  # targets time-major
             weight_leaves = [w for w in flat if w.requires_grad]
             inputs = weight_leaves + list(leaves.values()) + (list(state0) if state_grads else [])
             grads = torch.autograd.grad(loss, inputs, allow_unused=True, materialize_grads=True)
@@ -345,7 +387,7 @@ class TorchBackend:
             leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
             with torch.enable_grad():
                 logits, state_T = model_forward(cfg, leaves, X, state0, masks)
-                loss = cross_entropy(logits, Y.T.reshape(-1), weights)  # targets time-major
+                loss = head_loss(cfg, logits, Y.T.reshape(-1), weights)  # targets time-major
             inputs = list(leaves.values()) + (list(state0) if state_grads else [])
             grads = torch.autograd.grad(loss, inputs, allow_unused=True, materialize_grads=True)
             named = dict(zip(leaves, grads[: len(leaves)]))

@@ -7,7 +7,7 @@ layer that calls it, so a step is one ``H_{t-1} @ W_h`` (B, H) @ (H, G*H) plus
 elementwise work. :data:`CELLS` maps a cell name to its function. A cell with recurrent
 parameters beyond W_h takes them after the state (the torch-form GRU's ``b_hn``).
 
-Shapes: T steps, B batch, H hidden, G gates (rnn 1, lstm 4, gru 3).
+Shapes: T steps, B batch, H hidden, G gates (rnn and irnn 1, lstm 4, gru 3).
 """
 
 from __future__ import annotations
@@ -21,6 +21,16 @@ def rnn_forward(XW: torch.Tensor, W_hh: torch.Tensor, state: tuple):
     Hs = []
     for XW_t in XW:  # (B, H) per step
         H = torch.tanh(torch.addmm(XW_t, H, W_hh))  # (B, H): XW_t + H_{t-1} W_hh
+        Hs.append(H)
+    return torch.stack(Hs), (H,)  # (T, B, H)
+
+
+def irnn_forward(XW: torch.Tensor, W_hh: torch.Tensor, state: tuple):
+    """H_t = ReLU(X_t W_xh + b_h + H_{t-1} W_hh) (Le et al. 2015), with XW[t] = X_t W_xh + b_h."""
+    (H,) = state
+    Hs = []
+    for XW_t in XW:  # (B, H) per step
+        H = torch.relu(torch.addmm(XW_t, H, W_hh))  # (B, H): XW_t + H_{t-1} W_hh
         Hs.append(H)
     return torch.stack(Hs), (H,)  # (T, B, H)
 
@@ -73,7 +83,7 @@ def gru_forward(XW: torch.Tensor, W_h: torch.Tensor, state: tuple, b_hn=None):
     return torch.stack(Hs), (H,)  # (T, B, H)
 
 
-CELLS = {"rnn": rnn_forward, "lstm": lstm_forward, "gru": gru_forward}
+CELLS = {"rnn": rnn_forward, "lstm": lstm_forward, "gru": gru_forward, "irnn": irnn_forward}
 # factors a cell wants on a gate's pre-activation, applied to that gate's W_x, W_h and b
 # once per window (model.fuse_weights): the LSTM's candidate doubled, tanh(z) = 2σ(2z) - 1
 GATE_SCALES = {"lstm": {"c": 2}}

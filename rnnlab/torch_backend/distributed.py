@@ -39,7 +39,7 @@ from ..distributed import Launch, launch_env, shard_rows
 from ..errors import BackendError, ConfigError, DistributedError, RnnlabError
 from . import TorchBackend
 from .device import resolve_device
-from .functional import cross_entropy
+from .functional import head_loss
 
 DEFAULT_TIMEOUT = 600.0  # seconds a collective waits for the other processes (NCCL's default)
 
@@ -354,7 +354,7 @@ class DistributedTorchBackend(TorchBackend):
         with _Collective(self.parallel, "all-reducing the gradients"):
             with torch.enable_grad():
                 logits, state_T = ddp(X, state, masks)  # (T*B/N, V): this rank's rows
-                loss = cross_entropy(logits, Y.T.reshape(-1), weights)  # mean over T*B/N tokens
+                loss = head_loss(cfg, logits, Y.T.reshape(-1), weights)  # mean over T*B/N tokens
             total = loss.detach().reshape(1).clone()  # (1,)
             work = dist.all_reduce(total, group=self.parallel.group, async_op=True)
             loss.backward()  # DDP sums each bucket of gradients over the ranks as it is ready

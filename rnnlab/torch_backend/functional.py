@@ -1,7 +1,7 @@
-"""The loss, global-norm clipping and SGD in torch, with numpy_backend.functional's semantics.
+"""The losses, global-norm clipping and SGD in torch, with numpy_backend.functional's semantics.
 
 Gradients come from autograd, so there is no hand-written backward here; each function
-computes the same numbers as its NumPy twin (``softmax_cross_entropy``, ``global_norm``,
+computes the same numbers as its NumPy twin (``softmax_cross_entropy``, ``squared_error``, ``global_norm``,
 ``clip_grads``, ``sgd``) and is tested against it.
 """
 
@@ -25,6 +25,24 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
     if weights is not None:
         nll = nll * weights  # (N,)
     return nll.sum() / N
+
+
+def squared_error(outputs: torch.Tensor, targets: torch.Tensor,
+                  weights: torch.Tensor | None = None) -> torch.Tensor:
+    """L = (1/N) Σ_n w_n (z_n - y_n)², the regression head (``head="mse"``): outputs (N, 1)."""
+    N = outputs.shape[0]
+    se = (outputs[:, 0] - targets).square()  # (N,)
+    if weights is not None:
+        se = se * weights  # (N,)
+    return se.sum() / N
+
+
+def head_loss(cfg, logits: torch.Tensor, targets: torch.Tensor,
+              weights: torch.Tensor | None = None) -> torch.Tensor:
+    """The loss of the config's head: cross-entropy (``softmax``) or squared error (``mse``)."""
+    if cfg.head == "softmax":
+        return cross_entropy(logits, targets, weights)
+    return squared_error(logits, targets, weights)
 
 
 def global_norm(grads: dict) -> float:

@@ -28,6 +28,7 @@ from torch import _VF
 from ..config import ModelConfig
 from ..params import GATES, has_hidden_bias, suffix
 from .cells import CELLS, GATE_SCALES
+from .functional import head_loss
 from .nn_map import fused_weights, hidden_biases, nn_weights
 
 
@@ -77,7 +78,8 @@ def model_forward(cfg: ModelConfig, params: dict, X: torch.Tensor, state: tuple,
     [H_fwd | H_rev] (T, B, H*D), and between layers it is multiplied by the dropout mask.
     """
     S, D, L = cfg.num_states, cfg.num_directions, cfg.num_layers
-    inputs, tokens = X, True
+    # (B, T) ids are gathered; real inputs (B, T, In) are read time-major, (T, B, In)
+    inputs, tokens = (X, True) if cfg.input_size is None else (X.transpose(0, 1), False)
     state_T = []
     for layer in range(L):
         outputs = []
@@ -97,6 +99,45 @@ def model_forward(cfg: ModelConfig, params: dict, X: torch.Tensor, state: tuple,
     T, B, HD = inputs.shape
     logits = torch.addmm(params["b_q"], inputs.reshape(T * B, HD), params["W_hq"])  # (T*B, V)
     return logits, tuple(state_T)
+
+
+# -------------------------------------------------------------------------- truncation
+
+
+def _window(masks: tuple | None, a: int, b: int) -> tuple | None:
+    return None if masks is None else tuple(m[a:b] for m in masks)  # (b-a, B, H*D) each
+
+
+def truncated_loss(forward, cfg: ModelConfig, params: dict, X: torch.Tensor, Y: torch.Tensor,
+                   state0: tuple, weights, masks, k: int):
+    """The loss, as a function whose autograd gradient is BPTT truncated k steps back.
+
+    The loss at step t is computed by running the model over steps t-k+1 .. t only,
+    from the state it had before them *detached*, so autograd sends L_t's gradient k
+    steps back and no further (d2l 8.7); a window that starts at step 0 starts from
+    ``state0`` itself and reaches it. The states are those of one pass without autograd.
+    Only steps with a non-zero weight are computed. Returns ``(loss, state_T)``: the same
+    loss as the whole window's, and its final state (detached).
+    """
+    B, T = X.shape[0], X.shape[1]
+    w = None if weights is None else weights.reshape(T, B)  # (T, B): time-major
+    steps = list(range(T)) if w is None else torch.nonzero(w.ne(0).any(dim=1)).flatten().tolist()
+    starts = sorted({max(0, t - k + 1) for t in steps})
+    with torch.no_grad():  # the state before every window, and after the last step
+        state, done, before = tuple(s.detach() for s in state0), 0, {}
+        for a in starts + [T]:
+            if a > done:
+                _, state = forward(params, X[:, done:a], state, _window(masks, done, a))
+                done = a
+            before[a] = state
+    loss = sum((p.sum() * 0 for p in params.values()))  # a graph even with nothing to read
+    for t in steps:
+        lo = max(0, t - k + 1)  # the window lo .. t
+        logits, _ = forward(params, X[:, lo:t + 1], state0 if lo == 0 else before[lo],
+                            _window(masks, lo, t + 1))  # (k*B, V)
+        # head_loss is a mean over the B rows of step t; the whole loss, over T*B rows
+        loss = loss + head_loss(cfg, logits[-B:], Y[:, t], None if w is None else w[t]) / T
+    return loss, before[T]
 
 
 # ---------------------------------------------------------------------------------- nn
@@ -123,7 +164,7 @@ def _quiet_cudnn_copy():
         yield
 
 
-_KERNELS = {"rnn": _VF.rnn_tanh, "lstm": _VF.lstm, "gru": _VF.gru}
+_KERNELS = {"rnn": _VF.rnn_tanh, "lstm": _VF.lstm, "gru": _VF.gru, "irnn": _VF.rnn_relu}
 
 
 def _nn_kernel(cfg: ModelConfig, inputs, hidden, flat: list, num_layers: int, train: bool):
@@ -132,7 +173,7 @@ def _nn_kernel(cfg: ModelConfig, inputs, hidden, flat: list, num_layers: int, tr
     if cfg.cell == "lstm":
         out, h_T, c_T = _VF.lstm(inputs, hidden, *args)  # out (T, B, H*D)
         return out, (h_T, c_T)
-    return _KERNELS[cfg.cell](inputs, hidden, *args)  # rnn_tanh / gru: (out, h_T)
+    return _KERNELS[cfg.cell](inputs, hidden, *args)  # rnn_tanh / rnn_relu / gru: (out, h_T)
 
 
 def nn_flat(cfg: ModelConfig, params: dict, weight_names: list) -> list:
@@ -192,7 +233,10 @@ def nn_forward(cfg: ModelConfig, params: dict, X: torch.Tensor, state: tuple,
     if flat is None:  # torch.nn's weights as functions of rnnlab's tensors (autograd's)
         weights = nn_weights(cfg, params)
         flat = [weights[name] for name in weight_names]
-    inputs = F.one_hot(X.T, V).to(params["b_q"].dtype)  # (T, B, V): d2l's RNNModel input
+    if cfg.input_size is None:
+        inputs = F.one_hot(X.T, V).to(params["b_q"].dtype)  # (T, B, V): d2l's RNNModel input
+    else:
+        inputs = X.transpose(0, 1)  # (T, B, In): real inputs, time-major
     hidden = stack_state(cfg, state)  # (L*D, B, H), or (h, c)
     with _quiet_cudnn_copy() if inputs.is_cuda else contextlib.nullcontext():
         if dropout_masks is None:

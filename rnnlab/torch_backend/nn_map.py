@@ -41,6 +41,7 @@ from ..params import (
     from_d2l_list,
     from_torch_nn,
     has_hidden_bias,
+    layer_input_size,
     suffix,
     to_d2l_list,
     to_torch_nn,
@@ -170,9 +171,9 @@ def make_nn_module(cfg: ModelConfig, dtype=None, device=None) -> nn.Module:
     kwargs = dict(num_layers=cfg.num_layers, bias=True, batch_first=False,
                   dropout=float(cfg.dropout) if cfg.num_layers > 1 else 0.0,
                   bidirectional=cfg.bidirectional, dtype=dtype, device=device)
-    if cfg.cell == "rnn":
-        kwargs["nonlinearity"] = "tanh"
-    return getattr(nn, TORCH_MODULE[cfg.cell])(cfg.vocab_size, cfg.num_hiddens, **kwargs)
+    if cfg.cell in ("rnn", "irnn"):
+        kwargs["nonlinearity"] = "tanh" if cfg.cell == "rnn" else "relu"  # the IRNN is nn.RNN(relu)
+    return getattr(nn, TORCH_MODULE[cfg.cell])(layer_input_size(cfg, 0), cfg.num_hiddens, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------
@@ -232,13 +233,16 @@ def _check_module(cfg: ModelConfig, rnn_module: nn.Module, linear_module: nn.Mod
     if cfg.cell == "rnn" and rnn_module.nonlinearity != "tanh":
         raise ConfigError(f"rnnlab's rnn cell is tanh; the nn.RNN has nonlinearity="
                           f"{rnn_module.nonlinearity!r}")
+    if cfg.cell == "irnn" and rnn_module.nonlinearity != "relu":
+        raise ConfigError(f"rnnlab's irnn cell is ReLU; the nn.RNN has nonlinearity="
+                          f"{rnn_module.nonlinearity!r}")
     if getattr(rnn_module, "proj_size", 0):
         raise ConfigError(f"nn.LSTM with proj_size={rnn_module.proj_size} has no rnnlab form")
     if not rnn_module.bias:
         raise ConfigError("the torch.nn module has bias=False; rnnlab's cells have biases")
     got = (rnn_module.input_size, rnn_module.hidden_size, rnn_module.num_layers,
            bool(rnn_module.bidirectional))
-    want = (cfg.vocab_size, cfg.num_hiddens, cfg.num_layers, cfg.bidirectional)
+    want = (layer_input_size(cfg, 0), cfg.num_hiddens, cfg.num_layers, cfg.bidirectional)
     if got != want:
         raise ConfigError(f"torch.nn module has (input_size, hidden_size, num_layers, "
                           f"bidirectional) = {got}, the config asks for {want}")
@@ -364,6 +368,10 @@ def d2l_rnn_scratch(cfg: "ModelConfig | str", params: dict, device=None) -> D2LS
     cfg = as_model_config(cfg, params)
     if cfg.num_layers != 1 or cfg.bidirectional:
         raise ConfigError("d2l's RNNModelScratch has one layer and one direction")
+    if cfg.cell not in D2L_FORWARD or cfg.input_size is not None:
+        raise ConfigError(f"d2l's RNNModelScratch reads token ids into an rnn, lstm or gru; "
+                          f"this model is a {cfg.cell}"
+                          + (" reading real inputs" if cfg.input_size is not None else ""))
     if cfg.cell == "gru" and cfg.gru_form != "d2l":
         raise ConfigError("d2l's scratch GRU is the d2l form (gru_form='d2l')")
     return D2LScratch(cfg, to_d2l_params(cfg, params, device=device), D2L_FORWARD[cfg.cell])
