@@ -827,12 +827,12 @@ ROWS = [
     # ---- rnnlab.testing.verify in Python (the command line's rows are below)
     Row("verify-convention-missing", lambda c: _verify(MIN_CHAR),
         SubjectError, r"give the convention of a file: one of cs231n, d2l, torch\.nn, "
-                      r"min-char-rnn, protocol"),
+                      r"min-char-rnn, deeplearning\.ai, protocol"),
     Row("verify-convention-unknown", lambda c: _verify(MIN_CHAR, "keras"),
         SubjectError, r"unknown convention 'keras'; expected one of cs231n, d2l"),
     Row("verify-no-convention", lambda c: _verify(lambda x: x),
         SubjectError, r"cannot tell the convention of <function .*>: give convention= "
-                      r"\(cs231n, d2l, torch\.nn, min-char-rnn, protocol\)"),
+                      r"\(cs231n, d2l, torch\.nn, min-char-rnn, deeplearning\.ai, protocol\)"),
     Row("verify-cell", lambda c: _verify(MIN_CHAR, "min-char-rnn", cell="cnn"),
         SubjectError, r"cell 'cnn': expected rnn, lstm or gru"),
     Row("verify-protocol-cell",

@@ -87,6 +87,7 @@ from rnnlab.testing.runner import verify  # noqa: E402
 
 CONVENTIONS = {  # convention: (cells, output layer, gru form)
     "cs231n": (("rnn", "lstm"), None, "d2l"),
+    "deeplearning.ai": (("rnn", "lstm"), None, "d2l"),
     "d2l": (("rnn", "lstm", "gru"), "linear", "d2l"),
     "torch.nn": (("rnn", "lstm", "gru"), None, "torch"),
     "min-char-rnn": (("rnn",), "softmax", "d2l"),
@@ -98,12 +99,14 @@ CONVENTIONS = {  # convention: (cells, output layer, gru form)
 # state apart from it (its lstm's take dnext_c), so a detached final state changes nothing
 UNSEEN = {"min-char-rnn": {"bias-grad-mean", "dH0-unmultiplied", "dH0-zero",
                            "final-state-detached"},
-          "cs231n": {"final-state-detached@rnn"}}
+          "cs231n": {"final-state-detached@rnn"},
+          "deeplearning.ai": {"final-state-detached@rnn"}}
 # what a convention sees as another mistake with the same numbers: CS231n's rnn_backward
 # takes the final state's gradient inside dh, so a state detached after each step (no
 # carry between steps, the final state's gradient still arriving through dh) is exactly
 # a hand-written backward that drops the carry, and is named so
-SAME_AS = {"cs231n": {"state-detached-after-each-step@rnn": "dropped-hidden-carry"}}
+SAME_AS = {"cs231n": {"state-detached-after-each-step@rnn": "dropped-hidden-carry"},
+           "deeplearning.ai": {"state-detached-after-each-step@rnn": "dropped-hidden-carry"}}
 
 
 def _cases():

@@ -170,6 +170,7 @@ CORRECT = [
     (f"{SUBJECTS / 'torch_nn_builtin.py'}:rnn_factory", "torch.nn"),
     (SUBJECTS / "min_char_rnn_py2.py", "min-char-rnn"),
     (EX / "d2l_classes_correct.py", "d2l"),
+    (SUBJECTS / "students" / "min_char_args.py", "min-char-rnn"),
 ]
 
 
@@ -349,3 +350,12 @@ def test_a_wrong_default_state_fails_the_default_state_property_alone(target, co
     verdicts = {p.name: p.verdict for u in r.units for p in u.properties}
     assert verdicts.pop("default-state") == "FAIL", r.render()
     assert "FAIL" not in verdicts.values(), r.render()
+
+
+def test_min_char_rnn_with_its_weights_in_a_dict_is_read_and_diagnosed():
+    """lossFun(inputs, targets, hprev, model): the weights as one dict instead of globals,
+    said in a note; its dropped carry is named as in Karpathy's own form."""
+    r = verify(str(SUBJECTS / "students" / "min_char_dict_buggy.py"), "min-char-rnn", **FAST)
+    assert any("one dict, model" in n for u in r.units for n in u.notes), r.render()
+    assert {n for u in r.units for m in u.diagnosis if m.full for n in m.mistakes} == {
+        "dropped-hidden-carry"}, r.render()

@@ -7,7 +7,7 @@ import sys
 from ..errors import SubjectError
 from .common import nonneg_int, positive_int
 
-CONVENTIONS = ("cs231n", "d2l", "torch.nn", "min-char-rnn", "protocol")
+CONVENTIONS = ("cs231n", "d2l", "torch.nn", "min-char-rnn", "deeplearning.ai", "protocol")
 
 
 def add_parser(sub) -> None:

@@ -28,10 +28,11 @@ from ..errors import TORCH_INSTALL, SubjectError
 from .adapters import SubjectRaised, _check_signature, exc_text, one_line, where
 from .cs231n_units import CS231N_NAMES, cs231n_units
 from .d2l_units import D2LUnit, find_d2l
-from .minchar_units import MinCharUnit
+from .dlai_units import DLAI_NAMES, dlai_units
+from .minchar_units import MIN_CHAR_GLOBALS, MinCharUnit, weights_passing
 from .protocol_units import Protocol, ProtocolUnit
 
-CONVENTIONS = ("cs231n", "d2l", "torch.nn", "min-char-rnn", "protocol")
+CONVENTIONS = ("cs231n", "d2l", "torch.nn", "min-char-rnn", "deeplearning.ai", "protocol")
 _COUNTER = itertools.count()
 
 
@@ -196,6 +197,8 @@ def infer_convention(obj) -> str:
     if isinstance(obj, types.ModuleType):
         if any(callable(getattr(obj, n, None)) for n in CS231N_NAMES):
             return "cs231n"
+        if any(callable(getattr(obj, n, None)) for n in DLAI_NAMES):
+            return "deeplearning.ai"
         if callable(getattr(obj, "lossFun", None)):
             return "min-char-rnn"
         if any(callable(getattr(obj, n, None)) for n in ("rnn", "lstm", "gru")):
@@ -312,6 +315,11 @@ def _units(obj, convention, cell, name, source, label) -> tuple[list, list]:
         if not isinstance(obj, types.ModuleType):
             raise SubjectError("the cs231n convention checks a module (a file) of functions")
         return cs231n_units(obj, cell, name, source)
+    if convention == "deeplearning.ai":
+        if not isinstance(obj, types.ModuleType):
+            raise SubjectError("the deeplearning.ai convention checks a module (a file) of "
+                               "functions")
+        return dlai_units(obj, cell, name, source)
     if convention == "d2l":
         classes = _d2l_classes(obj, cell, name)
         if classes:
@@ -379,7 +387,11 @@ def _units(obj, convention, cell, name, source, label) -> tuple[list, list]:
         if not callable(fn):
             raise SubjectError(f"{fname}(inputs, targets, hprev) not found in "
                                f"{source.name if source else label} (min-char-rnn convention)")
-        _check_signature(fn, ("inputs", "targets", "hprev"), fname, "min-char-rnn")
+        weights = weights_passing(fn, fname)
+        extra = (() if weights is None else MIN_CHAR_GLOBALS if weights == "arguments"
+                 else (weights,))
+        if weights != "arguments":  # by name, in any order: weights_passing has read them
+            _check_signature(fn, ("inputs", "targets", "hprev", *extra), fname, "min-char-rnn")
         return [MinCharUnit(module, fn, fname, source)], [fname]
     # protocol
     target = obj

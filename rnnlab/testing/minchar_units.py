@@ -3,7 +3,11 @@ its weights from the module's globals and clips its gradients to [-5, 5] (``CLIP
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
+
+from ..errors import SubjectError
 
 from . import conventions as cv
 from .adapters import Unit, _grad_quantities, f64
@@ -30,6 +34,13 @@ class MinCharUnit(Unit):
                            state_in=(True,), state_upstream=(False,))
         super().__init__(name, cons, cv.min_char_layout(), source)
         self.module, self.fn = module, fn
+        self.weights_as = weights_passing(fn, name)
+        if self.weights_as == "arguments":
+            self.notes.append(f"{name} takes the weights as arguments (Wxh, Whh, Why, bh, by), "
+                              "not as globals")
+        elif self.weights_as is not None:
+            self.notes.append(f"{name} takes the weights as one dict, {self.weights_as}, keyed "
+                              "Wxh, Whh, Why, bh, by")
 
     def quantities(self) -> dict:
         q = {"loss": Quantity("loss", "loss"),
@@ -53,7 +64,12 @@ class MinCharUnit(Unit):
         inputs = [int(i) for i in p.ids[:, 0]]
         targets = [int(i) for i in p.targets[:, 0]]
         hprev = np.array(p.state0[0].T)  # (H, 1)
-        res = self.call(self.name, self.fn, inputs, targets, hprev)
+        if self.weights_as == "arguments":  # lossFun(inputs, targets, hprev, Wxh, ..., by)
+            res = self.call(self.name, lambda *a: self.fn(*a, **W), inputs, targets, hprev)
+        elif self.weights_as is not None:  # lossFun(inputs, targets, hprev, params)
+            res = self.call(self.name, self.fn, inputs, targets, hprev, dict(W))
+        else:
+            res = self.call(self.name, self.fn, inputs, targets, hprev)
         return self.unpack(self.name, res, MIN_CHAR_RETURNS)
 
     def observe(self, p: Problem, grads: bool) -> dict:
@@ -78,3 +94,26 @@ class MinCharUnit(Unit):
 
         qs = self.quantities()
         return {f"d{n}": (W[n], qs[f"d{n}"]) for n in MIN_CHAR_GLOBALS}, loss
+
+
+def weights_passing(fn, name: str) -> str | None:
+    """How ``lossFun`` gets its weights: None (Karpathy's globals), ``"arguments"``
+    (``lossFun(inputs, targets, hprev, Wxh, Whh, Why, bh, by)``, by name, in any order), or
+    the name of one more argument that takes them as a dict
+    (``lossFun(inputs, targets, hprev, params)``)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    extra = [p for p in params[3:] if p.default is inspect.Parameter.empty
+             and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if not extra:
+        return None
+    names = [p.name for p in extra]
+    if set(names) == set(MIN_CHAR_GLOBALS):
+        return "arguments"
+    if len(extra) == 1 and extra[0].kind is not inspect.Parameter.KEYWORD_ONLY:
+        return names[0]
+    raise SubjectError(f"{name}{inspect.signature(fn)}: after (inputs, targets, hprev), "
+                       "min-char-rnn's weights are globals, or the arguments Wxh, Whh, Why, bh, "
+                       f"by, or one dict of them; {name} also needs {', '.join(names)}")

@@ -16,10 +16,15 @@ import types
 import numpy as np
 
 from . import conventions as cv
+from .dlai_units import GATES as _DLAI_GATES
+from .dlai_units import to_parameters
 from .minchar_units import CLIP
 from .mistakes import CATALOGUE, Mistake
 from .protocol_units import Protocol
 from .spec import SPEC, Rules, run
+
+
+GATES_DLAI = _DLAI_GATES["lstm"]
 
 
 def _rules(mistake) -> Rules:
@@ -34,6 +39,8 @@ def planted(convention: str, cell: str, mistake=None, gru_form: str | None = Non
     r = _rules(mistake)
     if convention == "cs231n":
         return _cs231n(cell, r)
+    if convention == "deeplearning.ai":
+        return _dlai(cell, r)
     if convention == "d2l":
         return _d2l_torch(cell, r)
     if convention == "d2l-numpy":
@@ -94,6 +101,88 @@ def _cs231n(cell: str, r: Rules) -> types.ModuleType:
                                step_forward(x, prev_h, prev_c, Wx, Wh, b))
         m.lstm_step_backward = lambda dnext_h, dnext_c, cache: step_backward(dnext_h, dnext_c, cache)
         m.lstm_forward, m.lstm_backward = forward, backward
+    return m
+
+
+# ------------------------------------------------------------------ deeplearning.ai
+
+
+def _dlai(cell: str, r: Rules) -> types.ModuleType:
+    """Sequence Models week 1's functions, column-major with a parameters dict."""
+    m = types.ModuleType(f"planted_dlai_{cell}")
+
+    def spec_params(parameters):
+        if cell == "rnn":
+            return {"W_xh": parameters["Wax"].T, "W_hh": parameters["Waa"].T,
+                    "b_h": parameters["ba"][:, 0]}
+        p = {}
+        for g in GATES_DLAI:
+            W = parameters[f"W{g}"]
+            H = W.shape[0]
+            p[f"W_h{g}"], p[f"W_x{g}"], p[f"b_{g}"] = W[:, :H].T, W[:, H:].T, parameters[f"b{g}"][:, 0]
+        return p
+
+    def head(parameters, a):  # softmax(Wya a + by) over the first axis
+        z = np.tensordot(parameters["Wya"], a, axes=(1, 0)) + (
+            parameters["by"] if a.ndim == 2 else parameters["by"][:, :, None])
+        e = np.exp(z - z.max(0))
+        return e / e.sum(0)
+
+    def grads_out(res, step: bool):
+        g = {f"d{k}": v for k, v in to_parameters(cell, res.grads).items()}
+        g["dxt" if step else "dx"] = res.dX[0].T if step else res.dX.transpose(2, 1, 0)
+        g["da_prev" if step else "da0"] = res.dstate0[0].T
+        if step and cell == "lstm":
+            g["dc_prev"] = res.dstate0[1].T
+        return g
+
+    def cell_forward(xt, a_prev, *rest):
+        *c_prev, parameters = rest
+        p = spec_params(parameters)
+        state = (a_prev.T, *[c.T for c in c_prev])
+        res = run(cell, p, xt.T[None], state, dOut=np.zeros((1,) + state[0].shape), rules=r)
+        a_next = res.Hs[0].T
+        extra = (res.state[1].T,) if cell == "lstm" else ()
+        return (a_next, *extra, head(parameters, a_next), (p, xt, state))
+
+    def cell_backward(da_next, *rest):
+        *dc_next, (p, xt, state) = rest
+        dState = (np.zeros_like(state[0]), *[d.T for d in dc_next])
+        res = run(cell, p, xt.T[None], state, dOut=da_next.T[None], dState=dState, rules=r)
+        return grads_out(res, True)
+
+    def forward(x, a0, parameters):
+        p = spec_params(parameters)
+        X = x.transpose(2, 1, 0)  # (T, m, n_x)
+        state = (a0.T,) if cell == "rnn" else (a0.T, np.zeros_like(a0.T))
+        res = run(cell, p, X, state, dOut=np.zeros((X.shape[0],) + state[0].shape), rules=r)
+        a = res.Hs.transpose(2, 1, 0)
+        out = [a, head(parameters, a)]
+        if cell == "lstm":  # c for every step: the forward again, one step at a time
+            s, cs = state, []
+            for t in range(X.shape[0]):
+                s = run(cell, p, X[t:t + 1], s, dOut=np.zeros((1,) + s[0].shape), rules=r).state
+                cs.append(s[1])
+            out.append(np.stack(cs).transpose(2, 1, 0))
+        return (*out, (p, X, state))
+
+    def backward(da, caches):
+        p, X, state = caches
+        res = run(cell, p, X, state, dOut=da.transpose(2, 1, 0), rules=r)
+        return grads_out(res, False)
+
+    if cell == "rnn":
+        m.rnn_cell_forward = lambda xt, a_prev, parameters: cell_forward(xt, a_prev, parameters)
+        m.rnn_cell_backward = lambda da_next, cache: cell_backward(da_next, cache)
+        m.rnn_forward = forward
+        m.rnn_backward = backward
+    else:
+        m.lstm_cell_forward = (lambda xt, a_prev, c_prev, parameters:
+                               cell_forward(xt, a_prev, c_prev, parameters))
+        m.lstm_cell_backward = (lambda da_next, dc_next, cache:
+                                cell_backward(da_next, dc_next, cache))
+        m.lstm_forward = forward
+        m.lstm_backward = backward
     return m
 
 
