@@ -29,6 +29,10 @@ LAZY = {
     ("rnnlab/cli/train.py", "torch_backend.distributed"): "torch, under torchrun only",
     ("rnnlab/cli/verify.py", "testing"): "Hypothesis is optional",
     ("rnnlab/testing/loader.py", "torch_units"): "torch, for torch subjects only",
+    ("rnnlab/testing/isolation.py", "torch_units"): "torch, for torch subjects only, while the "
+                                                    "child process starts",
+    ("rnnlab/testing/child.py", "torch"): "torch, for torch subjects only, before the subject's "
+                                          "directory is on sys.path",
 }
 
 

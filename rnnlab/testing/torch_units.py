@@ -56,12 +56,13 @@ class D2LTorchUnit(D2LUnit):
         state = tuple(s.clone() for s in state0)
         inputs = torch.tensor(p.X, dtype=dt)
         with torch.enable_grad() if grads else torch.no_grad():
-            res = self.call(self.name, self.fn, inputs, state, params)
+            res = self.call(self.name, self.fn, inputs, state, params,
+                            watch={"inputs": inputs, **dict(zip(self.order, params))})
             out, st = self._unpack_result(res, p)
             self.last_raw = [out, *st]
             obs = {"outputs": self._outputs(_np(out), p)}
             for s, v in zip(self.state_names, st):
-                obs[f"{s}_T"] = f64(_np(v))
+                obs[f"{s}_T"] = f64(_np(v), f"the final state's {s}")
             if grads:
                 T, B, V = p.X.shape
                 loss = 0
@@ -181,16 +182,17 @@ class TorchNNUnit(Unit):
         hx0 = [_leaf(s[None], dt) for s in p.state0]  # (1, B, H) each
         hx = hx0[0].clone() if self.cell != "lstm" else (hx0[0].clone(), hx0[1].clone())
         with torch.enable_grad() if grads else torch.no_grad():
-            res = self.call(f"{self.name}.forward", m, x, hx)
+            res = self.call(f"{self.name}.forward", m, x, hx,
+                            watch={"input": x, **{n: params[n] for n in self.names.values()}})
             out, hn = self.unpack(f"{self.name}.forward", res, ("output", "h_n"))
             st = list(hn) if self.cell == "lstm" and isinstance(hn, (tuple, list)) else [hn]
             if len(st) != len(self.state_names):
                 raise SubjectRaised(f"{self.name}.forward returned a state of {len(st)} tensor(s), "
                                     f"expected {'(h_n, c_n)' if self.cell == 'lstm' else 'h_n'}")
             self.last_raw = [out, *st]
-            obs = {"output": f64(_np(out))}
+            obs = {"output": f64(_np(out), "output")}
             for s, v in zip(self.state_names, st):
-                obs[f"{s}_n"] = f64(_np(v))
+                obs[f"{s}_n"] = f64(_np(v), f"{s}_n")
             if grads:
                 loss = 0
                 if isinstance(out, torch.Tensor) and out.requires_grad and tuple(out.shape) == p.dOut.shape:

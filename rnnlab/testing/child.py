@@ -1,0 +1,156 @@
+"""The child process that runs a subject file for ``isolation.py`` (rnnlab's process).
+
+Started as ``python -c <bootstrap> FD_IN FD_OUT CALL_FILE MEMORY TORCH``: it caps its
+address space at MEMORY bytes, imports NumPy (and PyTorch when TORCH is 1) before the
+subject's directory goes on ``sys.path`` (so a numpy.py or torch.py beside the subject is
+not taken for the library), then answers requests on FD_IN with answers on FD_OUT:
+
+    ("load", target, convention, cell)  -> ("loaded", label, found, notes, [(class, data)])
+    ("observe", k, problem, grads)      -> ("obs", {name: float64 array}, mutated)
+    ("observe_many", k, problems, grads)      -> ("obs", [{name: array}], mutated)
+    ("observe_chain", k, problem, bounds, grads) -> ("obs", [{name: array}], mutated)
+    ("fd_setup", k, problem)            -> ("fd", {name: (array, Quantity)} or None)
+    ("fd_loss", k, {name: array})       -> ("loss", float)
+    ("close",)                          -> exits
+
+A failure of the subject is ("raised", line, mutated); a usage problem ("error", line);
+the subject ending the program (``sys.exit``, ``KeyboardInterrupt``, another
+BaseException) is ("ended", line), after which the child exits. Before every call into
+the subject the call's name and a counter go to CALL_FILE, which rnnlab's process reads
+to time each call and to name the one that hangs or ends the child.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import resource
+import sys
+from multiprocessing.connection import Connection
+
+import numpy  # noqa: F401: imported before the subject's directory is on sys.path
+
+from ..errors import SubjectError
+from . import adapters
+from .adapters import SubjectRaised, exc_text, perturbed_losses
+from .isolation import LABEL_BYTES, SUBJECT_SIDE
+from .loader import load, split_target
+
+
+class Server:
+    def __init__(self, rx: Connection, tx: Connection, call_fd: int):
+        self.rx, self.tx, self.call_fd = rx, tx, call_fd
+        self.seq = 0
+        self.label = ""
+        self.loaded = None
+        self.fd = {}  # unit index -> (arrays, loss) of its last fd_setup
+        self.limit = sys.getrecursionlimit()
+
+    def mark(self, label: str) -> None:
+        """Say which call into the subject begins (the CALL_HOOK)."""
+        self.seq += 1
+        self.label = label
+        raw = f"{self.seq}\t{label}".encode("utf-8", "replace")[:LABEL_BYTES]
+        os.pwrite(self.call_fd, raw.ljust(LABEL_BYTES, b"\0"), 0)
+
+    def send(self, msg) -> None:
+        self.tx.send_bytes(pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def handle(self, msg):
+        op = msg[0]
+        if op == "load":
+            _, target, convention, cell = msg
+            path, _ = split_target(target)
+            self.mark(f"importing {path.name}")
+            self.loaded = load(target, convention, cell)
+            specs = []
+            for u in self.loaded.units:
+                state = {k: v for k, v in vars(u).items() if k not in SUBJECT_SIDE}
+                specs.append((type(u), state))
+            return ("loaded", self.loaded.label, self.loaded.found, self.loaded.notes, specs)
+        unit = self.loaded.units[msg[1]]
+        if op == "observe":
+            _, _, p, grads = msg
+            unit.mutated = []
+            obs = unit.observe(p, grads)
+            return ("obs", obs, unit.mutated)
+        if op == "observe_many":
+            _, _, problems, grads = msg
+            unit.mutated = []
+            return ("obs", unit.observe_many(problems, grads), unit.mutated)
+        if op == "observe_chain":
+            _, _, p, bounds, grads = msg
+            unit.mutated = []
+            return ("obs", unit.observe_chain(p, bounds, grads), unit.mutated)
+        if op == "fd_setup":
+            unit.mutated = []
+            r = unit.fd_setup(msg[2])
+            self.fd[msg[1]] = r
+            if r is None:
+                return ("fd", None)
+            arrays, _ = r
+            return ("fd", {k: (a.copy(), q) for k, (a, q) in arrays.items()})
+        if op == "fd_many":
+            arrays, loss = self.fd[msg[1]]
+            return ("losses", perturbed_losses(arrays, lambda: float(loss()), msg[2]))
+        if op == "fd_loss":
+            arrays, loss = self.fd[msg[1]]
+            for k, a in msg[2].items():
+                arrays[k][0][...] = a
+            return ("loss", float(loss()))
+        raise ValueError(f"unknown request {op!r}")
+
+    def serve(self) -> None:
+        while True:
+            try:
+                msg = pickle.loads(self.rx.recv_bytes())
+            except EOFError:
+                return
+            if msg[0] == "close":
+                return
+            ended = False
+            try:
+                reply = self.handle(msg)
+            except SubjectRaised as exc:
+                unit = self.loaded.units[msg[1]] if self.loaded and msg[0] != "load" else None
+                reply = ("raised", exc.line, getattr(unit, "mutated", []))
+            except SubjectError as exc:
+                reply = ("error", str(exc))
+            except SystemExit as exc:
+                reply, ended = ("ended", f"{self.label} called sys.exit({exc.code!r})"), True
+            except KeyboardInterrupt:
+                reply, ended = ("ended", f"{self.label} raised KeyboardInterrupt"), True
+            except Exception as exc:  # noqa: BLE001: rnnlab's code choked on what the subject did
+                reply, ended = ("ended", f"after {self.label}, the process running your code "
+                                         f"failed: {exc_text(exc)[:200]}"), True
+            except BaseException as exc:  # noqa: BLE001: GeneratorExit or the subject's own
+                reply, ended = ("ended", f"{self.label} raised {exc_text(exc)[:200]} (a "
+                                         "BaseException, which ends a program)"), True
+            sys.setrecursionlimit(self.limit)  # the subject may have lowered it
+            sys.stdout.flush()
+            sys.stderr.flush()
+            self.send(reply)
+            if ended:
+                return
+
+
+def main() -> None:
+    fd_in, fd_out, call_file, memory, torch = sys.argv[1:6]
+    if int(memory) > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (int(memory), int(memory)))
+    if torch == "1":
+        import torch as _torch  # before the subject's directory is on sys.path
+
+        _torch.set_num_threads(1)  # the tensors are tiny; rnnlab's process has the other core
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
+    call_fd = os.open(call_file, os.O_WRONLY)
+    server = Server(Connection(int(fd_in), writable=False), Connection(int(fd_out), readable=False),
+                    call_fd)
+    adapters.CALL_HOOK = server.mark
+    adapters.SWALLOW_PRINTS = False
+    server.send(("ready",))
+    server.serve()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # threads the subject started do not keep the child alive

@@ -1,0 +1,359 @@
+"""Isolation: a subject given as a file runs in a child process, rnnlab's checks in this one.
+
+User code is hostile until proven otherwise: it may call ``sys.exit`` or ``os._exit``,
+hang, read stdin, print to file descriptor 1, change what it is given or shadow a library.
+So the file is imported, and every call into it made, by a child process
+(``child.py``); the search for examples (Hypothesis), the spec's numbers, every comparison,
+the shrinking, the diagnosis and the report stay here, and nothing the child sends back
+can run code here (it is read by :class:`_Unpickler`, which builds rnnlab's and NumPy's
+types only). The boundary is the unit's two calls into user code:
+
+    parent (this process)                          child (child.py)
+    ghost unit: quantities(), expect(), ...        the real unit, the subject's functions
+    ghost.observe(problem, grads)  --- problem --> unit.observe(problem, grads)
+                                   <-- arrays ---  (float64 NumPy arrays, the subject's names)
+    ghost.fd_setup(problem)        --------------> unit.fd_setup(problem): arrays, loss()
+    loss() of perturbed arrays     --- arrays ---> the child's loss() on them  -> a float
+
+A ghost is the unit's own class rebuilt here from its data (sizes, layout, names, dtype)
+without the subject's objects, so the properties and the diagnosis run unchanged on it.
+
+Every call into the subject has a time limit (``timeout``, seconds): before each call the
+child writes the call's name and a counter to a small file, and this process, waiting
+for an answer, restarts its clock whenever the counter moves; past the limit the child is
+killed and the call is named. The child's address space is capped (``memory`` bytes, by
+``resource.setrlimit``), its stdin is /dev/null, and its file descriptors 1 and 2 go to a
+file that the report shows trimmed, as a note. Any way the subject ends the child is a
+:class:`SubjectEnded`: the run fails, naming the call.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import pickle
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from ..errors import SubjectError
+from .adapters import SubjectEnded, SubjectRaised, Unit
+from .loader import CONVENTIONS, split_target
+
+DEFAULT_TIMEOUT = 10.0  # seconds per call into the subject (a correct one takes well under 1 s)
+DEFAULT_MEMORY = 4 << 30  # bytes of address space for the child (torch alone maps ~0.7 GiB)
+START_TIMEOUT = 120.0  # seconds for the child to start (Python, NumPy, PyTorch): rnnlab's own
+LABEL_BYTES = 512  # the call file: "<counter>\t<name of the call>", padded
+SHOWN_LINES, SHOWN_CHARS = 3, 100  # of what the subject printed, in the report's note
+
+# The child drops the subject's objects from each unit before sending it (they stay in the
+# child); what is left is rnnlab's data: sizes, layout, names, dtype, notes.
+SUBJECT_SIDE = ("fn", "forward", "backward", "module", "factory", "modules", "proto",
+                "last_raw", "torch_dtype", "mutated")
+
+# Bootstrap of the child: Python puts the working directory first on sys.path for -c; a
+# numpy.py or torch.py there must not be imported as the library, so it goes first.
+_BOOT = ("import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
+         "from rnnlab.testing.child import main; main()")
+
+
+def check_target(path: Path) -> None:
+    """Refuse a target that is not a regular ``.py`` file before anything reads it (a FIFO
+    or /dev/zero would block or never end; a directory cannot be imported)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise SubjectError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise SubjectError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise SubjectError(f"{path} is a directory; give the Python file to check")
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else
+                "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
+                "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+        raise SubjectError(f"{path} is {kind}, not a Python file; give the .py file to check")
+    if path.suffix != ".py":
+        raise SubjectError(f"{path} does not end in .py; give the Python file to check")
+
+
+class _Unpickler(pickle.Unpickler):
+    """Reads the child's answers building only rnnlab's types, NumPy arrays and plain
+    data: a subject that writes to the pipe itself cannot make this process run code."""
+
+    SAFE_BUILTINS = {"list", "dict", "tuple", "set", "frozenset", "slice", "complex", "range",
+                     "bytearray", "object"}
+
+    def find_class(self, module, name):
+        ok = ((module == "builtins" and name in self.SAFE_BUILTINS)
+              or (module.split(".")[0] == "numpy" and (
+                  name in ("_reconstruct", "ndarray", "dtype", "scalar", "_frombuffer")
+                  or name.endswith("DType")))
+              or (module == "pathlib" and name in ("Path", "PosixPath", "WindowsPath",
+                                                   "PurePosixPath", "PureWindowsPath"))
+              or (module == "collections" and name == "OrderedDict")
+              or (module == "copyreg" and name in ("_reconstructor", "__newobj__"))
+              or (module.startswith("rnnlab.testing.") and module.count(".") == 2))
+        if not ok:
+            raise pickle.UnpicklingError(f"{module}.{name} is not a type rnnlab reads back")
+        return super().find_class(module, name)
+
+
+def _loads(data: bytes):
+    return _Unpickler(io.BytesIO(data)).load()
+
+
+class Child:
+    """The child process that runs one subject file, and the pipe to it."""
+
+    def __init__(self, timeout: float, memory: int, torch: bool):
+        self.timeout = timeout
+        self.ended: str | None = None  # why the child is gone, once it is
+        self.dir = tempfile.TemporaryDirectory(prefix="rnnlab-verify-")
+        d = Path(self.dir.name)
+        self.out_path = d / "output"
+        self.call_path = d / "call"
+        self.call_path.write_bytes(b"\0" * LABEL_BYTES)
+        self.call_fd = os.open(self.call_path, os.O_RDONLY)
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        with open(self.out_path, "wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", _BOOT, str(to_child_r), str(from_child_w),
+                 str(self.call_path), str(int(memory)), "1" if torch else "0"],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=out, close_fds=True,
+                pass_fds=(to_child_r, from_child_w), start_new_session=True)
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self.tx = Connection(to_child_w, readable=False)
+        self.rx = Connection(from_child_r, writable=False)
+
+    def started(self) -> None:
+        """Wait for the child to say it is ready (its imports done)."""
+        self._wait(START_TIMEOUT, starting=True)
+
+    # ---------------------------------------------------------------- the call file
+
+    def _call(self) -> tuple[int, str]:
+        raw = os.pread(self.call_fd, LABEL_BYTES, 0).rstrip(b"\0 ").decode("utf-8", "replace")
+        seq, _, label = raw.partition("\t")
+        return (int(seq) if seq.isdigit() else 0), label
+
+    # ------------------------------------------------------------------- requests
+
+    def request(self, msg: tuple):
+        """Send ``msg``; the child's answer, or SubjectEnded when the child is gone."""
+        if self.ended is not None:
+            raise SubjectEnded(self.ended)
+        try:
+            self.tx.send_bytes(pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL))
+        except (BrokenPipeError, OSError):
+            self._died()
+        return self._wait(self.timeout)
+
+    def _wait(self, limit: float, starting: bool = False):
+        seq, _ = self._call()
+        start = time.monotonic()
+        while True:
+            if self.rx.poll(0.1):
+                try:
+                    answer = _loads(self.rx.recv_bytes())
+                except (EOFError, OSError):
+                    self._died(starting)
+                except Exception as exc:  # noqa: BLE001: anything unreadable on the pipe
+                    self._end(f"the process running your code sent back what rnnlab does not "
+                              f"read ({type(exc).__name__})")
+                if answer[0] == "ended":
+                    self._end(answer[1])
+                return answer
+            if self.proc.poll() is not None and not self.rx.poll(0):
+                self._died(starting)
+            now_seq, label = self._call()
+            if now_seq != seq:  # a new call into the subject began: its own clock
+                seq, start = now_seq, time.monotonic()
+            elif time.monotonic() - start > limit:
+                what = "starting the process that runs your code" if starting else (label or "a call")
+                self._end(f"{what} did not return within {limit:g} s (the time limit of a call "
+                          "into your code: --timeout)", kill=True)
+
+    def _died(self, starting: bool = False):
+        rc = self.proc.wait()
+        _, label = self._call()
+        what = label or ("starting the process that runs your code" if starting else "your code")
+        if rc < 0:
+            try:
+                sig = signal.Signals(-rc).name
+            except ValueError:
+                sig = f"signal {-rc}"
+            reason = f"{what} ended the process running it: killed by {sig}"
+        else:
+            reason = (f"{what} ended the process running it with exit status {rc} "
+                      f"(os._exit({rc}), or a crash)")
+        tail = [ln for ln in self.output().splitlines() if ln.strip()][-1:]
+        if tail and rc != 0:
+            reason += f"; its last output: {tail[0].strip()[:SHOWN_CHARS]}"
+        self._end(reason)
+
+    def _end(self, reason: str, kill: bool = False):
+        self.ended = reason
+        self.kill()
+        raise SubjectEnded(reason)
+
+    # ---------------------------------------------------------------------- close
+
+    def output(self) -> str:
+        try:
+            return self.out_path.read_bytes().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def kill(self) -> None:
+        """End the child and anything it started (its own session), then reap it."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def close(self) -> None:
+        if self.ended is None and self.proc.poll() is None:
+            try:
+                self.tx.send_bytes(pickle.dumps(("close",)))
+                self.proc.wait(timeout=2)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self.kill()
+        for c in (self.tx, self.rx):
+            c.close()
+        os.close(self.call_fd)
+        self.dir.cleanup()
+
+
+class IsolatedLoaded:
+    """What ``loader.load`` returns, for a subject running in a child: ghost units whose
+    ``observe`` and ``fd_setup`` ask the child."""
+
+    def __init__(self, child: Child, label: str, found: list, notes: list, units: list):
+        self.child, self.label, self.found, self.notes, self.units = child, label, found, notes, units
+        self.printed = ""
+
+    @property
+    def ended(self) -> str | None:
+        return self.child.ended
+
+    def close(self) -> None:
+        self.printed = self.child.output()
+        self.child.close()
+
+
+def printed_note(text: str) -> str | None:
+    """'your code printed 12 lines; the first 3: ...', trimmed, or None for no output."""
+    lines = [ln.rstrip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return None
+    shown = " | ".join(repr(ln[:SHOWN_CHARS] + ("..." if len(ln) > SHOWN_CHARS else ""))
+                       for ln in lines[:SHOWN_LINES])
+    first = f"the first {SHOWN_LINES}" if len(lines) > SHOWN_LINES else "all of it"
+    return (f"your code printed {len(lines)} line{'s' if len(lines) > 1 else ''} (kept out of "
+            f"this report; {first}): {shown}")
+
+
+def _ghost(cls, state: dict, index: int, child: Child) -> Unit:
+    """The unit's class with its data and without the subject: observe and fd_setup ask the
+    child (instance attributes, found before the class's methods)."""
+    if not (isinstance(cls, type) and issubclass(cls, Unit)):
+        raise SubjectEnded("the process running your code sent back something that is not a unit")
+    ghost = object.__new__(cls)
+    ghost.__dict__.update(state)
+    ghost.mutated = []
+
+    def answer(reply):
+        kind = reply[0]
+        if kind == "raised":
+            ghost.mutated.extend(reply[2])
+            raise SubjectRaised(reply[1])
+        if kind == "error":
+            raise SubjectError(reply[1])
+        return reply
+
+    def observe(p, grads):
+        _, obs, mutated = answer(child.request(("observe", index, p, grads)))
+        ghost.mutated.extend(mutated)
+        return obs
+
+    def fd_setup(p):
+        _, arrays = answer(child.request(("fd_setup", index, p)))
+        if arrays is None:
+            return None
+
+        def loss() -> float:
+            _, value = answer(child.request(("fd_loss", index, {k: a for k, (a, _) in arrays.items()})))
+            return float(value)
+
+        def many(deltas: list) -> list:
+            """Every perturbed loss of finite differences in one request."""
+            _, values = answer(child.request(("fd_many", index, deltas)))
+            return [(float(a), float(b)) for a, b in values]
+        loss.many = many
+        return arrays, loss
+
+    def observe_many(problems, grads):
+        _, many, mutated = answer(child.request(("observe_many", index, problems, grads)))
+        ghost.mutated.extend(mutated)
+        return many
+
+    def observe_chain(p, bounds, grads):
+        _, parts, mutated = answer(child.request(("observe_chain", index, p, bounds, grads)))
+        ghost.mutated.extend(mutated)
+        return parts
+
+    ghost.observe, ghost.fd_setup = observe, fd_setup
+    ghost.observe_many, ghost.observe_chain = observe_many, observe_chain
+    return ghost
+
+
+def load(target, convention: str | None, cell: str | None, timeout: float = DEFAULT_TIMEOUT,
+         memory: int = DEFAULT_MEMORY) -> IsolatedLoaded:
+    """Start a child for the file ``target`` ('FILE[:NAME]'), load the subject there and
+    return its ghost units. Usage problems are SubjectErrors (as in-process); the subject
+    ending the child while it is imported or probed is a SubjectEnded."""
+    if cell is not None and cell not in ("rnn", "lstm", "gru"):
+        raise SubjectError(f"cell {cell!r}: expected rnn, lstm or gru")
+    path, _ = split_target(str(target))
+    if convention is None:
+        raise SubjectError("give the convention of a file: one of " + ", ".join(CONVENTIONS))
+    if convention not in CONVENTIONS:
+        raise SubjectError(f"unknown convention {convention!r}; expected one of {', '.join(CONVENTIONS)}")
+    check_target(path)
+    try:
+        torch = b"torch" in path.read_bytes() and importlib.util.find_spec("torch") is not None
+    except OSError as exc:
+        raise SubjectError(f"cannot read {path}: {exc.strerror or exc}") from None
+    child = Child(timeout, memory, torch)
+    try:
+        if torch and importlib.util.find_spec("torch") is not None:
+            # lazy: torch, for torch subjects only, imported here while the child starts
+            from . import torch_units  # noqa: F401
+        child.started()
+        reply = child.request(("load", str(target), convention, cell))
+        if reply[0] == "error":
+            raise SubjectError(reply[1])
+        _, label, found, notes, specs = reply
+        units = [_ghost(cls, state, k, child) for k, (cls, state) in enumerate(specs)]
+    except SubjectEnded as end:
+        end.printed = child.output()
+        child.close()
+        raise
+    except BaseException:
+        child.close()
+        raise
+    return IsolatedLoaded(child, label, found, notes, units)

@@ -1,0 +1,303 @@
+"""``rnnlab verify`` on hostile subjects: code that exits, hangs, kills itself, reads stdin,
+prints to file descriptor 1, changes what it is given, returns complex numbers or strings,
+shadows a library, plays with the recursion limit. Each ends with a nonzero exit and a
+named reason within its time limit, never a traceback; correct subjects still pass.
+
+The subject runs in a child process (rnnlab/testing/isolation.py); these tests run the
+command in this process (``cli.main``), so each costs one child, with a short --timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rnnlab import cli
+from rnnlab.testing import verify
+
+ROOT = Path(__file__).resolve().parents[1]
+EX = ROOT / "examples" / "verify"
+
+# one RNN step, CS231n's convention: the smallest subject that runs every applicable property
+STEP = '''
+import numpy as np
+
+def rnn_step_forward(x, prev_h, Wx, Wh, b):
+    {before}
+    next_h = np.tanh(x @ Wx + prev_h @ Wh + b)
+    {after}
+    return {result}, (x, prev_h, Wx, Wh, next_h)
+
+def rnn_step_backward(dnext_h, cache):
+    x, prev_h, Wx, Wh, next_h = cache
+    da = dnext_h * (1 - next_h ** 2)
+    return da @ Wx.T, da @ Wh.T, x.T @ da, prev_h.T @ da, da.sum(axis=0)
+'''
+TIMEOUT = 1.5  # seconds per call in these tests; a correct step takes microseconds
+LIMIT = 25.0  # seconds a whole hostile run may take here (the child's start included)
+
+
+def step(tmp_path: Path, top: str = "", before: str = "pass", after: str = "pass",
+         result: str = "next_h", name: str = "sol.py") -> Path:
+    f = tmp_path / name
+    f.write_text(top + STEP.format(before=before, after=after, result=result))
+    return f
+
+
+def run(capsys, *argv) -> tuple[int, str, str, float]:
+    """``rnnlab verify ...`` in this process: (exit status, stdout, stderr, seconds)."""
+    capsys.readouterr()
+    start = time.monotonic()
+    status = cli.main(["verify", *map(str, argv), "--no-progress"])
+    out, err = capsys.readouterr()
+    return status, out, err, time.monotonic() - start
+
+
+def fails(capsys, target, *reason, convention="cs231n", extra=()):
+    """The run fails (exit 1) within LIMIT, says ``reason`` (every part) and prints no traceback."""
+    status, out, err, seconds = run(capsys, target, "--convention", convention, "--max-examples", "2",
+                                    "--timeout", TIMEOUT, *extra)
+    text = out + err
+    assert status == 1, text
+    assert seconds < LIMIT, f"took {seconds:.1f} s"
+    assert "Traceback" not in text, text
+    for part in reason:
+        assert part in text, f"{part!r} not in:\n{text}"
+    return text
+
+
+# ----------------------------------------------------------------- ending the child
+
+@pytest.mark.parametrize("code,reason", [
+    ("sys.exit(0)", "rnn_step_forward called sys.exit(0)"),
+    ("os._exit(0)", "rnn_step_forward ended the process running it with exit status 0"),
+    ("os.kill(os.getpid(), signal.SIGKILL)", "rnn_step_forward ended the process running it: killed by SIGKILL"),
+    ("os.kill(os.getpid(), signal.SIGTERM)", "killed by SIGTERM"),
+    ("raise KeyboardInterrupt", "rnn_step_forward raised KeyboardInterrupt"),
+    ("raise Boom('no')", "rnn_step_forward raised Boom: no (a BaseException"),
+], ids=["sys.exit", "os._exit", "SIGKILL", "SIGTERM", "KeyboardInterrupt", "BaseException"])
+def test_a_subject_that_ends_its_process_fails_naming_the_call(tmp_path, capsys, code, reason):
+    top = "import os, signal, sys\nclass Boom(BaseException):\n    pass\n"
+    f = step(tmp_path, top, after=code)
+    text = fails(capsys, f, reason, "FAIL: ")
+    assert "PASS: every property holds" not in text
+
+
+def test_ending_the_process_at_import_fails_too(tmp_path, capsys):
+    for top, reason in [("import os\nos._exit(0)\n", "importing sol.py ended the process"),
+                        ("class Boom(BaseException):\n    pass\nraise Boom()\n",
+                         "importing sol.py raised Boom")]:
+        fails(capsys, step(tmp_path, top), reason)
+
+
+@pytest.mark.parametrize("where", ["forward", "import"])
+def test_a_hang_is_stopped_at_the_time_limit_and_named(tmp_path, capsys, where):
+    if where == "forward":
+        f = step(tmp_path, "import time\n", before="time.sleep(3600)")
+        reason = "rnn_step_forward did not return within 1.5 s"
+    else:
+        f = step(tmp_path, "while True:\n    pass\n")
+        reason = "importing sol.py did not return within 1.5 s"
+    text = fails(capsys, f, reason, "--timeout")
+    assert "--timeout" in text
+
+
+def test_reading_stdin_does_not_hang(tmp_path, capsys):
+    fails(capsys, step(tmp_path, before="input()"), "rnn_step_forward raised EOFError")
+
+
+def test_a_thread_left_running_does_not_keep_the_run_alive(tmp_path, capsys):
+    top = ("import threading, time\n"
+           "threading.Thread(target=time.sleep, args=(3600,)).start()\n")
+    status, out, err, seconds = run(capsys, step(tmp_path, top), "--convention", "cs231n",
+                                    "--max-examples", "2")
+    assert status == 0 and seconds < LIMIT, out + err
+
+
+def test_the_recursion_limit_lowered_at_import_fails_with_a_reason(tmp_path, capsys):
+    fails(capsys, step(tmp_path, "import sys\nsys.setrecursionlimit(30)\n"), "FAIL: ",
+          "RecursionError")
+
+
+def test_memory_past_the_cap_is_the_subjects_error(tmp_path, capsys):
+    f = step(tmp_path, before="big = np.ones((1 << 40,), dtype=np.uint8)")
+    fails(capsys, f, "rnn_step_forward raised MemoryError")
+
+
+# -------------------------------------------------------------- what it gives back
+
+@pytest.mark.parametrize("result,reason", [
+    ("next_h.astype(complex)", "next_h is complex (complex128)"),
+    ("'h'", "next_h is a string ('h')"),
+    ("np.array([object(), 1], dtype=object)", "next_h is an array of Python objects"),
+], ids=["complex", "str", "object"])
+def test_complex_string_and_object_results_are_refused_by_name(tmp_path, capsys, result, reason):
+    fails(capsys, step(tmp_path, result=result), reason)
+
+
+@pytest.mark.parametrize("code,name", [("x[...] = 0", "x"), ("Wx *= 2", "Wx"), ("b += 1", "b")])
+def test_arrays_changed_in_place_are_reported(tmp_path, capsys, code, name):
+    text = fails(capsys, step(tmp_path, after=code), f"- {name} was changed in place by rnn_step_forward",
+                 "FAIL  unchanged")
+    # the results themselves are right: only the property that looks at the inputs fails
+    assert "PASS  forward" in text, text
+
+
+def test_a_torch_module_changing_its_weights_in_place_is_reported(tmp_path, capsys):
+    pytest.importorskip("torch")
+    src = (EX / "torch_nn_correct.py").read_text()
+    assert "def forward(self, x, hx=None):" in src
+    f = tmp_path / "mod.py"
+    f.write_text(src.replace("def forward(self, x, hx=None):",
+                             "def forward(self, x, hx=None):\n        with torch.no_grad():\n"
+                             "            self.weight_hh_l0.mul_(1.0).add_(0.0 * x.sum() + 1e-3)"))
+    fails(capsys, f, "weight_hh_l0 was changed in place", convention="torch.nn")
+
+
+# ------------------------------------------------------------------ what it prints
+
+def test_prints_are_kept_out_of_the_report_and_the_json(tmp_path, capsys):
+    top = "import os, sys\nprint('hello from import')\n"
+    f = step(tmp_path, top, before="os.write(1, b'raw fd one\\n'); os.write(2, b'raw fd two\\n'); "
+                                   "print('py print'); print('to stderr', file=sys.stderr)")
+    status, out, err, _ = run(capsys, f, "--convention", "cs231n", "--max-examples", "2", "--json")
+    assert status == 0, out + err
+    report = json.loads(out)  # stdout is the JSON alone
+    note = next(n for n in report["notes"] if n.startswith("your code printed"))
+    assert "'hello from import'" in note and "raw fd" in note + err or "py print" in note, note
+    assert "raw fd one" not in out.replace(note, "") and "raw fd two" not in err
+    # in the text report: one note, trimmed
+    status, out, err, _ = run(capsys, f, "--convention", "cs231n", "--max-examples", "2")
+    notes = [ln for ln in out.splitlines() if ln.startswith("note: your code printed")]
+    assert len(notes) == 1 and len(notes[0]) < 500, out
+    assert "raw fd two" not in err
+
+
+def test_c_level_output_is_captured_too(tmp_path, capsys):
+    import ctypes.util
+
+    if ctypes.util.find_library("c") is None:
+        pytest.skip("no C library to call")
+    top = ("import ctypes, ctypes.util\nlibc = ctypes.CDLL(ctypes.util.find_library('c'))\n"
+           "libc.puts(b'from C'); libc.fflush(None)\n")
+    status, out, err, _ = run(capsys, step(tmp_path, top), "--convention", "cs231n",
+                              "--max-examples", "2", "--json")
+    assert status == 0 and "from C" in json.loads(out)["notes"][-1], out + err
+
+
+# ------------------------------------------------------------ what it shadows
+
+def test_a_numpy_py_beside_the_subject_is_not_taken_for_numpy(tmp_path, capsys):
+    (tmp_path / "numpy.py").write_text("raise ImportError('this is not numpy')\n")
+    status, out, err, _ = run(capsys, step(tmp_path), "--convention", "cs231n", "--max-examples", "2")
+    assert status == 0, out + err
+
+
+def test_a_torch_py_beside_the_subject_is_not_taken_for_torch(tmp_path, capsys):
+    pytest.importorskip("torch")
+    (tmp_path / "torch.py").write_text("raise ImportError('this is not torch')\n")
+    f = tmp_path / "mod.py"
+    f.write_text((EX / "torch_nn_correct.py").read_text())
+    status, out, err, _ = run(capsys, f, "--convention", "torch.nn", "--max-examples", "2")
+    assert status == 0, out + err
+
+
+def test_replacing_numpy_functions_in_its_process_cannot_fool_the_checks(tmp_path, capsys):
+    """The spec's numbers are computed in rnnlab's process: np.tanh replaced where the
+    subject runs changes the subject's results only."""
+    top = "import numpy\nnumpy.tanh = lambda a: a\n"
+    fails(capsys, step(tmp_path, top), "FAIL  forward")
+
+
+# ------------------------------------------------------------------ the target
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory", "not-py"])
+def test_a_target_that_is_not_a_regular_py_file_is_refused_before_reading(tmp_path, capsys, kind):
+    if kind == "fifo":
+        target = tmp_path / "pipe.py"
+        os.mkfifo(target)
+        says = "is a named pipe (FIFO), not a Python file"
+    elif kind == "device":
+        target = Path("/dev/zero")
+        if not target.exists():
+            pytest.skip("no /dev/zero")
+        says = "/dev/zero is a device, not a Python file"
+    elif kind == "directory":
+        target = tmp_path
+        says = "is a directory; give the Python file to check"
+    else:
+        target = step(tmp_path, name="sol.txt")
+        says = "sol.txt does not end in .py"
+    status, out, err, seconds = run(capsys, target, "--convention", "cs231n")
+    assert status == 2 and seconds < 5, out + err
+    assert says in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+
+
+# --------------------------------------------------------------- the library call
+
+def test_verify_takes_a_timeout_and_refuses_a_wrong_one(tmp_path):
+    f = step(tmp_path, "import time\n", before="time.sleep(3600)")
+    r = verify(str(f), "cs231n", max_examples=1, timeout=0.5)
+    assert not r.ok and r.exit_status == 1 and "did not return within 0.5 s" in r.render()
+    from rnnlab.errors import ConfigError
+
+    for bad in (0, -1, "5", True, float("inf")):
+        with pytest.raises(ConfigError, match="timeout must be a positive number"):
+            verify(str(f), "cs231n", timeout=bad)
+
+
+def test_the_cli_default_timeout_is_the_librarys():
+    from rnnlab.cli.verify import DEFAULT_TIMEOUT
+    from rnnlab.testing.isolation import DEFAULT_TIMEOUT as LIBRARY
+
+    assert DEFAULT_TIMEOUT == LIBRARY
+
+
+# ------------------------------------------------------------------ several files
+
+def test_several_files_each_on_its_own_with_a_table_and_json_lines(tmp_path):
+    """A broken and a hostile file among correct ones: each gets its verdict, the run goes
+    on past them, and the exit status is the worst (2: one could not be checked)."""
+    for d in "abcd":
+        (tmp_path / d).mkdir()
+    good = step(tmp_path / "a")
+    bad = step(tmp_path / "b", after="next_h = next_h * 0.5")
+    hostile = step(tmp_path / "c", "import os\n", after="os._exit(0)")
+    broken = tmp_path / "d" / "sol.py"
+    broken.write_text("def rnn_step_forward(x):\n    return x\n")
+    files = [good, bad, hostile, broken]
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cmd = [sys.executable, "-m", "rnnlab", "verify", *map(str, files), "--convention", "cs231n",
+           "--max-examples", "2", "--timeout", "5", "-j", "2", "--no-progress"]
+    r = subprocess.run(cmd + ["--json"], capture_output=True, text=True, env=env, timeout=120)
+    rows = [json.loads(ln) for ln in r.stdout.splitlines()]
+    assert [row["file"] for row in rows] == list(map(str, files)), r.stdout + r.stderr
+    assert [row["verdict"] for row in rows] == ["PASS", "FAIL", "FAIL", "ERROR"], r.stdout
+    assert "ended the process running it" in rows[2]["reason"]
+    assert "rnn_step_forward(x, prev_h, Wx, Wh, b) expected" in rows[3]["reason"]
+    assert all(isinstance(row["seconds"], float) for row in rows)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["file", "verdict", "seconds", "mistakes", "named"], r.stdout
+    assert "4 files: 1 pass, 2 fail, 1 could not be checked" in r.stdout
+    assert r.returncode == 2
+
+
+# ------------------------------------------------------------- correct still pass
+
+@pytest.mark.parametrize("name,convention", [("cs231n_correct.py", "cs231n"),
+                                             ("min_char_rnn.py", "min-char-rnn"),
+                                             ("torch_nn_correct.py", "torch.nn"),
+                                             ("d2l_correct.py", "d2l")])
+def test_correct_examples_still_pass_in_their_child(capsys, name, convention):
+    if convention in ("torch.nn", "d2l"):
+        pytest.importorskip("torch")
+    status, out, err, _ = run(capsys, EX / name, "--convention", convention, "--max-examples", "2")
+    assert status == 0, out + err
