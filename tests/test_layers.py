@@ -31,8 +31,6 @@ LAZY = {
     ("rnnlab/testing/loader.py", "torch_units"): "torch, for torch subjects only",
     ("rnnlab/testing/isolation.py", "torch_units"): "torch, for torch subjects only, while the "
                                                     "child process starts",
-    ("rnnlab/testing/child.py", "torch"): "torch, for torch subjects only, before the subject's "
-                                          "directory is on sys.path",
 }
 
 

@@ -1,6 +1,7 @@
 """The child process that runs a subject file for ``isolation.py`` (rnnlab's process).
 
-Started as ``python -c <bootstrap> FD_IN FD_OUT CALL_FILE MEMORY TORCH``: it caps its
+Forked from rnnlab's process (a NumPy subject), or started as ``python -c <bootstrap>
+FD_IN FD_OUT CALL_FILE MEMORY TORCH`` (a torch subject, or no fork): it caps its
 address space at MEMORY bytes, imports NumPy (and PyTorch when TORCH is 1) before the
 subject's directory goes on ``sys.path`` (so a numpy.py or torch.py beside the subject is
 not taken for the library), then answers requests on FD_IN with answers on FD_OUT:
@@ -33,8 +34,13 @@ import numpy  # noqa: F401: imported before the subject's directory is on sys.pa
 from ..errors import SubjectError
 from . import adapters
 from .adapters import SubjectRaised, exc_text, perturbed_losses
-from .isolation import LABEL_BYTES, SUBJECT_SIDE
 from .loader import load, split_target
+
+LABEL_BYTES = 512  # the call file: "<counter>\t<name of the call>", padded
+# Each unit goes to rnnlab's process without the subject's objects (they stay here); what
+# is left is rnnlab's data: sizes, layout, names, dtype, notes.
+SUBJECT_SIDE = ("fn", "forward", "backward", "module", "factory", "modules", "proto",
+                "last_raw", "torch_dtype", "mutated")
 
 
 class Server:
@@ -134,23 +140,46 @@ class Server:
                 return
 
 
+def _address_space() -> int:
+    """Bytes of address space this process maps now (Linux's VmSize; 0 where unknown)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def main() -> None:
+    """A started child (``python -c``): its arguments, then :func:`serve`."""
     fd_in, fd_out, call_file, memory, torch = sys.argv[1:6]
-    if int(memory) > 0:
-        resource.setrlimit(resource.RLIMIT_AS, (int(memory), int(memory)))
-    if torch == "1":
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
+    serve(int(fd_in), int(fd_out), call_file, int(memory), torch == "1")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # threads the subject started do not keep the child alive
+
+
+def serve(fd_in: int, fd_out: int, call_file: str, memory: int, torch: bool) -> None:
+    """Cap the memory, import what must not be shadowed, answer requests until "close"."""
+    if memory > 0:  # the subject may map ``memory`` bytes more than the child has now
+        cap = _address_space() + memory
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            cap = min(cap, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    if torch:
         import torch as _torch  # before the subject's directory is on sys.path
 
         _torch.set_num_threads(1)  # the tensors are tiny; rnnlab's process has the other core
-    sys.stdout.reconfigure(line_buffering=True)
-    sys.stderr.reconfigure(line_buffering=True)
     call_fd = os.open(call_file, os.O_WRONLY)
-    server = Server(Connection(int(fd_in), writable=False), Connection(int(fd_out), readable=False),
-                    call_fd)
+    server = Server(Connection(fd_in, writable=False), Connection(fd_out, readable=False), call_fd)
     adapters.CALL_HOOK = server.mark
     adapters.SWALLOW_PRINTS = False
     server.send(("ready",))
     server.serve()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)  # threads the subject started do not keep the child alive

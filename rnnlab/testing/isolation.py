@@ -39,26 +39,24 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 from ..errors import SubjectError
+from . import child as child_process
 from .adapters import SubjectEnded, SubjectRaised, Unit
+from .child import LABEL_BYTES
 from .loader import CONVENTIONS, split_target
 
 DEFAULT_TIMEOUT = 10.0  # seconds per call into the subject (a correct one takes well under 1 s)
-DEFAULT_MEMORY = 4 << 30  # bytes of address space for the child (torch alone maps ~0.7 GiB)
+DEFAULT_MEMORY = 4 << 30  # bytes the child's address space may grow by once started
 START_TIMEOUT = 120.0  # seconds for the child to start (Python, NumPy, PyTorch): rnnlab's own
-LABEL_BYTES = 512  # the call file: "<counter>\t<name of the call>", padded
 SHOWN_LINES, SHOWN_CHARS = 3, 100  # of what the subject printed, in the report's note
 
-# The child drops the subject's objects from each unit before sending it (they stay in the
-# child); what is left is rnnlab's data: sizes, layout, names, dtype, notes.
-SUBJECT_SIDE = ("fn", "forward", "backward", "module", "factory", "modules", "proto",
-                "last_raw", "torch_dtype", "mutated")
 
-# Bootstrap of the child: Python puts the working directory first on sys.path for -c; a
-# numpy.py or torch.py there must not be imported as the library, so it goes first.
+# Bootstrap of a started child: Python puts the working directory first on sys.path for
+# -c; a numpy.py or torch.py there must not be imported as the library, so it goes first.
 _BOOT = ("import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
          "from rnnlab.testing.child import main; main()")
 
@@ -81,6 +79,62 @@ def check_target(path: Path) -> None:
         raise SubjectError(f"{path} is {kind}, not a Python file; give the .py file to check")
     if path.suffix != ".py":
         raise SubjectError(f"{path} does not end in .py; give the Python file to check")
+
+
+class _Forked:
+    """A forked child, with the part of ``subprocess.Popen`` that ``Child`` uses."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        end = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if end is not None and time.monotonic() > end:
+                raise subprocess.TimeoutExpired("rnnlab verify's child", timeout)
+            time.sleep(0.005)
+        return self.returncode
+
+
+def _fork(fd_in: int, fd_out: int, parent_fds: tuple, out_path: Path, call_path: Path,
+          memory: int) -> _Forked:
+    """Fork the child: its own session (the terminal's Ctrl-C reaches rnnlab's process
+    only), stdin /dev/null, stdout and stderr to ``out_path``, then child.serve."""
+    pid = os.fork()
+    if pid:
+        return _Forked(pid)
+    status = 1
+    try:  # the child: never returns into rnnlab's code
+        os.setsid()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        for fd in parent_fds:
+            os.close(fd)
+        null = os.open(os.devnull, os.O_RDONLY)
+        out = os.open(out_path, os.O_WRONLY | os.O_APPEND)
+        os.dup2(null, 0)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        os.close(null)
+        os.close(out)
+        sys.stdin = open(0, "r", closefd=False)  # noqa: SIM115: the child's whole life
+        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+        sys.path[:] = [p for p in sys.path if p not in ("", ".")]
+        child_process.serve(fd_in, fd_out, str(call_path), memory, torch=False)
+        status = 0
+    except BaseException:  # noqa: BLE001: the child's own failure, said on its stderr
+        traceback.print_exc()
+    finally:
+        os._exit(status)
 
 
 class _Unpickler(pickle.Unpickler):
@@ -121,14 +175,22 @@ class Child:
         self.call_path = d / "call"
         self.call_path.write_bytes(b"\0" * LABEL_BYTES)
         self.call_fd = os.open(self.call_path, os.O_RDONLY)
+        self.out_path.write_bytes(b"")
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        with open(self.out_path, "wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", _BOOT, str(to_child_r), str(from_child_w),
-                 str(self.call_path), str(int(memory)), "1" if torch else "0"],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=out, close_fds=True,
-                pass_fds=(to_child_r, from_child_w), start_new_session=True)
+        if hasattr(os, "fork") and not torch:
+            # a NumPy subject: a fork of this process, which has imported all the child
+            # needs (a start costs milliseconds, not a second); PyTorch is not forked
+            # (its thread pools are not fork-safe): a torch subject gets a fresh Python
+            self.proc = _fork(to_child_r, from_child_w, (to_child_w, from_child_r),
+                              self.out_path, self.call_path, int(memory))
+        else:
+            with open(self.out_path, "wb") as out:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-c", _BOOT, str(to_child_r), str(from_child_w),
+                     str(self.call_path), str(int(memory)), "1" if torch else "0"],
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=out, close_fds=True,
+                    pass_fds=(to_child_r, from_child_w), start_new_session=True)
         os.close(to_child_r)
         os.close(from_child_w)
         self.tx = Connection(to_child_w, readable=False)
@@ -342,7 +404,7 @@ def load(target, convention: str | None, cell: str | None, timeout: float = DEFA
     try:
         if torch and importlib.util.find_spec("torch") is not None:
             # lazy: torch, for torch subjects only, imported here while the child starts
-            from . import torch_units  # noqa: F401
+            from .torch_units import TorchNNUnit  # noqa: F401
         child.started()
         reply = child.request(("load", str(target), convention, cell))
         if reply[0] == "error":
