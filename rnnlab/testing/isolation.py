@@ -47,7 +47,7 @@ from ..errors import SubjectError
 from . import child as child_process
 from .adapters import SubjectEnded, SubjectRaised, Unit
 from .child import LABEL_BYTES
-from .loader import CONVENTIONS, split_target
+from .loader import split_target
 
 DEFAULT_TIMEOUT = 10.0  # seconds per call into the subject (a correct one takes well under 1 s)
 DEFAULT_MEMORY = 4 << 30  # bytes the child's address space may grow by once started
@@ -388,14 +388,8 @@ def load(target, convention: str | None, cell: str | None, timeout: float = DEFA
     """Start a child for the file ``target`` ('FILE[:NAME]'), load the subject there and
     return its ghost units. Usage problems are SubjectErrors (as in-process); the subject
     ending the child while it is imported or probed is a SubjectEnded."""
-    if cell is not None and cell not in ("rnn", "lstm", "gru"):
-        raise SubjectError(f"cell {cell!r}: expected rnn, lstm or gru")
     path, _ = split_target(str(target))
-    if convention is None:
-        raise SubjectError("give the convention of a file: one of " + ", ".join(CONVENTIONS))
-    if convention not in CONVENTIONS:
-        raise SubjectError(f"unknown convention {convention!r}; expected one of {', '.join(CONVENTIONS)}")
-    check_target(path)
+    check_target(path)  # the convention and the cell are checked by the loader, in the child
     try:
         torch = b"torch" in path.read_bytes() and importlib.util.find_spec("torch") is not None
     except OSError as exc:
