@@ -37,6 +37,7 @@ from .adapters import SubjectRaised, exc_text, perturbed_losses
 from .loader import load, split_target
 
 LABEL_BYTES = 512  # the call file: "<counter>\t<name of the call>", padded
+OUTPUT_BYTES = 64 << 20  # the most the child may write to a file (its printed output included)
 # Each unit goes to rnnlab's process without the subject's objects (they stay here); what
 # is left is rnnlab's data: sizes, layout, names, dtype, notes.
 SUBJECT_SIDE = ("fn", "forward", "backward", "module", "factory", "modules", "proto",
@@ -171,6 +172,11 @@ def serve(fd_in: int, fd_out: int, call_file: str, memory: int, torch: bool) -> 
         if hard != resource.RLIM_INFINITY:
             cap = min(cap, hard)
         resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    # what it prints goes to a file: a print loop stops at OUTPUT_BYTES (SIGXFSZ), not at
+    # a full disk
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (OUTPUT_BYTES if hard == resource.RLIM_INFINITY
+                                               else min(OUTPUT_BYTES, hard), hard))
     if torch:
         import torch as _torch  # before the subject's directory is on sys.path
 

@@ -324,9 +324,9 @@ def printed_note(text: str) -> str | None:
         return None
     shown = " | ".join(repr(ln[:SHOWN_CHARS] + ("..." if len(ln) > SHOWN_CHARS else ""))
                        for ln in lines[:SHOWN_LINES])
-    first = f"the first {SHOWN_LINES}" if len(lines) > SHOWN_LINES else "all of it"
+    first = f"; the first {SHOWN_LINES}" if len(lines) > SHOWN_LINES else ""
     return (f"your code printed {len(lines)} line{'s' if len(lines) > 1 else ''} (kept out of "
-            f"this report; {first}): {shown}")
+            f"this report{first}): {shown}")
 
 
 def _ghost(cls, state: dict, index: int, child: Child) -> Unit:

@@ -354,8 +354,9 @@ def run_property(prop: Property, unit: Unit, tol: Tolerance, max_examples: int, 
                               example=str(f.example), differences=f.differences, error=f.error)
     except SubjectEnded as end:  # no process left to run the subject: no shrinking
         ex = count["current"]
+        on = f" (on the example {ex}, not shrunk: replay it with --example)" if ex is not None else ""
         return PropertyResult(prop.name, prop.title, "FAIL", examples=count["run"],
-                              example=str(ex) if ex is not None else None, error=end.line)
+                              error=end.line + on)
     except Flaky:
         return PropertyResult(prop.name, prop.title, "FAIL", examples=count["run"],
                               error="gave different results on the same example: the subject "

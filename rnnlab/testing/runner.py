@@ -123,7 +123,8 @@ def verify(subject, convention: str | None = None, cell: str | None = None, *,
 
 
 def assert_conforms(subject, convention: str | None = None, cell: str | None = None, *,
-                    max_examples: int = DEFAULT_MAX_EXAMPLES, seed: int = 0) -> Report:
+                    max_examples: int = DEFAULT_MAX_EXAMPLES, seed: int = 0,
+                    timeout: float = isolation.DEFAULT_TIMEOUT) -> Report:
     """Verify ``subject`` from your own test: an AssertionError whose message is the report
     when a property fails; the report when every property holds.
 
@@ -131,7 +132,8 @@ def assert_conforms(subject, convention: str | None = None, cell: str | None = N
     >>> import my_rnn_layers
     >>> assert_conforms(my_rnn_layers, convention="cs231n", cell="lstm")  # doctest: +SKIP
     """
-    report = verify(subject, convention, cell, max_examples=max_examples, seed=seed)
+    report = verify(subject, convention, cell, max_examples=max_examples, seed=seed,
+                    timeout=timeout)
     if not report.ok:
         raise AssertionError("\n" + report.render())
     return report
