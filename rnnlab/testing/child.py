@@ -23,6 +23,8 @@ to time each call and to name the one that hangs or ends the child.
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import os
 import pickle
 import resource
@@ -33,7 +35,7 @@ import numpy  # noqa: F401: imported before the subject's directory is on sys.pa
 
 from ..errors import SubjectError
 from . import adapters
-from .adapters import SubjectRaised, exc_text, perturbed_losses
+from .adapters import SubjectRaised, Unit, exc_text, perturbed_losses
 from .loader import load, split_target
 
 LABEL_BYTES = 512  # the call file: "<counter>\t<name of the call>", padded
@@ -42,6 +44,47 @@ OUTPUT_BYTES = 64 << 20  # the most the child may write to a file (its printed o
 # is left is rnnlab's data: sizes, layout, names, dtype, notes.
 SUBJECT_SIDE = ("fn", "forward", "backward", "module", "factory", "modules", "proto",
                 "last_raw", "torch_dtype", "mutated")
+
+
+class _Unpickler(pickle.Unpickler):
+    """Reads what a child sends back building only rnnlab's data types, NumPy arrays and
+    plain data: a subject that writes to the pipe itself cannot make rnnlab's process run
+    code (no function, no class of its own, no constructor with effects)."""
+
+    SAFE_BUILTINS = {"list", "dict", "tuple", "set", "frozenset", "slice", "complex", "range",
+                     "bytearray", "object"}
+
+    def find_class(self, module, name):
+        ok = ((module == "builtins" and name in self.SAFE_BUILTINS)
+              or (module.split(".")[0] == "numpy" and (
+                  name in ("_reconstruct", "ndarray", "dtype", "scalar", "_frombuffer")
+                  or name.endswith("DType")))
+              or (module == "pathlib" and name in ("Path", "PosixPath", "WindowsPath",
+                                                   "PurePosixPath", "PureWindowsPath"))
+              or (module == "collections" and name == "OrderedDict")
+              or (module == "copyreg" and name in ("_reconstructor", "__newobj__")))
+        if ok:
+            return super().find_class(module, name)
+        if module.startswith("rnnlab.testing.") and module.count(".") == 2:
+            obj = super().find_class(module, name)
+            # a unit's class (rebuilt without __init__) or one of rnnlab's dataclasses
+            if isinstance(obj, type) and (issubclass(obj, Unit) or dataclasses.is_dataclass(obj)):
+                return obj
+        raise pickle.UnpicklingError(f"{module}.{name} is not a type rnnlab reads back")
+
+
+def safe_loads(data: bytes):
+    """pickle.loads of what a child sent, building only the types :class:`_Unpickler` allows."""
+    return _Unpickler(io.BytesIO(data)).load()
+
+
+def _readable(value) -> bool:
+    """Does ``value`` cross to rnnlab's process (pickled, and read back by safe_loads)?"""
+    try:
+        safe_loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+    except Exception:  # noqa: BLE001: the subject's objects, whatever they raise
+        return False
+    return True
 
 
 class Server:
@@ -72,7 +115,9 @@ class Server:
             self.loaded = load(target, convention, cell)
             specs = []
             for u in self.loaded.units:
-                state = {k: v for k, v in vars(u).items() if k not in SUBJECT_SIDE}
+                # what holds the subject's objects stays here; the rest is rnnlab's data
+                state = {k: v for k, v in vars(u).items()
+                         if k not in SUBJECT_SIDE and _readable(v)}
                 specs.append((type(u), state))
             return ("loaded", self.loaded.label, self.loaded.found, self.loaded.notes, specs)
         unit = self.loaded.units[msg[1]]
@@ -127,15 +172,14 @@ class Server:
                 reply, ended = ("ended", f"{self.label} called sys.exit({exc.code!r})"), True
             except KeyboardInterrupt:
                 reply, ended = ("ended", f"{self.label} raised KeyboardInterrupt"), True
-            except Exception as exc:  # noqa: BLE001: rnnlab's code choked on what the subject did
-                reply, ended = ("ended", f"after {self.label}, the process running your code "
-                                         f"failed: {exc_text(exc)[:200]}"), True
-            except BaseException as exc:  # noqa: BLE001: GeneratorExit or the subject's own
-                reply, ended = ("ended", f"{self.label} raised {exc_text(exc)[:200]} (a "
-                                         "BaseException, which ends a program)"), True
+            except Exception as exc:  # noqa: BLE001 (rnnlab's code choked on what the subject did)
+                reply, ended = ("ended", (f"after {self.label}, the process running your code "
+                                          f"failed: {exc_text(exc)[:200]}")), True
+            except BaseException as exc:  # noqa: BLE001 (GeneratorExit, or the subject's own)
+                reply, ended = ("ended", (f"{self.label} raised {exc_text(exc)[:200]} (a "
+                                          "BaseException, which ends a program)")), True
             sys.setrecursionlimit(self.limit)  # the subject may have lowered it
-            sys.stdout.flush()
-            sys.stderr.flush()
+            _flush()
             self.send(reply)
             if ended:
                 return
@@ -159,8 +203,7 @@ def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)
     sys.stderr.reconfigure(line_buffering=True)
     serve(int(fd_in), int(fd_out), call_file, int(memory), torch == "1")
-    sys.stdout.flush()
-    sys.stderr.flush()
+    _flush()
     os._exit(0)  # threads the subject started do not keep the child alive
 
 
@@ -168,13 +211,13 @@ def serve(fd_in: int, fd_out: int, call_file: str, memory: int, torch: bool) -> 
     """Cap the memory, import what must not be shadowed, answer requests until "close"."""
     if memory > 0:  # the subject may map ``memory`` bytes more than the child has now
         cap = _address_space() + memory
-        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
         if hard != resource.RLIM_INFINITY:
             cap = min(cap, hard)
         resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
-    # what it prints goes to a file: a print loop stops at OUTPUT_BYTES (SIGXFSZ), not at
-    # a full disk
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    # what it prints goes to a file: past OUTPUT_BYTES a write fails (EFBIG; Python ignores
+    # SIGXFSZ), so a print loop ends before the disk is full
+    _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     resource.setrlimit(resource.RLIMIT_FSIZE, (OUTPUT_BYTES if hard == resource.RLIM_INFINITY
                                                else min(OUTPUT_BYTES, hard), hard))
     if torch:
@@ -187,5 +230,13 @@ def serve(fd_in: int, fd_out: int, call_file: str, memory: int, torch: bool) -> 
     adapters.SWALLOW_PRINTS = False
     server.send(("ready",))
     server.serve()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    _flush()
+
+
+def _flush() -> None:
+    """Flush what the subject printed; its streams may be closed, replaced or full."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 (OSError: the output cap; ValueError: closed; ...)
+            pass

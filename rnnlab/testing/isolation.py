@@ -30,7 +30,6 @@ file that the report shows trimmed, as a note. Any way the subject ends the chil
 from __future__ import annotations
 
 import importlib.util
-import io
 import os
 import pickle
 import signal
@@ -46,7 +45,7 @@ from pathlib import Path
 from ..errors import SubjectError
 from . import child as child_process
 from .adapters import SubjectEnded, SubjectRaised, Unit
-from .child import LABEL_BYTES
+from .child import LABEL_BYTES, safe_loads
 from .loader import split_target
 
 DEFAULT_TIMEOUT = 10.0  # seconds per call into the subject (a correct one takes well under 1 s)
@@ -137,32 +136,6 @@ def _fork(fd_in: int, fd_out: int, parent_fds: tuple, out_path: Path, call_path:
         os._exit(status)
 
 
-class _Unpickler(pickle.Unpickler):
-    """Reads the child's answers building only rnnlab's types, NumPy arrays and plain
-    data: a subject that writes to the pipe itself cannot make this process run code."""
-
-    SAFE_BUILTINS = {"list", "dict", "tuple", "set", "frozenset", "slice", "complex", "range",
-                     "bytearray", "object"}
-
-    def find_class(self, module, name):
-        ok = ((module == "builtins" and name in self.SAFE_BUILTINS)
-              or (module.split(".")[0] == "numpy" and (
-                  name in ("_reconstruct", "ndarray", "dtype", "scalar", "_frombuffer")
-                  or name.endswith("DType")))
-              or (module == "pathlib" and name in ("Path", "PosixPath", "WindowsPath",
-                                                   "PurePosixPath", "PureWindowsPath"))
-              or (module == "collections" and name == "OrderedDict")
-              or (module == "copyreg" and name in ("_reconstructor", "__newobj__"))
-              or (module.startswith("rnnlab.testing.") and module.count(".") == 2))
-        if not ok:
-            raise pickle.UnpicklingError(f"{module}.{name} is not a type rnnlab reads back")
-        return super().find_class(module, name)
-
-
-def _loads(data: bytes):
-    return _Unpickler(io.BytesIO(data)).load()
-
-
 class Child:
     """The child process that runs one subject file, and the pipe to it."""
 
@@ -225,7 +198,7 @@ class Child:
         while True:
             if self.rx.poll(0.1):
                 try:
-                    answer = _loads(self.rx.recv_bytes())
+                    answer = safe_loads(self.rx.recv_bytes())
                 except (EOFError, OSError):
                     self._died(starting)
                 except Exception as exc:  # noqa: BLE001: anything unreadable on the pipe
