@@ -218,6 +218,14 @@ def test_a_numpy_py_beside_the_subject_is_not_taken_for_numpy(tmp_path, capsys):
     assert status == 0, out + err
 
 
+def test_writing_into_the_pipe_to_rnnlab_is_a_failure_not_a_hang(tmp_path, capsys):
+    """A subject that writes to every file descriptor it has (the answers' pipe among
+    them) gets a named failure: rnnlab reads a bounded, checked answer."""
+    top = ("import os\nfor fd in range(3, 256):\n    try:\n"
+           "        os.write(fd, b'\\x00\\x00\\x00\\x10garbage')\n    except OSError:\n        pass\n")
+    fails(capsys, step(tmp_path, top), "sent back")
+
+
 def test_replacing_numpy_functions_in_its_process_cannot_fool_the_checks(tmp_path, capsys):
     """The spec's numbers are computed in rnnlab's process: np.tanh replaced where the
     subject runs changes the subject's results only."""

@@ -32,8 +32,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import pickle
+import select
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -42,15 +44,20 @@ import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import SubjectError
 from . import child as child_process
 from .adapters import SubjectEnded, SubjectRaised, Unit
+from .compare import Misfit, Quantity
 from .child import LABEL_BYTES, safe_loads
 from .loader import split_target
 
 DEFAULT_TIMEOUT = 10.0  # seconds per call into the subject (a correct one takes well under 1 s)
 DEFAULT_MEMORY = 4 << 30  # bytes the child's address space may grow by once started
 START_TIMEOUT = 120.0  # seconds for the child to start (Python, NumPy, PyTorch): rnnlab's own
+ANSWER_SECONDS = 30.0  # from an answer's first byte to its last (a few KiB; milliseconds)
+ANSWER_BYTES = 64 << 20  # the largest answer read (observations of tiny arrays: KiB)
 SHOWN_LINES, SHOWN_CHARS = 3, 100  # of what the subject printed, in the report's note
 
 
@@ -103,6 +110,20 @@ class _Forked:
         return self.returncode
 
 
+def _close_all_but(*keep: int) -> None:
+    """Close every file descriptor from 3 up but ``keep`` (a forked child's inheritance)."""
+    top = max(keep) + 1
+    try:
+        top = max(top, min(os.sysconf("SC_OPEN_MAX"), 1 << 20))
+    except (ValueError, OSError):
+        top = max(top, 4096)
+    lo = 3
+    for fd in sorted(keep):
+        os.closerange(lo, fd)
+        lo = fd + 1
+    os.closerange(lo, top)
+
+
 def _fork(fd_in: int, fd_out: int, parent_fds: tuple, out_path: Path, call_path: Path,
           memory: int) -> _Forked:
     """Fork the child: its own session (the terminal's Ctrl-C reaches rnnlab's process
@@ -117,6 +138,7 @@ def _fork(fd_in: int, fd_out: int, parent_fds: tuple, out_path: Path, call_path:
             signal.signal(sig, signal.SIG_DFL)
         for fd in parent_fds:
             os.close(fd)
+        _close_all_but(fd_in, fd_out)  # rnnlab's open files are not the subject's to write
         null = os.open(os.devnull, os.O_RDONLY)
         out = os.open(out_path, os.O_WRONLY | os.O_APPEND)
         os.dup2(null, 0)
@@ -167,7 +189,7 @@ class Child:
         os.close(to_child_r)
         os.close(from_child_w)
         self.tx = Connection(to_child_w, readable=False)
-        self.rx = Connection(from_child_r, writable=False)
+        self.rx = from_child_r  # read here with a deadline per answer (_read_answer)
 
     def started(self) -> None:
         """Wait for the child to say it is ready (its imports done)."""
@@ -192,22 +214,49 @@ class Child:
             self._died()
         return self._wait(self.timeout)
 
+    def _readable(self, seconds: float) -> bool:
+        return bool(select.select([self.rx], [], [], seconds)[0])
+
+    def _read_answer(self, starting: bool):
+        """One answer: a 4-byte big-endian length, then a pickle (multiprocessing's
+        framing, as the child's Connection writes it), each byte within ANSWER_SECONDS
+        and no longer than ANSWER_BYTES: a subject that writes to the pipe itself cannot
+        make this process wait forever or read without end."""
+        deadline = time.monotonic() + ANSWER_SECONDS
+
+        def read(n: int) -> bytes:
+            buf = b""
+            while len(buf) < n:
+                if not self._readable(max(0.0, deadline - time.monotonic())):
+                    self._end("the process running your code sent back an incomplete answer")
+                chunk = os.read(self.rx, n - len(buf))
+                if not chunk:
+                    self._died(starting)
+                buf += chunk
+            return buf
+
+        (size,) = struct.unpack("!i", read(4))
+        if not 0 <= size <= ANSWER_BYTES:
+            self._end("the process running your code sent back what rnnlab does not read")
+        try:
+            answer = safe_loads(read(size))
+        except Exception as exc:  # noqa: BLE001 (anything unreadable on the pipe)
+            self._end(f"the process running your code sent back what rnnlab does not read "
+                      f"({type(exc).__name__})")
+        if not (isinstance(answer, tuple) and answer and isinstance(answer[0], str)):
+            self._end("the process running your code sent back what rnnlab does not read")
+        return answer
+
     def _wait(self, limit: float, starting: bool = False):
         seq, _ = self._call()
         start = time.monotonic()
         while True:
-            if self.rx.poll(0.1):
-                try:
-                    answer = safe_loads(self.rx.recv_bytes())
-                except (EOFError, OSError):
-                    self._died(starting)
-                except Exception as exc:  # noqa: BLE001: anything unreadable on the pipe
-                    self._end(f"the process running your code sent back what rnnlab does not "
-                              f"read ({type(exc).__name__})")
+            if self._readable(0.1):
+                answer = self._read_answer(starting)
                 if answer[0] == "ended":
                     self._end(answer[1])
                 return answer
-            if self.proc.poll() is not None and not self.rx.poll(0):
+            if self.proc.poll() is not None and not self._readable(0):
                 self._died(starting)
             now_seq, label = self._call()
             if now_seq != seq:  # a new call into the subject began: its own clock
@@ -218,9 +267,12 @@ class Child:
                           "into your code: --timeout)", kill=True)
 
     def _died(self, starting: bool = False):
-        rc = self.proc.wait()
         _, label = self._call()
         what = label or ("starting the process that runs your code" if starting else "your code")
+        try:
+            rc = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # alive, but its end of the pipe is closed
+            self._end(f"{what} closed the pipe from the process running it to rnnlab")
         if rc < 0:
             try:
                 sig = signal.Signals(-rc).name
@@ -239,6 +291,10 @@ class Child:
         self.ended = reason
         self.kill()
         raise SubjectEnded(reason)
+
+    def stop(self, reason: str):
+        """End the child for ``reason`` (a SubjectEnded)."""
+        self._end(reason)
 
     # ---------------------------------------------------------------------- close
 
@@ -267,8 +323,8 @@ class Child:
             except (OSError, subprocess.TimeoutExpired):
                 pass
         self.kill()
-        for c in (self.tx, self.rx):
-            c.close()
+        self.tx.close()
+        os.close(self.rx)
         os.close(self.call_fd)
         self.dir.cleanup()
 
@@ -302,54 +358,95 @@ def printed_note(text: str) -> str | None:
             f"this report{first}): {shown}")
 
 
+def _observation(obs) -> bool:
+    """{name: float64 array or Misfit}: what a unit's observe returns."""
+    return isinstance(obs, dict) and all(
+        isinstance(k, str) and (isinstance(v, Misfit) or (isinstance(v, np.ndarray)
+                                                          and v.dtype == np.float64))
+        for k, v in obs.items())
+
+
+def _mutations(m) -> bool:
+    return isinstance(m, list) and all(isinstance(x, tuple) and len(x) == 2
+                                       and all(isinstance(s, str) for s in x) for x in m)
+
+
+def _fd_arrays(a) -> bool:
+    return a is None or (isinstance(a, dict) and all(
+        isinstance(k, str) and isinstance(v, tuple) and len(v) == 2
+        and isinstance(v[0], np.ndarray) and isinstance(v[1], Quantity) for k, v in a.items()))
+
+
+def _losses(v) -> bool:
+    return isinstance(v, list) and all(isinstance(x, tuple) and len(x) == 2
+                                       and all(isinstance(f, float) for f in x) for x in v)
+
+
+ANSWERS = {  # the answer each request expects: (kind, check of each field after the kind)
+    "observe": ("obs", (_observation, _mutations)),
+    "observe_many": ("obs", (lambda v: isinstance(v, list) and all(map(_observation, v)), _mutations)),
+    "observe_chain": ("obs", (lambda v: isinstance(v, list) and all(map(_observation, v)), _mutations)),
+    "fd_setup": ("fd", (_fd_arrays,)),
+    "fd_loss": ("loss", (lambda v: isinstance(v, float),)),
+    "fd_many": ("losses", (_losses,)),
+}
+
+
 def _ghost(cls, state: dict, index: int, child: Child) -> Unit:
     """The unit's class with its data and without the subject: observe and fd_setup ask the
     child (instance attributes, found before the class's methods)."""
-    if not (isinstance(cls, type) and issubclass(cls, Unit)):
+    if not (isinstance(cls, type) and issubclass(cls, Unit) and isinstance(state, dict)):
         raise SubjectEnded("the process running your code sent back something that is not a unit")
     ghost = object.__new__(cls)
     ghost.__dict__.update(state)
     ghost.mutated = []
 
-    def answer(reply):
+    def ask(*msg):
+        """The child's answer to ``msg``, its fields checked: what the subject raised is a
+        SubjectRaised, a usage problem a SubjectError, anything malformed ends the child."""
+        reply = child.request((msg[0], index, *msg[1:]))
         kind = reply[0]
-        if kind == "raised":
+        if kind == "raised" and len(reply) == 3 and isinstance(reply[1], str) and _mutations(reply[2]):
             ghost.mutated.extend(reply[2])
             raise SubjectRaised(reply[1])
-        if kind == "error":
+        if kind == "error" and len(reply) == 2 and isinstance(reply[1], str):
             raise SubjectError(reply[1])
-        return reply
+        want, checks = ANSWERS[msg[0]]
+        if kind != want or len(reply) != 1 + len(checks) or not all(
+                check(v) for check, v in zip(checks, reply[1:])):
+            child.stop("the process running your code sent back what rnnlab does not read")
+        return reply[1:]
 
     def observe(p, grads):
-        _, obs, mutated = answer(child.request(("observe", index, p, grads)))
+        obs, mutated = ask("observe", p, grads)
         ghost.mutated.extend(mutated)
         return obs
 
-    def fd_setup(p):
-        _, arrays = answer(child.request(("fd_setup", index, p)))
-        if arrays is None:
-            return None
-
-        def loss() -> float:
-            _, value = answer(child.request(("fd_loss", index, {k: a for k, (a, _) in arrays.items()})))
-            return float(value)
-
-        def many(deltas: list) -> list:
-            """Every perturbed loss of finite differences in one request."""
-            _, values = answer(child.request(("fd_many", index, deltas)))
-            return [(float(a), float(b)) for a, b in values]
-        loss.many = many
-        return arrays, loss
-
     def observe_many(problems, grads):
-        _, many, mutated = answer(child.request(("observe_many", index, problems, grads)))
+        many, mutated = ask("observe_many", problems, grads)
         ghost.mutated.extend(mutated)
         return many
 
     def observe_chain(p, bounds, grads):
-        _, parts, mutated = answer(child.request(("observe_chain", index, p, bounds, grads)))
+        parts, mutated = ask("observe_chain", p, bounds, grads)
         ghost.mutated.extend(mutated)
         return parts
+
+    def fd_setup(p):
+        (arrays,) = ask("fd_setup", p)
+        if arrays is None:
+            return None
+
+        def loss() -> float:
+            (value,) = ask("fd_loss", {k: a for k, (a, _) in arrays.items()})
+            return value
+
+        def many(deltas: list) -> list:
+            """Every perturbed loss of finite differences in one request."""
+            (values,) = ask("fd_many", deltas)
+            return values
+        loss.many = many
+        return arrays, loss
 
     ghost.observe, ghost.fd_setup = observe, fd_setup
     ghost.observe_many, ghost.observe_chain = observe_many, observe_chain
@@ -374,8 +471,15 @@ def load(target, convention: str | None, cell: str | None, timeout: float = DEFA
             from .torch_units import TorchNNUnit  # noqa: F401
         child.started()
         reply = child.request(("load", str(target), convention, cell))
-        if reply[0] == "error":
+        if reply[0] == "error" and len(reply) == 2 and isinstance(reply[1], str):
             raise SubjectError(reply[1])
+
+        def strings(v) -> bool:
+            return isinstance(v, list) and all(isinstance(x, str) for x in v)
+        if not (reply[0] == "loaded" and len(reply) == 5 and isinstance(reply[1], str)
+                and strings(reply[2]) and strings(reply[3]) and isinstance(reply[4], list)
+                and all(isinstance(u, tuple) and len(u) == 2 for u in reply[4])):
+            child.stop("the process running your code sent back what rnnlab does not read")
         _, label, found, notes, specs = reply
         units = [_ghost(cls, state, k, child) for k, (cls, state) in enumerate(specs)]
     except SubjectEnded as end:
