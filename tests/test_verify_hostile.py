@@ -138,7 +138,9 @@ def test_a_print_flood_stops_at_the_output_cap(tmp_path, capsys):
 
 
 def test_memory_past_the_cap_is_the_subjects_error(tmp_path, capsys):
-    f = step(tmp_path, before="big = np.ones((1 << 40,), dtype=np.uint8)")
+    """6 GiB asked for (np.empty: never touched, so harmless where it is granted) is past
+    the child's cap of 4 GiB more than it starts with: MemoryError, the subject's failure."""
+    f = step(tmp_path, before="big = np.empty((6 << 30,), dtype=np.uint8)")
     fails(capsys, f, "rnn_step_forward raised MemoryError")
 
 

@@ -185,6 +185,17 @@ class Server:
                 return
 
 
+def _limit(which: int, value: int) -> None:
+    """Lower the soft limit ``which`` to ``value`` (never above the hard limit); a system
+    that does not enforce it (macOS and RLIMIT_AS) leaves it as it is."""
+    try:
+        _, hard = resource.getrlimit(which)
+        soft = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(which, (soft, hard))
+    except (ValueError, OSError):
+        pass
+
+
 def _address_space() -> int:
     """Bytes of address space this process maps now (Linux's VmSize; 0 where unknown)."""
     try:
@@ -210,16 +221,10 @@ def main() -> None:
 def serve(fd_in: int, fd_out: int, call_file: str, memory: int, torch: bool) -> None:
     """Cap the memory, import what must not be shadowed, answer requests until "close"."""
     if memory > 0:  # the subject may map ``memory`` bytes more than the child has now
-        cap = _address_space() + memory
-        _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        if hard != resource.RLIM_INFINITY:
-            cap = min(cap, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+        _limit(resource.RLIMIT_AS, _address_space() + memory)
     # what it prints goes to a file: past OUTPUT_BYTES a write fails (EFBIG; Python ignores
     # SIGXFSZ), so a print loop ends before the disk is full
-    _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (OUTPUT_BYTES if hard == resource.RLIM_INFINITY
-                                               else min(OUTPUT_BYTES, hard), hard))
+    _limit(resource.RLIMIT_FSIZE, OUTPUT_BYTES)
     if torch:
         import torch as _torch  # before the subject's directory is on sys.path
 
