@@ -29,8 +29,6 @@ LAZY = {
     ("rnnlab/cli/train.py", "torch_backend.distributed"): "torch, under torchrun only",
     ("rnnlab/cli/verify.py", "testing"): "Hypothesis is optional",
     ("rnnlab/testing/loader.py", "torch_units"): "torch, for torch subjects only",
-    ("rnnlab/testing/isolation.py", "torch_units"): "torch, for torch subjects only, while the "
-                                                    "child process starts",
 }
 
 

@@ -13,7 +13,7 @@ One pipeline, one module per part (docs/verify.md):
                adapters.py (base)     strategies.py              diagnosis.py, mistakes.py
                cs231n_units.py        spec.py (the reference the properties compare with)
                d2l_units.py
-               torch_units.py
+               torch_units.py     (torchnn_base.py: the torch.nn convention without torch)
                minchar_units.py
                protocol_units.py
 

@@ -115,10 +115,12 @@ class Server:
             self.loaded = load(target, convention, cell)
             specs = []
             for u in self.loaded.units:
-                # what holds the subject's objects stays here; the rest is rnnlab's data
+                # what holds the subject's objects stays here; the rest is rnnlab's data,
+                # for the class rnnlab's process rebuilds (a torch unit's torch-free base)
                 state = {k: v for k, v in vars(u).items()
                          if k not in SUBJECT_SIDE and _readable(v)}
-                specs.append((type(u), state))
+                state["kind"] = u.kind
+                specs.append((getattr(type(u), "GHOST", type(u)), state))
             return ("loaded", self.loaded.label, self.loaded.found, self.loaded.notes, specs)
         unit = self.loaded.units[msg[1]]
         if op == "observe":

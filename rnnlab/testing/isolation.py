@@ -49,8 +49,8 @@ import numpy as np
 from ..errors import SubjectError
 from . import child as child_process
 from .adapters import SubjectEnded, SubjectRaised, Unit
-from .compare import Misfit, Quantity
 from .child import LABEL_BYTES, safe_loads
+from .compare import Misfit, Quantity
 from .loader import split_target
 
 DEFAULT_TIMEOUT = 10.0  # seconds per call into the subject (a correct one takes well under 1 s)
@@ -466,9 +466,6 @@ def load(target, convention: str | None, cell: str | None, timeout: float = DEFA
         raise SubjectError(f"cannot read {path}: {exc.strerror or exc}") from None
     child = Child(timeout, memory, torch)
     try:
-        if torch and importlib.util.find_spec("torch") is not None:
-            # lazy: torch, for torch subjects only, imported here while the child starts
-            from .torch_units import TorchNNUnit  # noqa: F401
         child.started()
         reply = child.request(("load", str(target), convention, cell))
         if reply[0] == "error" and len(reply) == 2 and isinstance(reply[1], str):
