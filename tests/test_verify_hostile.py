@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -107,8 +109,18 @@ def test_a_hang_is_stopped_at_the_time_limit_and_named(tmp_path, capsys, where):
     assert "--timeout" in text
 
 
-def test_reading_stdin_does_not_hang(tmp_path, capsys):
-    fails(capsys, step(tmp_path, before="input()"), "rnn_step_forward raised EOFError")
+def test_reading_stdin_does_not_hang(tmp_path):
+    """The command's own stdin an open pipe that never ends (a terminal, say): the subject
+    reads /dev/null instead, so input() fails at once rather than at the time limit."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    with subprocess.Popen([sys.executable, "-m", "rnnlab", "verify", str(step(tmp_path, before="input()")),
+                           "--convention", "cs231n", "--max-examples", "2", "--timeout", "30",
+                           "--no-progress"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, env=env) as proc:
+        out = proc.stdout.read()  # until the run ends; stdin stays open all along
+        err = proc.stderr.read()
+        proc.wait(timeout=60)
+    assert proc.returncode == 1 and "rnn_step_forward raised EOFError" in out, out + err
 
 
 def test_a_thread_left_running_does_not_keep_the_run_alive(tmp_path, capsys):
