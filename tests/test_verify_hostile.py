@@ -175,6 +175,22 @@ def test_arrays_changed_in_place_are_reported(tmp_path, capsys, code, name):
     assert "PASS  forward" in text, text
 
 
+def test_a_d2l_function_changing_a_weight_in_place_is_reported(tmp_path, capsys):
+    f = tmp_path / "model.py"
+    f.write_text("import numpy as np\n\n"
+                 "def rnn(inputs, state, params):\n"
+                 "    W_xh, W_hh, b_h, W_hq, b_q = params\n"
+                 "    H, = state\n"
+                 "    outputs = []\n"
+                 "    for X in inputs:\n"
+                 "        H = np.tanh(X @ W_xh + H @ W_hh + b_h)\n"
+                 "        outputs.append(H @ W_hq + b_q)\n"
+                 "    W_xh *= 1.0 + 1e-3\n"
+                 "    return np.concatenate(outputs, axis=0), (H,)\n")
+    text = fails(capsys, f, "- W_xh was changed in place by rnn", convention="d2l")
+    assert "PASS  forward" in text, text
+
+
 def test_a_torch_module_changing_its_weights_beside_a_fake_torch_py(tmp_path, capsys):
     """Two in one child (torch's import is the slow part): a torch.py beside the subject is
     not taken for PyTorch (it would raise), and a module that changes its own weights in

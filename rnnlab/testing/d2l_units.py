@@ -88,8 +88,8 @@ class D2LUnit(Unit):
         state = tuple(s.astype(dt) for s in p.state0)
         inputs = p.X.astype(dt)  # (T, B, V)
         res = self.call(self.name, self.fn, inputs, state, params,
-                        watch={"inputs": inputs, **dict(zip(self.order, params)),
-                               **{f"state[{k}]": s for k, s in enumerate(state)}})
+                        # the state may be updated in place (H += ...), as the torch form allows
+                        watch={"inputs": inputs, **dict(zip(self.order, params))})
         out, st = self._unpack_result(res, p)
         obs = {"outputs": self._outputs(out, p)}
         for s, v in zip(self.state_names, st):

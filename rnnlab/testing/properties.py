@@ -11,8 +11,8 @@
                         the whole window's gradients
     batch               every batch row run alone gives that row of the batch run (and the
                         weight gradients add up over the rows)
-    unchanged           the inputs, states, weights and upstream gradients the subject is
-                        given are the same after the call (none is changed in place)
+    unchanged           the inputs, weights, upstream gradients (and initial state, but for
+                        d2l's functions) the subject is given are the same after the call
 
 Each is a Hypothesis test over sizes and a seed (``strategies.examples``); a failure is
 shrunk to the smallest example, which the report prints for replay.
