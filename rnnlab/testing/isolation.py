@@ -62,7 +62,7 @@ SHOWN_LINES, SHOWN_CHARS = 3, 100  # of what the subject printed, in the report'
 
 
 # Bootstrap of a started child: Python puts the working directory first on sys.path for
-# -c; a numpy.py or torch.py there must not be imported as the library, so it goes first.
+# -c; a numpy.py or torch.py there must not be taken for the library, so that entry goes.
 _BOOT = ("import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
          "from rnnlab.testing.child import main; main()")
 
@@ -264,7 +264,7 @@ class Child:
             elif time.monotonic() - start > limit:
                 what = "starting the process that runs your code" if starting else (label or "a call")
                 self._end(f"{what} did not return within {limit:g} s (the time limit of a call "
-                          "into your code: --timeout)", kill=True)
+                          "into your code: --timeout)")
 
     def _died(self, starting: bool = False):
         _, label = self._call()
@@ -287,7 +287,8 @@ class Child:
             reason += f"; its last output: {tail[0].strip()[:SHOWN_CHARS]}"
         self._end(reason)
 
-    def _end(self, reason: str, kill: bool = False):
+    def _end(self, reason: str):
+        """The child is done for ``reason``: kill it (and what it started), raise SubjectEnded."""
         self.ended = reason
         self.kill()
         raise SubjectEnded(reason)
