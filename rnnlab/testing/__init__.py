@@ -17,9 +17,9 @@ One pipeline, one module per part (docs/verify.md):
                minchar_units.py
                protocol_units.py
 
-A subject given as a file runs in a child process (isolation.py here, child.py there):
-each call into it has a time limit, the child a memory cap; the properties, the spec and
-the report stay in this process.
+A subject given as a file runs in a child process (isolation.py and ghost.py here,
+child.py there): each call into it has a time limit, the child a memory cap; the
+properties, the spec and the report stay in this process.
 
 Needs Hypothesis (``pip install "rnnlab[verify]"``); torch only for torch subjects.
 """
