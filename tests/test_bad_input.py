@@ -853,6 +853,8 @@ ROWS = [
         ConfigError, r"unknown cell 'cnn'; expected one of rnn, lstm, gru"),
     Row("testing-sizes", lambda c: __import__("rnnlab.testing", fromlist=["sizes"]).sizes(-5, -10),
         ConfigError, r"low must be a non-negative integer, got -5"),
+    Row("verify-timeout", lambda c: _verify(MIN_CHAR, "min-char-rnn", timeout=0),
+        ConfigError, r"timeout must be a positive number of seconds, got 0"),
     Row("train-lr", lambda c: TrainConfig(lr=float("nan")),
         ConfigError, r"lr must be a positive finite number, got nan"),
     Row("train-clip", lambda c: TrainConfig(clip_theta=-1.0),
@@ -1075,6 +1077,14 @@ class CliRow:
     match: str  # regex the single stderr line must contain
     env: tuple = ()  # (name, value) pairs set for the run: torchrun's, say
     patch: Callable | None = None  # patch(monkeypatch) before the run: an uninstalled package
+
+
+def _fifo_file(tmp: pathlib.Path, name: str) -> str:
+    """A named pipe with a .py name: reading it would wait for a writer forever."""
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("POSIX named pipes")
+    os.mkfifo(tmp / name)
+    return str(tmp / name)
 
 
 def _text_file(tmp: pathlib.Path, name: str, content: bytes) -> str:
@@ -1437,6 +1447,16 @@ CLI_ROWS = [
            2, r"example 'B=1 T=0': expected 'B=\.\. T=\.\. D=\.\. H=\.\. seed=\.\.' \(V=\.\. for D\), missing D, H, seed$"),
     CliRow("cli-verify-directory", lambda t: ["verify", str(t), "--convention", "cs231n"],
            2, r"^rnnlab: error: .* is a directory; give the Python file to check$"),
+    CliRow("cli-verify-fifo", lambda t: ["verify", _fifo_file(t, "rnn_layers.py"),
+                                         "--convention", "cs231n"],
+           2, r"^rnnlab: error: .*rnn_layers\.py is a named pipe \(FIFO\), not a Python file; give "
+              r"the \.py file to check$"),
+    CliRow("cli-verify-device", lambda t: ["verify", "/dev/zero", "--convention", "cs231n"],
+           2, r"^rnnlab: error: /dev/zero is a device, not a Python file; give the \.py file to check$"),
+    CliRow("cli-verify-not-py",
+           lambda t: ["verify", _text_file(t, "rnn_layers.txt", b"import numpy\n"),
+                      "--convention", "cs231n"],
+           2, r"^rnnlab: error: .*rnn_layers\.txt does not end in \.py; give the Python file to check$"),
     CliRow("cli-verify-syntax",
            lambda t: ["verify", _text_file(t, "solution.py", b"def rnn_forward(x:\n"),
                       "--convention", "cs231n"],

@@ -9,6 +9,7 @@ list is kept in step with the code rather than silently skipped.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -162,8 +163,26 @@ WHO_BREAKS_WRITTEN = {
 }
 
 
+def _writes_into_its_input():
+    """A correct protocol rnn whose forward zeroes the X it was given after using it: no
+    catalogue mistake (its numbers are right), only the ``unchanged`` property sees it."""
+    subject = planted("protocol", "rnn")
+
+    def forward(params, X, state, inner=subject.forward):
+        out = inner(params, X, state)
+        X[...] = 0
+        return out
+    return dataclasses.replace(subject, forward=forward)
+
+
 @pytest.mark.parametrize("prop", [p.name for p in PROPERTIES])
 def test_every_property_fails_on_some_wrong_implementation(prop):
+    if prop == "unchanged":
+        r = verify(_writes_into_its_input(), "protocol", "rnn", max_examples=10)
+        verdicts = {p.name: p.verdict for u in r.units for p in u.properties}
+        assert verdicts["unchanged"] == "FAIL" and verdicts["forward"] == "PASS", r.render()
+        assert "X was changed in place by forward" in r.render()
+        return
     if prop in WHO_BREAKS_WRITTEN:
         target, conv = WHO_BREAKS_WRITTEN[prop]
         r = verify(target, conv, max_examples=10)

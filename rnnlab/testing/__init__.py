@@ -13,9 +13,13 @@ One pipeline, one module per part (docs/verify.md):
                adapters.py (base)     strategies.py              diagnosis.py, mistakes.py
                cs231n_units.py        spec.py (the reference the properties compare with)
                d2l_units.py
-               torch_units.py
+               torch_units.py     (torchnn_base.py: the torch.nn convention without torch)
                minchar_units.py
                protocol_units.py
+
+A subject given as a file runs in a child process (isolation.py and ghost.py here,
+child.py there): each call into it has a time limit, the child a memory cap; the
+properties, the spec and the report stay in this process.
 
 Needs Hypothesis (``pip install hypothesis``, or ``pip install ".[verify]"`` in a clone of
 rnnlab); torch only for torch subjects.

@@ -50,6 +50,26 @@ class SubjectRaised(Exception):
         self.line = line
 
 
+class SubjectEnded(BaseException):
+    """The subject ended or hung the process that runs it (``sys.exit``, ``os._exit``, a
+    signal, ``KeyboardInterrupt``, a call past its time limit): a failure of the subject
+    (exit 1) after which nothing more of it can run. A BaseException, so that Hypothesis
+    does not shrink it: there is no process left to run a smaller example in."""
+
+    def __init__(self, line: str):
+        super().__init__(line)
+        self.line = line
+
+
+# Set by the child process that runs a subject (isolation.py): called with the name of
+# every call into the subject just before it is made, so that a call that hangs or ends
+# the process can be named by rnnlab's process.
+CALL_HOOK: Callable | None = None
+# In rnnlab's own process the subject's prints are swallowed (the report owns stdout); the
+# child lets them reach its file descriptors, which rnnlab's process captures and shows.
+SWALLOW_PRINTS = True
+
+
 def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
@@ -96,6 +116,7 @@ class Unit:
         self.dtype = "float64"
         self.notes: list[str] = []
         self.printed = 0  # lines the subject printed (swallowed: the report owns stdout)
+        self.mutated: list = []  # (name, call) of each array the subject changed in place
 
     # ---- capabilities
     @property
@@ -143,6 +164,32 @@ class Unit:
         loss()) where loss() runs the subject's forward on the arrays as they are now."""
         return None
 
+    def observe_many(self, problems: list, grads: bool) -> list:
+        """``observe`` on each problem in turn (for a subject in a child process, one
+        request instead of one per problem)."""
+        return [self.observe(p, grads) for p in problems]
+
+    def observe_chain(self, p: Problem, bounds: list, grads: bool) -> list:
+        """The windows [a, b) of ``p`` run one after another, each from the final state the
+        subject returned for the window before; with ``grads``, then backwards, each window
+        given as dState the initial-state gradient the subject returned for the window
+        after it. Returns each window's observation (the backward pass's, with grads)."""
+        states, s, fwd = [], p.state0, []
+        for a, b in bounds:
+            states.append(s)
+            o = self.observe(p.window(a, b, state0=s), grads=False)
+            fwd.append(o)
+            s = tuple(f64(x) for x in self.final_state(o))
+        if not grads:
+            return fwd
+        parts, d = [None] * len(bounds), p.dState
+        for k in reversed(range(len(bounds))):
+            a, b = bounds[k]
+            o = self.observe(p.window(a, b, state0=states[k], dState=d), grads=True)
+            parts[k] = o
+            d = tuple(f64(x) for x in self.initial_grad(o))
+        return parts
+
     # ---- helpers
     def final_state(self, obs: dict) -> tuple:
         """The final state as the spec's (B, H) arrays, from an observation."""
@@ -157,12 +204,17 @@ class Unit:
     def forward_quantities(self) -> dict:
         return {k: q for k, q in self.quantities().items() if not q.is_gradient}
 
-    def call(self, what: str, fn: Callable, *args):
-        """Call the subject: its exceptions become SubjectRaised, its prints are swallowed."""
+    def call(self, what: str, fn: Callable, *args, watch: dict | None = None):
+        """Call the subject: its exceptions become SubjectRaised, its prints are swallowed.
+        ``watch``: {the subject's name: an array or tensor it was given}; one it changes in
+        place is added to ``self.mutated`` as (name, call), for the ``unchanged`` property."""
+        if CALL_HOOK is not None:
+            CALL_HOOK(what)
+        before = {k: _snapshot(v) for k, v in (watch or {}).items()}
         buf = io.StringIO()
         try:
-            with contextlib.redirect_stdout(buf), warnings.catch_warnings(), \
-                    np.errstate(all="ignore"):
+            with contextlib.redirect_stdout(buf) if SWALLOW_PRINTS else contextlib.nullcontext(), \
+                    warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
                 return fn(*args)
         except (KeyboardInterrupt, SystemExit, SubjectRaised):
@@ -172,6 +224,9 @@ class Unit:
                                 f"{where(exc, self.source)}") from None
         finally:
             self.printed += buf.getvalue().count("\n")
+            for k, old in before.items():
+                if old is not None and not _same(old, _snapshot(watch[k])):
+                    self.mutated.append((k, what))
 
     def unpack(self, what: str, result, names: tuple, rest: bool = False):
         """Check a subject's return value has the convention's structure: ``names`` values
@@ -204,6 +259,22 @@ class Unit:
         self.dtype = lowest_dtype(getattr(self, "last_raw", obs.values()))
 
 
+def perturbed_losses(arrays: dict, loss: Callable, deltas: list) -> list:
+    """[(loss at x + δ, loss at x - δ)] for each (name, δ) of ``deltas``, x the array
+    ``arrays[name][0]`` (changed in place for each evaluation, then restored)."""
+    out = []
+    for name, delta in deltas:
+        arr = arrays[name][0]
+        orig = arr.copy()
+        arr[...] = orig + delta
+        plus = loss()
+        arr[...] = orig - delta
+        minus = loss()
+        arr[...] = orig
+        out.append((plus, minus))
+    return out
+
+
 def lowest_dtype(arrays) -> str:
     """float32 if any returned float array is float32 (or less), else float64."""
     for a in arrays:
@@ -213,11 +284,47 @@ def lowest_dtype(arrays) -> str:
     return "float64"
 
 
-def f64(a) -> np.ndarray:
-    """A subject's array (NumPy, or anything np.asarray takes) as float64."""
+def f64(a, name: str | None = None) -> np.ndarray:
+    """A subject's array (NumPy, or anything np.asarray takes) as float64. Complex numbers
+    (their imaginary part would be dropped), strings and objects are refused by name."""
+    if isinstance(a, (str, bytes)):
+        raise SubjectRaised(f"{name or 'a result'} is a string ({shown_value(a)}), expected an "
+                            "array of real numbers")
     if hasattr(a, "detach"):  # a torch tensor that slipped through
-        a = a.detach().cpu().numpy()
-    return np.asarray(a, dtype=np.float64)
+        t = a.detach().cpu()
+        if getattr(t, "is_complex", lambda: False)():
+            raise SubjectRaised(f"{name or 'a result'} is a complex tensor ({t.dtype}), expected "
+                                "real numbers")
+        a = t.numpy()
+    arr = np.asarray(a) if not isinstance(a, np.ndarray) else a
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise SubjectRaised(f"{name or 'a result'} is complex ({arr.dtype}), expected real "
+                            "numbers: its imaginary part would be dropped")
+    if kind in "OUSVM":
+        what = {"O": "of Python objects", "U": "of strings", "S": "of bytes", "V": "of records",
+                "M": "of dates"}.get(kind, "")
+        raise SubjectRaised(f"{name or 'a result'} is an array {what} (dtype {arr.dtype}), "
+                            "expected an array of real numbers")
+    return np.asarray(arr, dtype=np.float64)
+
+
+def shown_value(v, n: int = 40) -> str:
+    r = repr(v)
+    return r if len(r) <= n else r[: n - 3] + "..."
+
+
+def _snapshot(a):
+    """A copy of an array or tensor the subject is given, or None for anything else."""
+    if hasattr(a, "detach"):
+        return a.detach().cpu().numpy().copy()
+    if isinstance(a, np.ndarray):
+        return a.copy()
+    return None
+
+
+def _same(a: np.ndarray, b: np.ndarray | None) -> bool:
+    return b is not None and a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
 
 
 def _grad_quantities(layout: dict, prefix: str = "d", suffix: str = "", clip=None) -> dict:

@@ -106,7 +106,8 @@ class CS231nUnit(Unit):
         return [dh]
 
     def _run_forward(self, args: dict):
-        res = self.call(self.fwd_name, self.forward, *[args[a] for a in self.fargs])
+        res = self.call(self.fwd_name, self.forward, *[args[a] for a in self.fargs],
+                        watch={a: args[a] for a in self.fargs})
         return self.unpack(self.fwd_name, res, self.fret, rest=True)
 
     def observe(self, p: Problem, grads: bool) -> dict:
@@ -114,10 +115,12 @@ class CS231nUnit(Unit):
         outs, cache = self._run_forward(args)
         raw = dict(zip(self.fret, outs))
         if grads and self.has_grads:
-            res = self.call(self.bwd_name, self.backward, *self._upstream(p), cache)
+            up = self._upstream(p)
+            res = self.call(self.bwd_name, self.backward, *up, cache,
+                            watch=dict(zip(self.bargs, up)))
             raw.update(zip(self.bret, self.unpack(self.bwd_name, res, self.bret)))
         self.last_raw = list(raw.values())
-        return {k: f64(v) for k, v in raw.items()}
+        return {k: f64(v, k) for k, v in raw.items()}
 
     def expect(self, p: Problem, res: SpecResult, grads: bool) -> dict:
         if self.step:

@@ -65,7 +65,7 @@ class D2LUnit(Unit):
         comparison reports."""
         T, B, V = p.X.shape
         try:
-            out = f64(out)
+            out = f64(out, "outputs")
         except (TypeError, ValueError) as exc:
             return Misfit(f"is not an array of numbers ({type(out).__name__}: {one_line(exc)})")
         if out.shape == (T * B, V):
@@ -86,11 +86,14 @@ class D2LUnit(Unit):
         W = cv.to_subject(self.layout, p.params)
         params = [W[n].astype(dt) for n in self.order]
         state = tuple(s.astype(dt) for s in p.state0)
-        res = self.call(self.name, self.fn, p.X.astype(dt), state, params)
+        inputs = p.X.astype(dt)  # (T, B, V)
+        res = self.call(self.name, self.fn, inputs, state, params,
+                        # the state may be updated in place (H += ...), as the torch form allows
+                        watch={"inputs": inputs, **dict(zip(self.order, params))})
         out, st = self._unpack_result(res, p)
         obs = {"outputs": self._outputs(out, p)}
         for s, v in zip(self.state_names, st):
-            obs[f"{s}_T"] = f64(v)
+            obs[f"{s}_T"] = f64(v, f"the final state's {s}")
         self.last_raw = [out, *st]
         return obs
 

@@ -25,6 +25,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import TORCH_INSTALL, SubjectError
+from . import adapters
 from .adapters import SubjectRaised, _check_signature, exc_text, one_line, where
 from .cs231n_units import CS231N_NAMES, cs231n_units
 from .d2l_units import D2LUnit, find_d2l
@@ -92,7 +93,9 @@ def import_file(path: Path, script: bool = False) -> tuple[types.ModuleType, lis
         raise SubjectError(f"cannot import {path.name}: SyntaxError: {exc.msg} (line {exc.lineno})") from None
     out = io.StringIO()
     try:
-        with contextlib.redirect_stdout(out), warnings.catch_warnings():
+        # swallowed in rnnlab's process; in the child that runs a file, captured (isolation.py)
+        swallow = contextlib.redirect_stdout(out) if adapters.SWALLOW_PRINTS else contextlib.nullcontext()
+        with swallow, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if not script:
                 spec.loader.exec_module(module)

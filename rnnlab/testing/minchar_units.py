@@ -60,22 +60,25 @@ class MinCharUnit(Unit):
         self.module.vocab_size, self.module.hidden_size = V, H
 
     def _call(self, p: Problem, W: dict):
-        self._set({k: np.array(v) for k, v in W.items()}, p.X.shape[2], p.state0[0].shape[1])
+        W = {k: np.array(v) for k, v in W.items()}
+        self._set(W, p.X.shape[2], p.state0[0].shape[1])
         inputs = [int(i) for i in p.ids[:, 0]]
         targets = [int(i) for i in p.targets[:, 0]]
         hprev = np.array(p.state0[0].T)  # (H, 1)
+        watch = {"hprev": hprev, **W}
         if self.weights_as == "arguments":  # lossFun(inputs, targets, hprev, Wxh, ..., by)
-            res = self.call(self.name, lambda *a: self.fn(*a, **W), inputs, targets, hprev)
+            res = self.call(self.name, lambda *a: self.fn(*a, **W), inputs, targets, hprev,
+                            watch=watch)
         elif self.weights_as is not None:  # lossFun(inputs, targets, hprev, params)
-            res = self.call(self.name, self.fn, inputs, targets, hprev, dict(W))
+            res = self.call(self.name, self.fn, inputs, targets, hprev, dict(W), watch=watch)
         else:
-            res = self.call(self.name, self.fn, inputs, targets, hprev)
+            res = self.call(self.name, self.fn, inputs, targets, hprev, watch=watch)
         return self.unpack(self.name, res, MIN_CHAR_RETURNS)
 
     def observe(self, p: Problem, grads: bool) -> dict:
         vals = self._call(p, cv.to_subject(self.layout, p.params))
         self.last_raw = list(vals[1:])
-        obs = {n: f64(v) for n, v in zip(MIN_CHAR_RETURNS, vals)}
+        obs = {n: f64(v, n) for n, v in zip(MIN_CHAR_RETURNS, vals)}
         if not grads:
             obs = {k: v for k, v in obs.items() if k in ("loss", MIN_CHAR_RETURNS[-1])}
         return obs

@@ -11,6 +11,8 @@
                         the whole window's gradients
     batch               every batch row run alone gives that row of the batch run (and the
                         weight gradients add up over the rows)
+    unchanged           the inputs, weights, upstream gradients (and initial state, but for
+                        d2l's functions) the subject is given are the same after the call
 
 Each is a Hypothesis test over sizes and a seed (``strategies.examples``); a failure is
 shrunk to the smallest example, which the report prints for replay.
@@ -26,7 +28,7 @@ from hypothesis import seed as hyp_seed
 from hypothesis.errors import Flaky
 
 from . import spec
-from .adapters import SubjectRaised, Unit, f64
+from .adapters import SubjectEnded, SubjectRaised, Unit, f64, perturbed_losses
 from .compare import Misfit, Quantity, Tolerance, compare, gradient_scale
 from .conventions import block_slices
 from .report import Difference, PropertyResult
@@ -120,12 +122,13 @@ class FiniteDifferences(Property):
         G = gradient_scale(got, {k: qs[k] for k in arrays})
         rng = np.random.default_rng(p.example.seed)
         h = tol.fd_step
-        out = []
+        # every direction first (the same draws, in the same order, as one at a time), then
+        # the subject's forward at x ± h v for all of them: one request to a child process
+        plan = []  # (name, g, kind, label, idx, v)
         for name, (arr, q) in arrays.items():
             g = np.asarray(got.get(name, np.empty(0)), dtype=np.float64)
             if g.shape != arr.shape:
                 continue  # the comparison with the spec reports the shape
-            bad = []  # (kind, label, error, scale, analytic, fd) of each direction that disagrees
             for kind, label, idx in _directions(q, arr.shape):
                 v = np.zeros(arr.shape)  # same shape as the array
                 v[idx] = rng.standard_normal(v[idx].shape)
@@ -134,13 +137,15 @@ class FiniteDifferences(Property):
                 norm = float(np.linalg.norm(v))
                 if norm == 0:
                     continue
-                v /= norm
-                orig = arr.copy()
-                arr[...] = orig + h * v
-                plus = loss()
-                arr[...] = orig - h * v
-                minus = loss()
-                arr[...] = orig
+                plan.append((name, g, kind, label, idx, v / norm))
+        many = getattr(loss, "many", None) or (lambda deltas: perturbed_losses(arrays, loss, deltas))
+        values = many([(name, h * v) for name, _, _, _, _, v in plan])
+        out = []
+        for name in arrays:
+            bad = []  # (kind, label, error, scale, analytic, fd) of each direction that disagrees
+            for (n, g, kind, label, idx, v), (plus, minus) in zip(plan, values):
+                if n != name:
+                    continue
                 fd = (plus - minus) / (2 * h)
                 analytic = float((g * v).sum())
                 scale = max(G, float(np.linalg.norm(g[idx])), 1e-300)
@@ -200,23 +205,9 @@ class _Chained(Property):
         bounds = list(zip([0, *cuts], [*cuts, T]))
         grads = unit.chain_grads
         whole = unit.observe(p, grads=grads)
-        # forward: each window starts from the previous window's final state
-        states, s = [], p.state0
-        fwd = []
-        for a, b in bounds:
-            states.append(s)
-            o = unit.observe(p.window(a, b, state0=s), grads=False)
-            fwd.append(o)
-            s = tuple(f64(x) for x in unit.final_state(o))
-        parts = fwd
-        if grads:  # backward: the later window's dH_0 is the earlier window's dH_T
-            parts = [None] * len(bounds)
-            d = p.dState
-            for k in reversed(range(len(bounds))):
-                a, b = bounds[k]
-                o = unit.observe(p.window(a, b, state0=states[k], dState=d), grads=True)
-                parts[k] = o
-                d = tuple(f64(x) for x in unit.initial_grad(o))
+        # forward: each window starts from the previous window's final state; backward: the
+        # later window's dH_0 is the earlier window's dH_T
+        parts = unit.observe_chain(p, bounds, grads)
         qs = unit.quantities() if grads else unit.forward_quantities()
         chained = {k: _combine_time(q, [o.get(k) for o in parts]) for k, q in qs.items()
                    if all(k in o for o in parts)}
@@ -258,8 +249,7 @@ class Batch(Property):
 
     def check(self, unit, p, tol):
         grads = unit.has_grads
-        whole = unit.observe(p, grads=grads)
-        parts = [unit.observe(p.rows(b), grads=grads) for b in range(p.example.B)]
+        whole, *parts = unit.observe_many([p, *(p.rows(b) for b in range(p.example.B))], grads)
         qs = unit.quantities() if grads else unit.forward_quantities()
         joined = {}
         for k, q in qs.items():
@@ -295,6 +285,21 @@ class DefaultState(Property):
                             "run from zeros (called without a state, your code starts elsewhere)")
 
 
+class Unchanged(Property):
+    """A call that writes into what it was given (``x += ...``, ``Wx[...] = ...``) breaks
+    its caller (a training loop reuses the weights), even where its results are right."""
+
+    def check(self, unit, p, tol):
+        unit.mutated = []
+        unit.observe(p, grads=unit.has_grads)
+        out, seen = [], set()
+        for name, call in unit.mutated:
+            if name not in seen:
+                seen.add(name)
+                out.append(Difference(name, "input", f"was changed in place by {call}"))
+        return out
+
+
 PROPERTIES = (
     Forward("forward", "outputs and final state equal the spec"),
     Gradients("gradients", "every gradient equals the spec's BPTT"),
@@ -303,6 +308,7 @@ PROPERTIES = (
     Stepwise("stepwise", "step by step equals the whole sequence", min_T=2),
     Carry("carry", "T1 then T2 steps, the state carried, equal T1+T2 steps", min_T=2),
     Batch("batch", "batch rows are independent", min_B=2),
+    Unchanged("unchanged", "the inputs and weights it is given are unchanged by the call"),
     DefaultState("default-state", "called without a state, it starts from zeros"),
 )
 
@@ -331,10 +337,11 @@ def run_property(prop: Property, unit: Unit, tol: Tolerance, max_examples: int, 
     reason = prop.applicable(unit)
     if reason is not None:
         return PropertyResult(prop.name, prop.title, "n/a", reason=reason)
-    count = {"run": 0, "first_failure": None}
+    count = {"run": 0, "first_failure": None, "current": None}
 
     def test(ex: Example) -> None:
         count["run"] += 1
+        count["current"] = ex
         p = make_problem(unit.cons, ex, unit.dtype)
         try:
             diffs = prop.check(unit, p, tol)
@@ -364,6 +371,11 @@ def run_property(prop: Property, unit: Unit, tol: Tolerance, max_examples: int, 
     except PropertyFailed as f:
         return PropertyResult(prop.name, prop.title, "FAIL", examples=count["first_failure"] or 1,
                               example=str(f.example), differences=f.differences, error=f.error)
+    except SubjectEnded as end:  # no process left to run the subject: no shrinking
+        ex = count["current"]
+        on = f" (on the example {ex}, not shrunk: replay it with --example)" if ex is not None else ""
+        return PropertyResult(prop.name, prop.title, "FAIL", examples=count["run"],
+                              error=end.line + on)
     except Flaky:
         return PropertyResult(prop.name, prop.title, "FAIL", examples=count["run"],
                               error="gave different results on the same example: the subject "

@@ -110,8 +110,15 @@ class ProtocolUnit(Unit):
         return ({k: conv(np.array(v)) for k, v in W.items()}, conv(np.array(p.X)),
                 tuple(conv(np.array(s)) for s in p.state0))
 
+    @staticmethod
+    def _watch(args) -> dict:
+        """The arrays of (params, X, state) by name, to see which the subject changes."""
+        params, X, state = args
+        return {**{f"params[{k!r}]": v for k, v in params.items()}, "X": X,
+                **{f"state[{k}]": s for k, s in enumerate(state)}}
+
     def _forward(self, args):
-        res = self.call("forward", self.proto.forward, *args)
+        res = self.call("forward", self.proto.forward, *args, watch=self._watch(args))
         Hs, st = self.unpack("forward", res, ("Hs", "state_T"))
         if not isinstance(st, (tuple, list)) or len(st) != len(self.state_names):
             raise SubjectRaised(f"forward returned a state of {type(st).__name__}, expected a "
@@ -121,14 +128,16 @@ class ProtocolUnit(Unit):
     def observe(self, p: Problem, grads: bool) -> dict:
         args = self._args(p)
         Hs, st = self._forward(args)
-        obs = {"Hs": f64(Hs)}
+        obs = {"Hs": f64(Hs, "Hs")}
         self.last_raw = [np.asarray(Hs), *[np.asarray(s) for s in st]]
         for s, v in zip(self.state_names, st):
-            obs[f"{s}_T"] = f64(v)
+            obs[f"{s}_T"] = f64(v, f"state_T's {s}")
         if grads and self.has_grads:
             conv = self.proto.from_numpy
-            res = self.call("backward", self.proto.backward, *self._args(p), conv(np.array(p.dOut)),
-                            tuple(conv(np.array(d)) for d in p.dState))
+            bargs = (*self._args(p), conv(np.array(p.dOut)), tuple(conv(np.array(d)) for d in p.dState))
+            res = self.call("backward", self.proto.backward, *bargs,
+                            watch={**self._watch(bargs[:3]), "dHs": bargs[3],
+                                   **{f"dstate_T[{k}]": d for k, d in enumerate(bargs[4])}})
             g, dX, ds = self.unpack("backward", res, ("grads", "dX", "dstate_0"))
             if not isinstance(g, dict):
                 raise SubjectRaised(f"backward returned grads as a {type(g).__name__}, expected a "
@@ -136,10 +145,10 @@ class ProtocolUnit(Unit):
             for n in self.layout:
                 if n not in g:
                     raise SubjectRaised(f"backward returned no gradient for {n!r}")
-                obs[f"d{n}"] = f64(g[n])
-            obs["dX"] = f64(dX)
+                obs[f"d{n}"] = f64(g[n], f"grads[{n!r}]")
+            obs["dX"] = f64(dX, "dX")
             for s, v in zip(self.state_names, ds):
-                obs[f"d{s}_0"] = f64(v)
+                obs[f"d{s}_0"] = f64(v, f"dstate_0's {s}")
         return obs
 
     def expect(self, p: Problem, res: SpecResult, grads: bool) -> dict:

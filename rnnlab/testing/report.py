@@ -100,10 +100,12 @@ class Report:
     notes: list = field(default_factory=list)
     seed: int = 0
     max_examples: int = 0
+    ended: str | None = None  # how the subject ended the process running it, if it did
 
     @property
     def ok(self) -> bool:
-        return all(u.ok for u in self.units)
+        """Every property ran and held: a subject that ended its process never passes."""
+        return self.ended is None and bool(self.units) and all(u.ok for u in self.units)
 
     @property
     def exit_status(self) -> int:
@@ -167,9 +169,12 @@ class Report:
         out.append("")
         n_fail = sum(1 for u in self.units if not u.ok)
         checked = ", ".join(u.name for u in self.units)
-        out.append(f"PASS: every property holds ({checked})" if self.ok else
-                   f"FAIL: {n_fail} of {len(self.units)} checked do not conform: "
-                   + ", ".join(u.name for u in self.units if not u.ok))
+        if self.ended is not None:
+            out.append(f"FAIL: {self.ended}")
+        else:
+            out.append(f"PASS: every property holds ({checked})" if self.ok else
+                       f"FAIL: {n_fail} of {len(self.units)} checked do not conform: "
+                       + ", ".join(u.name for u in self.units if not u.ok))
         return "\n".join(out)
 
     def __str__(self) -> str:

@@ -17,11 +17,10 @@ import torch
 from ..checks import shown
 from ..errors import SubjectError
 from . import conventions as cv
-from .adapters import SubjectRaised, Unit, f64, one_line
-from .compare import Quantity
+from .adapters import SubjectRaised, f64, one_line
 from .d2l_units import D2LUnit
-from .spec import SpecResult
-from .strategies import Constraints, Example, Problem, make_problem
+from .strategies import Example, Problem, make_problem
+from .torchnn_base import TorchNNBase
 
 TORCH_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
@@ -43,6 +42,7 @@ class D2LTorchUnit(D2LUnit):
     """d2l's ``rnn|lstm|gru(inputs, state, params)`` on tensors, gradients by its autograd."""
 
     kind = "autograd"
+    GHOST = D2LUnit  # what rnnlab's process rebuilds of it (isolation.py): no torch; kind is sent
 
     def __init__(self, fn, cell: str, name: str, source=None):
         super().__init__(fn, cell, name, source)
@@ -58,12 +58,13 @@ class D2LTorchUnit(D2LUnit):
         state = tuple(s.clone() for s in state0)
         inputs = torch.tensor(p.X, dtype=dt)
         with torch.enable_grad() if grads else torch.no_grad():
-            res = self.call(self.name, self.fn, inputs, state, params)
+            res = self.call(self.name, self.fn, inputs, state, params,
+                            watch={"inputs": inputs, **dict(zip(self.order, params))})
             out, st = self._unpack_result(res, p)
             self.last_raw = [out, *st]
             obs = {"outputs": self._outputs(_np(out), p)}
             for s, v in zip(self.state_names, st):
-                obs[f"{s}_T"] = f64(_np(v))
+                obs[f"{s}_T"] = f64(_np(v), f"the final state's {s}")
             if grads:
                 T, B, V = p.X.shape
                 loss = 0
@@ -104,24 +105,18 @@ def _lowest(tensors) -> str:
     return "float64"
 
 
-class TorchNNUnit(Unit):
-    """An ``nn.Module`` class (or factory) with ``torch.nn.RNN/LSTM/GRU``'s constructor
-    ``(input_size, hidden_size)``, parameters ``weight_ih_l0``, ``weight_hh_l0``,
-    ``bias_ih_l0``, ``bias_hh_l0`` (gate order i, f, g, o; r, z, n), input (T, B, D) and
-    ``module(x, hx)`` returning ``(output, h_n)`` or ``(output, (h_n, c_n))``."""
+class TorchNNUnit(TorchNNBase):
+    """:class:`TorchNNBase` that builds the module with torch and calls it: gradients by
+    the subject's own autograd."""
 
-    convention = "torch.nn"
-    kind = "autograd"
     has_default_state = False  # set by probe(): forward(x, hx=None) takes a default state
+    GHOST = TorchNNBase  # what rnnlab's process rebuilds of it (isolation.py): no torch
 
     def __init__(self, factory, cell: str, name: str, source=None):
-        cons = Constraints(cell, gru_form="torch", bias_split=True)
-        super().__init__(name, cons, cv.torch_nn_layout(cell), source)
+        super().__init__(cell, name, source)
         self.factory = factory
         self.modules: dict = {}
-        self.names: dict = {}  # canonical torch name -> the module's own parameter name
         self.torch_dtype = torch.float32
-        self.state_names = ("h", "c")[: cons.n_state]
 
     def module(self, D: int, H: int):
         """The subject built for (input_size=D, hidden_size=H), once per size."""
@@ -143,28 +138,6 @@ class TorchNNUnit(Unit):
             self.modules[(D, H)] = m
         return self.modules[(D, H)]
 
-    def quantities(self) -> dict:
-        q = {"output": Quantity("output", "output", time_axis=0, batch_axis=1)}
-        for k, s in enumerate(self.state_names):
-            q[f"{s}_n"] = Quantity(f"{s}_n", "state", batch_axis=1, index=k)
-        for canon, block in self.layout.items():
-            n = self.names.get(canon, canon)
-            q[f"{n}.grad"] = Quantity(f"{n}.grad", "grad", block=block)
-        q["input.grad"] = Quantity("input.grad", "dinput", time_axis=0, batch_axis=1)
-        for k, s in enumerate(self.state_names):
-            q[f"{s}_0.grad"] = Quantity(f"{s}_0.grad", "dstate", batch_axis=1, index=k)
-        return q
-
-    def final_state_names(self) -> tuple:
-        return tuple(f"{s}_n" for s in self.state_names)
-
-    def initial_grad_names(self):
-        return tuple(f"{s}_0.grad" for s in self.state_names)
-
-    def _as_state(self, a) -> np.ndarray:
-        a = f64(a)
-        return a[0] if a.ndim == 3 else a  # (1, B, H) -> (B, H)
-
     def observe(self, p: Problem, grads: bool) -> dict:
         T, B, D = p.X.shape
         H = p.state0[0].shape[1]
@@ -184,17 +157,18 @@ class TorchNNUnit(Unit):
         hx0 = [_leaf(s[None], dt) for s in p.state0]  # (1, B, H) each
         hx = hx0[0].clone() if self.cell != "lstm" else (hx0[0].clone(), hx0[1].clone())
         with torch.enable_grad() if grads else torch.no_grad():
-            res = (self.call(f"{self.name}.forward", m, x) if p.use_default_state else
-                   self.call(f"{self.name}.forward", m, x, hx))
+            watch = {"input": x, **{n: params[n] for n in self.names.values()}}
+            res = (self.call(f"{self.name}.forward", m, x, watch=watch) if p.use_default_state
+                   else self.call(f"{self.name}.forward", m, x, hx, watch=watch))
             out, hn = self.unpack(f"{self.name}.forward", res, ("output", "h_n"))
             st = list(hn) if self.cell == "lstm" and isinstance(hn, (tuple, list)) else [hn]
             if len(st) != len(self.state_names):
                 raise SubjectRaised(f"{self.name}.forward returned a state of {len(st)} tensor(s), "
                                     f"expected {'(h_n, c_n)' if self.cell == 'lstm' else 'h_n'}")
             self.last_raw = [out, *st]
-            obs = {"output": f64(_np(out))}
+            obs = {"output": f64(_np(out), "output")}
             for s, v in zip(self.state_names, st):
-                obs[f"{s}_n"] = f64(_np(v))
+                obs[f"{s}_n"] = f64(_np(v), f"{s}_n")
             if grads:
                 loss = 0
                 if isinstance(out, torch.Tensor) and out.requires_grad and tuple(out.shape) == p.dOut.shape:
@@ -211,18 +185,6 @@ class TorchNNUnit(Unit):
                 for s, t in zip(self.state_names, hx0):
                     obs[f"{s}_0.grad"] = _grad(t)
         return obs
-
-    def expect(self, p: Problem, res: SpecResult, grads: bool) -> dict:
-        e = {"output": res.Hs}
-        for k, s in enumerate(self.state_names):
-            e[f"{s}_n"] = res.state[k][None]
-        if grads:
-            for canon, v in cv.grads_to_subject(self.layout, res.grads).items():
-                e[f"{self.names.get(canon, canon)}.grad"] = v
-            e["input.grad"] = res.dX
-            for k, s in enumerate(self.state_names):
-                e[f"{s}_0.grad"] = res.dstate0[k][None]
-        return e
 
     def probe(self) -> None:
         try:
