@@ -30,7 +30,7 @@ from ..errors import SubjectError
 from .adapters import SubjectRaised, Unit, _check_signature, f64
 from .compare import Quantity
 from .conventions import single
-from .spec import SpecResult, run, softmax
+from .spec import SpecResult, softmax
 from .strategies import Constraints, Problem
 
 GATES = {"rnn": (), "lstm": ("f", "i", "c", "o")}  # the assignment's order; c is the candidate
@@ -206,7 +206,7 @@ class DLAIUnit(Unit):
         else:
             e = {"a": Hs.transpose(2, 1, 0), self.fret[1]: Y.transpose(2, 1, 0)}
             if self.cell == "lstm":
-                e["c"] = _cells(p, res)
+                e["c"] = res.Cs.transpose(2, 1, 0)  # (n_a, m, T_x)
         if grads and self.has_grads:
             x, a = ("dxt", "da_prev") if self.step else ("dx", "da0")
             e[x] = res.dX[0].T if self.step else res.dX.transpose(2, 1, 0)
@@ -238,18 +238,6 @@ class DLAIUnit(Unit):
         for n in weight_names(self.cell):
             arrays[f"d{n}"] = (args["parameters"][n], qs[f"d{n}"])
         return arrays, loss
-
-
-def _cells(p: Problem, res: SpecResult) -> np.ndarray:
-    """c⟨t⟩ for every step (n_a, m, T_x): the spec keeps the final one only, so the LSTM is
-    run again step by step from the same start."""
-    H, C = p.state0
-    out = []
-    for t in range(p.X.shape[0]):
-        r = run("lstm", p.params, p.X[t:t + 1], (H, C), dOut=np.zeros((1,) + H.shape))
-        H, C = r.state
-        out.append(C)
-    return np.stack(out).transpose(2, 1, 0)
 
 
 def dlai_units(module, cell: str | None, only: str | None, source: Path | None) -> tuple:

@@ -158,12 +158,8 @@ def _dlai(cell: str, r: Rules) -> types.ModuleType:
         res = run(cell, p, X, state, dOut=np.zeros((X.shape[0],) + state[0].shape), rules=r)
         a = res.Hs.transpose(2, 1, 0)
         out = [a, head(parameters, a)]
-        if cell == "lstm":  # c for every step: the forward again, one step at a time
-            s, cs = state, []
-            for t in range(X.shape[0]):
-                s = run(cell, p, X[t:t + 1], s, dOut=np.zeros((1,) + s[0].shape), rules=r).state
-                cs.append(s[1])
-            out.append(np.stack(cs).transpose(2, 1, 0))
+        if cell == "lstm":  # c for every step, (n_a, m, T_x)
+            out.append(res.Cs.transpose(2, 1, 0))
         return (*out, (p, X, state))
 
     def backward(da, caches):

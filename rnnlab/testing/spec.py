@@ -415,6 +415,7 @@ class SpecResult(NamedTuple):
     grads: dict  # every parameter (rnnlab names), the output layer's included
     dX: np.ndarray  # (T, B, D)
     dstate0: tuple  # (B, H) each
+    Cs: np.ndarray | None = None  # (T, B, H) lstm: the cell state after every step
 
 
 def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | None = None,
@@ -450,4 +451,5 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
         grads, dstate0 = rules.reparam.pullback(params, grads, dstate0)
     elif rules.reparam is not None:  # the backward of the intended forward, at the mistaken
         grads = {k: grads.get(k, np.zeros_like(v)) for k, v in params.items()}  # forward's values
-    return SpecResult(Hs, Y, loss, state, grads, dX, dstate0)
+    Cs = cache.Cs[1:] if cell == "lstm" else None  # (T, B, H)
+    return SpecResult(Hs, Y, loss, state, grads, dX, dstate0, Cs)
