@@ -1437,6 +1437,11 @@ CLI_ROWS = [
                       b"        self.W = torch.nn.Parameter(torch.zeros(i, h))\n"), "--convention", "torch.nn"],
            2, r"Net has no parameters weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0 \(torch\.nn "
               r"convention: .*\); it has W$"),
+    CliRow("cli-verify-cs231n-gru",
+           lambda t: ["verify", str(pathlib.Path(__file__).parents[1] / "examples" / "verify" /
+                                    "cs231n_correct.py"), "--convention", "cs231n", "--cell", "gru"],
+           2, r"^rnnlab: error: CS231n's assignment has rnn and lstm functions only; --cell gru "
+              r"does not apply \(cs231n convention\)$"),
     CliRow("cli-verify-cell",
            lambda t: ["verify", _text_file(t, "min_char.py", b"def lossFun(inputs, targets, hprev):\n    pass\n"),
                       "--convention", "min-char-rnn", "--cell", "lstm"],

@@ -155,6 +155,9 @@ class CS231nUnit(Unit):
 def cs231n_units(module, cell: str | None, only: str | None, source: Path | None) -> tuple:
     """The CS231n units a module offers: ([Unit], [found names]). ``only`` restricts to one
     function name (FILE:NAME), ``cell`` to rnn or lstm."""
+    if cell not in (None, "rnn", "lstm"):
+        raise SubjectError(f"CS231n's assignment has rnn and lstm functions only; --cell {cell} "
+                           "does not apply (cs231n convention)")
     found = [n for n in CS231N_NAMES if callable(getattr(module, n, None))]
     label = source.name if source is not None else getattr(module, "__name__", "the module")
     if not found:

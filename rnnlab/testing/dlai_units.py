@@ -242,6 +242,9 @@ class DLAIUnit(Unit):
 
 def dlai_units(module, cell: str | None, only: str | None, source: Path | None) -> tuple:
     """The assignment's units a module offers: ([Unit], [found names])."""
+    if cell not in (None, "rnn", "lstm"):
+        raise SubjectError(f"the deeplearning.ai assignment has rnn and lstm functions only; "
+                           f"--cell {cell} does not apply (deeplearning.ai convention)")
     found = [n for n in DLAI_NAMES if callable(getattr(module, n, None))]
     label = source.name if source is not None else getattr(module, "__name__", "the module")
     if not found:
