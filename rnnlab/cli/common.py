@@ -114,17 +114,6 @@ def nonneg_float(text: str) -> float:
     return v
 
 
-def share(text: str) -> float:
-    """A share of a whole in (0, 1]: --top-p."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
-    if not (0.0 < v <= 1.0):
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text}")
-    return v
-
-
 def clip_threshold(text: str) -> float | None:
     """--clip: a positive number, or ``none`` (also ``off``, ``inf``) for no clipping."""
     if text.strip().lower() in ("none", "off", "inf", "infinity", "+inf"):
@@ -151,7 +140,8 @@ def fraction(text: str) -> float:
 
 
 def decay_factor(text: str) -> float:
-    """A multiplier in (0, 1]: 1 keeps the value, 0.97 takes 3% off each time."""
+    """A number in (0, 1]: a multiplier (--lr-decay: 1 keeps the rate, 0.97 takes 3% off
+    each time) or a share of a whole (--top-p)."""
     try:
         v = float(text)
     except ValueError:

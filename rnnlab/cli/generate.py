@@ -15,11 +15,11 @@ from ..threads import thread_tuner
 from .common import (
     add_backend_options,
     add_threads_option,
+    decay_factor,
     make_backend,
     nonneg_float,
     nonneg_int,
     positive_int,
-    share,
 )
 from .run_writer import same_run
 
@@ -58,7 +58,7 @@ def add_parser(sub) -> None:
     g.add_argument("--top-k", type=positive_int, default=None,
                    help="sample only among the k most likely tokens, 1 <= k <= vocabulary "
                         "size (default: all)")
-    g.add_argument("--top-p", type=share, default=None,
+    g.add_argument("--top-p", type=decay_factor, default=None,
                    help="nucleus sampling: sample only among the fewest most likely tokens "
                         "whose probabilities add up to p, 0 < p <= 1 (e.g. 0.9; default 1: all)")
     g.add_argument("--seed", type=nonneg_int, default=0,
