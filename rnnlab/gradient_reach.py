@@ -37,6 +37,12 @@ from .config import ModelConfig
 from .data.batches import _min_length
 from .errors import ConfigError, CorpusError
 from .numpy_backend.cells import CELLS as NUMPY_CELLS
+from .numpy_backend.functional import (
+    softmax_cross_entropy,
+    softmax_cross_entropy_backward,
+    squared_error,
+    squared_error_backward,
+)
 from .numpy_backend.model import (  # importing it registers every cell
     model_backward,
     model_forward,
@@ -101,6 +107,74 @@ def state_gradient_norms(cfg: ModelConfig, params: dict, X: np.ndarray, y_last: 
         if dC is not None:
             dC[T - t + 1] = np.linalg.norm(dstate[1])
     return dH, dC
+
+
+def weighted_dlogits(cfg: ModelConfig, logits: np.ndarray, Y: np.ndarray,
+                     step_weights: np.ndarray) -> np.ndarray:
+    """dL/dlogits (T*B, V) of the backends' weighted loss, L = (1/(T*B)) Σ_{t,b} w_t ℓ(t, b):
+    the cross-entropy (or, ``head="mse"``, the squared error) read at the steps whose
+    weight is not 0, exactly as ``loss_and_grads(..., weights=np.repeat(w, B))`` reads it."""
+    B = Y.shape[0]
+    weights = np.repeat(np.asarray(step_weights, np.float64), B)  # (T*B,): time-major
+    targets = Y.T.reshape(-1)  # (T*B,): time-major, as the logits' rows
+    if cfg.head == "softmax":
+        return softmax_cross_entropy_backward(softmax_cross_entropy(logits, targets, weights)[1])
+    return squared_error_backward(squared_error(logits, targets, weights)[1])  # (T*B, 1)
+
+
+def loss_state_gradient_norms(cfg: ModelConfig, params: dict, X: np.ndarray, Y: np.ndarray,
+                              step_weights: np.ndarray) -> np.ndarray:
+    """||dL/dH_t|| for t = 0, 1, ..., T (H_t: the state after t steps, H_0 the zero
+    start) for a loss read at the steps ``step_weights`` weighs (a memory task's: the
+    adding problem's last step, the copy task's last ten), the generalisation of
+    :func:`state_gradient_norms` (its loss: the last step's alone) to any weighted loss.
+
+    ``X`` (B, T) ids or (B, T, In) reals, ``Y`` (B, T) targets, ``step_weights`` (T,).
+    ``params`` of any backend, as NumPy arrays; computed in float64. Step t's logits are
+    read off H_t, so the gradient reaching H_t is its own step's share plus what comes
+    back from the later steps:
+
+        dL/dH_t = dL/dlogits_t W_hqᵀ + (dL/dH_{t+1} through step t+1)
+
+    the second term is what ``model_backward`` of step t+1 alone returns as the gradient
+    of its input state; the first is added here, so the norm is of the whole gradient.
+    """
+    if cfg.num_layers != 1 or cfg.bidirectional:
+        raise ConfigError("loss_state_gradient_norms reads one layer, one direction")
+    B, T = X.shape[:2]
+    if Y.shape != (B, T) or np.shape(step_weights) != (T,):
+        raise ConfigError(f"loss_state_gradient_norms: X {X.shape} needs Y of shape {(B, T)} "
+                          f"and step_weights of shape {(T,)}, got {Y.shape} and "
+                          f"{np.shape(step_weights)}")
+    params = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+    X = X if cfg.input_size is None else np.asarray(X, np.float64)
+    zeros = tuple(np.zeros((B, cfg.num_hiddens)) for _ in range(cfg.num_states))  # (B, H) each
+    states, logits = [zeros], []  # states[t]: the state after t steps, t = 0..T
+    for t in range(T):
+        out, st, _ = model_forward(cfg, params, X[:, t:t + 1], states[-1])  # (B, V)
+        states.append(st)
+        logits.append(out)
+    dlogits = weighted_dlogits(cfg, np.concatenate(logits), Y, step_weights)  # (T*B, V)
+    norms = np.empty(T + 1)  # (T+1,): entry t is ||dL/dH_t||
+    dstate = zeros  # nothing reaches H_T from beyond the last step
+    for t in range(T, 0, -1):  # step t reads X[:, t-1] and maps state t-1 to state t
+        mine = dlogits[(t - 1) * B:t * B]  # (B, V): this step's share of dL/dlogits
+        norms[t] = np.linalg.norm(dstate[0] + mine @ params["W_hq"].T)  # (B, H) summed
+        _, _, cache = model_forward(cfg, params, X[:, t - 1:t], states[t - 1])
+        _, dstate = model_backward(mine, dstate, cache)  # dL/d(state t-1), all of it
+    norms[0] = np.linalg.norm(dstate[0])  # H_0 feeds no logits
+    return norms
+
+
+def relative_reach(norms: np.ndarray, step_weights: np.ndarray) -> np.ndarray:
+    """``norms`` (T+1,) by step t as :func:`loss_state_gradient_norms` returns them, as a
+    share of the largest one where the loss is read, and by k = steps back from the last
+    step: entry k is ||dL/dH_{T-k}|| / max_{t read} ||dL/dH_t||, so k = 0 is 1 for a loss
+    on the last step alone, and entry T is the start H_0."""
+    norms = np.asarray(norms, np.float64)
+    read = np.flatnonzero(np.asarray(step_weights) != 0) + 1  # H_t is read at step t (1-based)
+    top = norms[read].max() if len(read) else norms.max()
+    return norms[::-1] / top if top > 0 else np.zeros_like(norms)  # (T+1,) by steps back
 
 
 @dataclass
