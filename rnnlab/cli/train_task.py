@@ -137,6 +137,8 @@ def verdict(cell: str, loss: float, baseline: float) -> str:
         words = "the loss is not a number"
     elif ratio <= 0.1:
         words = "it learned the task"
+    elif ratio > 1.1:
+        words = "above the baseline: it has not yet learned even the answer without memory"
     elif ratio >= 0.9:
         words = "it stayed at the baseline, and learned nothing a model without memory cannot"
     else:
