@@ -1,4 +1,4 @@
-"""How far back does a gradient reach? Per-timestep ||dL/dH_t|| for rnn, lstm and gru.
+"""How far back does a gradient reach? Per-timestep ||dL/dH_t|| for rnn, lstm, gru and irnn.
 
 Take one window of T characters and put the loss on the **last** prediction only,
 L = CE(softmax(H_T W_hq + b_q), y_T), averaged over the B rows of the batch. Then
@@ -35,7 +35,7 @@ import numpy as np
 from .backend import get_backend
 from .config import ModelConfig
 from .data.batches import _min_length
-from .errors import ConfigError, CorpusError
+from .errors import ConfigError, CorpusError, NonFiniteError
 from .numpy_backend.cells import CELLS as NUMPY_CELLS
 from .numpy_backend.functional import (
     softmax_cross_entropy,
@@ -52,9 +52,12 @@ from .threads import thread_tuner
 from .train import TrainConfig, train
 
 
+INSPECT_CELLS = ("rnn", "lstm", "gru")  # rnnlab inspect's panel when no --cells are given
+
+
 def available_cells() -> tuple[str, ...]:
-    """The cells the NumPy backend implements, in the order rnn, lstm, gru."""
-    return tuple(c for c in ("rnn", "lstm", "gru") if c in NUMPY_CELLS)
+    """The cells the NumPy backend implements, in the order rnn, lstm, gru, irnn."""
+    return tuple(c for c in ("rnn", "lstm", "gru", "irnn") if c in NUMPY_CELLS)
 
 
 def last_step_dlogits(logits: np.ndarray, y_last: np.ndarray) -> np.ndarray:
@@ -192,8 +195,10 @@ class GradientFlow:
     def decay_per_step(self, which: str = "trained", k0: int = 5, k1: int = 30) -> float:
         """Geometric mean factor per step back between k0 and k1: (n[k1] / n[k0])^(1/(k1-k0))."""
         n = getattr(self, which)
+        if n is None:
+            return float("nan")
         k1 = min(k1, len(n) - 1)
-        if n is None or k1 <= k0:
+        if k1 <= k0:
             return float("nan")
         with np.errstate(divide="ignore"):
             return float(np.exp((np.log(n[k1]) - np.log(n[k0])) / (k1 - k0)))
@@ -269,7 +274,9 @@ def gradient_flow(cells, train_corpus: np.ndarray, probe_corpus: np.ndarray, voc
     and (``epochs`` > 0) after training each cell the same way on ``train_corpus``
     (sequential partitioning, clipping at 1, float64, the given optimiser).
 
-    Every cell starts from the same seed. ``forget_bias`` != 0 adds a variant labelled
+    Every cell starts from the same seed; one whose training diverges (the IRNN, whose
+    ReLU state is unbounded, at a large rate) keeps ``trained`` None and the reason in
+    ``extra["diverged"]``. ``forget_bias`` != 0 adds a variant labelled
     ``"lstm, b_f = +<forget_bias>"``: an LSTM whose forget-gate bias starts at that value,
     so F = σ(b_f) starts near 1 and the cell path forgets slowly. Returns {label: flow}.
 
@@ -308,10 +315,15 @@ def gradient_flow(cells, train_corpus: np.ndarray, probe_corpus: np.ndarray, voc
                 p = be.from_numpy(params)
                 tcfg = TrainConfig(num_epochs=epochs, lr=lr, batch_size=train_batch_size,
                                    num_steps=num_steps, optimizer=optimizer, seed=seed)
-                history = train(be, cfg, p, train_corpus, tcfg, tuner=tuner)
-                flow.train_ppl = history[-1].train_ppl
-                flow.trained, flow.trained_C = state_gradient_norms(cfg, p, X, y_last)
-                if cell == "lstm":
+                try:
+                    history = train(be, cfg, p, train_corpus, tcfg, tuner=tuner)
+                except NonFiniteError as exc:  # (the IRNN at Adam's lr 0.01): a result, shown
+                    flow.extra["diverged"] = str(exc)  # at initialisation alone, and said
+                    history = None
+                if history is not None:
+                    flow.train_ppl = history[-1].train_ppl
+                    flow.trained, flow.trained_C = state_gradient_norms(cfg, p, X, y_last)
+                if cell == "lstm" and history is not None:
                     flow.extra["gates_trained"] = forget_gate_summary(cfg, p, X)
                     flow.extra["mean_F_trained"] = flow.extra["gates_trained"]["mean_F"]
             out[label] = flow
@@ -342,6 +354,10 @@ def explain(flows: dict, num_steps: int = 35) -> list[str]:
     if gated:
         init.append(" and ".join(f"{c} ×{factor(c, 'init'):.2f}" for c in gated)
                     + ": their gates start at σ(0) = 1/2 and the state has an additive path")
+    if "irnn" in flows:
+        init.append(f"irnn ×{factor('irnn', 'init'):.2f}: W_hh starts at the identity and "
+                    "ReLU' is 1 where a unit is on, so the gradient passes back almost "
+                    "unchanged (Le et al. 2015)")
     if init:
         paras.append(("at init", "; ".join(init) + "."))
     if trained and "lstm" in flows and "rnn" in flows:

@@ -222,3 +222,24 @@ def test_the_run_folder_is_the_runs_own(capsys, tmp_path):
     code, _, err = run(capsys, *common, "--out", text_run, "--overwrite")
     assert code == 2 and "holds checkpoint.safetensors, a text-corpus run" in err[0], err
     assert sorted(p.name for p in text_run.iterdir()) == ["checkpoint.safetensors"]
+
+
+# ----------------------------------------------------------------------- inspect: the IRNN
+
+
+def test_inspect_knows_the_irnn_and_reports_a_training_that_diverges():
+    """At initialisation the IRNN's gradient passes back almost unchanged (W_hh = I, ReLU'
+    = 1 where on), the rnn's vanishes; a cell whose training diverges keeps its panel at
+    initialisation and says why, instead of stopping the whole comparison."""
+    from rnnlab.gradient_reach import available_cells, explain, gradient_flow
+
+    assert "irnn" in available_cells()
+    corpus = np.random.default_rng(0).integers(0, 28, 2000)
+    flows = gradient_flow(["rnn", "irnn"], corpus, corpus, 28, num_hiddens=16, window=30,
+                          batch_size=4, epochs=0, forget_bias=0)
+    assert flows["irnn"].decay_per_step("init") > 0.9 > 0.2 > flows["rnn"].decay_per_step("init")
+    assert "irnn ×0.9" in " ".join(explain(flows))
+    flows = gradient_flow(["irnn"], corpus, corpus, 28, num_hiddens=16, window=30, batch_size=4,
+                          epochs=3, lr=0.1, forget_bias=0)  # Adam at 0.1: it overflows
+    assert flows["irnn"].trained is None and "diverged" in flows["irnn"].extra["diverged"]
+    assert np.isnan(flows["irnn"].decay_per_step("trained"))
