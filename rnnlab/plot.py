@@ -250,6 +250,7 @@ def _task_losses(ax, curves: dict, baseline: float, title: str) -> None:
                 color=CELL_COLORS.get(cell, f"C{4 + i}"), linestyle=style)
     ax.axhline(baseline, color="0.4", linestyle=":", label=f"baseline {baseline:.4g}")
     ax.set_xlabel("epoch")
+    integer_epochs(ax)
     ax.set_ylabel("held-out loss, log scale")
     ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
@@ -271,6 +272,7 @@ def plot_task_run(curves: dict, baseline: float, path, reach_epochs=(), reach=No
     log colour scale, steps back across and epochs up: a gradient that learns to reach
     further back shows as the bright region growing to the right as the epochs go up."""
     from matplotlib.colors import LogNorm
+    from matplotlib.ticker import MaxNLocator
 
     plt = _pyplot()
     if reach is None or not len(reach):
@@ -293,6 +295,7 @@ def plot_task_run(curves: dict, baseline: float, path, reach_epochs=(), reach=No
                                                       vmax=max(shown.max(), 1.0)))
     ax2.set_xlabel("k, steps back from the last step")
     ax2.set_ylabel("epoch (0: at initialisation)")
+    ax2.yaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs, as the loss's
     ax2.set_xlim(-0.5, steps + 0.5)
     bar = fig.colorbar(image, ax=ax2)
     bar.set_label("||dL/dH_{T-k}|| / largest where the loss is read")

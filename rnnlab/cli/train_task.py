@@ -137,7 +137,7 @@ def verdict(cell: str, loss: float, baseline: float) -> str:
         words = "the loss is not a number"
     elif ratio <= 0.1:
         words = "it learned the task"
-    elif ratio > 1.1:
+    elif ratio > 1.5:  # (a run at the baseline wanders 10-20% around it)
         words = "above the baseline: it has not yet learned even the answer without memory"
     elif ratio >= 0.9:
         words = "it stayed at the baseline, and learned nothing a model without memory cannot"
@@ -209,9 +209,6 @@ def run_task(args, launch) -> int:
                           f"give k below {task.num_steps}, or leave it out for full BPTT")
     cfg = task.model_config(args.cell, args.hidden, gru_form=args.gru_form)
     check_backend_options(args.backend, args.impl, args.device, cfg.cell, cfg.gru_form)
-    if args.truncate is not None and args.backend == "torch" and args.impl == "nn":
-        raise ConfigError("--truncate needs --impl scratch: torch.nn's kernels run the whole "
-                          "sequence in one call, with no step to cut the gradient at")
     tcfg = TrainConfig(num_epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                        num_steps=task.num_steps, clip_theta=args.clip, optimizer=args.optimizer,
                        seed=args.seed, threads=args.threads)
@@ -289,9 +286,11 @@ def _train(args, task, test, cfg, tcfg, out: Path) -> int:
         if e % args.log_every == 0 or e == tcfg.num_epochs:
             reach = f"  reach {reach_rel[-1][steps - 1]:.1e}" if reach_epochs and \
                 reach_epochs[-1] == e else ""
+            share = stats.test_loss / task.baseline
+            share = f"{share:.2f}" if share >= 0.1 else f"{share:.2g}"  # 0.0032, not 0.00
             print(f"epoch {e:4d}/{tcfg.num_epochs}  loss {stats.loss:.4f}  held-out "
-                  f"{stats.test_loss:.4f} ({stats.test_loss / task.baseline:.2f} of the "
-                  f"baseline)  grad norm {stats.grad_norm_mean:.3f}{reach}", flush=True)
+                  f"{stats.test_loss:.4f} ({share} of the baseline)  grad norm "
+                  f"{stats.grad_norm_mean:.3f}{reach}", flush=True)
 
     def draw() -> list:
         if args.no_plot or not history:
