@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .arguments import checked
 from .backend import get_backend
 from .config import ModelConfig
 from .data.batches import _min_length
@@ -49,7 +50,7 @@ from .numpy_backend.model import (  # importing it registers every cell
 )
 from .params import init_params
 from .threads import thread_tuner
-from .train import TrainConfig, train
+from .train import Model, TrainConfig, train
 
 
 INSPECT_CELLS = ("rnn", "lstm", "gru")  # rnnlab inspect's panel when no --cells are given
@@ -125,7 +126,8 @@ def weighted_dlogits(cfg: ModelConfig, logits: np.ndarray, Y: np.ndarray,
     return squared_error_backward(squared_error(logits, targets, weights)[1])  # (T*B, 1)
 
 
-def loss_state_gradient_norms(cfg: ModelConfig, params: dict, X: np.ndarray, Y: np.ndarray,
+@checked
+def loss_state_gradient_norms(cfg: Model, params: dict, X: np.ndarray, Y: np.ndarray,
                               step_weights: np.ndarray) -> np.ndarray:
     """||dL/dH_t|| for t = 0, 1, ..., T (H_t: the state after t steps, H_0 the zero
     start) for a loss read at the steps ``step_weights`` weighs (a memory task's: the
@@ -144,11 +146,15 @@ def loss_state_gradient_norms(cfg: ModelConfig, params: dict, X: np.ndarray, Y: 
     """
     if cfg.num_layers != 1 or cfg.bidirectional:
         raise ConfigError("loss_state_gradient_norms reads one layer, one direction")
+    X, Y, step_weights = np.asarray(X), np.asarray(Y), np.asarray(step_weights)
+    if X.ndim != (2 if cfg.input_size is None else 3) or X.dtype.kind not in "iuf":
+        raise ConfigError(f"loss_state_gradient_norms: X must be (B, T) token ids or, for a "
+                          f"model with input_size, (B, T, In) reals; got {X.dtype} {X.shape}")
     B, T = X.shape[:2]
-    if Y.shape != (B, T) or np.shape(step_weights) != (T,):
+    if Y.shape != (B, T) or step_weights.shape != (T,) or step_weights.dtype.kind not in "iuf":
         raise ConfigError(f"loss_state_gradient_norms: X {X.shape} needs Y of shape {(B, T)} "
-                          f"and step_weights of shape {(T,)}, got {Y.shape} and "
-                          f"{np.shape(step_weights)}")
+                          f"and numeric step_weights of shape {(T,)}, got {Y.shape} and "
+                          f"{step_weights.dtype} {step_weights.shape}")
     params = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
     X = X if cfg.input_size is None else np.asarray(X, np.float64)
     zeros = tuple(np.zeros((B, cfg.num_hiddens)) for _ in range(cfg.num_states))  # (B, H) each

@@ -10,6 +10,7 @@ import pytest
 from cli_run import run
 
 from rnnlab.config import ModelConfig
+from rnnlab.errors import ConfigError
 from rnnlab.gradient_reach import (
     loss_state_gradient_norms,
     relative_reach,
@@ -86,8 +87,13 @@ def test_reach_of_a_last_step_loss_is_what_inspect_measures():
 def test_reach_refuses_arrays_of_the_wrong_shape():
     task = adding_problem(3, 5)
     cfg = task.model_config("lstm", 4)
-    with pytest.raises(Exception, match=r"step_weights of shape \(5,\)"):
-        loss_state_gradient_norms(cfg, init_params(cfg), task.X, task.Y, np.ones(4))
+    params = init_params(cfg)
+    with pytest.raises(ConfigError, match=r"numeric step_weights of shape \(5,\)"):
+        loss_state_gradient_norms(cfg, params, task.X, task.Y, np.ones(4))
+    with pytest.raises(ConfigError, match=r"\(B, T, In\) reals; got <U3 \(\)"):
+        loss_state_gradient_norms(cfg, params, "abc", task.Y, task.step_weights)
+    with pytest.raises(ConfigError, match="cfg must be a ModelConfig"):
+        loss_state_gradient_norms("lstm", params, task.X, task.Y, task.step_weights)
 
 
 # ------------------------------------------------------------------------------- the command
