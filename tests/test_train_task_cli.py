@@ -250,3 +250,34 @@ def test_inspect_knows_the_irnn_and_reports_a_training_that_diverges():
                           epochs=3, lr=0.1, forget_bias=0)  # Adam at 0.1: it overflows
     assert flows["irnn"].trained is None and "diverged" in flows["irnn"].extra["diverged"]
     assert np.isnan(flows["irnn"].decay_per_step("trained"))
+
+
+def _one_epoch_then(error):
+    """train_task that trains one epoch for real, then stops with ``error``."""
+    from rnnlab import tasks
+
+    def fake(be, cfg, params, task, tcfg, **kw):
+        from dataclasses import replace
+
+        tasks.train_task(be, cfg, params, task, replace(tcfg, num_epochs=1), **kw)
+        raise error
+
+    return fake
+
+
+@pytest.mark.parametrize("error,status,words", [
+    (KeyboardInterrupt(), 130, "interrupted; the metrics of the 1 epoch done are in"),
+    (__import__("rnnlab.errors").errors.NonFiniteError("loss became nan at epoch 2, batch 1"), 3,
+     "rnnlab: error: loss became nan at epoch 2, batch 1; the metrics of the 1 epoch before "
+     "it are in"),
+])
+def test_a_stopped_run_keeps_the_metrics_of_its_epochs(capsys, tmp_path, monkeypatch, error,
+                                                       status, words):
+    monkeypatch.setattr("rnnlab.cli.train_task.train_task", _one_epoch_then(error))
+    out = tmp_path / "run"
+    code, _, err = run(capsys, "train", "--task", "adding", "--length", 4, "--hidden", 4,
+                       "--examples", 50, "--epochs", 3, "--out", out)
+    assert code == status and len(err) == 1 and words in err[0], err
+    data = json.loads((out / "metrics.json").read_text())
+    assert len(data["history"]) == 1 and data["reach"]["epochs"] == [0, 1]
+    assert data["finished"] is False and data["verdict"] is None

@@ -163,6 +163,10 @@ def reach_words(cell: str, epochs: list, reach: list, num_steps: int, truncate) 
     return lines
 
 
+def epochs(n: int) -> str:
+    return f"{n} epoch{'' if n == 1 else 's'}"
+
+
 def check_task_out_folder(out: Path, overwrite: bool) -> None:
     """The run folder is rnnlab's to write a task run into: nothing but a file at its
     names, no corpus run's checkpoint beside it, and (without --overwrite) no earlier
@@ -316,14 +320,14 @@ def _train(args, task, test, cfg, tcfg, out: Path) -> int:
             train_task(be, cfg, params, task, tcfg, test=test, truncate=args.truncate,
                        on_epoch=on_epoch)
         except NonFiniteError as exc:
-            kept = (f"the metrics of the {len(history)} epochs before it are in "
+            kept = (f"the metrics of the {epochs(len(history))} before it are in "
                     f"{out / TASK_METRICS}" if history else "no epoch finished")
             if history:
                 draw()
             print(f"rnnlab: error: {one_line(exc)}; {kept}", file=sys.stderr)
             return EXIT_NONFINITE
         except KeyboardInterrupt as exc:
-            kept = (f"the metrics of the {len(history)} epochs done are in {out / TASK_METRICS} "
+            kept = (f"the metrics of the {epochs(len(history))} done are in {out / TASK_METRICS} "
                     "(a task run is not resumable: run it again to train longer)" if history
                     else "no epoch finished")
             say(f"{describe(exc)}; {kept}")
