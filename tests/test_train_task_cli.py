@@ -183,6 +183,8 @@ def test_the_verdict_says_what_the_loss_means():
      "--truncate 10 cuts nothing: the adding task's sequences have 10 steps"),
     (["--task", "copy", "--length", "5", "--truncate", "40"],
      "--truncate 40 cuts nothing: the copy task's sequences have 25 steps"),
+    (["--task", "adding", "--length", "1"], "--length 1: the adding problem marks one step in "
+                                            "each half of its T steps, so T must be at least 2"),
     (["--task", "adding", "--examples", "10"], "--examples 10 is fewer than --batch-size 50"),
     (["--task", "adding", "--impl", "nn"], "--impl nn needs --backend torch"),
     (["--task", "adding", "--out", " "], "--out is ' ', an empty name"),

@@ -205,6 +205,9 @@ def run_task(args, launch) -> int:
     if args.examples < args.batch_size:
         raise ConfigError(f"--examples {args.examples} is fewer than --batch-size "
                           f"{args.batch_size}: an epoch would have no batch")
+    if args.task == "adding" and args.length < 2:
+        raise ConfigError(f"--length {args.length}: the adding problem marks one step in each "
+                          "half of its T steps, so T must be at least 2")
     task = make_task(args.task, args.examples, args.length, seed=args.seed)
     test = make_task(args.task, TEST_EXAMPLES, args.length, seed=args.seed + 1)
     if args.truncate is not None and args.truncate >= task.num_steps:
@@ -252,10 +255,9 @@ def _train(args, task, test, cfg, tcfg, out: Path) -> int:
     print(baseline_words(task), flush=True)
     every = args.reach_every
     if every:
+        when = "every epoch" if every == 1 else f"every {every} epochs"
         print(f"reach: ||dL/dH_1|| / its largest where the loss is read, on {REACH_EXAMPLES} "
-              f"held-out examples, {'every epoch' if every == 1 else f'every {every} epochs'} and at initialisation "
-              "(float64)",
-              flush=True)
+              f"held-out examples, {when} and at initialisation (float64)", flush=True)
     probe = slice(0, REACH_EXAMPLES)
     history, reach_epochs, reach_norms, reach_rel = [], [], [], []
 
