@@ -23,6 +23,12 @@ walks back one step at a time, each ``model_backward`` call turning the gradient
 reaches a step's output state into the one reaching its input state (the ``dH_next`` /
 ``dC_next`` that the cells carry internally, made visible). It works unchanged for any
 cell the backend has, and in float64 so that gradients of 1e-60 are still numbers.
+
+A memory task reads its loss elsewhere (the adding problem at the last step, with the
+squared error; the copy task on its last ten steps): ``loss_state_gradient_norms``
+measures ||dL/dH_t|| for any such weighted loss, the same way, and ``relative_reach``
+puts it as a share of the gradient where the loss is read; ``rnnlab train --task``
+records it while a cell learns the task.
 """
 
 from __future__ import annotations
