@@ -83,7 +83,8 @@ PREFIX_SEARCH = 100_000  # the default prefix is looked for in the corpus's firs
 
 def add_parser(sub) -> None:
     """Register ``rnnlab train`` on the subcommand parsers ``sub``."""
-    t = sub.add_parser("train", help="train a character- or word-level model and save a checkpoint",
+    t = sub.add_parser("train", help="train a character- or word-level model and save a "
+                                     "checkpoint; or a cell on a memory task (--task)",
                        description="Train on The Time Machine (default) or any UTF-8 text file, "
                                    "with a progress bar, training and validation perplexity "
                                    "and tokens/s per epoch; saves a checkpoint, perplexity.png "
@@ -92,7 +93,8 @@ def add_parser(sub) -> None:
                                    "command with --resume to continue. Started by torchrun "
                                    "(--backend torch), the processes train data-parallel: "
                                    "torchrun --nproc-per-node 2 -m rnnlab train --backend torch "
-                                   "...")
+                                   "... With --task adding or copy it trains on a long-range "
+                                   "memory task instead (see 'memory tasks' below).")
     t.add_argument("--cell", choices=CELLS, default="lstm", help="recurrent cell (default lstm)")
     t.add_argument("--hidden", type=positive_int, default=256, help="hidden units H (default 256)")
     t.add_argument("--num-layers", type=positive_int, default=1, help="stacked layers (default 1)")
@@ -209,16 +211,16 @@ def add_parser(sub) -> None:
                       help="train on this memory task instead of a text: adding (the sum of "
                            "two marked numbers, squared error) or copy (ten symbols written "
                            "back after a delay, cross-entropy)")
-    task.add_argument("--length", type=positive_int, default=None,
+    task.add_argument("--length", type=positive_int, default=None, metavar="T",
                       help="T: the adding problem's steps, or the copy task's delay (its "
                            "sequences have T + 20 steps) (default 50 for adding, 10 for copy)")
-    task.add_argument("--truncate", type=positive_int, default=None,
+    task.add_argument("--truncate", type=positive_int, default=None, metavar="K",
                       help="cut BPTT k steps back from each step the loss is read at "
                            "(default: full BPTT over the whole sequence)")
-    task.add_argument("--examples", type=positive_int, default=None,
+    task.add_argument("--examples", type=positive_int, default=None, metavar="N",
                       help="training examples, generated from --seed (default 2000; 500 more "
                            "are held out, from --seed + 1)")
-    task.add_argument("--reach-every", type=nonneg_int, default=None,
+    task.add_argument("--reach-every", type=nonneg_int, default=None, metavar="N",
                       help="every N epochs (and at initialisation and the end), record how far "
                            "back the gradient of the loss reaches, ||dL/dH_t|| for every step "
                            "t on 50 held-out examples, drawn beside the loss in task.png; 0: "
