@@ -10,7 +10,7 @@ import pytest
 from cli_run import run
 
 from rnnlab.config import ModelConfig
-from rnnlab.errors import ConfigError
+from rnnlab.errors import ConfigError, NonFiniteError
 from rnnlab.gradient_reach import (
     loss_state_gradient_norms,
     relative_reach,
@@ -166,11 +166,11 @@ def test_the_verdict_says_what_the_loss_means():
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--task", "copy", "--corpus", "x.txt"], "--corpus cannot act with --task copy: a task's "
-                                              "examples are generated from --seed"),
+    (["--task", "copy", "--corpus", "x.txt"],
+     "--corpus cannot act with --task copy: a task's examples are generated from --seed"),
     (["--task", "adding", "--num-steps", "20"], "--num-steps cannot act with --task adding"),
-    (["--task", "adding", "--resume"], "--resume cannot act with --task adding: a task run "
-                                       "writes no checkpoint"),
+    (["--task", "adding", "--resume"],
+     "--resume cannot act with --task adding: a task run writes no checkpoint"),
     (["--task", "adding", "--val-fraction", "0.2"], "--val-fraction cannot act"),
     (["--task", "adding", "--lr-decay", "0.9"], "--lr-decay cannot act"),
     (["--task", "adding", "--prefix", "a"], "--prefix cannot act"),
@@ -183,14 +183,14 @@ def test_the_verdict_says_what_the_loss_means():
      "--truncate 10 cuts nothing: the adding task's sequences have 10 steps"),
     (["--task", "copy", "--length", "5", "--truncate", "40"],
      "--truncate 40 cuts nothing: the copy task's sequences have 25 steps"),
-    (["--task", "adding", "--length", "1"], "--length 1: the adding problem marks one step in "
-                                            "each half of its T steps, so T must be at least 2"),
+    (["--task", "adding", "--length", "1"],
+     "--length 1: the adding problem marks one step in each half of its T steps"),
     (["--task", "adding", "--examples", "10"], "--examples 10 is fewer than --batch-size 50"),
     (["--task", "adding", "--impl", "nn"], "--impl nn needs --backend torch"),
     (["--task", "adding", "--out", " "], "--out is ' ', an empty name"),
     (["--task", "sorting"], "argument --task: invalid choice: 'sorting'"),
-    (["--task", "adding", "--reach-every", "-1"], "argument --reach-every: expected a "
-                                                   "non-negative integer"),
+    (["--task", "adding", "--reach-every", "-1"],
+     "argument --reach-every: expected a non-negative integer"),
 ])
 def test_options_that_cannot_act_are_refused_in_one_line(capsys, tmp_path, monkeypatch, argv,
                                                         message):
@@ -246,7 +246,8 @@ def test_inspect_knows_the_irnn_and_reports_a_training_that_diverges():
     corpus = np.random.default_rng(0).integers(0, 28, 2000)
     flows = gradient_flow(["rnn", "irnn"], corpus, corpus, 28, num_hiddens=16, window=30,
                           batch_size=4, epochs=0, forget_bias=0)
-    assert flows["irnn"].decay_per_step("init") > 0.9 > 0.2 > flows["rnn"].decay_per_step("init")
+    assert flows["irnn"].decay_per_step("init") > 0.9
+    assert flows["rnn"].decay_per_step("init") < 0.2
     assert "irnn ×0.9" in " ".join(explain(flows))
     flows = gradient_flow(["irnn"], corpus, corpus, 28, num_hiddens=16, window=30, batch_size=4,
                           epochs=3, lr=0.1, forget_bias=0)  # Adam at 0.1: it overflows
@@ -269,9 +270,9 @@ def _one_epoch_then(error):
 
 @pytest.mark.parametrize("error,status,words", [
     (KeyboardInterrupt(), 130, "interrupted; the metrics of the 1 epoch done are in"),
-    (__import__("rnnlab.errors").errors.NonFiniteError("loss became nan at epoch 2, batch 1"), 3,
-     "rnnlab: error: loss became nan at epoch 2, batch 1; the metrics of the 1 epoch before "
-     "it are in"),
+    (NonFiniteError("loss became nan at epoch 2, batch 1"), 3,
+     ("rnnlab: error: loss became nan at epoch 2, batch 1; the metrics of the 1 epoch before "
+      "it are in")),
 ])
 def test_a_stopped_run_keeps_the_metrics_of_its_epochs(capsys, tmp_path, monkeypatch, error,
                                                        status, words):
