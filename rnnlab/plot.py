@@ -1,5 +1,5 @@
 """The PNGs rnnlab writes: perplexity curves, several runs compared, gradient norms over
-training, gradient flow, a memory task's loss against its baseline.
+training, gradient flow, a memory task's loss against its baseline and its gradient reach.
 
 matplotlib is optional (``pip install matplotlib``); it is imported inside each
 function, with the non-interactive Agg backend, and every PNG is written atomically.
@@ -283,7 +283,10 @@ def plot_task_run(curves: dict, baseline: float, path, reach_epochs=(), reach=No
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 4.8), dpi=110,
                                   gridspec_kw={"width_ratios": [1, 1.15]})
     _task_losses(ax, curves, baseline, "held-out loss against the baseline")
-    shown = np.clip(np.asarray(reach, np.float64), REACH_FLOOR, None)  # (R, T+1): 0 -> floor
+    shown = np.asarray(reach, np.float64)  # (R, T+1)
+    finite = np.isfinite(shown)  # (an IRNN's state can overflow float64: left blank)
+    shown = np.where(finite, np.clip(shown, REACH_FLOOR, None), np.nan)  # 0 -> the floor
+    lo, hi = (np.nanmin(shown), np.nanmax(shown)) if finite.any() else (REACH_FLOOR, 1.0)
     epochs = np.asarray(reach_epochs, np.float64)  # (R,)
     steps = shown.shape[1] - 1
     # row r spans half-way to its neighbours, so unevenly spaced records keep their place
@@ -291,8 +294,7 @@ def plot_task_run(curves: dict, baseline: float, path, reach_epochs=(), reach=No
                             [epochs[-1] + 0.5]]) if len(epochs) > 1 else epochs[0] + np.array(
                                 [-0.5, 0.5])  # (R+1,)
     image = ax2.pcolormesh(np.arange(steps + 2) - 0.5, edges, shown, shading="flat",
-                           cmap="magma", norm=LogNorm(vmin=max(shown.min(), REACH_FLOOR),
-                                                      vmax=max(shown.max(), 1.0)))
+                           cmap="magma", norm=LogNorm(vmin=lo, vmax=max(hi, 1.0)))
     ax2.set_xlabel("k, steps back from the last step")
     ax2.set_ylabel("epoch (0: at initialisation)")
     ax2.yaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs, as the loss's

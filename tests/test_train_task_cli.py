@@ -284,3 +284,17 @@ def test_a_stopped_run_keeps_the_metrics_of_its_epochs(capsys, tmp_path, monkeyp
     data = json.loads((out / "metrics.json").read_text())
     assert len(data["history"]) == 1 and data["reach"]["epochs"] == [0, 1]
     assert data["finished"] is False and data["verdict"] is None
+
+
+def test_the_reach_picture_takes_vanished_and_overflowed_gradients(tmp_path):
+    """0 (a gradient that vanished below float64) sits at the colour scale's floor, and
+    inf or NaN (an IRNN whose state overflowed) is left blank, not an error."""
+    pytest.importorskip("matplotlib")
+    from rnnlab.plot import plot_task_run
+
+    reach = np.array([[1.0, 1e-3, 0.0], [1.0, np.inf, np.nan]])  # (2 records, T+1 = 3)
+    path = plot_task_run({"irnn": [0.2, 0.3]}, 1 / 6, tmp_path / "task.png", [0, 2], reach)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    path = plot_task_run({"irnn": [0.2, 0.3]}, 1 / 6, tmp_path / "all.png", [0, 1],
+                         np.full((2, 3), np.nan))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
