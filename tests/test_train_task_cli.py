@@ -298,3 +298,23 @@ def test_the_reach_picture_takes_vanished_and_overflowed_gradients(tmp_path):
     path = plot_task_run({"irnn": [0.2, 0.3]}, 1 / 6, tmp_path / "all.png", [0, 1],
                          np.full((2, 3), np.nan))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_torch_run_gives_the_numpy_runs_numbers(capsys, tmp_path):
+    """The same task, seed and options on the torch backend (autograd) in float64: the
+    held-out losses and the reach (read with the NumPy model on the torch run's
+    parameters) are the NumPy run's, to rounding."""
+    pytest.importorskip("torch")
+    common = ("train", "--task", "adding", "--length", 5, "--hidden", 4, "--examples", 100,
+              "--epochs", 2, "--dtype", "float64", "--no-plot")
+    data = {}
+    for backend in ("numpy", "torch"):
+        extra = ("--device", "cpu") if backend == "torch" else ()
+        code, _, err = run(capsys, *common, "--backend", backend, *extra,
+                           "--out", tmp_path / backend)
+        assert code == 0, err
+        data[backend] = json.loads((tmp_path / backend / "metrics.json").read_text())
+    losses = {b: [h["test_loss"] for h in d["history"]] for b, d in data.items()}
+    np.testing.assert_allclose(losses["torch"], losses["numpy"], rtol=1e-8)
+    np.testing.assert_allclose(data["torch"]["reach"]["norms_by_step"],
+                               data["numpy"]["reach"]["norms_by_step"], rtol=1e-8)
