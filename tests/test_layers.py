@@ -27,6 +27,7 @@ LAZY = {
     ("rnnlab/cli/compare.py", "plot"): "matplotlib, only when drawing",
     ("rnnlab/cli/inspect.py", "plot"): "matplotlib, only when drawing",
     ("rnnlab/cli/run_writer.py", "plot"): "matplotlib is optional",
+    ("rnnlab/cli/train_task.py", "plot"): "matplotlib is optional",
     ("rnnlab/cli/train.py", "torch_backend.distributed"): "torch, under torchrun only",
     ("rnnlab/cli/verify.py", "testing"): "Hypothesis is optional",
     ("rnnlab/testing/loader.py", "torch_units"): "torch, for torch subjects only",
