@@ -49,7 +49,7 @@ from . import child as child_process
 from .adapters import SubjectEnded
 from .child import LABEL_BYTES, safe_loads
 from .ghost import ghost
-from .loader import split_target
+from .loader import NoConventionFits, split_target
 
 DEFAULT_TIMEOUT = 10.0  # seconds per call into the subject (a correct one takes well under 1 s)
 DEFAULT_MEMORY = 4 << 30  # bytes the child's address space may grow by once started
@@ -374,6 +374,11 @@ def load(target, convention: str | None, cell: str | None, timeout: float = DEFA
         reply = child.request(("load", str(target), convention, cell))
         if reply[0] == "error" and len(reply) == 2 and isinstance(reply[1], str):
             raise SubjectError(reply[1])
+        if (reply[0] == "nofit" and len(reply) == 3 and isinstance(reply[1], str)
+                and isinstance(reply[2], list) and all(
+                    isinstance(t, tuple) and len(t) == 2 and all(isinstance(x, str) for x in t)
+                    for t in reply[2])):
+            raise NoConventionFits(reply[1], reply[2])
 
         def strings(v) -> bool:
             return isinstance(v, list) and all(isinstance(x, str) for x in v)
