@@ -111,6 +111,19 @@ class SubjectError(RnnlabError, ValueError):
     (Code that fits but computes the wrong numbers is a failed property, not an error.)"""
 
 
+class NoConventionFits(SubjectError):
+    """A file given without a convention fits none of them: ``tried`` is
+    [(convention, why it does not fit)], one line each."""
+
+    def __init__(self, line: str, tried: list):
+        super().__init__(line)
+        self.tried = list(tried)
+
+
+class MissingDependency(SubjectError):
+    """Checking this code needs a package that is not installed (PyTorch): not a misfit."""
+
+
 EXIT_ERROR = 2  # any rnnlab error: bad input or option, one line on stderr
 EXIT_NONFINITE = 3  # training stopped on a NaN / infinite loss, gradient or parameter
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it

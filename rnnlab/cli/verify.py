@@ -14,7 +14,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ..errors import EXIT_ERROR, SubjectError
+from ..errors import EXIT_ERROR, NoConventionFits, SubjectError
 from .common import nonneg_int, positive_float, positive_int
 
 DEFAULT_TIMEOUT = 10.0  # the same as rnnlab.testing.isolation.DEFAULT_TIMEOUT (a test holds them equal)
@@ -72,7 +72,7 @@ def add_parser(sub) -> None:
 def cmd_verify(args) -> int:
     try:
         from ..testing import DEFAULT_MAX_EXAMPLES, Progress, verify
-        from ..testing.loader import NoConventionFits, check_convention, split_target
+        from ..testing.loader import check_convention, split_target
         from ..testing.skeleton import protocol_skeleton
     except ImportError as exc:  # Hypothesis is an optional dependency
         raise SubjectError(f"rnnlab verify needs Hypothesis ({exc}): pip install hypothesis") from None

@@ -34,10 +34,10 @@ from multiprocessing.connection import Connection
 
 import numpy  # noqa: F401: imported before the subject's directory is on sys.path
 
-from ..errors import SubjectError
+from ..errors import NoConventionFits, SubjectError
 from . import adapters
 from .adapters import SubjectRaised, Unit, exc_text, perturbed_losses
-from .loader import NoConventionFits, load, split_target
+from .loader import load, split_target
 
 LABEL_BYTES = 512  # the call file: "<counter>\t<name of the call>", padded
 OUTPUT_BYTES = 64 << 20  # the most the child may write to a file (its printed output included)

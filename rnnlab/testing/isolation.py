@@ -44,12 +44,12 @@ import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from ..errors import SubjectError
+from ..errors import NoConventionFits, SubjectError
 from . import child as child_process
 from .adapters import SubjectEnded
 from .child import LABEL_BYTES, safe_loads
 from .ghost import ghost
-from .loader import NoConventionFits, split_target
+from .loader import split_target
 
 DEFAULT_TIMEOUT = 10.0  # seconds per call into the subject (a correct one takes well under 1 s)
 DEFAULT_MEMORY = 4 << 30  # bytes the child's address space may grow by once started

@@ -24,7 +24,7 @@ import types
 import warnings
 from pathlib import Path
 
-from ..errors import TORCH_INSTALL, SubjectError
+from ..errors import TORCH_INSTALL, MissingDependency, NoConventionFits, SubjectError
 from . import adapters
 from .adapters import SubjectRaised, _check_signature, exc_text, one_line, where
 from .cs231n_units import CS231N_NAMES, cs231n_units
@@ -45,14 +45,6 @@ WRAP = ("to check code laid out otherwise, wrap it in an rnnlab.testing.Protocol
         "--convention protocol (leave --convention out for a skeleton to edit; docs/verify.md, "
         "'Wrap your code in a Protocol')")
 _COUNTER = itertools.count()
-
-
-class NoConventionFits(SubjectError):
-    """A file that fits none of the conventions: ``tried`` is [(convention, why not)]."""
-
-    def __init__(self, line: str, tried: list):
-        super().__init__(line)
-        self.tried = list(tried)
 
 
 def check_convention(convention) -> None:
@@ -222,7 +214,7 @@ def _need_torch(what: str) -> None:
     try:
         import torch  # noqa: F401
     except ImportError:
-        raise SubjectError(f"{what} needs PyTorch, which is not installed ({TORCH_INSTALL})") from None
+        raise MissingDependency(f"{what} needs PyTorch, which is not installed ({TORCH_INSTALL})") from None
 
 
 def infer_convention(obj) -> str:
@@ -291,7 +283,9 @@ def load(subject, convention: str | None, cell: str | None) -> Loaded:
         else:
             try:
                 units, found = _units(obj, convention, cell, name, source, label)
-            except SubjectError as exc:
+            except MissingDependency:
+                raise
+            except SubjectError as exc:  # it does not fit: say how any code can be checked
                 raise SubjectError(f"{exc}; {WRAP}") from None
     except BaseException:
         for f in cleanup:

@@ -110,6 +110,49 @@ def _call(mod: str, fn, weights: list, upstream: bool, indent: str) -> str:
     return f"{mod}.{fn.name}({inner}\n{indent})"
 
 
+def _placed(backward, weights: list, cell: str) -> list[str]:
+    """Lines that put what ``backward`` returns where the Protocol wants it, by the names
+    of its ``return`` (dx is dX, dh0 the initial state's, dWx the gradient of Wx)."""
+    ret = _returned(backward)
+    if len(ret) < 2 or None in ret:
+        return [f"        # TODO: what {backward.name} returns, placed below",
+                "        named = out if isinstance(out, dict) else {}",
+                '        grads = {k: named.get(f"d{k}", np.zeros_like(v)) for k, v in params.items()}  # TODO',
+                '        dX = named.get("dx", np.zeros_like(X))  # TODO: (T, B, D), time-major',
+                "        dstate_0 = tuple(np.zeros_like(s) for s in state)  # TODO",
+                "        return grads, dX, dstate_0"]
+    used = set()
+
+    def find(kinds) -> str | None:
+        for r in ret:
+            if r.startswith("d") and r[1:] in kinds and r not in used:
+                used.add(r)
+                return r
+        return None
+
+    lines = [f"        {', '.join(ret)} = out  # what {backward.name} returns"]
+    grads = []
+    for w in weights:
+        g = find({w})
+        grads.append(f'"{w}": {g}' if g else f'"{w}": np.zeros_like(params["{w}"])  # TODO')
+    dx = find(INPUTS)
+    states = [find(STATES)] + ([find(CELLS)] if cell == "lstm" else [])
+    if grads:
+        lines.append("        grads = {" + ", ".join(grads) + "}")
+    else:
+        lines.append("        grads = {}  # TODO: {your weight's name: its gradient}")
+    lines.append(f"        dX = {dx}  # TODO: (T, B, D), time-major" if dx else
+                 "        dX = np.zeros_like(X)  # TODO: the inputs' gradient, (T, B, D)")
+    parts = [s if s else f"np.zeros_like(state[{k}])" for k, s in enumerate(states)]
+    todo = "" if all(states) else "  # TODO: the initial state's gradient"
+    lines.append(f"        dstate_0 = ({', '.join(parts)},){todo}")
+    rest = [r for r in ret if r not in used]
+    if rest:
+        lines.append(f"        # TODO: not placed above: {', '.join(rest)}")
+    lines.append("        return grads, dX, dstate_0")
+    return lines
+
+
 def protocol_skeleton(path: Path, text: str) -> str:
     """The text of a module defining ``subject``, an rnnlab.testing.Protocol that calls the
     functions of ``path`` (whose source is ``text``), each guess marked TODO."""
@@ -167,9 +210,8 @@ def protocol_skeleton(path: Path, text: str) -> str:
                  f"        # {forward.name} returns ({', '.join(r or '?' for r in ret)})"
                  if ret else f"        # TODO: what {forward.name} returns",
                  "        Hs = out[0] if isinstance(out, tuple) else out  # TODO: as (T, B, H), time-major",
-                 "        if CELL == \"lstm\":",
-                 "            return Hs, (Hs[-1], np.zeros_like(Hs[-1]))  # TODO: C_T",
-                 "        return Hs, (Hs[-1],)",
+                 "        return Hs, (Hs[-1], np.zeros_like(Hs[-1]))  # TODO: the final cell state C_T"
+                 if cell == "lstm" else "        return Hs, (Hs[-1],)",
                  "",
                  "    def cache(self, params, X, state):",
                  "        out = self._forward(params, X, state)",
@@ -183,19 +225,12 @@ def protocol_skeleton(path: Path, text: str) -> str:
                  '        raise NotImplementedError("the forward of the wrapped code")',
                  ""]
     if backward is not None:
-        ret = _returned(backward)
+        call = _call(mod, backward, weights, True, "        ")
         body += ["    def backward(self, params, X, state, dHs, dstate):",
                  '        """-> (grads {name: array, keyed like params}, dX (T, B, D), dstate_0 like state)"""',
-                 f"        out = {_call(mod, backward, weights, True, '        ')}",
-                 f"        # {backward.name} returns ({', '.join(r or '?' for r in ret)})"
-                 if ret else f"        # TODO: what {backward.name} returns",
-                 "        named = dict(zip(" + repr([r or f"out{k}" for k, r in enumerate(ret)]) + ", out))"
-                 if len(ret) > 1 else "        named = out if isinstance(out, dict) else {}",
-                 "        grads = {k: named.get(f\"d{k}\", np.zeros_like(v)) for k, v in params.items()}  # TODO",
-                 "        dX = named.get(\"dx\", np.zeros_like(X))  # TODO: (T, B, D), time-major",
-                 "        dstate_0 = tuple(named.get(k, np.zeros_like(s)) for k, s in zip((\"dh0\", \"dc0\"), state))  # TODO",
-                 "        return grads, dX, dstate_0",
-                 ""]
+                 f"        out = {call}"]
+        body += _placed(backward, weights, cell)
+        body.append("")
     layout = ["LAYOUT = {  # your weights by your names: which of rnnlab's arrays each stacks, in which order"]
     if weights:
         layout += [f'    "{w}": {_weight_block(w, cell)},  # TODO: check' for w in weights]
