@@ -44,35 +44,9 @@ WRITTEN_IN = {
     STUDENTS / "torch_nn_ones_default.py": "torch.nn",
 }
 
-# a student's own layout: time-major, weights as arguments; fits no convention
-MINE = b'''import numpy as np
-
-
-def my_rnn_forward(x, h0, Wx, Wh, b):
-    hs, h = [], h0
-    for x_t in x:                                  # x (T, B, D), time-major
-        h = np.tanh(x_t @ Wx + h @ Wh + b)         # (B, H)
-        hs.append(h)
-    hs = np.stack(hs)                              # (T, B, H)
-    return hs, (x, h0, Wx, Wh, hs)
-
-
-def my_rnn_backward(dh, cache):
-    x, h0, Wx, Wh, hs = cache
-    prev = np.concatenate([h0[None], hs[:-1]])     # (T, B, H)
-    dx, dWx, dWh = np.zeros_like(x), np.zeros_like(Wx), np.zeros_like(Wh)
-    db = np.zeros(Wh.shape[0])
-    dnext = np.zeros_like(h0)
-    for t in reversed(range(len(x))):
-        da = (dh[t] + dnext) * (1 - hs[t] ** 2)     # (B, H)
-        dx[t] = da @ Wx.T
-        dWx += x[t].T @ da
-        dWh += prev[t].T @ da
-        db += da.sum(0)
-        dnext = da @ Wh.T
-    dh0 = dnext
-    return dx, dh0, dWx, dWh, db
-'''
+# a student's own layout (time-major, weights as arguments): fits no convention
+MINE = (EX / "time_major_rnn.py").read_bytes()
+DONE = "            np.concatenate([dHs[:-1], dHs[-1:] + dstate[0]]),  # done: H_T's gradient added"
 
 
 def _cli(*args, cwd=None):
@@ -147,6 +121,7 @@ def test_none_fits_on_the_command_line_prints_a_skeleton_that_checks_once_edited
     skeleton = r.stdout
     assert skeleton == protocol_skeleton(tmp_path / "mine.py", MINE.decode())
     assert "mine.my_rnn_forward(" in skeleton and "mine.my_rnn_backward(" in skeleton
+    assert "dx, dh0, dWx, dWh, db = out" in skeleton and "dstate_0 = (dh0,)" in skeleton
     assert '"Wx": fused("W_x", "h", CELL)' in skeleton and "TODO" in skeleton
     # as printed, it loads and runs under the protocol convention (exit 0 or 1, never 2)
     (tmp_path / "mine_protocol.py").write_text(skeleton, encoding="utf-8")
@@ -155,11 +130,17 @@ def test_none_fits_on_the_command_line_prints_a_skeleton_that_checks_once_edited
     # its one TODO that this file needs: the final state's gradient added to dHs' last step
     todo = [ln for ln in skeleton.splitlines() if ln.strip().startswith("dHs,  # TODO")]
     assert len(todo) == 1
-    edited = skeleton.replace(todo[0], "            np.concatenate([dHs[:-1], dHs[-1:] + dstate[0]]),")
+    edited = skeleton.replace(todo[0], DONE)
     (tmp_path / "mine_protocol.py").write_text(edited, encoding="utf-8")
     r2 = _cli("mine_protocol.py", "--max-examples", "3", cwd=tmp_path)
     assert r2.returncode == 0, r2.stdout + r2.stderr
     assert "fits the protocol convention" in r2.stdout
+
+
+def test_the_wrapped_example_is_the_skeleton_with_that_one_line_done():
+    skeleton = protocol_skeleton(EX / "time_major_rnn.py", MINE.decode())
+    todo = next(ln for ln in skeleton.splitlines() if ln.strip().startswith("dHs,  # TODO"))
+    assert (EX / "time_major_rnn_protocol.py").read_text(encoding="utf-8") == skeleton.replace(todo, DONE)
 
 
 def test_the_skeleton_is_python_for_any_file(tmp_path):

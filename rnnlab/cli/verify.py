@@ -95,9 +95,9 @@ def cmd_verify(args) -> int:
                   "to edit is printed.", file=sys.stderr)
             return EXIT_ERROR
         print(f"Wrap your code in an rnnlab.testing.Protocol and give --convention protocol: "
-              f"below, on stdout, is a skeleton that calls {path.name}'s functions "
-              f"(rnnlab verify {path.name} > {path.stem}_protocol.py, then edit its TODOs; "
-              f"docs/verify.md, 'Wrap your code in a Protocol').", file=sys.stderr)
+              f"a skeleton that calls {path.name}'s functions is on stdout (rnnlab verify "
+              f"{path.name} > {path.stem}_protocol.py, then edit its TODOs; docs/verify.md, "
+              "'Wrap your code in a Protocol').", file=sys.stderr)
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:

@@ -183,16 +183,18 @@ def protocol_skeleton(path: Path, text: str) -> str:
         "your code in a Protocol').",
         '"""',
         "",
-        "import numpy as np",
-        "",
-        "from rnnlab.testing import Protocol, fused",
-        "",
     ]
-    if mod == stem:
-        lines.append(f"import {stem}  # {path.name}: keep this file beside it")
-    else:
+    if mod == stem:  # numpy and the wrapped file: one block, sorted, as isort has it
+        lines += sorted(["import numpy as np", f"import {stem}  # {path.name}: keep this file beside it"],
+                        key=lambda ln: ln.split()[1])
+        lines += ["", "from rnnlab.testing import Protocol, fused"]
+    else:  # not a module name (min-char-rnn.py): imported by its path
         lines += ["import importlib.util",
                   "import pathlib",
+                  "",
+                  "import numpy as np",
+                  "",
+                  "from rnnlab.testing import Protocol, fused",
                   "",
                   f'_spec = importlib.util.spec_from_file_location("yours", pathlib.Path(__file__).with_name("{path.name}"))',
                   "yours = importlib.util.module_from_spec(_spec)",
