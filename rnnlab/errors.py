@@ -28,6 +28,8 @@ line on stderr), 130 for an interrupted run.
     ├── DistributedError (RuntimeError)   a data-parallel peer died, hung or never joined
     └── SubjectError (ValueError)         code given to ``rnnlab verify`` that does not fit its
                                           convention: missing, unimportable, wrong signature
+        ├── NoConventionFitsError         a file given without a convention fits none of them
+        └── MissingDependencyError        checking it needs PyTorch, which is not installed
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ class SubjectError(RnnlabError, ValueError):
     (Code that fits but computes the wrong numbers is a failed property, not an error.)"""
 
 
-class NoConventionFits(SubjectError):
+class NoConventionFitsError(SubjectError):
     """A file given without a convention fits none of them: ``tried`` is
     [(convention, why it does not fit)], one line each."""
 
@@ -120,7 +122,7 @@ class NoConventionFits(SubjectError):
         self.tried = list(tried)
 
 
-class MissingDependency(SubjectError):
+class MissingDependencyError(SubjectError):
     """Checking this code needs a package that is not installed (PyTorch): not a misfit."""
 
 

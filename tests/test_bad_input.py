@@ -37,7 +37,7 @@ from rnnlab.errors import (
     ConfigError,
     CorpusError,
     CorpusNotFoundError,
-    NoConventionFits,
+    NoConventionFitsError,
     NonFiniteError,
     NonFiniteParamError,
     ParamError,
@@ -833,7 +833,7 @@ ROWS = [
     # ---- rnnlab.testing.verify in Python (the command line's rows are below)
     Row("verify-no-convention-fits",
         lambda c: _verify(str(c.file("mine.py", b"def my_rnn_forward(x, h0):\n    return x\n"))),
-        NoConventionFits, r"^mine\.py fits none of rnnlab's conventions \(cs231n: mine\.py has none "
+        NoConventionFitsError, r"^mine\.py fits none of rnnlab's conventions \(cs231n: mine\.py has none "
                       r"of rnn_step_forward, .*; protocol: mine\.py defines no .*\); to check code "
                       r"laid out otherwise, wrap it in an rnnlab\.testing\.Protocol and give "
                       r"--convention protocol \(leave --convention out for a skeleton to edit; "

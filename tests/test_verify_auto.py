@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnlab.errors import NoConventionFits, SubjectError
+from rnnlab.errors import NoConventionFitsError, SubjectError
 from rnnlab.testing import verify
 from rnnlab.testing.loader import CONVENTIONS, REGISTRY, load
 from rnnlab.testing.skeleton import protocol_skeleton
@@ -101,7 +101,7 @@ def test_the_file_is_tried_in_the_child_process_only(tmp_path):
 
 def test_none_fits_gives_each_conventions_reason_in_the_registrys_order(tmp_path):
     (tmp_path / "mine.py").write_bytes(MINE)
-    with pytest.raises(NoConventionFits) as e:
+    with pytest.raises(NoConventionFitsError) as e:
         verify(str(tmp_path / "mine.py"))
     assert [c for c, _ in e.value.tried] == list(CONVENTIONS)
     why = dict(e.value.tried)

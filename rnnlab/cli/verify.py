@@ -14,7 +14,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ..errors import EXIT_ERROR, NoConventionFits, SubjectError
+from ..errors import EXIT_ERROR, NoConventionFitsError, SubjectError
 from .common import nonneg_int, positive_float, positive_int
 
 DEFAULT_TIMEOUT = 10.0  # the same as rnnlab.testing.isolation.DEFAULT_TIMEOUT (a test holds them equal)
@@ -84,7 +84,7 @@ def cmd_verify(args) -> int:
         report = verify(args.target[0], args.convention, args.cell,
                         max_examples=args.max_examples or DEFAULT_MAX_EXAMPLES, seed=args.seed,
                         example=args.example, progress=progress, timeout=args.timeout)
-    except NoConventionFits as exc:
+    except NoConventionFitsError as exc:
         path, _ = split_target(args.target[0])
         print(f"rnnlab: error: {path.name} fits none of rnnlab's conventions:", file=sys.stderr)
         for convention, why in exc.tried:

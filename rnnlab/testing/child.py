@@ -34,7 +34,7 @@ from multiprocessing.connection import Connection
 
 import numpy  # noqa: F401: imported before the subject's directory is on sys.path
 
-from ..errors import NoConventionFits, SubjectError
+from ..errors import NoConventionFitsError, SubjectError
 from . import adapters
 from .adapters import SubjectRaised, Unit, exc_text, perturbed_losses
 from .loader import load, split_target
@@ -169,7 +169,7 @@ class Server:
             except SubjectRaised as exc:
                 unit = self.loaded.units[msg[1]] if self.loaded and msg[0] != "load" else None
                 reply = ("raised", exc.line, getattr(unit, "mutated", []))
-            except NoConventionFits as exc:  # each convention's reason, for the command line
+            except NoConventionFitsError as exc:  # each convention's reason, for the command line
                 reply = ("nofit", str(exc), [(str(c), str(why)) for c, why in exc.tried])
             except SubjectError as exc:
                 reply = ("error", str(exc))

@@ -24,7 +24,7 @@ import types
 import warnings
 from pathlib import Path
 
-from ..errors import TORCH_INSTALL, MissingDependency, NoConventionFits, SubjectError
+from ..errors import TORCH_INSTALL, MissingDependencyError, NoConventionFitsError, SubjectError
 from . import adapters
 from .adapters import SubjectRaised, _check_signature, exc_text, one_line, where
 from .cs231n_units import CS231N_NAMES, cs231n_units
@@ -214,7 +214,7 @@ def _need_torch(what: str) -> None:
     try:
         import torch  # noqa: F401
     except ImportError:
-        raise MissingDependency(f"{what} needs PyTorch, which is not installed ({TORCH_INSTALL})") from None
+        raise MissingDependencyError(f"{what} needs PyTorch, which is not installed ({TORCH_INSTALL})") from None
 
 
 def infer_convention(obj) -> str:
@@ -283,7 +283,7 @@ def load(subject, convention: str | None, cell: str | None) -> Loaded:
         else:
             try:
                 units, found = _units(obj, convention, cell, name, source, label)
-            except MissingDependency:
+            except MissingDependencyError:
                 raise
             except SubjectError as exc:  # it does not fit: say how any code can be checked
                 raise SubjectError(f"{exc}; {WRAP}") from None
@@ -310,7 +310,7 @@ def load(subject, convention: str | None, cell: str | None) -> Loaded:
 def find_convention(obj, cell, name, source, label) -> tuple:
     """The convention a module fits, tried in the registry's order by adapting its units
     (no property runs): (convention, units, found, a note saying which fits and why it was
-    taken). Several fit: the most specific (REGISTRY). None fits: NoConventionFits, with
+    taken). Several fit: the most specific (REGISTRY). None fits: NoConventionFitsError, with
     each convention's reason."""
     fits, tried = [], []
     for conv in CONVENTIONS:
@@ -321,7 +321,7 @@ def find_convention(obj, cell, name, source, label) -> tuple:
         else:
             fits.append((REGISTRY[conv], conv, units, found))
     if not fits:
-        raise NoConventionFits(f"{label} fits none of rnnlab's conventions ("
+        raise NoConventionFitsError(f"{label} fits none of rnnlab's conventions ("
                                + "; ".join(f"{c}: {why}" for c, why in tried) + f"); {WRAP}", tried)
     fits.sort(key=lambda fit: fit[0])  # stable: the registry's order among equals
     _, conv, units, found = fits[0]

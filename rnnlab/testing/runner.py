@@ -75,7 +75,7 @@ def verify(subject, convention: str | None = None, cell: str | None = None, *,
     runs in this process (it is already imported here).
     ``convention``: one of ``loader.CONVENTIONS``; left out, a file is tried under each and
     checked under the most specific that fits (the report's first note says which), and a
-    file that fits none raises :class:`~rnnlab.errors.NoConventionFits`.
+    file that fits none raises :class:`~rnnlab.errors.NoConventionFitsError`.
     ``example``: replay one example, ``"B=2 T=3 D=1 H=2 seed=7"``, instead of searching.
     Usage problems raise :class:`~rnnlab.errors.SubjectError`.
     """
