@@ -166,16 +166,24 @@ def test_many_files_without_a_convention_each_found_or_refused(tmp_path):
 
 
 def test_an_unknown_convention_is_refused_before_any_file_is_read(tmp_path):
-    r = _cli(tmp_path / "nothing_here.py", "--convention", "keras")
-    assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert r.stderr.strip() == ("rnnlab: error: unknown convention 'keras'; expected one of "
-                                + ", ".join(CONVENTIONS))
+    for files in ([tmp_path / "nothing_here.py"], [EX / "cs231n_correct.py", EX / "d2l_correct.py"]):
+        r = _cli(*files, "--convention", "keras")
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        assert r.stderr.strip() == ("rnnlab: error: unknown convention 'keras'; expected one of "
+                                    + ", ".join(CONVENTIONS)) and r.stdout == ""
 
 
 def test_the_command_line_reads_the_loaders_registry():
+    import argparse
+
     import rnnlab.cli.verify as cli
 
     assert not hasattr(cli, "CONVENTIONS")  # no copy to fall out of step
+    parser = argparse.ArgumentParser()
+    cli.add_parser(parser.add_subparsers())
+    help_text = " ".join(parser._subparsers._group_actions[0].choices["verify"].format_help().split())
+    for convention in CONVENTIONS:  # the help names each registered convention
+        assert f" {convention} (" in help_text, convention
 
 
 @pytest.mark.parametrize("suffix,message", [
