@@ -56,15 +56,30 @@ def _cli(*args, cwd=None):
                           timeout=300, check=False)
 
 
-@pytest.mark.parametrize("path", list(WRITTEN_IN), ids=lambda p: p.name)
-def test_each_example_and_student_is_found_in_its_convention(path):
-    """Finding the convention adapts the units only: no property runs (in this process,
-    as the child process of `rnnlab verify` does)."""
+SUBJECTS = ROOT / "tests" / "verify_subjects"
+# a target naming one function or class, where names and arity alone would fit others too
+NAMED = {
+    f"{SUBJECTS / 'torch_nn_variants.py'}:RNN64": "torch.nn",  # its name says rnn: not d2l's RNNScratch
+    f"{SUBJECTS / 'torch_nn_variants.py'}:GRUCellLoop": "torch.nn",
+    f"{SUBJECTS / 'torch_nn_builtin.py'}:TorchGRU": "torch.nn",
+    f"{SUBJECTS / 'torch_nn_builtin.py'}:rnn_factory": "torch.nn",
+    f"{EX / 'd2l_correct.py'}:lstm": "d2l",  # three arguments, as lossFun's: not min-char-rnn
+    f"{EX / 'd2l_classes_buggy.py'}:LSTMScratch": "d2l",
+    f"{EX / 'cs231n_correct.py'}:rnn_forward": "cs231n",
+    str(SUBJECTS / "min_char_rnn_py2.py"): "min-char-rnn",  # Python 2: read as a script
+}
+
+
+@pytest.mark.parametrize("target", [*WRITTEN_IN, *NAMED], ids=lambda p: Path(str(p)).name)
+def test_each_example_and_student_is_found_in_its_convention(target):
+    """Finding the convention adapts the units and runs each once: no property runs (in
+    this process, as the child process of `rnnlab verify` does)."""
+    path = Path(str(target).rsplit(":", 1)[0]) if str(target) in NAMED else target
     if "torch" in path.read_text(encoding="utf-8"):
         pytest.importorskip("torch")
-    loaded = load(str(path), None, None)
+    loaded = load(str(target), None, None)
     try:
-        want = WRITTEN_IN[path]
+        want = WRITTEN_IN.get(target) or NAMED[str(target)]
         assert {u.convention for u in loaded.units} == {want}
         note = next(n for n in loaded.notes if n.startswith("fits the "))
         assert note.startswith(f"fits the {want} convention: {', '.join(loaded.found)} found")
@@ -107,6 +122,15 @@ def test_none_fits_gives_each_conventions_reason_in_the_registrys_order(tmp_path
     why = dict(e.value.tried)
     assert "none of rnn_step_forward" in why["cs231n"] and "lossFun" in why["min-char-rnn"]
     assert "\n" not in str(e.value) and "--convention protocol" in str(e.value)
+    # named: each convention is held to that function, and none calls it without its arguments
+    with pytest.raises(NoConventionFitsError) as e:
+        verify(str(tmp_path / "mine.py") + ":my_rnn_forward")
+    why = dict(e.value.tried)
+    assert [c for c, _ in e.value.tried] == list(CONVENTIONS)
+    assert why["d2l"].startswith("my_rnn_forward(inputs, state, params) expected")
+    assert why["protocol"] == ("my_rnn_forward is not an rnnlab.testing.Protocol, nor a function that "
+                               "makes one without arguments: it takes (x, h0, Wx, Wh, b) (protocol "
+                               "convention)")
 
 
 def test_none_fits_on_the_command_line_prints_a_skeleton_that_checks_once_edited(tmp_path):

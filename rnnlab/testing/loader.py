@@ -24,7 +24,12 @@ import types
 import warnings
 from pathlib import Path
 
-from ..errors import TORCH_INSTALL, MissingDependencyError, NoConventionFitsError, SubjectError
+from ..errors import (
+    TORCH_INSTALL,
+    MissingDependencyError,
+    NoConventionFitsError,
+    SubjectError,
+)
 from . import adapters
 from .adapters import SubjectRaised, _check_signature, exc_text, one_line, where
 from .cs231n_units import CS231N_NAMES, cs231n_units
@@ -276,6 +281,7 @@ def load(subject, convention: str | None, cell: str | None) -> Loaded:
         label = getattr(obj, "__name__", None) or getattr(obj, "name", None) or type(obj).__name__
         src = inspect.getsourcefile(obj) if not isinstance(obj, Protocol) and _has_source(obj) else None
         source = Path(src) if src else None
+    probed = convention is None  # a convention found is one whose units ran once
     try:
         if convention is None:
             convention, units, found, why = find_convention(obj, cell, name, source, label)
@@ -296,7 +302,7 @@ def load(subject, convention: str | None, cell: str | None) -> Loaded:
             cleanup.append(_restorer(u.module))
     loaded = Loaded(units, found, label, notes, cleanup)
     try:
-        for u in units:
+        for u in units if not probed else ():
             try:
                 u.probe()
             except SubjectError as exc:  # a structural misfit: the code does not fit after all
@@ -309,27 +315,56 @@ def load(subject, convention: str | None, cell: str | None) -> Loaded:
 
 def find_convention(obj, cell, name, source, label) -> tuple:
     """The convention a module fits, tried in the registry's order by adapting its units
-    (no property runs): (convention, units, found, a note saying which fits and why it was
-    taken). Several fit: the most specific (REGISTRY). None fits: NoConventionFitsError, with
-    each convention's reason."""
+    and running them once on a small problem (no property runs): (convention, units, found,
+    a note saying which fits and why it was taken). Several fit: the most specific
+    (REGISTRY). None fits: NoConventionFitsError, with each convention's reason."""
     fits, tried = [], []
     for conv in CONVENTIONS:
         try:
             units, found = _units(obj, conv, cell, name, source, label)
+            _confirm(conv, units)
         except (SubjectError, SubjectRaised) as exc:
             tried.append((conv, getattr(exc, "line", None) or str(exc)))
         else:
             fits.append((REGISTRY[conv], conv, units, found))
-    if not fits:
-        raise NoConventionFitsError(f"{label} fits none of rnnlab's conventions ("
-                               + "; ".join(f"{c}: {why}" for c, why in tried) + f"); {WRAP}", tried)
     fits.sort(key=lambda fit: fit[0])  # stable: the registry's order among equals
-    _, conv, units, found = fits[0]
-    why = f"fits the {conv} convention: {', '.join(found)} found (--convention left out)"
-    if len(fits) > 1:
-        others = ", ".join(c for _, c, _, _ in fits[1:])
-        why += f"; it fits {others} too, and {conv} is the more specific (give --convention to choose)"
-    return conv, units, found, why
+    for k, (_, conv, units, found) in enumerate(fits):
+        restore = [_restorer(u.module) for u in units if isinstance(u, MinCharUnit)]
+        try:  # one call on a small problem: a misfit that names cannot show (a class with
+            for u in units:  # d2l's name but not its attributes) shows here
+                u.probe()
+        except SubjectError as exc:
+            for f in restore:
+                f()
+            tried.append((conv, str(exc)))
+            continue
+        why = f"fits the {conv} convention: {', '.join(found)} found (--convention left out)"
+        others = [c for _, c, _, _ in fits[k + 1:]]
+        if others:
+            why += (f"; it fits {', '.join(others)} too, and {conv} is the more specific (give "
+                    "--convention to choose)")
+        return conv, units, found, why
+    tried.sort(key=lambda t: CONVENTIONS.index(t[0]))
+    raise NoConventionFitsError(f"{label} fits none of rnnlab's conventions ("
+                                + "; ".join(f"{c}: {why}" for c, why in tried) + f"); {WRAP}", tried)
+
+
+def _confirm(convention: str, units: list) -> None:
+    """Make sure of a fit that names and arity alone may grant: min-char-rnn's takes any
+    function of three arguments given as FILE:NAME, so it must be lossFun or take
+    min-char-rnn's targets or hprev; torch.nn's takes any class or factory, so one module
+    is built (an nn.Module with torch.nn's parameters, or the fit fails)."""
+    if convention == "min-char-rnn":
+        unit = units[0]
+        try:
+            params = list(inspect.signature(unit.fn).parameters)
+        except (TypeError, ValueError):
+            params = []
+        if unit.name != "lossFun" and not {"targets", "hprev"} & set(params):
+            raise SubjectError(f"{unit.name}({', '.join(params)}) is not min-char-rnn's "
+                               "lossFun(inputs, targets, hprev)")
+    elif convention == "torch.nn":
+        units[0].module(3, 2)
 
 
 def _min_char_script(path: Path, name: str | None) -> bool:
@@ -513,12 +548,32 @@ def _units(obj, convention, cell, name, source, label) -> tuple[list, list]:
                                    "rnnlab.testing.Protocol object(s): name one, FILE:NAME")
             target = getattr(obj, found[0])
         if callable(target) and not isinstance(target, Protocol):
-            target = target()
+            target = _protocol_factory(target, name or label, source)
     if not isinstance(target, Protocol):
         raise SubjectError(f"{name or label} is not an rnnlab.testing.Protocol (protocol convention)")
     if cell is not None and cell != target.cell:
         raise SubjectError(f"the Protocol's cell is {target.cell}, not {cell}")
     return [ProtocolUnit(target, source)], [target.name]
+
+
+def _protocol_factory(factory, name: str, source):
+    """What a function named as the Protocol returns, called without arguments; one that
+    needs arguments (a forward of the student's own) is no Protocol factory, and is not
+    called."""
+    try:
+        needs = [p.name for p in inspect.signature(factory).parameters.values()
+                 if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD,
+                                                        p.KEYWORD_ONLY)]
+    except (TypeError, ValueError):  # a builtin: let the call decide
+        needs = []
+    if needs:
+        raise SubjectError(f"{name} is not an rnnlab.testing.Protocol, nor a function that makes one "
+                           f"without arguments: it takes ({', '.join(needs)}) (protocol convention)")
+    try:
+        return factory()
+    except Exception as exc:  # noqa: BLE001 (the subject's own error, said in one line)
+        raise SubjectError(f"{name}() raised {exc_text(exc)}{where(exc, source)} (protocol "
+                           "convention: a function that makes the Protocol)") from None
 
 
 def _d2l_classes(obj, cell, name) -> list:
