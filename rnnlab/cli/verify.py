@@ -33,8 +33,9 @@ def add_parser(sub) -> None:
                     "it limited to --timeout seconds; what it prints is kept out of the report. "
                     "Exit 0 when every property ran and holds, 1 when one fails (also when your "
                     "code exits, is killed or runs past the time limit), 2 when FILE cannot be "
-                    "imported or does not fit the convention (or, --convention left out, any). Several files: each is checked on "
-                    "its own and a table ends the run; the exit status is the worst of theirs.")
+                    "imported or does not fit the convention (or, --convention left out, any). "
+                    "Several files: each is checked on its own and a table ends the run; the "
+                    "exit status is the worst of theirs.")
     v.add_argument("target", metavar="FILE[:NAME]", nargs="+",
                    help="the target: the Python file to check, optionally one name in it (a function, class, "
                         "factory or Protocol object); several files are checked one by one")
@@ -72,8 +73,7 @@ def add_parser(sub) -> None:
 def cmd_verify(args) -> int:
     try:
         from ..testing import DEFAULT_MAX_EXAMPLES, Progress, verify
-        from ..testing.loader import check_convention, split_target
-        from ..testing.skeleton import protocol_skeleton
+        from ..testing.loader import check_convention
     except ImportError as exc:  # Hypothesis is an optional dependency
         raise SubjectError(f"rnnlab verify needs Hypothesis ({exc}): pip install hypothesis") from None
     check_convention(args.convention)  # the registry's names, before any file is read
@@ -85,27 +85,38 @@ def cmd_verify(args) -> int:
                         max_examples=args.max_examples or DEFAULT_MAX_EXAMPLES, seed=args.seed,
                         example=args.example, progress=progress, timeout=args.timeout)
     except NoConventionFitsError as exc:
-        path, _ = split_target(args.target[0])
-        print(f"rnnlab: error: {path.name} fits none of rnnlab's conventions:", file=sys.stderr)
-        for convention, why in exc.tried:
-            print(f"  {convention}: {why}", file=sys.stderr)
-        if args.json:
-            print("Wrap your code in an rnnlab.testing.Protocol and give --convention protocol "
-                  "(docs/verify.md, 'Wrap your code in a Protocol'); without --json, a skeleton "
-                  "to edit is printed.", file=sys.stderr)
-            return EXIT_ERROR
-        print(f"Wrap your code in an rnnlab.testing.Protocol and give --convention protocol: "
-              f"a skeleton that calls {path.name}'s functions is on stdout (rnnlab verify "
-              f"{path.name} > {path.stem}_protocol.py, then edit its TODOs; docs/verify.md, "
-              "'Wrap your code in a Protocol').", file=sys.stderr)
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            text = ""
-        print(protocol_skeleton(path, text), end="")
-        return EXIT_ERROR
+        return none_fits(args.target[0], exc, skeleton=not args.json)
     print(report.to_json() if args.json else report.render())
     return report.exit_status
+
+
+def none_fits(target: str, exc: NoConventionFitsError, skeleton: bool) -> int:
+    """A file that fits no convention: on stderr, what each looked for, one line each, and
+    how to wrap the file; on stdout (unless ``skeleton`` is false: --json), a Protocol
+    skeleton that calls the file's functions, read off its source, never run here."""
+    # imported here: Hypothesis is optional, and rnnlab.testing needs it
+    from ..testing.loader import split_target
+    from ..testing.skeleton import protocol_skeleton
+
+    path, _ = split_target(target)
+    print(f"rnnlab: error: {path.name} fits none of rnnlab's conventions:", file=sys.stderr)
+    for convention, why in exc.tried:
+        print(f"  {convention}: {why}", file=sys.stderr)
+    if not skeleton:
+        print("Wrap your code in an rnnlab.testing.Protocol and give --convention protocol "
+              "(docs/verify.md, 'Wrap your code in a Protocol'); without --json, a skeleton "
+              "to edit is printed.", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"Wrap your code in an rnnlab.testing.Protocol and give --convention protocol: a "
+          f"skeleton that calls {path.name}'s functions is on stdout (rnnlab verify {path.name} "
+          f"> {path.stem}_protocol.py, then edit its TODOs; docs/verify.md, 'Wrap your code in "
+          "a Protocol').", file=sys.stderr)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    print(protocol_skeleton(path, text), end="")
+    return EXIT_ERROR
 
 
 # ------------------------------------------------------------------ several files
@@ -202,4 +213,4 @@ def table(rows: list) -> str:
     return "\n".join(out)
 
 
-__all__ = ["add_parser", "cmd_verify", "verify_many", "table"]
+__all__ = ["add_parser", "cmd_verify", "none_fits", "verify_many", "table"]
