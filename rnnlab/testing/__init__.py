@@ -16,7 +16,7 @@ One pipeline, one module per part (docs/verify.md):
                torch_units.py     (torchnn_base.py: the torch.nn convention without torch)
                minchar_units.py
                protocol_units.py
-               loader.py (the registry of conventions; a file's found when none is given)
+               loader.py (the registry of conventions; finds a file's when none is given)
                skeleton.py (a Protocol to edit, for a file that fits none)
 
 A subject given as a file runs in a child process (isolation.py and ghost.py here,

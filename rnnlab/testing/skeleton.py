@@ -73,40 +73,40 @@ def _weight_block(arg: str, cell: str) -> str:
     return f'fused("W_h", "{order}", CELL)'
 
 
-def _call_args(fn, weights: list, upstream: bool) -> list[str]:
-    """What rnnlab's arrays give each parameter of ``fn``; new weights go to ``weights``."""
+def _call_args(fn, weights: list, upstream: bool) -> list[tuple[str, str]]:
+    """(what rnnlab gives it, a comment) for each parameter of ``fn``, by its name; a name
+    that says nothing is taken for a weight and added to ``weights``."""
     out = []
     for a in [a.arg for a in fn.args.args if a.arg != "self"]:
         if a in INPUTS:
-            out.append("X  # TODO: X is (T, B, D) time-major; X.transpose(1, 0, 2) if yours "
-                       "is (B, T, D)")
+            out.append(("X", ("TODO: X is (T, B, D) time-major; X.transpose(1, 0, 2) if yours "
+                              "is (B, T, D)")))
         elif a in STATES:
-            out.append("state[0]  # H_0 (B, H)")
+            out.append(("state[0]", "H_0 (B, H)"))
         elif a in CELLS:
-            out.append("state[1]  # C_0 (B, H), an lstm's")
+            out.append(("state[1]", "C_0 (B, H), an lstm's"))
         elif a in PARAMS:
-            out.append("params  # TODO: your dict of weights, named as LAYOUT says")
+            out.append(("params", "TODO: your dict of weights, named as LAYOUT says"))
         elif a == "cache":
-            out.append("self.cache(params, X, state)  # your forward's cache")
+            out.append(("self.cache(params, X, state)", "your forward's cache"))
         elif upstream and a in UPSTREAM:
-            out.append("dHs  # TODO: dHs is (T, B, H); add dstate[0] to its last step if your "
-                       "backward takes no separate final-state gradient")
+            out.append(("dHs", ("TODO: dHs is (T, B, H); add dstate[0] to its last step if "
+                                "your backward takes no separate final-state gradient")))
         elif upstream and a.startswith("d"):
-            out.append("dstate[0]  # TODO: the final state's gradient, if that is what "
-                       f"{a} is")
+            out.append(("dstate[0]", f"TODO: the final state's gradient, if that is what {a} is"))
         else:
             if a not in weights:
                 weights.append(a)
-            out.append(f'params["{a}"]')
+            out.append((f'params["{a}"]', ""))
     return out
 
 
 def _call(mod: str, fn, weights: list, upstream: bool, indent: str) -> str:
+    """``mod.fn(`` one argument a line, each with its comment ``)``."""
     args = _call_args(fn, weights, upstream)
     if not args:
         return f"{mod}.{fn.name}()"
-    inner = "".join(f"\n{indent}    {a.split('  #')[0]},{'  #' + a.split('  #', 1)[1] if '  #' in a else ''}"
-                    for a in args)
+    inner = "".join(f"\n{indent}    {expr},{'  # ' + note if note else ''}" for expr, note in args)
     return f"{mod}.{fn.name}({inner}\n{indent})"
 
 
