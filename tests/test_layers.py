@@ -30,6 +30,8 @@ LAZY = {
     ("rnnlab/cli/train_task.py", "plot"): "matplotlib is optional",
     ("rnnlab/cli/train.py", "torch_backend.distributed"): "torch, under torchrun only",
     ("rnnlab/cli/verify.py", "testing"): "Hypothesis is optional",
+    ("rnnlab/cli/verify.py", "testing.loader"): "Hypothesis is optional (rnnlab.testing needs it)",
+    ("rnnlab/cli/verify.py", "testing.skeleton"): "Hypothesis is optional (rnnlab.testing needs it)",
     ("rnnlab/testing/loader.py", "torch_units"): "torch, for torch subjects only",
     ("rnnlab/testing/loader.py", "d2l_class_units"): "torch, for torch subjects only",
 }
