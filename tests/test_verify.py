@@ -284,7 +284,7 @@ def test_rnnlabs_own_fused_cells_conform_through_the_protocol():
     through the Protocol with their own fused layout."""
     from rnnlab.numpy_backend.cells import CELLS
 
-    for cell, order in (("rnn", "h"), ("lstm", "ifoc"), ("gru", "zrh")):
+    for cell, order in (("rnn", "h"), ("irnn", "h"), ("lstm", "ifoc"), ("gru", "zrh")):
         fwd, bwd = CELLS[cell]
 
         def forward(p, X, state, fwd=fwd):
@@ -301,6 +301,49 @@ def test_rnnlabs_own_fused_cells_conform_through_the_protocol():
                   "b": fused("b_", order, cell)}
         assert_conforms(Protocol(cell, forward, backward, layout=layout, name=f"fused {cell}"),
                         max_examples=10)
+
+
+def _one_layer_rnn(act, dact):
+    """A hand-written one-layer rnn in rnnlab's names, H_t = act(X_t W_xh + H_{t-1} W_hh +
+    b_h), with its BPTT: a Protocol subject as a student would write one."""
+    def forward(p, X, state):
+        (H,) = state
+        Hs = []
+        for X_t in X:
+            H = act(X_t @ p["W_xh"] + H @ p["W_hh"] + p["b_h"])  # (B, H)
+            Hs.append(H)
+        return np.stack(Hs), (H,)
+
+    def backward(p, X, state, dHs, dstate):
+        (H0,) = state
+        Hs, _ = forward(p, X, state)  # (T, B, H)
+        prev = np.concatenate([H0[None], Hs[:-1]])  # (T, B, H): H_{t-1}
+        g = {k: np.zeros_like(v) for k, v in p.items()}
+        dX, (dH_next,) = np.zeros_like(X), dstate  # (T, B, D), (B, H)
+        for t in reversed(range(len(X))):
+            A = X[t] @ p["W_xh"] + prev[t] @ p["W_hh"] + p["b_h"]  # (B, H)
+            dA = (dHs[t] + dH_next) * dact(A, Hs[t])  # (B, H)
+            g["W_xh"] += X[t].T @ dA
+            g["W_hh"] += prev[t].T @ dA
+            g["b_h"] += dA.sum(0)
+            dX[t] = dA @ p["W_xh"].T  # (B, D)
+            dH_next = dA @ p["W_hh"].T  # (B, H)
+        return g, dX, (dH_next,)
+
+    return forward, backward
+
+
+def test_the_irnn_is_verified_through_the_protocol():
+    """A Protocol subject declaring cell "irnn" is held to ReLU (Le, Jaitly & Hinton 2015):
+    a ReLU subject conforms, the same code with tanh (the rnn) fails its forward."""
+    relu = _one_layer_rnn(lambda A: np.maximum(A, 0.0), lambda A, H: (A > 0).astype(A.dtype))
+    assert_conforms(Protocol("irnn", *relu, name="my irnn"), max_examples=10)
+    tanh = _one_layer_rnn(np.tanh, lambda A, H: 1 - H * H)
+    assert_conforms(Protocol("rnn", *tanh, name="my rnn"), max_examples=10)  # a correct rnn
+    report = verify(Protocol("irnn", *tanh, name="tanh irnn"), max_examples=10)
+    assert not report.ok and report.exit_status == 1
+    verdicts = {p.name: p.verdict for p in report.units[0].properties}
+    assert verdicts["forward"] == "FAIL", report.render()
 
 
 def test_progress_appears_only_after_a_few_seconds():
