@@ -17,7 +17,7 @@ from rnnlab.numpy_backend.reference import REFERENCES
 from rnnlab.testing import (CATALOGUE, Example, Progress, Protocol, assert_conforms, fused,
                             make_problem, verify)
 from rnnlab.testing import conventions as cv
-from rnnlab.testing.spec import SPEC, run
+from rnnlab.testing.spec import SPEC, irnn_forward, run
 from rnnlab.testing.strategies import Constraints, examples
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -344,6 +344,21 @@ def test_the_irnn_is_verified_through_the_protocol():
     assert not report.ok and report.exit_status == 1
     verdicts = {p.name: p.verdict for p in report.units[0].properties}
     assert verdicts["forward"] == "FAIL", report.render()
+
+
+@pytest.mark.parametrize("dtype,margin", [("float64", 1e-4), ("float32", 3e-2)])
+def test_irnn_problems_keep_away_from_relus_kink(dtype, margin):
+    """Central differences across ReLU's kink disagree with a correct backward: verify
+    draws the irnn's problems with every pre-activation farther from 0 than ten of their
+    steps, the same problem for the same seed."""
+    cons = Constraints("irnn")
+    for seed in range(150):
+        p = make_problem(cons, Example(4, 6, 5, 5, seed), dtype)
+        A = irnn_forward(p.params, p.X, p.state0)[2].A  # (T, B, H)
+        assert np.abs(A).min() > margin, seed
+    again = make_problem(cons, Example(4, 6, 5, 5, 7), dtype)
+    first = make_problem(cons, Example(4, 6, 5, 5, 7), dtype)
+    assert all(np.array_equal(first.params[k], again.params[k]) for k in first.params)
 
 
 def test_progress_appears_only_after_a_few_seconds():
