@@ -848,7 +848,7 @@ ROWS = [
     Row("verify-protocol-cell",
         lambda c: _verify(__import__("rnnlab.testing", fromlist=["Protocol"]).Protocol(
             "cnn", lambda params, X, state: None)),
-        SubjectError, r"Protocol\.cell is 'cnn'; expected rnn, lstm or gru"),
+        SubjectError, r"Protocol\.cell is 'cnn'; expected rnn, irnn, lstm or gru"),
     Row("verify-max-examples", lambda c: _verify(MIN_CHAR, "min-char-rnn", max_examples=0),
         ConfigError, r"max_examples must be a positive integer, got 0"),
     Row("verify-example-fraction", lambda c: _verify(MIN_CHAR, "min-char-rnn",
@@ -860,7 +860,7 @@ ROWS = [
                      r"convention, cell, max_examples"),
     Row("testing-constraints-cell", lambda c: __import__(
         "rnnlab.testing", fromlist=["Constraints"]).Constraints("cnn"),
-        ConfigError, r"unknown cell 'cnn'; expected one of rnn, lstm, gru"),
+        ConfigError, r"unknown cell 'cnn'; expected one of rnn, irnn, lstm, gru"),
     Row("testing-sizes", lambda c: __import__("rnnlab.testing", fromlist=["sizes"]).sizes(-5, -10),
         ConfigError, r"low must be a non-negative integer, got -5"),
     Row("verify-timeout", lambda c: _verify(MIN_CHAR, "min-char-rnn", timeout=0),

@@ -45,6 +45,10 @@ PRINTS = {
     "train_rnn_lstm_gru": ["rnn  greedy  time traveller", "rnn  τ = 0.5 time traveller",
                            "gru  τ = 0.5 time traveller", "τ = 0.7, top_p = 0.9"],
     "vanishing_gradients": ["b_f = 0.0: dC shrinks", "b_f = 3.0: dC shrinks"],
+    "memory_tasks": ["| cell | truncate | final loss | / baseline |", "| rnn | none |",
+                     "| irnn | none |", "| lstm | none |", "| gru | none |", "| lstm | 3 |",
+                     "| lstm | 30 |", "| rnn | 6 |", "| irnn | 6 |", "| lstm | 6 |", "| gru | 6 |",
+                     "| gru | none |", "every cell truncated at T + 1 stays at the copy task's baseline"],
 }
 # Cells that draw: a picture must be among their outputs (stored and fresh)
 DRAWS = re.compile(r"^\s*plt\.show\(\)", re.M)
@@ -111,7 +115,7 @@ def _coalesce(nb) -> None:
 def test_there_are_the_walkthroughs():
     names = {p.stem for p in NOTEBOOKS}
     assert {"bptt_by_hand", "train_rnn_lstm_gru", "vanishing_gradients",
-            "verify_your_own_rnn"} <= names, names
+            "verify_your_own_rnn", "memory_tasks"} <= names, names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -17,7 +17,7 @@ from rnnlab.numpy_backend.reference import REFERENCES
 from rnnlab.testing import (CATALOGUE, Example, Progress, Protocol, assert_conforms, fused,
                             make_problem, verify)
 from rnnlab.testing import conventions as cv
-from rnnlab.testing.spec import SPEC, run
+from rnnlab.testing.spec import SPEC, irnn_forward, run
 from rnnlab.testing.strategies import Constraints, examples
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -284,7 +284,7 @@ def test_rnnlabs_own_fused_cells_conform_through_the_protocol():
     through the Protocol with their own fused layout."""
     from rnnlab.numpy_backend.cells import CELLS
 
-    for cell, order in (("rnn", "h"), ("lstm", "ifoc"), ("gru", "zrh")):
+    for cell, order in (("rnn", "h"), ("irnn", "h"), ("lstm", "ifoc"), ("gru", "zrh")):
         fwd, bwd = CELLS[cell]
 
         def forward(p, X, state, fwd=fwd):
@@ -301,6 +301,64 @@ def test_rnnlabs_own_fused_cells_conform_through_the_protocol():
                   "b": fused("b_", order, cell)}
         assert_conforms(Protocol(cell, forward, backward, layout=layout, name=f"fused {cell}"),
                         max_examples=10)
+
+
+def _one_layer_rnn(act, dact):
+    """A hand-written one-layer rnn in rnnlab's names, H_t = act(X_t W_xh + H_{t-1} W_hh +
+    b_h), with its BPTT: a Protocol subject as a student would write one."""
+    def forward(p, X, state):
+        (H,) = state
+        Hs = []
+        for X_t in X:
+            H = act(X_t @ p["W_xh"] + H @ p["W_hh"] + p["b_h"])  # (B, H)
+            Hs.append(H)
+        return np.stack(Hs), (H,)
+
+    def backward(p, X, state, dHs, dstate):
+        (H0,) = state
+        Hs, _ = forward(p, X, state)  # (T, B, H)
+        prev = np.concatenate([H0[None], Hs[:-1]])  # (T, B, H): H_{t-1}
+        g = {k: np.zeros_like(v) for k, v in p.items()}
+        dX, (dH_next,) = np.zeros_like(X), dstate  # (T, B, D), (B, H)
+        for t in reversed(range(len(X))):
+            A = X[t] @ p["W_xh"] + prev[t] @ p["W_hh"] + p["b_h"]  # (B, H)
+            dA = (dHs[t] + dH_next) * dact(A, Hs[t])  # (B, H)
+            g["W_xh"] += X[t].T @ dA
+            g["W_hh"] += prev[t].T @ dA
+            g["b_h"] += dA.sum(0)
+            dX[t] = dA @ p["W_xh"].T  # (B, D)
+            dH_next = dA @ p["W_hh"].T  # (B, H)
+        return g, dX, (dH_next,)
+
+    return forward, backward
+
+
+def test_the_irnn_is_verified_through_the_protocol():
+    """A Protocol subject declaring cell "irnn" is held to ReLU (Le, Jaitly & Hinton 2015):
+    a ReLU subject conforms, the same code with tanh (the rnn) fails its forward."""
+    relu = _one_layer_rnn(lambda A: np.maximum(A, 0.0), lambda A, H: (A > 0).astype(A.dtype))
+    assert_conforms(Protocol("irnn", *relu, name="my irnn"), max_examples=10)
+    tanh = _one_layer_rnn(np.tanh, lambda A, H: 1 - H * H)
+    assert_conforms(Protocol("rnn", *tanh, name="my rnn"), max_examples=10)  # a correct rnn
+    report = verify(Protocol("irnn", *tanh, name="tanh irnn"), max_examples=10)
+    assert not report.ok and report.exit_status == 1
+    verdicts = {p.name: p.verdict for p in report.units[0].properties}
+    assert verdicts["forward"] == "FAIL", report.render()
+
+
+@pytest.mark.parametrize("dtype,margin", [("float64", 1e-4), ("float32", 3e-2)])
+def test_irnn_problems_keep_away_from_relus_kink(dtype, margin):
+    """Central differences across ReLU's kink disagree with a correct backward: verify
+    draws the irnn's problems with every pre-activation farther from 0 than ten of their
+    steps, the same problem for the same seed."""
+    cons = Constraints("irnn")
+    for seed in range(150):
+        p = make_problem(cons, Example(4, 6, 5, 5, seed), dtype)
+        A = irnn_forward(p.params, p.X, p.state0)[2].A  # (T, B, H)
+        assert np.abs(A).min() > margin, seed
+    again = make_problem(cons, Example(4, 6, 5, 5, 7), dtype)
+    first = make_problem(cons, Example(4, 6, 5, 5, 7), dtype)
+    assert all(np.array_equal(first.params[k], again.params[k]) for k in first.params)
 
 
 def test_progress_appears_only_after_a_few_seconds():

@@ -13,7 +13,7 @@ from ..errors import SubjectError
 from . import conventions as cv
 from .adapters import SubjectRaised, Unit, _grad_quantities, f64
 from .compare import Quantity
-from .spec import SpecResult
+from .spec import GATES, SpecResult
 from .strategies import Constraints, Problem
 
 
@@ -51,8 +51,8 @@ class Protocol:
         def bad(field_name, value, expected):
             return SubjectError(f"Protocol.{field_name} must be {expected}, got {shown(value)}")
 
-        if self.cell not in ("rnn", "lstm", "gru"):
-            raise SubjectError(f"Protocol.cell is {self.cell!r}; expected rnn, lstm or gru")
+        if self.cell not in GATES:
+            raise SubjectError(f"Protocol.cell is {self.cell!r}; expected rnn, irnn, lstm or gru")
         if self.gru_form not in ("d2l", "torch"):
             raise SubjectError(f"Protocol.gru_form is {self.gru_form!r}; expected d2l or torch")
         for name in ("forward", "from_numpy"):
@@ -74,8 +74,8 @@ class ProtocolUnit(Unit):
     convention = "protocol"
 
     def __init__(self, proto: Protocol, source=None):
-        if proto.cell not in ("rnn", "lstm", "gru"):
-            raise SubjectError(f"Protocol.cell is {proto.cell!r}; expected rnn, lstm or gru")
+        if proto.cell not in GATES:
+            raise SubjectError(f"Protocol.cell is {proto.cell!r}; expected rnn, irnn, lstm or gru")
         if proto.gru_form not in ("d2l", "torch"):
             raise SubjectError(f"Protocol.gru_form is {proto.gru_form!r}; expected d2l or torch")
         layout = proto.layout or cv.rnnlab_layout(proto.cell, proto.gru_form)

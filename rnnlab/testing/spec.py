@@ -1,7 +1,9 @@
 """The specification that ``rnnlab verify`` holds code to, and every rule in it that code breaks.
 
-One recurrent layer (``rnn``, ``lstm`` or ``gru``) over dense inputs, gate by gate as in
-d2l 8.5, 9.1 and 9.2, each backward directly below its forward. Notation (docs/verify.md):
+One recurrent layer (``rnn``, ``irnn``, ``lstm`` or ``gru``) over dense inputs, gate by
+gate as in d2l 8.5, 9.1 and 9.2, each backward directly below its forward. The ``irnn``
+(Le, Jaitly & Hinton 2015) is the ``rnn`` with ReLU in the place of tanh; its W_hh starts
+at the identity, which matters to training, not to the function checked here. Notation (docs/verify.md):
 
     X (T, B, D) inputs, time-major;  H_0 (and C_0) the initial state (B, H)
     step t = 1..T reads X_t and H_{t-1} and makes H_t;  in code ``Hs[t]`` is H_t, ``Hs[0] = H_0``
@@ -22,14 +24,14 @@ fast path (``rnnlab.numpy_backend`` is).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, NamedTuple
 
 import numpy as np
 
 from ..numpy_backend.functional import sigmoid
 
-GATES = {"rnn": ("h",), "lstm": ("i", "f", "o", "c"), "gru": ("z", "r", "h")}
+GATES = {"rnn": ("h",), "irnn": ("h",), "lstm": ("i", "f", "o", "c"), "gru": ("z", "r", "h")}
 
 
 # ----------------------------------------------------------------------------- rules
@@ -47,6 +49,7 @@ class Act:
 TANH = Act("tanh", np.tanh, lambda x, y: 1 - y * y)  # tanh' = 1 - tanh²
 SIGMOID = Act("sigmoid", sigmoid, lambda x, y: y * (1 - y))  # σ' = σ(1 - σ)
 IDENTITY = Act("identity", lambda x: x.copy(), lambda x, y: np.ones_like(x))
+RELU = Act("relu", lambda x: np.maximum(x, 0.0), lambda x, y: (x > 0).astype(x.dtype))  # relu' = [x > 0]
 
 
 class Reparam:
@@ -179,6 +182,25 @@ def rnn_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: RNNCache, r: Rules 
         dH_next = 0 * dH if _cut(r, t) else _back(r, dA, p["W_hh"])  # (B, H): into H_{t-1}
     dstate0 = {"carried": (dH_next,), "zero": (0 * dH_next,), "unmultiplied": (dH,)}[r.dstate0]
     return g, dX, dstate0
+
+
+# ------------------------------------------------------------------------------ irnn
+
+
+def _relu_rules(r: Rules) -> Rules:
+    """The irnn's rules: the rnn's, with ReLU where the spec has tanh (a mistake that
+    replaces the candidate's nonlinearity keeps its own)."""
+    return replace(r, candidate=RELU) if r.candidate is TANH else r
+
+
+def irnn_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
+    """H_t = relu(X_t W_xh + H_{t-1} W_hh + b_h)."""
+    return rnn_forward(p, X, state, _relu_rules(r))
+
+
+def irnn_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: RNNCache, r: Rules = SPEC):
+    """The rnn's backward with relu'(A_t) = [A_t > 0] in the place of 1 - H_t²."""
+    return rnn_backward(p, dHs, dstate, c, _relu_rules(r))
 
 
 # ------------------------------------------------------------------------------ lstm
@@ -363,8 +385,8 @@ def gru_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: GRUCache, r: Rules 
     return g, dX, dstate0
 
 
-CELLS = {"rnn": (rnn_forward, rnn_backward), "lstm": (lstm_forward, lstm_backward),
-         "gru": (gru_forward, gru_backward)}
+CELLS = {"rnn": (rnn_forward, rnn_backward), "irnn": (irnn_forward, irnn_backward),
+         "lstm": (lstm_forward, lstm_backward), "gru": (gru_forward, gru_backward)}
 
 
 # ---------------------------------------------------------------------- output layer
