@@ -19,7 +19,9 @@ from ..errors import SubjectError
 from . import conventions as cv
 from .adapters import SubjectRaised, f64, one_line
 from .d2l_units import D2LUnit
-from .strategies import Example, Problem, make_problem
+from .spec import run
+from .strategies import Constraints, Example, Problem, make_problem
+from .torch_gates import form_in_source, gate_linears, linear_layers
 from .torchnn_base import TorchNNBase
 
 TORCH_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -117,6 +119,16 @@ class TorchNNUnit(TorchNNBase):
         self.factory = factory
         self.modules: dict = {}
         self.torch_dtype = torch.float32
+        self.gates = None  # GateLinears: one nn.Linear per gate and source (torch_gates.py)
+        self.gate_note = ""
+
+    def read_form(self, form: str, D: int, H: int) -> None:
+        """Per-gate nn.Linear layers: their layout, in GRU ``form`` ("torch": b_hn inside
+        the reset product; "d2l": the reset gate before the matmul)."""
+        self.cons = Constraints(self.cell, gru_form=form, bias_split=True)
+        self.layout = self.gates.layout(form)
+        self.names = {k: k for k in self.layout}
+        self.gate_note = self.gates.note(D, H, form)
 
     def module(self, D: int, H: int):
         """The subject built for (input_size=D, hidden_size=H), once per size."""
@@ -127,8 +139,10 @@ class TorchNNUnit(TorchNNBase):
                                    f"({type(m).__name__}), expected an nn.Module (torch.nn "
                                    "convention)")
             if not self.names:  # read once, off the first module built (D != H)
-                self.names, note = find_parameters(m, self.name, D, H)
-                if note:
+                self.names, note, self.gates = find_parameters(m, self.name, D, H)
+                if self.gates is not None:
+                    self.read_form(self.gates.forms()[0], D, H)
+                elif note:
                     self.notes.append(note)
             have = dict(m.named_parameters())
             lost = [n for n in self.names.values() if n not in have]
@@ -196,11 +210,43 @@ class TorchNNUnit(TorchNNBase):
         params = list(m.parameters())
         dt = params[0].dtype if params else torch.float32
         self.dtype = "float32" if dt in (torch.float32, torch.float16, torch.bfloat16) else "float64"
+        if self.gates is not None:
+            self._choose_form()
+            self.notes.append(self.gate_note)
         try:
             self.observe(make_problem(self.cons, Example(2, 3, 3, 2, 0)), grads=True)
         except SubjectRaised as exc:
             if " returned " in exc.line and " raised " not in exc.line:
                 raise SubjectError(f"{exc.line} (torch.nn convention)") from None
+
+
+    def _choose_form(self) -> None:
+        """A GRU of per-gate layers is either published form: torch.nn's (tanh(x2n(x) + r *
+        h2n(h)), b_hn inside) or d2l's (tanh(x2n(x) + h2n(r * h))). The form read is the
+        one its forward is written in (``form_in_source``): a wrong gate elsewhere must not
+        decide it. Where the source does not say, the one whose spec forward the module's
+        reproduces on a probe, else the closer one."""
+        forms = self.gates.forms()
+        if len(forms) == 1:
+            return
+        written = form_in_source(self.module(3, 2), self.gates)
+        if written in forms:
+            self.read_form(written, 3, 2)
+            return
+        errors = {}
+        for form in forms:
+            self.read_form(form, 3, 2)
+            p = make_problem(self.cons, Example(2, 4, 3, 2, 1))
+            try:
+                got = self.observe(p, grads=False)["output"]
+            except SubjectRaised:
+                errors[form] = np.inf
+                continue
+            want = run(self.cell, p.params, p.X, p.state0, dOut=np.zeros(p.X.shape[:2] + (2,))).Hs
+            errors[form] = (float(np.abs(got - want).max()) if np.shape(got) == want.shape
+                            else np.inf)
+        best = min(forms, key=lambda f: (errors[f], forms.index(f)))
+        self.read_form(best, 3, 2)
 
 
 def takes_default_state(module) -> bool:
@@ -213,12 +259,13 @@ def takes_default_state(module) -> bool:
     return len(params) >= 2 and params[1].default is not inspect.Parameter.empty
 
 
-def find_parameters(m, name: str, D: int, H: int) -> tuple[dict, str | None]:
-    """({weight_ih_l0: the module's name for it, ...}, a note or None) for a module built
+def find_parameters(m, name: str, D: int, H: int) -> tuple[dict, str | None, object]:
+    """({weight_ih_l0: the module's name for it, ...}, a note or None, None) for a module built
     as ``name(D, H)``: torch.nn's names (``weight_ih_l0``), a cell's in a submodule
     (``cell.weight_ih``), or else two ``nn.Linear`` layers with biases, one reading the
     input (in_features D) and one the hidden state (in_features H), as tutorials build an
-    LSTM: ``ih.weight`` is then weight_ih_l0, ``ih.bias`` bias_ih_l0, and so on."""
+    LSTM: ``ih.weight`` is then weight_ih_l0, ``ih.bias`` bias_ih_l0, and so on; or else
+    ({}, None, GateLinears) for one nn.Linear per gate and source (torch_gates.py)."""
     have = [n for n, _ in m.named_parameters()]
     out, missing = {}, []
     for base in TORCH_NAMES:
@@ -228,14 +275,20 @@ def find_parameters(m, name: str, D: int, H: int) -> tuple[dict, str | None]:
         else:
             out[f"{base}_l0"] = cands[0]
     if not missing:
-        return out, None
+        return out, None, None
     pair = _linear_pair(m, D, H)
     if pair is not None:
-        return pair
+        return (*pair, None)
+    gates = gate_linears(m, D, H)
+    if gates is not None:
+        return {}, None, gates
+    layers = linear_layers(m)
     raise SubjectError(f"{name} has no parameter{'s' if len(missing) > 1 else ''} "
                        f"{', '.join(missing)} (torch.nn convention: weight_ih_l0, weight_hh_l0, "
                        f"bias_ih_l0, bias_hh_l0, or two nn.Linear layers with biases, one for the "
-                       f"input and one for the hidden state); it has {', '.join(have) or 'none'}")
+                       f"input and one for the hidden state, or one nn.Linear per gate and "
+                       f"source named by its gate, x2r/h2r, x2z/h2z, x2n/h2n); it has "
+                       f"{', '.join(have) or 'none'}" + (f" (its layers: {layers})" if layers else ""))
 
 
 def _linear_pair(m, D: int, H: int):
@@ -274,7 +327,9 @@ def infer_cell(factory, name: str, cell: str | None, unit_call) -> str:
         raise SubjectError(f"{name}(3, 2) returned {shown(m, 40)} ({type(m).__name__}), "
                            "expected an nn.Module (torch.nn convention)")
     w = dict(m.named_parameters())
-    names, _ = find_parameters(m, name, 3, 2)
+    names, _, gates = find_parameters(m, name, 3, 2)
+    if gates is not None:
+        return gates.cell
     G = w[names["weight_ih_l0"]].shape[0] // 2
     cells = {1: "rnn", 3: "gru", 4: "lstm"}
     if G not in cells:
