@@ -171,6 +171,10 @@ CORRECT = [
     (SUBJECTS / "min_char_rnn_py2.py", "min-char-rnn"),
     (EX / "d2l_classes_correct.py", "d2l"),
     (SUBJECTS / "students" / "min_char_args.py", "min-char-rnn"),
+    (EX / "torch_gru_gates_correct.py", "torch.nn"),
+    (f"{SUBJECTS / 'torch_nn_gates.py'}:D2LFormGRU", "torch.nn"),
+    (f"{SUBJECTS / 'torch_nn_gates.py'}:DocsNamesGRU", "torch.nn"),
+    (f"{SUBJECTS / 'torch_nn_gates.py'}:GateLSTM", "torch.nn"),
 ]
 
 
@@ -191,6 +195,7 @@ BUGGY = [  # file, convention, the mistake(s) the diagnosis must name, the array
     ("torch_nn_buggy.py", "torch.nn", {"lstm-gates-o-c-swapped"}, {"output", "weight_ih_l0.grad"}),
     ("min_char_rnn_buggy.py", "min-char-rnn", {"tanh-derivative-one-minus-y"}, {"dWxh"}),
     ("d2l_classes_buggy.py", "d2l", {"lstm-forget-gate-on-H"}, {"outputs", "C_T"}),
+    ("torch_gru_gates_buggy.py", "torch.nn", {"gru-r-from-z-weights"}, {"output", "x2r.weight.grad"}),
 ]
 
 
@@ -322,6 +327,36 @@ def test_two_linear_layers_are_read_as_torch_nn_weights():
     r = verify(f"{SUBJECTS / 'torch_nn_variants.py'}:LinearLSTM", "torch.nn", **FAST)
     assert r.ok, r.render()
     assert "ih (nn.Linear(" in r.render() and "as weight_ih_l0 and bias_ih_l0" in r.render()
+
+
+GATE_FORMS = [  # a module of one nn.Linear per gate and source: the GRU form read, and how
+    (EX / "torch_gru_gates_correct.py", "torch.nn's form, tanh(x2n(x) + r * h2n(h))"),
+    (f"{SUBJECTS / 'torch_nn_gates.py'}:D2LFormGRU", "d2l's form, tanh(W_xh(x) + W_hh(r * h))"),
+    (EX / "torch_gru_gates_buggy.py", "torch.nn's form"),  # its wrong gate r does not decide it
+]
+
+
+@pytest.mark.parametrize("target,form", GATE_FORMS, ids=lambda x: Path(str(x)).name)
+def test_per_gate_linear_layers_are_read_in_the_form_the_forward_is_written(target, form):
+    pytest.importorskip("torch")
+    from rnnlab.testing.loader import load
+
+    loaded = load(str(target), "torch.nn", None)
+    try:
+        (unit,) = loaded.units
+        assert unit.cell == "gru" and any(form in n for n in unit.notes), unit.notes
+        assert unit.cons.gru_form == ("d2l" if "d2l's" in form else "torch")
+    finally:
+        loaded.close()
+
+
+def test_per_gate_layers_whose_names_do_not_say_their_gates_are_refused_with_the_layers():
+    pytest.importorskip("torch")
+    with pytest.raises(SubjectError) as e:
+        verify(f"{SUBJECTS / 'torch_nn_gates.py'}:UnnamedGates", "torch.nn")
+    msg = str(e.value)
+    assert "one nn.Linear per gate and source named by its gate, x2r/h2r" in msg, msg
+    assert "a = nn.Linear(3, 2)" in msg and "b = nn.Linear(2, 2)" in msg and "\n" not in msg
 
 
 def test_stacked_outputs_are_named_as_the_wrong_shape():

@@ -47,6 +47,8 @@ def planted(convention: str, cell: str, mistake=None, gru_form: str | None = Non
         return _d2l_numpy(cell, r)
     if convention == "torch.nn":
         return _torch_nn(cell, r)
+    if convention == "torch.nn-gates":  # the torch.nn convention, one nn.Linear per gate
+        return _torch_nn_gates(cell, r, gru_form or "torch")
     if convention == "min-char-rnn":
         return _min_char(r)
     if convention == "protocol":
@@ -283,6 +285,66 @@ def _torch_nn(cell: str, r: Rules):
             return out, (st[0] if n_state == 1 else tuple(st))
 
     Planted.__name__ = Planted.__qualname__ = f"Planted{cell.upper()}"
+    return Planted
+
+
+def _torch_nn_gates(cell: str, r: Rules, form: str):
+    """A GRU or LSTM of one nn.Linear per gate and source (``x2r``, ``h2r``, ...), in
+    torch.nn's GRU form or d2l's, its numbers the spec's through an autograd.Function."""
+    import torch
+
+    letters = {"gru": {"r": "r", "z": "z", "h": "n"},
+               "lstm": {"i": "i", "f": "f", "c": "g", "o": "o"}}[cell]
+    pairs = {g: (f"x2{k}", f"h2{k}") for g, k in letters.items()}
+    layout = cv.linear_gates_layout(cell, pairs, dict.fromkeys(
+        [n for pair in pairs.values() for n in pair], True), form)
+    names = tuple(layout)
+    n_state = 2 if cell == "lstm" else 1
+
+    class Spec(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, *rest):
+            hx = [h.detach().numpy()[0] for h in rest[:n_state]]
+            p = cv.from_subject(layout, {k: t.detach().numpy() for k, t in zip(names, rest[n_state:])})[0]
+            X = x.detach().numpy()
+            ctx.saved = (p, X, hx)
+            res = run(cell, p, X, tuple(hx), dOut=np.zeros(X.shape[:2] + hx[0].shape[-1:]), rules=r)
+            return (torch.from_numpy(res.Hs.copy()), *[torch.from_numpy(s[None].copy()) for s in res.state])
+
+        @staticmethod
+        def backward(ctx, dout, *dh):
+            p, X, hx = ctx.saved
+            res = run(cell, p, X, tuple(hx), dOut=dout.numpy(),
+                      dState=tuple(d.numpy()[0] for d in dh), rules=r)
+            g = cv.grads_to_subject(layout, res.grads)
+            return (torch.from_numpy(res.dX), *[torch.from_numpy(d[None].copy()) for d in res.dstate0],
+                    *[torch.from_numpy(g[k]) for k in names])
+
+    class Planted(torch.nn.Module):
+        def __init__(self, input_size, hidden_size):
+            super().__init__()
+            for x, h in pairs.values():
+                setattr(self, x, torch.nn.Linear(input_size, hidden_size, dtype=torch.float64))
+                setattr(self, h, torch.nn.Linear(hidden_size, hidden_size, dtype=torch.float64))
+
+        def forward(self, x, hx):
+            hx = (hx,) if n_state == 1 else tuple(hx)
+            params = dict(self.named_parameters())
+            out, *st = Spec.apply(x, *hx, *[params[n] for n in names])
+            return out, (st[0] if n_state == 1 else tuple(st))
+
+    # the form is read off the forward's source, as in a student's module: say it there
+    def torch_form(self, x, hx):
+        """n = tanh(self.x2n(x) + r * self.h2n(h)), as torch.nn.GRU."""
+        return Planted.forward(self, x, hx)
+
+    def d2l_form(self, x, hx):
+        """n = tanh(self.x2n(x) + self.h2n(r * h)), as d2l's GRU."""
+        return Planted.forward(self, x, hx)
+
+    Form = type(f"PlantedGates{cell.upper()}", (Planted,),
+                {"forward": torch_form if form == "torch" else d2l_form})
+    return Form
     return Planted
 
 

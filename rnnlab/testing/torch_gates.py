@@ -25,7 +25,7 @@ import re
 
 import torch
 
-from .conventions import Block, single
+from .conventions import linear_gates_layout
 
 # the spec's gate letter for each spelling, per cell; the first letter is the one the
 # report uses (torch.nn's: r, z, n; i, f, g, o)
@@ -78,23 +78,8 @@ class GateLinears:
         return ("torch", "d2l") if self.biased[x] and self.biased[h] else ("d2l",)
 
     def layout(self, form: str) -> dict:
-        """The subject's arrays: each weight one spec array transposed (nn.Linear stores
-        (out, in)); a gate's two biases share its spec bias (b = b_x + b_h, a random split
-        drawn), one bias alone holds all of it; the torch form's candidate has b_h on the
-        input side and b_hn on the hidden side."""
-        out = {}
-        for g, (x, h) in self.gates.items():
-            label = LABELS[self.cell][g]
-            out[f"{x}.weight"] = single(f"W_x{g}", transpose=True)
-            out[f"{h}.weight"] = single(f"W_h{g}", transpose=True)
-            if self.cell == "gru" and g == "h" and form == "torch":
-                out[f"{x}.bias"], out[f"{h}.bias"] = single("b_h"), single("b_hn")
-            elif self.biased[x] and self.biased[h]:
-                out[f"{x}.bias"] = Block((f"b_{g}",), (label,), shared=(True,), role="ih")
-                out[f"{h}.bias"] = Block((f"b_{g}",), (label,), shared=(True,), role="hh")
-            else:
-                out[f"{x if self.biased[x] else h}.bias"] = single(f"b_{g}")
-        return out
+        """The subject's arrays (``conventions.linear_gates_layout``)."""
+        return linear_gates_layout(self.cell, self.gates, self.biased, form)
 
     def note(self, D: int, H: int, form: str) -> str:
         pairs = ", ".join(f"{x}/{h} as gate {LABELS[self.cell][g]}" for g, (x, h) in self.gates.items())
@@ -156,6 +141,7 @@ def form_in_source(m: torch.nn.Module, gates: GateLinears) -> str | None:
         source = inspect.getsource(type(m).forward)
     except (OSError, TypeError):
         return None
+    source = re.sub(r"#[^\n]*", "", source)  # a line commented out says nothing
     leaf = gates.gates["h"][1].split(".")[-1]
     forms = set()
     for match in re.finditer(rf"\.{re.escape(leaf)}\(", source):
