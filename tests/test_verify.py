@@ -175,6 +175,10 @@ CORRECT = [
     (f"{SUBJECTS / 'torch_nn_gates.py'}:D2LFormGRU", "torch.nn"),
     (f"{SUBJECTS / 'torch_nn_gates.py'}:DocsNamesGRU", "torch.nn"),
     (f"{SUBJECTS / 'torch_nn_gates.py'}:GateLSTM", "torch.nn"),
+    (f"{EX / 'torch_batch_first_correct.py'}:BatchLSTM(batch_first=True)", "torch.nn"),
+    (f"{SUBJECTS / 'torch_nn_options.py'}:BatchFirstGRU", "torch.nn"),
+    (f"{SUBJECTS / 'torch_nn_options.py'}:BatchFirstLoopLSTM(batch_first=True)", "torch.nn"),
+    (f"{SUBJECTS / 'torch_nn_options.py'}:TaggerRNN(output_size=4)", "torch.nn"),
 ]
 
 
@@ -327,6 +331,88 @@ def test_two_linear_layers_are_read_as_torch_nn_weights():
     r = verify(f"{SUBJECTS / 'torch_nn_variants.py'}:LinearLSTM", "torch.nn", **FAST)
     assert r.ok, r.render()
     assert "ih (nn.Linear(" in r.render() and "as weight_ih_l0 and bias_ih_l0" in r.render()
+
+
+BATCH_FIRST = [  # a module built batch-first, and what says so
+    (f"{EX / 'torch_batch_first_correct.py'}:BatchLSTM(batch_first=True)", "its batch_first is True"),
+    (f"{SUBJECTS / 'torch_nn_options.py'}:BatchFirstGRU", "its gru has batch_first=True"),
+]
+
+
+@pytest.mark.parametrize("target,why", BATCH_FIRST, ids=lambda x: Path(str(x)).name)
+def test_a_batch_first_module_is_read_as_batch_first(target, why):
+    """Built with batch_first=True (its attribute, or an inner nn.GRU's): called with x
+    (B, T, D), its output read as (B, T, H); the report says so (both pass in CORRECT)."""
+    pytest.importorskip("torch")
+    from rnnlab.testing.loader import load
+
+    loaded = load(target, "torch.nn", None)
+    try:
+        (unit,) = loaded.units
+        assert unit.batch_first and any(f"batch-first ({why})" in n for n in unit.notes), unit.notes
+        assert unit.quantities()["output"].time_axis == 1
+    finally:
+        loaded.close()
+    assert "built as BatchLSTM(input_size, hidden_size, batch_first=True)" in load(
+        BATCH_FIRST[0][0], "torch.nn", None).units[0].notes
+
+
+def test_a_batch_first_module_returning_time_major_output_fails_on_the_outputs_shape():
+    """The module that stacks its outputs time-major all the same fails, the output's
+    shape said in the module's own (B, T, H) terms."""
+    pytest.importorskip("torch")
+    r = verify(f"{EX / 'torch_batch_first_buggy.py'}:BatchLSTM(batch_first=True)", "torch.nn", **FAST)
+    assert not r.ok and r.exit_status == 1
+    fwd = next(p for u in r.units for p in u.properties if p.name == "forward")
+    assert fwd.verdict == "FAIL" and fwd.example == "B=1 T=2 D=1 H=1 seed=0", r.render()
+    shape = {d.quantity: d.message for d in fwd.differences}["output"]
+    assert shape == "has shape (2, 1, 1), expected (1, 2, 1)", r.render()
+
+
+BAD_OPTIONS = [  # options in the target, what the one-line refusal says
+    ("(output_size=4, num_layers=2)", "num_layers=2 cannot be checked: rnnlab's spec is one "
+                                      "recurrent layer"),
+    ("(output_size=4, bidirectional=True)", "rnnlab's spec runs forwards only"),
+    ("(4)", "give the constructor's other arguments by keyword"),
+    ("(output_size=four)", "output_size=four is not a literal"),
+    ("(output_size=4", "not a call rnnlab can read ('(' was never closed)"),
+    ("(hidden_size=4)", "rnnlab chooses hidden_size for every example it draws"),
+    ("(output_size=__import__('os'))", "is not a literal"),
+    ("(**kw)", "** is not read"),
+]
+
+
+@pytest.mark.parametrize("args,msg", BAD_OPTIONS, ids=[b[0] for b in BAD_OPTIONS])
+def test_bad_constructor_options_are_refused_in_one_line(args, msg):
+    from rnnlab.testing.module_args import parse_options, split_call
+
+    target, found = split_call(f"sol.py:TaggerRNN{args}")
+    assert target == "sol.py:TaggerRNN" and found == args
+    with pytest.raises(SubjectError) as e:
+        parse_options("TaggerRNN", found)
+    assert msg in str(e.value) and "\n" not in str(e.value), str(e.value)
+
+
+def test_constructor_options_reach_the_class_and_what_it_lacks_is_said():
+    """Good options parse to their values; a constructor that needs an argument the target
+    does not give, or is given one it does not take, is refused saying how to write it."""
+    pytest.importorskip("torch")
+    from rnnlab.testing.module_args import parse_options
+
+    assert parse_options("Net", "(output_size=5, batch_first=True, name='a', bias=True)") == {
+        "output_size": 5, "batch_first": True, "name": "a", "bias": True}
+    for name, msg in [
+        ("TaggerRNN", "missing 1 required positional argument: 'output_size' (torch.nn convention: "
+                      "TaggerRNN(input_size, hidden_size); give its other arguments in the target, "
+                      "FILE:TaggerRNN(output_size=...))"),
+        ("TaggerRNN(outptu_size=4)", "TaggerRNN takes no argument outptu_size; its constructor is "
+                                     "TaggerRNN(input_size, hidden_size, output_size, num_layers=1)")]:
+        with pytest.raises(SubjectError) as e:
+            verify(f"{SUBJECTS / 'torch_nn_options.py'}:{name}", "torch.nn")
+        assert msg in str(e.value) and "\n" not in str(e.value), str(e.value)
+    with pytest.raises(SubjectError, match="constructor arguments are read for a torch.nn module "
+                                           "class only, not under the cs231n convention"):
+        verify(f"{EX / 'cs231n_correct.py'}:rnn_forward(a=1)", "cs231n")
 
 
 GATE_FORMS = [  # a module of one nn.Linear per gate and source: the GRU form read, and how

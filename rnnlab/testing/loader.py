@@ -31,6 +31,7 @@ from .cs231n_units import CS231N_NAMES, cs231n_units
 from .d2l_units import D2LUnit, find_d2l
 from .dlai_units import DLAI_NAMES, dlai_units
 from .minchar_units import MIN_CHAR_GLOBALS, MinCharUnit, weights_passing
+from .module_args import built, check_accepted, missing_hint, parse_options, split_call
 from .protocol_units import Protocol, ProtocolUnit
 
 CONVENTIONS = ("cs231n", "d2l", "torch.nn", "min-char-rnn", "deeplearning.ai", "protocol")
@@ -43,6 +44,7 @@ def split_target(target: str) -> tuple[Path, str | None]:
     p = Path(target)
     if p.exists() or ":" not in target:
         return p, None
+    target, _ = split_call(target)  # FILE:NAME(key=value, ...): the options, read by load()
     path, name = target.rsplit(":", 1)
     if not name.isidentifier():
         return p, None
@@ -229,12 +231,18 @@ def load(subject, convention: str | None, cell: str | None) -> Loaded:
     cleanup, notes = [], []
     source = None
     name = None
+    options = {}
     if isinstance(subject, (str, Path)):
         path, name = split_target(str(subject))
         if convention is None:
             raise SubjectError("give the convention of a file: one of " + ", ".join(CONVENTIONS))
         if convention not in CONVENTIONS:
             raise SubjectError(f"unknown convention {convention!r}; expected one of {', '.join(CONVENTIONS)}")
+        if name is not None:
+            options = parse_options(name, split_call(str(subject))[1])
+            if options and convention != "torch.nn":
+                raise SubjectError(f"{name}(...): constructor arguments are read for a torch.nn "
+                                   f"module class only, not under the {convention} convention")
         directory = str(path.resolve().parent)
         sys.path.insert(0, directory)
         cleanup.append(lambda: sys.path.remove(directory) if directory in sys.path else None)
@@ -255,7 +263,7 @@ def load(subject, convention: str | None, cell: str | None) -> Loaded:
         src = inspect.getsourcefile(obj) if not isinstance(obj, Protocol) and _has_source(obj) else None
         source = Path(src) if src else None
     try:
-        units, found = _units(obj, convention, cell, name, source, label)
+        units, found = _units(obj, convention, cell, name, source, label, options)
     except BaseException:
         for f in cleanup:
             f()
@@ -313,7 +321,7 @@ class _Globals:
         del self._g[k]
 
 
-def _units(obj, convention, cell, name, source, label) -> tuple[list, list]:
+def _units(obj, convention, cell, name, source, label, options=None) -> tuple[list, list]:
     if convention == "cs231n":
         if not isinstance(obj, types.ModuleType):
             raise SubjectError("the cs231n convention checks a module (a file) of functions")
@@ -375,9 +383,10 @@ def _units(obj, convention, cell, name, source, label) -> tuple[list, list]:
                 factory = getattr(obj, fname)
         else:
             factory, fname = obj, getattr(obj, "__name__", type(obj).__name__)
-        probe = TorchNNUnit(factory, "rnn", fname, source)  # only to call the factory safely
+        check_accepted(factory, fname, options or {})
+        probe = TorchNNUnit(factory, "rnn", fname, source, options)  # only to call the factory safely
         c = infer_cell(factory, fname, cell, lambda f, D, H: _construct(probe, f, fname, D, H))
-        return [TorchNNUnit(factory, c, fname, source)], [fname]
+        return [TorchNNUnit(factory, c, fname, source, options)], [fname]
     if convention == "min-char-rnn":
         if cell not in (None, "rnn"):
             raise SubjectError(f"min-char-rnn is an RNN; --cell {cell} does not apply")
@@ -446,8 +455,10 @@ def _d2l_classes(obj, cell, name) -> list:
 
 
 def _construct(unit, factory, fname, D, H):
+    options = getattr(unit, "options", {})
     try:
-        return unit.call(f"{fname}({D}, {H})", factory, D, H)
+        return unit.call(built(fname, options, D, H), lambda: factory(D, H, **options))
     except SubjectRaised as exc:
         raise SubjectError(f"cannot construct {exc.line} (torch.nn convention: "
-                           f"{fname}(input_size, hidden_size))") from None
+                           f"{fname}(input_size, hidden_size){missing_hint(factory, fname, options)})"
+                           ) from None

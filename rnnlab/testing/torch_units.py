@@ -19,6 +19,7 @@ from ..errors import SubjectError
 from . import conventions as cv
 from .adapters import SubjectRaised, f64, one_line
 from .d2l_units import D2LUnit
+from .module_args import built, missing_hint
 from .spec import run
 from .strategies import Constraints, Example, Problem, make_problem
 from .torch_gates import form_in_source, gate_linears, linear_layers
@@ -114,9 +115,11 @@ class TorchNNUnit(TorchNNBase):
     has_default_state = False  # set by probe(): forward(x, hx=None) takes a default state
     GHOST = TorchNNBase  # what rnnlab's process rebuilds of it (isolation.py): no torch
 
-    def __init__(self, factory, cell: str, name: str, source=None):
+    def __init__(self, factory, cell: str, name: str, source=None, options=None):
         super().__init__(cell, name, source)
         self.factory = factory
+        self.options = dict(options or {})  # the constructor's other arguments (module_args.py)
+        self.batch_first = False  # set by probe(): x is (B, T, D), the output (B, T, H)
         self.modules: dict = {}
         self.torch_dtype = torch.float32
         self.gates = None  # GateLinears: one nn.Linear per gate and source (torch_gates.py)
@@ -133,9 +136,10 @@ class TorchNNUnit(TorchNNBase):
     def module(self, D: int, H: int):
         """The subject built for (input_size=D, hidden_size=H), once per size."""
         if (D, H) not in self.modules:
-            m = self.call(f"{self.name}({D}, {H})", self.factory, D, H)
+            m = self.call(built(self.name, self.options, D, H),
+                          lambda: self.factory(D, H, **self.options))
             if not isinstance(m, torch.nn.Module):
-                raise SubjectError(f"{self.name}({D}, {H}) returned {shown(m, 40)} "
+                raise SubjectError(f"{built(self.name, self.options, D, H)} returned {shown(m, 40)} "
                                    f"({type(m).__name__}), expected an nn.Module (torch.nn "
                                    "convention)")
             if not self.names:  # read once, off the first module built (D != H)
@@ -167,7 +171,8 @@ class TorchNNUnit(TorchNNBase):
                                         f"{self.name}({D}, {H}); torch.nn's is {v.shape}")
                 t.copy_(torch.from_numpy(v))
                 t.grad = None
-        x = _leaf(p.X, dt)
+        # batch_first: x (B, T, D), the output (B, T, H); h_n stays (1, B, H), as torch.nn's
+        x = _leaf(p.X.transpose(1, 0, 2) if self.batch_first else p.X, dt)  # (T, B, D) or (B, T, D)
         hx0 = [_leaf(s[None], dt) for s in p.state0]  # (1, B, H) each
         hx = hx0[0].clone() if self.cell != "lstm" else (hx0[0].clone(), hx0[1].clone())
         with torch.enable_grad() if grads else torch.no_grad():
@@ -181,12 +186,13 @@ class TorchNNUnit(TorchNNBase):
                                     f"expected {'(h_n, c_n)' if self.cell == 'lstm' else 'h_n'}")
             self.last_raw = [out, *st]
             obs = {"output": f64(_np(out), "output")}
+            dOut = p.dOut.transpose(1, 0, 2) if self.batch_first else p.dOut  # as the output
             for s, v in zip(self.state_names, st):
                 obs[f"{s}_n"] = f64(_np(v), f"{s}_n")
             if grads:
                 loss = 0
-                if isinstance(out, torch.Tensor) and out.requires_grad and tuple(out.shape) == p.dOut.shape:
-                    loss = (out * torch.tensor(p.dOut, dtype=out.dtype)).sum()
+                if isinstance(out, torch.Tensor) and out.requires_grad and tuple(out.shape) == dOut.shape:
+                    loss = (out * torch.tensor(dOut, dtype=out.dtype)).sum()
                 for v, d in zip(st, p.dState):
                     if isinstance(v, torch.Tensor) and v.requires_grad and v.numel() == d.size:
                         loss = loss + (v.reshape(d.shape) * torch.tensor(d, dtype=v.dtype)).sum()
@@ -205,7 +211,15 @@ class TorchNNUnit(TorchNNBase):
             m = self.module(3, 2)
         except SubjectRaised as exc:
             raise SubjectError(f"cannot construct {exc.line} (torch.nn convention: "
-                               f"{self.name}(input_size, hidden_size))") from None
+                               f"{self.name}(input_size, hidden_size)"
+                               f"{missing_hint(self.factory, self.name, self.options)})") from None
+        if self.options:
+            self.notes.append(f"built as {built(self.name, self.options, 'input_size', 'hidden_size')}")
+        self.batch_first, where = batch_first(m, self.options)
+        if self.batch_first:
+            self.notes.append(f"{self.name} is batch-first ({where}): it is called with x of "
+                              "shape (B, T, D) and its output read as (B, T, H); h_n stays "
+                              "(1, B, H), as torch.nn's")
         self.has_default_state = takes_default_state(m)
         params = list(m.parameters())
         dt = params[0].dtype if params else torch.float32
@@ -247,6 +261,20 @@ class TorchNNUnit(TorchNNBase):
                             else np.inf)
         best = min(forms, key=lambda f: (errors[f], forms.index(f)))
         self.read_form(best, 3, 2)
+
+
+def batch_first(m, options: dict) -> tuple[bool, str]:
+    """Whether a module takes (B, T, D) inputs, and what says so: its own ``batch_first``
+    attribute, else that of the nn.RNN/LSTM/GRU inside it, else the option it was built with."""
+    own = getattr(m, "batch_first", None)
+    if isinstance(own, bool):
+        return own, f"its batch_first is {own}"
+    inner = [(n, mod) for n, mod in m.named_modules() if isinstance(mod, torch.nn.RNNBase)]
+    if inner:
+        n, mod = inner[0]
+        return bool(mod.batch_first), f"its {n} has batch_first={mod.batch_first}"
+    flag = options.get("batch_first")
+    return flag is True, "it was built with batch_first=True"
 
 
 def takes_default_state(module) -> bool:

@@ -1,0 +1,50 @@
+"""torch.nn-convention subjects whose constructors take more than (input_size, hidden_size):
+batch-first modules, a module with an output layer, and one that needs num_layers."""
+
+import torch
+from torch import nn
+
+
+class BatchFirstGRU(nn.Module):
+    """nn.GRU inside, batch_first=True: x (B, T, D) -> output (B, T, H)."""
+
+    def __init__(self, input_size, hidden_size, batch_first=True):
+        super().__init__()
+        self.gru = nn.GRU(input_size, hidden_size, batch_first=batch_first)
+
+    def forward(self, x, h0=None):
+        return self.gru(x, h0)
+
+
+class BatchFirstLoopLSTM(nn.Module):
+    """A hand-written LSTM that keeps batch_first as an attribute, as nn.LSTM does."""
+
+    def __init__(self, input_size, hidden_size, batch_first=False):
+        super().__init__()
+        self.batch_first = batch_first
+        self.cell = nn.LSTMCell(input_size, hidden_size)
+
+    def forward(self, x, state):
+        if self.batch_first:
+            x = x.transpose(0, 1)  # (T, B, D)
+        h, c = state[0][0], state[1][0]
+        outs = []
+        for x_t in x:
+            h, c = self.cell(x_t, (h, c))
+            outs.append(h)
+        out = torch.stack(outs)  # (T, B, H)
+        if self.batch_first:
+            out = out.transpose(0, 1)  # (B, T, H)
+        return out, (h[None], c[None])
+
+
+class TaggerRNN(nn.Module):
+    """An RNN with an output size it does not use in forward (a tagger's head kept apart)."""
+
+    def __init__(self, input_size, hidden_size, output_size, num_layers=1):
+        super().__init__()
+        self.rnn = nn.RNN(input_size, hidden_size, num_layers=num_layers)
+        self.head = nn.Linear(hidden_size, output_size)
+
+    def forward(self, x, h0):
+        return self.rnn(x, h0)
