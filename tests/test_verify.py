@@ -17,6 +17,8 @@ from rnnlab.numpy_backend.reference import REFERENCES
 from rnnlab.testing import (CATALOGUE, Example, Progress, Protocol, assert_conforms, fused,
                             make_problem, verify)
 from rnnlab.testing import conventions as cv
+from rnnlab.testing.loader import load
+from rnnlab.testing.module_args import parse_options, split_call
 from rnnlab.testing.spec import SPEC, run
 from rnnlab.testing.strategies import Constraints, examples
 
@@ -344,8 +346,6 @@ def test_a_batch_first_module_is_read_as_batch_first(target, why):
     """Built with batch_first=True (its attribute, or an inner nn.GRU's): called with x
     (B, T, D), its output read as (B, T, H); the report says so (both pass in CORRECT)."""
     pytest.importorskip("torch")
-    from rnnlab.testing.loader import load
-
     loaded = load(target, "torch.nn", None)
     try:
         (unit,) = loaded.units
@@ -370,8 +370,8 @@ def test_a_batch_first_module_returning_time_major_output_fails_on_the_outputs_s
 
 
 BAD_OPTIONS = [  # options in the target, what the one-line refusal says
-    ("(output_size=4, num_layers=2)", "num_layers=2 cannot be checked: rnnlab's spec is one "
-                                      "recurrent layer"),
+    ("(output_size=4, num_layers=2)", ("num_layers=2 cannot be checked: rnnlab's spec is one "
+                                       "recurrent layer")),
     ("(output_size=4, bidirectional=True)", "rnnlab's spec runs forwards only"),
     ("(4)", "give the constructor's other arguments by keyword"),
     ("(output_size=four)", "output_size=four is not a literal"),
@@ -384,8 +384,6 @@ BAD_OPTIONS = [  # options in the target, what the one-line refusal says
 
 @pytest.mark.parametrize("args,msg", BAD_OPTIONS, ids=[b[0] for b in BAD_OPTIONS])
 def test_bad_constructor_options_are_refused_in_one_line(args, msg):
-    from rnnlab.testing.module_args import parse_options, split_call
-
     target, found = split_call(f"sol.py:TaggerRNN{args}")
     assert target == "sol.py:TaggerRNN" and found == args
     with pytest.raises(SubjectError) as e:
@@ -397,16 +395,15 @@ def test_constructor_options_reach_the_class_and_what_it_lacks_is_said():
     """Good options parse to their values; a constructor that needs an argument the target
     does not give, or is given one it does not take, is refused saying how to write it."""
     pytest.importorskip("torch")
-    from rnnlab.testing.module_args import parse_options
-
     assert parse_options("Net", "(output_size=5, batch_first=True, name='a', bias=True)") == {
         "output_size": 5, "batch_first": True, "name": "a", "bias": True}
     for name, msg in [
-        ("TaggerRNN", "missing 1 required positional argument: 'output_size' (torch.nn convention: "
-                      "TaggerRNN(input_size, hidden_size); give its other arguments in the target, "
-                      "FILE:TaggerRNN(output_size=...))"),
-        ("TaggerRNN(outptu_size=4)", "TaggerRNN takes no argument outptu_size; its constructor is "
-                                     "TaggerRNN(input_size, hidden_size, output_size, num_layers=1)")]:
+        ("TaggerRNN", ("missing 1 required positional argument: 'output_size' (torch.nn "
+                       "convention: TaggerRNN(input_size, hidden_size); give its other arguments "
+                       "in the target, FILE:TaggerRNN(output_size=...))")),
+        ("TaggerRNN(outptu_size=4)", ("TaggerRNN takes no argument outptu_size; its constructor "
+                                      "is TaggerRNN(input_size, hidden_size, output_size, "
+                                      "num_layers=1)"))]:
         with pytest.raises(SubjectError) as e:
             verify(f"{SUBJECTS / 'torch_nn_options.py'}:{name}", "torch.nn")
         assert msg in str(e.value) and "\n" not in str(e.value), str(e.value)
@@ -425,8 +422,6 @@ GATE_FORMS = [  # a module of one nn.Linear per gate and source: the GRU form re
 @pytest.mark.parametrize("target,form", GATE_FORMS, ids=lambda x: Path(str(x)).name)
 def test_per_gate_linear_layers_are_read_in_the_form_the_forward_is_written(target, form):
     pytest.importorskip("torch")
-    from rnnlab.testing.loader import load
-
     loaded = load(str(target), "torch.nn", None)
     try:
         (unit,) = loaded.units

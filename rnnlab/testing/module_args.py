@@ -20,7 +20,7 @@ import re
 
 from ..errors import SubjectError
 
-TARGET = re.compile(r"^(?P<path>.*):(?P<name>[A-Za-z_]\w*)(?P<args>\(.*)?$", re.S)
+TARGET = re.compile(r"^(?P<path>.*):(?P<name>[A-Za-z_]\w*)(?P<args>\(.*)?$", re.DOTALL)
 # what the spec is: one layer, one direction, with biases; options that make anything else
 REFUSED = {"num_layers": (1, "rnnlab's spec is one recurrent layer"),
            "bidirectional": (False, "rnnlab's spec runs forwards only"),
