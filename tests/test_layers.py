@@ -31,6 +31,7 @@ LAZY = {
     ("rnnlab/cli/verify.py", "testing"): "Hypothesis is optional",
     ("rnnlab/testing/loader.py", "torch_units"): "torch, for torch subjects only",
     ("rnnlab/testing/loader.py", "d2l_class_units"): "torch, for torch subjects only",
+    ("rnnlab/testing/loader.py", "torch_tutorial"): "torch, for torch subjects only",
 }
 
 

@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from ..errors import EXIT_ERROR, SubjectError
 from .common import nonneg_int, positive_float, positive_int
 
-CONVENTIONS = ("cs231n", "d2l", "torch.nn", "min-char-rnn", "deeplearning.ai", "protocol")
+CONVENTIONS = ("cs231n", "d2l", "torch.nn", "min-char-rnn", "deeplearning.ai", "protocol",
+               "torch-tutorial")
 DEFAULT_TIMEOUT = 10.0  # the same as rnnlab.testing.isolation.DEFAULT_TIMEOUT (a test holds them equal)
 
 
@@ -43,7 +44,9 @@ def add_parser(sub) -> None:
                    help="how FILE lays out weights, inputs and states: cs231n (assignment 3's "
                         "rnn/lstm step and sequence functions), d2l (rnn|lstm|gru(inputs, state, "
                         "params)), torch.nn (an nn.Module class like nn.LSTM), min-char-rnn "
-                        "(lossFun), protocol (an rnnlab.testing.Protocol)")
+                        "(lossFun), protocol (an rnnlab.testing.Protocol), torch-tutorial "
+                        "(PyTorch's char-RNN tutorial module, RNN(input_size, hidden_size, "
+                        "output_size))")
     v.add_argument("--cell", choices=("rnn", "lstm", "gru"), default=None,
                    help="check only this cell (default: every cell found)")
     v.add_argument("--max-examples", type=positive_int, default=None,

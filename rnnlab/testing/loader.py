@@ -34,7 +34,8 @@ from .minchar_units import MIN_CHAR_GLOBALS, MinCharUnit, weights_passing
 from .module_args import built, check_accepted, missing_hint, parse_options, split_call
 from .protocol_units import Protocol, ProtocolUnit
 
-CONVENTIONS = ("cs231n", "d2l", "torch.nn", "min-char-rnn", "deeplearning.ai", "protocol")
+CONVENTIONS = ("cs231n", "d2l", "torch.nn", "min-char-rnn", "deeplearning.ai", "protocol",
+               "torch-tutorial")
 _COUNTER = itertools.count()
 
 
@@ -387,6 +388,18 @@ def _units(obj, convention, cell, name, source, label, options=None) -> tuple[li
         probe = TorchNNUnit(factory, "rnn", fname, source, options)  # only to call the factory safely
         c = infer_cell(factory, fname, cell, lambda f, D, H: _construct(probe, f, fname, D, H))
         return [TorchNNUnit(factory, c, fname, source, options)], [fname]
+    if convention == "torch-tutorial":
+        _need_torch("the torch-tutorial convention")
+        if cell not in (None, "rnn"):
+            raise SubjectError(f"PyTorch's char-RNN tutorial module is an RNN; --cell {cell} does "
+                               "not apply")
+        from .torch_tutorial import TutorialUnit, find_tutorial  # lazy: torch
+
+        if isinstance(obj, types.ModuleType):
+            fname, factory = find_tutorial(obj, name, source.name if source else label)
+        else:
+            factory, fname = obj, getattr(obj, "__name__", type(obj).__name__)
+        return [TutorialUnit(factory, fname, source)], [fname]
     if convention == "min-char-rnn":
         if cell not in (None, "rnn"):
             raise SubjectError(f"min-char-rnn is an RNN; --cell {cell} does not apply")
