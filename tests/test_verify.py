@@ -181,6 +181,8 @@ CORRECT = [
     (f"{SUBJECTS / 'torch_nn_options.py'}:BatchFirstGRU", "torch.nn"),
     (f"{SUBJECTS / 'torch_nn_options.py'}:BatchFirstLoopLSTM(batch_first=True)", "torch.nn"),
     (f"{SUBJECTS / 'torch_nn_options.py'}:TaggerRNN(output_size=4)", "torch.nn"),
+    (EX / "torch_tutorial_correct.py", "torch-tutorial"),
+    (EX / "torch_tutorial_charrnn.py", "torch-tutorial"),
 ]
 
 
@@ -188,7 +190,7 @@ CORRECT = [
 def test_correct_implementations_conform(target, convention):
     """Independent correct implementations, float32 and float64, vectorised and looped,
     torch.nn's own modules, Karpathy's Python 2 script: every property holds."""
-    if convention in ("torch.nn", "d2l"):
+    if convention in ("torch.nn", "d2l", "torch-tutorial"):
         pytest.importorskip("torch")
     r = verify(str(target), convention, **FAST)
     assert r.ok, r.render()
@@ -202,12 +204,14 @@ BUGGY = [  # file, convention, the mistake(s) the diagnosis must name, the array
     ("min_char_rnn_buggy.py", "min-char-rnn", {"tanh-derivative-one-minus-y"}, {"dWxh"}),
     ("d2l_classes_buggy.py", "d2l", {"lstm-forget-gate-on-H"}, {"outputs", "C_T"}),
     ("torch_gru_gates_buggy.py", "torch.nn", {"gru-r-from-z-weights"}, {"output", "x2r.weight.grad"}),
+    ("torch_tutorial_buggy.py", "torch-tutorial", {"tutorial-linear-recurrence-late-output"},
+     {"output", "i2h.weight.grad", "i2o.weight.grad", "hidden_0.grad"}),
 ]
 
 
 @pytest.mark.parametrize("name,convention,mistakes,arrays", BUGGY, ids=[b[0] for b in BUGGY])
 def test_buggy_examples_fail_with_the_mistake_named(name, convention, mistakes, arrays):
-    if convention in ("torch.nn", "d2l"):
+    if convention in ("torch.nn", "d2l", "torch-tutorial"):
         pytest.importorskip("torch")
     r = verify(str(EX / name), convention, **FAST)
     assert not r.ok and r.exit_status == 1
@@ -333,6 +337,53 @@ def test_two_linear_layers_are_read_as_torch_nn_weights():
     r = verify(f"{SUBJECTS / 'torch_nn_variants.py'}:LinearLSTM", "torch.nn", **FAST)
     assert r.ok, r.render()
     assert "ih (nn.Linear(" in r.render() and "as weight_ih_l0 and bias_ih_l0" in r.render()
+
+
+TUTORIAL = [  # PyTorch's char-RNN tutorial module as published and half mended: what is named
+    (EX / "torch_tutorial_buggy.py", "tutorial-linear-recurrence-late-output",
+     "a linear recurrence: no tanh on the new hidden state; the output is computed from the "
+     "input and the previous hidden state, one step late"),
+    (SUBJECTS / "students" / "tutorial_tanh_only.py", "output-one-step-late",
+     "the output is computed from the input and the previous hidden state, one step late"),
+    (SUBJECTS / "students" / "tutorial_no_tanh.py", "linear-recurrence",
+     "a linear recurrence: no tanh on the new hidden state"),
+]
+
+
+@pytest.mark.parametrize("target,mistake,words", TUTORIAL, ids=lambda x: Path(str(x)).name)
+def test_the_char_rnn_tutorial_module_is_told_what_it_computes(target, mistake, words):
+    """The tutorial's first form is a linear recurrence whose output reads the previous
+    hidden state: named so, and each half alone by its own name, because the numbers of
+    that mistake (and of no other) reproduce every array the module returns."""
+    pytest.importorskip("torch")
+    r = verify(str(target), "torch-tutorial", **FAST)
+    assert not r.ok and r.exit_status == 1
+    (unit,) = r.units
+    assert [m.mistakes for m in unit.diagnosis if m.full] == [[mistake]], r.render()
+    assert words in r.render()
+
+
+def test_the_newer_char_rnn_reading_the_first_step_fails_on_its_output_and_names_nothing():
+    pytest.importorskip("torch")
+    r = verify(str(EX / "torch_tutorial_charrnn_buggy.py"), "torch-tutorial", **FAST)
+    assert not r.ok and r.exit_status == 1
+    fwd = next(p for u in r.units for p in u.properties if p.name == "forward")
+    assert [d.quantity for d in fwd.differences] == ["output"], r.render()
+    assert not any(m.full for u in r.units for m in u.diagnosis), r.render()
+    assert "no known mistake reproduces every array" in r.render()
+
+
+def test_a_module_that_is_not_the_tutorials_is_refused_with_its_layers():
+    pytest.importorskip("torch")
+    with pytest.raises(SubjectError) as e:
+        verify(str(EX / "torch_gru_gates_correct.py"), "torch-tutorial")
+    msg = str(e.value)
+    assert "defines no nn.Module class built as (input_size, hidden_size, output_size)" in msg, msg
+    with pytest.raises(SubjectError) as e:
+        verify(f"{SUBJECTS / 'torch_nn_options.py'}:TaggerLSTM", "torch-tutorial")
+    msg = str(e.value)
+    assert "TaggerLSTM(3, 2, 3) is not the tutorial's module (torch-tutorial convention: " in msg, msg
+    assert "it has h2o = nn.Linear(2, 3), lstm = nn.LSTM" in msg and "\n" not in msg, msg
 
 
 BATCH_FIRST = [  # a module built batch-first, and what says so

@@ -49,6 +49,8 @@ def planted(convention: str, cell: str, mistake=None, gru_form: str | None = Non
         return _torch_nn(cell, r)
     if convention == "torch.nn-gates":  # the torch.nn convention, one nn.Linear per gate
         return _torch_nn_gates(cell, r, gru_form or "torch")
+    if convention in ("torch-tutorial", "torch-tutorial-step"):  # PyTorch's char-RNN module
+        return _torch_tutorial("step" if convention.endswith("step") else "sequence", r)
     if convention == "min-char-rnn":
         return _min_char(r)
     if convention == "protocol":
@@ -346,6 +348,68 @@ def _torch_nn_gates(cell: str, r: Rules, form: str):
                 {"forward": torch_form if form == "torch" else d2l_form})
     return Form
     return Planted
+
+
+def _torch_tutorial(form: str, r: Rules):
+    """PyTorch's char-RNN tutorial module, RNN(input_size, hidden_size, output_size), its
+    numbers the spec's with a log-softmax output layer through an autograd.Function: the
+    newer form (nn.RNN, h2o on the last hidden state, from zeros) or the first, one step
+    per call, i2h on cat(input, hidden) and h2o on the new hidden state."""
+    import torch
+
+    names = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
+
+    class Spec(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, h0, *weights):
+            p = {k: t.detach().numpy() for k, t in zip(names, weights)}
+            X, H0 = x.detach().numpy(), h0.detach().numpy()
+            ctx.saved = (p, X, H0)
+            res = run("rnn", p, X, (H0,), head="logsoftmax", dOut=np.zeros(X.shape[:2] + p["b_q"].shape),
+                      rules=r)
+            return torch.from_numpy(res.Y.copy()), torch.from_numpy(res.state[0].copy())
+
+        @staticmethod
+        def backward(ctx, dY, dH):
+            p, X, H0 = ctx.saved
+            res = run("rnn", p, X, (H0,), head="logsoftmax", dOut=dY.numpy(), dState=(dH.numpy(),),
+                      rules=r)
+            return (torch.from_numpy(res.dX), torch.from_numpy(res.dstate0[0].copy()),
+                    *[torch.from_numpy(np.ascontiguousarray(res.grads[k])) for k in names])
+
+    f64 = torch.float64
+
+    class Sequence(torch.nn.Module):
+        def __init__(self, input_size, hidden_size, output_size):
+            super().__init__()
+            self.rnn = torch.nn.RNN(input_size, hidden_size, dtype=f64)
+            self.h2o = torch.nn.Linear(hidden_size, output_size, dtype=f64)
+            self.softmax = torch.nn.LogSoftmax(dim=1)
+
+        def forward(self, line_tensor):
+            h0 = line_tensor.new_zeros(line_tensor.shape[1], self.rnn.hidden_size)  # (B, H)
+            weights = (self.rnn.weight_ih_l0.T, self.rnn.weight_hh_l0.T,
+                       self.rnn.bias_ih_l0 + self.rnn.bias_hh_l0, self.h2o.weight.T, self.h2o.bias)
+            out, _ = Spec.apply(line_tensor, h0, *weights)
+            return out[-1]  # (B, V)
+
+    class Step(torch.nn.Module):
+        def __init__(self, input_size, hidden_size, output_size):
+            super().__init__()
+            self.input_size = input_size
+            self.i2h = torch.nn.Linear(input_size + hidden_size, hidden_size, dtype=f64)
+            self.h2o = torch.nn.Linear(hidden_size, output_size, dtype=f64)
+
+        def forward(self, input, hidden):
+            W = self.i2h.weight.T  # (D+H, H): [W_xh; W_hh]
+            weights = (W[:self.input_size], W[self.input_size:], self.i2h.bias, self.h2o.weight.T,
+                       self.h2o.bias)
+            out, h = Spec.apply(input[None], hidden, *weights)
+            return out[0], h
+
+    cls = Step if form == "step" else Sequence
+    cls.__name__ = cls.__qualname__ = f"PlantedTutorial{form.title()}"
+    return cls
 
 
 # ------------------------------------------------------------------ min-char-rnn

@@ -28,8 +28,8 @@ def read_layers(m: torch.nn.Module, name: str, D: int, H: int) -> tuple[str, dic
     V = D
     lin = {n: mod for n, mod in m.named_modules() if isinstance(mod, torch.nn.Linear)}
     rnns = [(n, mod) for n, mod in m.named_modules() if isinstance(mod, torch.nn.RNNBase)]
-    has = ", ".join(f"{n} = nn.Linear({mod.in_features}, {mod.out_features})" for n, mod in lin.items())
-    has += "".join(f", {n} = nn.{type(mod).__name__}" for n, mod in rnns)
+    has = ", ".join([f"{n} = nn.Linear({mod.in_features}, {mod.out_features})" for n, mod in lin.items()]
+                    + [f"{n} = nn.{type(mod).__name__}" for n, mod in rnns])
     fail = SubjectError(f"{name}({D}, {H}, {V}) is not the tutorial's module (torch-tutorial "
                         f"convention: {SHAPE}); it has {has or 'no layers'}")
     outs = [n for n, mod in lin.items() if mod.out_features == V and mod.in_features in (H, D + H)]

@@ -48,3 +48,17 @@ class TaggerRNN(nn.Module):
 
     def forward(self, x, h0):
         return self.rnn(x, h0)
+
+
+class TaggerLSTM(nn.Module):
+    """Built as the char-RNN tutorial's module is, (input_size, hidden_size, output_size), with
+    an LSTM where the tutorial has nn.RNN: not the tutorial's module."""
+
+    def __init__(self, input_size, hidden_size, output_size):
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden_size)
+        self.h2o = nn.Linear(hidden_size, output_size)
+
+    def forward(self, x):
+        out, (h, c) = self.lstm(x)
+        return self.h2o(h[0])
