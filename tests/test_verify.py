@@ -99,7 +99,7 @@ def test_a_forward_mistakes_gradients_are_the_true_gradients_of_its_forward(name
     the derivatives of the mistaken forward."""
     m = CATALOGUE[name]
     form = "torch" if "before" in name else "d2l"
-    head = None if None in m.heads else sorted(m.heads, key=str)[0]  # an output-layer mistake needs one
+    head = None if None in m.heads else min(m.heads, key=str)  # an output-layer mistake needs one
     cons = Constraints(cell, gru_form=form, head=head, one_hot=head is not None)
     _fd_check(cell, make_problem(cons, Example(2, 3, 3, 2, 5)), m.rules)
 
@@ -341,8 +341,8 @@ def test_two_linear_layers_are_read_as_torch_nn_weights():
 
 TUTORIAL = [  # PyTorch's char-RNN tutorial module as published and half mended: what is named
     (EX / "torch_tutorial_buggy.py", "tutorial-linear-recurrence-late-output",
-     "a linear recurrence: no tanh on the new hidden state; the output is computed from the "
-     "input and the previous hidden state, one step late"),
+     ("a linear recurrence: no tanh on the new hidden state; the output is computed from the "
+      "input and the previous hidden state, one step late")),
     (SUBJECTS / "students" / "tutorial_tanh_only.py", "output-one-step-late",
      "the output is computed from the input and the previous hidden state, one step late"),
     (SUBJECTS / "students" / "tutorial_no_tanh.py", "linear-recurrence",

@@ -88,7 +88,7 @@ class TutorialUnit(TutorialBase):
         return self.modules[(D, H)]
 
     def observe(self, p: Problem, grads: bool) -> dict:
-        T, B, D = p.X.shape
+        T, _, D = p.X.shape
         H = p.state0[0].shape[1]
         m = self.module(D, H)
         params = dict(m.named_parameters())

@@ -60,5 +60,5 @@ class TaggerLSTM(nn.Module):
         self.h2o = nn.Linear(hidden_size, output_size)
 
     def forward(self, x):
-        out, (h, c) = self.lstm(x)
+        _, (h, _) = self.lstm(x)
         return self.h2o(h[0])
