@@ -59,8 +59,9 @@ def catalogue_table() -> str:
             groups.setdefault((group, sorted(m.cells)[0]), []).append(m.name)
             continue
         forms = f" ({'d2l' if 'd2l' in m.forms else 'torch'} form)" if len(m.forms) == 1 else ""
-        heads = " (min-char-rnn)" if m.heads == frozenset({"softmax"}) else (
-            " (with an output layer)" if None not in m.heads else "")
+        heads = (" (min-char-rnn)" if m.heads == frozenset({"softmax"}) else
+                 " (PyTorch's char-RNN tutorial)" if m.heads == frozenset({"logsoftmax"}) else
+                 " (with an output layer)" if None not in m.heads else "")
         cells = ", ".join(c for c in ("rnn", "lstm", "gru") if c in m.cells)
         rows.append(f"| `{m.name}` | {cells}{forms}{heads} | {m.kind} | {m.title.replace('|', '¦')} |")
     for (group, cell), names in groups.items():
