@@ -832,7 +832,8 @@ ROWS = [
         SubjectError, r"unknown convention 'keras'; expected one of cs231n, d2l"),
     Row("verify-no-convention", lambda c: _verify(lambda x: x),
         SubjectError, r"cannot tell the convention of <function .*>: give convention= "
-                      r"\(cs231n, d2l, torch\.nn, min-char-rnn, deeplearning\.ai, protocol\)"),
+                      r"\(cs231n, d2l, torch\.nn, min-char-rnn, deeplearning\.ai, protocol, "
+                      r"torch-tutorial\)"),
     Row("verify-cell", lambda c: _verify(MIN_CHAR, "min-char-rnn", cell="cnn"),
         SubjectError, r"cell 'cnn': expected rnn, lstm or gru"),
     Row("verify-protocol-cell",
