@@ -181,6 +181,7 @@ CORRECT = [
     (f"{SUBJECTS / 'torch_nn_options.py'}:BatchFirstGRU", "torch.nn"),
     (f"{SUBJECTS / 'torch_nn_options.py'}:BatchFirstLoopLSTM(batch_first=True)", "torch.nn"),
     (f"{SUBJECTS / 'torch_nn_options.py'}:TaggerRNN(output_size=4)", "torch.nn"),
+    (f"{SUBJECTS / 'torch_nn_options.py'}:DefaultBatchFirstRNN", "torch.nn"),
     (EX / "torch_tutorial_correct.py", "torch-tutorial"),
     (EX / "torch_tutorial_charrnn.py", "torch-tutorial"),
 ]
@@ -389,6 +390,8 @@ def test_a_module_that_is_not_the_tutorials_is_refused_with_its_layers():
 BATCH_FIRST = [  # a module built batch-first, and what says so
     (f"{EX / 'torch_batch_first_correct.py'}:BatchLSTM(batch_first=True)", "its batch_first is True"),
     (f"{SUBJECTS / 'torch_nn_options.py'}:BatchFirstGRU", "its gru has batch_first=True"),
+    (f"{SUBJECTS / 'torch_nn_options.py'}:DefaultBatchFirstRNN",
+     "its constructor's batch_first defaults to True"),
 ]
 
 

@@ -215,7 +215,7 @@ class TorchNNUnit(TorchNNBase):
                                f"{missing_hint(self.factory, self.name, self.options)})") from None
         if self.options:
             self.notes.append(f"built as {built(self.name, self.options, 'input_size', 'hidden_size')}")
-        self.batch_first, where = batch_first(m, self.options)
+        self.batch_first, where = batch_first(m, self.options, self.factory)
         if self.batch_first:
             self.notes.append(f"{self.name} is batch-first ({where}): it is called with x of "
                               "shape (B, T, D) and its output read as (B, T, H); h_n stays "
@@ -263,9 +263,10 @@ class TorchNNUnit(TorchNNBase):
         self.read_form(best, 3, 2)
 
 
-def batch_first(m, options: dict) -> tuple[bool, str]:
+def batch_first(m, options: dict, factory=None) -> tuple[bool, str]:
     """Whether a module takes (B, T, D) inputs, and what says so: its own ``batch_first``
-    attribute, else that of the nn.RNN/LSTM/GRU inside it, else the option it was built with."""
+    attribute, else that of the nn.RNN/LSTM/GRU inside it, else the option it was built
+    with, given or its constructor's default."""
     own = getattr(m, "batch_first", None)
     if isinstance(own, bool):
         return own, f"its batch_first is {own}"
@@ -273,8 +274,13 @@ def batch_first(m, options: dict) -> tuple[bool, str]:
     if inner:
         n, mod = inner[0]
         return bool(mod.batch_first), f"its {n} has batch_first={mod.batch_first}"
-    flag = options.get("batch_first")
-    return flag is True, "it was built with batch_first=True"
+    if "batch_first" in options:
+        return options["batch_first"] is True, "it was built with batch_first=True"
+    try:
+        default = inspect.signature(factory).parameters["batch_first"].default
+    except (TypeError, ValueError, KeyError):
+        return False, ""
+    return default is True, "its constructor's batch_first defaults to True"
 
 
 def takes_default_state(module) -> bool:
