@@ -28,6 +28,8 @@ line on stderr), 130 for an interrupted run.
     ├── DistributedError (RuntimeError)   a data-parallel peer died, hung or never joined
     └── SubjectError (ValueError)         code given to ``rnnlab verify`` that does not fit its
                                           convention: missing, unimportable, wrong signature
+        ├── NoConventionFitsError         a file given without a convention fits none of them
+        └── MissingDependencyError        checking it needs PyTorch, which is not installed
 """
 
 from __future__ import annotations
@@ -109,6 +111,19 @@ class SubjectError(RnnlabError, ValueError):
     """Code handed to ``rnnlab verify`` / ``assert_conforms`` does not fit its convention: the
     file or name is missing, it cannot be imported, or a signature is not the convention's.
     (Code that fits but computes the wrong numbers is a failed property, not an error.)"""
+
+
+class NoConventionFitsError(SubjectError):
+    """A file given without a convention fits none of them: ``tried`` is
+    [(convention, why it does not fit)], one line each."""
+
+    def __init__(self, line: str, tried: list):
+        super().__init__(line)
+        self.tried = list(tried)
+
+
+class MissingDependencyError(SubjectError):
+    """Checking this code needs a package that is not installed (PyTorch): not a misfit."""
 
 
 EXIT_ERROR = 2  # any rnnlab error: bad input or option, one line on stderr

@@ -1,4 +1,4 @@
-"""How far back does a gradient reach? Per-timestep ||dL/dH_t|| for rnn, lstm and gru.
+"""How far back does a gradient reach? Per-timestep ||dL/dH_t|| for rnn, lstm, gru and irnn.
 
 Take one window of T characters and put the loss on the **last** prediction only,
 L = CE(softmax(H_T W_hq + b_q), y_T), averaged over the B rows of the batch. Then
@@ -23,6 +23,12 @@ walks back one step at a time, each ``model_backward`` call turning the gradient
 reaches a step's output state into the one reaching its input state (the ``dH_next`` /
 ``dC_next`` that the cells carry internally, made visible). It works unchanged for any
 cell the backend has, and in float64 so that gradients of 1e-60 are still numbers.
+
+A memory task reads its loss elsewhere (the adding problem at the last step, with the
+squared error; the copy task on its last ten steps): ``loss_state_gradient_norms``
+measures ||dL/dH_t|| for any such weighted loss, the same way, and ``relative_reach``
+puts it as a share of the gradient where the loss is read; ``rnnlab train --task``
+records it while a cell learns the task.
 """
 
 from __future__ import annotations
@@ -32,23 +38,33 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .arguments import checked
 from .backend import get_backend
 from .config import ModelConfig
 from .data.batches import _min_length
-from .errors import ConfigError, CorpusError
+from .errors import ConfigError, CorpusError, NonFiniteError
 from .numpy_backend.cells import CELLS as NUMPY_CELLS
+from .numpy_backend.functional import (
+    softmax_cross_entropy,
+    softmax_cross_entropy_backward,
+    squared_error,
+    squared_error_backward,
+)
 from .numpy_backend.model import (  # importing it registers every cell
     model_backward,
     model_forward,
 )
 from .params import init_params
 from .threads import thread_tuner
-from .train import TrainConfig, train
+from .train import Model, TrainConfig, train
+
+
+INSPECT_CELLS = ("rnn", "lstm", "gru")  # rnnlab inspect's panel when no --cells are given
 
 
 def available_cells() -> tuple[str, ...]:
-    """The cells the NumPy backend implements, in the order rnn, lstm, gru."""
-    return tuple(c for c in ("rnn", "lstm", "gru") if c in NUMPY_CELLS)
+    """The cells the NumPy backend implements, in the order rnn, lstm, gru, irnn."""
+    return tuple(c for c in ("rnn", "lstm", "gru", "irnn") if c in NUMPY_CELLS)
 
 
 def last_step_dlogits(logits: np.ndarray, y_last: np.ndarray) -> np.ndarray:
@@ -103,6 +119,79 @@ def state_gradient_norms(cfg: ModelConfig, params: dict, X: np.ndarray, y_last: 
     return dH, dC
 
 
+def weighted_dlogits(cfg: ModelConfig, logits: np.ndarray, Y: np.ndarray,
+                     step_weights: np.ndarray) -> np.ndarray:
+    """dL/dlogits (T*B, V) of the backends' weighted loss, L = (1/(T*B)) Σ_{t,b} w_t ℓ(t, b):
+    the cross-entropy (or, ``head="mse"``, the squared error) read at the steps whose
+    weight is not 0, exactly as ``loss_and_grads(..., weights=np.repeat(w, B))`` reads it."""
+    B = Y.shape[0]
+    weights = np.repeat(np.asarray(step_weights, np.float64), B)  # (T*B,): time-major
+    targets = Y.T.reshape(-1)  # (T*B,): time-major, as the logits' rows
+    if cfg.head == "softmax":
+        return softmax_cross_entropy_backward(softmax_cross_entropy(logits, targets, weights)[1])
+    return squared_error_backward(squared_error(logits, targets, weights)[1])  # (T*B, 1)
+
+
+@checked
+def loss_state_gradient_norms(cfg: Model, params: dict, X: np.ndarray, Y: np.ndarray,
+                              step_weights: np.ndarray) -> np.ndarray:
+    """||dL/dH_t|| for t = 0, 1, ..., T (H_t: the state after t steps, H_0 the zero
+    start) for a loss read at the steps ``step_weights`` weighs (a memory task's: the
+    adding problem's last step, the copy task's last ten), the generalisation of
+    :func:`state_gradient_norms` (its loss: the last step's alone) to any weighted loss.
+
+    ``X`` (B, T) ids or (B, T, In) reals, ``Y`` (B, T) targets, ``step_weights`` (T,).
+    ``params`` of any backend, as NumPy arrays; computed in float64. Step t's logits are
+    read off H_t, so the gradient reaching H_t is its own step's share plus what comes
+    back from the later steps:
+
+        dL/dH_t = dL/dlogits_t W_hqᵀ + (dL/dH_{t+1} through step t+1)
+
+    the second term is what ``model_backward`` of step t+1 alone returns as the gradient
+    of its input state; the first is added here, so the norm is of the whole gradient.
+    """
+    if cfg.num_layers != 1 or cfg.bidirectional:
+        raise ConfigError("loss_state_gradient_norms reads one layer, one direction")
+    X, Y, step_weights = np.asarray(X), np.asarray(Y), np.asarray(step_weights)
+    if X.ndim != (2 if cfg.input_size is None else 3) or X.dtype.kind not in "iuf":
+        raise ConfigError(f"loss_state_gradient_norms: X must be (B, T) token ids or, for a "
+                          f"model with input_size, (B, T, In) reals; got {X.dtype} {X.shape}")
+    B, T = X.shape[:2]
+    if Y.shape != (B, T) or step_weights.shape != (T,) or step_weights.dtype.kind not in "iuf":
+        raise ConfigError(f"loss_state_gradient_norms: X {X.shape} needs Y of shape {(B, T)} "
+                          f"and numeric step_weights of shape {(T,)}, got {Y.shape} and "
+                          f"{step_weights.dtype} {step_weights.shape}")
+    params = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+    X = X if cfg.input_size is None else np.asarray(X, np.float64)
+    zeros = tuple(np.zeros((B, cfg.num_hiddens)) for _ in range(cfg.num_states))  # (B, H) each
+    states, logits = [zeros], []  # states[t]: the state after t steps, t = 0..T
+    for t in range(T):
+        out, st, _ = model_forward(cfg, params, X[:, t:t + 1], states[-1])  # (B, V)
+        states.append(st)
+        logits.append(out)
+    dlogits = weighted_dlogits(cfg, np.concatenate(logits), Y, step_weights)  # (T*B, V)
+    norms = np.empty(T + 1)  # (T+1,): entry t is ||dL/dH_t||
+    dstate = zeros  # nothing reaches H_T from beyond the last step
+    for t in range(T, 0, -1):  # step t reads X[:, t-1] and maps state t-1 to state t
+        mine = dlogits[(t - 1) * B:t * B]  # (B, V): this step's share of dL/dlogits
+        norms[t] = np.linalg.norm(dstate[0] + mine @ params["W_hq"].T)  # (B, H) summed
+        _, _, cache = model_forward(cfg, params, X[:, t - 1:t], states[t - 1])
+        _, dstate = model_backward(mine, dstate, cache)  # dL/d(state t-1), all of it
+    norms[0] = np.linalg.norm(dstate[0])  # H_0 feeds no logits
+    return norms
+
+
+def relative_reach(norms: np.ndarray, step_weights: np.ndarray) -> np.ndarray:
+    """``norms`` (T+1,) by step t as :func:`loss_state_gradient_norms` returns them, as a
+    share of the largest one where the loss is read, and by k = steps back from the last
+    step: entry k is ||dL/dH_{T-k}|| / max_{t read} ||dL/dH_t||, so k = 0 is 1 for a loss
+    on the last step alone, and entry T is the start H_0."""
+    norms = np.asarray(norms, np.float64)
+    read = np.flatnonzero(np.asarray(step_weights) != 0) + 1  # H_t is read at step t (1-based)
+    top = norms[read].max() if len(read) else norms.max()
+    return norms[::-1] / top if top > 0 else np.zeros_like(norms)  # (T+1,) by steps back
+
+
 @dataclass
 class GradientFlow:
     """The per-step gradient norms of one cell, at initialisation and after training."""
@@ -118,8 +207,10 @@ class GradientFlow:
     def decay_per_step(self, which: str = "trained", k0: int = 5, k1: int = 30) -> float:
         """Geometric mean factor per step back between k0 and k1: (n[k1] / n[k0])^(1/(k1-k0))."""
         n = getattr(self, which)
+        if n is None:
+            return float("nan")
         k1 = min(k1, len(n) - 1)
-        if n is None or k1 <= k0:
+        if k1 <= k0:
             return float("nan")
         with np.errstate(divide="ignore"):
             return float(np.exp((np.log(n[k1]) - np.log(n[k0])) / (k1 - k0)))
@@ -195,7 +286,9 @@ def gradient_flow(cells, train_corpus: np.ndarray, probe_corpus: np.ndarray, voc
     and (``epochs`` > 0) after training each cell the same way on ``train_corpus``
     (sequential partitioning, clipping at 1, float64, the given optimiser).
 
-    Every cell starts from the same seed. ``forget_bias`` != 0 adds a variant labelled
+    Every cell starts from the same seed; one whose training diverges (the IRNN, whose
+    ReLU state is unbounded, at a large rate) keeps ``trained`` None and the reason in
+    ``extra["diverged"]``. ``forget_bias`` != 0 adds a variant labelled
     ``"lstm, b_f = +<forget_bias>"``: an LSTM whose forget-gate bias starts at that value,
     so F = σ(b_f) starts near 1 and the cell path forgets slowly. Returns {label: flow}.
 
@@ -234,10 +327,15 @@ def gradient_flow(cells, train_corpus: np.ndarray, probe_corpus: np.ndarray, voc
                 p = be.from_numpy(params)
                 tcfg = TrainConfig(num_epochs=epochs, lr=lr, batch_size=train_batch_size,
                                    num_steps=num_steps, optimizer=optimizer, seed=seed)
-                history = train(be, cfg, p, train_corpus, tcfg, tuner=tuner)
-                flow.train_ppl = history[-1].train_ppl
-                flow.trained, flow.trained_C = state_gradient_norms(cfg, p, X, y_last)
-                if cell == "lstm":
+                try:
+                    history = train(be, cfg, p, train_corpus, tcfg, tuner=tuner)
+                except NonFiniteError as exc:  # (the IRNN at Adam's lr 0.01): a result, shown
+                    flow.extra["diverged"] = str(exc)  # at initialisation alone, and said
+                    history = None
+                if history is not None:
+                    flow.train_ppl = history[-1].train_ppl
+                    flow.trained, flow.trained_C = state_gradient_norms(cfg, p, X, y_last)
+                if cell == "lstm" and history is not None:
                     flow.extra["gates_trained"] = forget_gate_summary(cfg, p, X)
                     flow.extra["mean_F_trained"] = flow.extra["gates_trained"]["mean_F"]
             out[label] = flow
@@ -268,6 +366,10 @@ def explain(flows: dict, num_steps: int = 35) -> list[str]:
     if gated:
         init.append(" and ".join(f"{c} ×{factor(c, 'init'):.2f}" for c in gated)
                     + ": their gates start at σ(0) = 1/2 and the state has an additive path")
+    if "irnn" in flows:
+        init.append(f"irnn ×{factor('irnn', 'init'):.2f}: W_hh starts at the identity and "
+                    "ReLU' is 1 where a unit is on, so the gradient passes back almost "
+                    "unchanged (Le et al. 2015)")
     if init:
         paras.append(("at init", "; ".join(init) + "."))
     if trained and "lstm" in flows and "rnn" in flows:

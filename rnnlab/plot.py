@@ -1,5 +1,5 @@
 """The PNGs rnnlab writes: perplexity curves, several runs compared, gradient norms over
-training, gradient flow, a memory task's loss against its baseline.
+training, gradient flow, a memory task's loss against its baseline and its gradient reach.
 
 matplotlib is optional (``pip install matplotlib``); it is imported inside each
 function, with the non-interactive Agg backend, and every PNG is written atomically.
@@ -236,6 +236,13 @@ def plot_task_losses(curves: dict, baseline: float, path, title: str = "") -> Pa
     that has learned nothing lies on that line, one that has learned the task far below."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    _task_losses(ax, curves, baseline, title or "loss per epoch against the baseline")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _task_losses(ax, curves: dict, baseline: float, title: str) -> None:
+    """The curves of ``plot_task_losses`` drawn on ``ax``."""
     for i, (label, losses) in enumerate(curves.items()):
         cell = str(label).split()[0]
         style = "-" if str(label) == cell else "--"  # truncated runs dashed
@@ -243,12 +250,61 @@ def plot_task_losses(curves: dict, baseline: float, path, title: str = "") -> Pa
                 color=CELL_COLORS.get(cell, f"C{4 + i}"), linestyle=style)
     ax.axhline(baseline, color="0.4", linestyle=":", label=f"baseline {baseline:.4g}")
     ax.set_xlabel("epoch")
+    integer_epochs(ax)
     ax.set_ylabel("held-out loss, log scale")
     ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    text, font = readable(title or "loss per epoch against the baseline")
+    text, font = readable(title)
     ax.set_title(text, **font)
+
+
+REACH_FLOOR = 1e-16  # the colour scale's lower end: a gradient this small teaches nothing
+
+
+def plot_task_run(curves: dict, baseline: float, path, reach_epochs=(), reach=None,
+                  title: str = "") -> Path:
+    """One task run's figure: its loss curves against the baseline (left) and, when
+    ``reach`` is given, the gradient reach over training (right): ``reach`` (R, T+1)
+    holds at row r the record taken after epoch ``reach_epochs[r]`` (0: at initialisation),
+    ||dL/dH_{T-k}|| by k = steps back from the last step, as a share of its largest
+    where the loss is read (``gradient_reach.relative_reach``); drawn as an image on a
+    log colour scale, steps back across and epochs up: a gradient that learns to reach
+    further back shows as the bright region growing to the right as the epochs go up."""
+    from matplotlib.colors import LogNorm
+    from matplotlib.ticker import MaxNLocator
+
+    plt = _pyplot()
+    if reach is None or not len(reach):
+        fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+        _task_losses(ax, curves, baseline, title or "loss per epoch against the baseline")
+        fig.tight_layout()
+        return _save(fig, path)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 4.8), dpi=110,
+                                  gridspec_kw={"width_ratios": [1, 1.15]})
+    _task_losses(ax, curves, baseline, "held-out loss against the baseline")
+    shown = np.asarray(reach, np.float64)  # (R, T+1)
+    finite = np.isfinite(shown)  # (an IRNN's state can overflow float64: left blank)
+    shown = np.where(finite, np.clip(shown, REACH_FLOOR, None), np.nan)  # 0 -> the floor
+    lo, hi = (np.nanmin(shown), np.nanmax(shown)) if finite.any() else (REACH_FLOOR, 1.0)
+    epochs = np.asarray(reach_epochs, np.float64)  # (R,)
+    steps = shown.shape[1] - 1
+    # row r spans half-way to its neighbours, so unevenly spaced records keep their place
+    edges = np.concatenate([[epochs[0] - 0.5], (epochs[1:] + epochs[:-1]) / 2,
+                            [epochs[-1] + 0.5]]) if len(epochs) > 1 else epochs[0] + np.array(
+                                [-0.5, 0.5])  # (R+1,)
+    image = ax2.pcolormesh(np.arange(steps + 2) - 0.5, edges, shown, shading="flat",
+                           cmap="magma", norm=LogNorm(vmin=lo, vmax=max(hi, 1.0)))
+    ax2.set_xlabel("k, steps back from the last step")
+    ax2.set_ylabel("epoch (0: at initialisation)")
+    ax2.yaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs, as the loss's
+    ax2.set_xlim(-0.5, steps + 0.5)
+    bar = fig.colorbar(image, ax=ax2)
+    bar.set_label("||dL/dH_{T-k}|| / largest where the loss is read")
+    ax2.set_title("how far back the gradient of the loss reaches")
+    text, font = readable(title)
+    if text:
+        fig.suptitle(text, **font)
     fig.tight_layout()
     return _save(fig, path)
 

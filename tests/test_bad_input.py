@@ -37,6 +37,7 @@ from rnnlab.errors import (
     ConfigError,
     CorpusError,
     CorpusNotFoundError,
+    NoConventionFitsError,
     NonFiniteError,
     NonFiniteParamError,
     ParamError,
@@ -376,6 +377,11 @@ def _verify(*args, **kwargs):
     return verify(*args, **kwargs)
 
 
+# every verify refusal of code that does not fit its convention ends by saying how any
+# code can be checked: wrapped in a Protocol
+WRAP_RE = (r"; to check code laid out otherwise, wrap it in an rnnlab\.testing\.Protocol and give "
+           r"--convention protocol \(leave --convention out for a skeleton to edit; "
+           r"docs/verify\.md, 'Wrap your code in a Protocol'\)$")
 MIN_CHAR = str(pathlib.Path(__file__).parents[1] / "examples" / "verify" / "min_char_rnn.py")
 
 
@@ -825,9 +831,13 @@ ROWS = [
         ConfigError, r"the copy task has 20 examples, fewer than batch_size=32; make more "
                      r"examples or use a smaller batch"),
     # ---- rnnlab.testing.verify in Python (the command line's rows are below)
-    Row("verify-convention-missing", lambda c: _verify(MIN_CHAR),
-        SubjectError, r"give the convention of a file: one of cs231n, d2l, torch\.nn, "
-                      r"min-char-rnn, deeplearning\.ai, protocol"),
+    Row("verify-no-convention-fits",
+        lambda c: _verify(str(c.file("mine.py", b"def my_rnn_forward(x, h0):\n    return x\n"))),
+        NoConventionFitsError, r"^mine\.py fits none of rnnlab's conventions \(cs231n: mine\.py has none "
+                      r"of rnn_step_forward, .*; protocol: mine\.py defines no .*\); to check code "
+                      r"laid out otherwise, wrap it in an rnnlab\.testing\.Protocol and give "
+                      r"--convention protocol \(leave --convention out for a skeleton to edit; "
+                      r"docs/verify\.md, 'Wrap your code in a Protocol'\)$"),
     Row("verify-convention-unknown", lambda c: _verify(MIN_CHAR, "keras"),
         SubjectError, r"unknown convention 'keras'; expected one of cs231n, d2l"),
     Row("verify-no-convention", lambda c: _verify(lambda x: x),
@@ -1408,12 +1418,12 @@ CLI_ROWS = [
            lambda t: ["verify", _text_file(t, "solution.py", b"def f(x):\n    return x\n"),
                       "--convention", "cs231n"],
            2, r"^rnnlab: error: solution\.py has none of rnn_step_forward, rnn_step_backward, "
-              r"rnn_forward, .* \(cs231n convention\)$"),
+              r"rnn_forward, .* \(cs231n convention\)" + WRAP_RE),
     CliRow("cli-verify-signature",
            lambda t: ["verify", _text_file(t, "solution.py", b"def rnn_forward(x, h0):\n    pass\n"),
                       "--convention", "cs231n"],
            2, r"rnn_forward\(x, h0, Wx, Wh, b\) expected \(cs231n convention\); rnn_forward takes "
-              r"\(x, h0\)$"),
+              r"\(x, h0\)" + WRAP_RE),
     CliRow("cli-verify-import",
            lambda t: ["verify", _text_file(t, "solution.py", b"import numpy as np\nW = np.zeros(3) @ undefined\n"),
                       "--convention", "d2l"],
@@ -1422,31 +1432,31 @@ CLI_ROWS = [
     CliRow("cli-verify-returns",
            lambda t: ["verify", _text_file(t, "solution.py", b"def rnn_forward(x, h0, Wx, Wh, b):\n    return x\n"),
                       "--convention", "cs231n"],
-           2, r"rnn_forward returned an ndarray, expected \(h, cache\) \(cs231n convention\)$"),
+           2, r"rnn_forward returned an ndarray, expected \(h, cache\) \(cs231n convention\)" + WRAP_RE),
     CliRow("cli-verify-lossfun",
            lambda t: ["verify", _text_file(t, "min_char.py", b"import numpy as np\n"),
                       "--convention", "min-char-rnn"],
            2, r"^rnnlab: error: lossFun\(inputs, targets, hprev\) not found in min_char\.py "
-              r"\(min-char-rnn convention\)$"),
+              r"\(min-char-rnn convention\)" + WRAP_RE),
     CliRow("cli-verify-d2l-name",
            lambda t: ["verify", _text_file(t, "model.py", b"def lstm(inputs, state, params):\n    pass\n") + ":forward",
                       "--convention", "d2l"],
-           2, r"model\.py has no function 'forward' \(d2l convention: forward\(inputs, state, params\)\)$"),
+           2, r"^rnnlab: error: model\.py has no function or class 'forward'; it defines lstm$"),
     CliRow("cli-verify-torch-params",
            lambda t: ["verify", _text_file(t, "net.py", b"import torch\nclass Net(torch.nn.Module):\n"
                       b"    def __init__(self, i, h):\n        super().__init__()\n"
                       b"        self.W = torch.nn.Parameter(torch.zeros(i, h))\n"), "--convention", "torch.nn"],
            2, r"Net has no parameters weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0 \(torch\.nn "
-              r"convention: .*\); it has W$"),
+              r"convention: .*\); it has W" + WRAP_RE),
     CliRow("cli-verify-cs231n-gru",
            lambda t: ["verify", str(pathlib.Path(__file__).parents[1] / "examples" / "verify" /
                                     "cs231n_correct.py"), "--convention", "cs231n", "--cell", "gru"],
            2, r"^rnnlab: error: CS231n's assignment has rnn and lstm functions only; --cell gru "
-              r"does not apply \(cs231n convention\)$"),
+              r"does not apply \(cs231n convention\)" + WRAP_RE),
     CliRow("cli-verify-cell",
            lambda t: ["verify", _text_file(t, "min_char.py", b"def lossFun(inputs, targets, hprev):\n    pass\n"),
                       "--convention", "min-char-rnn", "--cell", "lstm"],
-           2, r"min-char-rnn is an RNN; --cell lstm does not apply$"),
+           2, r"min-char-rnn is an RNN; --cell lstm does not apply" + WRAP_RE),
     CliRow("cli-verify-example",
            lambda t: ["verify", str(pathlib.Path(__file__).parents[1] / "examples" / "verify" / "min_char_rnn.py"),
                       "--convention", "min-char-rnn", "--example", "B=1 T=0"],
@@ -1475,57 +1485,56 @@ CLI_ROWS = [
            lambda t: ["verify", _text_file(t, "model.py", b"def forward(inputs, state, params):\n"
                                                           b"    pass\n") + ":forward",
                       "--convention", "d2l"],
-           2, r"^rnnlab: error: cannot tell whether forward is an rnn, lstm or gru: give --cell$"),
+           2, r"^rnnlab: error: cannot tell whether forward is an rnn, lstm or gru: give --cell" + WRAP_RE),
     CliRow("cli-verify-no-protocol",
            lambda t: ["verify", _text_file(t, "mine.py", b"x = 1\n"), "--convention", "protocol"],
            2, r"^rnnlab: error: mine\.py defines no rnnlab\.testing\.Protocol object\(s\): name one, "
-              r"FILE:NAME$"),
+              r"FILE:NAME" + WRAP_RE),
     CliRow("cli-verify-torch-several",
            lambda t: ["verify", _text_file(t, "net.py", b"import torch\nclass A(torch.nn.Module):\n"
                       b"    pass\nclass B(torch.nn.Module):\n    pass\n"), "--convention", "torch.nn"],
            2, r"^rnnlab: error: net\.py defines several nn\.Module classes \(A, B\): name the one to "
-              r"check, net\.py:NAME \(torch\.nn convention\)$"),
+              r"check, net\.py:NAME \(torch\.nn convention\)" + WRAP_RE),
     CliRow("cli-verify-construct",
            lambda t: ["verify", _text_file(t, "net.py", b"import torch\nclass Net(torch.nn.Module):\n"
                       b"    def __init__(self, i, h):\n        super().__init__()\n"
                       b"        raise ValueError('no sizes')\n"), "--convention", "torch.nn"],
            2, r"^rnnlab: error: cannot construct Net\(\d+, \d+\) raised ValueError: no sizes \(at "
-              r"net\.py:5 in __init__: .*\) \(torch\.nn convention: Net\(input_size, hidden_size\)\)$"),
+              r"net\.py:5 in __init__: .*\) \(torch\.nn convention: Net\(input_size, hidden_size\)\)" + WRAP_RE),
     CliRow("cli-verify-cell-missing",
            lambda t: ["verify", _text_file(t, "solution.py", b"def rnn_step_forward(x, prev_h, Wx, "
                                                              b"Wh, b):\n    pass\n"),
                       "--convention", "cs231n", "--cell", "lstm"],
            2, r"^rnnlab: error: solution\.py has no lstm forward function to check \(cs231n "
-              r"convention: lstm_step_forward, .*\); found rnn_step_forward$"),
+              r"convention: lstm_step_forward, .*\); found rnn_step_forward" + WRAP_RE),
     CliRow("cli-verify-d2l-none",
            lambda t: ["verify", _text_file(t, "model.py", b"def helper(x):\n    return x\n"),
                       "--convention", "d2l"],
            2, r"^rnnlab: error: model\.py has none of the functions rnn, lstm, gru \(d2l "
               r"convention: rnn\(inputs, state, params\), as d2l names them\); name yours with "
-              r"model\.py:NAME$"),
+              r"model\.py:NAME" + WRAP_RE),
     CliRow("cli-verify-not-protocol",
            lambda t: ["verify", _text_file(t, "mine.py", b"x = 1\n") + ":x", "--convention", "protocol"],
-           2, r"^rnnlab: error: x is not an rnnlab\.testing\.Protocol \(protocol convention\)$"),
+           2, r"^rnnlab: error: mine\.py:x is an int, not a function or class$"),
     CliRow("cli-verify-protocol-cell",
            lambda t: ["verify", _text_file(t, "mine.py", b"from rnnlab.testing import Protocol\n"
                       b"p = Protocol('rnn', lambda params, X, state: None)\n"),
                       "--convention", "protocol", "--cell", "lstm"],
-           2, r"^rnnlab: error: the Protocol's cell is rnn, not lstm$"),
+           2, r"^rnnlab: error: the Protocol's cell is rnn, not lstm" + WRAP_RE),
     CliRow("cli-verify-torch-name",
            lambda t: ["verify", _text_file(t, "net.py", b"import torch\nclass Net(torch.nn.Module):\n"
                       b"    pass\n") + ":Nope", "--convention", "torch.nn"],
-           2, r"^rnnlab: error: net\.py has no class or factory 'Nope' \(torch\.nn convention: "
-              r"Nope\(input_size, hidden_size\)\)$"),
+           2, r"^rnnlab: error: net\.py has no function or class 'Nope'; it defines Net$"),
     CliRow("cli-verify-torch-not-module",
            lambda t: ["verify", _text_file(t, "net.py", b"def Net(i, h):\n    return 3\n") + ":Net",
                       "--convention", "torch.nn"],
            2, r"^rnnlab: error: Net\(3, 2\) returned 3 \(int\), expected an nn\.Module \(torch\.nn "
-              r"convention\)$"),
+              r"convention\)" + WRAP_RE),
     CliRow("cli-verify-torch-not-module-lstm",
            lambda t: ["verify", _text_file(t, "net.py", b"def MyLSTM(i, h):\n    return None\n")
                       + ":MyLSTM", "--convention", "torch.nn"],
            2, r"^rnnlab: error: MyLSTM\(\d+, \d+\) returned None \(NoneType\), expected an "
-              r"nn\.Module \(torch\.nn convention\)$"),
+              r"nn\.Module \(torch\.nn convention\)" + WRAP_RE),
     CliRow("cli-verify-torch-missing",
            lambda t: ["verify", _text_file(t, "net.py", b"class Net:\n    pass\n"),
                       "--convention", "torch.nn"],
@@ -1539,7 +1548,25 @@ CLI_ROWS = [
            patch=lambda mp: _uninstalled(mp, "hypothesis", "rnnlab.testing")),
     CliRow("cli-verify-convention",
            lambda t: ["verify", _text_file(t, "solution.py", b"x = 1\n"), "--convention", "keras"],
-           2, r"^rnnlab verify: error: argument --convention: invalid choice: 'keras'"),
+           2, r"^rnnlab: error: unknown convention 'keras'; expected one of cs231n, d2l, torch\.nn, "
+              r"min-char-rnn, deeplearning\.ai, protocol, torch-tutorial$"),
+    CliRow("cli-verify-target-empty", lambda t: ["verify", "", "--convention", "cs231n"],
+           2, r"^rnnlab: error: the target is empty: give the Python file to check, FILE or FILE:NAME$"),
+    CliRow("cli-verify-target-colon",
+           lambda t: ["verify", _text_file(t, "ok.py", b"N = 3\n") + ":", "--convention", "cs231n"],
+           2, r"^rnnlab: error: '.*ok\.py:' has nothing after the colon; give a function or class "
+              r"of ok\.py \(ok\.py:NAME\) or the file alone$"),
+    CliRow("cli-verify-target-not-name",
+           lambda t: ["verify", _text_file(t, "ok.py", b"N = 3\n") + ":123"],
+           2, r"^rnnlab: error: '.*ok\.py:123' has '123' after the colon, which is not a Python "
+              r"name; give a function or class of ok\.py \(ok\.py:NAME\) or the file alone$"),
+    CliRow("cli-verify-target-constant",
+           lambda t: ["verify", _text_file(t, "ok.py", b"N = 3\n") + ":N"],
+           2, r"^rnnlab: error: ok\.py:N is an int, not a function or class$"),
+    CliRow("cli-verify-target-unknown",
+           lambda t: ["verify", _text_file(t, "ok.py", b"N = 3\ndef my_rnn(x):\n    pass\n"
+                                                     b"class Cell:\n    pass\n") + ":nothere"],
+           2, r"^rnnlab: error: ok\.py has no function or class 'nothere'; it defines my_rnn, Cell$"),
     CliRow("cli-verify-example-sizes",
            lambda t: ["verify", str(pathlib.Path(__file__).parents[1] / "examples" / "verify" / "min_char_rnn.py"),
                       "--convention", "min-char-rnn", "--example", "B=0 T=1 D=3 H=2 seed=0"],

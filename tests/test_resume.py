@@ -147,14 +147,16 @@ def test_a_recorded_option_of_the_wrong_type_is_refused(capsys, tmp_path, dest, 
 
 
 def test_every_train_option_is_registered(monkeypatch):
-    """An option in neither RUN_OPTIONS nor INVOCATION_OPTIONS stops the parser from being
-    built, so a new option cannot be forgotten by --resume."""
+    """An option in none of RUN_OPTIONS, INVOCATION_OPTIONS and TASK_OPTIONS (a memory
+    task's, which no checkpoint records) stops the parser from being built, so a new
+    option cannot be forgotten by --resume."""
     parser = cli.build_parser()  # builds: today every option is registered
     sub = next(a for a in parser._actions if hasattr(a, "choices") and isinstance(a.choices, dict))
     dests = {a.dest for a in sub.choices["train"]._actions}
-    assert dests == set(run_record.RUN_OPTIONS) | run_record.INVOCATION_OPTIONS
+    assert dests == (set(run_record.RUN_OPTIONS) | run_record.INVOCATION_OPTIONS
+                     | run_record.TASK_OPTIONS)
     monkeypatch.delitem(run_record.RUN_OPTIONS, "checkpoint_every")
-    with pytest.raises(RuntimeError, match=r"\['checkpoint_every'\] are in neither RUN_OPTIONS"):
+    with pytest.raises(RuntimeError, match=r"\['checkpoint_every'\] are in none of RUN_OPTIONS"):
         cli.build_parser()
 
 

@@ -11,6 +11,7 @@ from ..config import CELLS, OPTIMIZERS, ModelConfig
 from ..data import load_corpus, split_after
 from ..errors import ConfigError
 from ..gradient_reach import (
+    INSPECT_CELLS,
     available_cells,
     check_gradient_flow_inputs,
     explain,
@@ -24,7 +25,7 @@ from .run_writer import check_plots_are_ours
 def add_parser(sub) -> None:
     """Register ``rnnlab inspect`` on the subcommand parsers ``sub``."""
     i = sub.add_parser("inspect", help="see vanishing gradients: ||dL/dH_t|| per step for "
-                                       "rnn, lstm and gru; gradient norms of a run",
+                                       "rnn, lstm, gru (and irnn); gradient norms of a run",
                        description="Put the loss on the last prediction of a long window and "
                                    "plot how the gradient reaching the hidden state k steps "
                                    "back, ||dL/dH_{T-k}||, shrinks with k, for every cell on "
@@ -33,7 +34,7 @@ def add_parser(sub) -> None:
                                    "decay per step. With --run, also plots that training "
                                    "run's gradient norm per batch before and after clipping.")
     i.add_argument("--cells", nargs="+", choices=CELLS, default=None, metavar="CELL",
-                   help="cells to compare, from rnn lstm gru (default: all three)")
+                   help="cells to compare, from rnn lstm gru irnn (default: rnn lstm gru)")
     i.add_argument("--window", type=positive_int, default=100,
                    help="steps T of the probe windows; the loss is on the last one (default 100)")
     i.add_argument("--hidden", type=positive_int, default=64, help="hidden units H (default 64)")
@@ -75,7 +76,7 @@ def cmd_inspect(args) -> int:
                              + (["grad_norm.png"] if args.run is not None else []), "inspect")
     if args.run is not None:
         plot_run_grad_norms(args.run, out, args.no_plot)
-    cells = args.cells or list(available_cells())
+    cells = args.cells or [c for c in INSPECT_CELLS if c in available_cells()]
     full, vocab = load_corpus(args.corpus, -1)
     train_corpus, probe = split_after(full, args.max_tokens, 0.2)
     if len(probe) < args.window + 2:  # a short text: probe the training tokens themselves
@@ -101,6 +102,8 @@ def cmd_inspect(args) -> int:
         line = f"{label:<16}{cols(f.init, 'init')}"
         if f.trained is not None:
             line += f"  {cols(f.trained, 'trained')}{f.train_ppl:7.2f}"
+        elif "diverged" in f.extra:  # its panel shows the initialisation alone
+            line += f"  training diverged: {f.extra['diverged']}"
         print(line, flush=True)
 
     flows = gradient_flow(cells, train_corpus, probe, len(vocab), num_hiddens=args.hidden,

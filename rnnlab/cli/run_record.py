@@ -94,16 +94,19 @@ RUN_OPTIONS: dict[str, RunOption] = {
 }
 # options of one invocation, not of the run: never recorded, never restored
 INVOCATION_OPTIONS = {"out", "resume", "overwrite", "help"}
+# the options of a memory-task run (rnnlab.cli.train_task): it writes no checkpoint, and a
+# corpus run refuses them, so no checkpoint records or restores them
+TASK_OPTIONS = {"task", "length", "truncate", "examples", "reach_every"}
 _ACTIONS: dict = {}  # dest -> the parser's action: how a restored value is checked
 
 
 def register_actions(parser) -> None:
     """Refuse a parser whose options are not all registered; keep each option's action."""
     dests = {a.dest for a in parser._actions}
-    unregistered = sorted(dests - set(RUN_OPTIONS) - INVOCATION_OPTIONS)
+    unregistered = sorted(dests - set(RUN_OPTIONS) - INVOCATION_OPTIONS - TASK_OPTIONS)
     if unregistered:
-        raise RuntimeError(f"rnnlab train options {unregistered} are in neither RUN_OPTIONS "
-                           "nor INVOCATION_OPTIONS (rnnlab/cli/run_record.py)")
+        raise RuntimeError(f"rnnlab train options {unregistered} are in none of RUN_OPTIONS, "
+                           "INVOCATION_OPTIONS and TASK_OPTIONS (rnnlab/cli/run_record.py)")
     stale = sorted(set(RUN_OPTIONS) - dests)
     if stale:
         raise RuntimeError(f"RUN_OPTIONS lists {stale}, which rnnlab train does not have")

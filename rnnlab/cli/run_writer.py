@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import stat
 import sys
@@ -44,6 +45,8 @@ from ..errors import ConfigError, RnnlabError, SaveError
 from ..plot import PLOT_SOFTWARE
 
 PLOT_NAMES = ("perplexity.png", "grad_norm.png")
+TASK_METRICS, TASK_FIGURE = "metrics.json", "task.png"  # a memory-task run's files (train_task)
+TASK_RUN = "memory task"  # metrics.json's "run": a file of rnnlab's, which a new run may replace
 
 
 def path_kind(path: Path) -> str | None:
@@ -62,6 +65,27 @@ def path_kind(path: Path) -> str | None:
     return "a directory" if stat.S_ISDIR(mode) else "a pipe, device or socket"
 
 
+def first_missing(out: Path) -> Path | None:
+    """The outermost folder of out's path that does not exist yet, or None."""
+    missing = None
+    for folder in [out, *out.parents]:
+        if folder.exists():
+            return missing
+        missing = folder
+    return missing
+
+
+def remove_empty(out: Path, made: Path) -> None:
+    """rmdir out and its parents up to made, each only if empty (made by this run)."""
+    for folder in [out, *out.parents]:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (plots were written), or gone already
+            return
+        if folder == made:
+            return
+
+
 def drawn_by_rnnlab(path: Path) -> bool:
     """A PNG whose text chunk says rnnlab drew it (``rnnlab.plot`` marks every plot)."""
     try:
@@ -70,6 +94,16 @@ def drawn_by_rnnlab(path: Path) -> bool:
     except OSError:
         return False
     return head.startswith(b"\x89PNG") and b"Software\x00" + PLOT_SOFTWARE.encode() in head
+
+
+def holds_task_run(out: Path) -> bool:
+    """``out`` holds the metrics of a memory-task run (rnnlab train --task) as rnnlab
+    writes them; a metrics.json of anything else is not one."""
+    try:
+        data = json.loads((out / TASK_METRICS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("run") == TASK_RUN
 
 
 def check_out_folder(out: Path, resume: bool, overwrite: bool) -> None:
@@ -87,6 +121,10 @@ def check_out_folder(out: Path, resume: bool, overwrite: bool) -> None:
         if kind not in (None, "file"):
             raise ConfigError(f"{where}: {name} is {kind}, not a file rnnlab wrote, and the run "
                               "writes that name; move it away, or choose another --out")
+    if not resume and holds_task_run(out) and not (out / CHECKPOINT_NAME).exists():
+        raise ConfigError(f"{where} holds {TASK_METRICS}, a memory-task run (rnnlab train "
+                          "--task), which a corpus run would not replace but sit beside; "
+                          "choose another --out")
     if resume or overwrite or (out / CHECKPOINT_NAME).exists():
         return
     if (out / BEST_NAME).exists():

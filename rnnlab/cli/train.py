@@ -42,6 +42,7 @@ from ..params import init_params
 from ..runlock import RunLock
 from ..runs import choose_prefix
 from ..schedule import LR_SCHEDULES, best_epoch, lr_at, stopped_early, val_history
+from ..tasks import TASKS
 from ..threads import thread_tuner
 from ..train import TrainConfig, check_corpus_fits, resolve_init, train
 from .common import (
@@ -66,15 +67,24 @@ from .run_record import (
     run_corpus,
     run_options_record,
 )
-from .run_writer import RunWriter, best_of_another_run, check_out_folder, path_kind
+from .run_writer import (
+    RunWriter,
+    best_of_another_run,
+    check_out_folder,
+    first_missing,
+    path_kind,
+    remove_empty,
+)
 from .signals import Terminated, describe, interrupt_status, say
+from .train_task import check_task_options, run_task
 
 PREFIX_SEARCH = 100_000  # the default prefix is looked for in the corpus's first tokens
 
 
 def add_parser(sub) -> None:
     """Register ``rnnlab train`` on the subcommand parsers ``sub``."""
-    t = sub.add_parser("train", help="train a character- or word-level model and save a checkpoint",
+    t = sub.add_parser("train", help="train a character- or word-level model and save a "
+                                     "checkpoint; or a cell on a memory task (--task)",
                        description="Train on The Time Machine (default) or any UTF-8 text file, "
                                    "with a progress bar, training and validation perplexity "
                                    "and tokens/s per epoch; saves a checkpoint, perplexity.png "
@@ -83,7 +93,8 @@ def add_parser(sub) -> None:
                                    "command with --resume to continue. Started by torchrun "
                                    "(--backend torch), the processes train data-parallel: "
                                    "torchrun --nproc-per-node 2 -m rnnlab train --backend torch "
-                                   "...")
+                                   "... With --task adding or copy it trains on a long-range "
+                                   "memory task instead (see 'memory tasks' below).")
     t.add_argument("--cell", choices=CELLS, default="lstm", help="recurrent cell (default lstm)")
     t.add_argument("--hidden", type=positive_int, default=256, help="hidden units H (default 256)")
     t.add_argument("--num-layers", type=positive_int, default=1, help="stacked layers (default 1)")
@@ -188,6 +199,32 @@ def add_parser(sub) -> None:
                    help="print the epoch line every N epochs (default 1)")
     add_backend_options(t)
     add_threads_option(t)
+    task = t.add_argument_group(
+        "memory tasks", "--task trains on the adding problem or the copy task instead of a "
+        "text (rnnlab.tasks): 2,000 generated examples and 500 held out, their loss against "
+        "the task's baseline every epoch, metrics.json and task.png in --out (default "
+        "runs/<task>-<cell>). Its defaults: --hidden 64, --epochs 20, --optimizer adam, --lr "
+        "0.01, --batch-size 50, --clip 1, --init auto (torch's for lstm and gru, d2l's for "
+        "rnn and irnn). A task run writes no checkpoint and is not resumable; the options "
+        "of a text (--corpus, --num-steps, --resume, ...) are refused with it")
+    task.add_argument("--task", choices=TASKS, default=None,
+                      help="train on this memory task instead of a text: adding (the sum of "
+                           "two marked numbers, squared error) or copy (ten symbols written "
+                           "back after a delay, cross-entropy)")
+    task.add_argument("--length", type=positive_int, default=None, metavar="T",
+                      help="T: the adding problem's steps, or the copy task's delay (its "
+                           "sequences have T + 20 steps) (default 50 for adding, 10 for copy)")
+    task.add_argument("--truncate", type=positive_int, default=None, metavar="K",
+                      help="cut BPTT k steps back from each step the loss is read at "
+                           "(default: full BPTT over the whole sequence)")
+    task.add_argument("--examples", type=positive_int, default=None, metavar="N",
+                      help="training examples, generated from --seed (default 2000; 500 more "
+                           "are held out, from --seed + 1)")
+    task.add_argument("--reach-every", type=nonneg_int, default=None, metavar="N",
+                      help="every N epochs (and at initialisation and the end), record how far "
+                           "back the gradient of the loss reaches, ||dL/dH_t|| for every step "
+                           "t on 50 held-out examples, drawn beside the loss in task.png; 0: "
+                           "off (default 1)")
     t.add_argument("--dist-timeout", type=timeout_arg, default="auto", metavar="SECONDS|auto",
                    help="under torchrun: seconds a process waits for the others at each "
                         "exchange before it stops with an error; auto (default): 300 until "
@@ -260,6 +297,9 @@ def processes(n: int) -> str:
 
 def cmd_train(args) -> int:
     launch = launch_env()  # None unless torchrun started this process
+    if args.task is not None:  # a memory task, not a text: its own module
+        return run_task(args, launch)
+    check_task_options(args)  # --truncate, --length ... without --task
     if launch is None:
         return run_train(args, None)
     return run_data_parallel(args, launch)
@@ -332,7 +372,7 @@ def run_train(args, dp) -> int:
     # Data-parallel: rank 0 alone owns --out (it may be on its machine's disk only), takes
     # the lock, reads the checkpoint and sends it to the others.
     lock = RunLock(out)
-    made = _first_missing(out)  # the folder this run creates (runs/, say), None if --out exists
+    made = first_missing(out)  # the folder this run creates (runs/, say), None if --out exists
 
     def open_run():  # the checkpoint's bytes to resume from, or None for a new run
         kind = path_kind(out)
@@ -366,28 +406,7 @@ def run_train(args, dp) -> int:
             lock.path.unlink(missing_ok=True)
         lock.release()
         if made is not None and not saved and (dp is None or dp.is_main):
-            _remove_empty(out, made)
-
-
-def _first_missing(out: Path) -> Path | None:
-    """The outermost folder of out's path that does not exist yet, or None."""
-    missing = None
-    for folder in [out, *out.parents]:
-        if folder.exists():
-            return missing
-        missing = folder
-    return missing
-
-
-def _remove_empty(out: Path, made: Path) -> None:
-    """rmdir out and its parents up to made, each only if empty (made by this run)."""
-    for folder in [out, *out.parents]:
-        try:
-            folder.rmdir()
-        except OSError:  # not empty (plots were written), or gone already
-            return
-        if folder == made:
-            return
+            remove_empty(out, made)
 
 
 def _train_locked(args, out: Path, ckpt_path: Path, data: bytes | None, dp) -> int:

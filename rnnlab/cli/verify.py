@@ -14,11 +14,9 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ..errors import EXIT_ERROR, SubjectError
+from ..errors import EXIT_ERROR, NoConventionFitsError, SubjectError
 from .common import nonneg_int, positive_float, positive_int
 
-CONVENTIONS = ("cs231n", "d2l", "torch.nn", "min-char-rnn", "deeplearning.ai", "protocol",
-               "torch-tutorial")
 DEFAULT_TIMEOUT = 10.0  # the same as rnnlab.testing.isolation.DEFAULT_TIMEOUT (a test holds them equal)
 
 
@@ -35,18 +33,22 @@ def add_parser(sub) -> None:
                     "it limited to --timeout seconds; what it prints is kept out of the report. "
                     "Exit 0 when every property ran and holds, 1 when one fails (also when your "
                     "code exits, is killed or runs past the time limit), 2 when FILE cannot be "
-                    "imported or does not fit the convention. Several files: each is checked on "
-                    "its own and a table ends the run; the exit status is the worst of theirs.")
+                    "imported or does not fit the convention (or, --convention left out, any). "
+                    "Several files: each is checked on its own and a table ends the run; the "
+                    "exit status is the worst of theirs.")
     v.add_argument("target", metavar="FILE[:NAME]", nargs="+",
                    help="the target: the Python file to check, optionally one name in it (a function, class, "
                         "factory or Protocol object); several files are checked one by one")
-    v.add_argument("--convention", required=True, choices=CONVENTIONS,
+    v.add_argument("--convention", metavar="NAME", default=None,
                    help="how FILE lays out weights, inputs and states: cs231n (assignment 3's "
                         "rnn/lstm step and sequence functions), d2l (rnn|lstm|gru(inputs, state, "
                         "params)), torch.nn (an nn.Module class like nn.LSTM), min-char-rnn "
-                        "(lossFun), protocol (an rnnlab.testing.Protocol), torch-tutorial "
-                        "(PyTorch's char-RNN tutorial module, RNN(input_size, hidden_size, "
-                        "output_size))")
+                        "(lossFun), deeplearning.ai (rnn_cell_forward...), protocol (an "
+                        "rnnlab.testing.Protocol), torch-tutorial (PyTorch's char-RNN tutorial "
+                        "module, RNN(input_size, hidden_size, output_size)). Left out, each is "
+                        "tried on FILE and the most specific that fits is taken (the report says "
+                        "which); when none fits, each one's reason is listed and a Protocol "
+                        "skeleton calling FILE's functions is printed, to edit")
     v.add_argument("--cell", choices=("rnn", "lstm", "gru"), default=None,
                    help="check only this cell (default: every cell found)")
     v.add_argument("--max-examples", type=positive_int, default=None,
@@ -70,18 +72,52 @@ def add_parser(sub) -> None:
 
 
 def cmd_verify(args) -> int:
-    if len(args.target) > 1:
-        return verify_many(args)
     try:
         from ..testing import DEFAULT_MAX_EXAMPLES, Progress, verify
+        from ..testing.loader import check_convention
     except ImportError as exc:  # Hypothesis is an optional dependency
         raise SubjectError(f"rnnlab verify needs Hypothesis ({exc}): pip install hypothesis") from None
+    check_convention(args.convention)  # the registry's names, before any file is read
+    if len(args.target) > 1:
+        return verify_many(args)
     progress = Progress(None if args.no_progress else sys.stderr)
-    report = verify(args.target[0], args.convention, args.cell,
-                    max_examples=args.max_examples or DEFAULT_MAX_EXAMPLES, seed=args.seed,
-                    example=args.example, progress=progress, timeout=args.timeout)
+    try:
+        report = verify(args.target[0], args.convention, args.cell,
+                        max_examples=args.max_examples or DEFAULT_MAX_EXAMPLES, seed=args.seed,
+                        example=args.example, progress=progress, timeout=args.timeout)
+    except NoConventionFitsError as exc:
+        return none_fits(args.target[0], exc, skeleton=not args.json)
     print(report.to_json() if args.json else report.render())
     return report.exit_status
+
+
+def none_fits(target: str, exc: NoConventionFitsError, skeleton: bool) -> int:
+    """A file that fits no convention: on stderr, what each looked for, one line each, and
+    how to wrap the file; on stdout (unless ``skeleton`` is false: --json), a Protocol
+    skeleton that calls the file's functions, read off its source, never run here."""
+    # imported here: Hypothesis is optional, and rnnlab.testing needs it
+    from ..testing.loader import split_target
+    from ..testing.skeleton import protocol_skeleton
+
+    path, _ = split_target(target)
+    print(f"rnnlab: error: {path.name} fits none of rnnlab's conventions:", file=sys.stderr)
+    for convention, why in exc.tried:
+        print(f"  {convention}: {why}", file=sys.stderr)
+    if not skeleton:
+        print("Wrap your code in an rnnlab.testing.Protocol and give --convention protocol "
+              "(docs/verify.md, 'Wrap your code in a Protocol'); without --json, a skeleton "
+              "to edit is printed.", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"Wrap your code in an rnnlab.testing.Protocol and give --convention protocol: a "
+          f"skeleton that calls {path.name}'s functions is on stdout (rnnlab verify {path.name} "
+          f"> {path.stem}_protocol.py, then edit its TODOs; docs/verify.md, 'Wrap your code in "
+          "a Protocol').", file=sys.stderr)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    print(protocol_skeleton(path, text), end="")
+    return EXIT_ERROR
 
 
 # ------------------------------------------------------------------ several files
@@ -90,8 +126,10 @@ def cmd_verify(args) -> int:
 def _one_file(target: str, args) -> dict:
     """Check one file in a process of its own: {file, verdict, exit_status, seconds,
     mistakes, reason, report}."""
-    cmd = [sys.executable, "-m", "rnnlab", "verify", target, "--convention", args.convention,
-           "--json", "--no-progress", "--seed", str(args.seed), "--timeout", str(args.timeout)]
+    cmd = [sys.executable, "-m", "rnnlab", "verify", target, "--json", "--no-progress",
+           "--seed", str(args.seed), "--timeout", str(args.timeout)]
+    if args.convention:
+        cmd += ["--convention", args.convention]
     if args.cell:
         cmd += ["--cell", args.cell]
     if args.max_examples:
@@ -112,7 +150,8 @@ def _one_file(target: str, args) -> dict:
             report = None
     if report is None:
         lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-        last = lines[-1] if lines else f"exit status {r.returncode}"
+        said = [ln for ln in lines if ln.startswith("rnnlab: error: ")]  # a reason of several lines
+        last = said[0] if said else lines[-1] if lines else f"exit status {r.returncode}"
         row["reason"] = last.removeprefix("rnnlab: error: ")
         row["exit_status"] = r.returncode if r.returncode not in (0, 1) else EXIT_ERROR
         return row
@@ -175,4 +214,4 @@ def table(rows: list) -> str:
     return "\n".join(out)
 
 
-__all__ = ["add_parser", "cmd_verify", "verify_many", "table"]
+__all__ = ["add_parser", "cmd_verify", "none_fits", "verify_many", "table"]

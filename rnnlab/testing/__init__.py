@@ -16,6 +16,8 @@ One pipeline, one module per part (docs/verify.md):
                torch_units.py     (torchnn_base.py: the torch.nn convention without torch)
                minchar_units.py
                protocol_units.py
+               loader.py (the registry of conventions; finds a file's when none is given)
+               skeleton.py (a Protocol to edit, for a file that fits none)
 
 A subject given as a file runs in a child process (isolation.py and ghost.py here,
 child.py there): each call into it has a time limit, the child a memory cap; the

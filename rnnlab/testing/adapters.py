@@ -256,7 +256,16 @@ class Unit:
             if " returned " in exc.line and " raised " not in exc.line:
                 raise SubjectError(f"{exc.line} ({self.convention} convention)") from None
             return
-        self.dtype = lowest_dtype(getattr(self, "last_raw", obs.values()))
+        raw = getattr(self, "last_raw", obs)
+        self.dtype = lowest_dtype(raw.values() if isinstance(raw, dict) else raw)
+        if isinstance(raw, dict):  # NumPy arrays by name: the subject was given float64
+            narrowed = [k for k, v in raw.items() if isinstance(v, np.ndarray)
+                        and v.dtype.kind == "f" and v.dtype.itemsize < 8]
+            if narrowed:
+                self.notes.append(
+                    f"your code returns float32 for float64 inputs ({', '.join(narrowed)}): it is "
+                    "held to float32's tolerances, 2e-5, not float64's 1e-9, and a gradient check in "
+                    "float64 (CS231n's rel_error, ~1e-8) would see its round-off")
 
 
 def perturbed_losses(arrays: dict, loss: Callable, deltas: list) -> list:

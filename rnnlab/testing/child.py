@@ -14,7 +14,8 @@ not taken for the library), then answers requests on FD_IN with answers on FD_OU
     ("fd_loss", k, {name: array})       -> ("loss", float)
     ("close",)                          -> exits
 
-A failure of the subject is ("raised", line, mutated); a usage problem ("error", line);
+A failure of the subject is ("raised", line, mutated); a usage problem ("error", line), or
+("nofit", line, [(convention, why not)]) for a file that fits no convention;
 the subject ending the program (``sys.exit``, ``KeyboardInterrupt``, another
 BaseException) is ("ended", line), after which the child exits. Before every call into
 the subject the call's name and a counter go to CALL_FILE, which rnnlab's process reads
@@ -33,7 +34,7 @@ from multiprocessing.connection import Connection
 
 import numpy  # noqa: F401: imported before the subject's directory is on sys.path
 
-from ..errors import SubjectError
+from ..errors import NoConventionFitsError, SubjectError
 from . import adapters
 from .adapters import SubjectRaised, Unit, exc_text, perturbed_losses
 from .loader import load, split_target
@@ -168,6 +169,8 @@ class Server:
             except SubjectRaised as exc:
                 unit = self.loaded.units[msg[1]] if self.loaded and msg[0] != "load" else None
                 reply = ("raised", exc.line, getattr(unit, "mutated", []))
+            except NoConventionFitsError as exc:  # each convention's reason, for the command line
+                reply = ("nofit", str(exc), [(str(c), str(why)) for c, why in exc.tried])
             except SubjectError as exc:
                 reply = ("error", str(exc))
             except SystemExit as exc:

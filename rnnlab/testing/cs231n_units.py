@@ -119,7 +119,7 @@ class CS231nUnit(Unit):
             res = self.call(self.bwd_name, self.backward, *up, cache,
                             watch=dict(zip(self.bargs, up)))
             raw.update(zip(self.bret, self.unpack(self.bwd_name, res, self.bret)))
-        self.last_raw = list(raw.values())
+        self.last_raw = dict(raw)  # by name: probe's dtype note names them
         return {k: f64(v, k) for k, v in raw.items()}
 
     def expect(self, p: Problem, res: SpecResult, grads: bool) -> dict:

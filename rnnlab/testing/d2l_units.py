@@ -94,7 +94,7 @@ class D2LUnit(Unit):
         obs = {"outputs": self._outputs(out, p)}
         for s, v in zip(self.state_names, st):
             obs[f"{s}_T"] = f64(v, f"the final state's {s}")
-        self.last_raw = [out, *st]
+        self.last_raw = {"outputs": out, **{f"{s}_T": v for s, v in zip(self.state_names, st)}}
         return obs
 
     def expect(self, p: Problem, res: SpecResult, grads: bool) -> dict:

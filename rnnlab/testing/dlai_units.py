@@ -191,7 +191,7 @@ class DLAIUnit(Unit):
             for n in self._grad_names():
                 if n in res:
                     raw[n] = res[n]
-        self.last_raw = list(raw.values())
+        self.last_raw = dict(raw)  # by name: probe's dtype note names them
         return {k: f64(v) for k, v in raw.items()}
 
     def expect(self, p: Problem, res: SpecResult, grads: bool) -> dict:

@@ -44,7 +44,7 @@ import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from ..errors import SubjectError
+from ..errors import NoConventionFitsError, SubjectError
 from . import child as child_process
 from .adapters import SubjectEnded
 from .child import LABEL_BYTES, safe_loads
@@ -374,6 +374,11 @@ def load(target, convention: str | None, cell: str | None, timeout: float = DEFA
         reply = child.request(("load", str(target), convention, cell))
         if reply[0] == "error" and len(reply) == 2 and isinstance(reply[1], str):
             raise SubjectError(reply[1])
+        if (reply[0] == "nofit" and len(reply) == 3 and isinstance(reply[1], str)
+                and isinstance(reply[2], list) and all(
+                    isinstance(t, tuple) and len(t) == 2 and all(isinstance(x, str) for x in t)
+                    for t in reply[2])):
+            raise NoConventionFitsError(reply[1], reply[2])
 
         def strings(v) -> bool:
             return isinstance(v, list) and all(isinstance(x, str) for x in v)

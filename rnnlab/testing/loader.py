@@ -24,7 +24,12 @@ import types
 import warnings
 from pathlib import Path
 
-from ..errors import TORCH_INSTALL, SubjectError
+from ..errors import (
+    TORCH_INSTALL,
+    MissingDependencyError,
+    NoConventionFitsError,
+    SubjectError,
+)
 from . import adapters
 from .adapters import SubjectRaised, _check_signature, exc_text, one_line, where
 from .cs231n_units import CS231N_NAMES, cs231n_units
@@ -34,20 +39,44 @@ from .minchar_units import MIN_CHAR_GLOBALS, MinCharUnit, weights_passing
 from .module_args import built, check_accepted, missing_hint, parse_options, split_call
 from .protocol_units import Protocol, ProtocolUnit
 
-CONVENTIONS = ("cs231n", "d2l", "torch.nn", "min-char-rnn", "deeplearning.ai", "protocol",
-               "torch-tutorial")
+# The conventions rnnlab knows: the single registry, read by the command line, the
+# checks of a convention given, and the search for one when none is. Each name maps to
+# how specific a fit under it is, lower first: when a file fits several, the most specific
+# is taken (a Protocol object is declared outright; lossFun and the two assignments'
+# function names are exact; d2l's rnn/lstm/gru are common names; any nn.Module fits torch.nn;
+# PyTorch's char-RNN tutorial module needs its three sizes and its layers' shapes).
+REGISTRY = {"cs231n": 2, "d2l": 4, "torch.nn": 5, "min-char-rnn": 1, "deeplearning.ai": 2,
+            "protocol": 0, "torch-tutorial": 3}
+CONVENTIONS = tuple(REGISTRY)  # in the order they are named to users
+WRAP = ("to check code laid out otherwise, wrap it in an rnnlab.testing.Protocol and give "
+        "--convention protocol (leave --convention out for a skeleton to edit; docs/verify.md, "
+        "'Wrap your code in a Protocol')")
 _COUNTER = itertools.count()
+
+
+def check_convention(convention) -> None:
+    """Refuse a convention that is not in the registry (None: find it)."""
+    if convention is not None and convention not in CONVENTIONS:
+        raise SubjectError(f"unknown convention {convention!r}; expected one of {', '.join(CONVENTIONS)}")
 
 
 def split_target(target: str) -> tuple[Path, str | None]:
     """'solution.py:MyLSTM' -> (Path('solution.py'), 'MyLSTM'); a path that exists as given
-    wins over a split at its last colon."""
+    wins over a split at its last colon. A target that is empty, or whose file exists with
+    no name or not a Python name after the colon, is refused naming that."""
+    if not target.strip():
+        raise SubjectError("the target is empty: give the Python file to check, FILE or FILE:NAME")
     p = Path(target)
     if p.exists() or ":" not in target:
         return p, None
     target, _ = split_call(target)  # FILE:NAME(key=value, ...): the options, read by load()
     path, name = target.rsplit(":", 1)
     if not name.isidentifier():
+        if path and Path(path).is_file():
+            what = ("has nothing after the colon" if not name else
+                    f"has {name!r} after the colon, which is not a Python name")
+            raise SubjectError(f"{target!r} {what}; give a function or class of "
+                               f"{Path(path).name} ({Path(path).name}:NAME) or the file alone")
         return p, None
     return Path(path), name
 
@@ -193,7 +222,7 @@ def _need_torch(what: str) -> None:
     try:
         import torch  # noqa: F401
     except ImportError:
-        raise SubjectError(f"{what} needs PyTorch, which is not installed ({TORCH_INSTALL})") from None
+        raise MissingDependencyError(f"{what} needs PyTorch, which is not installed ({TORCH_INSTALL})") from None
 
 
 def infer_convention(obj) -> str:
@@ -226,21 +255,21 @@ def infer_convention(obj) -> str:
 
 def load(subject, convention: str | None, cell: str | None) -> Loaded:
     """Units for ``subject``: 'FILE[:NAME]' or a path, a module, a function, a class or
-    factory, or a Protocol."""
+    factory, or a Protocol. A file given without a convention is tried under each
+    (:func:`find_convention`)."""
     if cell is not None and cell not in ("rnn", "lstm", "gru"):
         raise SubjectError(f"cell {cell!r}: expected rnn, lstm or gru")
+    check_convention(convention)
     cleanup, notes = [], []
     source = None
     name = None
     options = {}
     if isinstance(subject, (str, Path)):
         path, name = split_target(str(subject))
-        if convention is None:
-            raise SubjectError("give the convention of a file: one of " + ", ".join(CONVENTIONS))
-        if convention not in CONVENTIONS:
-            raise SubjectError(f"unknown convention {convention!r}; expected one of {', '.join(CONVENTIONS)}")
-        if name is not None:
+        if name is not None:  # FILE:NAME(key=value, ...): a torch.nn class's other arguments
             options = parse_options(name, split_call(str(subject))[1])
+            if options and convention is None:
+                convention = "torch.nn"  # only a torch.nn module class is given arguments
             if options and convention != "torch.nn":
                 raise SubjectError(f"{name}(...): constructor arguments are read for a torch.nn "
                                    f"module class only, not under the {convention} convention")
@@ -248,7 +277,9 @@ def load(subject, convention: str | None, cell: str | None) -> Loaded:
         sys.path.insert(0, directory)
         cleanup.append(lambda: sys.path.remove(directory) if directory in sys.path else None)
         try:
-            obj, notes = import_file(path, script=convention == "min-char-rnn")
+            script = convention == "min-char-rnn" or (convention is None and _min_char_script(path, name))
+            obj, notes = import_file(path, script=script)
+            check_name(obj, name, path.name)
         except SubjectError:
             for f in cleanup:
                 f()
@@ -258,13 +289,21 @@ def load(subject, convention: str | None, cell: str | None) -> Loaded:
     else:
         obj = subject
         convention = convention or infer_convention(obj)
-        if convention not in CONVENTIONS:
-            raise SubjectError(f"unknown convention {convention!r}; expected one of {', '.join(CONVENTIONS)}")
         label = getattr(obj, "__name__", None) or getattr(obj, "name", None) or type(obj).__name__
         src = inspect.getsourcefile(obj) if not isinstance(obj, Protocol) and _has_source(obj) else None
         source = Path(src) if src else None
+    probed = convention is None  # a convention found is one whose units ran once
     try:
-        units, found = _units(obj, convention, cell, name, source, label, options)
+        if convention is None:
+            convention, units, found, why = find_convention(obj, cell, name, source, label)
+            notes.append(why)
+        else:
+            try:
+                units, found = _units(obj, convention, cell, name, source, label, options)
+            except MissingDependencyError:
+                raise
+            except SubjectError as exc:  # it does not fit: say how any code can be checked
+                raise SubjectError(f"{exc}; {WRAP}") from None
     except BaseException:
         for f in cleanup:
             f()
@@ -274,12 +313,115 @@ def load(subject, convention: str | None, cell: str | None) -> Loaded:
             cleanup.append(_restorer(u.module))
     loaded = Loaded(units, found, label, notes, cleanup)
     try:
-        for u in units:
-            u.probe()
+        for u in units if not probed else ():
+            try:
+                u.probe()
+            except SubjectError as exc:  # a structural misfit: the code does not fit after all
+                raise SubjectError(f"{exc}; {WRAP}") from None
     except BaseException:
         loaded.close()
         raise
     return loaded
+
+
+def find_convention(obj, cell, name, source, label) -> tuple:
+    """The convention a module fits, tried in the registry's order by adapting its units
+    and running them once on a small problem (no property runs): (convention, units, found,
+    a note saying which fits and why it was taken). Several fit: the most specific
+    (REGISTRY). None fits: NoConventionFitsError, with each convention's reason."""
+    fits, tried = [], []
+    for conv in CONVENTIONS:
+        try:
+            units, found = _units(obj, conv, cell, name, source, label)
+            _confirm(conv, units)
+        except (SubjectError, SubjectRaised) as exc:
+            tried.append((conv, getattr(exc, "line", None) or str(exc)))
+        else:
+            fits.append((REGISTRY[conv], conv, units, found))
+    fits.sort(key=lambda fit: fit[0])  # stable: the registry's order among equals
+    for k, (_, conv, units, found) in enumerate(fits):
+        restore = [_restorer(u.module) for u in units if isinstance(u, MinCharUnit)]
+        try:  # one call on a small problem: a misfit that names cannot show (a class with
+            for u in units:  # d2l's name but not its attributes) shows here
+                u.probe()
+        except SubjectError as exc:
+            for f in restore:
+                f()
+            tried.append((conv, str(exc)))
+            continue
+        why = f"fits the {conv} convention: {', '.join(found)} found (--convention left out)"
+        others = [c for _, c, _, _ in fits[k + 1:]]
+        if others:
+            why += (f"; it fits {', '.join(others)} too, and {conv} is the more specific (give "
+                    "--convention to choose)")
+        return conv, units, found, why
+    tried.sort(key=lambda t: CONVENTIONS.index(t[0]))
+    raise NoConventionFitsError(f"{label} fits none of rnnlab's conventions ("
+                                + "; ".join(f"{c}: {why}" for c, why in tried) + f"); {WRAP}", tried)
+
+
+def _confirm(convention: str, units: list) -> None:
+    """Make sure of a fit that names and arity alone may grant: min-char-rnn's takes any
+    function of three arguments given as FILE:NAME, so it must be lossFun or take
+    min-char-rnn's targets or hprev; torch.nn's takes any class or factory, so one module
+    is built (an nn.Module with torch.nn's parameters, or the fit fails)."""
+    if convention == "min-char-rnn":
+        unit = units[0]
+        try:
+            params = list(inspect.signature(unit.fn).parameters)
+        except (TypeError, ValueError):
+            params = []
+        if unit.name != "lossFun" and not {"targets", "hprev"} & set(params):
+            raise SubjectError(f"{unit.name}({', '.join(params)}) is not min-char-rnn's "
+                               "lossFun(inputs, targets, hprev)")
+    elif convention == "torch.nn":
+        units[0].module(3, 2)
+
+
+def _min_char_script(path: Path, name: str | None) -> bool:
+    """Does the file define min-char-rnn's ``lossFun`` (or NAME, taking ``hprev``)? Then,
+    with no convention given, it is imported as that convention imports a script, its
+    training loop skipped, so that Karpathy's file can be tried at all."""
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        try:
+            tree = ast.parse(_py2_prints(source))
+        except (SyntaxError, ValueError):
+            return False
+    for stmt in tree.body:
+        if isinstance(stmt, ast.FunctionDef) and stmt.name == (name or "lossFun"):
+            return stmt.name == "lossFun" or "hprev" in [a.arg for a in stmt.args.args]
+    return False
+
+
+def defined_names(module) -> list:
+    """The functions and classes a module defines itself (not those it imports), and its
+    Protocol objects, in the order it defines them."""
+    own = getattr(module, "__name__", None)
+    return [n for n, v in vars(module).items() if not n.startswith("__") and (
+        isinstance(v, Protocol)
+        or ((inspect.isfunction(v) or inspect.isclass(v)) and getattr(v, "__module__", None) == own))]
+
+
+def check_name(module, name: str | None, label: str) -> None:
+    """FILE:NAME: NAME must be in the file, and a function, class or Protocol object."""
+    if name is None:
+        return
+    if name not in vars(module):
+        names = defined_names(module)
+        raise SubjectError(f"{label} has no function or class {name!r}; "
+                           + (f"it defines {', '.join(names)}" if names else
+                              "it defines no function or class"))
+    value = vars(module)[name]
+    if not callable(value) and not isinstance(value, Protocol):
+        kind = type(value).__name__
+        what = "None" if value is None else f"{'an' if kind[:1].lower() in 'aeiou' else 'a'} {kind}"
+        raise SubjectError(f"{label}:{name} is {what}, not a function or class")
 
 
 def _has_source(obj) -> bool:
@@ -430,12 +572,32 @@ def _units(obj, convention, cell, name, source, label, options=None) -> tuple[li
                                    "rnnlab.testing.Protocol object(s): name one, FILE:NAME")
             target = getattr(obj, found[0])
         if callable(target) and not isinstance(target, Protocol):
-            target = target()
+            target = _protocol_factory(target, name or label, source)
     if not isinstance(target, Protocol):
         raise SubjectError(f"{name or label} is not an rnnlab.testing.Protocol (protocol convention)")
     if cell is not None and cell != target.cell:
         raise SubjectError(f"the Protocol's cell is {target.cell}, not {cell}")
     return [ProtocolUnit(target, source)], [target.name]
+
+
+def _protocol_factory(factory, name: str, source):
+    """What a function named as the Protocol returns, called without arguments; one that
+    needs arguments (a forward of the student's own) is no Protocol factory, and is not
+    called."""
+    try:
+        needs = [p.name for p in inspect.signature(factory).parameters.values()
+                 if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD,
+                                                        p.KEYWORD_ONLY)]
+    except (TypeError, ValueError):  # a builtin: let the call decide
+        needs = []
+    if needs:
+        raise SubjectError(f"{name} is not an rnnlab.testing.Protocol, nor a function that makes one "
+                           f"without arguments: it takes ({', '.join(needs)}) (protocol convention)")
+    try:
+        return factory()
+    except Exception as exc:  # noqa: BLE001 (the subject's own error, said in one line)
+        raise SubjectError(f"{name}() raised {exc_text(exc)}{where(exc, source)} (protocol "
+                           "convention: a function that makes the Protocol)") from None
 
 
 def _d2l_classes(obj, cell, name) -> list:

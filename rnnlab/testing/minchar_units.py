@@ -77,7 +77,7 @@ class MinCharUnit(Unit):
 
     def observe(self, p: Problem, grads: bool) -> dict:
         vals = self._call(p, cv.to_subject(self.layout, p.params))
-        self.last_raw = list(vals[1:])
+        self.last_raw = dict(zip(MIN_CHAR_RETURNS[1:], vals[1:]))  # by name, for probe
         obs = {n: f64(v, n) for n, v in zip(MIN_CHAR_RETURNS, vals)}
         if not grads:
             obs = {k: v for k, v in obs.items() if k in ("loss", MIN_CHAR_RETURNS[-1])}

@@ -122,7 +122,8 @@ class Report:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str)
 
     def render(self) -> str:
-        out = [f"rnnlab verify {self.subject} --convention {self.convention} "
+        given = f" --convention {self.convention}" if self.convention else ""
+        out = [f"rnnlab verify {self.subject}{given} "
                f"(seed {self.seed}, up to {self.max_examples} examples per property)"]
         if self.found:
             out.append(f"found: {', '.join(self.found)}")

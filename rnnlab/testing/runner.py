@@ -13,7 +13,7 @@ from . import isolation
 from .adapters import SubjectEnded
 from .compare import tolerance
 from .diagnosis import diagnose
-from .loader import load, split_target
+from .loader import check_convention, load, split_target
 from .properties import PROPERTIES, run_property
 from .report import PropertyResult, Report, UnitReport
 from .strategies import Example
@@ -73,10 +73,14 @@ def verify(subject, convention: str | None = None, cell: str | None = None, *,
     or factory (torch.nn), ``lossFun`` (min-char-rnn) or a :class:`Protocol`. A file runs
     in a child process, each call into it limited to ``timeout`` seconds; a Python object
     runs in this process (it is already imported here).
+    ``convention``: one of ``loader.CONVENTIONS``; left out, a file is tried under each and
+    checked under the most specific that fits (the report's first note says which), and a
+    file that fits none raises :class:`~rnnlab.errors.NoConventionFitsError`.
     ``example``: replay one example, ``"B=2 T=3 D=1 H=2 seed=7"``, instead of searching.
     Usage problems raise :class:`~rnnlab.errors.SubjectError`.
     """
     progress = progress or Progress(None)
+    check_convention(convention)  # before a process is started for the file
     if isinstance(subject, (str, Path)):
         try:
             loaded = isolation.load(subject, convention, cell, timeout=float(timeout))
