@@ -842,7 +842,8 @@ ROWS = [
         SubjectError, r"unknown convention 'keras'; expected one of cs231n, d2l"),
     Row("verify-no-convention", lambda c: _verify(lambda x: x),
         SubjectError, r"cannot tell the convention of <function .*>: give convention= "
-                      r"\(cs231n, d2l, torch\.nn, min-char-rnn, deeplearning\.ai, protocol\)"),
+                      r"\(cs231n, d2l, torch\.nn, min-char-rnn, deeplearning\.ai, protocol, "
+                      r"torch-tutorial\)"),
     Row("verify-cell", lambda c: _verify(MIN_CHAR, "min-char-rnn", cell="cnn"),
         SubjectError, r"cell 'cnn': expected rnn, lstm or gru"),
     Row("verify-protocol-cell",
@@ -1548,7 +1549,7 @@ CLI_ROWS = [
     CliRow("cli-verify-convention",
            lambda t: ["verify", _text_file(t, "solution.py", b"x = 1\n"), "--convention", "keras"],
            2, r"^rnnlab: error: unknown convention 'keras'; expected one of cs231n, d2l, torch\.nn, "
-              r"min-char-rnn, deeplearning\.ai, protocol$"),
+              r"min-char-rnn, deeplearning\.ai, protocol, torch-tutorial$"),
     CliRow("cli-verify-target-empty", lambda t: ["verify", "", "--convention", "cs231n"],
            2, r"^rnnlab: error: the target is empty: give the Python file to check, FILE or FILE:NAME$"),
     CliRow("cli-verify-target-colon",

@@ -34,6 +34,7 @@ LAZY = {
     ("rnnlab/cli/verify.py", "testing.skeleton"): "Hypothesis is optional (rnnlab.testing needs it)",
     ("rnnlab/testing/loader.py", "torch_units"): "torch, for torch subjects only",
     ("rnnlab/testing/loader.py", "d2l_class_units"): "torch, for torch subjects only",
+    ("rnnlab/testing/loader.py", "torch_tutorial"): "torch, for torch subjects only",
 }
 
 

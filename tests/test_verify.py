@@ -17,6 +17,8 @@ from rnnlab.numpy_backend.reference import REFERENCES
 from rnnlab.testing import (CATALOGUE, Example, Progress, Protocol, assert_conforms, fused,
                             make_problem, verify)
 from rnnlab.testing import conventions as cv
+from rnnlab.testing.loader import load
+from rnnlab.testing.module_args import parse_options, split_call
 from rnnlab.testing.spec import SPEC, irnn_forward, run
 from rnnlab.testing.strategies import Constraints, examples
 
@@ -56,7 +58,7 @@ def _fd_check(cell, p, rules=SPEC):
         assert np.abs(r.dstate0[k] - numeric_grad(f, s)).max() < 1e-7 * G, f"state {k}"
 
 
-@pytest.mark.parametrize("head", [None, "linear", "softmax"])
+@pytest.mark.parametrize("head", [None, "linear", "softmax", "logsoftmax"])
 @pytest.mark.parametrize("cell,form", CASES)
 @settings(max_examples=4)
 @given(data=st.data())
@@ -97,7 +99,7 @@ def test_a_forward_mistakes_gradients_are_the_true_gradients_of_its_forward(name
     the derivatives of the mistaken forward."""
     m = CATALOGUE[name]
     form = "torch" if "before" in name else "d2l"
-    head = None if None in m.heads else "linear"  # an output-layer mistake needs one
+    head = None if None in m.heads else min(m.heads, key=str)  # an output-layer mistake needs one
     cons = Constraints(cell, gru_form=form, head=head, one_hot=head is not None)
     _fd_check(cell, make_problem(cons, Example(2, 3, 3, 2, 5)), m.rules)
 
@@ -171,6 +173,17 @@ CORRECT = [
     (SUBJECTS / "min_char_rnn_py2.py", "min-char-rnn"),
     (EX / "d2l_classes_correct.py", "d2l"),
     (SUBJECTS / "students" / "min_char_args.py", "min-char-rnn"),
+    (EX / "torch_gru_gates_correct.py", "torch.nn"),
+    (f"{SUBJECTS / 'torch_nn_gates.py'}:D2LFormGRU", "torch.nn"),
+    (f"{SUBJECTS / 'torch_nn_gates.py'}:DocsNamesGRU", "torch.nn"),
+    (f"{SUBJECTS / 'torch_nn_gates.py'}:GateLSTM", "torch.nn"),
+    (f"{EX / 'torch_batch_first_correct.py'}:BatchLSTM(batch_first=True)", "torch.nn"),
+    (f"{SUBJECTS / 'torch_nn_options.py'}:BatchFirstGRU", "torch.nn"),
+    (f"{SUBJECTS / 'torch_nn_options.py'}:BatchFirstLoopLSTM(batch_first=True)", "torch.nn"),
+    (f"{SUBJECTS / 'torch_nn_options.py'}:TaggerRNN(output_size=4)", "torch.nn"),
+    (f"{SUBJECTS / 'torch_nn_options.py'}:DefaultBatchFirstRNN", "torch.nn"),
+    (EX / "torch_tutorial_correct.py", "torch-tutorial"),
+    (EX / "torch_tutorial_charrnn.py", "torch-tutorial"),
 ]
 
 
@@ -178,7 +191,7 @@ CORRECT = [
 def test_correct_implementations_conform(target, convention):
     """Independent correct implementations, float32 and float64, vectorised and looped,
     torch.nn's own modules, Karpathy's Python 2 script: every property holds."""
-    if convention in ("torch.nn", "d2l"):
+    if convention in ("torch.nn", "d2l", "torch-tutorial"):
         pytest.importorskip("torch")
     r = verify(str(target), convention, **FAST)
     assert r.ok, r.render()
@@ -191,12 +204,15 @@ BUGGY = [  # file, convention, the mistake(s) the diagnosis must name, the array
     ("torch_nn_buggy.py", "torch.nn", {"lstm-gates-o-c-swapped"}, {"output", "weight_ih_l0.grad"}),
     ("min_char_rnn_buggy.py", "min-char-rnn", {"tanh-derivative-one-minus-y"}, {"dWxh"}),
     ("d2l_classes_buggy.py", "d2l", {"lstm-forget-gate-on-H"}, {"outputs", "C_T"}),
+    ("torch_gru_gates_buggy.py", "torch.nn", {"gru-r-from-z-weights"}, {"output", "x2r.weight.grad"}),
+    ("torch_tutorial_buggy.py", "torch-tutorial", {"tutorial-linear-recurrence-late-output"},
+     {"output", "i2h.weight.grad", "i2o.weight.grad", "hidden_0.grad"}),
 ]
 
 
 @pytest.mark.parametrize("name,convention,mistakes,arrays", BUGGY, ids=[b[0] for b in BUGGY])
 def test_buggy_examples_fail_with_the_mistake_named(name, convention, mistakes, arrays):
-    if convention in ("torch.nn", "d2l"):
+    if convention in ("torch.nn", "d2l", "torch-tutorial"):
         pytest.importorskip("torch")
     r = verify(str(EX / name), convention, **FAST)
     assert not r.ok and r.exit_status == 1
@@ -380,6 +396,160 @@ def test_two_linear_layers_are_read_as_torch_nn_weights():
     r = verify(f"{SUBJECTS / 'torch_nn_variants.py'}:LinearLSTM", "torch.nn", **FAST)
     assert r.ok, r.render()
     assert "ih (nn.Linear(" in r.render() and "as weight_ih_l0 and bias_ih_l0" in r.render()
+
+
+TUTORIAL = [  # PyTorch's char-RNN tutorial module as published and half mended: what is named
+    (EX / "torch_tutorial_buggy.py", "tutorial-linear-recurrence-late-output",
+     ("a linear recurrence: no tanh on the new hidden state; the output is computed from the "
+      "input and the previous hidden state, one step late")),
+    (SUBJECTS / "students" / "tutorial_tanh_only.py", "output-one-step-late",
+     "the output is computed from the input and the previous hidden state, one step late"),
+    (SUBJECTS / "students" / "tutorial_no_tanh.py", "linear-recurrence",
+     "a linear recurrence: no tanh on the new hidden state"),
+]
+
+
+@pytest.mark.parametrize("target,mistake,words", TUTORIAL, ids=lambda x: Path(str(x)).name)
+def test_the_char_rnn_tutorial_module_is_told_what_it_computes(target, mistake, words):
+    """The tutorial's first form is a linear recurrence whose output reads the previous
+    hidden state: named so, and each half alone by its own name, because the numbers of
+    that mistake (and of no other) reproduce every array the module returns."""
+    pytest.importorskip("torch")
+    r = verify(str(target), "torch-tutorial", **FAST)
+    assert not r.ok and r.exit_status == 1
+    (unit,) = r.units
+    assert [m.mistakes for m in unit.diagnosis if m.full] == [[mistake]], r.render()
+    assert words in r.render()
+
+
+def test_the_newer_char_rnn_reading_the_first_step_fails_on_its_output_and_names_nothing():
+    pytest.importorskip("torch")
+    r = verify(str(EX / "torch_tutorial_charrnn_buggy.py"), "torch-tutorial", **FAST)
+    assert not r.ok and r.exit_status == 1
+    fwd = next(p for u in r.units for p in u.properties if p.name == "forward")
+    assert [d.quantity for d in fwd.differences] == ["output"], r.render()
+    assert not any(m.full for u in r.units for m in u.diagnosis), r.render()
+    assert "no known mistake reproduces every array" in r.render()
+
+
+def test_a_module_that_is_not_the_tutorials_is_refused_with_its_layers():
+    pytest.importorskip("torch")
+    with pytest.raises(SubjectError) as e:
+        verify(str(EX / "torch_gru_gates_correct.py"), "torch-tutorial")
+    msg = str(e.value)
+    assert "defines no nn.Module class built as (input_size, hidden_size, output_size)" in msg, msg
+    with pytest.raises(SubjectError) as e:
+        verify(f"{SUBJECTS / 'torch_nn_options.py'}:TaggerLSTM", "torch-tutorial")
+    msg = str(e.value)
+    assert "TaggerLSTM(3, 2, 3) is not the tutorial's module (torch-tutorial convention: " in msg, msg
+    assert "it has h2o = nn.Linear(2, 3), lstm = nn.LSTM" in msg and "\n" not in msg, msg
+
+
+BATCH_FIRST = [  # a module built batch-first, and what says so
+    (f"{EX / 'torch_batch_first_correct.py'}:BatchLSTM(batch_first=True)", "its batch_first is True"),
+    (f"{SUBJECTS / 'torch_nn_options.py'}:BatchFirstGRU", "its gru has batch_first=True"),
+    (f"{SUBJECTS / 'torch_nn_options.py'}:DefaultBatchFirstRNN",
+     "its constructor's batch_first defaults to True"),
+]
+
+
+@pytest.mark.parametrize("target,why", BATCH_FIRST, ids=lambda x: Path(str(x)).name)
+def test_a_batch_first_module_is_read_as_batch_first(target, why):
+    """Built with batch_first=True (its attribute, or an inner nn.GRU's): called with x
+    (B, T, D), its output read as (B, T, H); the report says so (both pass in CORRECT)."""
+    pytest.importorskip("torch")
+    loaded = load(target, "torch.nn", None)
+    try:
+        (unit,) = loaded.units
+        assert unit.batch_first and any(f"batch-first ({why})" in n for n in unit.notes), unit.notes
+        assert unit.quantities()["output"].time_axis == 1
+    finally:
+        loaded.close()
+    assert "built as BatchLSTM(input_size, hidden_size, batch_first=True)" in load(
+        BATCH_FIRST[0][0], "torch.nn", None).units[0].notes
+
+
+def test_a_batch_first_module_returning_time_major_output_fails_on_the_outputs_shape():
+    """The module that stacks its outputs time-major all the same fails, the output's
+    shape said in the module's own (B, T, H) terms."""
+    pytest.importorskip("torch")
+    r = verify(f"{EX / 'torch_batch_first_buggy.py'}:BatchLSTM(batch_first=True)", "torch.nn", **FAST)
+    assert not r.ok and r.exit_status == 1
+    fwd = next(p for u in r.units for p in u.properties if p.name == "forward")
+    assert fwd.verdict == "FAIL" and fwd.example == "B=1 T=2 D=1 H=1 seed=0", r.render()
+    shape = {d.quantity: d.message for d in fwd.differences}["output"]
+    assert shape == "has shape (2, 1, 1), expected (1, 2, 1)", r.render()
+
+
+BAD_OPTIONS = [  # options in the target, what the one-line refusal says
+    ("(output_size=4, num_layers=2)", ("num_layers=2 cannot be checked: rnnlab's spec is one "
+                                       "recurrent layer")),
+    ("(output_size=4, bidirectional=True)", "rnnlab's spec runs forwards only"),
+    ("(4)", "give the constructor's other arguments by keyword"),
+    ("(output_size=four)", "output_size=four is not a literal"),
+    ("(output_size=4", "not a call rnnlab can read ('(' was never closed)"),
+    ("(hidden_size=4)", "rnnlab chooses hidden_size for every example it draws"),
+    ("(output_size=__import__('os'))", "is not a literal"),
+    ("(**kw)", "** is not read"),
+]
+
+
+@pytest.mark.parametrize("args,msg", BAD_OPTIONS, ids=[b[0] for b in BAD_OPTIONS])
+def test_bad_constructor_options_are_refused_in_one_line(args, msg):
+    target, found = split_call(f"sol.py:TaggerRNN{args}")
+    assert target == "sol.py:TaggerRNN" and found == args
+    with pytest.raises(SubjectError) as e:
+        parse_options("TaggerRNN", found)
+    assert msg in str(e.value) and "\n" not in str(e.value), str(e.value)
+
+
+def test_constructor_options_reach_the_class_and_what_it_lacks_is_said():
+    """Good options parse to their values; a constructor that needs an argument the target
+    does not give, or is given one it does not take, is refused saying how to write it."""
+    pytest.importorskip("torch")
+    assert parse_options("Net", "(output_size=5, batch_first=True, name='a', bias=True)") == {
+        "output_size": 5, "batch_first": True, "name": "a", "bias": True}
+    for name, msg in [
+        ("TaggerRNN", ("missing 1 required positional argument: 'output_size' (torch.nn "
+                       "convention: TaggerRNN(input_size, hidden_size); give its other arguments "
+                       "in the target, FILE:TaggerRNN(output_size=...))")),
+        ("TaggerRNN(outptu_size=4)", ("TaggerRNN takes no argument outptu_size; its constructor "
+                                      "is TaggerRNN(input_size, hidden_size, output_size, "
+                                      "num_layers=1)"))]:
+        with pytest.raises(SubjectError) as e:
+            verify(f"{SUBJECTS / 'torch_nn_options.py'}:{name}", "torch.nn")
+        assert msg in str(e.value) and "\n" not in str(e.value), str(e.value)
+    with pytest.raises(SubjectError, match="constructor arguments are read for a torch.nn module "
+                                           "class only, not under the cs231n convention"):
+        verify(f"{EX / 'cs231n_correct.py'}:rnn_forward(a=1)", "cs231n")
+
+
+GATE_FORMS = [  # a module of one nn.Linear per gate and source: the GRU form read, and how
+    (EX / "torch_gru_gates_correct.py", "torch.nn's form, tanh(x2n(x) + r * h2n(h))"),
+    (f"{SUBJECTS / 'torch_nn_gates.py'}:D2LFormGRU", "d2l's form, tanh(W_xh(x) + W_hh(r * h))"),
+    (EX / "torch_gru_gates_buggy.py", "torch.nn's form"),  # its wrong gate r does not decide it
+]
+
+
+@pytest.mark.parametrize("target,form", GATE_FORMS, ids=lambda x: Path(str(x)).name)
+def test_per_gate_linear_layers_are_read_in_the_form_the_forward_is_written(target, form):
+    pytest.importorskip("torch")
+    loaded = load(str(target), "torch.nn", None)
+    try:
+        (unit,) = loaded.units
+        assert unit.cell == "gru" and any(form in n for n in unit.notes), unit.notes
+        assert unit.cons.gru_form == ("d2l" if "d2l's" in form else "torch")
+    finally:
+        loaded.close()
+
+
+def test_per_gate_layers_whose_names_do_not_say_their_gates_are_refused_with_the_layers():
+    pytest.importorskip("torch")
+    with pytest.raises(SubjectError) as e:
+        verify(f"{SUBJECTS / 'torch_nn_gates.py'}:UnnamedGates", "torch.nn")
+    msg = str(e.value)
+    assert "one nn.Linear per gate and source named by its gate, x2r/h2r" in msg, msg
+    assert "a = nn.Linear(3, 2)" in msg and "b = nn.Linear(2, 2)" in msg and "\n" not in msg
 
 
 def test_stacked_outputs_are_named_as_the_wrong_shape():

@@ -30,6 +30,13 @@ WRITTEN_IN = {
     EX / "dlai_correct.py": "deeplearning.ai", EX / "dlai_buggy.py": "deeplearning.ai",
     EX / "min_char_rnn.py": "min-char-rnn", EX / "min_char_rnn_buggy.py": "min-char-rnn",
     EX / "torch_nn_correct.py": "torch.nn", EX / "torch_nn_buggy.py": "torch.nn",
+    EX / "torch_gru_gates_correct.py": "torch.nn", EX / "torch_gru_gates_buggy.py": "torch.nn",
+    EX / "torch_batch_first_correct.py": "torch.nn", EX / "torch_batch_first_buggy.py": "torch.nn",
+    EX / "torch_tutorial_correct.py": "torch-tutorial", EX / "torch_tutorial_buggy.py": "torch-tutorial",
+    EX / "torch_tutorial_charrnn.py": "torch-tutorial",
+    EX / "torch_tutorial_charrnn_buggy.py": "torch-tutorial",
+    STUDENTS / "tutorial_no_tanh.py": "torch-tutorial",
+    STUDENTS / "tutorial_tanh_only.py": "torch-tutorial",
     STUDENTS / "d2l_class_default_shape.py": "d2l",
     STUDENTS / "gru_reset_reads_update.py": "d2l",
     STUDENTS / "lstm_forget_on_h.py": "d2l",
@@ -63,6 +70,9 @@ NAMED = {
     f"{SUBJECTS / 'torch_nn_variants.py'}:GRUCellLoop": "torch.nn",
     f"{SUBJECTS / 'torch_nn_builtin.py'}:TorchGRU": "torch.nn",
     f"{SUBJECTS / 'torch_nn_builtin.py'}:rnn_factory": "torch.nn",
+    f"{SUBJECTS / 'torch_nn_gates.py'}:D2LFormGRU": "torch.nn",  # one nn.Linear per gate
+    f"{SUBJECTS / 'torch_nn_gates.py'}:GateLSTM": "torch.nn",
+    f"{SUBJECTS / 'torch_nn_options.py'}:BatchFirstGRU": "torch.nn",  # three sizes, not the tutorial's
     f"{EX / 'd2l_correct.py'}:lstm": "d2l",  # three arguments, as lossFun's: not min-char-rnn
     f"{EX / 'd2l_classes_buggy.py'}:LSTMScratch": "d2l",
     f"{EX / 'cs231n_correct.py'}:rnn_forward": "cs231n",
@@ -239,3 +249,15 @@ def test_a_numpy_subject_returning_float32_is_noted_by_array():
     assert all(u.dtype == "float32" for u in r.units)
     plain = verify(str(EX / "cs231n_correct.py"), "cs231n", cell="rnn", max_examples=1)
     assert not [n for u in plain.units for n in u.notes if "float32" in n]
+
+
+def test_a_target_with_constructor_arguments_is_read_as_a_torch_nn_class():
+    """FILE:NAME(key=value): only a torch.nn module class is given constructor arguments, so
+    no other convention is tried; the arguments reach the class (batch_first here)."""
+    pytest.importorskip("torch")
+    loaded = load(f"{EX / 'torch_batch_first_correct.py'}:BatchLSTM(batch_first=True)", None, None)
+    try:
+        (unit,) = loaded.units
+        assert unit.convention == "torch.nn" and unit.batch_first
+    finally:
+        loaded.close()

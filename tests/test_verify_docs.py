@@ -59,8 +59,9 @@ def catalogue_table() -> str:
             groups.setdefault((group, sorted(m.cells)[0]), []).append(m.name)
             continue
         forms = f" ({'d2l' if 'd2l' in m.forms else 'torch'} form)" if len(m.forms) == 1 else ""
-        heads = " (min-char-rnn)" if m.heads == frozenset({"softmax"}) else (
-            " (with an output layer)" if None not in m.heads else "")
+        heads = (" (min-char-rnn)" if m.heads == frozenset({"softmax"}) else
+                 " (PyTorch's char-RNN tutorial)" if m.heads == frozenset({"logsoftmax"}) else
+                 " (with an output layer)" if None not in m.heads else "")
         cells = ", ".join(c for c in ("rnn", "lstm", "gru") if c in m.cells)
         rows.append(f"| `{m.name}` | {cells}{forms}{heads} | {m.kind} | {m.title.replace('|', '¦')} |")
     for (group, cell), names in groups.items():
@@ -100,4 +101,6 @@ def test_the_page_shows_real_reports(capsys, monkeypatch):
 def test_every_example_is_on_the_page():
     text = PAGE.read_text(encoding="utf-8")
     for f in sorted((ROOT / "examples" / "verify").glob("*.py")):
-        assert f"<!-- generated: rnnlab verify examples/verify/{f.name} " in text, f.name
+        # a class's constructor arguments follow its name in quotes: "FILE:NAME(...)"
+        assert re.search(rf'<!-- generated: rnnlab verify "?examples/verify/{re.escape(f.name)}[ :]',
+                         text), f.name

@@ -44,10 +44,11 @@ def add_parser(sub) -> None:
                         "rnn/lstm step and sequence functions), d2l (rnn|lstm|gru(inputs, state, "
                         "params)), torch.nn (an nn.Module class like nn.LSTM), min-char-rnn "
                         "(lossFun), deeplearning.ai (rnn_cell_forward...), protocol (an "
-                        "rnnlab.testing.Protocol). Left out, each is tried on FILE and the most "
-                        "specific that fits is taken (the report says which); when none fits, "
-                        "each one's reason is listed and a Protocol skeleton calling FILE's "
-                        "functions is printed, to edit")
+                        "rnnlab.testing.Protocol), torch-tutorial (PyTorch's char-RNN tutorial "
+                        "module, RNN(input_size, hidden_size, output_size)). Left out, each is "
+                        "tried on FILE and the most specific that fits is taken (the report says "
+                        "which); when none fits, each one's reason is listed and a Protocol "
+                        "skeleton calling FILE's functions is printed, to edit")
     v.add_argument("--cell", choices=("rnn", "lstm", "gru"), default=None,
                    help="check only this cell (default: every cell found)")
     v.add_argument("--max-examples", type=positive_int, default=None,

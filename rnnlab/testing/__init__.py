@@ -13,7 +13,10 @@ One pipeline, one module per part (docs/verify.md):
                adapters.py (base)     strategies.py              diagnosis.py, mistakes.py
                cs231n_units.py        spec.py (the reference the properties compare with)
                d2l_units.py
-               torch_units.py     (torchnn_base.py: the torch.nn convention without torch)
+               torch_units.py     (torchnn_base.py: the torch.nn convention without torch;
+                                   torch_gates.py: one nn.Linear per gate; module_args.py:
+                                   FILE:NAME(key=value), a class's other constructor arguments)
+               torch_tutorial.py  (tutorial_base.py: PyTorch's char-RNN tutorial module)
                minchar_units.py
                protocol_units.py
                loader.py (the registry of conventions; finds a file's when none is given)

@@ -106,6 +106,31 @@ def torch_nn_layout(cell: str, gru_form: str = "torch") -> dict:
             "bias_hh_l0": fused("b_", order, cell, role="hh", hn=hn)}
 
 
+def linear_gates_layout(cell: str, pairs: dict, biased: dict, form: str = "torch") -> dict:
+    """One ``nn.Linear`` per gate and source (a GRU's ``x2r``, ``h2r``, ...): ``pairs`` is
+    {spec gate: (input-side layer, hidden-side layer)}, ``biased`` {layer: has a bias}.
+    Each weight is one spec array transposed (nn.Linear stores (out, in)); a gate's two
+    biases share its spec bias, b = b_x + b_h (a random split drawn), and one bias alone
+    holds all of it; in torch.nn's GRU ``form`` the candidate's input-side bias is b_h and
+    its hidden-side one b_hn, inside the reset product."""
+    check_choice("cell", cell, ("lstm", "gru"))
+    check_choice("form", form, ("torch", "d2l"))
+    out = {}
+    for g, (x, h) in pairs.items():
+        out[f"{x}.weight"] = single(f"W_x{g}", transpose=True)
+        out[f"{h}.weight"] = single(f"W_h{g}", transpose=True)
+        if cell == "gru" and g == "h" and form == "torch":
+            out[f"{x}.bias"], out[f"{h}.bias"] = single("b_h"), single("b_hn")
+        elif biased[x] and biased[h]:
+            out[f"{x}.bias"] = Block((f"b_{g}",), ("",), shared=(True,), role="ih")
+            out[f"{h}.bias"] = Block((f"b_{g}",), ("",), shared=(True,), role="hh")
+        elif biased[x] or biased[h]:
+            out[f"{x if biased[x] else h}.bias"] = single(f"b_{g}")
+        else:
+            raise ConfigError(f"gate {g}: neither {x} nor {h} has a bias; the spec adds b_{g}")
+    return out
+
+
 D2L_ORDER = {"rnn": ("W_xh", "W_hh", "b_h"),
              "lstm": ("W_xi", "W_hi", "b_i", "W_xf", "W_hf", "b_f", "W_xo", "W_ho", "b_o",
                       "W_xc", "W_hc", "b_c"),

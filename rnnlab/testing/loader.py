@@ -36,15 +36,17 @@ from .cs231n_units import CS231N_NAMES, cs231n_units
 from .d2l_units import D2LUnit, find_d2l
 from .dlai_units import DLAI_NAMES, dlai_units
 from .minchar_units import MIN_CHAR_GLOBALS, MinCharUnit, weights_passing
+from .module_args import built, check_accepted, missing_hint, parse_options, split_call
 from .protocol_units import Protocol, ProtocolUnit
 
 # The conventions rnnlab knows: the single registry, read by the command line, the
 # checks of a convention given, and the search for one when none is. Each name maps to
 # how specific a fit under it is, lower first: when a file fits several, the most specific
 # is taken (a Protocol object is declared outright; lossFun and the two assignments'
-# function names are exact; d2l's rnn/lstm/gru are common names; any nn.Module fits torch.nn).
+# function names are exact; d2l's rnn/lstm/gru are common names; any nn.Module fits torch.nn;
+# PyTorch's char-RNN tutorial module needs its three sizes and its layers' shapes).
 REGISTRY = {"cs231n": 2, "d2l": 4, "torch.nn": 5, "min-char-rnn": 1, "deeplearning.ai": 2,
-            "protocol": 0}
+            "protocol": 0, "torch-tutorial": 3}
 CONVENTIONS = tuple(REGISTRY)  # in the order they are named to users
 WRAP = ("to check code laid out otherwise, wrap it in an rnnlab.testing.Protocol and give "
         "--convention protocol (leave --convention out for a skeleton to edit; docs/verify.md, "
@@ -67,6 +69,7 @@ def split_target(target: str) -> tuple[Path, str | None]:
     p = Path(target)
     if p.exists() or ":" not in target:
         return p, None
+    target, _ = split_call(target)  # FILE:NAME(key=value, ...): the options, read by load()
     path, name = target.rsplit(":", 1)
     if not name.isidentifier():
         if path and Path(path).is_file():
@@ -260,8 +263,16 @@ def load(subject, convention: str | None, cell: str | None) -> Loaded:
     cleanup, notes = [], []
     source = None
     name = None
+    options = {}
     if isinstance(subject, (str, Path)):
         path, name = split_target(str(subject))
+        if name is not None:  # FILE:NAME(key=value, ...): a torch.nn class's other arguments
+            options = parse_options(name, split_call(str(subject))[1])
+            if options and convention is None:
+                convention = "torch.nn"  # only a torch.nn module class is given arguments
+            if options and convention != "torch.nn":
+                raise SubjectError(f"{name}(...): constructor arguments are read for a torch.nn "
+                                   f"module class only, not under the {convention} convention")
         directory = str(path.resolve().parent)
         sys.path.insert(0, directory)
         cleanup.append(lambda: sys.path.remove(directory) if directory in sys.path else None)
@@ -288,7 +299,7 @@ def load(subject, convention: str | None, cell: str | None) -> Loaded:
             notes.append(why)
         else:
             try:
-                units, found = _units(obj, convention, cell, name, source, label)
+                units, found = _units(obj, convention, cell, name, source, label, options)
             except MissingDependencyError:
                 raise
             except SubjectError as exc:  # it does not fit: say how any code can be checked
@@ -453,7 +464,7 @@ class _Globals:
         del self._g[k]
 
 
-def _units(obj, convention, cell, name, source, label) -> tuple[list, list]:
+def _units(obj, convention, cell, name, source, label, options=None) -> tuple[list, list]:
     if convention == "cs231n":
         if not isinstance(obj, types.ModuleType):
             raise SubjectError("the cs231n convention checks a module (a file) of functions")
@@ -515,9 +526,22 @@ def _units(obj, convention, cell, name, source, label) -> tuple[list, list]:
                 factory = getattr(obj, fname)
         else:
             factory, fname = obj, getattr(obj, "__name__", type(obj).__name__)
-        probe = TorchNNUnit(factory, "rnn", fname, source)  # only to call the factory safely
+        check_accepted(factory, fname, options or {})
+        probe = TorchNNUnit(factory, "rnn", fname, source, options)  # only to call the factory safely
         c = infer_cell(factory, fname, cell, lambda f, D, H: _construct(probe, f, fname, D, H))
-        return [TorchNNUnit(factory, c, fname, source)], [fname]
+        return [TorchNNUnit(factory, c, fname, source, options)], [fname]
+    if convention == "torch-tutorial":
+        _need_torch("the torch-tutorial convention")
+        if cell not in (None, "rnn"):
+            raise SubjectError(f"PyTorch's char-RNN tutorial module is an RNN; --cell {cell} does "
+                               "not apply")
+        from .torch_tutorial import TutorialUnit, find_tutorial  # lazy: torch
+
+        if isinstance(obj, types.ModuleType):
+            fname, factory = find_tutorial(obj, name, source.name if source else label)
+        else:
+            factory, fname = obj, getattr(obj, "__name__", type(obj).__name__)
+        return [TutorialUnit(factory, fname, source)], [fname]
     if convention == "min-char-rnn":
         if cell not in (None, "rnn"):
             raise SubjectError(f"min-char-rnn is an RNN; --cell {cell} does not apply")
@@ -606,8 +630,10 @@ def _d2l_classes(obj, cell, name) -> list:
 
 
 def _construct(unit, factory, fname, D, H):
+    options = getattr(unit, "options", {})
     try:
-        return unit.call(f"{fname}({D}, {H})", factory, D, H)
+        return unit.call(built(fname, options, D, H), lambda: factory(D, H, **options))
     except SubjectRaised as exc:
         raise SubjectError(f"cannot construct {exc.line} (torch.nn convention: "
-                           f"{fname}(input_size, hidden_size))") from None
+                           f"{fname}(input_size, hidden_size){missing_hint(factory, fname, options)})"
+                           ) from None

@@ -35,7 +35,7 @@ class Mistake:
     kind: str  # "backward" | "forward" | "autograd"
     title: str  # what the code does, in the spec's notation (docs/verify.md)
     rules: Rules  # SPEC with the mistake
-    heads: frozenset = frozenset((None, "linear", "softmax"))  # output layers it needs
+    heads: frozenset = frozenset((None, "linear", "softmax", "logsoftmax"))  # output layers it needs
     forms: frozenset = frozenset(("d2l", "torch"))  # gru forms where it exists
     perm: tuple | None = None  # gate permutation: canonical gate k reads gate perm[k]'s weights
     grad_perm: tuple | None = None  # lstm backward: gate k's gradient goes to gate grad_perm[k]'s block
@@ -234,7 +234,7 @@ def _m(name, cells, kind, title, heads=None, forms=None, perm=None, grad_perm=No
     return Mistake(name, frozenset(cells), kind, title, r, perm=perm, grad_perm=grad_perm, **extra)
 
 
-_HEADED = ("linear", "softmax")
+_HEADED = ("linear", "softmax", "logsoftmax")
 
 _LIST = [
     # ---- hand-written backward
@@ -342,6 +342,18 @@ _LIST = [
        "H̃ = tanh(X W_xh + b_h + (R ⊙ H_{t-1}) W_hh + b_hn): the reset gate applied before "
        "the matmul (d2l's form) where torch.nn applies it after, R ⊙ (H_{t-1} W_hh + b_hn)",
        forms=("torch",), reparam=ResetBefore()),
+    # PyTorch's char-RNN tutorial (its first form: i2h and i2o on cat(input, hidden))
+    _m("linear-recurrence", {"rnn"}, "forward",
+       "a linear recurrence: no tanh on the new hidden state, H_t = X_t W_xh + H_{t-1} W_hh + b_h",
+       heads=("logsoftmax",), candidate=IDENTITY),
+    _m("output-one-step-late", {"rnn"}, "forward",
+       "the output is computed from the input and the previous hidden state, one step late: "
+       "Y_t = H_{t-1} W_hq + b_q", heads=("logsoftmax",), head_input="prev"),
+    _m("tutorial-linear-recurrence-late-output", {"rnn"}, "forward",
+       "a linear recurrence: no tanh on the new hidden state; the output is computed from the "
+       "input and the previous hidden state, one step late (PyTorch's char-RNN tutorial: "
+       "hidden = i2h(combined), output = i2o(combined), combined = cat(input, hidden))",
+       heads=("logsoftmax",), candidate=IDENTITY, head_input="prev"),
     # ---- autograd
     _m("state-detached-each-step", ALL, "autograd",
        "the state is detached at every step: no gradient flows from H_t (C_t) into step t",
@@ -354,7 +366,7 @@ _LIST = [
     _m("outputs-detached", ALL, "autograd",
        "the outputs are detached before they are collected (outputs.append(h.detach()), or "
        "h.data): no gradient reaches a step through its own output, only through the state "
-       "returned at the end", heads=(None, "linear"), output_grad=False),
+       "returned at the end", heads=(None, "linear", "logsoftmax"), output_grad=False),
     _m("final-state-detached", ALL, "autograd",
        "the final state is returned detached (h.detach()): the gradient it receives does not "
        "flow back", final_state_grad=False),

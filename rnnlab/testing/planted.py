@@ -47,6 +47,10 @@ def planted(convention: str, cell: str, mistake=None, gru_form: str | None = Non
         return _d2l_numpy(cell, r)
     if convention == "torch.nn":
         return _torch_nn(cell, r)
+    if convention == "torch.nn-gates":  # the torch.nn convention, one nn.Linear per gate
+        return _torch_nn_gates(cell, r, gru_form or "torch")
+    if convention in ("torch-tutorial", "torch-tutorial-step"):  # PyTorch's char-RNN module
+        return _torch_tutorial("step" if convention.endswith("step") else "sequence", r)
     if convention == "min-char-rnn":
         return _min_char(r)
     if convention == "protocol":
@@ -284,6 +288,128 @@ def _torch_nn(cell: str, r: Rules):
 
     Planted.__name__ = Planted.__qualname__ = f"Planted{cell.upper()}"
     return Planted
+
+
+def _torch_nn_gates(cell: str, r: Rules, form: str):
+    """A GRU or LSTM of one nn.Linear per gate and source (``x2r``, ``h2r``, ...), in
+    torch.nn's GRU form or d2l's, its numbers the spec's through an autograd.Function."""
+    import torch
+
+    letters = {"gru": {"r": "r", "z": "z", "h": "n"},
+               "lstm": {"i": "i", "f": "f", "c": "g", "o": "o"}}[cell]
+    pairs = {g: (f"x2{k}", f"h2{k}") for g, k in letters.items()}
+    layout = cv.linear_gates_layout(cell, pairs, dict.fromkeys(
+        [n for pair in pairs.values() for n in pair], True), form)
+    names = tuple(layout)
+    n_state = 2 if cell == "lstm" else 1
+
+    class Spec(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, *rest):
+            hx = [h.detach().numpy()[0] for h in rest[:n_state]]
+            p = cv.from_subject(layout, {k: t.detach().numpy() for k, t in zip(names, rest[n_state:])})[0]
+            X = x.detach().numpy()
+            ctx.saved = (p, X, hx)
+            res = run(cell, p, X, tuple(hx), dOut=np.zeros(X.shape[:2] + hx[0].shape[-1:]), rules=r)
+            return (torch.from_numpy(res.Hs.copy()), *[torch.from_numpy(s[None].copy()) for s in res.state])
+
+        @staticmethod
+        def backward(ctx, dout, *dh):
+            p, X, hx = ctx.saved
+            res = run(cell, p, X, tuple(hx), dOut=dout.numpy(),
+                      dState=tuple(d.numpy()[0] for d in dh), rules=r)
+            g = cv.grads_to_subject(layout, res.grads)
+            return (torch.from_numpy(res.dX), *[torch.from_numpy(d[None].copy()) for d in res.dstate0],
+                    *[torch.from_numpy(g[k]) for k in names])
+
+    class Planted(torch.nn.Module):
+        def __init__(self, input_size, hidden_size):
+            super().__init__()
+            for x, h in pairs.values():
+                setattr(self, x, torch.nn.Linear(input_size, hidden_size, dtype=torch.float64))
+                setattr(self, h, torch.nn.Linear(hidden_size, hidden_size, dtype=torch.float64))
+
+        def forward(self, x, hx):
+            hx = (hx,) if n_state == 1 else tuple(hx)
+            params = dict(self.named_parameters())
+            out, *st = Spec.apply(x, *hx, *[params[n] for n in names])
+            return out, (st[0] if n_state == 1 else tuple(st))
+
+    # the form is read off the forward's source, as in a student's module: say it there
+    def torch_form(self, x, hx):
+        """n = tanh(self.x2n(x) + r * self.h2n(h)), as torch.nn.GRU."""
+        return Planted.forward(self, x, hx)
+
+    def d2l_form(self, x, hx):
+        """n = tanh(self.x2n(x) + self.h2n(r * h)), as d2l's GRU."""
+        return Planted.forward(self, x, hx)
+
+    Form = type(f"PlantedGates{cell.upper()}", (Planted,),
+                {"forward": torch_form if form == "torch" else d2l_form})
+    return Form
+    return Planted
+
+
+def _torch_tutorial(form: str, r: Rules):
+    """PyTorch's char-RNN tutorial module, RNN(input_size, hidden_size, output_size), its
+    numbers the spec's with a log-softmax output layer through an autograd.Function: the
+    newer form (nn.RNN, h2o on the last hidden state, from zeros) or the first, one step
+    per call, i2h on cat(input, hidden) and h2o on the new hidden state."""
+    import torch
+
+    names = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
+
+    class Spec(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, h0, *weights):
+            p = {k: t.detach().numpy() for k, t in zip(names, weights)}
+            X, H0 = x.detach().numpy(), h0.detach().numpy()
+            ctx.saved = (p, X, H0)
+            res = run("rnn", p, X, (H0,), head="logsoftmax", dOut=np.zeros(X.shape[:2] + p["b_q"].shape),
+                      rules=r)
+            return torch.from_numpy(res.Y.copy()), torch.from_numpy(res.state[0].copy())
+
+        @staticmethod
+        def backward(ctx, dY, dH):
+            p, X, H0 = ctx.saved
+            res = run("rnn", p, X, (H0,), head="logsoftmax", dOut=dY.numpy(), dState=(dH.numpy(),),
+                      rules=r)
+            return (torch.from_numpy(res.dX), torch.from_numpy(res.dstate0[0].copy()),
+                    *[torch.from_numpy(np.ascontiguousarray(res.grads[k])) for k in names])
+
+    f64 = torch.float64
+
+    class Sequence(torch.nn.Module):
+        def __init__(self, input_size, hidden_size, output_size):
+            super().__init__()
+            self.rnn = torch.nn.RNN(input_size, hidden_size, dtype=f64)
+            self.h2o = torch.nn.Linear(hidden_size, output_size, dtype=f64)
+            self.softmax = torch.nn.LogSoftmax(dim=1)
+
+        def forward(self, line_tensor):
+            h0 = line_tensor.new_zeros(line_tensor.shape[1], self.rnn.hidden_size)  # (B, H)
+            weights = (self.rnn.weight_ih_l0.T, self.rnn.weight_hh_l0.T,
+                       self.rnn.bias_ih_l0 + self.rnn.bias_hh_l0, self.h2o.weight.T, self.h2o.bias)
+            out, _ = Spec.apply(line_tensor, h0, *weights)
+            return out[-1]  # (B, V)
+
+    class Step(torch.nn.Module):
+        def __init__(self, input_size, hidden_size, output_size):
+            super().__init__()
+            self.input_size = input_size
+            self.i2h = torch.nn.Linear(input_size + hidden_size, hidden_size, dtype=f64)
+            self.h2o = torch.nn.Linear(hidden_size, output_size, dtype=f64)
+
+        def forward(self, input, hidden):
+            W = self.i2h.weight.T  # (D+H, H): [W_xh; W_hh]
+            weights = (W[:self.input_size], W[self.input_size:], self.i2h.bias, self.h2o.weight.T,
+                       self.h2o.bias)
+            out, h = Spec.apply(input[None], hidden, *weights)
+            return out[0], h
+
+    cls = Step if form == "step" else Sequence
+    cls.__name__ = cls.__qualname__ = f"PlantedTutorial{form.title()}"
+    return cls
 
 
 # ------------------------------------------------------------------ min-char-rnn

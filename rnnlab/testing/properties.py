@@ -272,6 +272,8 @@ class DefaultState(Property):
     ``forward(inputs, state=None)``) starts from zeros when called without one."""
 
     def applicable(self, unit):
+        if not any(unit.cons.state_in):
+            return "it is never given a state: what it starts from is its own"
         if not getattr(unit, "has_default_state", False):
             return ("the convention always passes a state" if unit.convention not in
                     ("torch.nn", "d2l") else "its forward takes no default state (no state=None)")

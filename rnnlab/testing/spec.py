@@ -95,6 +95,8 @@ class Rules:
     direct_path: float = 1.0  # gru: dH_{t-1} = direct_path · dH_t ⊙ Z + ...
     reset_partner: bool = True  # gru: dR = d(R ⊙ P) ⊙ P, P = H_{t-1} (d2l) or H_{t-1}W_hh+b_hn
     head_state: str = "same"  # output layer: dW_hq = Σ H_tᵀ dY_t; "prev": H_{t-1}
+    head_input: str = "same"  # output layer: Y_t = H_t W_hq + b_q; "prev": Y_t reads H_{t-1},
+    #                           one step late (PyTorch's char-RNN tutorial: i2o(cat(x, h)))
     softmax_minus_one: bool = True  # min-char-rnn: dY = softmax(Y) - onehot(target); False: no -1
     loss: str = "sum"  # min-char-rnn: L = Σ_t; "mean": the loss returned is /T, the gradients
     #                    still the sum's; "mean-both": the loss and its gradients both /T
@@ -407,6 +409,17 @@ def head_backward(p: dict, dY: np.ndarray, Hs_all: np.ndarray, r: Rules = SPEC):
     return g, dY @ p["W_hq"].T  # (T, B, H)
 
 
+def log_softmax_forward(Y: np.ndarray) -> np.ndarray:
+    """PyTorch's tutorial's outputs: log softmax(Y_t) over the V classes (nn.LogSoftmax(dim=1))."""
+    Z = Y - Y.max(-1, keepdims=True)  # (..., V)
+    return Z - np.log(np.exp(Z).sum(-1, keepdims=True))  # (..., V)
+
+
+def log_softmax_backward(dOut: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """dY = dOut - softmax(Y) Σ_v dOut: the Jacobian of log softmax, softmax = exp(out)."""
+    return dOut - np.exp(out) * dOut.sum(-1, keepdims=True)  # (..., V)
+
+
 def softmax(Y: np.ndarray) -> np.ndarray:
     e = np.exp(Y - Y.max(-1, keepdims=True))  # (..., V)
     return e / e.sum(-1, keepdims=True)
@@ -431,7 +444,8 @@ def softmax_loss(Y: np.ndarray, targets: np.ndarray, r: Rules = SPEC):
 
 class SpecResult(NamedTuple):
     Hs: np.ndarray  # (T, B, H) hidden outputs
-    Y: np.ndarray | None  # (T, B, V) output layer, when there is one
+    Y: np.ndarray | None  # (T, B, V) output layer, when there is one (log-probabilities
+    #                        for the "logsoftmax" head)
     loss: float | None  # softmax head only
     state: tuple  # final state, (B, H) each
     grads: dict  # every parameter (rnnlab names), the output layer's included
@@ -448,7 +462,9 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
     head None: the outputs are H_t and the loss is L = Σ H_t ⊙ dOut_t + Σ state_T ⊙ dState
     (random upstream gradients: no symmetry can hide a wrong term). head "linear": the
     outputs are Y_t = H_t W_hq + b_q, L = Σ Y_t ⊙ dOut_t + Σ state_T ⊙ dState. head
-    "softmax": L = Σ_t -log softmax(Y_t)[targets_t], min-char-rnn's loss.
+    "softmax": L = Σ_t -log softmax(Y_t)[targets_t], min-char-rnn's loss. head
+    "logsoftmax": the outputs are log softmax(Y_t) (PyTorch's char-RNN tutorial), L as for
+    "linear". ``rules.head_input`` "prev" makes Y_t read H_{t-1} (H_0 for the first step).
     """
     forward, backward = CELLS[cell]
     p, s0 = (params, state0) if rules.reparam is None else rules.reparam.apply(params, state0)
@@ -457,17 +473,30 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
     if dState is None or not rules.final_state_grad:  # a detached final state passes nothing back
         dState = tuple(np.zeros_like(s) for s in state)
     head_grads = {}
+    late = head is not None and rules.head_input == "prev"
+    dH0_head = 0  # what a late output layer sends straight to H_0
     if head is None:
         dHs = dOut
     else:
-        Y = head_forward(p, Hs)
+        read = cache.Hs[:-1] if late else Hs  # (T, B, H): H_{t-1} or H_t
+        Y = head_forward(p, read)  # (T, B, V)
         dY = dOut
         if head == "softmax":
             loss, dY = softmax_loss(Y, targets, rules)
-        head_grads, dHs = head_backward(p, dY, cache.Hs, rules)
+        if head == "logsoftmax":
+            Y = log_softmax_forward(Y)  # (T, B, V): what the subject returns
+            dY = log_softmax_backward(dOut, Y)  # (T, B, V)
+        if late:  # Y_t reads H_{t-1}: its gradient reaches H_0 .. H_{T-1}
+            head_grads, dRead = head_backward(p, dY, np.concatenate([read[:1], read]), rules)
+            dHs = np.concatenate([dRead[1:], np.zeros_like(dRead[:1])])  # (T, B, H): to H_1..H_T
+            dH0_head = dRead[0]  # (B, H)
+        else:
+            head_grads, dHs = head_backward(p, dY, cache.Hs, rules)
     if not rules.output_grad:  # outputs detached before they were collected: no gradient
         dHs = np.zeros_like(dHs)  # (T, B, H)   reaches a step through its own output
     grads, dX, dstate0 = backward(p, dHs, dState, cache, rules)
+    if late and rules.output_grad:
+        dstate0 = (dstate0[0] + dH0_head, *dstate0[1:])
     grads.update(head_grads)
     if rules.reparam is not None and rules.pullback:
         grads, dstate0 = rules.reparam.pullback(params, grads, dstate0)

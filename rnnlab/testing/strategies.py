@@ -91,6 +91,9 @@ class Constraints:
     H: tuple = (1, 5)  # hidden units
     one_hot: bool = False  # inputs are one-hot rows of width D = V
     head: str | None = None  # None | "linear" (d2l: Y = H W_hq + b_q) | "softmax" (min-char-rnn)
+    #                          | "logsoftmax" (PyTorch's char-RNN tutorial: log softmax(Y))
+    last_output: bool = False  # only the last step's output is returned (the tutorial's
+    #                            newer form): the upstream gradient of the others is zero
     state_in: tuple = (True, True)  # which state parts (H, C) the subject takes (CS231n: C_0 = 0)
     state_upstream: tuple = (True, True)  # which final-state parts can receive a gradient
     bias_split: bool = False  # torch.nn: b = b_ih + b_hh, drawn as two random halves
@@ -106,7 +109,7 @@ class Constraints:
             object.__setattr__(self, name, (low, check_int(f"{name}[1]", lo_hi[1], lo=low)))
         check_bool("one_hot", self.one_hot)
         if self.head is not None:
-            check_choice("head", self.head, ("linear", "softmax"))
+            check_choice("head", self.head, ("linear", "softmax", "logsoftmax"))
         for name in ("state_in", "state_upstream"):
             pair = getattr(self, name)
             if not (isinstance(pair, tuple) and self.n_state <= len(pair) <= 2):
@@ -115,6 +118,7 @@ class Constraints:
             for k, v in enumerate(pair):
                 check_bool(f"{name}[{k}]", v)
         check_bool("bias_split", self.bias_split)
+        check_bool("last_output", self.last_output)
 
     @property
     def n_state(self) -> int:
@@ -227,6 +231,8 @@ def _draw_problem(cons: Constraints, ex: Example, dt: np.dtype, rng: np.random.G
                    for k in range(cons.n_state))
     width = H if cons.head is None else D
     dOut = None if cons.head == "softmax" else draw((T, B, width))  # (T, B, H or V)
+    if cons.last_output:
+        dOut[:-1] = 0  # only Y_T is returned: nothing flows back through the others
     if cons.head == "softmax":
         targets = rng.integers(0, D, (T, B))  # (T, B)
     dState = tuple(draw((B, H)) if (cons.state_upstream[k] and cons.head != "softmax")

@@ -19,7 +19,10 @@ from ..errors import SubjectError
 from . import conventions as cv
 from .adapters import SubjectRaised, f64, one_line
 from .d2l_units import D2LUnit
-from .strategies import Example, Problem, make_problem
+from .module_args import built, missing_hint
+from .spec import run
+from .strategies import Constraints, Example, Problem, make_problem
+from .torch_gates import form_in_source, gate_linears, linear_layers
 from .torchnn_base import TorchNNBase
 
 TORCH_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -112,23 +115,38 @@ class TorchNNUnit(TorchNNBase):
     has_default_state = False  # set by probe(): forward(x, hx=None) takes a default state
     GHOST = TorchNNBase  # what rnnlab's process rebuilds of it (isolation.py): no torch
 
-    def __init__(self, factory, cell: str, name: str, source=None):
+    def __init__(self, factory, cell: str, name: str, source=None, options=None):
         super().__init__(cell, name, source)
         self.factory = factory
+        self.options = dict(options or {})  # the constructor's other arguments (module_args.py)
+        self.batch_first = False  # set by probe(): x is (B, T, D), the output (B, T, H)
         self.modules: dict = {}
         self.torch_dtype = torch.float32
+        self.gates = None  # GateLinears: one nn.Linear per gate and source (torch_gates.py)
+        self.gate_note = ""
+
+    def read_form(self, form: str, D: int, H: int) -> None:
+        """Per-gate nn.Linear layers: their layout, in GRU ``form`` ("torch": b_hn inside
+        the reset product; "d2l": the reset gate before the matmul)."""
+        self.cons = Constraints(self.cell, gru_form=form, bias_split=True)
+        self.layout = self.gates.layout(form)
+        self.names = {k: k for k in self.layout}
+        self.gate_note = self.gates.note(D, H, form)
 
     def module(self, D: int, H: int):
         """The subject built for (input_size=D, hidden_size=H), once per size."""
         if (D, H) not in self.modules:
-            m = self.call(f"{self.name}({D}, {H})", self.factory, D, H)
+            m = self.call(built(self.name, self.options, D, H),
+                          lambda: self.factory(D, H, **self.options))
             if not isinstance(m, torch.nn.Module):
-                raise SubjectError(f"{self.name}({D}, {H}) returned {shown(m, 40)} "
+                raise SubjectError(f"{built(self.name, self.options, D, H)} returned {shown(m, 40)} "
                                    f"({type(m).__name__}), expected an nn.Module (torch.nn "
                                    "convention)")
             if not self.names:  # read once, off the first module built (D != H)
-                self.names, note = find_parameters(m, self.name, D, H)
-                if note:
+                self.names, note, self.gates = find_parameters(m, self.name, D, H)
+                if self.gates is not None:
+                    self.read_form(self.gates.forms()[0], D, H)
+                elif note:
                     self.notes.append(note)
             have = dict(m.named_parameters())
             lost = [n for n in self.names.values() if n not in have]
@@ -153,7 +171,8 @@ class TorchNNUnit(TorchNNBase):
                                         f"{self.name}({D}, {H}); torch.nn's is {v.shape}")
                 t.copy_(torch.from_numpy(v))
                 t.grad = None
-        x = _leaf(p.X, dt)
+        # batch_first: x (B, T, D), the output (B, T, H); h_n stays (1, B, H), as torch.nn's
+        x = _leaf(p.X.transpose(1, 0, 2) if self.batch_first else p.X, dt)  # (T, B, D) or (B, T, D)
         hx0 = [_leaf(s[None], dt) for s in p.state0]  # (1, B, H) each
         hx = hx0[0].clone() if self.cell != "lstm" else (hx0[0].clone(), hx0[1].clone())
         with torch.enable_grad() if grads else torch.no_grad():
@@ -167,12 +186,13 @@ class TorchNNUnit(TorchNNBase):
                                     f"expected {'(h_n, c_n)' if self.cell == 'lstm' else 'h_n'}")
             self.last_raw = [out, *st]
             obs = {"output": f64(_np(out), "output")}
+            dOut = p.dOut.transpose(1, 0, 2) if self.batch_first else p.dOut  # as the output
             for s, v in zip(self.state_names, st):
                 obs[f"{s}_n"] = f64(_np(v), f"{s}_n")
             if grads:
                 loss = 0
-                if isinstance(out, torch.Tensor) and out.requires_grad and tuple(out.shape) == p.dOut.shape:
-                    loss = (out * torch.tensor(p.dOut, dtype=out.dtype)).sum()
+                if isinstance(out, torch.Tensor) and out.requires_grad and tuple(out.shape) == dOut.shape:
+                    loss = (out * torch.tensor(dOut, dtype=out.dtype)).sum()
                 for v, d in zip(st, p.dState):
                     if isinstance(v, torch.Tensor) and v.requires_grad and v.numel() == d.size:
                         loss = loss + (v.reshape(d.shape) * torch.tensor(d, dtype=v.dtype)).sum()
@@ -191,16 +211,76 @@ class TorchNNUnit(TorchNNBase):
             m = self.module(3, 2)
         except SubjectRaised as exc:
             raise SubjectError(f"cannot construct {exc.line} (torch.nn convention: "
-                               f"{self.name}(input_size, hidden_size))") from None
+                               f"{self.name}(input_size, hidden_size)"
+                               f"{missing_hint(self.factory, self.name, self.options)})") from None
+        if self.options:
+            self.notes.append(f"built as {built(self.name, self.options, 'input_size', 'hidden_size')}")
+        self.batch_first, where = batch_first(m, self.options, self.factory)
+        if self.batch_first:
+            self.notes.append(f"{self.name} is batch-first ({where}): it is called with x of "
+                              "shape (B, T, D) and its output read as (B, T, H); h_n stays "
+                              "(1, B, H), as torch.nn's")
         self.has_default_state = takes_default_state(m)
         params = list(m.parameters())
         dt = params[0].dtype if params else torch.float32
         self.dtype = "float32" if dt in (torch.float32, torch.float16, torch.bfloat16) else "float64"
+        if self.gates is not None:
+            self._choose_form()
+            self.notes.append(self.gate_note)
         try:
             self.observe(make_problem(self.cons, Example(2, 3, 3, 2, 0)), grads=True)
         except SubjectRaised as exc:
             if " returned " in exc.line and " raised " not in exc.line:
                 raise SubjectError(f"{exc.line} (torch.nn convention)") from None
+
+
+    def _choose_form(self) -> None:
+        """A GRU of per-gate layers is either published form: torch.nn's (tanh(x2n(x) + r *
+        h2n(h)), b_hn inside) or d2l's (tanh(x2n(x) + h2n(r * h))). The form read is the
+        one its forward is written in (``form_in_source``): a wrong gate elsewhere must not
+        decide it. Where the source does not say, the one whose spec forward the module's
+        reproduces on a probe, else the closer one."""
+        forms = self.gates.forms()
+        if len(forms) == 1:
+            return
+        written = form_in_source(self.module(3, 2), self.gates)
+        if written in forms:
+            self.read_form(written, 3, 2)
+            return
+        errors = {}
+        for form in forms:
+            self.read_form(form, 3, 2)
+            p = make_problem(self.cons, Example(2, 4, 3, 2, 1))
+            try:
+                got = self.observe(p, grads=False)["output"]
+            except SubjectRaised:
+                errors[form] = np.inf
+                continue
+            want = run(self.cell, p.params, p.X, p.state0, dOut=np.zeros(p.X.shape[:2] + (2,))).Hs
+            errors[form] = (float(np.abs(got - want).max()) if np.shape(got) == want.shape
+                            else np.inf)
+        best = min(forms, key=lambda f: (errors[f], forms.index(f)))
+        self.read_form(best, 3, 2)
+
+
+def batch_first(m, options: dict, factory=None) -> tuple[bool, str]:
+    """Whether a module takes (B, T, D) inputs, and what says so: its own ``batch_first``
+    attribute, else that of the nn.RNN/LSTM/GRU inside it, else the option it was built
+    with, given or its constructor's default."""
+    own = getattr(m, "batch_first", None)
+    if isinstance(own, bool):
+        return own, f"its batch_first is {own}"
+    inner = [(n, mod) for n, mod in m.named_modules() if isinstance(mod, torch.nn.RNNBase)]
+    if inner:
+        n, mod = inner[0]
+        return bool(mod.batch_first), f"its {n} has batch_first={mod.batch_first}"
+    if "batch_first" in options:
+        return options["batch_first"] is True, "it was built with batch_first=True"
+    try:
+        default = inspect.signature(factory).parameters["batch_first"].default
+    except (TypeError, ValueError, KeyError):
+        return False, ""
+    return default is True, "its constructor's batch_first defaults to True"
 
 
 def takes_default_state(module) -> bool:
@@ -213,12 +293,13 @@ def takes_default_state(module) -> bool:
     return len(params) >= 2 and params[1].default is not inspect.Parameter.empty
 
 
-def find_parameters(m, name: str, D: int, H: int) -> tuple[dict, str | None]:
-    """({weight_ih_l0: the module's name for it, ...}, a note or None) for a module built
+def find_parameters(m, name: str, D: int, H: int) -> tuple[dict, str | None, object]:
+    """({weight_ih_l0: the module's name for it, ...}, a note or None, None) for a module built
     as ``name(D, H)``: torch.nn's names (``weight_ih_l0``), a cell's in a submodule
     (``cell.weight_ih``), or else two ``nn.Linear`` layers with biases, one reading the
     input (in_features D) and one the hidden state (in_features H), as tutorials build an
-    LSTM: ``ih.weight`` is then weight_ih_l0, ``ih.bias`` bias_ih_l0, and so on."""
+    LSTM: ``ih.weight`` is then weight_ih_l0, ``ih.bias`` bias_ih_l0, and so on; or else
+    ({}, None, GateLinears) for one nn.Linear per gate and source (torch_gates.py)."""
     have = [n for n, _ in m.named_parameters()]
     out, missing = {}, []
     for base in TORCH_NAMES:
@@ -228,14 +309,20 @@ def find_parameters(m, name: str, D: int, H: int) -> tuple[dict, str | None]:
         else:
             out[f"{base}_l0"] = cands[0]
     if not missing:
-        return out, None
+        return out, None, None
     pair = _linear_pair(m, D, H)
     if pair is not None:
-        return pair
+        return (*pair, None)
+    gates = gate_linears(m, D, H)
+    if gates is not None:
+        return {}, None, gates
+    layers = linear_layers(m)
     raise SubjectError(f"{name} has no parameter{'s' if len(missing) > 1 else ''} "
                        f"{', '.join(missing)} (torch.nn convention: weight_ih_l0, weight_hh_l0, "
                        f"bias_ih_l0, bias_hh_l0, or two nn.Linear layers with biases, one for the "
-                       f"input and one for the hidden state); it has {', '.join(have) or 'none'}")
+                       f"input and one for the hidden state, or one nn.Linear per gate and "
+                       f"source named by its gate, x2r/h2r, x2z/h2z, x2n/h2n); it has "
+                       f"{', '.join(have) or 'none'}" + (f" (its layers: {layers})" if layers else ""))
 
 
 def _linear_pair(m, D: int, H: int):
@@ -274,7 +361,9 @@ def infer_cell(factory, name: str, cell: str | None, unit_call) -> str:
         raise SubjectError(f"{name}(3, 2) returned {shown(m, 40)} ({type(m).__name__}), "
                            "expected an nn.Module (torch.nn convention)")
     w = dict(m.named_parameters())
-    names, _ = find_parameters(m, name, 3, 2)
+    names, _, gates = find_parameters(m, name, 3, 2)
+    if gates is not None:
+        return gates.cell
     G = w[names["weight_ih_l0"]].shape[0] // 2
     cells = {1: "rnn", 3: "gru", 4: "lstm"}
     if G not in cells:

@@ -22,6 +22,7 @@ class TorchNNBase(Unit):
 
     convention = "torch.nn"
     kind = "autograd"
+    batch_first = False  # a module built batch-first: input and output (B, T, ·), as torch.nn's
 
     def __init__(self, cell: str, name: str, source=None):
         cons = Constraints(cell, gru_form="torch", bias_split=True)
@@ -30,13 +31,14 @@ class TorchNNBase(Unit):
         self.state_names = ("h", "c")[: cons.n_state]
 
     def quantities(self) -> dict:
-        q = {"output": Quantity("output", "output", time_axis=0, batch_axis=1)}
+        t, b = (1, 0) if self.batch_first else (0, 1)  # the time and batch axes of x and output
+        q = {"output": Quantity("output", "output", time_axis=t, batch_axis=b)}
         for k, s in enumerate(self.state_names):
             q[f"{s}_n"] = Quantity(f"{s}_n", "state", batch_axis=1, index=k)
         for canon, block in self.layout.items():
             n = self.names.get(canon, canon)
             q[f"{n}.grad"] = Quantity(f"{n}.grad", "grad", block=block)
-        q["input.grad"] = Quantity("input.grad", "dinput", time_axis=0, batch_axis=1)
+        q["input.grad"] = Quantity("input.grad", "dinput", time_axis=t, batch_axis=b)
         for k, s in enumerate(self.state_names):
             q[f"{s}_0.grad"] = Quantity(f"{s}_0.grad", "dstate", batch_axis=1, index=k)
         return q
@@ -52,13 +54,13 @@ class TorchNNBase(Unit):
         return a[0] if a.ndim == 3 else a  # (1, B, H) -> (B, H)
 
     def expect(self, p: Problem, res: SpecResult, grads: bool) -> dict:
-        e = {"output": res.Hs}
+        e = {"output": res.Hs.transpose(1, 0, 2) if self.batch_first else res.Hs}  # (T, B, H)
         for k, s in enumerate(self.state_names):
             e[f"{s}_n"] = res.state[k][None]
         if grads:
             for canon, v in cv.grads_to_subject(self.layout, res.grads).items():
                 e[f"{self.names.get(canon, canon)}.grad"] = v
-            e["input.grad"] = res.dX
+            e["input.grad"] = res.dX.transpose(1, 0, 2) if self.batch_first else res.dX  # as x
             for k, s in enumerate(self.state_names):
                 e[f"{s}_0.grad"] = res.dstate0[k][None]
         return e

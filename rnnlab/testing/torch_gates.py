@@ -1,0 +1,154 @@
+"""A GRU or an LSTM built from one ``nn.Linear`` per gate and per source, as tutorials write it::
+
+    self.x2r, self.h2r = nn.Linear(input_size, hidden_size), nn.Linear(hidden_size, hidden_size)
+    self.x2z, self.h2z = ...;  self.x2n, self.h2n = ...
+    r = torch.sigmoid(self.x2r(x) + self.h2r(h))
+    z = torch.sigmoid(self.x2z(x) + self.h2z(h))
+    n = torch.tanh(self.x2n(x) + r * self.h2n(h))      # torch.nn's GRU form (b_hn inside)
+    n = torch.tanh(self.x2n(x) + self.h2n(r * h))      # or d2l's form
+    h = (1 - z) * n + z * h
+
+Which layer reads what is told by its shape (``in_features`` input_size or hidden_size,
+``out_features`` hidden_size) and which gate it feeds by its name, in the spellings students
+use: ``x2r``/``h2r``, ``W_xr``/``W_hr`` (``W_ir``/``W_hr`` as torch's docs write it),
+``reset_x``/``reset_h``, ``x_reset``/``h_reset``; gates r/reset, z/u/update, n/h/c/g/candidate/new
+(GRU) and i/input, f/forget, g/c/candidate/cell, o/output (LSTM). Each weight is then one
+spec array transposed (``x2r.weight = W_xrᵀ``); the two biases of a gate sum to the spec's
+``b_r`` (as torch.nn's ``bias_ih`` and ``bias_hh`` do), and in torch.nn's form the candidate's
+hidden-side bias is ``b_hn``, inside the reset product.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import torch
+
+from .conventions import linear_gates_layout
+
+# the spec's gate letter for each spelling, per cell; the first letter is the one the
+# report uses (torch.nn's: r, z, n; i, f, g, o)
+GATE_WORDS = {
+    "gru": {"r": ("r", "reset"), "z": ("z", "u", "update"),
+            "h": ("n", "h", "c", "g", "candidate", "cand", "new")},
+    "lstm": {"i": ("i", "input", "in"), "f": ("f", "forget"),
+             "c": ("g", "c", "candidate", "cand", "cell"), "o": ("o", "output", "out")},
+}
+LABELS = {"gru": {"r": "r", "z": "z", "h": "n"}, "lstm": {"i": "i", "f": "f", "c": "g", "o": "o"}}
+SOURCES = {"x": ("x", "i", "in", "inp", "input", "ih"), "h": ("h", "hid", "hidden", "hh", "prev")}
+_SRC = "|".join(sorted({w for ws in SOURCES.values() for w in ws}, key=len, reverse=True))
+# (source group, gate group) of each spelling: x2r, W_xr, reset_x, x_reset
+PATTERNS = [
+    (re.compile(rf"^(?:w_?)?({_SRC})2([a-z]+)$"), 1, 2),
+    (re.compile(rf"^w_?({_SRC})_?([a-z])$"), 1, 2),
+    (re.compile(rf"^(?:w_)?([a-z]+)_({_SRC})$"), 2, 1),
+    (re.compile(rf"^(?:w_)?({_SRC})_([a-z]+)$"), 1, 2),
+]
+
+
+def _side(word: str) -> str | None:
+    return next((s for s, words in SOURCES.items() if word in words), None)
+
+
+def _gates_of(name: str, side: str, cell: str) -> set:
+    """The spec gates a layer's attribute name can mean, read from the side it is on."""
+    leaf = name.split(".")[-1].lower()
+    found = set()
+    for pattern, s, g in PATTERNS:
+        m = pattern.match(leaf)
+        if m is None or _side(m.group(s)) != side:
+            continue
+        found |= {gate for gate, words in GATE_WORDS[cell].items() if m.group(g) in words}
+    return found
+
+
+class GateLinears:
+    """{spec gate: (input-side layer, hidden-side layer)} of one module, with which has a bias."""
+
+    def __init__(self, cell: str, gates: dict, biased: dict):
+        self.cell, self.gates, self.biased = cell, gates, biased
+
+    def forms(self) -> tuple:
+        """The GRU forms these layers can hold: torch.nn's needs both candidate biases
+        (b_h and b_hn); d2l's one at least."""
+        if self.cell != "gru":
+            return ("d2l",)
+        x, h = self.gates["h"]
+        return ("torch", "d2l") if self.biased[x] and self.biased[h] else ("d2l",)
+
+    def layout(self, form: str) -> dict:
+        """The subject's arrays (``conventions.linear_gates_layout``)."""
+        return linear_gates_layout(self.cell, self.gates, self.biased, form)
+
+    def note(self, D: int, H: int, form: str) -> str:
+        pairs = ", ".join(f"{x}/{h} as gate {LABELS[self.cell][g]}" for g, (x, h) in self.gates.items())
+        text = (f"one nn.Linear per gate and source is read as the spec's per-gate weights "
+                f"(in_features {D} the input, {H} the hidden state): {pairs}")
+        if self.cell == "gru":
+            x, h = (n.split(".")[-1] for n in self.gates["h"])
+            text += (f"; the candidate is read in torch.nn's form, tanh({x}(x) + r * {h}(h)), "
+                     f"{h}.bias (b_hn) inside the reset product"
+                     if form == "torch" else
+                     f"; the candidate is read in d2l's form, tanh({x}(x) + {h}(r * h))")
+        return text
+
+
+def gate_linears(m: torch.nn.Module, D: int, H: int) -> GateLinears | None:
+    """The per-gate nn.Linear layers of a module built for input_size D != hidden_size H,
+    or None where they are not 3 (GRU) or 4 (LSTM) pairs whose names tell their gates."""
+    if D == H:
+        return None
+    sides = {"x": [], "h": []}
+    biased = {}
+    for n, mod in m.named_modules():
+        if isinstance(mod, torch.nn.Linear) and mod.out_features == H and mod.in_features in (D, H):
+            sides["x" if mod.in_features == D else "h"].append(n)
+            biased[n] = mod.bias is not None
+    if len(sides["x"]) != len(sides["h"]) or len(sides["x"]) not in (3, 4):
+        return None
+    cell = "gru" if len(sides["x"]) == 3 else "lstm"
+    gates = {}
+    for side, names in sides.items():
+        for n in names:
+            found = _gates_of(n, side, cell)
+            if len(found) != 1:
+                return None
+            (g,) = found
+            if g in gates and side in gates[g]:
+                return None
+            gates.setdefault(g, {})[side] = n
+    if len(gates) != len(GATE_WORDS[cell]):
+        return None
+    pairs = {g: (gates[g]["x"], gates[g]["h"]) for g in GATE_WORDS[cell]}
+    if not all(biased[x] or biased[h] for x, h in pairs.values()):
+        return None
+    return GateLinears(cell, pairs, biased)
+
+
+def linear_layers(m: torch.nn.Module) -> str:
+    """The module's nn.Linear layers as the report shows them, for a message that none fit."""
+    return ", ".join(f"{n} = nn.Linear({mod.in_features}, {mod.out_features}"
+                     f"{'' if mod.bias is not None else ', bias=False'})"
+                     for n, mod in m.named_modules() if isinstance(mod, torch.nn.Linear))
+
+
+def form_in_source(m: torch.nn.Module, gates: GateLinears) -> str | None:
+    """The GRU form the module's ``forward`` is written in, read off its source: the
+    candidate's hidden-side layer called on a product (``h2n(r * h)``: d2l's form) or on
+    the state alone (``r * h2n(h)``: torch.nn's); None where the source does not say."""
+    try:
+        source = inspect.getsource(type(m).forward)
+    except (OSError, TypeError):
+        return None
+    source = re.sub(r"#[^\n]*", "", source)  # a line commented out says nothing
+    leaf = gates.gates["h"][1].split(".")[-1]
+    forms = set()
+    for match in re.finditer(rf"\.{re.escape(leaf)}\(", source):
+        depth, k = 1, match.end()
+        while k < len(source) and depth:
+            depth += {"(": 1, ")": -1}.get(source[k], 0)
+            k += 1
+        argument = source[match.end():k - 1]
+        forms.add("d2l" if ("*" in argument or "mul" in argument) else "torch")
+    return forms.pop() if len(forms) == 1 else None
