@@ -8,11 +8,13 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from rnnlab import cli
 from rnnlab.testing import CATALOGUE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,25 +74,30 @@ def catalogue_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-def run_command(command: str, capsys, monkeypatch) -> str:
+def run_command(command: str) -> str:
+    """The command's report as a reader sees it: its own process, run from the repository."""
     argv = shlex.split(command)
     assert argv[0] == "rnnlab"
-    monkeypatch.chdir(ROOT)
-    capsys.readouterr()
-    status = cli.main(argv[1:] + ["--no-progress"])
-    out = capsys.readouterr().out
-    return f"```console\n$ {command}\n{out}$ echo $?\n{status}\n```\n"
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    proc = subprocess.run([sys.executable, "-m", "rnnlab", *argv[1:], "--no-progress"], cwd=ROOT,
+                          env=env, capture_output=True, encoding="utf-8", timeout=600)
+    return f"```console\n$ {command}\n{proc.stdout}$ echo $?\n{proc.returncode}\n```\n"
 
 
-def test_the_page_shows_real_reports(capsys, monkeypatch):
+def test_the_page_shows_real_reports():
     pytest.importorskip("torch")
     text = PAGE.read_text(encoding="utf-8")
     blocks = list(BLOCK.finditer(text))
     assert len(blocks) >= 9
+    # each command in its own process, as many at once as there are cores (each report is
+    # its command's alone: no shared state between them)
+    commands = [m.group(2) for m in blocks if m.group(2) != "catalogue"]
+    with ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1))) as pool:
+        reports = dict(zip(commands, pool.map(run_command, commands)))
     new = text
     for m in reversed(blocks):
         what = m.group(2)
-        body = catalogue_table() if what == "catalogue" else run_command(what, capsys, monkeypatch)
+        body = catalogue_table() if what == "catalogue" else reports[what]
         new = new[:m.start(3)] + body + new[m.end(3):]
     if os.environ.get("RNNLAB_WRITE_DOCS") == "1":
         PAGE.write_text(new, encoding="utf-8")
