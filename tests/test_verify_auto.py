@@ -54,6 +54,7 @@ WRITTEN_IN = {
     STUDENTS / "dlai_lstm_wy.py": "deeplearning.ai",
     STUDENTS / "min_char_loop_skips_first.py": "min-char-rnn",
     STUDENTS / "min_char_no_output_bias.py": "min-char-rnn",
+    STUDENTS / "min_char_own_size_names.py": "min-char-rnn",
 }
 
 # a student's own layout (time-major, weights as arguments): fits no convention

@@ -103,3 +103,10 @@ def test_the_assignments_lstm_reads_its_output_weight_as_Wy():
     a correct lstm written so passes."""
     r = verify(str(HERE / "dlai_lstm_wy.py"), "deeplearning.ai", **FAST)
     assert r.ok, r.render()
+
+
+def test_a_min_char_rnn_script_with_its_own_size_names_passes():
+    """lossFun reads V and H, which the script sets from input.txt (absent when checked) and
+    by hand: rnnlab sets them to the example's sizes, read off the lines making the weights."""
+    r = verify(str(HERE / "min_char_own_size_names.py"), "min-char-rnn", **FAST)
+    assert r.ok, r.render()
