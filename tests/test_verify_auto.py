@@ -49,6 +49,12 @@ WRITTEN_IN = {
     STUDENTS / "rnn_relu.py": "d2l",
     STUDENTS / "rnn_transposed_recurrence.py": "d2l",
     STUDENTS / "torch_nn_ones_default.py": "torch.nn",
+    STUDENTS / "cs231n_rnn_transposed_forward.py": "cs231n",
+    STUDENTS / "dlai_lstm_dc_prev_from_dc_next.py": "deeplearning.ai",
+    STUDENTS / "dlai_lstm_wy.py": "deeplearning.ai",
+    STUDENTS / "min_char_loop_skips_first.py": "min-char-rnn",
+    STUDENTS / "min_char_no_output_bias.py": "min-char-rnn",
+    STUDENTS / "min_char_own_size_names.py": "min-char-rnn",
 }
 
 # a student's own layout (time-major, weights as arguments): fits no convention

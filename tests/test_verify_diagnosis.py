@@ -65,3 +65,48 @@ def test_an_uncatalogued_forward_is_located_in_the_forward():
     """Every gradient is right for the forward the code computes: the note says so."""
     r = verify(str(HERE / "rnn_relu.py"), "d2l", **FAST)
     assert "look at the forward" in r.render(), r.render()
+
+
+# Hand-written NumPy subjects (CS231n, deeplearning.ai, min-char-rnn): their backward is
+# the student's own, so a name must fit what that backward does, unit by unit.
+NUMPY = [  # file, convention, {unit (its forward function): the one name, or None: no name}
+    ("dlai_lstm_dc_prev_from_dc_next.py", "deeplearning.ai",
+     {"lstm_cell_forward": None, "lstm_forward": "lstm-dropped-cell-carry"}),
+    ("min_char_loop_skips_first.py", "min-char-rnn",
+     {"lossFun": "bptt-skips-first-step-and-its-output"}),
+    ("min_char_no_output_bias.py", "min-char-rnn", {"lossFun": "output-bias-missing-in-forward"}),
+    ("cs231n_rnn_transposed_forward.py", "cs231n",
+     {"rnn_step_forward": "recurrent-weight-transposed-in-forward",
+      "rnn_forward": "recurrent-weight-transposed-in-forward"}),
+]
+
+
+@pytest.mark.parametrize("name,convention,units", NUMPY, ids=[n[0] for n in NUMPY])
+def test_a_handwritten_backwards_mistake_is_named_unit_by_unit(name, convention, units):
+    r = verify(str(HERE / name), convention, **FAST)
+    assert not r.ok, r.render()
+    got = {u.name.split(" ")[0]: {n for m in u.diagnosis if m.full for n in m.mistakes}
+           for u in r.units}
+    assert got == {u: ({n} if n else set()) for u, n in units.items()}, r.render()
+
+
+def test_a_cell_gradient_passed_back_without_the_h_path_is_described_as_such():
+    """dc_prev = dc_next * ft carries nothing between steps: lstm_forward's numbers are a
+    dropped cell carry, and the words name that way of dropping it too (the student's
+    dc = dc_next + ... is right: a title that named only that line would mislead)."""
+    r = verify(str(HERE / "dlai_lstm_dc_prev_from_dc_next.py"), "deeplearning.ai", **FAST)
+    assert "dC_prev passed back is dC_next ⊙ F alone" in r.render(), r.render()
+
+
+def test_the_assignments_lstm_reads_its_output_weight_as_Wy():
+    """The assignment's lstm functions read parameters["Wy"] where its rnn ones read "Wya":
+    a correct lstm written so passes."""
+    r = verify(str(HERE / "dlai_lstm_wy.py"), "deeplearning.ai", **FAST)
+    assert r.ok, r.render()
+
+
+def test_a_min_char_rnn_script_with_its_own_size_names_passes():
+    """lossFun reads V and H, which the script sets from input.txt (absent when checked) and
+    by hand: rnnlab sets them to the example's sizes, read off the lines making the weights."""
+    r = verify(str(HERE / "min_char_own_size_names.py"), "min-char-rnn", **FAST)
+    assert r.ok, r.render()

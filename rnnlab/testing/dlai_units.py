@@ -9,7 +9,8 @@ vectors, X_t (B, D), H_t (B, H)) that is a = Hᵀ and::
           a⟨t⟩ = tanh(Waa a⟨t-1⟩ + Wax x⟨t⟩ + ba)
     lstm  Wf = [W_hfᵀ | W_xfᵀ] (n_a, n_a + n_x), bf = b_fᵀ (n_a, 1); the same for Wi, Wc
           (the candidate c̃), Wo: every gate reads concat = [a⟨t-1⟩; x⟨t⟩]
-    both  ŷ⟨t⟩ = softmax(Wya a⟨t⟩ + by), Wya (n_y, n_a), by (n_y, 1)
+    both  ŷ⟨t⟩ = softmax(Wya a⟨t⟩ + by), Wya (n_y, n_a), by (n_y, 1); the assignment's
+          lstm functions read Wya as ``parameters["Wy"]``, so an lstm is given both keys
 
 ``rnn_cell_forward(xt, a_prev, parameters) -> a_next, yt_pred, cache`` and
 ``rnn_forward(x, a0, parameters) -> a, y_pred, caches``; ``rnn_cell_backward(da_next, cache)``
@@ -153,6 +154,8 @@ class DLAIUnit(Unit):
         n_a = p.state0[0].shape[1]
         parameters = to_parameters(self.cell, p.params)
         parameters["Wya"], parameters["by"] = output_layer(p, n_a)
+        if self.cell == "lstm":  # the assignment's lstm_cell_forward reads parameters["Wy"]
+            parameters["Wy"] = parameters["Wya"]
         if self.step:
             args = {"xt": p.X[0].T, "a_prev": p.state0[0].T}  # (n_x, m), (n_a, m)
             if self.cell == "lstm":

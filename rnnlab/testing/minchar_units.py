@@ -3,6 +3,7 @@ its weights from the module's globals and clips its gradients to [-5, 5] (``CLIP
 
 from __future__ import annotations
 
+import ast
 import inspect
 
 import numpy as np
@@ -17,6 +18,8 @@ from .strategies import Constraints, Problem
 
 MIN_CHAR_GLOBALS = ("Wxh", "Whh", "Why", "bh", "by")
 MIN_CHAR_RETURNS = ("loss", "dWxh", "dWhh", "dWhy", "dbh", "dby", "hs[len(inputs)-1]")
+# the sizes each weight is made with, in order: Wxh = np.random.randn(hidden_size, vocab_size)
+SHAPES = {"Wxh": ("H", "V"), "Whh": ("H", "H"), "Why": ("V", "H"), "bh": ("H",), "by": ("V",)}
 CLIP = 5.0  # min-char-rnn clips every gradient to [-5, 5] inside lossFun
 
 
@@ -35,6 +38,7 @@ class MinCharUnit(Unit):
         super().__init__(name, cons, cv.min_char_layout(), source)
         self.module, self.fn = module, fn
         self.weights_as = weights_passing(fn, name)
+        self.sizes = size_names(_source_text(module, source)) if self.weights_as is None else {}
         if self.weights_as == "arguments":
             self.notes.append(f"{name} takes the weights as arguments (Wxh, Whh, Why, bh, by), "
                               "not as globals")
@@ -58,6 +62,8 @@ class MinCharUnit(Unit):
         for n in MIN_CHAR_GLOBALS:
             setattr(self.module, n, W[n])
         self.module.vocab_size, self.module.hidden_size = V, H
+        for n, size in self.sizes.items():  # the script's own names for them (V = len(chars))
+            setattr(self.module, n, V if size == "V" else H)
 
     def _call(self, p: Problem, W: dict):
         W = {k: np.array(v) for k, v in W.items()}
@@ -120,3 +126,35 @@ def weights_passing(fn, name: str) -> str | None:
     raise SubjectError(f"{name}{inspect.signature(fn)}: after (inputs, targets, hprev), "
                        "min-char-rnn's weights are globals, or the arguments Wxh, Whh, Why, bh, "
                        f"by, or one dict of them; {name} also needs {', '.join(names)}")
+
+
+def _source_text(module, source) -> str:
+    try:
+        return source.read_text() if source is not None else inspect.getsource(module)
+    except (OSError, TypeError, UnicodeDecodeError):
+        return ""
+
+
+def size_names(text: str) -> dict:
+    """{a global's name: "V" or "H"}: the names the script makes its weights with at the top
+    level, ``Wxh = np.random.randn(H, V) * 0.01``, ``bh = np.zeros((H, 1))``. rnnlab sets
+    vocab_size and hidden_size (Karpathy's names); a script that calls them otherwise (and
+    reads them in lossFun) gets its own names set too, to the example's sizes, as its
+    vocabulary size could not be read from input.txt."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return {}
+    seen: dict = {}  # name -> the sizes it is used for
+    for stmt in tree.body:
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name) and stmt.targets[0].id in SHAPES):
+            continue
+        call = next((c for c in ast.walk(stmt.value) if isinstance(c, ast.Call) and c.args), None)
+        if call is None:
+            continue
+        args = call.args[0].elts if isinstance(call.args[0], ast.Tuple) else call.args
+        for arg, size in zip(args, SHAPES[stmt.targets[0].id]):
+            if isinstance(arg, ast.Name) and arg.id not in MIN_CHAR_GLOBALS:
+                seen.setdefault(arg.id, set()).add(size)
+    return {n: sizes.pop() for n, sizes in seen.items() if len(sizes) == 1}  # one size each

@@ -242,8 +242,10 @@ _LIST = [
        "dH_t = dY_t only: the gradient carried from step t+1, dH_next, is not added",
        carry_h=0.0),
     _m("lstm-dropped-cell-carry", {"lstm"}, "backward",
-       "dC_t = dH_t ⊙ O ⊙ (1 - tanh²(C_t)) only: the cell-state gradient from step t+1 "
-       "(dC_next, dnext_c) is not added", carry_c=0.0),
+       "dC_t = dH_t ⊙ O ⊙ (1 - tanh²(C_t)) only: no cell-state gradient reaches step t from "
+       "step t+1, either because dC_next (dnext_c) is not added into dC_t, or because the "
+       "dC_prev passed back is dC_next ⊙ F alone, without the path from H_t (then zero from "
+       "the last step on)", carry_c=0.0),
     _m("lstm-forgot-c-path", {"lstm"}, "backward",
        "dC_t = dC_next only: the path from H_t = O ⊙ tanh(C_t) into C_t, "
        "dH_t ⊙ O ⊙ (1 - tanh²(C_t)), is missing", c_path=0.0),
@@ -273,6 +275,10 @@ _LIST = [
     _m("bptt-skips-first-step", ALL, "backward",
        "the backward loop stops before step 1 (range(T-1, 0, -1)): step 1 adds nothing",
        first_step=1),
+    _m("bptt-skips-first-step-and-its-output", ALL, "backward",
+       "the backward loop, output layer included, stops before step 1 (range(T-1, 0, -1)): "
+       "step 1 adds nothing, its output's gradients (dW_hq, db_q) included", heads=_HEADED,
+       first_step=1, first_step_head=True),
     _m("dH0-unmultiplied", ALL, "backward",
        "dH_0 is dH_1, the gradient at step 1's output, not carried through step 1 (× W_hᵀ)",
        dstate0="unmultiplied"),
@@ -313,6 +319,9 @@ _LIST = [
     _m("bias-missing-in-forward", ALL, "backward",
        "the forward leaves the gate biases out; the backward computes db as if they were in",
        reparam=DropBias(), pullback=False),
+    _m("output-bias-missing-in-forward", ALL, "backward",
+       "the forward leaves the output layer's bias out (Y_t = H_t W_hq); the backward "
+       "computes db_q as if it were in", heads=_HEADED, reparam=DropOutputBias(), pullback=False),
     _m("bias-added-twice", ALL, "forward",
        "the gate biases are added twice (the spec with 2b)", reparam=DoubleBias()),
     _m("bias-added-twice-in-forward", ALL, "backward",
@@ -329,6 +338,11 @@ _LIST = [
     _m("recurrent-weight-transposed", ALL, "forward",
        "H_{t-1} W_hᵀ instead of H_{t-1} W_h: the recurrent weights used transposed (W_hh, "
        "or each W_h<gate>)", reparam=TransposeRecurrent()),
+    _m("recurrent-weight-transposed-in-forward", ALL, "backward",
+       "the forward uses the recurrent weights transposed (H_{t-1} W_hᵀ: W_hh, or each "
+       "W_h<gate>); the backward is that of H_{t-1} W_h, as intended (dW_h = Σ H_{t-1}ᵀ dZ_t, "
+       "dH_{t-1} = dZ_t W_hᵀ)", reparam=TransposeRecurrent(), pullback=False,
+       transpose_W_h=False),
     _m("output-bias-missing", ALL, "forward",
        "Y_t = H_t W_hq: the output layer's bias b_q is never added (its gradient is zero)",
        heads=_HEADED, reparam=DropOutputBias()),

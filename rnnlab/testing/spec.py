@@ -89,6 +89,8 @@ class Rules:
     bias: str = "sum"  # db = Σ over the batch of dZ; "mean": averaged instead
     accumulate: bool = True  # dW += each step's part; False: dW = (the last step visited, t=1)
     first_step: int = 0  # BPTT walks t = T..1; 1: the loop stops before t = 1 (range(T-1, 0, -1))
+    first_step_head: bool = False  # with first_step, the output layer's backward stops there too
+    #                                (one loop for both, as min-char-rnn's lossFun has it)
     dstate0: str = "carried"  # dH_0 = dZ_1 W_hᵀ (+ paths); "zero"; "unmultiplied": dH_1 itself
     transpose_W_h: bool = True  # dH_next = dZ W_hᵀ; False: dZ W_h (square W_hh)
     update_sign: float = 1.0  # gru: ∂H_t/∂Z = update_sign · (H_{t-1} - H̃)
@@ -403,7 +405,8 @@ def head_backward(p: dict, dY: np.ndarray, Hs_all: np.ndarray, r: Rules = SPEC):
     """dW_hq = Σ_t H_tᵀ dY_t,  db_q = Σ dY_t,  dH_t = dY_t W_hqᵀ. ``Hs_all`` holds H_0..H_T."""
     H_used = Hs_all[1:] if r.head_state == "same" else Hs_all[:-1]  # (T, B, H)
     g = {"W_hq": np.zeros_like(p["W_hq"]), "b_q": np.zeros_like(p["b_q"])}
-    for t in reversed(range(len(dY))):
+    first = r.first_step if r.first_step_head else 0  # a loop stopped early skips its outputs
+    for t in reversed(range(first, len(dY))):
         _acc(r, g, "W_hq", H_used[t].T @ dY[t])
         _acc(r, g, "b_q", dY[t].sum(0))
     return g, dY @ p["W_hq"].T  # (T, B, H)
