@@ -112,7 +112,8 @@ PLANTED_AS = {"torch.nn-gates": "torch.nn", "torch.nn-gates-d2l": "torch.nn",  #
 NOT_PER_STEP = {"dropped-hidden-carry", "weight-grad-not-accumulated", "bptt-skips-first-step",
                 "bptt-skips-first-step-and-its-output",
                 "dH0-unmultiplied", "dH0-zero", "initial-state-ignored",
-                "initial-state-ignored-in-forward", "final-state-detached"}
+                "initial-state-ignored-in-forward", "final-state-detached",
+                "initial-state-every-step"}
 # what a convention cannot see: min-char-rnn runs one batch row (a mean is the sum),
 # lossFun returns no gradient for hprev and takes none for its final state; CS231n's rnn
 # functions take a gradient for every H_t through dh (dnext_h) and none for a final

@@ -54,6 +54,9 @@ WRITTEN_IN = {
     STUDENTS / "dlai_lstm_wy.py": "deeplearning.ai",
     STUDENTS / "min_char_loop_skips_first.py": "min-char-rnn",
     STUDENTS / "min_char_no_output_bias.py": "min-char-rnn",
+    STUDENTS / "rnn_h0_every_step.py": "d2l",
+    STUDENTS / "cs231n_rnn_h0_every_step.py": "cs231n",
+    STUDENTS / "min_char_hprev_every_step.py": "min-char-rnn",
     STUDENTS / "min_char_own_size_names.py": "min-char-rnn",
 }
 

@@ -28,6 +28,7 @@ NAMED = [  # file, the one mistake the diagnosis must name, the arrays that must
     ("lstm_forget_on_h.py", "lstm-forget-gate-on-H", {"outputs"}),
     ("rnn_transposed_recurrence.py", "recurrent-weight-transposed", {"outputs"}),
     ("rnn_no_output_bias.py", "output-bias-missing", {"outputs"}),
+    ("rnn_h0_every_step.py", "initial-state-every-step", {"outputs"}),
 ]
 
 
@@ -78,6 +79,10 @@ NUMPY = [  # file, convention, {unit (its forward function): the one name, or No
     ("cs231n_rnn_transposed_forward.py", "cs231n",
      {"rnn_step_forward": "recurrent-weight-transposed-in-forward",
       "rnn_forward": "recurrent-weight-transposed-in-forward"}),
+    ("cs231n_rnn_h0_every_step.py", "cs231n",  # one step reads h0 rightly: only the loop is wrong
+     {"rnn_step_forward": None, "rnn_forward": "initial-state-every-step-in-forward"}),
+    ("min_char_hprev_every_step.py", "min-char-rnn",
+     {"lossFun": "initial-state-every-step-forward-only"}),
 ]
 
 

@@ -313,6 +313,20 @@ _LIST = [
        "the forward starts from zeros instead of the initial state given, while the backward "
        "still returns the gradient of the state it was given",
        reparam=IgnoreState(), pullback=False),
+    _m("initial-state-every-step", {"rnn"}, "forward",
+       "every step reads the initial state H_0 instead of H_{t-1} (h = tanh(x_t W_xh + h0 W_hh "
+       "+ b) in the loop): the state is never carried from one step to the next",
+       step_reads="initial"),
+    _m("initial-state-every-step-in-forward", {"rnn"}, "backward",
+       "the forward's every step reads the initial state H_0 instead of H_{t-1} (h0 passed to "
+       "every step); the backward is the recurrence's, as intended (dH carried to step t-1), "
+       "with H_0 cached as each step's previous state (dW_hh = Σ H_0ᵀ dA_t)",
+       heads=(None,), step_reads="initial", step_reads_back="cache"),
+    _m("initial-state-every-step-forward-only", {"rnn"}, "backward",
+       "the forward's every step reads the initial state (hprev) instead of H_{t-1}; the "
+       "backward is the recurrence's, as intended, on the states computed (dW_hh = Σ H_{t-1}ᵀ "
+       "dA_t, dH carried to step t-1)", heads=("softmax",), step_reads="initial",
+       step_reads_back="states"),
     _m("bias-missing", ALL, "forward",
        "the gate biases are never added (the spec with b = 0): their gradients are zero",
        reparam=DropBias()),

@@ -107,6 +107,13 @@ class Rules:
     #                                 the gates' gradients in another order than the forward reads
     pullback: bool = True  # a forward mistake's gradients pulled back through it (autograd,
     #                        or a backward true to the forward); False: the backward ignores it
+    step_reads: str = "prev"  # rnn: step t reads H_{t-1}; "initial": H_0 at every step (the
+    #                           state never updated: h = tanh(x_t W_xh + h0 W_hh + b) in the loop)
+    step_reads_back: str = "true"  # with step_reads "initial", the backward: "true" to that
+    #   forward (dW_hh = Σ H_0ᵀ dA_t, every dA_t W_hhᵀ into H_0, nothing between steps);
+    #   "cache": the intended recurrence's, its cache holding H_0 as every step's previous
+    #   state (dW_hh = Σ H_0ᵀ dA_t, dH carried to step t-1); "states": the intended
+    #   recurrence's on the states computed (dW_hh = Σ H_{t-1}ᵀ dA_t, dH carried)
     reparam: Reparam | None = field(default=None, compare=False)
 
 
@@ -159,7 +166,8 @@ def rnn_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
     (H,) = state
     Hs, A = [H], []
     for X_t in X:
-        A_t = X_t @ p["W_xh"] + H @ p["W_hh"] + p["b_h"]  # (B, H)
+        H_in = H if r.step_reads == "prev" else Hs[0]  # (B, H): H_{t-1}, or H_0 every step
+        A_t = X_t @ p["W_xh"] + H_in @ p["W_hh"] + p["b_h"]  # (B, H)
         H = r.candidate.f(A_t)  # (B, H)
         Hs.append(H)
         A.append(A_t)
@@ -175,15 +183,24 @@ def rnn_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: RNNCache, r: Rules 
     dX = np.zeros_like(X)  # (T, B, D)
     (dH_next,) = dstate  # (B, H): reaches H_T from beyond the window
     dH = dH_next
+    reads_H0 = r.step_reads == "initial"  # every step read H_0 ...
+    true_H0 = reads_H0 and r.step_reads_back == "true"  # ... and the backward knows it
+    dH0 = 0 * dH_next  # (B, H): what every step sends to H_0 when each read it
     for t in reversed(range(r.first_step, T)):
         dH = dHs[t] + _carry(r, dH_next, t, T)  # (B, H): H_t feeds Y_t and step t+1
         dA = dH * r.candidate.grad(A[t], Hs[t + 1])  # (B, H): H_t = tanh(A_t)
         H_used = Hs[t] if r.dW_h_state == "prev" else Hs[t + 1]  # (B, H)
+        if reads_H0 and r.step_reads_back != "states":
+            H_used = Hs[0]  # (B, H): the state step t read (or the cache says it read)
         _acc(r, g, "W_xh", X[t].T @ dA)
         _acc(r, g, "W_hh", H_used.T @ dA)
         _acc(r, g, "b_h", _bias(r, dA))
         dX[t] = dA @ p["W_xh"].T  # (B, D)
         dH_next = 0 * dH if _cut(r, t) else _back(r, dA, p["W_hh"])  # (B, H): into H_{t-1}
+        if true_H0:  # step t read H_0, not H_{t-1}: its gradient goes there
+            dH0, dH_next = dH0 + dH_next, 0 * dH_next
+    if true_H0:
+        dH_next = dH0
     dstate0 = {"carried": (dH_next,), "zero": (0 * dH_next,), "unmultiplied": (dH,)}[r.dstate0]
     return g, dX, dstate0
 
