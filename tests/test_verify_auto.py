@@ -57,6 +57,8 @@ WRITTEN_IN = {
     STUDENTS / "rnn_h0_every_step.py": "d2l",
     STUDENTS / "cs231n_rnn_h0_every_step.py": "cs231n",
     STUDENTS / "min_char_hprev_every_step.py": "min-char-rnn",
+    STUDENTS / "rnn_returns_first_state.py": "d2l",
+    STUDENTS / "min_char_returns_hprev.py": "min-char-rnn",
     STUDENTS / "min_char_own_size_names.py": "min-char-rnn",
 }
 

@@ -29,6 +29,7 @@ NAMED = [  # file, the one mistake the diagnosis must name, the arrays that must
     ("rnn_transposed_recurrence.py", "recurrent-weight-transposed", {"outputs"}),
     ("rnn_no_output_bias.py", "output-bias-missing", {"outputs"}),
     ("rnn_h0_every_step.py", "initial-state-every-step", {"outputs"}),
+    ("rnn_returns_first_state.py", "first-state-returned", {"H_T"}),
 ]
 
 
@@ -83,6 +84,7 @@ NUMPY = [  # file, convention, {unit (its forward function): the one name, or No
      {"rnn_step_forward": None, "rnn_forward": "initial-state-every-step-in-forward"}),
     ("min_char_hprev_every_step.py", "min-char-rnn",
      {"lossFun": "initial-state-every-step-forward-only"}),
+    ("min_char_returns_hprev.py", "min-char-rnn", {"lossFun": "first-state-returned"}),
 ]
 
 

@@ -327,6 +327,9 @@ _LIST = [
        "backward is the recurrence's, as intended, on the states computed (dW_hh = Σ H_{t-1}ᵀ "
        "dA_t, dH carried to step t-1)", heads=("softmax",), step_reads="initial",
        step_reads_back="states"),
+    _m("first-state-returned", ALL, "forward",
+       "the state returned is the initial state given (return outputs, state; hprev in "
+       "min-char-rnn) instead of the last step's, H_T (and C_T)", final_state="initial"),
     _m("bias-missing", ALL, "forward",
        "the gate biases are never added (the spec with b = 0): their gradients are zero",
        reparam=DropBias()),

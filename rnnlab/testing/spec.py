@@ -114,6 +114,9 @@ class Rules:
     #   "cache": the intended recurrence's, its cache holding H_0 as every step's previous
     #   state (dW_hh = Σ H_0ᵀ dA_t, dH carried to step t-1); "states": the intended
     #   recurrence's on the states computed (dW_hh = Σ H_{t-1}ᵀ dA_t, dH carried)
+    final_state: str = "last"  # the state returned is H_T (C_T); "initial": the initial state
+    #                            given, returned unchanged (return outputs, state), its upstream
+    #                            gradient going straight back to H_0
     reparam: Reparam | None = field(default=None, compare=False)
 
 
@@ -492,6 +495,10 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
     Y = loss = None
     if dState is None or not rules.final_state_grad:  # a detached final state passes nothing back
         dState = tuple(np.zeros_like(s) for s in state)
+    dS0_returned = None  # the initial state's own gradient, when it is the state returned
+    if rules.final_state == "initial":  # returned unchanged: H_T is returned nowhere
+        state, dS0_returned = s0, dState
+        dState = tuple(np.zeros_like(s) for s in state)
     head_grads = {}
     late = head is not None and rules.head_input == "prev"
     dH0_head = 0  # what a late output layer sends straight to H_0
@@ -517,6 +524,8 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
     grads, dX, dstate0 = backward(p, dHs, dState, cache, rules)
     if late and rules.output_grad:
         dstate0 = (dstate0[0] + dH0_head, *dstate0[1:])
+    if dS0_returned is not None:
+        dstate0 = tuple(d + e for d, e in zip(dstate0, dS0_returned))
     grads.update(head_grads)
     if rules.reparam is not None and rules.pullback:
         grads, dstate0 = rules.reparam.pullback(params, grads, dstate0)
