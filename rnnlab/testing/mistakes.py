@@ -282,6 +282,10 @@ _LIST = [
     _m("dH0-unmultiplied", ALL, "backward",
        "dH_0 is dH_1, the gradient at step 1's output, not carried through step 1 (× W_hᵀ)",
        dstate0="unmultiplied"),
+    _m("dH0-upstream-only", ALL, "backward",
+       "dH_0 is dh[:, 0], the upstream gradient at step 1's output alone: neither the "
+       "gradient carried from step 2 nor the product through step 1 (× W_hᵀ) (lstm: no "
+       "dC_0)", heads=(None,), dstate0="upstream"),
     _m("dH0-zero", ALL, "backward",
        "dH_0 is zero: the gradient of the initial state is never computed", dstate0="zero"),
     _m("rnn-W_hh-not-transposed", {"rnn"}, "backward",

@@ -91,7 +91,8 @@ class Rules:
     first_step: int = 0  # BPTT walks t = T..1; 1: the loop stops before t = 1 (range(T-1, 0, -1))
     first_step_head: bool = False  # with first_step, the output layer's backward stops there too
     #                                (one loop for both, as min-char-rnn's lossFun has it)
-    dstate0: str = "carried"  # dH_0 = dZ_1 W_hᵀ (+ paths); "zero"; "unmultiplied": dH_1 itself
+    dstate0: str = "carried"  # dH_0 = dZ_1 W_hᵀ (+ paths); "zero"; "unmultiplied": dH_1 itself;
+    #                           "upstream": dY_1, step 1's upstream gradient alone (dh[:, 0]), dC_0 zero
     transpose_W_h: bool = True  # dH_next = dZ W_hᵀ; False: dZ W_h (square W_hh)
     update_sign: float = 1.0  # gru: ∂H_t/∂Z = update_sign · (H_{t-1} - H̃)
     direct_path: float = 1.0  # gru: dH_{t-1} = direct_path · dH_t ⊙ Z + ...
@@ -204,7 +205,8 @@ def rnn_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: RNNCache, r: Rules 
             dH0, dH_next = dH0 + dH_next, 0 * dH_next
     if true_H0:
         dH_next = dH0
-    dstate0 = {"carried": (dH_next,), "zero": (0 * dH_next,), "unmultiplied": (dH,)}[r.dstate0]
+    dstate0 = {"carried": (dH_next,), "zero": (0 * dH_next,), "unmultiplied": (dH,),
+               "upstream": (dHs[0],)}[r.dstate0]
     return g, dX, dstate0
 
 
@@ -311,7 +313,7 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
         if _cut(r, t):
             dH_next, dC_next = 0 * dH_next, 0 * dC_next
     dstate0 = {"carried": (dH_next, dC_next), "zero": (0 * dH_next, 0 * dC_next),
-               "unmultiplied": (dH, dC)}[r.dstate0]
+               "unmultiplied": (dH, dC), "upstream": (dHs[0], 0 * dC_next)}[r.dstate0]
     return g, dX, dstate0
 
 
@@ -405,7 +407,8 @@ def gru_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: GRUCache, r: Rules 
             dX[t] += da @ p[f"W_x{gate}"].T  # (B, D)
             dH_prev = dH_prev + _back(r, da, p[f"W_h{gate}"])  # into H_{t-1}, through Z and R
         dH_next = 0 * dH_prev if _cut(r, t) else dH_prev
-    dstate0 = {"carried": (dH_next,), "zero": (0 * dH_next,), "unmultiplied": (dH,)}[r.dstate0]
+    dstate0 = {"carried": (dH_next,), "zero": (0 * dH_next,), "unmultiplied": (dH,),
+               "upstream": (dHs[0],)}[r.dstate0]
     return g, dX, dstate0
 
 
