@@ -60,6 +60,7 @@ WRITTEN_IN = {
     STUDENTS / "rnn_returns_first_state.py": "d2l",
     STUDENTS / "min_char_returns_hprev.py": "min-char-rnn",
     STUDENTS / "cs231n_rnn_dh0_upstream.py": "cs231n",
+    STUDENTS / "cs231n_rnn_grads_mean.py": "cs231n",
     STUDENTS / "min_char_own_size_names.py": "min-char-rnn",
 }
 

@@ -87,6 +87,8 @@ NUMPY = [  # file, convention, {unit (its forward function): the one name, or No
     ("min_char_returns_hprev.py", "min-char-rnn", {"lossFun": "first-state-returned"}),
     ("cs231n_rnn_dh0_upstream.py", "cs231n",
      {"rnn_step_forward": None, "rnn_forward": "dH0-upstream-only"}),
+    ("cs231n_rnn_grads_mean.py", "cs231n",
+     {"rnn_step_forward": None, "rnn_forward": "grads-mean-over-batch"}),
 ]
 
 

@@ -269,6 +269,10 @@ _LIST = [
        "dW_h = Σ_t H_tᵀ dZ_t, with H_t in place of H_{t-1}", dW_h_state="next"),
     _m("bias-grad-mean", ALL, "backward",
        "db is the mean over the batch instead of the sum", bias="mean"),
+    _m("grads-mean-over-batch", ALL, "backward",
+       "every weight and bias gradient is the mean over the batch (dW /= N) where the loss, "
+       "and so its gradient, is the sum; dX and dH_0 are right", heads=(None,),
+       param_grads="mean"),
     _m("weight-grad-not-accumulated", ALL, "backward",
        "dW = (one step's part) instead of dW += ...: the weight gradients hold step 1 only",
        accumulate=False),

@@ -87,6 +87,8 @@ class Rules:
     dF_cell: str = "prev"  # lstm: dF = dC ⊙ C_{t-1}; "next": C_t in its place
     dO_cell: str = "tanh"  # lstm: dO = dH ⊙ tanh(C_t); "raw": C_t in its place
     bias: str = "sum"  # db = Σ over the batch of dZ; "mean": averaged instead
+    param_grads: str = "sum"  # every parameter's gradient sums the batch's; "mean": each / B
+    #                           (dX and dH_0 untouched: the loss is still the sum)
     accumulate: bool = True  # dW += each step's part; False: dW = (the last step visited, t=1)
     first_step: int = 0  # BPTT walks t = T..1; 1: the loop stops before t = 1 (range(T-1, 0, -1))
     first_step_head: bool = False  # with first_step, the output layer's backward stops there too
@@ -530,6 +532,8 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
     if dS0_returned is not None:
         dstate0 = tuple(d + e for d, e in zip(dstate0, dS0_returned))
     grads.update(head_grads)
+    if rules.param_grads == "mean":  # dW /= B on every weight and bias: a mean, the loss a sum
+        grads = {k: v / X.shape[1] for k, v in grads.items()}
     if rules.reparam is not None and rules.pullback:
         grads, dstate0 = rules.reparam.pullback(params, grads, dstate0)
     elif rules.reparam is not None:  # the backward of the intended forward, at the mistaken
