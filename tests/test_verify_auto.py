@@ -61,6 +61,7 @@ WRITTEN_IN = {
     STUDENTS / "min_char_returns_hprev.py": "min-char-rnn",
     STUDENTS / "cs231n_rnn_dh0_upstream.py": "cs231n",
     STUDENTS / "cs231n_rnn_grads_mean.py": "cs231n",
+    STUDENTS / "min_char_dWhh_not_accumulated.py": "min-char-rnn",
     STUDENTS / "min_char_own_size_names.py": "min-char-rnn",
 }
 

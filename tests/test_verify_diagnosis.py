@@ -89,6 +89,8 @@ NUMPY = [  # file, convention, {unit (its forward function): the one name, or No
      {"rnn_step_forward": None, "rnn_forward": "dH0-upstream-only"}),
     ("cs231n_rnn_grads_mean.py", "cs231n",
      {"rnn_step_forward": None, "rnn_forward": "grads-mean-over-batch"}),
+    ("min_char_dWhh_not_accumulated.py", "min-char-rnn",
+     {"lossFun": "weight-grad-not-accumulated-dW_h"}),
 ]
 
 

@@ -276,6 +276,10 @@ _LIST = [
     _m("weight-grad-not-accumulated", ALL, "backward",
        "dW = (one step's part) instead of dW += ...: the weight gradients hold step 1 only",
        accumulate=False),
+    *[_m(f"weight-grad-not-accumulated-{d}", {"rnn", "lstm"}, "backward",
+         f"{d} = (one step's part) instead of {d} += ...: {d} holds step 1's part only "
+         f"(the other gradients are accumulated)", heads=(None, "softmax"), not_accumulated=prefix)
+      for d, prefix in (("dW_x", "W_x"), ("dW_h", "W_h"), ("db", "b_"))],
     _m("bptt-skips-first-step", ALL, "backward",
        "the backward loop stops before step 1 (range(T-1, 0, -1)): step 1 adds nothing",
        first_step=1),

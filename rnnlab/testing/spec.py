@@ -90,6 +90,8 @@ class Rules:
     param_grads: str = "sum"  # every parameter's gradient sums the batch's; "mean": each / B
     #                           (dX and dH_0 untouched: the loss is still the sum)
     accumulate: bool = True  # dW += each step's part; False: dW = (the last step visited, t=1)
+    not_accumulated: str = ""  # one array of the cell's alone not accumulated: "W_x" (every
+    #                            W_x<g>), "W_h" (every W_h<g>) or "b_" (every gate bias)
     first_step: int = 0  # BPTT walks t = T..1; 1: the loop stops before t = 1 (range(T-1, 0, -1))
     first_step_head: bool = False  # with first_step, the output layer's backward stops there too
     #                                (one loop for both, as min-char-rnn's lossFun has it)
@@ -127,8 +129,10 @@ SPEC = Rules()
 
 
 def _acc(r: Rules, g: dict, name: str, part: np.ndarray) -> None:
-    """dW += part (spec), or dW = part when the code forgot to accumulate over steps."""
-    g[name] = g[name] + part if r.accumulate else part
+    """dW += part (spec), or dW = part when the code forgot to accumulate over steps (every
+    array, or one of the cell's, the output layer's W_hq and b_q never among those)."""
+    one = bool(r.not_accumulated) and name.startswith(r.not_accumulated) and name not in ("W_hq", "b_q")
+    g[name] = g[name] + part if r.accumulate and not one else part
 
 
 def _bias(r: Rules, dZ: np.ndarray) -> np.ndarray:
