@@ -54,6 +54,14 @@ WRITTEN_IN = {
     STUDENTS / "dlai_lstm_wy.py": "deeplearning.ai",
     STUDENTS / "min_char_loop_skips_first.py": "min-char-rnn",
     STUDENTS / "min_char_no_output_bias.py": "min-char-rnn",
+    STUDENTS / "rnn_h0_every_step.py": "d2l",
+    STUDENTS / "cs231n_rnn_h0_every_step.py": "cs231n",
+    STUDENTS / "min_char_hprev_every_step.py": "min-char-rnn",
+    STUDENTS / "rnn_returns_first_state.py": "d2l",
+    STUDENTS / "min_char_returns_hprev.py": "min-char-rnn",
+    STUDENTS / "cs231n_rnn_dh0_upstream.py": "cs231n",
+    STUDENTS / "cs231n_rnn_grads_mean.py": "cs231n",
+    STUDENTS / "min_char_dWhh_not_accumulated.py": "min-char-rnn",
     STUDENTS / "min_char_own_size_names.py": "min-char-rnn",
 }
 

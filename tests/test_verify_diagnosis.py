@@ -28,6 +28,8 @@ NAMED = [  # file, the one mistake the diagnosis must name, the arrays that must
     ("lstm_forget_on_h.py", "lstm-forget-gate-on-H", {"outputs"}),
     ("rnn_transposed_recurrence.py", "recurrent-weight-transposed", {"outputs"}),
     ("rnn_no_output_bias.py", "output-bias-missing", {"outputs"}),
+    ("rnn_h0_every_step.py", "initial-state-every-step", {"outputs"}),
+    ("rnn_returns_first_state.py", "first-state-returned", {"H_T"}),
 ]
 
 
@@ -78,6 +80,17 @@ NUMPY = [  # file, convention, {unit (its forward function): the one name, or No
     ("cs231n_rnn_transposed_forward.py", "cs231n",
      {"rnn_step_forward": "recurrent-weight-transposed-in-forward",
       "rnn_forward": "recurrent-weight-transposed-in-forward"}),
+    ("cs231n_rnn_h0_every_step.py", "cs231n",  # one step reads h0 rightly: only the loop is wrong
+     {"rnn_step_forward": None, "rnn_forward": "initial-state-every-step-in-forward"}),
+    ("min_char_hprev_every_step.py", "min-char-rnn",
+     {"lossFun": "initial-state-every-step-forward-only"}),
+    ("min_char_returns_hprev.py", "min-char-rnn", {"lossFun": "first-state-returned"}),
+    ("cs231n_rnn_dh0_upstream.py", "cs231n",
+     {"rnn_step_forward": None, "rnn_forward": "dH0-upstream-only"}),
+    ("cs231n_rnn_grads_mean.py", "cs231n",
+     {"rnn_step_forward": None, "rnn_forward": "grads-mean-over-batch"}),
+    ("min_char_dWhh_not_accumulated.py", "min-char-rnn",
+     {"lossFun": "weight-grad-not-accumulated-dW_h"}),
 ]
 
 

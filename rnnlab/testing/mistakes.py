@@ -269,9 +269,17 @@ _LIST = [
        "dW_h = Σ_t H_tᵀ dZ_t, with H_t in place of H_{t-1}", dW_h_state="next"),
     _m("bias-grad-mean", ALL, "backward",
        "db is the mean over the batch instead of the sum", bias="mean"),
+    _m("grads-mean-over-batch", ALL, "backward",
+       "every weight and bias gradient is the mean over the batch (dW /= N) where the loss, "
+       "and so its gradient, is the sum; dX and dH_0 are right", heads=(None,),
+       param_grads="mean"),
     _m("weight-grad-not-accumulated", ALL, "backward",
        "dW = (one step's part) instead of dW += ...: the weight gradients hold step 1 only",
        accumulate=False),
+    *[_m(f"weight-grad-not-accumulated-{d}", {"rnn", "lstm"}, "backward",
+         f"{d} = (one step's part) instead of {d} += ...: {d} holds step 1's part only "
+         f"(the other gradients are accumulated)", heads=(None, "softmax"), not_accumulated=prefix)
+      for d, prefix in (("dW_x", "W_x"), ("dW_h", "W_h"), ("db", "b_"))],
     _m("bptt-skips-first-step", ALL, "backward",
        "the backward loop stops before step 1 (range(T-1, 0, -1)): step 1 adds nothing",
        first_step=1),
@@ -282,6 +290,10 @@ _LIST = [
     _m("dH0-unmultiplied", ALL, "backward",
        "dH_0 is dH_1, the gradient at step 1's output, not carried through step 1 (× W_hᵀ)",
        dstate0="unmultiplied"),
+    _m("dH0-upstream-only", ALL, "backward",
+       "dH_0 is dh[:, 0], the upstream gradient at step 1's output alone: neither the "
+       "gradient carried from step 2 nor the product through step 1 (× W_hᵀ) (lstm: no "
+       "dC_0)", heads=(None,), dstate0="upstream"),
     _m("dH0-zero", ALL, "backward",
        "dH_0 is zero: the gradient of the initial state is never computed", dstate0="zero"),
     _m("rnn-W_hh-not-transposed", {"rnn"}, "backward",
@@ -313,6 +325,23 @@ _LIST = [
        "the forward starts from zeros instead of the initial state given, while the backward "
        "still returns the gradient of the state it was given",
        reparam=IgnoreState(), pullback=False),
+    _m("initial-state-every-step", {"rnn"}, "forward",
+       "every step reads the initial state H_0 instead of H_{t-1} (h = tanh(x_t W_xh + h0 W_hh "
+       "+ b) in the loop): the state is never carried from one step to the next",
+       step_reads="initial"),
+    _m("initial-state-every-step-in-forward", {"rnn"}, "backward",
+       "the forward's every step reads the initial state H_0 instead of H_{t-1} (h0 passed to "
+       "every step); the backward is the recurrence's, as intended (dH carried to step t-1), "
+       "with H_0 cached as each step's previous state (dW_hh = Σ H_0ᵀ dA_t)",
+       heads=(None,), step_reads="initial", step_reads_back="cache"),
+    _m("initial-state-every-step-forward-only", {"rnn"}, "backward",
+       "the forward's every step reads the initial state (hprev) instead of H_{t-1}; the "
+       "backward is the recurrence's, as intended, on the states computed (dW_hh = Σ H_{t-1}ᵀ "
+       "dA_t, dH carried to step t-1)", heads=("softmax",), step_reads="initial",
+       step_reads_back="states"),
+    _m("first-state-returned", ALL, "forward",
+       "the state returned is the initial state given (return outputs, state; hprev in "
+       "min-char-rnn) instead of the last step's, H_T (and C_T)", final_state="initial"),
     _m("bias-missing", ALL, "forward",
        "the gate biases are never added (the spec with b = 0): their gradients are zero",
        reparam=DropBias()),

@@ -87,11 +87,16 @@ class Rules:
     dF_cell: str = "prev"  # lstm: dF = dC ⊙ C_{t-1}; "next": C_t in its place
     dO_cell: str = "tanh"  # lstm: dO = dH ⊙ tanh(C_t); "raw": C_t in its place
     bias: str = "sum"  # db = Σ over the batch of dZ; "mean": averaged instead
+    param_grads: str = "sum"  # every parameter's gradient sums the batch's; "mean": each / B
+    #                           (dX and dH_0 untouched: the loss is still the sum)
     accumulate: bool = True  # dW += each step's part; False: dW = (the last step visited, t=1)
+    not_accumulated: str = ""  # one array of the cell's alone not accumulated: "W_x" (every
+    #                            W_x<g>), "W_h" (every W_h<g>) or "b_" (every gate bias)
     first_step: int = 0  # BPTT walks t = T..1; 1: the loop stops before t = 1 (range(T-1, 0, -1))
     first_step_head: bool = False  # with first_step, the output layer's backward stops there too
     #                                (one loop for both, as min-char-rnn's lossFun has it)
-    dstate0: str = "carried"  # dH_0 = dZ_1 W_hᵀ (+ paths); "zero"; "unmultiplied": dH_1 itself
+    dstate0: str = "carried"  # dH_0 = dZ_1 W_hᵀ (+ paths); "zero"; "unmultiplied": dH_1 itself;
+    #                           "upstream": dY_1, step 1's upstream gradient alone (dh[:, 0]), dC_0 zero
     transpose_W_h: bool = True  # dH_next = dZ W_hᵀ; False: dZ W_h (square W_hh)
     update_sign: float = 1.0  # gru: ∂H_t/∂Z = update_sign · (H_{t-1} - H̃)
     direct_path: float = 1.0  # gru: dH_{t-1} = direct_path · dH_t ⊙ Z + ...
@@ -107,6 +112,16 @@ class Rules:
     #                                 the gates' gradients in another order than the forward reads
     pullback: bool = True  # a forward mistake's gradients pulled back through it (autograd,
     #                        or a backward true to the forward); False: the backward ignores it
+    step_reads: str = "prev"  # rnn: step t reads H_{t-1}; "initial": H_0 at every step (the
+    #                           state never updated: h = tanh(x_t W_xh + h0 W_hh + b) in the loop)
+    step_reads_back: str = "true"  # with step_reads "initial", the backward: "true" to that
+    #   forward (dW_hh = Σ H_0ᵀ dA_t, every dA_t W_hhᵀ into H_0, nothing between steps);
+    #   "cache": the intended recurrence's, its cache holding H_0 as every step's previous
+    #   state (dW_hh = Σ H_0ᵀ dA_t, dH carried to step t-1); "states": the intended
+    #   recurrence's on the states computed (dW_hh = Σ H_{t-1}ᵀ dA_t, dH carried)
+    final_state: str = "last"  # the state returned is H_T (C_T); "initial": the initial state
+    #                            given, returned unchanged (return outputs, state), its upstream
+    #                            gradient going straight back to H_0
     reparam: Reparam | None = field(default=None, compare=False)
 
 
@@ -114,8 +129,10 @@ SPEC = Rules()
 
 
 def _acc(r: Rules, g: dict, name: str, part: np.ndarray) -> None:
-    """dW += part (spec), or dW = part when the code forgot to accumulate over steps."""
-    g[name] = g[name] + part if r.accumulate else part
+    """dW += part (spec), or dW = part when the code forgot to accumulate over steps (every
+    array, or one of the cell's, the output layer's W_hq and b_q never among those)."""
+    one = bool(r.not_accumulated) and name.startswith(r.not_accumulated) and name not in ("W_hq", "b_q")
+    g[name] = g[name] + part if r.accumulate and not one else part
 
 
 def _bias(r: Rules, dZ: np.ndarray) -> np.ndarray:
@@ -159,7 +176,8 @@ def rnn_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
     (H,) = state
     Hs, A = [H], []
     for X_t in X:
-        A_t = X_t @ p["W_xh"] + H @ p["W_hh"] + p["b_h"]  # (B, H)
+        H_in = H if r.step_reads == "prev" else Hs[0]  # (B, H): H_{t-1}, or H_0 every step
+        A_t = X_t @ p["W_xh"] + H_in @ p["W_hh"] + p["b_h"]  # (B, H)
         H = r.candidate.f(A_t)  # (B, H)
         Hs.append(H)
         A.append(A_t)
@@ -175,16 +193,26 @@ def rnn_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: RNNCache, r: Rules 
     dX = np.zeros_like(X)  # (T, B, D)
     (dH_next,) = dstate  # (B, H): reaches H_T from beyond the window
     dH = dH_next
+    reads_H0 = r.step_reads == "initial"  # every step read H_0 ...
+    true_H0 = reads_H0 and r.step_reads_back == "true"  # ... and the backward knows it
+    dH0 = 0 * dH_next  # (B, H): what every step sends to H_0 when each read it
     for t in reversed(range(r.first_step, T)):
         dH = dHs[t] + _carry(r, dH_next, t, T)  # (B, H): H_t feeds Y_t and step t+1
         dA = dH * r.candidate.grad(A[t], Hs[t + 1])  # (B, H): H_t = tanh(A_t)
         H_used = Hs[t] if r.dW_h_state == "prev" else Hs[t + 1]  # (B, H)
+        if reads_H0 and r.step_reads_back != "states":
+            H_used = Hs[0]  # (B, H): the state step t read (or the cache says it read)
         _acc(r, g, "W_xh", X[t].T @ dA)
         _acc(r, g, "W_hh", H_used.T @ dA)
         _acc(r, g, "b_h", _bias(r, dA))
         dX[t] = dA @ p["W_xh"].T  # (B, D)
         dH_next = 0 * dH if _cut(r, t) else _back(r, dA, p["W_hh"])  # (B, H): into H_{t-1}
-    dstate0 = {"carried": (dH_next,), "zero": (0 * dH_next,), "unmultiplied": (dH,)}[r.dstate0]
+        if true_H0:  # step t read H_0, not H_{t-1}: its gradient goes there
+            dH0, dH_next = dH0 + dH_next, 0 * dH_next
+    if true_H0:
+        dH_next = dH0
+    dstate0 = {"carried": (dH_next,), "zero": (0 * dH_next,), "unmultiplied": (dH,),
+               "upstream": (dHs[0],)}[r.dstate0]
     return g, dX, dstate0
 
 
@@ -291,7 +319,7 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
         if _cut(r, t):
             dH_next, dC_next = 0 * dH_next, 0 * dC_next
     dstate0 = {"carried": (dH_next, dC_next), "zero": (0 * dH_next, 0 * dC_next),
-               "unmultiplied": (dH, dC)}[r.dstate0]
+               "unmultiplied": (dH, dC), "upstream": (dHs[0], 0 * dC_next)}[r.dstate0]
     return g, dX, dstate0
 
 
@@ -385,7 +413,8 @@ def gru_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: GRUCache, r: Rules 
             dX[t] += da @ p[f"W_x{gate}"].T  # (B, D)
             dH_prev = dH_prev + _back(r, da, p[f"W_h{gate}"])  # into H_{t-1}, through Z and R
         dH_next = 0 * dH_prev if _cut(r, t) else dH_prev
-    dstate0 = {"carried": (dH_next,), "zero": (0 * dH_next,), "unmultiplied": (dH,)}[r.dstate0]
+    dstate0 = {"carried": (dH_next,), "zero": (0 * dH_next,), "unmultiplied": (dH,),
+               "upstream": (dHs[0],)}[r.dstate0]
     return g, dX, dstate0
 
 
@@ -475,6 +504,10 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
     Y = loss = None
     if dState is None or not rules.final_state_grad:  # a detached final state passes nothing back
         dState = tuple(np.zeros_like(s) for s in state)
+    dS0_returned = None  # the initial state's own gradient, when it is the state returned
+    if rules.final_state == "initial":  # returned unchanged: H_T is returned nowhere
+        state, dS0_returned = s0, dState
+        dState = tuple(np.zeros_like(s) for s in state)
     head_grads = {}
     late = head is not None and rules.head_input == "prev"
     dH0_head = 0  # what a late output layer sends straight to H_0
@@ -500,7 +533,11 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
     grads, dX, dstate0 = backward(p, dHs, dState, cache, rules)
     if late and rules.output_grad:
         dstate0 = (dstate0[0] + dH0_head, *dstate0[1:])
+    if dS0_returned is not None:
+        dstate0 = tuple(d + e for d, e in zip(dstate0, dS0_returned))
     grads.update(head_grads)
+    if rules.param_grads == "mean":  # dW /= B on every weight and bias: a mean, the loss a sum
+        grads = {k: v / X.shape[1] for k, v in grads.items()}
     if rules.reparam is not None and rules.pullback:
         grads, dstate0 = rules.reparam.pullback(params, grads, dstate0)
     elif rules.reparam is not None:  # the backward of the intended forward, at the mistaken
