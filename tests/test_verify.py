@@ -177,6 +177,8 @@ CORRECT = [
     (f"{SUBJECTS / 'torch_nn_gates.py'}:D2LFormGRU", "torch.nn"),
     (f"{SUBJECTS / 'torch_nn_gates.py'}:DocsNamesGRU", "torch.nn"),
     (f"{SUBJECTS / 'torch_nn_gates.py'}:GateLSTM", "torch.nn"),
+    (SUBJECTS / "students" / "torch_lstm_gate_params.py", "torch.nn"),
+    (SUBJECTS / "students" / "torch_gru_gate_params.py", "torch.nn"),
     (f"{EX / 'torch_batch_first_correct.py'}:BatchLSTM(batch_first=True)", "torch.nn"),
     (f"{SUBJECTS / 'torch_nn_options.py'}:BatchFirstGRU", "torch.nn"),
     (f"{SUBJECTS / 'torch_nn_options.py'}:BatchFirstLoopLSTM(batch_first=True)", "torch.nn"),

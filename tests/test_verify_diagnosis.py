@@ -32,8 +32,10 @@ NAMED = [  # file, the one mistake the diagnosis must name, the arrays that must
     ("rnn_returns_first_state.py", "first-state-returned", {"H_T"}),
     ("torch_gru_bhn_outside.py", "gru-b_hn-outside-reset", {"output", "bias_hh_l0.grad"}),
     ("gru_candidate_uses_update.py", "gru-r-from-z-weights", {"outputs"}),
+    ("torch_lstm_gate_params_forget_on_h.py", "lstm-forget-gate-on-H", {"output", "W_hf.grad"}),
 ]
-CONVENTION = {"torch_gru_bhn_outside.py": "torch.nn"}  # the others are d2l's
+CONVENTION = {"torch_gru_bhn_outside.py": "torch.nn",  # the others are d2l's
+              "torch_lstm_gate_params_forget_on_h.py": "torch.nn"}
 
 
 def _named(report) -> set:

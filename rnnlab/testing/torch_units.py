@@ -22,7 +22,7 @@ from .d2l_units import D2LUnit
 from .module_args import built, missing_hint
 from .spec import run
 from .strategies import Constraints, Example, Problem, make_problem
-from .torch_gates import form_in_source, gate_linears, linear_layers
+from .torch_gates import form_in_source, gate_linears, gate_parameters, linear_layers
 from .torchnn_base import TorchNNBase
 
 TORCH_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -314,6 +314,8 @@ def find_parameters(m, name: str, D: int, H: int) -> tuple[dict, str | None, obj
     if pair is not None:
         return (*pair, None)
     gates = gate_linears(m, D, H)
+    if gates is None:
+        gates = gate_parameters(m, D, H)
     if gates is not None:
         return {}, None, gates
     layers = linear_layers(m)
