@@ -231,13 +231,21 @@ def linear_layers(m: torch.nn.Module) -> str:
 
 
 def form_in_source(m: torch.nn.Module, gates: GateLinears) -> str | None:
-    """The GRU form the module's ``forward`` is written in, read off its source: the
+    """The GRU form the module's class is written in, read off its source (``forward`` and
+    the methods it calls, a ``step`` or ``cell``, its own classes' and not torch's): the
     candidate's hidden-side layer called on a product (``h2n(r * h)``: d2l's form) or on
     the state alone (``r * h2n(h)``: torch.nn's); None where the source does not say."""
-    try:
-        source = inspect.getsource(type(m).forward)
-    except (OSError, TypeError):
+    sources = []
+    for obj in (type(m).forward, *type(m).__mro__):
+        if obj.__module__.split(".")[0] in ("torch", "builtins"):
+            continue
+        try:
+            sources.append(inspect.getsource(obj))
+        except (OSError, TypeError):
+            continue
+    if not sources:
         return None
+    source = "\n".join(sources)
     source = re.sub(r"#[^\n]*", "", source)  # a line commented out says nothing
     leaf = gates.gates["h"][1].split(".")[-1]
     forms = set()

@@ -323,7 +323,9 @@ def find_parameters(m, name: str, D: int, H: int) -> tuple[dict, str | None, obj
                        f"{', '.join(missing)} (torch.nn convention: weight_ih_l0, weight_hh_l0, "
                        f"bias_ih_l0, bias_hh_l0, or two nn.Linear layers with biases, one for the "
                        f"input and one for the hidden state, or one nn.Linear per gate and "
-                       f"source named by its gate, x2r/h2r, x2z/h2z, x2n/h2n); it has "
+                       f"source named by its gate, x2r/h2r, x2z/h2z, x2n/h2n, or one "
+                       f"nn.Parameter (hidden_size, input_size) per gate and source, W_ir/W_hr "
+                       f"with b_ir/b_hr, as torch.nn's documentation writes them); it has "
                        f"{', '.join(have) or 'none'}" + (f" (its layers: {layers})" if layers else ""))
 
 
