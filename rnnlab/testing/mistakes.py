@@ -374,6 +374,10 @@ _LIST = [
        candidate=SIGMOID),
     _m("lstm-h-without-tanh", {"lstm"}, "forward",
        "H_t = O ⊙ C_t instead of O ⊙ tanh(C_t)", cell=IDENTITY),
+    _m("lstm-outputs-C", {"lstm"}, "forward",
+       "the outputs collected are the cell states C_t (outputs.append(c)) where they are the "
+       "hidden states H_t = O ⊙ tanh(C_t), which is still computed and carried to the next step",
+       heads=(None,), outputs="C"),
     _m("lstm-forget-gate-on-H", {"lstm"}, "forward",
        "C_t = F ⊙ H_{t-1} + I ⊙ C̃: the forget gate multiplies the hidden state H_{t-1} "
        "where it belongs on the cell C_{t-1}", forget_on="H"),
