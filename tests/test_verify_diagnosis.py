@@ -36,10 +36,12 @@ NAMED = [  # file, the one mistake the diagnosis must name, the arrays that must
     # read in torch.nn's form only when the form is read off step() as well as forward()
     ("gru_step_method_update_for_reset.py", "gru-r-from-z-weights", {"output"}),
     ("lstmcell_collects_c.py", "lstm-outputs-C", {"output", "lstm_cell.weight_ih.grad"}),
+    ("grucell_returns_given_state.py", "first-state-returned", {"h_n", "h_0.grad"}),
 ]
 CONVENTION = {"torch_gru_bhn_outside.py": "torch.nn",  # the others are d2l's
               "torch_lstm_gate_params_forget_on_h.py": "torch.nn",
-              "gru_step_method_update_for_reset.py": "torch.nn", "lstmcell_collects_c.py": "torch.nn"}
+              "gru_step_method_update_for_reset.py": "torch.nn", "lstmcell_collects_c.py": "torch.nn",
+              "grucell_returns_given_state.py": "torch.nn"}
 
 
 def _named(report) -> set:
