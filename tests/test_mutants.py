@@ -93,6 +93,7 @@ CONVENTIONS = {  # convention: (cells, output layer, gru form)
     "torch.nn": (("rnn", "lstm", "gru"), None, "torch"),
     "min-char-rnn": (("rnn",), "softmax", "d2l"),
     "protocol": (("rnn", "lstm", "gru"), None, "d2l"),
+    "protocol-torch": (("gru",), None, "torch"),  # a Protocol(gru_form="torch")
     # the torch.nn convention on modules of one nn.Linear per gate and source (x2r, h2r,
     # ...), in torch.nn's GRU form and in d2l's; the lstm's gate orders are left to the
     # fused torch.nn modules above (one per gate, its layers are named, not ordered)
@@ -104,7 +105,7 @@ CONVENTIONS = {  # convention: (cells, output layer, gru form)
     "torch-tutorial-step": (("rnn",), "logsoftmax", "d2l"),
 }
 PLANTED_AS = {"torch.nn-gates": "torch.nn", "torch.nn-gates-d2l": "torch.nn",  # the convention read
-              "torch-tutorial-step": "torch-tutorial"}
+              "torch-tutorial-step": "torch-tutorial", "protocol-torch": "protocol"}
 # a module called one step at a time holds no loop over the steps: the mistakes of that
 # loop (the carry between steps, the accumulation, where BPTT stops, what reaches H_0, a
 # state ignored or detached once) are not mistakes it can make; planted in each step they
@@ -154,7 +155,7 @@ def test_catalogue_mistake_is_caught_and_diagnosed(conv, cell, name):
     if conv in ("d2l", "torch.nn", "torch-tutorial", *PLANTED_AS):
         pytest.importorskip("torch")
     form = CONVENTIONS[conv][2]
-    loaded = load(planted(conv.removesuffix("-d2l"), cell, name, gru_form=form),
+    loaded = load(planted(conv.removesuffix("-d2l").removesuffix("-torch"), cell, name, gru_form=form),
                   PLANTED_AS.get(conv, conv), cell)
     caught, named = False, set()
     try:

@@ -98,7 +98,7 @@ def test_a_forward_mistakes_gradients_are_the_true_gradients_of_its_forward(name
     consistent with its own forward) is diagnosed by the mistake's gradients: they must be
     the derivatives of the mistaken forward."""
     m = CATALOGUE[name]
-    form = "torch" if "before" in name else "d2l"
+    form = "torch" if m.forms == frozenset({"torch"}) else "d2l"  # the form it is made in
     head = None if None in m.heads else min(m.heads, key=str)  # an output-layer mistake needs one
     cons = Constraints(cell, gru_form=form, head=head, one_hot=head is not None)
     _fd_check(cell, make_problem(cons, Example(2, 3, 3, 2, 5)), m.rules)
@@ -177,6 +177,8 @@ CORRECT = [
     (f"{SUBJECTS / 'torch_nn_gates.py'}:D2LFormGRU", "torch.nn"),
     (f"{SUBJECTS / 'torch_nn_gates.py'}:DocsNamesGRU", "torch.nn"),
     (f"{SUBJECTS / 'torch_nn_gates.py'}:GateLSTM", "torch.nn"),
+    (SUBJECTS / "students" / "torch_lstm_gate_params.py", "torch.nn"),
+    (SUBJECTS / "students" / "torch_gru_gate_params.py", "torch.nn"),
     (f"{EX / 'torch_batch_first_correct.py'}:BatchLSTM(batch_first=True)", "torch.nn"),
     (f"{SUBJECTS / 'torch_nn_options.py'}:BatchFirstGRU", "torch.nn"),
     (f"{SUBJECTS / 'torch_nn_options.py'}:BatchFirstLoopLSTM(batch_first=True)", "torch.nn"),

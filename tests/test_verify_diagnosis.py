@@ -30,7 +30,18 @@ NAMED = [  # file, the one mistake the diagnosis must name, the arrays that must
     ("rnn_no_output_bias.py", "output-bias-missing", {"outputs"}),
     ("rnn_h0_every_step.py", "initial-state-every-step", {"outputs"}),
     ("rnn_returns_first_state.py", "first-state-returned", {"H_T"}),
+    ("torch_gru_bhn_outside.py", "gru-b_hn-outside-reset", {"output", "bias_hh_l0.grad"}),
+    ("gru_candidate_uses_update.py", "gru-r-from-z-weights", {"outputs"}),
+    ("torch_lstm_gate_params_forget_on_h.py", "lstm-forget-gate-on-H", {"output", "W_hf.grad"}),
+    # read in torch.nn's form only when the form is read off step() as well as forward()
+    ("gru_step_method_update_for_reset.py", "gru-r-from-z-weights", {"output"}),
+    ("lstmcell_collects_c.py", "lstm-outputs-C", {"output", "lstm_cell.weight_ih.grad"}),
+    ("grucell_returns_given_state.py", "first-state-returned", {"h_n", "h_0.grad"}),
 ]
+CONVENTION = {"torch_gru_bhn_outside.py": "torch.nn",  # the others are d2l's
+              "torch_lstm_gate_params_forget_on_h.py": "torch.nn",
+              "gru_step_method_update_for_reset.py": "torch.nn", "lstmcell_collects_c.py": "torch.nn",
+              "grucell_returns_given_state.py": "torch.nn"}
 
 
 def _named(report) -> set:
@@ -39,7 +50,7 @@ def _named(report) -> set:
 
 @pytest.mark.parametrize("name,mistake,arrays", NAMED, ids=[n[0] for n in NAMED])
 def test_a_students_mistake_is_named_exactly(name, mistake, arrays):
-    r = verify(str(HERE / name), "d2l", **FAST)
+    r = verify(str(HERE / name), CONVENTION.get(name, "d2l"), **FAST)
     assert not r.ok, r.render()
     assert _named(r) == {mistake}, r.render()
     differing = {d.quantity for u in r.units for p in u.properties for d in p.differences}
@@ -123,3 +134,21 @@ def test_a_min_char_rnn_script_with_its_own_size_names_passes():
     by hand: rnnlab sets them to the example's sizes, read off the lines making the weights."""
     r = verify(str(HERE / "min_char_own_size_names.py"), "min-char-rnn", **FAST)
     assert r.ok, r.render()
+
+
+def test_a_gate_used_in_anothers_place_is_named_as_the_code_may_read():
+    """R computed right and Z used where R belongs gives the numbers of R computed from Z's
+    weights: the one name must say both, or it sends the student to a line that is right."""
+    r = verify(str(HERE / "gru_candidate_uses_update.py"), "d2l", **FAST)
+    assert "R computed right but Z used where R belongs" in r.render(), r.render()
+
+
+def test_a_candidate_bias_outside_the_reset_product_is_named_in_the_form_read():
+    """Per-gate layers whose source does not say the GRU form: the form is the probe's, and
+    the mistake named must say that a bias sits outside R ⊙ (...), in either form's words."""
+    r = verify(str(HERE / "gru_linear_bhn_outside.py"), "torch.nn", **FAST)
+    assert not r.ok
+    named = _named(r)
+    assert len(named) == 1 and named <= {"gru-reset-after-matmul", "gru-b_hn-outside-reset"}, \
+        r.render()
+    assert "outside R ⊙ (...)" in r.render() or "outside the reset product" in r.render(), r.render()

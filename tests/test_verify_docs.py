@@ -35,7 +35,9 @@ GROUPS = {  # a family of gate-order mistakes, one row: (name pattern, kind, wha
     "copied": ("{cell}-…-from-…-weights", "forward",
                "one gate computed from another gate's weights (a line copied and not fully "
                "edited), the other keeping its own, so the first gate's weights are never used: "
-               "`gru-r-from-z-weights` computes R = σ(X W_xz + H W_hz + b_z)"),
+               "`gru-r-from-z-weights` computes R = σ(X W_xz + H W_hz + b_z); between two σ "
+               "gates the same numbers come from the first computed right and the other used "
+               "in its place (Z ⊙ H where R ⊙ H belongs), and the report says both"),
     "backward": ("lstm-backward-gates-…", "backward",
                  "the forward is right; the hand-written backward puts the gate gradients in "
                  "other blocks (\"di in f's, df in i's\")"),

@@ -131,6 +131,32 @@ def linear_gates_layout(cell: str, pairs: dict, biased: dict, form: str = "torch
     return out
 
 
+def parameter_gates_layout(cell: str, weights: dict, biases: dict, transpose: bool,
+                           form: str = "torch") -> dict:
+    """One ``nn.Parameter`` per gate and source, as a module written from torch's equations
+    holds them (``W_ii``, ``W_hi``, ``b_ii``, ``b_hi``, ...): ``weights`` is {spec gate:
+    (input-side name, hidden-side name)}, ``biases`` {spec gate: {"x": name, "h": name}},
+    one side or both. Each weight is one spec array, ``transpose``d where it is stored
+    (H, D) as torch's are; the biases are laid out as ``linear_gates_layout``'s."""
+    check_choice("cell", cell, ("lstm", "gru"))
+    check_choice("form", form, ("torch", "d2l"))
+    out = {}
+    for g, (x, h) in weights.items():
+        out[x] = single(f"W_x{g}", transpose=transpose)
+        out[h] = single(f"W_h{g}", transpose=transpose)
+        b = biases.get(g, {})
+        if cell == "gru" and g == "h" and form == "torch":
+            out[b["x"]], out[b["h"]] = single("b_h"), single("b_hn")
+        elif len(b) == 2:
+            out[b["x"]] = Block((f"b_{g}",), ("",), shared=(True,), role="ih")
+            out[b["h"]] = Block((f"b_{g}",), ("",), shared=(True,), role="hh")
+        elif len(b) == 1:
+            out[next(iter(b.values()))] = single(f"b_{g}")
+        else:
+            raise ConfigError(f"gate {g}: no bias of its own; the spec adds b_{g}")
+    return out
+
+
 D2L_ORDER = {"rnn": ("W_xh", "W_hh", "b_h"),
              "lstm": ("W_xi", "W_hi", "b_i", "W_xf", "W_hf", "b_f", "W_xo", "W_ho", "b_o",
                       "W_xc", "W_hc", "b_c"),

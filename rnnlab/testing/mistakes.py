@@ -25,6 +25,7 @@ import numpy as np
 from .spec import GATES, IDENTITY, SIGMOID, SPEC, TANH, Act, Reparam, Rules
 
 ALL = frozenset(("rnn", "lstm", "gru"))
+CANDIDATE = {"lstm": "c", "gru": "h"}  # the tanh gate; the others are σ gates
 GATED = frozenset(("lstm", "gru"))
 
 
@@ -128,6 +129,18 @@ class ResetBefore(Reparam):
         p = {k: v for k, v in params.items() if k != "b_hn"}
         p["b_h"] = params["b_h"] + params["b_hn"]
         return p, state
+
+    def pullback(self, params, grads, dstate):
+        return {**grads, "b_hn": grads["b_h"].copy()}, dstate
+
+
+class BhnOutside(Reparam):
+    """tanh(X W_xh + b_h + R ⊙ (H W_hh) + b_hn): the torch form with b_hn outside R, which is
+    the torch form with b_hn = 0 and b_h + b_hn for b_h (both then get b_h's gradient)."""
+
+    def apply(self, params, state):
+        return {**params, "b_h": params["b_h"] + params["b_hn"],
+                "b_hn": np.zeros_like(params["b_hn"])}, state
 
     def pullback(self, params, grads, dstate):
         return {**grads, "b_hn": grads["b_h"].copy()}, dstate
@@ -361,6 +374,10 @@ _LIST = [
        candidate=SIGMOID),
     _m("lstm-h-without-tanh", {"lstm"}, "forward",
        "H_t = O ⊙ C_t instead of O ⊙ tanh(C_t)", cell=IDENTITY),
+    _m("lstm-outputs-C", {"lstm"}, "forward",
+       "the outputs collected are the cell states C_t (outputs.append(c)) where they are the "
+       "hidden states H_t = O ⊙ tanh(C_t), which is still computed and carried to the next step",
+       heads=(None,), outputs="C"),
     _m("lstm-forget-gate-on-H", {"lstm"}, "forward",
        "C_t = F ⊙ H_{t-1} + I ⊙ C̃: the forget gate multiplies the hidden state H_{t-1} "
        "where it belongs on the cell C_{t-1}", forget_on="H"),
@@ -379,12 +396,18 @@ _LIST = [
        "H_t = (1 - Z) ⊙ H_{t-1} + Z ⊙ H̃: Z and 1 - Z swapped", reparam=NegateUpdate()),
     _m("gru-reset-after-matmul", {"gru"}, "forward",
        "H̃ = tanh(X W_xh + b_h + R ⊙ (H_{t-1} W_hh)): the reset gate applied after the "
-       "matmul (torch.nn's form) where d2l applies it before, (R ⊙ H_{t-1}) W_hh",
+       "matmul, every candidate bias outside R ⊙ (...), where d2l applies it before, "
+       "(R ⊙ H_{t-1}) W_hh (and torch.nn after it with its hidden-side bias inside, "
+       "R ⊙ (H_{t-1} W_hh + b_hn))",
        forms=("d2l",), reparam=ResetAfter()),
     _m("gru-reset-before-matmul", {"gru"}, "forward",
        "H̃ = tanh(X W_xh + b_h + (R ⊙ H_{t-1}) W_hh + b_hn): the reset gate applied before "
        "the matmul (d2l's form) where torch.nn applies it after, R ⊙ (H_{t-1} W_hh + b_hn)",
        forms=("torch",), reparam=ResetBefore()),
+    _m("gru-b_hn-outside-reset", {"gru"}, "forward",
+       "H̃ = tanh(X W_xh + b_h + R ⊙ (H_{t-1} W_hh) + b_hn): the hidden-side candidate bias "
+       "b_hn (bias_hh's n block) added outside the reset product, where torch.nn puts it "
+       "inside, R ⊙ (H_{t-1} W_hh + b_hn)", forms=("torch",), reparam=BhnOutside()),
     # PyTorch's char-RNN tutorial (its first form: i2h and i2o on cat(input, hidden))
     _m("linear-recurrence", {"rnn"}, "forward",
        "a linear recurrence: no tanh on the new hidden state, H_t = X_t W_xh + H_{t-1} W_hh + b_h",
@@ -467,9 +490,14 @@ def _copied_gates():
     for cell in ("lstm", "gru"):
         gates = GATES[cell]
         for g, s in itertools.permutations(gates, 2):
+            # two σ gates: g computed from s's weights equals g computed right and s used
+            # in g's place, so the title names both (the numbers cannot tell them apart)
+            used = ("" if CANDIDATE[cell] in (g, s) else
+                    f"; or, the same numbers, {g.upper()} computed right but {s.upper()} "
+                    f"used where {g.upper()} belongs")
             yield _m(f"{cell}-{g}-from-{s}-weights", {cell}, "forward",
                      f"gate {g} computed from gate {s}'s weights (W_x{s}, W_h{s}, b_{s}) "
-                     f"instead of its own (W_x{g}, W_h{g}, b_{g}), which are never used",
+                     f"instead of its own (W_x{g}, W_h{g}, b_{g}), which are never used{used}",
                      reparam=GateReads(cell, g, s))
 
 

@@ -82,6 +82,8 @@ class Rules:
     output_grad: bool = True  # the outputs H_t collected keep their graph; False: detached
     #                            before they are collected (outputs.append(h.detach()))
     forget_on: str = "C"  # lstm: C_t = F ⊙ C_{t-1} + I ⊙ C̃; "H": F ⊙ H_{t-1} in its place
+    outputs: str = "H"  # lstm: the outputs collected are H_t; "C": C_t (outputs.append(c)),
+    #                     the final state still (H_T, C_T)
     final_state_grad: bool = True  # the final state's upstream gradient flows back; False: returned detached
     dW_h_state: str = "prev"  # dW_h = Σ H_{t-1}ᵀ dZ_t; "next": H_t in its place
     dF_cell: str = "prev"  # lstm: dF = dC ⊙ C_{t-1}; "next": C_t in its place
@@ -270,7 +272,7 @@ def lstm_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
     s = {k: np.stack(v) for k, v in keep.items()}
     cache = LSTMCache(X, np.stack(Hs), np.stack(Cs), {g: s[g] for g in "ifoc"}, s["I"], s["F"],
                       s["O"], s["C_tilda"], s["TC"])
-    return np.stack(Hs[1:]), (H, C), cache
+    return np.stack(Hs[1:] if r.outputs == "H" else Cs[1:]), (H, C), cache
 
 
 def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rules = SPEC):
@@ -289,9 +291,11 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
     dH_next, dC_next = dstate  # (B, H) each: reach H_T, C_T from beyond the window
     dH, dC = dH_next, dC_next
     for t in reversed(range(r.first_step, T)):
-        dH = dHs[t] + _carry(r, dH_next, t, T)  # (B, H): H_t feeds Y_t and step t+1
+        dOut_H, dOut_C = (dHs[t], 0) if r.outputs == "H" else (0, dHs[t])  # what the output is
+        dH = dOut_H + _carry(r, dH_next, t, T)  # (B, H): H_t feeds Y_t and step t+1
         dO = dH * (TC[t] if r.dO_cell == "tanh" else Cs[t + 1])  # (B, H)
-        dC = r.c_path * dH * O[t] * r.cell.grad(Cs[t + 1], TC[t]) + r.carry_c * dC_next  # (B, H)
+        dC = (r.c_path * dH * O[t] * r.cell.grad(Cs[t + 1], TC[t]) + r.carry_c * dC_next
+              + dOut_C)  # (B, H)
         dF = dC * ((Cs[t] if r.forget_on == "C" else Hs[t]) if r.dF_cell == "prev"
                    else Cs[t + 1])  # (B, H)
         dI = dC * C_tilda[t]  # (B, H)

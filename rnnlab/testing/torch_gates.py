@@ -25,7 +25,7 @@ import re
 
 import torch
 
-from .conventions import linear_gates_layout
+from .conventions import linear_gates_layout, parameter_gates_layout
 
 # the spec's gate letter for each spelling, per cell; the first letter is the one the
 # report uses (torch.nn's: r, z, n; i, f, g, o)
@@ -126,6 +126,103 @@ def gate_linears(m: torch.nn.Module, D: int, H: int) -> GateLinears | None:
     return GateLinears(cell, pairs, biased)
 
 
+# a bias's name: its source and gate (b_ii, b_hi, b_xi), else its gate alone (b_i, b_r)
+BIAS_PATTERNS = [re.compile(rf"^b_?({_SRC})_?([a-z])$"), re.compile(r"^b_?([a-z]+)$")]
+
+
+def _bias_of(name: str, cell: str) -> tuple | None:
+    """(side or None, spec gate) that a bias's attribute name says, or None."""
+    leaf = name.split(".")[-1].lower()
+    m = BIAS_PATTERNS[0].match(leaf)
+    if m is not None:
+        gate = [g for g, words in GATE_WORDS[cell].items() if m.group(2) in words]
+        if gate and _side(m.group(1)) is not None:
+            return _side(m.group(1)), gate[0]
+    m = BIAS_PATTERNS[1].match(leaf)
+    if m is not None:
+        gate = [g for g, words in GATE_WORDS[cell].items() if m.group(1) in words]
+        if gate:
+            return None, gate[0]
+    return None
+
+
+class GateParams:
+    """{spec gate: (input-side weight, hidden-side weight)} and their biases, of a module
+    that holds one nn.Parameter per gate and source (torch's equations written out:
+    ``W_ii``, ``W_hi``, ``b_ii``, ``b_hi``, ...). The same interface as GateLinears."""
+
+    def __init__(self, cell: str, gates: dict, biases: dict, transpose: bool):
+        self.cell, self.gates, self.biases, self.transpose = cell, gates, biases, transpose
+
+    def forms(self) -> tuple:
+        """torch.nn's GRU form needs the candidate's two biases (b_h and b_hn)."""
+        if self.cell != "gru":
+            return ("d2l",)
+        return ("torch", "d2l") if len(self.biases["h"]) == 2 else ("d2l",)
+
+    def layout(self, form: str) -> dict:
+        return parameter_gates_layout(self.cell, self.gates, self.biases, self.transpose, form)
+
+    def note(self, D: int, H: int, form: str) -> str:
+        shape = f"({H}, {D})" if self.transpose else f"({D}, {H})"
+        pairs = ", ".join(
+            "/".join([x, h, *(self.biases[g][s] for s in ("x", "h") if s in self.biases[g])])
+            + f" as gate {LABELS[self.cell][g]}" for g, (x, h) in self.gates.items())
+        text = (f"one nn.Parameter per gate and source is read as the spec's per-gate weights "
+                f"(input-side weights {shape}, {'used transposed, x @ W.T' if self.transpose else 'x @ W'}"
+                f"): {pairs}")
+        if self.cell == "gru":
+            text += ("; the candidate is read in torch.nn's form, its hidden-side bias (b_hn) "
+                     "inside the reset product" if form == "torch" else
+                     "; the candidate is read in d2l's form, the reset gate before the matmul")
+        return text
+
+
+def gate_parameters(m: torch.nn.Module, D: int, H: int) -> GateParams | None:
+    """The per-gate nn.Parameter weights and biases of a module built for input_size D !=
+    hidden_size H, or None where they are not 3 (GRU) or 4 (LSTM) pairs whose names tell
+    their gates, stored (H, D) as torch's are (x @ W.T), each gate with a bias. Parameters
+    of other shapes (an output layer) are left alone. Weights stored (D, H) with d2l's
+    names are the d2l convention's classes (LSTMScratch), not read here."""
+    if D == H:
+        return None
+    named = list(m.named_parameters())
+    x_side = [(n, tuple(p.shape)) for n, p in named if tuple(p.shape) == (H, D)]
+    h_side = [n for n, p in named if tuple(p.shape) == (H, H)]
+    if len(x_side) != len(h_side) or len(x_side) not in (3, 4) \
+            or any(tuple(p.shape) == (D, H) for _, p in named):
+        return None
+    cell = "gru" if len(x_side) == 3 else "lstm"
+    gates = {}
+    for side, names in (("x", [n for n, _ in x_side]), ("h", h_side)):
+        for n in names:
+            found = _gates_of(n, side, cell)
+            if len(found) != 1:
+                return None
+            (g,) = found
+            if side in gates.setdefault(g, {}):
+                return None
+            gates[g][side] = n
+    if len(gates) != len(GATE_WORDS[cell]) or not all(len(v) == 2 for v in gates.values()):
+        return None
+    biases = {g: {} for g in GATE_WORDS[cell]}
+    for n, p in named:
+        if tuple(p.shape) != (H,):
+            continue
+        read = _bias_of(n, cell)
+        if read is None:
+            continue
+        side, g = read
+        side = side or ("x" if "x" not in biases[g] else "h")
+        if side in biases[g]:
+            return None
+        biases[g][side] = n
+    if not all(biases.values()):
+        return None
+    pairs = {g: (gates[g]["x"], gates[g]["h"]) for g in GATE_WORDS[cell]}
+    return GateParams(cell, pairs, biases, transpose=True)
+
+
 def linear_layers(m: torch.nn.Module) -> str:
     """The module's nn.Linear layers as the report shows them, for a message that none fit."""
     return ", ".join(f"{n} = nn.Linear({mod.in_features}, {mod.out_features}"
@@ -134,13 +231,21 @@ def linear_layers(m: torch.nn.Module) -> str:
 
 
 def form_in_source(m: torch.nn.Module, gates: GateLinears) -> str | None:
-    """The GRU form the module's ``forward`` is written in, read off its source: the
+    """The GRU form the module's class is written in, read off its source (``forward`` and
+    the methods it calls, a ``step`` or ``cell``, its own classes' and not torch's): the
     candidate's hidden-side layer called on a product (``h2n(r * h)``: d2l's form) or on
     the state alone (``r * h2n(h)``: torch.nn's); None where the source does not say."""
-    try:
-        source = inspect.getsource(type(m).forward)
-    except (OSError, TypeError):
+    sources = []
+    for obj in (type(m).forward, *type(m).__mro__):
+        if obj.__module__.split(".")[0] in ("torch", "builtins"):
+            continue
+        try:
+            sources.append(inspect.getsource(obj))
+        except (OSError, TypeError):
+            continue
+    if not sources:
         return None
+    source = "\n".join(sources)
     source = re.sub(r"#[^\n]*", "", source)  # a line commented out says nothing
     leaf = gates.gates["h"][1].split(".")[-1]
     forms = set()

@@ -22,7 +22,7 @@ from .d2l_units import D2LUnit
 from .module_args import built, missing_hint
 from .spec import run
 from .strategies import Constraints, Example, Problem, make_problem
-from .torch_gates import form_in_source, gate_linears, linear_layers
+from .torch_gates import form_in_source, gate_linears, gate_parameters, linear_layers
 from .torchnn_base import TorchNNBase
 
 TORCH_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -314,6 +314,8 @@ def find_parameters(m, name: str, D: int, H: int) -> tuple[dict, str | None, obj
     if pair is not None:
         return (*pair, None)
     gates = gate_linears(m, D, H)
+    if gates is None:
+        gates = gate_parameters(m, D, H)
     if gates is not None:
         return {}, None, gates
     layers = linear_layers(m)
@@ -321,7 +323,9 @@ def find_parameters(m, name: str, D: int, H: int) -> tuple[dict, str | None, obj
                        f"{', '.join(missing)} (torch.nn convention: weight_ih_l0, weight_hh_l0, "
                        f"bias_ih_l0, bias_hh_l0, or two nn.Linear layers with biases, one for the "
                        f"input and one for the hidden state, or one nn.Linear per gate and "
-                       f"source named by its gate, x2r/h2r, x2z/h2z, x2n/h2n); it has "
+                       f"source named by its gate, x2r/h2r, x2z/h2z, x2n/h2n, or one "
+                       f"nn.Parameter (hidden_size, input_size) per gate and source, W_ir/W_hr "
+                       f"with b_ir/b_hr, as torch.nn's documentation writes them); it has "
                        f"{', '.join(have) or 'none'}" + (f" (its layers: {layers})" if layers else ""))
 
 
