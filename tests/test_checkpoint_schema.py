@@ -128,7 +128,7 @@ META_CASES = [
 
 
 @pytest.mark.parametrize("field, value, match", META_CASES,
-                         ids=[f"{f}={v!r}"[:40] for f, v, _ in META_CASES])
+                         ids=[f"{f}={'<deleted>' if v is _DELETE else repr(v)}"[:40] for f, v, _ in META_CASES])
 def test_a_wrong_metadata_field_is_named(raw, tmp_path, field, value, match):
     meta, arrays = copy.deepcopy(raw[0]), raw[1]
     _set(field, value)(meta)
