@@ -244,20 +244,20 @@ def _d2l_torch(cell: str, r: Rules):
 # --------------------------------------------------------------------- torch.nn
 
 
-def _torch_nn(cell: str, r: Rules):
+def _torch_nn_spec(cell: str, layout: dict, r: Rules):
+    """The spec with mistake ``r`` as an autograd.Function over a torch.nn-style module's
+    call: (x, *hx, *weights in ``layout``'s order) -> (output, *final states), each state
+    with its layer axis; the backward is the spec's BPTT, mapped back to ``layout``."""
     import torch
 
-    layout = cv.torch_nn_layout(cell)
     names = tuple(layout)
     n_state = 2 if cell == "lstm" else 1
-    G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
 
     class Spec(torch.autograd.Function):
         @staticmethod
         def forward(ctx, x, *rest):
             hx = [h.detach().numpy()[0] for h in rest[:n_state]]
-            W = {k: t.detach().numpy() for k, t in zip(names, rest[n_state:])}
-            p, split = cv.from_subject(layout, W)
+            p = cv.from_subject(layout, {k: t.detach().numpy() for k, t in zip(names, rest[n_state:])})[0]
             X = x.detach().numpy()
             ctx.saved = (p, X, hx)
             res = run(cell, p, X, tuple(hx), dOut=np.zeros(X.shape[:2] + hx[0].shape[-1:]), rules=r)
@@ -271,6 +271,19 @@ def _torch_nn(cell: str, r: Rules):
             g = cv.grads_to_subject(layout, res.grads)
             return (torch.from_numpy(res.dX), *[torch.from_numpy(d[None].copy()) for d in res.dstate0],
                     *[torch.from_numpy(g[k]) for k in names])
+
+    return Spec
+
+
+def _torch_nn(cell: str, r: Rules):
+    import torch
+
+    layout = cv.torch_nn_layout(cell)
+    names = tuple(layout)
+    n_state = 2 if cell == "lstm" else 1
+    G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+
+    Spec = _torch_nn_spec(cell, layout, r)
 
     class Planted(torch.nn.Module):
         def __init__(self, input_size, hidden_size):
@@ -303,24 +316,7 @@ def _torch_nn_gates(cell: str, r: Rules, form: str):
     names = tuple(layout)
     n_state = 2 if cell == "lstm" else 1
 
-    class Spec(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x, *rest):
-            hx = [h.detach().numpy()[0] for h in rest[:n_state]]
-            p = cv.from_subject(layout, {k: t.detach().numpy() for k, t in zip(names, rest[n_state:])})[0]
-            X = x.detach().numpy()
-            ctx.saved = (p, X, hx)
-            res = run(cell, p, X, tuple(hx), dOut=np.zeros(X.shape[:2] + hx[0].shape[-1:]), rules=r)
-            return (torch.from_numpy(res.Hs.copy()), *[torch.from_numpy(s[None].copy()) for s in res.state])
-
-        @staticmethod
-        def backward(ctx, dout, *dh):
-            p, X, hx = ctx.saved
-            res = run(cell, p, X, tuple(hx), dOut=dout.numpy(),
-                      dState=tuple(d.numpy()[0] for d in dh), rules=r)
-            g = cv.grads_to_subject(layout, res.grads)
-            return (torch.from_numpy(res.dX), *[torch.from_numpy(d[None].copy()) for d in res.dstate0],
-                    *[torch.from_numpy(g[k]) for k in names])
+    Spec = _torch_nn_spec(cell, layout, r)
 
     class Planted(torch.nn.Module):
         def __init__(self, input_size, hidden_size):
