@@ -28,7 +28,7 @@ import torch
 from ..checks import shown
 from ..errors import SubjectError
 from . import conventions as cv
-from .adapters import SubjectRaised, Unit, f64
+from .adapters import SubjectRaised, Unit, _grad_quantities, f64
 from .compare import Quantity
 from .spec import SpecResult
 from .strategies import Constraints, Example, Problem, make_problem
@@ -190,8 +190,7 @@ class D2LClassUnit(Unit):
         q = {"outputs": Quantity("outputs", "output", time_axis=0, batch_axis=1)}
         for k, s in enumerate(self.state_names):
             q[f"{s}_T"] = Quantity(f"{s}_T", "state", batch_axis=0, index=k)
-        for n, block in self.layout.items():
-            q[f"{n}.grad"] = Quantity(f"{n}.grad", "grad", block=block)
+        q.update(_grad_quantities(self.layout, prefix="", suffix=".grad"))
         q["inputs.grad"] = Quantity("inputs.grad", "dinput", time_axis=0, batch_axis=1)
         for k, s in enumerate(self.state_names):
             q[f"{s}_0.grad"] = Quantity(f"{s}_0.grad", "dstate", batch_axis=0, index=k)

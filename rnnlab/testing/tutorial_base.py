@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import conventions as cv
-from .adapters import Unit
+from .adapters import Unit, _grad_quantities
 from .compare import Quantity
 from .spec import SpecResult, log_softmax_backward
 from .strategies import Constraints, Problem
@@ -116,8 +116,7 @@ class TutorialBase(Unit):
                  "hidden": Quantity("hidden", "state", batch_axis=0, index=0)}
         else:
             q = {"output": Quantity("output", "output", batch_axis=0)}
-        for n, block in self.layout.items():
-            q[f"{n}.grad"] = Quantity(f"{n}.grad", "grad", block=block)
+        q.update(_grad_quantities(self.layout, prefix="", suffix=".grad"))
         q["input.grad"] = Quantity("input.grad", "dinput", time_axis=0, batch_axis=1)
         if self.form == "step":
             q["hidden_0.grad"] = Quantity("hidden_0.grad", "dstate", batch_axis=0, index=0)
