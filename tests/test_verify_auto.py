@@ -63,6 +63,15 @@ WRITTEN_IN = {
     STUDENTS / "cs231n_rnn_grads_mean.py": "cs231n",
     STUDENTS / "min_char_dWhh_not_accumulated.py": "min-char-rnn",
     STUDENTS / "min_char_own_size_names.py": "min-char-rnn",
+    STUDENTS / "cs231n_lstm_correct_dict_cache.py": "cs231n",
+    STUDENTS / "cs231n_lstm_do_no_sigmoid_grad.py": "cs231n",
+    STUDENTS / "cs231n_lstm_dprev_c_without_f.py": "cs231n",
+    STUDENTS / "cs231n_lstm_dc_without_o.py": "cs231n",
+    STUDENTS / "cs231n_rnn_dtanh_prev_h.py": "cs231n",
+    STUDENTS / "gru_update_gate_tanh.py": "d2l",
+    STUDENTS / "gru_no_reset_bias.py": "d2l",
+    STUDENTS / "gru_no_direct_term.py": "d2l",
+    STUDENTS / "lstm_state_never_updated.py": "d2l",
 }
 
 # a student's own layout (time-major, weights as arguments): fits no convention

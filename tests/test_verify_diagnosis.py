@@ -37,6 +37,11 @@ NAMED = [  # file, the one mistake the diagnosis must name, the arrays that must
     ("gru_step_method_update_for_reset.py", "gru-r-from-z-weights", {"output"}),
     ("lstmcell_collects_c.py", "lstm-outputs-C", {"output", "lstm_cell.weight_ih.grad"}),
     ("grucell_returns_given_state.py", "first-state-returned", {"h_n", "h_0.grad"}),
+    ("lstm_output_gate_unused.py", "lstm-output-gate-unused", {"outputs", "W_xo.grad"}),
+    ("lstm_state_never_updated.py", "initial-state-every-step", {"outputs"}),
+    ("gru_update_gate_tanh.py", "gru-z-gate-tanh", {"outputs"}),
+    ("gru_no_reset_bias.py", "gru-b_r-missing", {"outputs", "b_r.grad"}),
+    ("gru_no_direct_term.py", "gru-forward-without-direct-term", {"outputs"}),
 ]
 CONVENTION = {"torch_gru_bhn_outside.py": "torch.nn",  # the others are d2l's
               "torch_lstm_gate_params_forget_on_h.py": "torch.nn",
@@ -59,8 +64,6 @@ def test_a_students_mistake_is_named_exactly(name, mistake, arrays):
 
 UNKNOWN = [  # file, what the note must say about where the error lies
     ("rnn_relu.py", "the forward already differs (H_T, outputs, from step 1 on)"),
-    ("lstm_output_gate_unused.py", "these gradients are zero where the spec's are not: "
-                                   "W_ho.grad, W_xo.grad, b_o.grad"),
 ]
 
 
@@ -102,6 +105,17 @@ NUMPY = [  # file, convention, {unit (its forward function): the one name, or No
      {"rnn_step_forward": None, "rnn_forward": "grads-mean-over-batch"}),
     ("min_char_dWhh_not_accumulated.py", "min-char-rnn",
      {"lossFun": "weight-grad-not-accumulated-dW_h"}),
+    # one gate's local derivative, and the two products of the cell-state gradient
+    ("cs231n_lstm_do_no_sigmoid_grad.py", "cs231n",
+     {"lstm_step_forward": "lstm-o-sigmoid-derivative-missing",
+      "lstm_forward": "lstm-o-sigmoid-derivative-missing"}),
+    ("cs231n_lstm_dprev_c_without_f.py", "cs231n",
+     {"lstm_step_forward": "lstm-dc-prev-without-f", "lstm_forward": "lstm-dc-prev-without-f"}),
+    ("cs231n_lstm_dc_without_o.py", "cs231n",
+     {"lstm_step_forward": "lstm-dc-without-o", "lstm_forward": "lstm-dc-without-o"}),
+    ("cs231n_rnn_dtanh_prev_h.py", "cs231n",
+     {"rnn_step_forward": "rnn-tanh-derivative-from-H_prev",
+      "rnn_forward": "rnn-tanh-derivative-from-H_prev"}),
 ]
 
 
@@ -126,6 +140,12 @@ def test_the_assignments_lstm_reads_its_output_weight_as_Wy():
     """The assignment's lstm functions read parameters["Wy"] where its rnn ones read "Wya":
     a correct lstm written so passes."""
     r = verify(str(HERE / "dlai_lstm_wy.py"), "deeplearning.ai", **FAST)
+    assert r.ok, r.render()
+
+
+def test_a_cs231n_lstm_with_a_dict_cache_and_slices_passes():
+    """The base the hand-written LSTM subjects above were each changed from, in one line."""
+    r = verify(str(HERE / "cs231n_lstm_correct_dict_cache.py"), "cs231n", **FAST)
     assert r.ok, r.render()
 
 

@@ -28,6 +28,14 @@ ALL = frozenset(("rnn", "lstm", "gru"))
 CANDIDATE = {"lstm": "c", "gru": "h"}  # the tanh gate; the others are σ gates
 GATED = frozenset(("lstm", "gru"))
 
+# local derivatives written wrong, and gates computed and never used
+SIGMOID_NO_GRAD = Act("sigmoid", SIGMOID.f, lambda x, y: np.ones_like(y))  # σ' left out: 1
+SIGMOID_S_GRAD = Act("sigmoid", SIGMOID.f, lambda x, y: y)  # σ' = σ
+TANH_NO_GRAD = Act("tanh", TANH.f, lambda x, y: np.ones_like(y))  # tanh' left out: 1
+TANH_SIGN_GRAD = Act("tanh", TANH.f, lambda x, y: y * y - 1)  # tanh' = y² - 1: the sign turned
+UNUSED_ONE = Act("unused", lambda x: np.ones_like(x), lambda x, y: np.zeros_like(y))  # the gate as 1
+UNUSED_ZERO = Act("unused", lambda x: np.zeros_like(x), lambda x, y: np.zeros_like(y))  # ... as 0
+
 
 @dataclass(frozen=True)
 class Mistake:
@@ -200,6 +208,20 @@ class GateReads(Reparam):
         return out, dstate
 
 
+class DropGateBias(Reparam):
+    """One gate's bias never added (the line written without ``+ b_<gate>``): the spec with
+    that bias 0, whose gradient is then zero."""
+
+    def __init__(self, gate: str):
+        self.name = f"b_{gate}"
+
+    def apply(self, params, state):
+        return {**params, self.name: np.zeros_like(params[self.name])}, state
+
+    def pullback(self, params, grads, dstate):
+        return {**grads, self.name: np.zeros_like(grads[self.name])}, dstate
+
+
 class TransposeRecurrent(Reparam):
     """H_{t-1} W_hᵀ for every recurrent weight: the (H, H) matrices used transposed (a
     square matrix multiplies either way, so no shape error shows it)."""
@@ -263,7 +285,29 @@ _LIST = [
        "dC_t = dC_next only: the path from H_t = O ⊙ tanh(C_t) into C_t, "
        "dH_t ⊙ O ⊙ (1 - tanh²(C_t)), is missing", c_path=0.0),
     _m("sigmoid-derivative-s", GATED, "backward",
-       "σ' = σ instead of σ(1 - σ) for the gates", gate=Act("sigmoid", SIGMOID.f, lambda x, y: y)),
+       "σ' = σ instead of σ(1 - σ) for the gates", gate=SIGMOID_S_GRAD),
+    _m("sigmoid-derivative-missing", GATED, "backward",
+       "the gates' σ' is left out: dZ_<gate> = d<gate> where d<gate> ⊙ σ(1 - σ) belongs",
+       gate=SIGMOID_NO_GRAD),
+    _m("tanh-derivative-missing", ALL, "backward",
+       "tanh' is left out: the gradient goes through the tanh unchanged, where it is multiplied "
+       "by 1 - y² (y = tanh(x): H_t for the rnn, the candidate for lstm/gru)",
+       candidate=TANH_NO_GRAD),
+    _m("tanh-derivative-sign", ALL, "backward",
+       "tanh' = y² - 1 instead of 1 - y²: the sign turned (y = tanh(x): H_t for the rnn, the "
+       "candidate for lstm/gru)", candidate=TANH_SIGN_GRAD),
+    _m("rnn-tanh-derivative-from-H_prev", {"rnn"}, "backward",
+       "tanh' = 1 - H_{t-1}² instead of 1 - H_t²: the derivative taken at the state the step "
+       "read (prev_h) instead of the one it made (next_h)", dtanh_state="prev"),
+    _m("lstm-cell-tanh-derivative-missing", {"lstm"}, "backward",
+       "tanh'(C_t) is left out: dC_t = dH_t ⊙ O + dC_next where dH_t ⊙ O ⊙ (1 - tanh²(C_t)) "
+       "belongs", cell=Act("tanh", TANH.f, lambda x, y: np.ones_like(y))),
+    _m("lstm-dc-without-o", {"lstm"}, "backward",
+       "dC_t = dH_t ⊙ (1 - tanh²(C_t)) + dC_next: the output gate O is left out of the path "
+       "from H_t = O ⊙ tanh(C_t) into C_t", c_path_o=False),
+    _m("lstm-dc-prev-without-f", {"lstm"}, "backward",
+       "dC_{t-1} = dC_t (dprev_c = dc) instead of dC_t ⊙ F: the cell-state gradient passed "
+       "back is not multiplied by the forget gate", carry_c_forget=False),
     _m("tanh-derivative-one-minus-y", ALL, "backward",
        "tanh' = 1 - y instead of 1 - y² (y = tanh(x): H_t for the rnn, the candidate for lstm/gru)",
        candidate=Act("tanh", TANH.f, lambda x, y: 1 - y)),
@@ -338,15 +382,16 @@ _LIST = [
        "the forward starts from zeros instead of the initial state given, while the backward "
        "still returns the gradient of the state it was given",
        reparam=IgnoreState(), pullback=False),
-    _m("initial-state-every-step", {"rnn"}, "forward",
-       "every step reads the initial state H_0 instead of H_{t-1} (h = tanh(x_t W_xh + h0 W_hh "
-       "+ b) in the loop): the state is never carried from one step to the next",
+    _m("initial-state-every-step", ALL, "forward",
+       "every step reads the initial state H_0 (lstm: and C_0) instead of H_{t-1} (h = "
+       "tanh(x_t W_xh + h0 W_hh + b) in the loop, or a new state computed and never assigned "
+       "back): the state is never carried from one step to the next",
        step_reads="initial"),
-    _m("initial-state-every-step-in-forward", {"rnn"}, "backward",
-       "the forward's every step reads the initial state H_0 instead of H_{t-1} (h0 passed to "
-       "every step); the backward is the recurrence's, as intended (dH carried to step t-1), "
-       "with H_0 cached as each step's previous state (dW_hh = Σ H_0ᵀ dA_t)",
-       heads=(None,), step_reads="initial", step_reads_back="cache"),
+    _m("initial-state-every-step-in-forward", ALL, "backward",
+       "the forward's every step reads the initial state H_0 (lstm: and C_0) instead of "
+       "H_{t-1} (h0 passed to every step); the backward is the recurrence's, as intended (dH "
+       "carried to step t-1), with H_0 cached as each step's previous state (dW_h = Σ H_0ᵀ "
+       "dZ_t)", heads=(None,), step_reads="initial", step_reads_back="cache"),
     _m("initial-state-every-step-forward-only", {"rnn"}, "backward",
        "the forward's every step reads the initial state (hprev) instead of H_{t-1}; the "
        "backward is the recurrence's, as intended, on the states computed (dW_hh = Σ H_{t-1}ᵀ "
@@ -378,6 +423,9 @@ _LIST = [
        "the outputs collected are the cell states C_t (outputs.append(c)) where they are the "
        "hidden states H_t = O ⊙ tanh(C_t), which is still computed and carried to the next step",
        heads=(None,), outputs="C"),
+    _m("gru-forward-without-direct-term", {"gru"}, "forward",
+       "H_t = (1 - Z) ⊙ H̃: the term Z ⊙ H_{t-1} is left out, so nothing of H_{t-1} is kept "
+       "directly", direct_term=False),
     _m("lstm-forget-gate-on-H", {"lstm"}, "forward",
        "C_t = F ⊙ H_{t-1} + I ⊙ C̃: the forget gate multiplies the hidden state H_{t-1} "
        "where it belongs on the cell C_{t-1}", forget_on="H"),
@@ -501,7 +549,45 @@ def _copied_gates():
                      reparam=GateReads(cell, g, s))
 
 
-CATALOGUE: dict[str, Mistake] = {m.name: m for m in [*_LIST, *_permutations(), *_copied_gates()]}
+GATE_NAMES = {"i": "input", "f": "forget", "o": "output", "c": "candidate", "z": "update",
+              "r": "reset", "h": "candidate"}
+UNUSED = {  # gate: (what the code computes without it, the constant it amounts to)
+    ("lstm", "i"): ("C_t = F ⊙ C_{t-1} + C̃", UNUSED_ONE),
+    ("lstm", "f"): ("C_t = C_{t-1} + I ⊙ C̃", UNUSED_ONE),
+    ("lstm", "o"): ("H_t = tanh(C_t)", UNUSED_ONE),
+    ("gru", "r"): ("H̃ = tanh(X W_xh + H_{t-1} W_hh + b_h) (torch.nn's form: X W_xh + b_h + "
+                   "H_{t-1} W_hh + b_hn)", UNUSED_ONE),
+    ("gru", "z"): ("H_t = H̃", UNUSED_ZERO),
+}
+
+
+def _one_gate():
+    """A mistake in one gate alone, the others right: its σ' left out or written σ, tanh in
+    the place of its σ, the gate computed and never used, its bias never added."""
+    for cell in ("lstm", "gru"):
+        for g in GATES[cell]:
+            G, name = g.upper(), GATE_NAMES[g]
+            yield _m(f"{cell}-b_{g}-missing", {cell}, "forward",
+                     f"the {name} gate's bias b_{g} is never added (the other gates' are): its "
+                     "gradient is zero", reparam=DropGateBias(g))
+            if g == CANDIDATE[cell]:
+                continue
+            yield _m(f"{cell}-{g}-sigmoid-derivative-missing", {cell}, "backward",
+                     f"σ' left out for the {name} gate {G} alone: dZ_{g} = d{G} where "
+                     f"d{G} ⊙ {G}(1 - {G}) belongs", gate_acts=((g, SIGMOID_NO_GRAD),))
+            yield _m(f"{cell}-{g}-sigmoid-derivative-s", {cell}, "backward",
+                     f"σ' = σ for the {name} gate {G} alone: dZ_{g} = d{G} ⊙ {G} where "
+                     f"d{G} ⊙ {G}(1 - {G}) belongs", gate_acts=((g, SIGMOID_S_GRAD),))
+            yield _m(f"{cell}-{g}-gate-tanh", {cell}, "forward",
+                     f"the {name} gate {G} computed with tanh instead of σ", gate_acts=((g, TANH),))
+            what, act = UNUSED[(cell, g)]
+            yield _m(f"{cell}-{name}-gate-unused", {cell}, "forward",
+                     f"{what}: the {name} gate {G} is computed and never used (its weights "
+                     "get no gradient)", gate_acts=((g, act),))
+
+
+CATALOGUE: dict[str, Mistake] = {m.name: m for m in [*_LIST, *_permutations(), *_copied_gates(),
+                                                      *_one_gate()]}
 
 
 def applicable(cell: str, head: str | None = None, gru_form: str = "d2l") -> list[Mistake]:

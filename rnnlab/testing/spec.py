@@ -124,10 +124,27 @@ class Rules:
     final_state: str = "last"  # the state returned is H_T (C_T); "initial": the initial state
     #                            given, returned unchanged (return outputs, state), its upstream
     #                            gradient going straight back to H_0
+    gate_acts: tuple = ()  # lstm/gru: ((gate, Act), ...), one gate's nonlinearity (and the
+    #                        derivative its backward uses) in the place of gate/candidate above
+    carry_c_forget: bool = True  # lstm: dC_{t-1} = dC_t ⊙ F; False: dC_t itself (no ⊙ F)
+    c_path_o: bool = True  # lstm: the path from H_t into C_t is dH_t ⊙ O ⊙ tanh'(C_t); False: no ⊙ O
+    dtanh_state: str = "same"  # rnn: tanh'(A_t) = 1 - H_t²; "prev": 1 - H_{t-1}², the state
+    #                            the step read (prev_h in a CS231n cache) where it made H_t
+    direct_term: bool = True  # gru: H_t = Z ⊙ H_{t-1} + (1 - Z) ⊙ H̃; False: (1 - Z) ⊙ H̃ alone
     reparam: Reparam | None = field(default=None, compare=False)
 
 
 SPEC = Rules()
+
+
+def _acts(r: Rules, cell: str) -> dict:
+    """Each gate's nonlinearity: the σ gates r.gate, the candidate r.candidate, unless
+    r.gate_acts gives one gate another (σ' missing in one gate only, a gate never used)."""
+    gates = GATES[cell]
+    cand = gates[-1]  # lstm's c, gru's h
+    acts = {g: (r.candidate if g == cand else r.gate) for g in gates}
+    acts.update(dict(r.gate_acts))
+    return acts
 
 
 def _acc(r: Rules, g: dict, name: str, part: np.ndarray) -> None:
@@ -200,7 +217,8 @@ def rnn_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: RNNCache, r: Rules 
     dH0 = 0 * dH_next  # (B, H): what every step sends to H_0 when each read it
     for t in reversed(range(r.first_step, T)):
         dH = dHs[t] + _carry(r, dH_next, t, T)  # (B, H): H_t feeds Y_t and step t+1
-        dA = dH * r.candidate.grad(A[t], Hs[t + 1])  # (B, H): H_t = tanh(A_t)
+        y = Hs[t + 1] if r.dtanh_state == "same" else Hs[t]  # (B, H): H_t (or H_{t-1}, wrongly)
+        dA = dH * r.candidate.grad(A[t], y)  # (B, H): H_t = tanh(A_t)
         H_used = Hs[t] if r.dW_h_state == "prev" else Hs[t + 1]  # (B, H)
         if reads_H0 and r.step_reads_back != "states":
             H_used = Hs[0]  # (B, H): the state step t read (or the cache says it read)
@@ -257,11 +275,14 @@ def lstm_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
     C_t = F ⊙ C_{t-1} + I ⊙ C̃,  H_t = O ⊙ tanh(C_t)."""
     H, C = state
     Hs, Cs = [H], [C]
+    acts = _acts(r, "lstm")
     keep = {k: [] for k in ("i", "f", "o", "c", "I", "F", "O", "C_tilda", "TC")}
     for X_t in X:
+        if r.step_reads == "initial":  # the state never updated: every step reads H_0, C_0
+            H, C = Hs[0], Cs[0]
         Z = {g: X_t @ p[f"W_x{g}"] + H @ p[f"W_h{g}"] + p[f"b_{g}"] for g in "ifoc"}  # (B, H) each
-        I, F, O = (r.gate.f(Z[g]) for g in "ifo")  # (B, H) each
-        C_tilda = r.candidate.f(Z["c"])  # (B, H)
+        I, F, O = (acts[g].f(Z[g]) for g in "ifo")  # (B, H) each
+        C_tilda = acts["c"].f(Z["c"])  # (B, H)
         C = F * (C if r.forget_on == "C" else H) + I * C_tilda  # (B, H): H is H_{t-1} here
         TC = r.cell.f(C)  # (B, H)
         H = O * TC  # (B, H)
@@ -285,28 +306,33 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
     """
     X, Hs, Cs, Z, I, F, O, C_tilda, TC = c
     T = len(X)
+    acts = _acts(r, "lstm")
     names = [f"{k}{g}" for g in "ifoc" for k in ("W_x", "W_h", "b_")]
     g = _zeros(p, names)
     dX = np.zeros_like(X)  # (T, B, D)
     dH_next, dC_next = dstate  # (B, H) each: reach H_T, C_T from beyond the window
     dH, dC = dH_next, dC_next
+    reads_0 = r.step_reads == "initial"  # every step read H_0, C_0 (see rnn_backward) ...
+    true_0 = reads_0 and r.step_reads_back == "true"  # ... and the backward knows it
+    dH0, dC0 = 0 * dH_next, 0 * dC_next  # (B, H) each: what every step sends to H_0, C_0
     for t in reversed(range(r.first_step, T)):
+        H_prev, C_prev = (Hs[0], Cs[0]) if reads_0 and r.step_reads_back != "states" else (Hs[t], Cs[t])
         dOut_H, dOut_C = (dHs[t], 0) if r.outputs == "H" else (0, dHs[t])  # what the output is
         dH = dOut_H + _carry(r, dH_next, t, T)  # (B, H): H_t feeds Y_t and step t+1
         dO = dH * (TC[t] if r.dO_cell == "tanh" else Cs[t + 1])  # (B, H)
-        dC = (r.c_path * dH * O[t] * r.cell.grad(Cs[t + 1], TC[t]) + r.carry_c * dC_next
-              + dOut_C)  # (B, H)
-        dF = dC * ((Cs[t] if r.forget_on == "C" else Hs[t]) if r.dF_cell == "prev"
+        dC = (r.c_path * dH * (O[t] if r.c_path_o else 1) * r.cell.grad(Cs[t + 1], TC[t])
+              + r.carry_c * dC_next + dOut_C)  # (B, H)
+        dF = dC * ((C_prev if r.forget_on == "C" else H_prev) if r.dF_cell == "prev"
                    else Cs[t + 1])  # (B, H)
         dI = dC * C_tilda[t]  # (B, H)
         dC_tilda = dC * I[t]  # (B, H)
         dZ = {  # (B, H) each: through each gate's nonlinearity
-            "i": dI * r.gate.grad(Z["i"][t], I[t]),
-            "f": dF * r.gate.grad(Z["f"][t], F[t]),
-            "o": dO * r.gate.grad(Z["o"][t], O[t]),
-            "c": dC_tilda * r.candidate.grad(Z["c"][t], C_tilda[t]),
+            "i": dI * acts["i"].grad(Z["i"][t], I[t]),
+            "f": dF * acts["f"].grad(Z["f"][t], F[t]),
+            "o": dO * acts["o"].grad(Z["o"][t], O[t]),
+            "c": dC_tilda * acts["c"].grad(Z["c"][t], C_tilda[t]),
         }
-        H_used = Hs[t] if r.dW_h_state == "prev" else Hs[t + 1]  # (B, H)
+        H_used = H_prev if r.dW_h_state == "prev" else Hs[t + 1]  # (B, H)
         dH_next = np.zeros_like(dH)  # (B, H)
         for gate, dz in dZ.items():
             w = gate if r.grad_perm is None else r.grad_perm["ifoc".index(gate)]  # its block
@@ -316,12 +342,17 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
             dX[t] += dz @ p[f"W_x{w}"].T  # (B, D)
             dH_next += _back(r, dz, p[f"W_h{w}"])  # into H_{t-1}, through every gate
         if r.forget_on == "C":
-            dC_next = dC * F[t]  # (B, H): into C_{t-1}
+            dC_next = dC * (F[t] if r.carry_c_forget else 1)  # (B, H): into C_{t-1}
         else:  # C_t = F ⊙ H_{t-1} + ...: the carry goes to H_{t-1}, none to C_{t-1}
             dH_next += dC * F[t]
             dC_next = 0 * dC
         if _cut(r, t):
             dH_next, dC_next = 0 * dH_next, 0 * dC_next
+        if true_0:  # step t read H_0 and C_0, not H_{t-1}, C_{t-1}: their gradients go there
+            dH0, dC0 = dH0 + dH_next, dC0 + dC_next
+            dH_next, dC_next = 0 * dH_next, 0 * dC_next
+    if true_0:
+        dH_next, dC_next = dH0, dC0
     dstate0 = {"carried": (dH_next, dC_next), "zero": (0 * dH_next, 0 * dC_next),
                "unmultiplied": (dH, dC), "upstream": (dHs[0], 0 * dC_next)}[r.dstate0]
     return g, dX, dstate0
@@ -350,19 +381,22 @@ def gru_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
     torch_form = "b_hn" in p
     (H,) = state
     Hs = [H]
+    acts = _acts(r, "gru")
     keep = {k: [] for k in ("A_z", "A_r", "A_h", "Z", "R", "H_tilda", "P")}
     for X_t in X:
+        if r.step_reads == "initial":  # the state never updated: every step reads H_0
+            H = Hs[0]
         A_z = X_t @ p["W_xz"] + H @ p["W_hz"] + p["b_z"]  # (B, H)
         A_r = X_t @ p["W_xr"] + H @ p["W_hr"] + p["b_r"]  # (B, H)
-        Z, R = r.gate.f(A_z), r.gate.f(A_r)  # (B, H) each
+        Z, R = acts["z"].f(A_z), acts["r"].f(A_r)  # (B, H) each
         if torch_form:
             P = H @ p["W_hh"] + p["b_hn"]  # (B, H): reset after the matmul
             A_h = X_t @ p["W_xh"] + p["b_h"] + R * P  # (B, H)
         else:
             P = H  # (B, H): reset before the matmul
             A_h = X_t @ p["W_xh"] + (R * H) @ p["W_hh"] + p["b_h"]  # (B, H)
-        H_tilda = r.candidate.f(A_h)  # (B, H)
-        H = Z * H + (1 - Z) * H_tilda  # (B, H)
+        H_tilda = acts["h"].f(A_h)  # (B, H)
+        H = Z * H * r.direct_term + (1 - Z) * H_tilda  # (B, H)
         Hs.append(H)
         for k, v in (("A_z", A_z), ("A_r", A_r), ("A_h", A_h), ("Z", Z), ("R", R),
                      ("H_tilda", H_tilda), ("P", P)):
@@ -382,19 +416,24 @@ def gru_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: GRUCache, r: Rules 
     torch_form = "b_hn" in p
     X, Hs, A_z, A_r, A_h, Z, R, H_tilda, P = c
     T = len(X)
+    acts = _acts(r, "gru")
     names = [f"{k}{g}" for g in "zrh" for k in ("W_x", "W_h", "b_")] + (["b_hn"] if torch_form else [])
     g = _zeros(p, names)
     dX = np.zeros_like(X)  # (T, B, D)
     (dH_next,) = dstate  # (B, H)
     dH = dH_next
+    reads_0 = r.step_reads == "initial"  # every step read H_0 (see rnn_backward) ...
+    true_0 = reads_0 and r.step_reads_back == "true"  # ... and the backward knows it
+    dH0 = 0 * dH_next  # (B, H): what every step sends to H_0
+    keep = r.direct_term * 1.0  # the Z ⊙ H_{t-1} term's weight: 1, or 0 when left out
     for t in reversed(range(r.first_step, T)):
-        H_prev = Hs[t]  # (B, H)
-        H_used = Hs[t] if r.dW_h_state == "prev" else Hs[t + 1]  # (B, H)
+        H_prev = Hs[0] if reads_0 and r.step_reads_back != "states" else Hs[t]  # (B, H)
+        H_used = H_prev if r.dW_h_state == "prev" else Hs[t + 1]  # (B, H)
         dH = dHs[t] + _carry(r, dH_next, t, T)  # (B, H): H_t feeds Y_t and step t+1
-        dZ = dH * r.update_sign * (H_prev - H_tilda[t])  # H_t = Z ⊙ H_{t-1} + (1 - Z) ⊙ H̃
+        dZ = dH * r.update_sign * (keep * H_prev - H_tilda[t])  # H_t = Z ⊙ H_{t-1} + (1 - Z) ⊙ H̃
         dH_tilda = dH * (1 - Z[t])  # (B, H)
-        dH_prev = r.direct_path * dH * Z[t]  # (B, H): the direct path H_{t-1} -> H_t
-        dA_h = dH_tilda * r.candidate.grad(A_h[t], H_tilda[t])  # (B, H): H̃ = tanh(A_h)
+        dH_prev = r.direct_path * keep * dH * Z[t]  # (B, H): the direct path H_{t-1} -> H_t
+        dA_h = dH_tilda * acts["h"].grad(A_h[t], H_tilda[t])  # (B, H): H̃ = tanh(A_h)
         _acc(r, g, "W_xh", X[t].T @ dA_h)
         _acc(r, g, "b_h", _bias(r, dA_h))
         dX[t] += dA_h @ p["W_xh"].T  # (B, D)
@@ -409,7 +448,7 @@ def gru_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: GRUCache, r: Rules 
             _acc(r, g, "W_hh", (R[t] * H_used).T @ dA_h)
             dR = dRH * (H_prev if r.reset_partner else 1)  # (B, H)
             dH_prev = dH_prev + dRH * R[t]
-        dA = {"z": dZ * r.gate.grad(A_z[t], Z[t]), "r": dR * r.gate.grad(A_r[t], R[t])}
+        dA = {"z": dZ * acts["z"].grad(A_z[t], Z[t]), "r": dR * acts["r"].grad(A_r[t], R[t])}
         for gate, da in dA.items():
             _acc(r, g, f"W_x{gate}", X[t].T @ da)
             _acc(r, g, f"W_h{gate}", H_used.T @ da)
@@ -417,6 +456,10 @@ def gru_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: GRUCache, r: Rules 
             dX[t] += da @ p[f"W_x{gate}"].T  # (B, D)
             dH_prev = dH_prev + _back(r, da, p[f"W_h{gate}"])  # into H_{t-1}, through Z and R
         dH_next = 0 * dH_prev if _cut(r, t) else dH_prev
+        if true_0:  # step t read H_0, not H_{t-1}: its gradient goes there
+            dH0, dH_next = dH0 + dH_next, 0 * dH_next
+    if true_0:
+        dH_next = dH0
     dstate0 = {"carried": (dH_next,), "zero": (0 * dH_next,), "unmultiplied": (dH,),
                "upstream": (dHs[0],)}[r.dstate0]
     return g, dX, dstate0
