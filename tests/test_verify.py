@@ -17,7 +17,11 @@ from rnnlab.numpy_backend.reference import REFERENCES
 from rnnlab.testing import (CATALOGUE, Example, Progress, Protocol, assert_conforms, fused,
                             make_problem, verify)
 from rnnlab.testing import conventions as cv
+from rnnlab.testing.compare import tolerance
+from rnnlab.testing.diagnosis import diagnose
 from rnnlab.testing.loader import load
+from rnnlab.testing.mistakes import combine
+from rnnlab.testing.planted import planted
 from rnnlab.testing.module_args import parse_options, split_call
 from rnnlab.testing.spec import SPEC, irnn_forward, run
 from rnnlab.testing.strategies import Constraints, examples
@@ -276,12 +280,10 @@ def test_usage_problems_are_one_line_subject_errors(tmp_path):
 
 
 def test_assert_conforms_raises_the_report_and_returns_it_on_success():
-    import rnnlab.testing.planted as planted
-
-    report = assert_conforms(planted.planted("protocol", "gru"), max_examples=3)
+    report = assert_conforms(planted("protocol", "gru"), max_examples=3)
     assert report.ok
     with pytest.raises(AssertionError) as e:
-        assert_conforms(planted.planted("protocol", "lstm", "lstm-dropped-cell-carry"), max_examples=3)
+        assert_conforms(planted("protocol", "lstm", "lstm-dropped-cell-carry"), max_examples=3)
     assert "known mistake lstm-dropped-cell-carry" in str(e.value)
 
 
@@ -589,3 +591,23 @@ def test_min_char_rnn_with_its_weights_in_a_dict_is_read_and_diagnosed():
     assert any("one dict, model" in n for u in r.units for n in u.notes), r.render()
     assert {n for u in r.units for m in u.diagnosis if m.full for n in m.mistakes} == {
         "dropped-hidden-carry"}, r.render()
+
+
+PAIRS = [("protocol", "lstm", "lstm-dF-from-C_t", "bias-grad-mean"),
+         ("cs231n", "rnn", "dW_h-from-H_t", "tanh-derivative-one-minus-y"),
+         ("protocol", "gru", "gru-update-swapped", "dH0-zero"),
+         ("cs231n", "lstm", "lstm-o-sigmoid-derivative-missing", "lstm-dc-prev-without-f")]
+
+
+@pytest.mark.parametrize("convention,cell,a,b", PAIRS, ids=[f"{p[2]}+{p[3]}" for p in PAIRS])
+def test_two_mistakes_at_once_are_named_as_a_pair(convention, cell, a, b):
+    """No one mistake reproduces the numbers; the two together do, on both examples, and
+    the diagnosis says so with both names (not one of them alone, which would be wrong)."""
+    both = combine(CATALOGUE[a], CATALOGUE[b])
+    loaded = load(planted(convention, cell, both.rules), convention, cell)
+    try:
+        unit = loaded.units[-1]  # the sequence functions (CS231n's steps see one of the two)
+        matches, _ = diagnose(unit, tolerance(unit.dtype), [])
+    finally:
+        loaded.close()
+    assert [sorted(m.mistakes) for m in matches] == [sorted([a, b])], matches
