@@ -42,6 +42,7 @@ NAMED = [  # file, the one mistake the diagnosis must name, the arrays that must
     ("gru_update_gate_tanh.py", "gru-z-gate-tanh", {"outputs"}),
     ("gru_no_reset_bias.py", "gru-b_r-missing", {"outputs", "b_r.grad"}),
     ("gru_no_direct_term.py", "gru-forward-without-direct-term", {"outputs"}),
+    ("lstm_cell_update_i_f_swapped.py", "lstm-gates-i-f-swapped", {"outputs"}),
 ]
 CONVENTION = {"torch_gru_bhn_outside.py": "torch.nn",  # the others are d2l's
               "torch_lstm_gate_params_forget_on_h.py": "torch.nn",
@@ -161,6 +162,13 @@ def test_a_gate_used_in_anothers_place_is_named_as_the_code_may_read():
     weights: the one name must say both, or it sends the student to a line that is right."""
     r = verify(str(HERE / "gru_candidate_uses_update.py"), "d2l", **FAST)
     assert "R computed right but Z used where R belongs" in r.render(), r.render()
+
+
+def test_gates_used_in_each_others_places_are_named_as_the_code_may_read():
+    """I and F computed right and exchanged in C_t's update give the numbers of each
+    computed from the other's weights: the name must say both ways."""
+    r = verify(str(HERE / "lstm_cell_update_i_f_swapped.py"), "d2l", **FAST)
+    assert "used in each other's places" in r.render(), r.render()
 
 
 def test_a_candidate_bias_outside_the_reset_product_is_named_in_the_form_read():

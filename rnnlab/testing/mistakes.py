@@ -515,8 +515,13 @@ def _permutations():
                 continue
             order = _cycles_name(gates, perm)
             wrong = ", ".join(f"{g} from {s}'s weights" for g, s in zip(gates, perm) if g != s)
+            # σ gates alone exchanged: computing each from another's weights gives the
+            # numbers of computing each right and using it in another's place
+            # (C_t = I ⊙ C_{t-1} + F ⊙ C̃), so the title says both
+            used = ("; or, the same numbers, the gates computed from their own weights and "
+                    "used in each other's places" if perm[-1] == gates[-1] else "")
             yield _m(f"{cell}-gates-{order}", {cell}, "forward",
-                     f"gates computed from the wrong blocks: {wrong}", perm=perm,
+                     f"gates computed from the wrong blocks: {wrong}{used}", perm=perm,
                      reparam=GatePermutation(cell, perm))
             if cell != "lstm":
                 continue
@@ -567,17 +572,20 @@ def _one_gate():
     for cell in ("lstm", "gru"):
         for g in GATES[cell]:
             G, name = g.upper(), GATE_NAMES[g]
+            whose = "the candidate's" if g == CANDIDATE[cell] else f"the {name} gate's"
             yield _m(f"{cell}-b_{g}-missing", {cell}, "forward",
-                     f"the {name} gate's bias b_{g} is never added (the other gates' are): its "
-                     "gradient is zero", reparam=DropGateBias(g))
+                     f"{whose} bias b_{g} is never added (the other gates' are): its gradient "
+                     "is zero", reparam=DropGateBias(g))
             if g == CANDIDATE[cell]:
                 continue
             yield _m(f"{cell}-{g}-sigmoid-derivative-missing", {cell}, "backward",
-                     f"σ' left out for the {name} gate {G} alone: dZ_{g} = d{G} where "
-                     f"d{G} ⊙ {G}(1 - {G}) belongs", gate_acts=((g, SIGMOID_NO_GRAD),))
+                     f"σ' left out for the {name} gate {G} alone: the gradient of its "
+                     f"pre-activation is d{G} where d{G} ⊙ {G}(1 - {G}) belongs",
+                     gate_acts=((g, SIGMOID_NO_GRAD),))
             yield _m(f"{cell}-{g}-sigmoid-derivative-s", {cell}, "backward",
-                     f"σ' = σ for the {name} gate {G} alone: dZ_{g} = d{G} ⊙ {G} where "
-                     f"d{G} ⊙ {G}(1 - {G}) belongs", gate_acts=((g, SIGMOID_S_GRAD),))
+                     f"σ' = σ for the {name} gate {G} alone: the gradient of its pre-activation "
+                     f"is d{G} ⊙ {G} where d{G} ⊙ {G}(1 - {G}) belongs",
+                     gate_acts=((g, SIGMOID_S_GRAD),))
             yield _m(f"{cell}-{g}-gate-tanh", {cell}, "forward",
                      f"the {name} gate {G} computed with tanh instead of σ", gate_acts=((g, TANH),))
             what, act = UNUSED[(cell, g)]
