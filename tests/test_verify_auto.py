@@ -73,6 +73,7 @@ WRITTEN_IN = {
     STUDENTS / "gru_no_direct_term.py": "d2l",
     STUDENTS / "lstm_state_never_updated.py": "d2l",
     STUDENTS / "lstm_cell_update_i_f_swapped.py": "d2l",
+    STUDENTS / "lstm_returns_c_h.py": "d2l",
 }
 
 # a student's own layout (time-major, weights as arguments): fits no convention

@@ -43,6 +43,7 @@ NAMED = [  # file, the one mistake the diagnosis must name, the arrays that must
     ("gru_no_reset_bias.py", "gru-b_r-missing", {"outputs", "b_r.grad"}),
     ("gru_no_direct_term.py", "gru-forward-without-direct-term", {"outputs"}),
     ("lstm_cell_update_i_f_swapped.py", "lstm-gates-i-f-swapped", {"outputs"}),
+    ("lstm_returns_c_h.py", "lstm-final-state-swapped", {"H_T", "C_T"}),
 ]
 CONVENTION = {"torch_gru_bhn_outside.py": "torch.nn",  # the others are d2l's
               "torch_lstm_gate_params_forget_on_h.py": "torch.nn",

@@ -400,6 +400,9 @@ _LIST = [
     _m("first-state-returned", ALL, "forward",
        "the state returned is the initial state given (return outputs, state; hprev in "
        "min-char-rnn) instead of the last step's, H_T (and C_T)", final_state="initial"),
+    _m("lstm-final-state-swapped", {"lstm"}, "forward",
+       "the final state is returned as (C_T, H_T) where (H_T, C_T) belongs (return outputs, "
+       "(C, H))", final_state="swapped"),
     _m("bias-missing", ALL, "forward",
        "the gate biases are never added (the spec with b = 0): their gradients are zero",
        reparam=DropBias()),

@@ -121,7 +121,8 @@ class Rules:
     #   "cache": the intended recurrence's, its cache holding H_0 as every step's previous
     #   state (dW_hh = Σ H_0ᵀ dA_t, dH carried to step t-1); "states": the intended
     #   recurrence's on the states computed (dW_hh = Σ H_{t-1}ᵀ dA_t, dH carried)
-    final_state: str = "last"  # the state returned is H_T (C_T); "initial": the initial state
+    final_state: str = "last"  # the state returned is H_T (C_T); "swapped" (lstm): (C_T, H_T)
+    #                            where (H_T, C_T) belongs; "initial": the initial state
     #                            given, returned unchanged (return outputs, state), its upstream
     #                            gradient going straight back to H_0
     gate_acts: tuple = ()  # lstm/gru: ((gate, Act), ...), one gate's nonlinearity (and the
@@ -552,6 +553,8 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
     if dState is None or not rules.final_state_grad:  # a detached final state passes nothing back
         dState = tuple(np.zeros_like(s) for s in state)
     dS0_returned = None  # the initial state's own gradient, when it is the state returned
+    if rules.final_state == "swapped":  # (C_T, H_T) returned: the gradient given for the first
+        state, dState = state[::-1], dState[::-1]  # reaches C_T, the second's H_T
     if rules.final_state == "initial":  # returned unchanged: H_T is returned nowhere
         state, dS0_returned = s0, dState
         dState = tuple(np.zeros_like(s) for s in state)
