@@ -611,3 +611,12 @@ def test_two_mistakes_at_once_are_named_as_a_pair(convention, cell, a, b):
     finally:
         loaded.close()
     assert [sorted(m.mistakes) for m in matches] == [sorted([a, b])], matches
+
+
+def test_a_pair_is_reported_as_two_mistakes_both_described():
+    both = combine(CATALOGUE["dW_h-from-H_t"], CATALOGUE["tanh-derivative-one-minus-y"])
+    text = verify(planted("cs231n", "rnn", both.rules), "cs231n", max_examples=3).render()
+    assert ("known mistakes tanh-derivative-one-minus-y + dW_h-from-H_t: every array matches "
+            "the spec with both mistakes:") in text, text
+    for m in ("dW_h-from-H_t", "tanh-derivative-one-minus-y"):
+        assert CATALOGUE[m].title in text, text

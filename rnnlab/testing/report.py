@@ -154,7 +154,10 @@ class Report:
                     out.append(f"    {u.diagnosis_note}")
                 for m in u.diagnosis:
                     names = " + ".join(m.mistakes)
-                    if m.full:
+                    if m.full and len(m.mistakes) > 1:
+                        out.append(f"    known mistakes {names}: every array matches the spec with "
+                                   f"both mistakes:")
+                    elif m.full:
                         out.append(f"    known mistake {names}: every array matches the spec with this "
                                    f"mistake:")
                     else:
