@@ -240,7 +240,7 @@ def test_a_fused_weight_is_localised_to_its_gate_block_and_steps(tmp_path):
     step, seq = r.units
     grads = {d.quantity: d for p in step.properties if p.name == "gradients" for d in p.differences}
     assert grads["dWx"].gates == ["f"] and grads["db"].gates == ["f"] and grads["dWh"].gates == ["f"]
-    assert all(not m.full for m in step.diagnosis)
+    assert [m.mistakes for m in step.diagnosis if m.full] == [["lstm-f-sigmoid-derivative-s"]]
     # a dropped carry: the backward is right at the last step and wrong before it
     r = verify(str(EX / "cs231n_buggy.py"), "cs231n", "rnn", **FAST)
     seq = r.units[1]
@@ -483,6 +483,11 @@ def test_a_batch_first_module_returning_time_major_output_fails_on_the_outputs_s
     assert fwd.verdict == "FAIL" and fwd.example == "B=1 T=2 D=1 H=1 seed=0", r.render()
     shape = {d.quantity: d.message for d in fwd.differences}["output"]
     assert shape == "has shape (2, 1, 1), expected (1, 2, 1)", r.render()
+    # its numbers are right in the other order, and its gradients those of h_n and c_n alone
+    # (an output of the wrong shape is left out of the loss): the layout is named
+    assert {n for u in r.units for m in u.diagnosis if m.full for n in m.mistakes} == {
+        "time-batch-axes-exchanged"}, r.render()
+    assert "left out of the loss the gradients are checked on" in r.render()
 
 
 BAD_OPTIONS = [  # options in the target, what the one-line refusal says
@@ -564,6 +569,8 @@ def test_stacked_outputs_are_named_as_the_wrong_shape():
     assert not r.ok and r.exit_status == 1
     text = r.render()
     assert "concatenated, torch.cat(outputs, dim=0) of shape (T*B, V)" in text, text
+    assert {n for u in r.units for m in u.diagnosis if m.full for n in m.mistakes} == {
+        "outputs-stacked"}, text
 
 
 DEFAULT_STATE = [  # a subject that starts elsewhere than zeros when called without a state

@@ -74,6 +74,7 @@ WRITTEN_IN = {
     STUDENTS / "lstm_state_never_updated.py": "d2l",
     STUDENTS / "lstm_cell_update_i_f_swapped.py": "d2l",
     STUDENTS / "lstm_returns_c_h.py": "d2l",
+    STUDENTS / "grucell_h_n_without_layer_axis.py": "torch.nn",
 }
 
 # a student's own layout (time-major, weights as arguments): fits no convention

@@ -44,11 +44,14 @@ NAMED = [  # file, the one mistake the diagnosis must name, the arrays that must
     ("gru_no_direct_term.py", "gru-forward-without-direct-term", {"outputs"}),
     ("lstm_cell_update_i_f_swapped.py", "lstm-gates-i-f-swapped", {"outputs"}),
     ("lstm_returns_c_h.py", "lstm-final-state-swapped", {"H_T", "C_T"}),
+    # the right numbers in the wrong shape
+    ("grucell_h_n_without_layer_axis.py", "state-without-layer-axis", {"h_n"}),
 ]
 CONVENTION = {"torch_gru_bhn_outside.py": "torch.nn",  # the others are d2l's
               "torch_lstm_gate_params_forget_on_h.py": "torch.nn",
               "gru_step_method_update_for_reset.py": "torch.nn", "lstmcell_collects_c.py": "torch.nn",
-              "grucell_returns_given_state.py": "torch.nn"}
+              "grucell_returns_given_state.py": "torch.nn",
+              "grucell_h_n_without_layer_axis.py": "torch.nn"}
 
 
 def _named(report) -> set:

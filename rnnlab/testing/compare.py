@@ -13,7 +13,7 @@ Tolerances follow the dtype the subject computes in (docs/verify.md defends them
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -56,6 +56,9 @@ class Misfit:
     it is a difference with this message."""
 
     message: str  # "has shape (3, 2, 5); d2l's functions return ..."
+    value: np.ndarray | None = field(default=None, compare=False)  # float64: the array as
+    #                            returned, when it is numbers (the diagnosis reads its layout)
+    layout: str = ""  # the layout mistake it is, when its numbers are right ("outputs-stacked")
 
 
 @dataclass(frozen=True)

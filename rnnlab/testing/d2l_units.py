@@ -71,7 +71,8 @@ class D2LUnit(Unit):
         if out.shape == (T * B, V):
             return out.reshape(T, B, V)
         return Misfit(f"has shape {out.shape}; d2l's functions return the steps' outputs "
-                      f"concatenated, torch.cat(outputs, dim=0) of shape (T*B, V) = {(T * B, V)}")
+                      f"concatenated, torch.cat(outputs, dim=0) of shape (T*B, V) = {(T * B, V)}",
+                      value=out, layout="outputs-stacked" if out.shape == (T, B, V) else "")
 
     def _unpack_result(self, res, p):
         out, state = self.unpack(self.name, res, ("outputs", "state"))

@@ -23,8 +23,8 @@ from dataclasses import replace
 import numpy as np
 
 from .adapters import SubjectRaised, Unit
-from .compare import Tolerance, compare, gradient_scale
-from .mistakes import CATALOGUE, Mistake, applicable, combine
+from .compare import Misfit, Tolerance, compare, gradient_scale
+from .mistakes import CATALOGUE, LAYOUT, Mistake, applicable, combine
 from .properties import spec_result as _spec_result
 from .spec import SPEC
 from .report import Match
@@ -117,6 +117,9 @@ def diagnose(unit: Unit, tol: Tolerance, failing: list) -> tuple[list, str | Non
         if not failing_q:
             agreed += 1
             continue
+        layout = _layouts(unit, p, qs, got, want, tol, G, failing_q)
+        if layout is not None:
+            return [layout], None
         matches = _confirmed(unit, qs, tol, _match(unit, p, qs, got, want, tol, G, failing_q))
         where = "" if ex == diagnostic_example(unit) else f"diagnosed on the example {ex}: "
         if matches:
@@ -132,6 +135,60 @@ def diagnose(unit: Unit, tol: Tolerance, failing: list) -> tuple[list, str | Non
     return [], ("run once over the whole sequence, every array your code returns equals the spec's "
                 "(on the diagnostic example and the failing ones): what fails above is how it "
                 "behaves across calls (windows run one after another, rows run alone)")
+
+
+def _layouts(unit, p, qs, got, want, tol, G, failing_q) -> Match | None:
+    """A Match of LAYOUT mistakes when every array that differs holds the spec's numbers in
+    another shape; or when the outputs do and every gradient is the one of the final state
+    alone (an output of the wrong shape cannot be given its upstream gradient: the harness
+    leaves it out of the loss, and what remains is right)."""
+    layouts = {k: _layout(qs[k], got.get(k), want[k], tol, G) for k in failing_q}
+    found = {k: n for k, n in layouts.items() if n is not None}
+    if not found:
+        return None
+    rest = set(failing_q) - set(found)
+    if rest:
+        outputs = [k for k in found if qs[k].role == "output"]
+        if not outputs or p.dOut is None or any(not qs[k].is_gradient for k in rest):
+            return None
+        p0 = replace(p, dOut=np.zeros_like(p.dOut))  # the outputs' upstream gradient left out
+        want0 = unit.expect(p0, spec_result(p0), unit.has_grads)
+        grads = {k: q for k, q in qs.items() if q.is_gradient}
+        if not _agrees(unit, grads, got, want0, tol, max(G, gradient_scale(want0, qs)), rest):
+            return None
+    names = sorted(set(found.values()))
+    titles = [LAYOUT[n] for n in names]
+    if rest:
+        titles.append("in that shape the outputs cannot be given their upstream gradient, so "
+                      "they are left out of the loss the gradients are checked on; the gradients "
+                      f"of what remains are right ({', '.join(sorted(rest))} differ only so)")
+    return Match(names, titles, sorted(failing_q), True)
+
+
+def _layout(q, got, want, tol: Tolerance, G: float) -> str | None:
+    """The LAYOUT mistake this array is, when it holds the spec's numbers in another shape:
+    as its convention's unit says (a Misfit's layout), without torch.nn's layer axis, with
+    the time and batch axes exchanged, or reshaped in order; else None."""
+    a = got.value if isinstance(got, Misfit) else got
+    if a is None:
+        return None
+    a, w = np.asarray(a, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    if a.size != w.size or a.size == 0:
+        return None
+
+    def same(x) -> bool:
+        return compare(q, x, w, tol, G=G) is None
+
+    if isinstance(got, Misfit) and got.layout and same(a.reshape(w.shape)):
+        return got.layout
+    if a.shape == w.shape:
+        return None
+    if q.role == "state" and w.shape == (1, *a.shape) and same(a.reshape(w.shape)):
+        return "state-without-layer-axis"
+    if q.role == "output" and a.ndim == w.ndim == 3 and a.shape == (w.shape[1], w.shape[0], w.shape[2]) \
+            and same(a.swapaxes(0, 1)):
+        return "time-batch-axes-exchanged"
+    return "right-numbers-other-shape" if same(a.reshape(w.shape)) else None
 
 
 def _match(unit, p, qs, got, want, tol, G, failing_q) -> list:

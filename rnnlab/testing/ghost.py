@@ -14,9 +14,13 @@ from .compare import Misfit, Quantity
 def _observation(obs) -> bool:
     """{name: float64 array or Misfit}: what a unit's observe returns."""
     return isinstance(obs, dict) and all(
-        isinstance(k, str) and (isinstance(v, Misfit) or (isinstance(v, np.ndarray)
-                                                          and v.dtype == np.float64))
+        isinstance(k, str) and (_misfit(v) or (isinstance(v, np.ndarray) and v.dtype == np.float64))
         for k, v in obs.items())
+
+
+def _misfit(v) -> bool:
+    return (isinstance(v, Misfit) and isinstance(v.message, str) and isinstance(v.layout, str)
+            and (v.value is None or (isinstance(v.value, np.ndarray) and v.value.dtype == np.float64)))
 
 
 def _mutations(m) -> bool:

@@ -601,6 +601,23 @@ CATALOGUE: dict[str, Mistake] = {m.name: m for m in [*_LIST, *_permutations(), *
                                                       *_one_gate()]}
 
 
+# Arrays returned with the right numbers in another shape: no rule of the spec, so not in the
+# catalogue above; the diagnosis names one when every array that differs is one of these.
+LAYOUT = {
+    "outputs-stacked":
+        "the outputs stacked, torch.stack(outputs) of shape (T, B, V), where d2l's functions "
+        "concatenate them, torch.cat(outputs, dim=0) of shape (T*B, V); the numbers are right",
+    "state-without-layer-axis":
+        "the final state returned without its layer axis, (B, H), where torch.nn's h_n (and "
+        "c_n) is (num_layers, B, H) = (1, B, H); the numbers are right",
+    "time-batch-axes-exchanged":
+        "the outputs with their time and batch axes exchanged: (T, B, H) where (B, T, H) "
+        "belongs (batch_first=True), or the other way; the numbers are right",
+    "right-numbers-other-shape":
+        "an array with the right numbers, in the order they belong, in another shape",
+}
+
+
 def applicable(cell: str, head: str | None = None, gru_form: str = "d2l") -> list[Mistake]:
     """The catalogue's mistakes that can be made in this cell, output layer and GRU form."""
     return [m for m in CATALOGUE.values() if m.applies(cell, head, gru_form)]
