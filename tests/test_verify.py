@@ -589,6 +589,7 @@ def test_a_wrong_default_state_fails_the_default_state_property_alone(target, co
     verdicts = {p.name: p.verdict for u in r.units for p in u.properties}
     assert verdicts.pop("default-state") == "FAIL", r.render()
     assert "FAIL" not in verdicts.values(), r.render()
+    assert "what fails above is the state it starts from when called without one" in r.render()
 
 
 def test_min_char_rnn_with_its_weights_in_a_dict_is_read_and_diagnosed():

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from rnnlab.testing import CATALOGUE
+from rnnlab.testing.mistakes import LAYOUT
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "verify.md"
@@ -73,6 +74,8 @@ def catalogue_table() -> str:
         family = "every pair of gates" if group == "copied" else "every other order"
         rows.append(f"| `{pattern.format(cell=cell)}` ({len(names)}: {family}, e.g. "
                     f"`{names[0]}`) | {cell} | {kind} | {what} |")
+    for name, what in LAYOUT.items():
+        rows.append(f"| `{name}` | rnn, lstm, gru | layout | {what} |")
     return "\n".join(rows) + "\n"
 
 

@@ -98,9 +98,19 @@ def _agrees(unit: Unit, qs: dict, got: dict, want: dict, tol: Tolerance, G: floa
     return True
 
 
-def diagnose(unit: Unit, tol: Tolerance, failing: list) -> tuple[list, str | None]:
+BEYOND_ONE_RUN = {  # a property that fails while one run equals the spec: what it looked at
+    "stepwise": "how it behaves across calls (the sequence run step by step)",
+    "carry": "how it behaves across calls (windows run one after another)",
+    "batch": "batch rows run alone",
+    "default-state": "the state it starts from when called without one",
+    "unchanged": "the inputs and weights it changes in place",
+}
+
+
+def diagnose(unit: Unit, tol: Tolerance, failing: list,
+             failed: list | None = None) -> tuple[list, str | None]:
     """([Match], note). ``failing``: Examples on which properties failed (tried after the
-    diagnostic example, when it shows no difference)."""
+    diagnostic example, when it shows no difference); ``failed``: those properties' names."""
     grads = unit.has_grads
     qs = unit.quantities() if grads else unit.forward_quantities()
     raised = agreed = 0
@@ -132,9 +142,10 @@ def diagnose(unit: Unit, tol: Tolerance, failing: list) -> tuple[list, str | Non
     if raised:
         return [], ("where your code runs, every array it returns equals the spec's; the failures "
                     "above are the exceptions it raised")
+    what = [BEYOND_ONE_RUN[n] for n in dict.fromkeys(failed or ()) if n in BEYOND_ONE_RUN]
+    what = "; ".join(what) or "how it behaves across calls (windows run one after another, rows run alone)"
     return [], ("run once over the whole sequence, every array your code returns equals the spec's "
-                "(on the diagnostic example and the failing ones): what fails above is how it "
-                "behaves across calls (windows run one after another, rows run alone)")
+                f"(on the diagnostic example and the failing ones): what fails above is {what}")
 
 
 def _layouts(unit, p, qs, got, want, tol, G, failing_q) -> Match | None:
@@ -331,6 +342,14 @@ def hints(unit: Unit, qs: dict, got: dict, want: dict, tol: Tolerance, G: float,
                         "derivative shared by every path")
     for k in bad:
         if k not in got:
+            continue
+        layout = _layout(qs[k], got[k], want[k], tol, G)
+        if layout is not None:  # a fact about its numbers: the spec's, in another shape
+            said.append(f"{k} holds the spec's numbers in another shape ({layout}: "
+                        f"{LAYOUT[layout]})")
+            continue
+        if isinstance(got[k], Misfit):
+            said.append(f"{k} {got[k].message}")
             continue
         g, w = np.asarray(got[k]), np.asarray(want[k])
         if g.ndim == 2 and g.shape == w.shape[::-1] and g.shape != w.shape:

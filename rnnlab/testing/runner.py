@@ -118,7 +118,8 @@ def verify(subject, convention: str | None = None, cell: str | None = None, *,
                 failing = [Example.parse(p.example, unit.cons.one_hot) for p in ur.properties
                            if p.verdict == "FAIL" and p.example]
                 try:
-                    ur.diagnosis, ur.diagnosis_note = diagnose(unit, tol, failing)
+                    ur.diagnosis, ur.diagnosis_note = diagnose(
+                        unit, tol, failing, [p.name for p in ur.properties if p.verdict == "FAIL"])
                 except SubjectEnded:
                     ended = loaded.ended
             if ended is not None and not ur.ok:
