@@ -75,6 +75,8 @@ WRITTEN_IN = {
     STUDENTS / "lstm_cell_update_i_f_swapped.py": "d2l",
     STUDENTS / "lstm_returns_c_h.py": "d2l",
     STUDENTS / "grucell_h_n_without_layer_axis.py": "torch.nn",
+    STUDENTS / "rnn_output_before_update.py": "d2l",
+    STUDENTS / "rnn_no_tanh.py": "d2l",
 }
 
 # a student's own layout (time-major, weights as arguments): fits no convention

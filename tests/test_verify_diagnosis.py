@@ -44,6 +44,8 @@ NAMED = [  # file, the one mistake the diagnosis must name, the arrays that must
     ("gru_no_direct_term.py", "gru-forward-without-direct-term", {"outputs"}),
     ("lstm_cell_update_i_f_swapped.py", "lstm-gates-i-f-swapped", {"outputs"}),
     ("lstm_returns_c_h.py", "lstm-final-state-swapped", {"H_T", "C_T"}),
+    ("rnn_output_before_update.py", "output-one-step-late", {"outputs"}),
+    ("rnn_no_tanh.py", "linear-recurrence", {"outputs"}),
     # the right numbers in the wrong shape
     ("grucell_h_n_without_layer_axis.py", "state-without-layer-axis", {"h_n"}),
 ]

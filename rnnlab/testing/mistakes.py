@@ -462,10 +462,12 @@ _LIST = [
     # PyTorch's char-RNN tutorial (its first form: i2h and i2o on cat(input, hidden))
     _m("linear-recurrence", {"rnn"}, "forward",
        "a linear recurrence: no tanh on the new hidden state, H_t = X_t W_xh + H_{t-1} W_hh + b_h",
-       heads=("logsoftmax",), candidate=IDENTITY),
-    _m("output-one-step-late", {"rnn"}, "forward",
-       "the output is computed from the input and the previous hidden state, one step late: "
-       "Y_t = H_{t-1} W_hq + b_q", heads=("logsoftmax",), head_input="prev"),
+       candidate=IDENTITY),
+    _m("output-one-step-late", {"rnn", "lstm", "gru"}, "forward",
+       "the output is computed one step late, from the previous hidden state: Y_t = H_{t-1} W_hq "
+       "+ b_q (the output layer applied before the state is updated; in PyTorch's char-RNN "
+       "tutorial, i2o on cat(input, hidden): the output is computed from the input and the "
+       "previous hidden state, one step late)", heads=_HEADED, head_input="prev"),
     _m("tutorial-linear-recurrence-late-output", {"rnn"}, "forward",
        "a linear recurrence: no tanh on the new hidden state; the output is computed from the "
        "input and the previous hidden state, one step late (PyTorch's char-RNN tutorial: "
