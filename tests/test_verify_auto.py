@@ -77,6 +77,7 @@ WRITTEN_IN = {
     STUDENTS / "grucell_h_n_without_layer_axis.py": "torch.nn",
     STUDENTS / "rnn_output_before_update.py": "d2l",
     STUDENTS / "rnn_no_tanh.py": "d2l",
+    STUDENTS / "gru_linear_weight_bhn_outside.py": "torch.nn",
 }
 
 # a student's own layout (time-major, weights as arguments): fits no convention

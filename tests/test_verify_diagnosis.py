@@ -186,3 +186,17 @@ def test_a_candidate_bias_outside_the_reset_product_is_named_in_the_form_read():
     assert len(named) == 1 and named <= {"gru-reset-after-matmul", "gru-b_hn-outside-reset"}, \
         r.render()
     assert "outside R ⊙ (...)" in r.render() or "outside the reset product" in r.render(), r.render()
+
+
+def test_a_gru_whose_form_is_guessed_names_the_twin_of_the_other_form():
+    """Per-gate layers used by hand (h @ h2n.weight.T): the source does not say the form and
+    neither form gives the outputs. Read in the closer, the mistake named is that form's;
+    the other form's mistake of the same numbers is listed beside it, and the note says
+    the form was the closer, not the one written."""
+    r = verify(str(HERE / "gru_linear_weight_bhn_outside.py"), "torch.nn", **FAST)
+    assert not r.ok
+    full = [m for u in r.units for m in u.diagnosis if m.full]
+    assert len(full) == 1, r.render()
+    assert {*full[0].mistakes, *full[0].equivalent} == {"gru-reset-after-matmul",
+                                                        "gru-b_hn-outside-reset"}, r.render()
+    assert "neither gives its outputs: this one is the closer" in r.render()

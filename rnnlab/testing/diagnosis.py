@@ -133,7 +133,7 @@ def diagnose(unit: Unit, tol: Tolerance, failing: list,
         matches = _confirmed(unit, qs, tol, _match(unit, p, qs, got, want, tol, G, failing_q))
         where = "" if ex == diagnostic_example(unit) else f"diagnosed on the example {ex}: "
         if matches:
-            return matches, (where.rstrip(": ") or None)
+            return _twins(unit, matches), (where.rstrip(": ") or None)
         return [], (where + "no known mistake reproduces every array your code returns, so "
                     "none is named; " + hints(unit, qs, got, want, tol, G, failing_q))
     if not agreed:
@@ -361,6 +361,20 @@ def hints(unit: Unit, qs: dict, got: dict, want: dict, tol: Tolerance, G: float,
         elif g.shape != w.shape:
             said.append(f"{k} has shape {g.shape}, the spec's is {w.shape}")
     return "; ".join(said)
+
+
+# A GRU's candidate read in one form, when its form was guessed (per-gate layers whose
+# source does not say it): the mistake with the same numbers in the other form
+FORM_TWINS = {"gru-reset-after-matmul": "gru-b_hn-outside-reset",
+              "gru-b_hn-outside-reset": "gru-reset-after-matmul"}
+
+
+def _twins(unit: Unit, matches: list) -> list:
+    if getattr(unit, "form_guessed", False):
+        for m in matches:
+            m.equivalent += [FORM_TWINS[n] for n in m.mistakes
+                             if n in FORM_TWINS and FORM_TWINS[n] not in m.equivalent]
+    return matches
 
 
 def _reorders(m: Mistake) -> bool:

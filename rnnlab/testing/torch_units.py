@@ -261,6 +261,10 @@ class TorchNNUnit(TorchNNBase):
                             else np.inf)
         best = min(forms, key=lambda f: (errors[f], forms.index(f)))
         self.read_form(best, 3, 2)
+        if errors[best] > 1e-6:  # neither form reproduces it: the closer one, said so
+            self.form_guessed = True
+            self.gate_note += ("; its source does not say which form, and neither gives its "
+                               "outputs: this one is the closer")
 
 
 def batch_first(m, options: dict, factory=None) -> tuple[bool, str]:

@@ -23,6 +23,8 @@ class TorchNNBase(Unit):
     convention = "torch.nn"
     kind = "autograd"
     batch_first = False  # a module built batch-first: input and output (B, T, ·), as torch.nn's
+    form_guessed = False  # per-gate GRU layers whose form neither the source says nor the
+    #                       outputs reproduce: read in the closer one (the diagnosis says so)
 
     def __init__(self, cell: str, name: str, source=None):
         cons = Constraints(cell, gru_form="torch", bias_split=True)
