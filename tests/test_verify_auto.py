@@ -78,6 +78,7 @@ WRITTEN_IN = {
     STUDENTS / "rnn_output_before_update.py": "d2l",
     STUDENTS / "rnn_no_tanh.py": "d2l",
     STUDENTS / "gru_linear_weight_bhn_outside.py": "torch.nn",
+    STUDENTS / "gru_reset_without_hidden_term.py": "d2l",
 }
 
 # a student's own layout (time-major, weights as arguments): fits no convention

@@ -46,6 +46,7 @@ NAMED = [  # file, the one mistake the diagnosis must name, the arrays that must
     ("lstm_returns_c_h.py", "lstm-final-state-swapped", {"H_T", "C_T"}),
     ("rnn_output_before_update.py", "output-one-step-late", {"outputs"}),
     ("rnn_no_tanh.py", "linear-recurrence", {"outputs"}),
+    ("gru_reset_without_hidden_term.py", "gru-r-recurrent-term-missing", {"outputs", "W_hr.grad"}),
     # the right numbers in the wrong shape
     ("grucell_h_n_without_layer_axis.py", "state-without-layer-axis", {"h_n"}),
 ]

@@ -210,10 +210,11 @@ class GateReads(Reparam):
 
 class DropGateBias(Reparam):
     """One gate's bias never added (the line written without ``+ b_<gate>``): the spec with
-    that bias 0, whose gradient is then zero."""
+    that bias 0, whose gradient is then zero. With ``name``, another array of the gate's
+    left out so (its recurrent weight W_h<gate>: the term H_{t-1} W_h<gate> never added)."""
 
-    def __init__(self, gate: str):
-        self.name = f"b_{gate}"
+    def __init__(self, gate: str, name: str | None = None):
+        self.name = name or f"b_{gate}"
 
     def apply(self, params, state):
         return {**params, self.name: np.zeros_like(params[self.name])}, state
@@ -403,6 +404,9 @@ _LIST = [
     _m("lstm-final-state-swapped", {"lstm"}, "forward",
        "the final state is returned as (C_T, H_T) where (H_T, C_T) belongs (return outputs, "
        "(C, H))", final_state="swapped"),
+    _m("rnn-recurrent-term-missing", {"rnn"}, "forward",
+       "H_t = tanh(X_t W_xh + b_h): the recurrent term H_{t-1} W_hh is never added, so no step "
+       "reads the state (W_hh's gradient is zero)", reparam=DropGateBias("h", "W_hh")),
     _m("bias-missing", ALL, "forward",
        "the gate biases are never added (the spec with b = 0): their gradients are zero",
        reparam=DropBias()),
@@ -581,6 +585,9 @@ def _one_gate():
             yield _m(f"{cell}-b_{g}-missing", {cell}, "forward",
                      f"{whose} bias b_{g} is never added (the other gates' are): its gradient "
                      "is zero", reparam=DropGateBias(g))
+            yield _m(f"{cell}-{g}-recurrent-term-missing", {cell}, "forward",
+                     f"{whose} recurrent term H_{{t-1}} W_h{g} is never added (it reads the "
+                     f"input alone): W_h{g}'s gradient is zero", reparam=DropGateBias(g, f"W_h{g}"))
             if g == CANDIDATE[cell]:
                 continue
             yield _m(f"{cell}-{g}-sigmoid-derivative-missing", {cell}, "backward",
