@@ -79,6 +79,7 @@ WRITTEN_IN = {
     STUDENTS / "rnn_no_tanh.py": "d2l",
     STUDENTS / "gru_linear_weight_bhn_outside.py": "torch.nn",
     STUDENTS / "gru_reset_without_hidden_term.py": "d2l",
+    STUDENTS / "dlai_lstm_da_prev_without_o.py": "deeplearning.ai",
 }
 
 # a student's own layout (time-major, weights as arguments): fits no convention

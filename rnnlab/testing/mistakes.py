@@ -588,6 +588,11 @@ def _one_gate():
             yield _m(f"{cell}-{g}-recurrent-term-missing", {cell}, "forward",
                      f"{whose} recurrent term H_{{t-1}} W_h{g} is never added (it reads the "
                      f"input alone): W_h{g}'s gradient is zero", reparam=DropGateBias(g, f"W_h{g}"))
+            if cell == "lstm":
+                yield _m(f"lstm-{g}-term-missing-in-dx-dh", {cell}, "backward",
+                         f"dX_t and dH_{{t-1}} leave out {whose} term (dZ_{g} W_x{g}ᵀ, dZ_{g} "
+                         f"W_h{g}ᵀ): the sums over the gates written without it",
+                         back_skip=g)
             if g == CANDIDATE[cell]:
                 continue
             yield _m(f"{cell}-{g}-sigmoid-derivative-missing", {cell}, "backward",

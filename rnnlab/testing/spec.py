@@ -132,6 +132,8 @@ class Rules:
     dtanh_state: str = "same"  # rnn: tanh'(A_t) = 1 - H_t²; "prev": 1 - H_{t-1}², the state
     #                            the step read (prev_h in a CS231n cache) where it made H_t
     direct_term: bool = True  # gru: H_t = Z ⊙ H_{t-1} + (1 - Z) ⊙ H̃; False: (1 - Z) ⊙ H̃ alone
+    back_skip: str = ""  # lstm: one gate whose dZ_g is left out of dX_t and dH_{t-1} (the
+    #                      sums dZ_g W_x<g>ᵀ, dZ_g W_h<g>ᵀ written without that gate's term)
     reparam: Reparam | None = field(default=None, compare=False)
 
 
@@ -340,6 +342,8 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
             _acc(r, g, f"W_x{w}", X[t].T @ dz)
             _acc(r, g, f"W_h{w}", H_used.T @ dz)
             _acc(r, g, f"b_{w}", _bias(r, dz))
+            if gate == r.back_skip:  # its term left out of dX and dH_{t-1}
+                continue
             dX[t] += dz @ p[f"W_x{w}"].T  # (B, D)
             dH_next += _back(r, dz, p[f"W_h{w}"])  # into H_{t-1}, through every gate
         if r.forget_on == "C":
