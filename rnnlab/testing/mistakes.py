@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .spec import GATES, IDENTITY, SIGMOID, SPEC, TANH, Act, Reparam, Rules
+from .spec import GATES, IDENTITY, RELU, SIGMOID, SPEC, TANH, Act, Reparam, Rules
 
 ALL = frozenset(("rnn", "lstm", "gru"))
 CANDIDATE = {"lstm": "c", "gru": "h"}  # the tanh gate; the others are σ gates
@@ -31,6 +31,7 @@ GATED = frozenset(("lstm", "gru"))
 # local derivatives written wrong, and gates computed and never used
 SIGMOID_NO_GRAD = Act("sigmoid", SIGMOID.f, lambda x, y: np.ones_like(y))  # σ' left out: 1
 SIGMOID_S_GRAD = Act("sigmoid", SIGMOID.f, lambda x, y: y)  # σ' = σ
+SIGMOID_1MS_GRAD = Act("sigmoid", SIGMOID.f, lambda x, y: 1 - y)  # σ' = 1 - σ
 TANH_NO_GRAD = Act("tanh", TANH.f, lambda x, y: np.ones_like(y))  # tanh' left out: 1
 TANH_SIGN_GRAD = Act("tanh", TANH.f, lambda x, y: y * y - 1)  # tanh' = y² - 1: the sign turned
 UNUSED_ONE = Act("unused", lambda x: np.ones_like(x), lambda x, y: np.zeros_like(y))  # the gate as 1
@@ -186,13 +187,14 @@ class DoubleBias(Reparam):
 
 class GateReads(Reparam):
     """Gate g computed from gate s's weights (a line copied and not fully edited), while
-    gate s keeps its own: g's weights are then never used and s's serve twice."""
+    gate s keeps its own: g's weights are then never used and s's serve twice. With
+    ``kinds``, one of its arrays alone (its W_h, W_x or bias) read from gate s."""
 
-    def __init__(self, cell: str, gate: str, source: str):
-        self.gate, self.source = gate, source
+    def __init__(self, cell: str, gate: str, source: str, kinds=("W_x", "W_h", "b_")):
+        self.gate, self.source, self.kinds = gate, source, kinds
 
     def _pairs(self):
-        return [(f"{k}{self.gate}", f"{k}{self.source}") for k in ("W_x", "W_h", "b_")]
+        return [(f"{k}{self.gate}", f"{k}{self.source}") for k in self.kinds]
 
     def apply(self, params, state):
         p = dict(params)
@@ -221,6 +223,22 @@ class DropGateBias(Reparam):
 
     def pullback(self, params, grads, dstate):
         return {**grads, self.name: np.zeros_like(grads[self.name])}, dstate
+
+
+class CellStart(Reparam):
+    """The lstm's initial cell state C_0 replaced: by zeros (the c0 given ignored) or by the
+    initial hidden state H_0 (prev_c = h0)."""
+
+    def __init__(self, source: str):
+        self.source = source  # "zeros" | "h0"
+
+    def apply(self, params, state):
+        H0, C0 = state
+        return params, (H0, np.zeros_like(C0) if self.source == "zeros" else H0)
+
+    def pullback(self, params, grads, dstate):
+        dH0, dC0 = dstate
+        return grads, ((dH0 + dC0) if self.source == "h0" else dH0, np.zeros_like(dC0))
 
 
 class TransposeRecurrent(Reparam):
@@ -287,6 +305,8 @@ _LIST = [
        "dH_t ⊙ O ⊙ (1 - tanh²(C_t)), is missing", c_path=0.0),
     _m("sigmoid-derivative-s", GATED, "backward",
        "σ' = σ instead of σ(1 - σ) for the gates", gate=SIGMOID_S_GRAD),
+    _m("sigmoid-derivative-one-minus-s", GATED, "backward",
+       "σ' = 1 - σ instead of σ(1 - σ) for the gates", gate=SIGMOID_1MS_GRAD),
     _m("sigmoid-derivative-missing", GATED, "backward",
        "the gates' σ' is left out: dZ_<gate> = d<gate> where d<gate> ⊙ σ(1 - σ) belongs",
        gate=SIGMOID_NO_GRAD),
@@ -297,6 +317,21 @@ _LIST = [
     _m("tanh-derivative-sign", ALL, "backward",
        "tanh' = y² - 1 instead of 1 - y²: the sign turned (y = tanh(x): H_t for the rnn, the "
        "candidate for lstm/gru)", candidate=TANH_SIGN_GRAD),
+    _m("tanh-derivative-as-sigmoid", ALL, "backward",
+       "tanh' written as σ' = y(1 - y) instead of 1 - y² (y = tanh(x): H_t for the rnn, the "
+       "candidate for lstm/gru)", candidate=Act("tanh", TANH.f, lambda x, y: y * (1 - y))),
+    _m("lstm-cell-tanh-derivative-one-minus-y", {"lstm"}, "backward",
+       "tanh'(C_t) = 1 - tanh(C_t) instead of 1 - tanh²(C_t)",
+       cell=Act("tanh", TANH.f, lambda x, y: 1 - y)),
+    _m("lstm-dO-without-tanh-C", {"lstm"}, "backward",
+       "dO = dH instead of dH ⊙ tanh(C_t): the factor tanh(C_t) of H_t = O ⊙ tanh(C_t) left out",
+       dO_cell="none"),
+    _m("rnn-db-before-tanh-derivative", {"rnn"}, "backward",
+       "db_h = Σ_t dH_t, the gradient before tanh' (dbh += dh), where Σ_t dA_t = Σ_t dH_t ⊙ "
+       "(1 - H_t²) belongs", db_of="dH"),
+    _m("dW_h-transposed", {"rnn"}, "backward",
+       "dW_hh returned transposed, Σ_t dA_tᵀ H_{t-1} where Σ_t H_{t-1}ᵀ dA_t belongs (a square "
+       "matrix, so no shape error shows it)", dW_h_transposed=True),
     _m("rnn-tanh-derivative-from-H_prev", {"rnn"}, "backward",
        "tanh' = 1 - H_{t-1}² instead of 1 - H_t²: the derivative taken at the state the step "
        "read (prev_h) instead of the one it made (next_h)", dtanh_state="prev"),
@@ -338,6 +373,11 @@ _LIST = [
          f"{d} = (one step's part) instead of {d} += ...: {d} holds step 1's part only "
          f"(the other gradients are accumulated)", heads=(None, "softmax"), not_accumulated=prefix)
       for d, prefix in (("dW_x", "W_x"), ("dW_h", "W_h"), ("db", "b_"))],
+    *[_m(f"output-{what}-grad-not-accumulated", ALL, "backward",
+         f"{d} = (one step's part) instead of {d} += ...: {d} holds step 1's part only (the "
+         "output layer's other gradient and the cell's are accumulated)", heads=("softmax",),
+         not_accumulated=name)
+      for what, d, name in (("weight", "dW_hq (dWhy)", "W_hq"), ("bias", "db_q (dby)", "b_q"))],
     _m("bptt-skips-first-step", ALL, "backward",
        "the backward loop stops before step 1 (range(T-1, 0, -1)): step 1 adds nothing",
        first_step=1),
@@ -398,6 +438,30 @@ _LIST = [
        "backward is the recurrence's, as intended, on the states computed (dW_hh = Σ H_{t-1}ᵀ "
        "dA_t, dH carried to step t-1)", heads=("softmax",), step_reads="initial",
        step_reads_back="states"),
+    _m("lstm-c0-ignored", {"lstm"}, "forward",
+       "the initial cell state given is ignored: C starts from zeros (the initial hidden state "
+       "H_0 is used)", reparam=CellStart("zeros")),
+    _m("lstm-c0-from-h0", {"lstm"}, "forward",
+       "the initial cell state is the initial hidden state (prev_c = h0, c = a0) where C_0 "
+       "belongs (zeros in CS231n and deeplearning.ai)", reparam=CellStart("h0")),
+    _m("lstm-c0-from-h0-in-forward", {"lstm"}, "backward",
+       "the forward starts the cell state from the initial hidden state (prev_c = h0) where C_0 "
+       "belongs; the backward is as if it started from C_0 (dh0 leaves out the gradient that "
+       "reaches it through the cell)", heads=(None,), reparam=CellStart("h0"), pullback=False),
+    _m("outputs-previous-state", ALL, "forward",
+       "the outputs collected are the previous states H_{t-1} (h stored before it is updated): "
+       "H_0 .. H_{T-1} where H_1 .. H_T belong", heads=(None,), head_input="prev"),
+    _m("outputs-previous-state-in-forward", ALL, "backward",
+       "the forward's outputs are the previous states H_{t-1} (h stored before it is updated), "
+       "H_0 .. H_{T-1} where H_1 .. H_T belong; the backward takes dh[t] as H_t's gradient, as "
+       "intended", heads=(None,), head_input="prev-forward-only"),
+    _m("outputs-candidate", GATED, "forward",
+       "the outputs collected are the candidates (C̃_t for the lstm, H̃_t for the gru) where "
+       "they are the hidden states H_t, which are still computed and carried", heads=(None,),
+       outputs="candidate"),
+    _m("candidate-relu", ALL, "forward",
+       "ReLU instead of tanh for the candidate (H_t for the rnn, C̃ for the lstm, H̃ for the gru)",
+       candidate=RELU),
     _m("first-state-returned", ALL, "forward",
        "the state returned is the initial state given (return outputs, state; hprev in "
        "min-char-rnn) instead of the last step's, H_T (and C_T)", final_state="initial"),
@@ -490,6 +554,9 @@ _LIST = [
        "the outputs are detached before they are collected (outputs.append(h.detach()), or "
        "h.data): no gradient reaches a step through its own output, only through the state "
        "returned at the end", heads=(None, "linear", "logsoftmax"), output_grad=False),
+    _m("lstm-cell-state-detached-each-step", {"lstm"}, "autograd",
+       "the cell state alone is detached at every step (c = c.detach()): no gradient reaches "
+       "C_{t-1} from step t, C_0's included; the hidden state's path is kept", cut_c=True),
     _m("final-state-detached", ALL, "autograd",
        "the final state is returned detached (h.detach()): the gradient it receives does not "
        "flow back", final_state_grad=False),
@@ -575,6 +642,18 @@ UNUSED = {  # gate: (what the code computes without it, the constant it amounts 
 }
 
 
+def _copied_arrays():
+    """One array of a gate's line read from another gate (W_hf in the o gate's line, b_i in
+    the f gate's), the rest of the line right: that array of the gate's own is never used."""
+    for cell in ("lstm", "gru"):
+        for g, s in itertools.permutations(GATES[cell], 2):
+            for kind in ("W_x", "W_h", "b_"):
+                yield _m(f"{cell}-{g}-reads-{kind}{s}", {cell}, "forward",
+                         f"gate {g}'s line uses {kind}{s} (gate {s}'s) where {kind}{g} belongs, "
+                         f"the rest of the line right: {kind}{g} is never used (its gradient is "
+                         "zero)", reparam=GateReads(cell, g, s, (kind,)))
+
+
 def _one_gate():
     """A mistake in one gate alone, the others right: its σ' left out or written σ, tanh in
     the place of its σ, the gate computed and never used, its bias never added."""
@@ -599,6 +678,10 @@ def _one_gate():
                      f"σ' left out for the {name} gate {G} alone: the gradient of its "
                      f"pre-activation is d{G} where d{G} ⊙ {G}(1 - {G}) belongs",
                      gate_acts=((g, SIGMOID_NO_GRAD),))
+            yield _m(f"{cell}-{g}-sigmoid-derivative-one-minus-s", {cell}, "backward",
+                     f"σ' = 1 - σ for the {name} gate {G} alone: the gradient of its "
+                     f"pre-activation is d{G} ⊙ (1 - {G}) where d{G} ⊙ {G}(1 - {G}) belongs",
+                     gate_acts=((g, SIGMOID_1MS_GRAD),))
             yield _m(f"{cell}-{g}-sigmoid-derivative-s", {cell}, "backward",
                      f"σ' = σ for the {name} gate {G} alone: the gradient of its pre-activation "
                      f"is d{G} ⊙ {G} where d{G} ⊙ {G}(1 - {G}) belongs",
@@ -612,7 +695,7 @@ def _one_gate():
 
 
 CATALOGUE: dict[str, Mistake] = {m.name: m for m in [*_LIST, *_permutations(), *_copied_gates(),
-                                                      *_one_gate()]}
+                                                      *_one_gate(), *_copied_arrays()]}
 
 
 # Arrays returned with the right numbers in another shape: no rule of the spec, so not in the

@@ -83,11 +83,11 @@ class Rules:
     #                            before they are collected (outputs.append(h.detach()))
     forget_on: str = "C"  # lstm: C_t = F ⊙ C_{t-1} + I ⊙ C̃; "H": F ⊙ H_{t-1} in its place
     outputs: str = "H"  # lstm: the outputs collected are H_t; "C": C_t (outputs.append(c)),
-    #                     the final state still (H_T, C_T)
+    #                     the final state still (H_T, C_T); "candidate" (lstm, gru): C̃_t, H̃_t
     final_state_grad: bool = True  # the final state's upstream gradient flows back; False: returned detached
     dW_h_state: str = "prev"  # dW_h = Σ H_{t-1}ᵀ dZ_t; "next": H_t in its place
     dF_cell: str = "prev"  # lstm: dF = dC ⊙ C_{t-1}; "next": C_t in its place
-    dO_cell: str = "tanh"  # lstm: dO = dH ⊙ tanh(C_t); "raw": C_t in its place
+    dO_cell: str = "tanh"  # lstm: dO = dH ⊙ tanh(C_t); "raw": C_t in its place; "none": dO = dH
     bias: str = "sum"  # db = Σ over the batch of dZ; "mean": averaged instead
     param_grads: str = "sum"  # every parameter's gradient sums the batch's; "mean": each / B
     #                           (dX and dH_0 untouched: the loss is still the sum)
@@ -105,7 +105,8 @@ class Rules:
     reset_partner: bool = True  # gru: dR = d(R ⊙ P) ⊙ P, P = H_{t-1} (d2l) or H_{t-1}W_hh+b_hn
     head_state: str = "same"  # output layer: dW_hq = Σ H_tᵀ dY_t; "prev": H_{t-1}
     head_input: str = "same"  # output layer: Y_t = H_t W_hq + b_q; "prev": Y_t reads H_{t-1},
-    #                           one step late (PyTorch's char-RNN tutorial: i2o(cat(x, h)))
+    #                           one step late (PyTorch's char-RNN tutorial: i2o(cat(x, h)));
+    #                           without an output layer, the outputs are H_0 .. H_{T-1}
     softmax_minus_one: bool = True  # min-char-rnn: dY = softmax(Y) - onehot(target); False: no -1
     loss: str = "sum"  # min-char-rnn: L = Σ_t; "mean": the loss returned is /T, the gradients
     #                    still the sum's; "mean-both": the loss and its gradients both /T
@@ -132,6 +133,9 @@ class Rules:
     dtanh_state: str = "same"  # rnn: tanh'(A_t) = 1 - H_t²; "prev": 1 - H_{t-1}², the state
     #                            the step read (prev_h in a CS231n cache) where it made H_t
     direct_term: bool = True  # gru: H_t = Z ⊙ H_{t-1} + (1 - Z) ⊙ H̃; False: (1 - Z) ⊙ H̃ alone
+    db_of: str = "dA"  # rnn: db_h = Σ dA_t; "dH": Σ dH_t, taken before tanh' (dbh += dh)
+    dW_h_transposed: bool = False  # dW_h returned transposed (Σ dZ_tᵀ H_{t-1}): every W_h<g>
+    cut_c: bool = False  # lstm: the cell state alone detached at every step (c = c.detach())
     back_skip: str = ""  # lstm: one gate whose dZ_g is left out of dX_t and dH_{t-1} (the
     #                      sums dZ_g W_x<g>ᵀ, dZ_g W_h<g>ᵀ written without that gate's term)
     reparam: Reparam | None = field(default=None, compare=False)
@@ -153,7 +157,9 @@ def _acts(r: Rules, cell: str) -> dict:
 def _acc(r: Rules, g: dict, name: str, part: np.ndarray) -> None:
     """dW += part (spec), or dW = part when the code forgot to accumulate over steps (every
     array, or one of the cell's, the output layer's W_hq and b_q never among those)."""
-    one = bool(r.not_accumulated) and name.startswith(r.not_accumulated) and name not in ("W_hq", "b_q")
+    head = ("W_hq", "b_q")
+    one = bool(r.not_accumulated) and (name == r.not_accumulated if r.not_accumulated in head
+                                       else name.startswith(r.not_accumulated) and name not in head)
     g[name] = g[name] + part if r.accumulate and not one else part
 
 
@@ -227,7 +233,7 @@ def rnn_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: RNNCache, r: Rules 
             H_used = Hs[0]  # (B, H): the state step t read (or the cache says it read)
         _acc(r, g, "W_xh", X[t].T @ dA)
         _acc(r, g, "W_hh", H_used.T @ dA)
-        _acc(r, g, "b_h", _bias(r, dA))
+        _acc(r, g, "b_h", _bias(r, dA if r.db_of == "dA" else dH))
         dX[t] = dA @ p["W_xh"].T  # (B, D)
         dH_next = 0 * dH if _cut(r, t) else _back(r, dA, p["W_hh"])  # (B, H): into H_{t-1}
         if true_H0:  # step t read H_0, not H_{t-1}: its gradient goes there
@@ -296,7 +302,8 @@ def lstm_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
     s = {k: np.stack(v) for k, v in keep.items()}
     cache = LSTMCache(X, np.stack(Hs), np.stack(Cs), {g: s[g] for g in "ifoc"}, s["I"], s["F"],
                       s["O"], s["C_tilda"], s["TC"])
-    return np.stack(Hs[1:] if r.outputs == "H" else Cs[1:]), (H, C), cache
+    outs = {"H": Hs[1:], "C": Cs[1:], "candidate": keep["C_tilda"]}[r.outputs]  # (T, B, H) each
+    return np.stack(outs), (H, C), cache
 
 
 def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rules = SPEC):
@@ -320,15 +327,16 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
     dH0, dC0 = 0 * dH_next, 0 * dC_next  # (B, H) each: what every step sends to H_0, C_0
     for t in reversed(range(r.first_step, T)):
         H_prev, C_prev = (Hs[0], Cs[0]) if reads_0 and r.step_reads_back != "states" else (Hs[t], Cs[t])
-        dOut_H, dOut_C = (dHs[t], 0) if r.outputs == "H" else (0, dHs[t])  # what the output is
+        dOut = {r.outputs: dHs[t]}  # (B, H): what the output is, H_t (C_t, C̃_t) ...
+        dOut_H, dOut_C, dOut_cand = (dOut.get(k, 0) for k in ("H", "C", "candidate"))
         dH = dOut_H + _carry(r, dH_next, t, T)  # (B, H): H_t feeds Y_t and step t+1
-        dO = dH * (TC[t] if r.dO_cell == "tanh" else Cs[t + 1])  # (B, H)
+        dO = dH * {"tanh": TC[t], "raw": Cs[t + 1], "none": 1}[r.dO_cell]  # (B, H)
         dC = (r.c_path * dH * (O[t] if r.c_path_o else 1) * r.cell.grad(Cs[t + 1], TC[t])
               + r.carry_c * dC_next + dOut_C)  # (B, H)
         dF = dC * ((C_prev if r.forget_on == "C" else H_prev) if r.dF_cell == "prev"
                    else Cs[t + 1])  # (B, H)
         dI = dC * C_tilda[t]  # (B, H)
-        dC_tilda = dC * I[t]  # (B, H)
+        dC_tilda = dC * I[t] + dOut_cand  # (B, H)
         dZ = {  # (B, H) each: through each gate's nonlinearity
             "i": dI * acts["i"].grad(Z["i"][t], I[t]),
             "f": dF * acts["f"].grad(Z["f"][t], F[t]),
@@ -353,6 +361,8 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
             dC_next = 0 * dC
         if _cut(r, t):
             dH_next, dC_next = 0 * dH_next, 0 * dC_next
+        if r.cut_c:  # C_{t-1} cut from the graph where step t reads it: nothing reaches it
+            dC_next = 0 * dC_next
         if true_0:  # step t read H_0 and C_0, not H_{t-1}, C_{t-1}: their gradients go there
             dH0, dC0 = dH0 + dH_next, dC0 + dC_next
             dH_next, dC_next = 0 * dH_next, 0 * dC_next
@@ -407,7 +417,8 @@ def gru_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
                      ("H_tilda", H_tilda), ("P", P)):
             keep[k].append(v)
     s = {k: np.stack(v) for k, v in keep.items()}
-    return np.stack(Hs[1:]), (H,), GRUCache(X, np.stack(Hs), **s)
+    outs = s["H_tilda"] if r.outputs == "candidate" else np.stack(Hs[1:])  # (T, B, H)
+    return outs, (H,), GRUCache(X, np.stack(Hs), **s)
 
 
 def gru_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: GRUCache, r: Rules = SPEC):
@@ -434,9 +445,10 @@ def gru_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: GRUCache, r: Rules 
     for t in reversed(range(r.first_step, T)):
         H_prev = Hs[0] if reads_0 and r.step_reads_back != "states" else Hs[t]  # (B, H)
         H_used = H_prev if r.dW_h_state == "prev" else Hs[t + 1]  # (B, H)
-        dH = dHs[t] + _carry(r, dH_next, t, T)  # (B, H): H_t feeds Y_t and step t+1
+        cand = r.outputs == "candidate"  # the output is H̃_t, not H_t
+        dH = (0 if cand else dHs[t]) + _carry(r, dH_next, t, T)  # (B, H): H_t feeds Y_t and step t+1
         dZ = dH * r.update_sign * (keep * H_prev - H_tilda[t])  # H_t = Z ⊙ H_{t-1} + (1 - Z) ⊙ H̃
-        dH_tilda = dH * (1 - Z[t])  # (B, H)
+        dH_tilda = dH * (1 - Z[t]) + (dHs[t] if cand else 0)  # (B, H)
         dH_prev = r.direct_path * keep * dH * Z[t]  # (B, H): the direct path H_{t-1} -> H_t
         dA_h = dH_tilda * acts["h"].grad(A_h[t], H_tilda[t])  # (B, H): H̃ = tanh(A_h)
         _acc(r, g, "W_xh", X[t].T @ dA_h)
@@ -563,9 +575,15 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
         state, dS0_returned = s0, dState
         dState = tuple(np.zeros_like(s) for s in state)
     head_grads = {}
-    late = head is not None and rules.head_input == "prev"
-    dH0_head = 0  # what a late output layer sends straight to H_0
-    if head is None:
+    late = rules.head_input == "prev"
+    dH0_head = 0  # what a late output layer (or output) sends straight to H_0
+    if head is None and rules.head_input == "prev-forward-only":  # H_0 .. H_{T-1} returned,
+        Hs, dHs = cache.Hs[:-1], dOut  # the backward as if they were H_1 .. H_T
+    elif head is None and late:  # the outputs collected are H_0 .. H_{T-1}, one step late
+        Hs = cache.Hs[:-1]  # (T, B, H)
+        dHs = np.concatenate([dOut[1:], np.zeros_like(dOut[:1])])  # (T, B, H): to H_1..H_T
+        dH0_head = dOut[0]  # (B, H)
+    elif head is None:
         dHs = dOut
     else:
         read = cache.Hs[:-1] if late else Hs  # (T, B, H): H_{t-1} or H_t
@@ -590,6 +608,8 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
     if dS0_returned is not None:
         dstate0 = tuple(d + e for d, e in zip(dstate0, dS0_returned))
     grads.update(head_grads)
+    if rules.dW_h_transposed:  # Σ dZ_tᵀ H_{t-1}: each recurrent weight's gradient transposed
+        grads = {k: (v.T if k.startswith("W_h") and k != "W_hq" else v) for k, v in grads.items()}
     if rules.param_grads == "mean":  # dW /= B on every weight and bias: a mean, the loss a sum
         grads = {k: v / X.shape[1] for k, v in grads.items()}
     if rules.reparam is not None and rules.pullback:
