@@ -46,6 +46,7 @@ NAMED = [  # file, the one mistake the diagnosis must name, the arrays that must
     ("lstm_returns_c_h.py", "lstm-final-state-swapped", {"H_T", "C_T"}),
     ("rnn_output_before_update.py", "output-one-step-late", {"outputs"}),
     ("rnn_no_tanh.py", "linear-recurrence", {"outputs"}),
+    ("rnn_relu.py", "candidate-relu", {"outputs"}),
     ("gru_reset_without_hidden_term.py", "gru-r-recurrent-term-missing", {"outputs", "W_hr.grad"}),
     # the right numbers in the wrong shape
     ("grucell_h_n_without_layer_axis.py", "state-without-layer-axis", {"h_n"}),
@@ -71,7 +72,7 @@ def test_a_students_mistake_is_named_exactly(name, mistake, arrays):
 
 
 UNKNOWN = [  # file, what the note must say about where the error lies
-    ("rnn_relu.py", "the forward already differs (H_T, outputs, from step 1 on)"),
+    ("rnn_tanh_on_input_only.py", "the forward already differs (H_T, outputs, from step 1 on)"),
 ]
 
 
@@ -87,7 +88,7 @@ def test_a_mistake_the_catalogue_lacks_is_not_given_a_wrong_name(name, where):
 
 def test_an_uncatalogued_forward_is_located_in_the_forward():
     """Every gradient is right for the forward the code computes: the note says so."""
-    r = verify(str(HERE / "rnn_relu.py"), "d2l", **FAST)
+    r = verify(str(HERE / "rnn_tanh_on_input_only.py"), "d2l", **FAST)
     assert "look at the forward" in r.render(), r.render()
 
 

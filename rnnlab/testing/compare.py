@@ -97,6 +97,32 @@ def _steps(idx) -> str:
     return ", ".join(runs)
 
 
+def agrees(q: Quantity, got, want, tol: Tolerance, G: float | None = None) -> bool:
+    """``compare(...) is None``, without building the Difference: the diagnosis asks it of
+    hundreds of known mistakes for every array."""
+    if isinstance(got, Misfit):
+        return False
+    want = np.asarray(want, dtype=np.float64)
+    try:
+        got = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    if got.shape != want.shape:
+        return False
+    if got.size == 0:
+        return True
+    if q.is_gradient:
+        scale = G if G is not None else float(np.abs(want).max())
+        atol = tol.gradient * (scale if scale > 0 else 1.0)
+    else:
+        atol = tol.forward * max(1.0, float(np.abs(want).max()))
+    err = np.abs(got - want)
+    if q.clip is not None:
+        err = np.minimum(err, np.abs(got - np.clip(want, -q.clip, q.clip)))
+    # NaN where want is finite fails (NaN <= atol is False); inf - inf (both infinite) fails too
+    return bool(np.all(err <= atol))
+
+
 def compare(q: Quantity, got, want, tol: Tolerance, G: float | None = None,
             against: str = "spec") -> Difference | None:
     """A Difference when ``got`` is not ``want`` to the tolerance, else None."""

@@ -23,7 +23,7 @@ from dataclasses import replace
 import numpy as np
 
 from .adapters import SubjectRaised, Unit
-from .compare import Misfit, Tolerance, compare, gradient_scale
+from .compare import Misfit, Tolerance, agrees, gradient_scale
 from .mistakes import CATALOGUE, LAYOUT, Mistake, applicable, combine
 from .properties import spec_result as _spec_result
 from .spec import SPEC
@@ -82,7 +82,7 @@ def confirming_example(unit: Unit) -> Example:
 def _mismatches(unit: Unit, qs: dict, got: dict, want: dict, tol: Tolerance, G: float) -> set:
     bad = set()
     for k, q in qs.items():
-        if k in want and (k not in got or compare(q, got[k], want[k], tol, G=G) is not None):
+        if k in want and (k not in got or not agrees(q, got[k], want[k], tol, G=G)):
             bad.add(k)
     return bad
 
@@ -93,7 +93,7 @@ def _agrees(unit: Unit, qs: dict, got: dict, want: dict, tol: Tolerance, G: floa
     arrays in ``first``, where the subject already differs from the spec, looked at
     first: thousands of pairs of mistakes are ruled out here, most on their first array)."""
     for k in sorted(qs, key=lambda k: k not in first):
-        if k in want and (k not in got or compare(qs[k], got[k], want[k], tol, G=G) is not None):
+        if k in want and (k not in got or not agrees(qs[k], got[k], want[k], tol, G=G)):
             return False
     return True
 
@@ -188,7 +188,7 @@ def _layout(q, got, want, tol: Tolerance, G: float) -> str | None:
         return None
 
     def same(x) -> bool:
-        return compare(q, x, w, tol, G=G) is None
+        return agrees(q, x, w, tol, G=G)
 
     if isinstance(got, Misfit) and got.layout and same(a.reshape(w.shape)):
         return got.layout
@@ -203,18 +203,21 @@ def _layout(q, got, want, tol: Tolerance, G: float) -> str | None:
 
 
 def _match(unit, p, qs, got, want, tol, G, failing_q) -> list:
-    cands = []  # (mistake, arrays where it differs from the spec, arrays it explains)
-    for m in applicable(unit.cell, unit.cons.head, unit.cons.gru_form):
-        mw = unit.expect(p, spec_result(p, m.rules), unit.has_grads)
+    ms = applicable(unit.cell, unit.cons.head, unit.cons.gru_form)
+    expected = [unit.expect(p, spec_result(p, m.rules), unit.has_grads) for m in ms]
+    # one mistake whose numbers are the subject's on every array (then it differs from the
+    # spec where the subject does): each ruled out at its first array that differs
+    full = [m for m, mw in zip(ms, expected)
+            if _agrees(unit, qs, got, mw, tol, max(G, gradient_scale(mw, qs)), failing_q)]
+    if full:
+        return _prefer(unit, full)
+    cands = []  # (mistake, arrays where it differs from the spec, arrays it does not explain)
+    for m, mw in zip(ms, expected):
         Gm = max(G, gradient_scale(mw, qs))
         differs = _mismatches(unit, qs, mw, want, tol, Gm)
         if not differs:
             continue  # this unit cannot see the mistake
-        off = _mismatches(unit, qs, got, mw, tol, Gm)
-        cands.append((m, differs, off))
-    full = [m for m, _, off in cands if not off]
-    if full:
-        return _prefer(unit, full)
+        cands.append((m, differs, _mismatches(unit, qs, got, mw, tol, Gm)))
     # two mistakes at once. An array that mistake b alone leaves as the spec's is, with both
     # made, mistake a's alone (and so must be the subject's): pairs that fail this are not
     # computed. It holds unless b changes that array only through a (then the pair goes
