@@ -438,6 +438,17 @@ _LIST = [
        "backward is the recurrence's, as intended, on the states computed (dW_hh = Σ H_{t-1}ᵀ "
        "dA_t, dH carried to step t-1)", heads=("softmax",), step_reads="initial",
        step_reads_back="states"),
+    _m("first-step-state-returned", ALL, "forward",
+       "the state returned is the one after the first step, H_1 (hs[0]; and C_1), where the "
+       "last step's, H_T (C_T), belongs", final_state="first"),
+    _m("lstm-cell-state-never-updated", {"lstm"}, "forward",
+       "every step reads the initial cell state C_0 where C_{t-1} belongs (the new cell state "
+       "computed and never assigned back); the hidden state is carried", step_reads="initial-c"),
+    _m("lstm-cell-state-never-updated-in-forward", {"lstm"}, "backward",
+       "the forward's every step reads the initial cell state C_0 where C_{t-1} belongs (c0 "
+       "passed to every step); the backward is the recurrence's, as intended (dC carried to "
+       "step t-1), with C_0 cached as each step's previous cell (dF = dC ⊙ C_0)", heads=(None,),
+       step_reads="initial-c", step_reads_back="cache"),
     _m("lstm-c0-ignored", {"lstm"}, "forward",
        "the initial cell state given is ignored: C starts from zeros (the initial hidden state "
        "H_0 is used)", reparam=CellStart("zeros")),

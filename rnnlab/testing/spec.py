@@ -123,7 +123,8 @@ class Rules:
     #   state (dW_hh = Σ H_0ᵀ dA_t, dH carried to step t-1); "states": the intended
     #   recurrence's on the states computed (dW_hh = Σ H_{t-1}ᵀ dA_t, dH carried)
     final_state: str = "last"  # the state returned is H_T (C_T); "swapped" (lstm): (C_T, H_T)
-    #                            where (H_T, C_T) belongs; "initial": the initial state
+    #                            where (H_T, C_T) belongs; "first": H_1 (C_1), the state after
+    #                            the first step (hs[0]); "initial": the initial state
     #                            given, returned unchanged (return outputs, state), its upstream
     #                            gradient going straight back to H_0
     gate_acts: tuple = ()  # lstm/gru: ((gate, Act), ...), one gate's nonlinearity (and the
@@ -289,6 +290,8 @@ def lstm_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
     for X_t in X:
         if r.step_reads == "initial":  # the state never updated: every step reads H_0, C_0
             H, C = Hs[0], Cs[0]
+        if r.step_reads == "initial-c":  # the cell state alone never updated: C_0 every step
+            C = Cs[0]
         Z = {g: X_t @ p[f"W_x{g}"] + H @ p[f"W_h{g}"] + p[f"b_{g}"] for g in "ifoc"}  # (B, H) each
         I, F, O = (acts[g].f(Z[g]) for g in "ifo")  # (B, H) each
         C_tilda = acts["c"].f(Z["c"])  # (B, H)
@@ -306,7 +309,8 @@ def lstm_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
     return np.stack(outs), (H, C), cache
 
 
-def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rules = SPEC):
+def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rules = SPEC,
+                  dC_first: np.ndarray | None = None):
     """The LSTM's BPTT, each line under the forward line it differentiates:
 
     dO = dH ⊙ tanh(C_t)                            (H_t = O ⊙ tanh(C_t))
@@ -323,16 +327,21 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
     dH_next, dC_next = dstate  # (B, H) each: reach H_T, C_T from beyond the window
     dH, dC = dH_next, dC_next
     reads_0 = r.step_reads == "initial"  # every step read H_0, C_0 (see rnn_backward) ...
-    true_0 = reads_0 and r.step_reads_back == "true"  # ... and the backward knows it
+    reads_c0 = reads_0 or r.step_reads == "initial-c"  # ... or C_0 alone, H carried
+    cached = r.step_reads_back != "states"  # the backward reads what each step read
+    true_0 = reads_c0 and r.step_reads_back == "true"  # ... and the backward knows it
     dH0, dC0 = 0 * dH_next, 0 * dC_next  # (B, H) each: what every step sends to H_0, C_0
     for t in reversed(range(r.first_step, T)):
-        H_prev, C_prev = (Hs[0], Cs[0]) if reads_0 and r.step_reads_back != "states" else (Hs[t], Cs[t])
+        H_prev = Hs[0] if reads_0 and cached else Hs[t]  # (B, H): the state step t read
+        C_prev = Cs[0] if reads_c0 and cached else Cs[t]  # (B, H)
         dOut = {r.outputs: dHs[t]}  # (B, H): what the output is, H_t (C_t, C̃_t) ...
         dOut_H, dOut_C, dOut_cand = (dOut.get(k, 0) for k in ("H", "C", "candidate"))
         dH = dOut_H + _carry(r, dH_next, t, T)  # (B, H): H_t feeds Y_t and step t+1
         dO = dH * {"tanh": TC[t], "raw": Cs[t + 1], "none": 1}[r.dO_cell]  # (B, H)
         dC = (r.c_path * dH * (O[t] if r.c_path_o else 1) * r.cell.grad(Cs[t + 1], TC[t])
               + r.carry_c * dC_next + dOut_C)  # (B, H)
+        if t == 0 and dC_first is not None:  # C_1 returned as the final state: its gradient
+            dC = dC + dC_first
         dF = dC * ((C_prev if r.forget_on == "C" else H_prev) if r.dF_cell == "prev"
                    else Cs[t + 1])  # (B, H)
         dI = dC * C_tilda[t]  # (B, H)
@@ -363,11 +372,12 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
             dH_next, dC_next = 0 * dH_next, 0 * dC_next
         if r.cut_c:  # C_{t-1} cut from the graph where step t reads it: nothing reaches it
             dC_next = 0 * dC_next
-        if true_0:  # step t read H_0 and C_0, not H_{t-1}, C_{t-1}: their gradients go there
-            dH0, dC0 = dH0 + dH_next, dC0 + dC_next
-            dH_next, dC_next = 0 * dH_next, 0 * dC_next
+        if true_0 and reads_0:  # step t read H_0 (and C_0), not H_{t-1}: its gradients go there
+            dH0, dH_next = dH0 + dH_next, 0 * dH_next
+        if true_0:
+            dC0, dC_next = dC0 + dC_next, 0 * dC_next
     if true_0:
-        dH_next, dC_next = dH0, dC0
+        dH_next, dC_next = (dH0 if reads_0 else dH_next), dC0
     dstate0 = {"carried": (dH_next, dC_next), "zero": (0 * dH_next, 0 * dC_next),
                "unmultiplied": (dH, dC), "upstream": (dHs[0], 0 * dC_next)}[r.dstate0]
     return g, dX, dstate0
@@ -571,6 +581,10 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
     dS0_returned = None  # the initial state's own gradient, when it is the state returned
     if rules.final_state == "swapped":  # (C_T, H_T) returned: the gradient given for the first
         state, dState = state[::-1], dState[::-1]  # reaches C_T, the second's H_T
+    dFirst = None  # the gradient of the state after step 1, when that is the one returned
+    if rules.final_state == "first":
+        state = (cache.Hs[1], cache.Cs[1]) if cell == "lstm" else (cache.Hs[1],)
+        dFirst, dState = dState, tuple(np.zeros_like(s) for s in state)
     if rules.final_state == "initial":  # returned unchanged: H_T is returned nowhere
         state, dS0_returned = s0, dState
         dState = tuple(np.zeros_like(s) for s in state)
@@ -602,7 +616,11 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
             head_grads, dHs = head_backward(p, dY, cache.Hs, rules)
     if not rules.output_grad:  # outputs detached before they were collected: no gradient
         dHs = np.zeros_like(dHs)  # (T, B, H)   reaches a step through its own output
-    grads, dX, dstate0 = backward(p, dHs, dState, cache, rules)
+    extra = {}
+    if dFirst is not None:  # H_1 (and C_1) returned: their upstream gradients reach step 1
+        dHs = np.concatenate([dHs[:1] + dFirst[0], dHs[1:]])  # (T, B, H)
+        extra = {"dC_first": dFirst[1]} if cell == "lstm" else {}
+    grads, dX, dstate0 = backward(p, dHs, dState, cache, rules, **extra)
     if late and rules.output_grad:
         dstate0 = (dstate0[0] + dH0_head, *dstate0[1:])
     if dS0_returned is not None:
