@@ -378,6 +378,10 @@ _LIST = [
          "output layer's other gradient and the cell's are accumulated)", heads=("softmax",),
          not_accumulated=name)
       for what, d, name in (("weight", "dW_hq (dWhy)", "W_hq"), ("bias", "db_q (dby)", "b_q"))],
+    _m("bptt-loop-forward-in-time", {"rnn", "lstm"}, "backward",
+       "the backward loop runs forward in time (for t in range(T)) where BPTT runs from the last "
+       "step down: the gradient carried into each step is the one the step before it made",
+       bptt_order="forward"),
     _m("bptt-skips-first-step", ALL, "backward",
        "the backward loop stops before step 1 (range(T-1, 0, -1)): step 1 adds nothing",
        first_step=1),
@@ -501,6 +505,10 @@ _LIST = [
        candidate=SIGMOID),
     _m("lstm-h-without-tanh", {"lstm"}, "forward",
        "H_t = O ⊙ C_t instead of O ⊙ tanh(C_t)", cell=IDENTITY),
+    _m("lstm-h-without-tanh-in-forward", {"lstm"}, "backward",
+       "the forward's H_t = O ⊙ C_t, without the tanh; the backward is that of O ⊙ tanh(C_t), "
+       "as intended (dO = dH ⊙ tanh(C_t), the path into C_t through tanh')", heads=(None,),
+       cell_forward_only=True),
     _m("lstm-outputs-C", {"lstm"}, "forward",
        "the outputs collected are the cell states C_t (outputs.append(c)) where they are the "
        "hidden states H_t = O ⊙ tanh(C_t), which is still computed and carried to the next step",

@@ -137,6 +137,10 @@ class Rules:
     db_of: str = "dA"  # rnn: db_h = Σ dA_t; "dH": Σ dH_t, taken before tanh' (dbh += dh)
     dW_h_transposed: bool = False  # dW_h returned transposed (Σ dZ_tᵀ H_{t-1}): every W_h<g>
     cut_c: bool = False  # lstm: the cell state alone detached at every step (c = c.detach())
+    cell_forward_only: bool = False  # lstm: the forward's H_t = O ⊙ C_t (no tanh) while the
+    #                                  backward (and its cache) keep tanh(C_t), as intended
+    bptt_order: str = "backward"  # rnn, lstm: BPTT walks t = T..1; "forward": t = 1..T, each
+    #                               step's carried gradient then the one the step before made
     back_skip: str = ""  # lstm: one gate whose dZ_g is left out of dX_t and dH_{t-1} (the
     #                      sums dZ_g W_x<g>ᵀ, dZ_g W_h<g>ᵀ written without that gate's term)
     reparam: Reparam | None = field(default=None, compare=False)
@@ -187,6 +191,12 @@ def _cut(r: Rules, t: int) -> bool:
     return r.detach and (t > 0 or r.detach_first)
 
 
+def _steps(r: Rules, T: int):
+    """The order BPTT visits the steps: T-1 down to r.first_step (or, wrongly, up)."""
+    steps = range(r.first_step, T)
+    return steps if r.bptt_order == "forward" else reversed(steps)
+
+
 def _zeros(params: dict, names) -> dict:
     return {k: np.zeros_like(params[k]) for k in names}
 
@@ -221,11 +231,14 @@ def rnn_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: RNNCache, r: Rules 
     g = _zeros(p, ("W_xh", "W_hh", "b_h"))
     dX = np.zeros_like(X)  # (T, B, D)
     (dH_next,) = dstate  # (B, H): reaches H_T from beyond the window
+    if r.bptt_order == "forward":  # H_T's upstream gradient still arrives at step T; the
+        dHs = np.concatenate([dHs[:-1], dHs[-1:] + dH_next])  # loop starts from nothing
+        dH_next = 0 * dH_next
     dH = dH_next
     reads_H0 = r.step_reads == "initial"  # every step read H_0 ...
     true_H0 = reads_H0 and r.step_reads_back == "true"  # ... and the backward knows it
     dH0 = 0 * dH_next  # (B, H): what every step sends to H_0 when each read it
-    for t in reversed(range(r.first_step, T)):
+    for t in _steps(r, T):
         dH = dHs[t] + _carry(r, dH_next, t, T)  # (B, H): H_t feeds Y_t and step t+1
         y = Hs[t + 1] if r.dtanh_state == "same" else Hs[t]  # (B, H): H_t (or H_{t-1}, wrongly)
         dA = dH * r.candidate.grad(A[t], y)  # (B, H): H_t = tanh(A_t)
@@ -297,7 +310,7 @@ def lstm_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
         C_tilda = acts["c"].f(Z["c"])  # (B, H)
         C = F * (C if r.forget_on == "C" else H) + I * C_tilda  # (B, H): H is H_{t-1} here
         TC = r.cell.f(C)  # (B, H)
-        H = O * TC  # (B, H)
+        H = O * (C if r.cell_forward_only else TC)  # (B, H)
         Hs.append(H)
         Cs.append(C)
         for k, v in (*Z.items(), ("I", I), ("F", F), ("O", O), ("C_tilda", C_tilda), ("TC", TC)):
@@ -325,23 +338,29 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
     g = _zeros(p, names)
     dX = np.zeros_like(X)  # (T, B, D)
     dH_next, dC_next = dstate  # (B, H) each: reach H_T, C_T from beyond the window
+    dH_T, dC_T = 0 * dH_next, 0 * dC_next  # (B, H) each: H_T's, C_T's upstream gradients
+    if r.bptt_order == "forward":  # when the loop runs forward in time (see rnn_backward):
+        dH_T, dC_T, dH_next, dC_next = dH_next, dC_next, 0 * dH_next, 0 * dC_next
     dH, dC = dH_next, dC_next
     reads_0 = r.step_reads == "initial"  # every step read H_0, C_0 (see rnn_backward) ...
     reads_c0 = reads_0 or r.step_reads == "initial-c"  # ... or C_0 alone, H carried
     cached = r.step_reads_back != "states"  # the backward reads what each step read
     true_0 = reads_c0 and r.step_reads_back == "true"  # ... and the backward knows it
     dH0, dC0 = 0 * dH_next, 0 * dC_next  # (B, H) each: what every step sends to H_0, C_0
-    for t in reversed(range(r.first_step, T)):
+    for t in _steps(r, T):
         H_prev = Hs[0] if reads_0 and cached else Hs[t]  # (B, H): the state step t read
         C_prev = Cs[0] if reads_c0 and cached else Cs[t]  # (B, H)
         dOut = {r.outputs: dHs[t]}  # (B, H): what the output is, H_t (C_t, C̃_t) ...
         dOut_H, dOut_C, dOut_cand = (dOut.get(k, 0) for k in ("H", "C", "candidate"))
-        dH = dOut_H + _carry(r, dH_next, t, T)  # (B, H): H_t feeds Y_t and step t+1
+        # (B, H): H_t feeds Y_t and step t+1 (and, the loop run forward, H_T its upstream)
+        dH = dOut_H + _carry(r, dH_next, t, T) + (dH_T if t == T - 1 else 0)
         dO = dH * {"tanh": TC[t], "raw": Cs[t + 1], "none": 1}[r.dO_cell]  # (B, H)
         dC = (r.c_path * dH * (O[t] if r.c_path_o else 1) * r.cell.grad(Cs[t + 1], TC[t])
               + r.carry_c * dC_next + dOut_C)  # (B, H)
         if t == 0 and dC_first is not None:  # C_1 returned as the final state: its gradient
             dC = dC + dC_first
+        if t == T - 1:  # C_T's upstream gradient, when the loop did not start from it
+            dC = dC + dC_T
         dF = dC * ((C_prev if r.forget_on == "C" else H_prev) if r.dF_cell == "prev"
                    else Cs[t + 1])  # (B, H)
         dI = dC * C_tilda[t]  # (B, H)
