@@ -39,6 +39,11 @@ GROUPS = {  # a family of gate-order mistakes, one row: (name pattern, kind, wha
                "`gru-r-from-z-weights` computes R = σ(X W_xz + H W_hz + b_z); between two σ "
                "gates the same numbers come from the first computed right and the other used "
                "in its place (Z ⊙ H where R ⊙ H belongs), and the report says both"),
+    "reads": ("{cell}-…-reads-…", "forward",
+              "one array of a gate's line read from another gate, the rest of the line right "
+              "(`lstm-o-reads-W_hf`: o's line uses W_hf where W_ho belongs; `gru-r-reads-b_z`: "
+              "R = σ(X W_xr + H W_hr + b_z)): that array of the gate's own is never used, its "
+              "gradient zero"),
     "backward": ("lstm-backward-gates-…", "backward",
                  "the forward is right; the hand-written backward puts the gate gradients in "
                  "other blocks (\"di in f's, df in i's\")"),
@@ -48,6 +53,8 @@ GROUPS = {  # a family of gate-order mistakes, one row: (name pattern, kind, wha
 def _group(m) -> str | None:
     if m.name.endswith("-weights") and "-from-" in m.name:
         return "copied"
+    if "-reads-" in m.name:
+        return "reads"
     if m.perm is None and m.grad_perm is None:
         return None
     if m.perm is None:
@@ -71,7 +78,8 @@ def catalogue_table() -> str:
         rows.append(f"| `{m.name}` | {cells}{forms}{heads} | {m.kind} | {m.title.replace('|', '¦')} |")
     for (group, cell), names in groups.items():
         pattern, kind, what = GROUPS[group]
-        family = "every pair of gates" if group == "copied" else "every other order"
+        family = {"copied": "every pair of gates", "reads": "every gate, array and other gate"
+                  }.get(group, "every other order")
         rows.append(f"| `{pattern.format(cell=cell)}` ({len(names)}: {family}, e.g. "
                     f"`{names[0]}`) | {cell} | {kind} | {what} |")
     for name, what in LAYOUT.items():
