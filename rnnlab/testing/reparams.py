@@ -1,0 +1,198 @@
+"""The forward mistakes that re-read the weights or the state, f(P(θ)): gate blocks in another
+order, a bias left out or added twice, the initial state replaced, one gate's line reading
+another's weights... Each is a :class:`spec.Reparam`: the spec's forward runs on P(θ), and
+its gradients are pulled back through P (``mistakes.py`` names them; ``spec.run`` applies
+them)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .spec import GATES, Reparam
+
+
+class GatePermutation(Reparam):
+    """Gate g computed with the weights of gate perm[g]: fused blocks read in the wrong order."""
+
+    def __init__(self, cell: str, perm: tuple):
+        self.gates, self.perm = GATES[cell], perm
+
+    def _names(self, g):
+        return (f"W_x{g}", f"W_h{g}", f"b_{g}")
+
+    def apply(self, params, state):
+        p = dict(params)
+        for g, src in zip(self.gates, self.perm):
+            for a, b in zip(self._names(g), self._names(src)):
+                p[a] = params[b]
+        return p, state
+
+    def pullback(self, params, grads, dstate):
+        out = dict(grads)
+        for g, src in zip(self.gates, self.perm):
+            for a, b in zip(self._names(g), self._names(src)):
+                out[b] = grads[a]
+        return out, dstate
+
+
+class NegateUpdate(Reparam):
+    """H_t = (1 - Z) ⊙ H_{t-1} + Z ⊙ H̃ is the spec with 1 - Z = σ(-A_z): Z's weights negated."""
+
+    names = ("W_xz", "W_hz", "b_z")
+
+    def apply(self, params, state):
+        return {k: (-v if k in self.names else v) for k, v in params.items()}, state
+
+    def pullback(self, params, grads, dstate):
+        return {k: (-v if k in self.names else v) for k, v in grads.items()}, dstate
+
+
+class ResetAfter(Reparam):
+    """The torch form's candidate, tanh(X W_xh + b_h + R ⊙ (H W_hh)), on d2l-form weights
+    (no b_hn: it is zero)."""
+
+    def apply(self, params, state):
+        return {**params, "b_hn": np.zeros_like(params["b_h"])}, state
+
+    def pullback(self, params, grads, dstate):
+        return {k: v for k, v in grads.items() if k != "b_hn"}, dstate
+
+
+class ResetBefore(Reparam):
+    """The d2l form's candidate, tanh(X W_xh + b_h + (R ⊙ H) W_hh + b_hn), on torch-form
+    weights: b_hn then sits outside R, beside b_h."""
+
+    def apply(self, params, state):
+        p = {k: v for k, v in params.items() if k != "b_hn"}
+        p["b_h"] = params["b_h"] + params["b_hn"]
+        return p, state
+
+    def pullback(self, params, grads, dstate):
+        return {**grads, "b_hn": grads["b_h"].copy()}, dstate
+
+
+class BhnOutside(Reparam):
+    """tanh(X W_xh + b_h + R ⊙ (H W_hh) + b_hn): the torch form with b_hn outside R, which is
+    the torch form with b_hn = 0 and b_h + b_hn for b_h (both then get b_h's gradient)."""
+
+    def apply(self, params, state):
+        return {**params, "b_h": params["b_h"] + params["b_hn"],
+                "b_hn": np.zeros_like(params["b_hn"])}, state
+
+    def pullback(self, params, grads, dstate):
+        return {**grads, "b_hn": grads["b_h"].copy()}, dstate
+
+
+class IgnoreState(Reparam):
+    """The initial state given is ignored: every window starts from zeros."""
+
+    def apply(self, params, state):
+        return params, tuple(np.zeros_like(s) for s in state)
+
+    def pullback(self, params, grads, dstate):
+        return grads, tuple(np.zeros_like(d) for d in dstate)
+
+
+class DropBias(Reparam):
+    """The gate biases never added: the spec with b = 0 (whose gradients are then zero)."""
+
+    def apply(self, params, state):
+        return {k: (np.zeros_like(v) if _is_gate_bias(k) else v) for k, v in params.items()}, state
+
+    def pullback(self, params, grads, dstate):
+        return {k: (np.zeros_like(v) if _is_gate_bias(k) else v) for k, v in grads.items()}, dstate
+
+
+class DoubleBias(Reparam):
+    """The gate biases added twice (``+ b`` in two places): the spec with 2b."""
+
+    def apply(self, params, state):
+        return {k: (2 * v if _is_gate_bias(k) else v) for k, v in params.items()}, state
+
+    def pullback(self, params, grads, dstate):
+        return {k: (2 * v if _is_gate_bias(k) else v) for k, v in grads.items()}, dstate
+
+
+class GateReads(Reparam):
+    """Gate g computed from gate s's weights (a line copied and not fully edited), while
+    gate s keeps its own: g's weights are then never used and s's serve twice. With
+    ``kinds``, one of its arrays alone (its W_h, W_x or bias) read from gate s."""
+
+    def __init__(self, cell: str, gate: str, source: str, kinds=("W_x", "W_h", "b_")):
+        self.gate, self.source, self.kinds = gate, source, kinds
+
+    def _pairs(self):
+        return [(f"{k}{self.gate}", f"{k}{self.source}") for k in self.kinds]
+
+    def apply(self, params, state):
+        p = dict(params)
+        for own, other in self._pairs():
+            p[own] = params[other]
+        return p, state
+
+    def pullback(self, params, grads, dstate):
+        out = dict(grads)
+        for own, other in self._pairs():
+            out[other] = grads[other] + grads[own]  # s's weights feed both gates
+            out[own] = np.zeros_like(grads[own])  # g's own weights feed nothing
+        return out, dstate
+
+
+class DropGateBias(Reparam):
+    """One gate's bias never added (the line written without ``+ b_<gate>``): the spec with
+    that bias 0, whose gradient is then zero. With ``name``, another array of the gate's
+    left out so (its recurrent weight W_h<gate>: the term H_{t-1} W_h<gate> never added)."""
+
+    def __init__(self, gate: str, name: str | None = None):
+        self.name = name or f"b_{gate}"
+
+    def apply(self, params, state):
+        return {**params, self.name: np.zeros_like(params[self.name])}, state
+
+    def pullback(self, params, grads, dstate):
+        return {**grads, self.name: np.zeros_like(grads[self.name])}, dstate
+
+
+class CellStart(Reparam):
+    """The lstm's initial cell state C_0 replaced: by zeros (the c0 given ignored) or by the
+    initial hidden state H_0 (prev_c = h0)."""
+
+    def __init__(self, source: str):
+        self.source = source  # "zeros" | "h0"
+
+    def apply(self, params, state):
+        H0, C0 = state
+        return params, (H0, np.zeros_like(C0) if self.source == "zeros" else H0)
+
+    def pullback(self, params, grads, dstate):
+        dH0, dC0 = dstate
+        return grads, ((dH0 + dC0) if self.source == "h0" else dH0, np.zeros_like(dC0))
+
+
+class TransposeRecurrent(Reparam):
+    """H_{t-1} W_hᵀ for every recurrent weight: the (H, H) matrices used transposed (a
+    square matrix multiplies either way, so no shape error shows it)."""
+
+    @staticmethod
+    def _recurrent(name: str) -> bool:
+        return name.startswith("W_h") and name != "W_hq"
+
+    def apply(self, params, state):
+        return {k: (v.T if self._recurrent(k) else v) for k, v in params.items()}, state
+
+    def pullback(self, params, grads, dstate):
+        return {k: (v.T if self._recurrent(k) else v) for k, v in grads.items()}, dstate
+
+
+class DropOutputBias(Reparam):
+    """The output layer's bias b_q never added: Y_t = H_t W_hq."""
+
+    def apply(self, params, state):
+        return {**params, "b_q": np.zeros_like(params["b_q"])}, state
+
+    def pullback(self, params, grads, dstate):
+        return {**grads, "b_q": np.zeros_like(grads["b_q"])}, dstate
+
+
+def _is_gate_bias(name: str) -> bool:
+    return name.startswith("b_") and name != "b_q"
