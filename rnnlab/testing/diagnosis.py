@@ -219,15 +219,16 @@ def _match(unit, p, qs, got, want, tol, G, failing_q) -> list:
             continue  # this unit cannot see the mistake
         cands.append((m, differs, _mismatches(unit, qs, got, mw, tol, Gm)))
     # two mistakes at once. An array that mistake b alone leaves as the spec's is, with both
-    # made, mistake a's alone (and so must be the subject's): pairs that fail this are not
-    # computed. It holds unless b changes that array only through a (then the pair goes
+    # made, mistake a's alone (and so must be the subject's), and the arrays the two change
+    # are those where the subject differs: pairs that fail this are not computed. It holds
+    # unless one changes an array only through the other, or undoes it (then the pair goes
     # unnamed, never misnamed), and it leaves a few dozen of the thousands of pairs to run.
     pairs = []
     for (a, differs_a, off_a), (b, differs_b, off_b) in itertools.combinations(cands, 2):
         if _reorders(a) and _reorders(b):  # orders compose into one the catalogue has
             continue
-        if not (off_a <= differs_b and off_b <= differs_a):
-            continue
+        if not (off_a <= differs_b and off_b <= differs_a and differs_a | differs_b == failing_q):
+            continue  # (and the arrays they change are the ones the subject's differ in)
         ab = combine(a, b)
         if ab is None:
             continue
