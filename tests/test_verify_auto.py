@@ -81,6 +81,7 @@ WRITTEN_IN = {
     STUDENTS / "gru_reset_without_hidden_term.py": "d2l",
     STUDENTS / "dlai_lstm_da_prev_without_o.py": "deeplearning.ai",
     STUDENTS / "rnn_tanh_on_input_only.py": "d2l",
+    STUDENTS / "lstm_detach_h_each_step.py": "d2l",
 }
 
 # a student's own layout (time-major, weights as arguments): fits no convention

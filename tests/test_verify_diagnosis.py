@@ -47,6 +47,7 @@ NAMED = [  # file, the one mistake the diagnosis must name, the arrays that must
     ("rnn_output_before_update.py", "output-one-step-late", {"outputs"}),
     ("rnn_no_tanh.py", "linear-recurrence", {"outputs"}),
     ("rnn_relu.py", "candidate-relu", {"outputs"}),
+    ("lstm_detach_h_each_step.py", "lstm-hidden-state-detached-each-step", {"H_0.grad"}),
     ("gru_reset_without_hidden_term.py", "gru-r-recurrent-term-missing", {"outputs", "W_hr.grad"}),
     # the right numbers in the wrong shape
     ("grucell_h_n_without_layer_axis.py", "state-without-layer-axis", {"h_n"}),

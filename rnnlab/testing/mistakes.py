@@ -35,6 +35,7 @@ GATED = frozenset(("lstm", "gru"))
 SIGMOID_NO_GRAD = Act("sigmoid", SIGMOID.f, lambda x, y: np.ones_like(y))  # σ' left out: 1
 SIGMOID_S_GRAD = Act("sigmoid", SIGMOID.f, lambda x, y: y)  # σ' = σ
 SIGMOID_1MS_GRAD = Act("sigmoid", SIGMOID.f, lambda x, y: 1 - y)  # σ' = 1 - σ
+SIGMOID_TANH_GRAD = Act("sigmoid", SIGMOID.f, lambda x, y: 1 - y * y)  # σ' written as tanh's
 TANH_NO_GRAD = Act("tanh", TANH.f, lambda x, y: np.ones_like(y))  # tanh' left out: 1
 TANH_SIGN_GRAD = Act("tanh", TANH.f, lambda x, y: y * y - 1)  # tanh' = y² - 1: the sign turned
 UNUSED_ONE = Act("unused", lambda x: np.ones_like(x), lambda x, y: np.zeros_like(y))  # the gate as 1
@@ -120,6 +121,8 @@ _LIST = [
        "σ' = σ instead of σ(1 - σ) for the gates", gate=SIGMOID_S_GRAD),
     _m("sigmoid-derivative-one-minus-s", GATED, "backward",
        "σ' = 1 - σ instead of σ(1 - σ) for the gates", gate=SIGMOID_1MS_GRAD),
+    _m("sigmoid-derivative-as-tanh", GATED, "backward",
+       "σ' written as tanh's, 1 - σ², instead of σ(1 - σ) for the gates", gate=SIGMOID_TANH_GRAD),
     _m("sigmoid-derivative-missing", GATED, "backward",
        "the gates' σ' is left out: dZ_<gate> = d<gate> where d<gate> ⊙ σ(1 - σ) belongs",
        gate=SIGMOID_NO_GRAD),
@@ -285,8 +288,8 @@ _LIST = [
        "intended", heads=(None,), head_input="prev-forward-only"),
     _m("outputs-candidate", GATED, "forward",
        "the outputs collected are the candidates (C̃_t for the lstm, H̃_t for the gru) where "
-       "they are the hidden states H_t, which are still computed and carried", heads=(None,),
-       outputs="candidate"),
+       "they are the hidden states H_t, which are still computed and carried (with an output "
+       "layer, it reads the candidate)", outputs="candidate"),
     _m("candidate-relu", ALL, "forward",
        "ReLU instead of tanh for the candidate (H_t for the rnn, C̃ for the lstm, H̃ for the gru)",
        candidate=RELU),
@@ -389,6 +392,9 @@ _LIST = [
     _m("lstm-cell-state-detached-each-step", {"lstm"}, "autograd",
        "the cell state alone is detached at every step (c = c.detach()): no gradient reaches "
        "C_{t-1} from step t, C_0's included; the hidden state's path is kept", cut_c=True),
+    _m("lstm-hidden-state-detached-each-step", {"lstm"}, "autograd",
+       "the hidden state alone is detached at every step (h = h.detach()): no gradient reaches "
+       "H_{t-1} from step t, H_0's included; the cell state's path is kept", cut_h=True),
     _m("final-state-detached", ALL, "autograd",
        "the final state is returned detached (h.detach()): the gradient it receives does not "
        "flow back", final_state_grad=False),
@@ -514,6 +520,10 @@ def _one_gate():
                      f"σ' = 1 - σ for the {name} gate {G} alone: the gradient of its "
                      f"pre-activation is d{G} ⊙ (1 - {G}) where d{G} ⊙ {G}(1 - {G}) belongs",
                      gate_acts=((g, SIGMOID_1MS_GRAD),))
+            yield _m(f"{cell}-{g}-sigmoid-derivative-as-tanh", {cell}, "backward",
+                     f"σ' written as tanh's for the {name} gate {G} alone: the gradient of its "
+                     f"pre-activation is d{G} ⊙ (1 - {G}²) where d{G} ⊙ {G}(1 - {G}) belongs",
+                     gate_acts=((g, SIGMOID_TANH_GRAD),))
             yield _m(f"{cell}-{g}-sigmoid-derivative-s", {cell}, "backward",
                      f"σ' = σ for the {name} gate {G} alone: the gradient of its pre-activation "
                      f"is d{G} ⊙ {G} where d{G} ⊙ {G}(1 - {G}) belongs",

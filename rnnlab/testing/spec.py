@@ -137,6 +137,7 @@ class Rules:
     db_of: str = "dA"  # rnn: db_h = Σ dA_t; "dH": Σ dH_t, taken before tanh' (dbh += dh)
     dW_h_transposed: bool = False  # dW_h returned transposed (Σ dZ_tᵀ H_{t-1}): every W_h<g>
     cut_c: bool = False  # lstm: the cell state alone detached at every step (c = c.detach())
+    cut_h: bool = False  # lstm: the hidden state alone detached at every step (h = h.detach())
     cell_forward_only: bool = False  # lstm: the forward's H_t = O ⊙ C_t (no tanh) while the
     #                                  backward (and its cache) keep tanh(C_t), as intended
     bptt_order: str = "backward"  # rnn, lstm: BPTT walks t = T..1; "forward": t = 1..T, each
@@ -391,6 +392,8 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
             dH_next, dC_next = 0 * dH_next, 0 * dC_next
         if r.cut_c:  # C_{t-1} cut from the graph where step t reads it: nothing reaches it
             dC_next = 0 * dC_next
+        if r.cut_h:  # H_{t-1} so: only the cell state carries a gradient between steps
+            dH_next = 0 * dH_next
         if true_0 and reads_0:  # step t read H_0 (and C_0), not H_{t-1}: its gradients go there
             dH0, dH_next = dH0 + dH_next, 0 * dH_next
         if true_0:
