@@ -108,6 +108,17 @@ def test_a_forward_mistakes_gradients_are_the_true_gradients_of_its_forward(name
     _fd_check(cell, make_problem(cons, Example(2, 3, 3, 2, 5)), m.rules)
 
 
+@pytest.mark.parametrize("name,cell", [(n, c) for n, c in FORWARD_MISTAKES
+                                       if "linear" in CATALOGUE[n].heads])
+def test_a_forward_mistakes_gradients_hold_with_an_output_layer(name, cell):
+    """The same under d2l's output layer, Y_t = (what is collected) W_hq + b_q: the
+    layer's own gradients read what the mistaken forward collects."""
+    m = CATALOGUE[name]
+    form = "torch" if m.forms == frozenset({"torch"}) else "d2l"
+    cons = Constraints(cell, gru_form=form, head="linear", one_hot=True)
+    _fd_check(cell, make_problem(cons, Example(2, 3, 3, 2, 5)), m.rules)
+
+
 @pytest.mark.parametrize("layout", [
     cv.cs231n_layout("rnn"), cv.cs231n_layout("lstm"), cv.torch_nn_layout("rnn"),
     cv.torch_nn_layout("lstm"), cv.torch_nn_layout("gru"), cv.d2l_layout("gru"),

@@ -634,8 +634,8 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
             head_grads, dRead = head_backward(p, dY, np.concatenate([read[:1], read]), rules)
             dHs = np.concatenate([dRead[1:], np.zeros_like(dRead[:1])])  # (T, B, H): to H_1..H_T
             dH0_head = dRead[0]  # (B, H)
-        else:
-            head_grads, dHs = head_backward(p, dY, cache.Hs, rules)
+        else:  # Y_t reads the outputs collected (H_t; the candidates, wrongly): dW_hq too
+            head_grads, dHs = head_backward(p, dY, np.concatenate([cache.Hs[:1], Hs]), rules)
     if not rules.output_grad:  # outputs detached before they were collected: no gradient
         dHs = np.zeros_like(dHs)  # (T, B, H)   reaches a step through its own output
     extra = {}
