@@ -97,6 +97,15 @@ def _steps(idx) -> str:
     return ", ".join(runs)
 
 
+def _bound(q: Quantity, want: np.ndarray, tol: Tolerance, G: float | None) -> tuple[float, float]:
+    """(rtol, scale): the tolerance is rtol x scale, G (the largest spec gradient) for a
+    gradient, max(1, |want|) for an output."""
+    if q.is_gradient:
+        scale = G if G is not None else float(np.abs(want).max(initial=0.0))
+        return tol.gradient, (scale if scale > 0 else 1.0)
+    return tol.forward, max(1.0, float(np.abs(want).max(initial=0.0)))
+
+
 def agrees(q: Quantity, got, want, tol: Tolerance, G: float | None = None) -> bool:
     """``compare(...) is None``, without building the Difference: the diagnosis asks it of
     hundreds of known mistakes for every array."""
@@ -111,11 +120,8 @@ def agrees(q: Quantity, got, want, tol: Tolerance, G: float | None = None) -> bo
         return False
     if got.size == 0:
         return True
-    if q.is_gradient:
-        scale = G if G is not None else float(np.abs(want).max())
-        atol = tol.gradient * (scale if scale > 0 else 1.0)
-    else:
-        atol = tol.forward * max(1.0, float(np.abs(want).max()))
+    rtol, scale = _bound(q, want, tol, G)
+    atol = rtol * scale
     err = np.abs(got - want)
     if q.clip is not None:
         err = np.minimum(err, np.abs(got - np.clip(want, -q.clip, q.clip)))
@@ -135,15 +141,9 @@ def compare(q: Quantity, got, want, tol: Tolerance, G: float | None = None,
         return Difference(q.name, q.role, f"is not an array of numbers ({type(got).__name__}: {exc})")
     if got.shape != want.shape:
         return Difference(q.name, q.role, f"has shape {got.shape}, expected {want.shape}")
-    if q.is_gradient:
-        rtol = tol.gradient
-        scale = G if G is not None else float(np.abs(want).max(initial=0.0))
-        scale = scale if scale > 0 else 1.0
-        rule = f"{rtol * scale:.1e} = {rtol:.0e} x G, G = {scale:.3g}"
-    else:
-        rtol = tol.forward
-        scale = max(1.0, float(np.abs(want).max(initial=0.0)))
-        rule = f"{rtol * scale:.1e} = {rtol:.0e} x {scale:.3g}"
+    rtol, scale = _bound(q, want, tol, G)
+    rule = (f"{rtol * scale:.1e} = {rtol:.0e} x G, G = {scale:.3g}" if q.is_gradient
+            else f"{rtol * scale:.1e} = {rtol:.0e} x {scale:.3g}")
     atol = rtol * scale
     bad_finite = ~np.isfinite(got) & np.isfinite(want)
     err = np.abs(got - want)  # same shape

@@ -79,12 +79,12 @@ def confirming_example(unit: Unit) -> Example:
     return Example(B, T, D, 3, 7310, c.one_hot)
 
 
+def _differs(k: str, q, got: dict, want: dict, tol: Tolerance, G: float) -> bool:
+    return k in want and (k not in got or not agrees(q, got[k], want[k], tol, G=G))
+
+
 def _mismatches(unit: Unit, qs: dict, got: dict, want: dict, tol: Tolerance, G: float) -> set:
-    bad = set()
-    for k, q in qs.items():
-        if k in want and (k not in got or not agrees(q, got[k], want[k], tol, G=G)):
-            bad.add(k)
-    return bad
+    return {k for k, q in qs.items() if _differs(k, q, got, want, tol, G)}
 
 
 def _agrees(unit: Unit, qs: dict, got: dict, want: dict, tol: Tolerance, G: float,
@@ -92,10 +92,8 @@ def _agrees(unit: Unit, qs: dict, got: dict, want: dict, tol: Tolerance, G: floa
     """No array differs: ``_mismatches`` empty, stopping at the first difference (the
     arrays in ``first``, where the subject already differs from the spec, looked at
     first: thousands of pairs of mistakes are ruled out here, most on their first array)."""
-    for k in sorted(qs, key=lambda k: k not in first):
-        if k in want and (k not in got or not agrees(qs[k], got[k], want[k], tol, G=G)):
-            return False
-    return True
+    return not any(_differs(k, qs[k], got, want, tol, G)
+                   for k in sorted(qs, key=lambda k: k not in first))
 
 
 BEYOND_ONE_RUN = {  # a property that fails while one run equals the spec: what it looked at

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .reparams import (BhnOutside, CellStart, DoubleBias, DropBias, DropGateBias, DropOutputBias,
+from .reparams import (BhnOutside, CellStart, DoubleBias, DropBias, DropGateArray, DropOutputBias,
                        GatePermutation, GateReads, IgnoreState, NegateUpdate, ResetAfter,
                        ResetBefore, TransposeRecurrent)
 from .spec import GATES, IDENTITY, RELU, SIGMOID, SPEC, TANH, Act, Rules
@@ -301,7 +301,7 @@ _LIST = [
        "(C, H))", final_state="swapped"),
     _m("rnn-recurrent-term-missing", {"rnn"}, "forward",
        "H_t = tanh(X_t W_xh + b_h): the recurrent term H_{t-1} W_hh is never added, so no step "
-       "reads the state (W_hh's gradient is zero)", reparam=DropGateBias("h", "W_hh")),
+       "reads the state (W_hh's gradient is zero)", reparam=DropGateArray("h", "W_hh")),
     _m("bias-missing", ALL, "forward",
        "the gate biases are never added (the spec with b = 0): their gradients are zero",
        reparam=DropBias()),
@@ -501,10 +501,10 @@ def _one_gate():
             whose = "the candidate's" if g == CANDIDATE[cell] else f"the {name} gate's"
             yield _m(f"{cell}-b_{g}-missing", {cell}, "forward",
                      f"{whose} bias b_{g} is never added (the other gates' are): its gradient "
-                     "is zero", reparam=DropGateBias(g))
+                     "is zero", reparam=DropGateArray(g))
             yield _m(f"{cell}-{g}-recurrent-term-missing", {cell}, "forward",
                      f"{whose} recurrent term H_{{t-1}} W_h{g} is never added (it reads the "
-                     f"input alone): W_h{g}'s gradient is zero", reparam=DropGateBias(g, f"W_h{g}"))
+                     f"input alone): W_h{g}'s gradient is zero", reparam=DropGateArray(g, f"W_h{g}"))
             if cell == "lstm":
                 yield _m(f"lstm-{g}-term-missing-in-dx-dh", {cell}, "backward",
                          f"dX_t and dH_{{t-1}} leave out {whose} term (dZ_{g} W_x{g}ᵀ, dZ_{g} "

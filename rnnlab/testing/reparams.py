@@ -138,10 +138,10 @@ class GateReads(Reparam):
         return out, dstate
 
 
-class DropGateBias(Reparam):
-    """One gate's bias never added (the line written without ``+ b_<gate>``): the spec with
-    that bias 0, whose gradient is then zero. With ``name``, another array of the gate's
-    left out so (its recurrent weight W_h<gate>: the term H_{t-1} W_h<gate> never added)."""
+class DropGateArray(Reparam):
+    """One array of a gate's never used: its bias by default (the line written without
+    ``+ b_<gate>``), or ``name`` (its recurrent weight W_h<gate>: the term H_{t-1} W_h<gate>
+    never added). The spec with that array 0, whose gradient is then zero."""
 
     def __init__(self, gate: str, name: str | None = None):
         self.name = name or f"b_{gate}"
