@@ -47,7 +47,8 @@ MUTANTS = {  # name: (file, exact original text, planted mistake)
         FUNCTIONAL, "        scale = theta / norm\n", "        scale = theta / norm ** 2\n"),
 }
 
-SUITE = ["tests/test_properties.py", "tests/test_numpy_backend.py"]
+SUITE = ["tests/test_numpy_backend.py", "tests/test_properties.py"]  # the backend's own tests first:
+# with -x, a mutant they catch stops there (4-6 s, not 10-22 s); the suite is the same
 
 
 @pytest.mark.parametrize("name", sorted(MUTANTS))
