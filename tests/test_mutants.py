@@ -116,7 +116,8 @@ NOT_PER_STEP = {"dropped-hidden-carry", "weight-grad-not-accumulated", "bptt-ski
                 "dH0-unmultiplied", "dH0-zero", "initial-state-ignored",
                 "initial-state-ignored-in-forward", "final-state-detached",
                 "initial-state-every-step", "first-state-returned", "first-step-state-returned",
-                "bptt-loop-forward-in-time"}
+                "bptt-loop-forward-in-time", "bptt-reads-previous-steps-cache",
+                "bptt-reads-caches-reversed"}
 # what a convention cannot see: min-char-rnn runs one batch row (a mean is the sum),
 # lossFun returns no gradient for hprev and takes none for its final state; CS231n's rnn
 # functions take a gradient for every H_t through dh (dnext_h) and none for a final

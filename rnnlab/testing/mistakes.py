@@ -24,7 +24,7 @@ import numpy as np
 
 from .reparams import (BhnOutside, CellStart, DoubleBias, DropBias, DropGateArray, DropOutputBias,
                        GatePermutation, GateReads, IgnoreState, NegateUpdate, ResetAfter,
-                       ResetBefore, TransposeRecurrent)
+                       ResetBefore, StackedOrder, StateSwapped, TransposeRecurrent)
 from .spec import GATES, IDENTITY, RELU, SIGMOID, SPEC, TANH, Act, Rules
 
 ALL = frozenset(("rnn", "lstm", "gru"))
@@ -38,6 +38,9 @@ SIGMOID_1MS_GRAD = Act("sigmoid", SIGMOID.f, lambda x, y: 1 - y)  # σ' = 1 - σ
 SIGMOID_TANH_GRAD = Act("sigmoid", SIGMOID.f, lambda x, y: 1 - y * y)  # σ' written as tanh's
 TANH_NO_GRAD = Act("tanh", TANH.f, lambda x, y: np.ones_like(y))  # tanh' left out: 1
 TANH_SIGN_GRAD = Act("tanh", TANH.f, lambda x, y: y * y - 1)  # tanh' = y² - 1: the sign turned
+TANH_SQUARED_GRAD = Act("tanh", TANH.f, lambda x, y: (1 - y) ** 2)  # tanh' = (1 - y)²: a parenthesis
+TANH_TWICE = Act("tanh(tanh)", lambda x: np.tanh(np.tanh(x)),  # tanh applied twice, and its
+                 lambda x, y: (1 - y * y) * (1 - np.tanh(x) ** 2))  # true derivative (chain rule)
 UNUSED_ONE = Act("unused", lambda x: np.ones_like(x), lambda x, y: np.zeros_like(y))  # the gate as 1
 UNUSED_ZERO = Act("unused", lambda x: np.zeros_like(x), lambda x, y: np.zeros_like(y))  # ... as 0
 
@@ -167,6 +170,33 @@ _LIST = [
        "tanh' = 1 - tanh²(y), with y = tanh(x) already the tanh (H_t for the rnn, the "
        "candidate for lstm/gru): 1 - y² was meant", candidate=Act("tanh", TANH.f,
                                                                   lambda x, y: 1 - np.tanh(y) ** 2)),
+    _m("tanh-derivative-one-minus-y-squared", ALL, "backward",
+       "tanh' = (1 - y)² instead of 1 - y²: the square outside the parenthesis (y = tanh(x): "
+       "H_t for the rnn, the candidate for lstm/gru)", candidate=TANH_SQUARED_GRAD),
+    _m("lstm-cell-tanh-derivative-one-minus-y-squared", {"lstm"}, "backward",
+       "tanh'(C_t) = (1 - tanh(C_t))² instead of 1 - tanh²(C_t): the square outside the "
+       "parenthesis", cell=TANH_SQUARED_GRAD),
+    _m("lstm-dc-prev-from-dnext-c", {"lstm"}, "backward",
+       "dC_{t-1} = dC_next ⊙ F (dprev_c = dnext_c * f): the cell gradient passed back is the "
+       "one that came in from step t+1 alone, without the path from H_t; dF, dI and dC̃ use "
+       "the whole dC_t", carry_c_total=False),
+    _m("lstm-dconcat-split-x-first", {"lstm"}, "backward",
+       "the gradient of the stacked [H_{t-1}; X_t] (deeplearning.ai's dconcat) split as if it "
+       "were [X_t; H_{t-1}]: dX_t = dconcat[:D] and dH_{t-1} = dconcat[D:] where dH_{t-1} = "
+       "dconcat[:H], dX_t = dconcat[H:] (the order the forward stacked them)",
+       dconcat_order="xh"),
+    _m("bptt-reads-previous-steps-cache", {"rnn", "lstm"}, "backward",
+       "BPTT's step t reads step t-1's cache (cache[t - 1], and step 1 the last step's, "
+       "cache[-1]) where its own, cache[t], belongs: each step's local derivatives taken at "
+       "the wrong step's values", cache_step="t-1"),
+    _m("bptt-reads-caches-reversed", {"rnn", "lstm"}, "backward",
+       "BPTT's step t reads the cache of step T+1-t (caches[T - 1 - t] in a loop that already "
+       "runs from the last step down) where its own belongs: the caches read in reverse",
+       cache_step="reversed"),
+    _m("upstream-gradient-at-last-step-only", ALL, "backward",
+       "only the last step's output gradient enters BPTT (da[:, :, t] or dh[:, t] added at "
+       "t = T alone): every earlier step gets the gradient carried from the step after it and "
+       "not its own output's", heads=(None,), upstream="last"),
     _m("lstm-cell-tanh-derivative-from-C", {"lstm"}, "backward",
        "tanh'(C_t) = 1 - C_t² instead of 1 - tanh²(C_t)",
        cell=Act("tanh", TANH.f, lambda x, y: 1 - x * x)),
@@ -319,6 +349,26 @@ _LIST = [
     _m("candidate-sigmoid", ALL, "forward",
        "σ instead of tanh for the candidate (H_t for the rnn, C̃ for the lstm, H̃ for the gru)",
        candidate=SIGMOID),
+    _m("candidate-tanh-twice", ALL, "forward",
+       "tanh applied twice to the candidate, tanh(tanh(·)) (H_t for the rnn, C̃ for the lstm, "
+       "H̃ for the gru): I ⊙ tanh(G) where G is already tanh'd", candidate=TANH_TWICE),
+    _m("rnn-bias-after-tanh", {"rnn"}, "forward",
+       "H_t = tanh(X_t W_xh + H_{t-1} W_hh) + b_h: the bias added after the tanh where it "
+       "belongs inside it", bias_after=True),
+    _m("lstm-h-from-previous-cell", {"lstm"}, "forward",
+       "H_t = O ⊙ tanh(C_{t-1}): the hidden state computed before the cell state is updated, "
+       "from the old cell, where O ⊙ tanh(C_t) belongs", h_cell="prev"),
+    _m("lstm-initial-state-swapped", {"lstm"}, "forward",
+       "the initial state given is read as (C_0, H_0) where it is (H_0, C_0): h, c = c0, h0 "
+       "(the state tuple unpacked in the wrong order)", reparam=StateSwapped()),
+    _m("lstm-stacked-weights-read-x-first", {"lstm"}, "forward",
+       "each stacked weight (deeplearning.ai's Wf, Wi, Wc, Wo, made for concat = [a_prev; xt]) "
+       "is used on [xt; a_prev]: its first D columns multiply X_t and the rest H_{t-1}, where "
+       "its first H columns belong to H_{t-1}", reparam=StackedOrder("lstm")),
+    _m("gru-reset-on-input-term", {"gru"}, "forward",
+       "H̃ = tanh(R ⊙ (X_t W_xh) + H_{t-1} W_hh + b_h): the reset gate applied to the input's "
+       "term where it belongs on the state's, (R ⊙ H_{t-1}) W_hh", forms=("d2l",),
+       reset_on="x"),
     _m("lstm-h-without-tanh", {"lstm"}, "forward",
        "H_t = O ⊙ C_t instead of O ⊙ tanh(C_t)", cell=IDENTITY),
     _m("lstm-h-without-tanh-in-forward", {"lstm"}, "backward",

@@ -196,3 +196,40 @@ class DropOutputBias(Reparam):
 
 def _is_gate_bias(name: str) -> bool:
     return name.startswith("b_") and name != "b_q"
+
+
+class StateSwapped(Reparam):
+    """The lstm's initial state read as (C_0, H_0) where it is (H_0, C_0): h, c = c0, h0."""
+
+    def apply(self, params, state):
+        H0, C0 = state
+        return params, (C0, H0)
+
+    def pullback(self, params, grads, dstate):
+        dH0, dC0 = dstate  # the spec's run started from (C_0, H_0): its dH_0 is C_0's
+        return grads, (dC0, dH0)
+
+
+class StackedOrder(Reparam):
+    """deeplearning.ai's stacked weights, Wᵀ = [W_h<g>; W_x<g>] (H + D, H) for concat =
+    [H_{t-1}; X_t], used on [X_t; H_{t-1}]: the first D rows multiply X_t, the last H the
+    state. The spec with W_x<g> = Wᵀ[:D], W_h<g> = Wᵀ[D:]."""
+
+    def __init__(self, cell: str):
+        self.gates = GATES[cell]
+
+    def apply(self, params, state):
+        p = dict(params)
+        for g in self.gates:
+            Wt = np.concatenate([params[f"W_h{g}"], params[f"W_x{g}"]])  # (H + D, H)
+            D = params[f"W_x{g}"].shape[0]
+            p[f"W_x{g}"], p[f"W_h{g}"] = Wt[:D], Wt[D:]  # (D, H), (H, H)
+        return p, state
+
+    def pullback(self, params, grads, dstate):
+        out = dict(grads)
+        for g in self.gates:
+            dWt = np.concatenate([grads[f"W_x{g}"], grads[f"W_h{g}"]])  # (D + H, H): rows as read
+            H = params[f"W_h{g}"].shape[0]
+            out[f"W_h{g}"], out[f"W_x{g}"] = dWt[:H], dWt[H:]  # (H, H), (D, H)
+        return out, dstate

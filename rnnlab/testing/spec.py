@@ -144,6 +144,21 @@ class Rules:
     #                               step's carried gradient then the one the step before made
     back_skip: str = ""  # lstm: one gate whose dZ_g is left out of dX_t and dH_{t-1} (the
     #                      sums dZ_g W_x<g>ᵀ, dZ_g W_h<g>ᵀ written without that gate's term)
+    bias_after: bool = False  # rnn: H_t = tanh(X_t W_xh + H_{t-1} W_hh) + b_h, the bias added
+    #                           after the tanh (db_h = Σ dH_t, tanh' taken at tanh(A_t))
+    h_cell: str = "new"  # lstm: H_t = O ⊙ tanh(C_t); "prev": O ⊙ tanh(C_{t-1}), the hidden
+    #                      state computed before the cell state is updated
+    reset_on: str = "h"  # gru, d2l form: H̃ = tanh(X_t W_xh + (R ⊙ H_{t-1}) W_hh + b_h); "x":
+    #                      tanh(R ⊙ (X_t W_xh) + H_{t-1} W_hh + b_h), R on the input's term
+    cache_step: str = "t"  # rnn, lstm: BPTT's step t reads step t's cache; "t-1": step t-1's
+    #                        (cache[t-1]: step 1 reads the last step's, cache[-1]); "reversed":
+    #                        step T+1-t's (caches[T-1-t] in a loop already running down)
+    upstream: str = "all"  # every output's gradient dY_t enters BPTT at its step; "last": dY_T
+    #                        alone (da[:, :, t] added at the last step only)
+    dconcat_order: str = "hx"  # lstm: dH_{t-1}, dX_t split from d[H_{t-1}; X_t] as stacked;
+    #                            "xh": split as if [X_t; H_{t-1}] (dxt = dconcat[:n_x])
+    carry_c_total: bool = True  # lstm: dC_{t-1} = dC_t ⊙ F; False: dC_next ⊙ F, the part
+    #                             carried into step t alone (dprev_c = dnext_c * f)
     reparam: Reparam | None = field(default=None, compare=False)
 
 
@@ -198,6 +213,12 @@ def _steps(r: Rules, T: int):
     return steps if r.bptt_order == "forward" else reversed(steps)
 
 
+def _cached(r: Rules, t: int, T: int) -> int:
+    """The step whose cache BPTT's step t reads: t (spec), t-1 (cache[t-1], wrapping to the
+    last step at t = 0, as Python's cache[-1] does) or T-1-t (the caches reversed)."""
+    return {"t": t, "t-1": (t - 1) % T, "reversed": T - 1 - t}[r.cache_step]
+
+
 def _zeros(params: dict, names) -> dict:
     return {k: np.zeros_like(params[k]) for k in names}
 
@@ -217,8 +238,8 @@ def rnn_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
     Hs, A = [H], []
     for X_t in X:
         H_in = H if r.step_reads == "prev" else Hs[0]  # (B, H): H_{t-1}, or H_0 every step
-        A_t = X_t @ p["W_xh"] + H_in @ p["W_hh"] + p["b_h"]  # (B, H)
-        H = r.candidate.f(A_t)  # (B, H)
+        A_t = X_t @ p["W_xh"] + H_in @ p["W_hh"] + (0 if r.bias_after else p["b_h"])  # (B, H)
+        H = r.candidate.f(A_t) + (p["b_h"] if r.bias_after else 0)  # (B, H)
         Hs.append(H)
         A.append(A_t)
     return np.stack(Hs[1:]), (H,), RNNCache(X, np.stack(Hs), np.stack(A))
@@ -240,15 +261,16 @@ def rnn_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: RNNCache, r: Rules 
     true_H0 = reads_H0 and r.step_reads_back == "true"  # ... and the backward knows it
     dH0 = 0 * dH_next  # (B, H): what every step sends to H_0 when each read it
     for t in _steps(r, T):
+        k = _cached(r, t, T)  # the step whose cache step t reads: t
         dH = dHs[t] + _carry(r, dH_next, t, T)  # (B, H): H_t feeds Y_t and step t+1
-        y = Hs[t + 1] if r.dtanh_state == "same" else Hs[t]  # (B, H): H_t (or H_{t-1}, wrongly)
-        dA = dH * r.candidate.grad(A[t], y)  # (B, H): H_t = tanh(A_t)
-        H_used = Hs[t] if r.dW_h_state == "prev" else Hs[t + 1]  # (B, H)
+        y = r.candidate.f(A[k]) if r.dtanh_state == "same" else Hs[k]  # (B, H): tanh(A_t)
+        dA = dH * r.candidate.grad(A[k], y)  # (B, H): H_t = tanh(A_t)
+        H_used = Hs[k] if r.dW_h_state == "prev" else Hs[k + 1]  # (B, H)
         if reads_H0 and r.step_reads_back != "states":
             H_used = Hs[0]  # (B, H): the state step t read (or the cache says it read)
-        _acc(r, g, "W_xh", X[t].T @ dA)
+        _acc(r, g, "W_xh", X[k].T @ dA)
         _acc(r, g, "W_hh", H_used.T @ dA)
-        _acc(r, g, "b_h", _bias(r, dA if r.db_of == "dA" else dH))
+        _acc(r, g, "b_h", _bias(r, dA if r.db_of == "dA" and not r.bias_after else dH))
         dX[t] = dA @ p["W_xh"].T  # (B, D)
         dH_next = 0 * dH if _cut(r, t) else _back(r, dA, p["W_hh"])  # (B, H): into H_{t-1}
         if true_H0:  # step t read H_0, not H_{t-1}: its gradient goes there
@@ -309,8 +331,9 @@ def lstm_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
         Z = {g: X_t @ p[f"W_x{g}"] + H @ p[f"W_h{g}"] + p[f"b_{g}"] for g in "ifoc"}  # (B, H) each
         I, F, O = (acts[g].f(Z[g]) for g in "ifo")  # (B, H) each
         C_tilda = acts["c"].f(Z["c"])  # (B, H)
+        C_prev = C  # (B, H)
         C = F * (C if r.forget_on == "C" else H) + I * C_tilda  # (B, H): H is H_{t-1} here
-        TC = r.cell.f(C)  # (B, H)
+        TC = r.cell.f(C if r.h_cell == "new" else C_prev)  # (B, H): tanh(C_t) (or C_{t-1})
         H = O * (C if r.cell_forward_only else TC)  # (B, H)
         Hs.append(H)
         Cs.append(C)
@@ -349,45 +372,54 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
     true_0 = reads_c0 and r.step_reads_back == "true"  # ... and the backward knows it
     dH0, dC0 = 0 * dH_next, 0 * dC_next  # (B, H) each: what every step sends to H_0, C_0
     for t in _steps(r, T):
-        H_prev = Hs[0] if reads_0 and cached else Hs[t]  # (B, H): the state step t read
-        C_prev = Cs[0] if reads_c0 and cached else Cs[t]  # (B, H)
+        k = _cached(r, t, T)  # the step whose cache step t reads: t
+        H_prev = Hs[0] if reads_0 and cached else Hs[k]  # (B, H): the state step t read
+        C_prev = Cs[0] if reads_c0 and cached else Cs[k]  # (B, H)
         dOut = {r.outputs: dHs[t]}  # (B, H): what the output is, H_t (C_t, C̃_t) ...
         dOut_H, dOut_C, dOut_cand = (dOut.get(k, 0) for k in ("H", "C", "candidate"))
         # (B, H): H_t feeds Y_t and step t+1 (and, the loop run forward, H_T its upstream)
         dH = dOut_H + _carry(r, dH_next, t, T) + (dH_T if t == T - 1 else 0)
-        dO = dH * {"tanh": TC[t], "raw": Cs[t + 1], "none": 1}[r.dO_cell]  # (B, H)
-        dC = (r.c_path * dH * (O[t] if r.c_path_o else 1) * r.cell.grad(Cs[t + 1], TC[t])
-              + r.carry_c * dC_next + dOut_C)  # (B, H)
+        dO = dH * {"tanh": TC[k], "raw": Cs[k + 1], "none": 1}[r.dO_cell]  # (B, H)
+        C_h = Cs[k + 1] if r.h_cell == "new" else Cs[k]  # (B, H): the cell H_t reads, C_t
+        dC_h = r.c_path * dH * (O[k] if r.c_path_o else 1) * r.cell.grad(C_h, TC[k])  # (B, H)
+        dC_in = r.carry_c * dC_next  # (B, H): what reaches C_t from step t+1
+        dC = (dC_h if r.h_cell == "new" else 0) + dC_in + dOut_C  # (B, H)
         if t == 0 and dC_first is not None:  # C_1 returned as the final state: its gradient
             dC = dC + dC_first
         if t == T - 1:  # C_T's upstream gradient, when the loop did not start from it
             dC = dC + dC_T
         dF = dC * ((C_prev if r.forget_on == "C" else H_prev) if r.dF_cell == "prev"
-                   else Cs[t + 1])  # (B, H)
-        dI = dC * C_tilda[t]  # (B, H)
-        dC_tilda = dC * I[t] + dOut_cand  # (B, H)
+                   else Cs[k + 1])  # (B, H)
+        dI = dC * C_tilda[k]  # (B, H)
+        dC_tilda = dC * I[k] + dOut_cand  # (B, H)
         dZ = {  # (B, H) each: through each gate's nonlinearity
-            "i": dI * acts["i"].grad(Z["i"][t], I[t]),
-            "f": dF * acts["f"].grad(Z["f"][t], F[t]),
-            "o": dO * acts["o"].grad(Z["o"][t], O[t]),
-            "c": dC_tilda * acts["c"].grad(Z["c"][t], C_tilda[t]),
+            "i": dI * acts["i"].grad(Z["i"][k], I[k]),
+            "f": dF * acts["f"].grad(Z["f"][k], F[k]),
+            "o": dO * acts["o"].grad(Z["o"][k], O[k]),
+            "c": dC_tilda * acts["c"].grad(Z["c"][k], C_tilda[k]),
         }
-        H_used = H_prev if r.dW_h_state == "prev" else Hs[t + 1]  # (B, H)
+        H_used = H_prev if r.dW_h_state == "prev" else Hs[k + 1]  # (B, H)
         dH_next = np.zeros_like(dH)  # (B, H)
         for gate, dz in dZ.items():
             w = gate if r.grad_perm is None else r.grad_perm["ifoc".index(gate)]  # its block
-            _acc(r, g, f"W_x{w}", X[t].T @ dz)
+            _acc(r, g, f"W_x{w}", X[k].T @ dz)
             _acc(r, g, f"W_h{w}", H_used.T @ dz)
             _acc(r, g, f"b_{w}", _bias(r, dz))
             if gate == r.back_skip:  # its term left out of dX and dH_{t-1}
                 continue
             dX[t] += dz @ p[f"W_x{w}"].T  # (B, D)
             dH_next += _back(r, dz, p[f"W_h{w}"])  # into H_{t-1}, through every gate
+        if r.dconcat_order == "xh":  # d[H_{t-1}; X_t] split as if it were d[X_t; H_{t-1}]
+            dcat = np.concatenate([dH_next, dX[t]], axis=1)  # (B, H + D)
+            dX[t], dH_next = dcat[:, :X.shape[2]], dcat[:, X.shape[2]:]  # (B, D), (B, H)
         if r.forget_on == "C":
-            dC_next = dC * (F[t] if r.carry_c_forget else 1)  # (B, H): into C_{t-1}
+            dC_kept = dC if r.carry_c_total else dC_in  # (B, H): C_t's gradient (or part of it)
+            dC_next = dC_kept * (F[k] if r.carry_c_forget else 1)  # (B, H): into C_{t-1}
         else:  # C_t = F ⊙ H_{t-1} + ...: the carry goes to H_{t-1}, none to C_{t-1}
-            dH_next += dC * F[t]
+            dH_next += dC * F[k]
             dC_next = 0 * dC
+        if r.h_cell == "prev":  # H_t = O ⊙ tanh(C_{t-1}): its path reaches C_{t-1} directly
+            dC_next = dC_next + dC_h
         if _cut(r, t):
             dH_next, dC_next = 0 * dH_next, 0 * dC_next
         if r.cut_c:  # C_{t-1} cut from the graph where step t reads it: nothing reaches it
@@ -439,9 +471,12 @@ def gru_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
         if torch_form:
             P = H @ p["W_hh"] + p["b_hn"]  # (B, H): reset after the matmul
             A_h = X_t @ p["W_xh"] + p["b_h"] + R * P  # (B, H)
-        else:
+        elif r.reset_on == "h":
             P = H  # (B, H): reset before the matmul
             A_h = X_t @ p["W_xh"] + (R * H) @ p["W_hh"] + p["b_h"]  # (B, H)
+        else:  # the reset gate on the input's term, wrongly
+            P = X_t @ p["W_xh"]  # (B, H)
+            A_h = R * P + H @ p["W_hh"] + p["b_h"]  # (B, H)
         H_tilda = acts["h"].f(A_h)  # (B, H)
         H = Z * H * r.direct_term + (1 - Z) * H_tilda  # (B, H)
         Hs.append(H)
@@ -483,15 +518,21 @@ def gru_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: GRUCache, r: Rules 
         dH_tilda = dH * (1 - Z[t]) + (dHs[t] if cand else 0)  # (B, H)
         dH_prev = r.direct_path * keep * dH * Z[t]  # (B, H): the direct path H_{t-1} -> H_t
         dA_h = dH_tilda * acts["h"].grad(A_h[t], H_tilda[t])  # (B, H): H̃ = tanh(A_h)
-        _acc(r, g, "W_xh", X[t].T @ dA_h)
+        reset_x = not torch_form and r.reset_on == "x"  # A_h = R ⊙ (X W_xh) + ..., wrongly
+        dXW = dA_h * R[t] if reset_x else dA_h  # (B, H): d(X_t W_xh)
+        _acc(r, g, "W_xh", X[t].T @ dXW)
         _acc(r, g, "b_h", _bias(r, dA_h))
-        dX[t] += dA_h @ p["W_xh"].T  # (B, D)
+        dX[t] += dXW @ p["W_xh"].T  # (B, D)
         if torch_form:  # A_h = X W_xh + b_h + R ⊙ (H_{t-1} W_hh + b_hn)
             dR = dA_h * (P[t] if r.reset_partner else 1)  # (B, H)
             dP = dA_h * R[t]  # (B, H)
             _acc(r, g, "W_hh", H_used.T @ dP)
             _acc(r, g, "b_hn", _bias(r, dP))
             dH_prev = dH_prev + _back(r, dP, p["W_hh"])
+        elif reset_x:  # A_h = R ⊙ (X W_xh) + H_{t-1} W_hh + b_h
+            dR = dA_h * (P[t] if r.reset_partner else 1)  # (B, H)
+            _acc(r, g, "W_hh", H_used.T @ dA_h)
+            dH_prev = dH_prev + _back(r, dA_h, p["W_hh"])
         else:  # A_h = X W_xh + (R ⊙ H_{t-1}) W_hh + b_h
             dRH = dA_h @ p["W_hh"].T  # (B, H)
             _acc(r, g, "W_hh", (R[t] * H_used).T @ dA_h)
@@ -636,6 +677,8 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
             dH0_head = dRead[0]  # (B, H)
         else:  # Y_t reads the outputs collected (H_t; the candidates, wrongly): dW_hq too
             head_grads, dHs = head_backward(p, dY, np.concatenate([cache.Hs[:1], Hs]), rules)
+    if rules.upstream == "last":  # only the last output's gradient enters BPTT
+        dHs = np.concatenate([np.zeros_like(dHs[:-1]), dHs[-1:]])  # (T, B, H)
     if not rules.output_grad:  # outputs detached before they were collected: no gradient
         dHs = np.zeros_like(dHs)  # (T, B, H)   reaches a step through its own output
     extra = {}
