@@ -177,7 +177,7 @@ def _layouts(unit, p, qs, got, want, tol, G, failing_q) -> Match | None:
 def _layout(q, got, want, tol: Tolerance, G: float) -> str | None:
     """The LAYOUT mistake this array is, when it holds the spec's numbers in another shape:
     as its convention's unit says (a Misfit's layout), without torch.nn's layer axis, with
-    the time and batch axes exchanged, or reshaped in order; else None."""
+    the time and batch axes exchanged, a gradient transposed, or reshaped in order; else None."""
     a = got.value if isinstance(got, Misfit) else got
     if a is None:
         return None
@@ -197,6 +197,8 @@ def _layout(q, got, want, tol: Tolerance, G: float) -> str | None:
     if q.role == "output" and a.ndim == w.ndim == 3 and a.shape == (w.shape[1], w.shape[0], w.shape[2]) \
             and same(a.swapaxes(0, 1)):
         return "time-batch-axes-exchanged"
+    if q.is_gradient and a.ndim == w.ndim == 2 and a.shape == w.shape[::-1] and same(a.T):
+        return "gradient-transposed"  # (a square one is a rule of the spec: dW_h-transposed)
     return "right-numbers-other-shape" if same(a.reshape(w.shape)) else None
 
 

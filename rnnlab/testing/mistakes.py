@@ -602,6 +602,9 @@ LAYOUT = {
     "time-batch-axes-exchanged":
         "the outputs with their time and batch axes exchanged: (T, B, H) where (B, T, H) "
         "belongs (batch_first=True), or the other way; the numbers are right",
+    "gradient-transposed":
+        "a weight's gradient returned transposed, (n, m) where the weight is (m, n) (dWax = "
+        "xt @ dz.T where dz @ xt.T belongs): the numbers are right, their axes exchanged",
     "right-numbers-other-shape":
         "an array with the right numbers, in the order they belong, in another shape",
 }
