@@ -49,6 +49,11 @@ NAMED = [  # file, the one mistake the diagnosis must name, the arrays that must
     ("rnn_relu.py", "candidate-relu", {"outputs"}),
     ("lstm_detach_h_each_step.py", "lstm-hidden-state-detached-each-step", {"H_0.grad"}),
     ("gru_reset_without_hidden_term.py", "gru-r-recurrent-term-missing", {"outputs", "W_hr.grad"}),
+    ("rnn_bias_after_tanh.py", "rnn-bias-after-tanh", {"outputs", "b_h.grad"}),
+    ("lstm_h_before_c.py", "lstm-h-from-previous-cell", {"outputs"}),
+    ("lstm_candidate_tanh_twice.py", "candidate-tanh-twice", {"outputs"}),
+    ("gru_reset_on_input.py", "gru-reset-on-input-term", {"outputs"}),
+    ("lstmcell_state_unpacked_c_h.py", "lstm-initial-state-swapped", {"output", "h_0.grad"}),
     # the right numbers in the wrong shape
     ("grucell_h_n_without_layer_axis.py", "state-without-layer-axis", {"h_n"}),
 ]
@@ -56,7 +61,8 @@ CONVENTION = {"torch_gru_bhn_outside.py": "torch.nn",  # the others are d2l's
               "torch_lstm_gate_params_forget_on_h.py": "torch.nn",
               "gru_step_method_update_for_reset.py": "torch.nn", "lstmcell_collects_c.py": "torch.nn",
               "grucell_returns_given_state.py": "torch.nn",
-              "grucell_h_n_without_layer_axis.py": "torch.nn"}
+              "grucell_h_n_without_layer_axis.py": "torch.nn",
+              "lstmcell_state_unpacked_c_h.py": "torch.nn"}
 
 
 def _named(report) -> set:
@@ -96,8 +102,31 @@ def test_an_uncatalogued_forward_is_located_in_the_forward():
 # Hand-written NumPy subjects (CS231n, deeplearning.ai, min-char-rnn): their backward is
 # the student's own, so a name must fit what that backward does, unit by unit.
 NUMPY = [  # file, convention, {unit (its forward function): the one name, or None: no name}
+    # dc_prev = dc_next * ft: one cell's numbers are that line's; the sequence's, whose dc_next
+    # starts at zero, those of a cell carry dropped (the title says both ways)
     ("dlai_lstm_dc_prev_from_dc_next.py", "deeplearning.ai",
-     {"lstm_cell_forward": None, "lstm_forward": "lstm-dropped-cell-carry"}),
+     {"lstm_cell_forward": "lstm-dc-prev-from-dnext-c", "lstm_forward": "lstm-dropped-cell-carry"}),
+    ("cs231n_lstm_dprev_c_from_dnext_c.py", "cs231n",
+     {"lstm_step_forward": "lstm-dc-prev-from-dnext-c", "lstm_forward": "lstm-dropped-cell-carry"}),
+    # BPTT's loop handing a step the wrong cache, or its output's gradient to the last alone
+    ("cs231n_rnn_cache_previous_step.py", "cs231n",
+     {"rnn_step_forward": None, "rnn_forward": "bptt-reads-previous-steps-cache"}),
+    ("dlai_rnn_caches_reversed.py", "deeplearning.ai",
+     {"rnn_cell_forward": None, "rnn_forward": "bptt-reads-caches-reversed"}),
+    ("dlai_rnn_da_last_step_only.py", "deeplearning.ai",
+     {"rnn_cell_forward": None, "rnn_forward": "upstream-gradient-at-last-step-only"}),
+    ("cs231n_lstm_tanh_derivative_squared.py", "cs231n",
+     {"lstm_step_forward": "lstm-cell-tanh-derivative-one-minus-y-squared",
+      "lstm_forward": "lstm-cell-tanh-derivative-one-minus-y-squared"}),
+    # the stacked [a_prev; xt]: its gradient split in the other order, or stacked so throughout
+    ("dlai_lstm_dconcat_x_first.py", "deeplearning.ai",
+     {"lstm_cell_forward": "lstm-dconcat-split-x-first", "lstm_forward": "lstm-dconcat-split-x-first"}),
+    ("dlai_lstm_concat_x_first.py", "deeplearning.ai",
+     {"lstm_cell_forward": "lstm-stacked-weights-read-x-first",
+      "lstm_forward": "lstm-stacked-weights-read-x-first"}),
+    # the right numbers, transposed: dWax = xt @ dz.T
+    ("dlai_rnn_dWax_transposed.py", "deeplearning.ai",
+     {"rnn_cell_forward": "gradient-transposed", "rnn_forward": "gradient-transposed"}),
     ("min_char_loop_skips_first.py", "min-char-rnn",
      {"lossFun": "bptt-skips-first-step-and-its-output"}),
     ("min_char_no_output_bias.py", "min-char-rnn", {"lossFun": "output-bias-missing-in-forward"}),
