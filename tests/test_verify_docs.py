@@ -53,7 +53,7 @@ GROUPS = {  # a family of gate-order mistakes, one row: (name pattern, kind, wha
 def _group(m) -> str | None:
     if m.name.endswith("-weights") and "-from-" in m.name:
         return "copied"
-    if "-reads-" in m.name:
+    if re.fullmatch(r"(lstm|gru)-[a-z]-reads-(W_x|W_h|b_)[a-z]", m.name):
         return "reads"
     if m.perm is None and m.grad_perm is None:
         return None
