@@ -54,6 +54,8 @@ NAMED = [  # file, the one mistake the diagnosis must name, the arrays that must
     ("lstm_candidate_tanh_twice.py", "candidate-tanh-twice", {"outputs"}),
     ("gru_reset_on_input.py", "gru-reset-on-input-term", {"outputs"}),
     ("lstmcell_state_unpacked_c_h.py", "lstm-initial-state-swapped", {"output", "h_0.grad"}),
+    ("lstm_coupled_input_gate.py", "lstm-input-gate-as-one-minus-forget", {"outputs"}),
+    ("torch_gru_fused_linear_reset_whole.py", "gru-reset-on-whole-candidate", {"output"}),
     # the right numbers in the wrong shape
     ("grucell_h_n_without_layer_axis.py", "state-without-layer-axis", {"h_n"}),
 ]
@@ -62,7 +64,8 @@ CONVENTION = {"torch_gru_bhn_outside.py": "torch.nn",  # the others are d2l's
               "gru_step_method_update_for_reset.py": "torch.nn", "lstmcell_collects_c.py": "torch.nn",
               "grucell_returns_given_state.py": "torch.nn",
               "grucell_h_n_without_layer_axis.py": "torch.nn",
-              "lstmcell_state_unpacked_c_h.py": "torch.nn"}
+              "lstmcell_state_unpacked_c_h.py": "torch.nn",
+              "torch_gru_fused_linear_reset_whole.py": "torch.nn"}
 
 
 def _named(report) -> set:
@@ -124,6 +127,12 @@ NUMPY = [  # file, convention, {unit (its forward function): the one name, or No
     ("dlai_lstm_concat_x_first.py", "deeplearning.ai",
      {"lstm_cell_forward": "lstm-stacked-weights-read-x-first",
       "lstm_forward": "lstm-stacked-weights-read-x-first"}),
+    ("dlai_lstm_concat_x_first_split_unchanged.py", "deeplearning.ai",
+     {"lstm_cell_forward": "lstm-stacked-weights-read-x-first-split-unchanged",
+      "lstm_forward": "lstm-stacked-weights-read-x-first-split-unchanged"}),
+    ("cs231n_rnn_dh0_adds_first_dh.py", "cs231n",
+     {"rnn_step_forward": None, "rnn_forward": "dH0-plus-first-output-gradient"}),
+    ("min_char_minus_one_at_input.py", "min-char-rnn", {"lossFun": "softmax-grad-minus-one-at-input"}),
     # the right numbers, transposed: dWax = xt @ dz.T
     ("dlai_rnn_dWax_transposed.py", "deeplearning.ai",
      {"rnn_cell_forward": "gradient-transposed", "rnn_forward": "gradient-transposed"}),

@@ -193,6 +193,14 @@ _LIST = [
        "BPTT's step t reads the cache of step T+1-t (caches[T - 1 - t] in a loop that already "
        "runs from the last step down) where its own belongs: the caches read in reverse",
        cache_step="reversed"),
+    # (a clip shows only where the gradient passes it: an lstm's carried gradient, or one
+    # from a softmax loss, stays under 5 on the examples drawn, and a softmax's under 1)
+    *[_m(f"bptt-carry-clipped-at-{c}", cells, "backward",
+         f"the gradient carried into the previous step is clipped to [-{c}, {c}] at every step "
+         f"of BPTT (np.clip(dprev_h, -{c}, {c}) inside the loop), dH_0 included: clipping is "
+         "for the parameters' gradients, once, after BPTT", heads=(None, "linear"),
+         clip_carry=float(c))
+      for c, cells in ((1, {"rnn", "lstm"}), (5, {"rnn"}))],
     _m("upstream-gradient-at-last-step-only", ALL, "backward",
        "only the last step's output gradient enters BPTT (da[:, :, t] or dh[:, t] added at "
        "t = T alone): every earlier step gets the gradient carried from the step after it and "
@@ -253,6 +261,13 @@ _LIST = [
     _m("gru-reset-derivative-partner", {"gru"}, "backward",
        "dR = d(R ⊙ P) without ⊙ P (P = H_{t-1} in the d2l form, H_{t-1} W_hh + b_hn in "
        "the torch form)", reset_partner=False),
+    _m("softmax-grad-minus-one-at-input", ALL, "backward",
+       "dY = softmax(Y) - onehot(inputs[t]): the 1 subtracted at the input's index where it "
+       "belongs at the target's (dy[targets[t]] -= 1)", heads=("softmax",), softmax_at="inputs"),
+    _m("dH0-plus-first-output-gradient", ALL, "backward",
+       "dH_0 = the gradient carried back through step 1 + dh[:, 0]: step 1's upstream gradient "
+       "added again (dh0 = dprev_h + dh[:, 0]), where it belongs to H_1 and reaches H_0 through "
+       "step 1 already", heads=(None,), dstate0="plus-upstream"),
     _m("softmax-grad-without-minus-one", ALL, "backward",
        "dY = softmax(Y) without subtracting 1 at the target", heads=("softmax",),
        softmax_minus_one=False),
@@ -365,6 +380,18 @@ _LIST = [
        "each stacked weight (deeplearning.ai's Wf, Wi, Wc, Wo, made for concat = [a_prev; xt]) "
        "is used on [xt; a_prev]: its first D columns multiply X_t and the rest H_{t-1}, where "
        "its first H columns belong to H_{t-1}", reparam=StackedOrder("lstm")),
+    _m("lstm-stacked-weights-read-x-first-split-unchanged", {"lstm"}, "backward",
+       "each stacked weight (deeplearning.ai's Wf, Wi, Wc, Wo, made for concat = [a_prev; xt]) "
+       "is used on [xt; a_prev] in the forward and in dW = dZ concatᵀ, while dconcat is still "
+       "split as if it were [a_prev; xt]: da_prev = dconcat[:n_a], dxt = dconcat[n_a:]",
+       reparam=StackedOrder("lstm"), dconcat_order="xh-read-hx"),
+    _m("lstm-input-gate-as-one-minus-forget", {"lstm"}, "forward",
+       "C_t = F ⊙ C_{t-1} + (1 - F) ⊙ C̃: 1 - F where the input gate I belongs (a GRU's coupled "
+       "update); I is computed and never used (its weights get no gradient)", coupled_input=True),
+    _m("gru-reset-on-whole-candidate", {"gru"}, "forward",
+       "H̃ = tanh(R ⊙ (X_t W_xh + b_h + H_{t-1} W_hh + b_hn)): the reset gate applied to the "
+       "input's terms too, where torch.nn applies it to the state's alone, R ⊙ (H_{t-1} W_hh + "
+       "b_hn)", forms=("torch",), reset_on="all"),
     _m("gru-reset-on-input-term", {"gru"}, "forward",
        "H̃ = tanh(R ⊙ (X_t W_xh) + H_{t-1} W_hh + b_h): the reset gate applied to the input's "
        "term where it belongs on the state's, (R ⊙ H_{t-1}) W_hh", forms=("d2l",),

@@ -98,7 +98,8 @@ class Rules:
     first_step_head: bool = False  # with first_step, the output layer's backward stops there too
     #                                (one loop for both, as min-char-rnn's lossFun has it)
     dstate0: str = "carried"  # dH_0 = dZ_1 W_hᵀ (+ paths); "zero"; "unmultiplied": dH_1 itself;
-    #                           "upstream": dY_1, step 1's upstream gradient alone (dh[:, 0]), dC_0 zero
+    #                           "upstream": dY_1, step 1's upstream gradient alone (dh[:, 0]), dC_0 zero;
+    #                           "plus-upstream": the carried dH_0 + dY_1 (dh0 = dprev_h + dh[:, 0])
     transpose_W_h: bool = True  # dH_next = dZ W_hᵀ; False: dZ W_h (square W_hh)
     update_sign: float = 1.0  # gru: ∂H_t/∂Z = update_sign · (H_{t-1} - H̃)
     direct_path: float = 1.0  # gru: dH_{t-1} = direct_path · dH_t ⊙ Z + ...
@@ -108,6 +109,7 @@ class Rules:
     #                           one step late (PyTorch's char-RNN tutorial: i2o(cat(x, h)));
     #                           without an output layer, the outputs are H_0 .. H_{T-1}
     softmax_minus_one: bool = True  # min-char-rnn: dY = softmax(Y) - onehot(target); False: no -1
+    softmax_at: str = "targets"  # min-char-rnn: the -1 at targets[t]; "inputs": at inputs[t]
     loss: str = "sum"  # min-char-rnn: L = Σ_t; "mean": the loss returned is /T, the gradients
     #                    still the sum's; "mean-both": the loss and its gradients both /T
     grad_perm: tuple | None = None  # lstm: gate g's gradient written into gate grad_perm[k]'s
@@ -149,16 +151,23 @@ class Rules:
     h_cell: str = "new"  # lstm: H_t = O ⊙ tanh(C_t); "prev": O ⊙ tanh(C_{t-1}), the hidden
     #                      state computed before the cell state is updated
     reset_on: str = "h"  # gru, d2l form: H̃ = tanh(X_t W_xh + (R ⊙ H_{t-1}) W_hh + b_h); "x":
-    #                      tanh(R ⊙ (X_t W_xh) + H_{t-1} W_hh + b_h), R on the input's term
+    #                      tanh(R ⊙ (X_t W_xh) + H_{t-1} W_hh + b_h), R on the input's term;
+    #                      torch form, "all": tanh(R ⊙ (X_t W_xh + b_h + H_{t-1} W_hh + b_hn))
     cache_step: str = "t"  # rnn, lstm: BPTT's step t reads step t's cache; "t-1": step t-1's
     #                        (cache[t-1]: step 1 reads the last step's, cache[-1]); "reversed":
     #                        step T+1-t's (caches[T-1-t] in a loop already running down)
     upstream: str = "all"  # every output's gradient dY_t enters BPTT at its step; "last": dY_T
     #                        alone (da[:, :, t] added at the last step only)
     dconcat_order: str = "hx"  # lstm: dH_{t-1}, dX_t split from d[H_{t-1}; X_t] as stacked;
-    #                            "xh": split as if [X_t; H_{t-1}] (dxt = dconcat[:n_x])
+    #                            "xh": split as if [X_t; H_{t-1}] (dxt = dconcat[:n_x]);
+    #                            "xh-read-hx": d[X_t; H_{t-1}] (the forward stacked so) split
+    #                            as if [H_{t-1}; X_t] (da_prev = dconcat[:n_a])
+    coupled_input: bool = False  # lstm: C_t = F ⊙ C_{t-1} + (1 - F) ⊙ C̃, I computed, not used
     carry_c_total: bool = True  # lstm: dC_{t-1} = dC_t ⊙ F; False: dC_next ⊙ F, the part
     #                             carried into step t alone (dprev_c = dnext_c * f)
+    clip_carry: float = 0.0  # rnn, lstm: > 0, the gradient carried into H_{t-1} clipped to
+    #                          [-clip_carry, clip_carry] at every step (np.clip(dprev_h, -5, 5)
+    #                          in the loop), dH_0 included
     reparam: Reparam | None = field(default=None, compare=False)
 
 
@@ -198,6 +207,12 @@ def _carry(r: Rules, dH_next: np.ndarray, t: int, T: int) -> np.ndarray:
 def _back(r: Rules, dZ: np.ndarray, W: np.ndarray) -> np.ndarray:
     """dH_{t-1} += dZ W_hᵀ (the forward computed H_{t-1} W_h)."""
     return dZ @ (W.T if r.transpose_W_h else W)  # (B, H)
+
+
+def _clip(r: Rules, dH: np.ndarray) -> np.ndarray:
+    """The gradient carried into H_{t-1}, as the loop passes it on: itself (spec), or
+    clipped to [-clip_carry, clip_carry] at every step, wrongly."""
+    return np.clip(dH, -r.clip_carry, r.clip_carry) if r.clip_carry > 0 else dH
 
 
 def _cut(r: Rules, t: int) -> bool:
@@ -272,13 +287,13 @@ def rnn_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: RNNCache, r: Rules 
         _acc(r, g, "W_hh", H_used.T @ dA)
         _acc(r, g, "b_h", _bias(r, dA if r.db_of == "dA" and not r.bias_after else dH))
         dX[t] = dA @ p["W_xh"].T  # (B, D)
-        dH_next = 0 * dH if _cut(r, t) else _back(r, dA, p["W_hh"])  # (B, H): into H_{t-1}
+        dH_next = 0 * dH if _cut(r, t) else _clip(r, _back(r, dA, p["W_hh"]))  # (B, H): into H_{t-1}
         if true_H0:  # step t read H_0, not H_{t-1}: its gradient goes there
             dH0, dH_next = dH0 + dH_next, 0 * dH_next
     if true_H0:
         dH_next = dH0
     dstate0 = {"carried": (dH_next,), "zero": (0 * dH_next,), "unmultiplied": (dH,),
-               "upstream": (dHs[0],)}[r.dstate0]
+               "upstream": (dHs[0],), "plus-upstream": (dH_next + dHs[0],)}[r.dstate0]
     return g, dX, dstate0
 
 
@@ -330,6 +345,8 @@ def lstm_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
             C = Cs[0]
         Z = {g: X_t @ p[f"W_x{g}"] + H @ p[f"W_h{g}"] + p[f"b_{g}"] for g in "ifoc"}  # (B, H) each
         I, F, O = (acts[g].f(Z[g]) for g in "ifo")  # (B, H) each
+        if r.coupled_input:  # I computed and never used: 1 - F in its place
+            I = 1 - F  # (B, H)
         C_tilda = acts["c"].f(Z["c"])  # (B, H)
         C_prev = C  # (B, H)
         C = F * (C if r.forget_on == "C" else H) + I * C_tilda  # (B, H): H is H_{t-1} here
@@ -391,6 +408,8 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
         dF = dC * ((C_prev if r.forget_on == "C" else H_prev) if r.dF_cell == "prev"
                    else Cs[k + 1])  # (B, H)
         dI = dC * C_tilda[k]  # (B, H)
+        if r.coupled_input:  # I = 1 - F: I's gradient is F's, negated; I's own gets none
+            dF, dI = dF - dI, 0 * dI
         dC_tilda = dC * I[k] + dOut_cand  # (B, H)
         dZ = {  # (B, H) each: through each gate's nonlinearity
             "i": dI * acts["i"].grad(Z["i"][k], I[k]),
@@ -409,9 +428,13 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
                 continue
             dX[t] += dz @ p[f"W_x{w}"].T  # (B, D)
             dH_next += _back(r, dz, p[f"W_h{w}"])  # into H_{t-1}, through every gate
+        D = X.shape[2]
         if r.dconcat_order == "xh":  # d[H_{t-1}; X_t] split as if it were d[X_t; H_{t-1}]
             dcat = np.concatenate([dH_next, dX[t]], axis=1)  # (B, H + D)
-            dX[t], dH_next = dcat[:, :X.shape[2]], dcat[:, X.shape[2]:]  # (B, D), (B, H)
+            dX[t], dH_next = dcat[:, :D], dcat[:, D:]  # (B, D), (B, H)
+        if r.dconcat_order == "xh-read-hx":  # d[X_t; H_{t-1}] split as if d[H_{t-1}; X_t]
+            dcat = np.concatenate([dX[t], dH_next], axis=1)  # (B, D + H)
+            dH_next, dX[t] = dcat[:, :-D], dcat[:, -D:]  # (B, H), (B, D)
         if r.forget_on == "C":
             dC_kept = dC if r.carry_c_total else dC_in  # (B, H): C_t's gradient (or part of it)
             dC_next = dC_kept * (F[k] if r.carry_c_forget else 1)  # (B, H): into C_{t-1}
@@ -420,6 +443,7 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
             dC_next = 0 * dC
         if r.h_cell == "prev":  # H_t = O ⊙ tanh(C_{t-1}): its path reaches C_{t-1} directly
             dC_next = dC_next + dC_h
+        dH_next = _clip(r, dH_next)  # (B, H)
         if _cut(r, t):
             dH_next, dC_next = 0 * dH_next, 0 * dC_next
         if r.cut_c:  # C_{t-1} cut from the graph where step t reads it: nothing reaches it
@@ -433,7 +457,8 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
     if true_0:
         dH_next, dC_next = (dH0 if reads_0 else dH_next), dC0
     dstate0 = {"carried": (dH_next, dC_next), "zero": (0 * dH_next, 0 * dC_next),
-               "unmultiplied": (dH, dC), "upstream": (dHs[0], 0 * dC_next)}[r.dstate0]
+               "unmultiplied": (dH, dC), "upstream": (dHs[0], 0 * dC_next),
+               "plus-upstream": (dH_next + dHs[0], dC_next)}[r.dstate0]
     return g, dX, dstate0
 
 
@@ -468,7 +493,10 @@ def gru_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
         A_z = X_t @ p["W_xz"] + H @ p["W_hz"] + p["b_z"]  # (B, H)
         A_r = X_t @ p["W_xr"] + H @ p["W_hr"] + p["b_r"]  # (B, H)
         Z, R = acts["z"].f(A_z), acts["r"].f(A_r)  # (B, H) each
-        if torch_form:
+        if torch_form and r.reset_on == "all":  # R on the input's terms too, wrongly
+            P = X_t @ p["W_xh"] + p["b_h"] + H @ p["W_hh"] + p["b_hn"]  # (B, H)
+            A_h = R * P  # (B, H)
+        elif torch_form:
             P = H @ p["W_hh"] + p["b_hn"]  # (B, H): reset after the matmul
             A_h = X_t @ p["W_xh"] + p["b_h"] + R * P  # (B, H)
         elif r.reset_on == "h":
@@ -519,9 +547,10 @@ def gru_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: GRUCache, r: Rules 
         dH_prev = r.direct_path * keep * dH * Z[t]  # (B, H): the direct path H_{t-1} -> H_t
         dA_h = dH_tilda * acts["h"].grad(A_h[t], H_tilda[t])  # (B, H): H̃ = tanh(A_h)
         reset_x = not torch_form and r.reset_on == "x"  # A_h = R ⊙ (X W_xh) + ..., wrongly
-        dXW = dA_h * R[t] if reset_x else dA_h  # (B, H): d(X_t W_xh)
+        reset_all = torch_form and r.reset_on == "all"  # A_h = R ⊙ (X W_xh + b_h + ...), wrongly
+        dXW = dA_h * R[t] if reset_x or reset_all else dA_h  # (B, H): d(X_t W_xh)
         _acc(r, g, "W_xh", X[t].T @ dXW)
-        _acc(r, g, "b_h", _bias(r, dA_h))
+        _acc(r, g, "b_h", _bias(r, dXW if reset_all else dA_h))
         dX[t] += dXW @ p["W_xh"].T  # (B, D)
         if torch_form:  # A_h = X W_xh + b_h + R ⊙ (H_{t-1} W_hh + b_hn)
             dR = dA_h * (P[t] if r.reset_partner else 1)  # (B, H)
@@ -551,7 +580,7 @@ def gru_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: GRUCache, r: Rules 
     if true_0:
         dH_next = dH0
     dstate0 = {"carried": (dH_next,), "zero": (0 * dH_next,), "unmultiplied": (dH,),
-               "upstream": (dHs[0],)}[r.dstate0]
+               "upstream": (dHs[0],), "plus-upstream": (dH_next + dHs[0],)}[r.dstate0]
     return g, dX, dstate0
 
 
@@ -594,15 +623,17 @@ def softmax(Y: np.ndarray) -> np.ndarray:
     return e / e.sum(-1, keepdims=True)
 
 
-def softmax_loss(Y: np.ndarray, targets: np.ndarray, r: Rules = SPEC):
-    """min-char-rnn's loss L = Σ_t -log softmax(Y_t)[target_t] and dL/dY = p - onehot."""
+def softmax_loss(Y: np.ndarray, targets: np.ndarray, r: Rules = SPEC, ids: np.ndarray | None = None):
+    """min-char-rnn's loss L = Σ_t -log softmax(Y_t)[target_t] and dL/dY = p - onehot.
+    ``ids`` (T, B): the inputs, where r.softmax_at "inputs" puts the -1, wrongly."""
     P = softmax(Y)  # (T, B, V)
     T, B = targets.shape
     picked = np.take_along_axis(P, targets[..., None], -1)[..., 0]  # (T, B)
     loss = float(-np.log(picked).sum())
     dY = P.copy()  # (T, B, V)
+    at = targets if r.softmax_at == "targets" else ids  # (T, B)
     if r.softmax_minus_one:
-        np.put_along_axis(dY, targets[..., None], np.take_along_axis(dY, targets[..., None], -1) - 1, -1)
+        np.put_along_axis(dY, at[..., None], np.take_along_axis(dY, at[..., None], -1) - 1, -1)
     if r.loss == "mean-both":
         return loss / T, dY / T
     return (loss / T if r.loss == "mean" else loss), dY
@@ -667,7 +698,7 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
         Y = head_forward(p, read)  # (T, B, V)
         dY = dOut
         if head == "softmax":
-            loss, dY = softmax_loss(Y, targets, rules)
+            loss, dY = softmax_loss(Y, targets, rules, ids=X.argmax(-1))
         if head == "logsoftmax":
             Y = log_softmax_forward(Y)  # (T, B, V): what the subject returns
             dY = log_softmax_backward(dOut, Y)  # (T, B, V)
