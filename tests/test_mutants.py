@@ -151,11 +151,15 @@ SAME_AS = {"cs231n": {"state-detached-after-each-step@rnn": "dropped-hidden-carr
 RARE = {"bptt-carry-clipped-at-5": 200}
 
 
+# the conventions whose modules keep each gate's bias in two arrays (b_ih + b_hh)
+BIAS_SPLIT = {"torch.nn", "torch.nn-gates", "torch.nn-gates-d2l", "torch-tutorial"}
+
+
 def _cases():
     for conv, (cells, head, form) in CONVENTIONS.items():
         for cell in cells:
             for m in CATALOGUE.values():
-                if m.applies(cell, head, form) and not (
+                if m.applies(cell, head, form, conv in BIAS_SPLIT) and not (
                         conv == "torch.nn-gates" and cell == "lstm" and m.perm is not None) and not (
                         conv == "torch-tutorial-step" and m.name in NOT_PER_STEP):
                     yield conv, cell, m.name

@@ -34,9 +34,9 @@ FAST = dict(max_examples=8)
 CASES = [("rnn", "d2l"), ("lstm", "d2l"), ("gru", "d2l"), ("gru", "torch")]
 
 
-def _loss(cell, p, params, X, state, rules=SPEC):
+def _loss(cell, p, params, X, state, rules=SPEC, split=None):
     r = run(cell, params, X, state, head=p.cons.head, dOut=p.dOut, dState=p.dState,
-            targets=p.targets, rules=rules)
+            targets=p.targets, rules=rules, split=split)
     L = r.loss if r.loss is not None else float(((r.Y if r.Y is not None else r.Hs) * p.dOut).sum())
     return L + sum(float((s * d).sum()) for s, d in zip(r.state, p.dState))
 
@@ -45,18 +45,25 @@ def _fd_check(cell, p, rules=SPEC):
     """Every gradient the spec gives (parameters, inputs, initial state) against central
     differences of its own forward under the same rules."""
     r = run(cell, p.params, p.X, p.state0, head=p.cons.head, dOut=p.dOut, dState=p.dState,
-            targets=p.targets, rules=rules)
+            targets=p.targets, rules=rules, split=p.split)
     params = {k: v.copy() for k, v in p.params.items()}
     X, state = p.X.copy(), [s.copy() for s in p.state0]
+    split = {k: v.copy() for k, v in p.split.items()}
 
     def f():
-        return _loss(cell, p, params, X, tuple(state), rules)
+        return _loss(cell, p, params, X, tuple(state), rules, split)
 
     # on the problem's gradient scale: a gradient of 1e-7 carries the same ~1e-12 of
     # finite-difference noise as the others
     G = max(np.abs(g).max() for g in [*r.grads.values(), r.dX, *r.dstate0])
     for k in params:
-        assert np.abs(r.grads[k] - numeric_grad(f, params[k])).max() < 1e-7 * G, k
+        # a bias kept in two arrays, b = b_ih + b_hh with b_hh = split[k]: b_ih moves b alone
+        got = r.grads.get(f"{k}@ih", r.grads[k])
+        assert np.abs(got - numeric_grad(f, params[k])).max() < 1e-7 * G, k
+    for k in split:  # b_hh moves b and its half together
+        moved = [numeric_grad(f, params[k]), numeric_grad(f, split[k])]
+        got = r.grads.get(f"{k}@hh", r.grads[k])
+        assert np.abs(got - moved[0] - moved[1]).max() < 1e-7 * G, f"{k} (its b_hh half)"
     assert np.abs(r.dX - numeric_grad(f, X)).max() < 1e-7 * G
     for k, s in enumerate(state):
         assert np.abs(r.dstate0[k] - numeric_grad(f, s)).max() < 1e-7 * G, f"state {k}"
@@ -104,7 +111,7 @@ def test_a_forward_mistakes_gradients_are_the_true_gradients_of_its_forward(name
     m = CATALOGUE[name]
     form = "torch" if m.forms == frozenset({"torch"}) else "d2l"  # the form it is made in
     head = None if None in m.heads else min(m.heads, key=str)  # an output-layer mistake needs one
-    cons = Constraints(cell, gru_form=form, head=head, one_hot=head is not None)
+    cons = Constraints(cell, gru_form=form, head=head, one_hot=head is not None, bias_split=m.split)
     _fd_check(cell, make_problem(cons, Example(2, 3, 3, 2, 5)), m.rules)
 
 
@@ -115,7 +122,7 @@ def test_a_forward_mistakes_gradients_hold_with_an_output_layer(name, cell):
     layer's own gradients read what the mistaken forward collects."""
     m = CATALOGUE[name]
     form = "torch" if m.forms == frozenset({"torch"}) else "d2l"
-    cons = Constraints(cell, gru_form=form, head="linear", one_hot=True)
+    cons = Constraints(cell, gru_form=form, head="linear", one_hot=True, bias_split=m.split)
     _fd_check(cell, make_problem(cons, Example(2, 3, 3, 2, 5)), m.rules)
 
 

@@ -246,10 +246,13 @@ def from_subject(layout: dict, arrays: dict) -> tuple[dict, dict]:
 
 def grads_to_subject(layout: dict, grads: dict) -> dict:
     """The spec's gradients in the subject's arrays: each half of a shared bias b = b_ih + b_hh
-    gets all of db (∂b/∂b_ih = ∂b/∂b_hh = 1)."""
+    gets all of db (∂b/∂b_ih = ∂b/∂b_hh = 1), unless ``grads`` has that half's own,
+    ``"<part>@<role>"`` (a mistake that leaves the half out: its gradient is zero)."""
     out = {}
     for name, block in layout.items():
-        out[name] = _stack(block, [grads[part] for part in block.parts])
+        out[name] = _stack(block, [grads.get(f"{part}@{block.role}", grads[part])
+                                   if block.shared and block.shared[k] else grads[part]
+                                   for k, part in enumerate(block.parts)])
     return out
 
 

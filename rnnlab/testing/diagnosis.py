@@ -49,7 +49,7 @@ def spec_result(p, rules=None, cache: bool = True):
     if not cache:
         return _spec_result(p, rules)
     arrays = [*p.params.values(), p.X, *p.state0, *p.dState]
-    arrays += [a for a in (p.dOut, p.targets) if a is not None]
+    arrays += [a for a in (p.dOut, p.targets) if a is not None] + list(p.split.values())
     content = hash(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays))
     key = (p.cons, p.example, content, id(rules), rules)
     hit = _SPEC_CACHE.get(key)
@@ -203,7 +203,7 @@ def _layout(q, got, want, tol: Tolerance, G: float) -> str | None:
 
 
 def _match(unit, p, qs, got, want, tol, G, failing_q) -> list:
-    ms = applicable(unit.cell, unit.cons.head, unit.cons.gru_form)
+    ms = applicable(unit.cell, unit.cons.head, unit.cons.gru_form, unit.cons.bias_split)
     expected = [unit.expect(p, spec_result(p, m.rules), unit.has_grads) for m in ms]
     # one mistake whose numbers are the subject's on every array (then it differs from the
     # spec where the subject does): each ruled out at its first array that differs

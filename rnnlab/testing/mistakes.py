@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .reparams import (BhnOutside, CellStart, DoubleBias, DropBias, DropGateArray, DropOutputBias,
-                       GatePermutation, GateReads, IgnoreState, NegateUpdate, ResetAfter,
+                       DropBiasHalf, GatePermutation, GateReads, IgnoreState, NegateUpdate, ResetAfter,
                        ResetBefore, StackedOrder, StateSwapped, TransposeRecurrent)
 from .spec import GATES, IDENTITY, RELU, SIGMOID, SPEC, TANH, Act, Rules
 
@@ -56,10 +56,12 @@ class Mistake:
     forms: frozenset = frozenset(("d2l", "torch"))  # gru forms where it exists
     perm: tuple | None = None  # gate permutation: canonical gate k reads gate perm[k]'s weights
     grad_perm: tuple | None = None  # lstm backward: gate k's gradient goes to gate grad_perm[k]'s block
+    split: bool = False  # made only where a gate's bias is two arrays (torch.nn's b_ih + b_hh)
 
-    def applies(self, cell: str, head: str | None = None, gru_form: str = "d2l") -> bool:
+    def applies(self, cell: str, head: str | None = None, gru_form: str = "d2l",
+                bias_split: bool = False) -> bool:
         return (cell in self.cells and head in self.heads
-                and (cell != "gru" or gru_form in self.forms))
+                and (cell != "gru" or gru_form in self.forms) and (bias_split or not self.split))
 
     def describe(self, order: tuple | None = None) -> str:
         """The title, for a gate permutation in the subject's own gate labels: ``order``
@@ -90,7 +92,8 @@ def _read_order(perm: tuple, order: tuple) -> list:
 # --------------------------------------------------------------------- the catalogue
 
 
-def _m(name, cells, kind, title, heads=None, forms=None, perm=None, grad_perm=None, **rules):
+def _m(name, cells, kind, title, heads=None, forms=None, perm=None, grad_perm=None, split=False,
+       **rules):
     reparam = rules.pop("reparam", None)
     if grad_perm is not None:  # the backward's stacking is a rule of the spec's backward
         rules["grad_perm"] = grad_perm
@@ -102,7 +105,8 @@ def _m(name, cells, kind, title, heads=None, forms=None, perm=None, grad_perm=No
         extra["heads"] = frozenset(heads)
     if forms is not None:
         extra["forms"] = frozenset(forms)
-    return Mistake(name, frozenset(cells), kind, title, r, perm=perm, grad_perm=grad_perm, **extra)
+    return Mistake(name, frozenset(cells), kind, title, r, perm=perm, grad_perm=grad_perm, split=split,
+                   **extra)
 
 
 _HEADED = ("linear", "softmax", "logsoftmax")
@@ -392,6 +396,18 @@ _LIST = [
        "H̃ = tanh(R ⊙ (X_t W_xh + b_h + H_{t-1} W_hh + b_hn)): the reset gate applied to the "
        "input's terms too, where torch.nn applies it to the state's alone, R ⊙ (H_{t-1} W_hh + "
        "b_hn)", forms=("torch",), reset_on="all"),
+    # a module that keeps each gate's bias in two arrays, one side of them left out
+    _m("hidden-side-biases-missing", GATED, "forward",
+       "the hidden-side biases are never added (bias_hh, the b_h<gate> of torch.nn's equations, "
+       "or the biases of the layers on the hidden state): each gate has its input-side bias "
+       "alone, and the hidden-side ones get no gradient", split=True, reparam=DropBiasHalf("hh")),
+    _m("input-side-biases-missing", GATED, "forward",
+       "the input-side biases are never added (bias_ih, the b_i<gate> of torch.nn's equations, "
+       "or the biases of the layers on the input): each gate has its hidden-side bias alone, "
+       "and the input-side ones get no gradient", split=True, reparam=DropBiasHalf("ih")),
+    _m("gru-b_hn-missing", {"gru"}, "forward",
+       "the candidate's hidden-side bias b_hn (bias_hh's n block, inside R ⊙ (H_{t-1} W_hn + "
+       "b_hn)) is never added: its gradient is zero", forms=("torch",), reparam=DropGateArray("h", "b_hn")),
     _m("gru-reset-on-input-term", {"gru"}, "forward",
        "H̃ = tanh(R ⊙ (X_t W_xh) + H_{t-1} W_hh + b_h): the reset gate applied to the input's "
        "term where it belongs on the state's, (R ⊙ H_{t-1}) W_hh", forms=("d2l",),
@@ -587,6 +603,15 @@ def _one_gate():
                          f"dX_t and dH_{{t-1}} leave out {whose} term (dZ_{g} W_x{g}ᵀ, dZ_{g} "
                          f"W_h{g}ᵀ): the sums over the gates written without it",
                          back_skip=g)
+            if not (cell == "gru" and g == "h"):  # (torch.nn's GRU keeps b_h and b_hn apart)
+                torch_letter = {"c": "g"}.get(g, g)  # torch.nn's name of the lstm candidate
+                for side, what in (("hh", "hidden"), ("ih", "input")):
+                    yield _m(f"{cell}-{g}-{what}-side-bias-missing", {cell}, "forward",
+                             f"{whose} {what}-side bias (its block of bias_{side}, "
+                             f"b_{side[0]}{torch_letter} in "
+                             f"torch.nn's equations, or its {what} layer's bias) is never added: "
+                             f"that half gets no gradient", split=True,
+                             reparam=DropBiasHalf(side, (g,)))
             if g == CANDIDATE[cell]:
                 continue
             yield _m(f"{cell}-{g}-sigmoid-derivative-missing", {cell}, "backward",
@@ -637,9 +662,11 @@ LAYOUT = {
 }
 
 
-def applicable(cell: str, head: str | None = None, gru_form: str = "d2l") -> list[Mistake]:
-    """The catalogue's mistakes that can be made in this cell, output layer and GRU form."""
-    return [m for m in CATALOGUE.values() if m.applies(cell, head, gru_form)]
+def applicable(cell: str, head: str | None = None, gru_form: str = "d2l",
+               bias_split: bool = False) -> list[Mistake]:
+    """The catalogue's mistakes that can be made in this cell, output layer and GRU form
+    (and, with ``bias_split``, by a module that keeps each gate's bias in two arrays)."""
+    return [m for m in CATALOGUE.values() if m.applies(cell, head, gru_form, bias_split)]
 
 
 def combine(a: Mistake, b: Mistake) -> Mistake | None:

@@ -257,17 +257,18 @@ def _torch_nn_spec(cell: str, layout: dict, r: Rules):
         @staticmethod
         def forward(ctx, x, *rest):
             hx = [h.detach().numpy()[0] for h in rest[:n_state]]
-            p = cv.from_subject(layout, {k: t.detach().numpy() for k, t in zip(names, rest[n_state:])})[0]
+            p, split = cv.from_subject(layout, {k: t.detach().numpy() for k, t in zip(names, rest[n_state:])})
             X = x.detach().numpy()
-            ctx.saved = (p, X, hx)
-            res = run(cell, p, X, tuple(hx), dOut=np.zeros(X.shape[:2] + hx[0].shape[-1:]), rules=r)
+            ctx.saved = (p, X, hx, split)
+            res = run(cell, p, X, tuple(hx), dOut=np.zeros(X.shape[:2] + hx[0].shape[-1:]), rules=r,
+                      split=split)
             return (torch.from_numpy(res.Hs.copy()), *[torch.from_numpy(s[None].copy()) for s in res.state])
 
         @staticmethod
         def backward(ctx, dout, *dh):
-            p, X, hx = ctx.saved
+            p, X, hx, split = ctx.saved
             res = run(cell, p, X, tuple(hx), dOut=dout.numpy(),
-                      dState=tuple(d.numpy()[0] for d in dh), rules=r)
+                      dState=tuple(d.numpy()[0] for d in dh), rules=r, split=split)
             g = cv.grads_to_subject(layout, res.grads)
             return (torch.from_numpy(res.dX), *[torch.from_numpy(d[None].copy()) for d in res.dstate0],
                     *[torch.from_numpy(g[k]) for k in names])

@@ -37,7 +37,7 @@ from .strategies import Example, Problem, examples, make_problem
 
 def spec_result(p: Problem, rules: spec.Rules = spec.SPEC) -> spec.SpecResult:
     return spec.run(p.cell, p.params, p.X, p.state0, head=p.cons.head, dOut=p.dOut,
-                    dState=p.dState, targets=p.targets, rules=rules)
+                    dState=p.dState, targets=p.targets, rules=rules, split=p.split)
 
 
 class PropertyFailed(Exception):

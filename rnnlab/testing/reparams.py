@@ -233,3 +233,51 @@ class StackedOrder(Reparam):
             H = params[f"W_h{g}"].shape[0]
             out[f"W_h{g}"], out[f"W_x{g}"] = dWt[:H], dWt[H:]  # (H, H), (D, H)
         return out, dstate
+
+
+class DropBiasHalf(Reparam):
+    """One side of the gate biases never added, where the module keeps each in two arrays
+    (torch.nn's ``bias_ih`` + ``bias_hh``, or an nn.Linear per gate and source): ``side``
+    "hh" leaves out the hidden-side halves, "ih" the input-side ones; ``gates`` those of
+    these gates alone (every gate by default). The spec's b_<g> = b_ih + b_hh becomes the
+    half kept, so ``bind(split)`` gives the halves (each shared bias's "hh" part); the half
+    left out gets no gradient (``"b_<g>@<side>"``, read by ``conventions.grads_to_subject``).
+    torch.nn's GRU keeps its candidate's two biases apart (b_h and b_hn, b_hn hidden-side)."""
+
+    def __init__(self, side: str, gates: tuple | None = None, split: dict | None = None):
+        self.side, self.gates, self.split = side, gates, split or {}
+
+    def bind(self, split: dict) -> DropBiasHalf:
+        return DropBiasHalf(self.side, self.gates, split)
+
+    def _shared(self, params) -> list:
+        """The gate biases kept in two arrays: each but the torch GRU form's candidate (whose
+        halves are b_h and b_hn); an undrawn split is zero (d2l's GRU candidate)."""
+        return [k for k in params if _is_gate_bias(k) and k != "b_hn"
+                and not (k == "b_h" and "b_hn" in params)
+                and (self.gates is None or k[2:] in self.gates)]
+
+    def _apart(self, params) -> str | None:
+        """The candidate bias of torch.nn's GRU form on the side left out, if this drops it."""
+        if "b_hn" in params and (self.gates is None or "h" in self.gates):
+            return "b_hn" if self.side == "hh" else "b_h"
+        return None
+
+    def apply(self, params, state):
+        p = dict(params)
+        for k in self._shared(params):  # the half kept: b - s (input side) or s (hidden side)
+            s = self.split.get(k, np.zeros_like(params[k]))  # (H,)
+            p[k] = params[k] - s if self.side == "hh" else s
+        apart = self._apart(params)
+        if apart is not None:
+            p[apart] = np.zeros_like(params[apart])
+        return p, state
+
+    def pullback(self, params, grads, dstate):
+        out = dict(grads)
+        for k in self._shared(params):  # the half kept gets db, the half left out nothing
+            out[f"{k}@{self.side}"] = np.zeros_like(grads[k])
+        apart = self._apart(params)
+        if apart is not None:
+            out[apart] = np.zeros_like(grads[apart])
+        return out, dstate

@@ -55,7 +55,10 @@ RELU = Act("relu", lambda x: np.maximum(x, 0.0), lambda x, y: (x > 0).astype(x.d
 class Reparam:
     """A forward mistake that computes the spec's function of re-read weights, f(P(θ)):
     gate blocks read in the wrong order, the initial state ignored... Its gradient is the
-    spec's, pulled back through P: ∂f(P(θ))/∂θ = Pᵀ ∇f."""
+    spec's, pulled back through P: ∂f(P(θ))/∂θ = Pᵀ ∇f.
+
+    One that needs the problem's bias split (the "hh" half of each bias a module keeps in
+    two arrays) defines ``bind(split)``, returning itself with that split."""
 
     def apply(self, params: dict, state: tuple) -> tuple[dict, tuple]:
         raise NotImplementedError
@@ -656,7 +659,8 @@ class SpecResult(NamedTuple):
 
 def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | None = None,
         dOut: np.ndarray | None = None, dState: tuple | None = None,
-        targets: np.ndarray | None = None, rules: Rules = SPEC) -> SpecResult:
+        targets: np.ndarray | None = None, rules: Rules = SPEC,
+        split: dict | None = None) -> SpecResult:
     """Forward and backward of one layer (and its output layer), under ``rules``.
 
     head None: the outputs are H_t and the loss is L = Σ H_t ⊙ dOut_t + Σ state_T ⊙ dState
@@ -665,9 +669,13 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
     "softmax": L = Σ_t -log softmax(Y_t)[targets_t], min-char-rnn's loss. head
     "logsoftmax": the outputs are log softmax(Y_t) (PyTorch's char-RNN tutorial), L as for
     "linear". ``rules.head_input`` "prev" makes Y_t read H_{t-1} (H_0 for the first step).
+    ``split``: the "hh" half of each bias the subject keeps in two arrays (torch.nn's).
     """
     forward, backward = CELLS[cell]
-    p, s0 = (params, state0) if rules.reparam is None else rules.reparam.apply(params, state0)
+    reparam = rules.reparam
+    if reparam is not None and hasattr(reparam, "bind"):
+        reparam = reparam.bind(split or {})
+    p, s0 = (params, state0) if reparam is None else reparam.apply(params, state0)
     Hs, state, cache = forward(p, X, s0, rules)
     Y = loss = None
     if dState is None or not rules.final_state_grad:  # a detached final state passes nothing back
@@ -726,9 +734,9 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
         grads = {k: (v.T if k.startswith("W_h") and k != "W_hq" else v) for k, v in grads.items()}
     if rules.param_grads == "mean":  # dW /= B on every weight and bias: a mean, the loss a sum
         grads = {k: v / X.shape[1] for k, v in grads.items()}
-    if rules.reparam is not None and rules.pullback:
-        grads, dstate0 = rules.reparam.pullback(params, grads, dstate0)
-    elif rules.reparam is not None:  # the backward of the intended forward, at the mistaken
+    if reparam is not None and rules.pullback:
+        grads, dstate0 = reparam.pullback(params, grads, dstate0)
+    elif reparam is not None:  # the backward of the intended forward, at the mistaken
         grads = {k: grads.get(k, np.zeros_like(v)) for k, v in params.items()}  # forward's values
     Cs = cache.Cs[1:] if cell == "lstm" else None  # (T, B, H)
     return SpecResult(Hs, Y, loss, state, grads, dX, dstate0, Cs)
