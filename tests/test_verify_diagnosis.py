@@ -56,6 +56,9 @@ NAMED = [  # file, the one mistake the diagnosis must name, the arrays that must
     ("lstmcell_state_unpacked_c_h.py", "lstm-initial-state-swapped", {"output", "h_0.grad"}),
     ("lstm_coupled_input_gate.py", "lstm-input-gate-as-one-minus-forget", {"outputs"}),
     ("torch_gru_fused_linear_reset_whole.py", "gru-reset-on-whole-candidate", {"output"}),
+    # one side of the biases torch.nn keeps in two arrays, left out
+    ("torch_lstm_gate_params_no_b_hf.py", "lstm-f-hidden-side-bias-missing", {"output", "b_hf.grad"}),
+    ("torch_lstm_gate_params_no_hidden_biases.py", "hidden-side-biases-missing", {"output", "b_hi.grad"}),
     # the right numbers in the wrong shape
     ("grucell_h_n_without_layer_axis.py", "state-without-layer-axis", {"h_n"}),
 ]
@@ -65,7 +68,9 @@ CONVENTION = {"torch_gru_bhn_outside.py": "torch.nn",  # the others are d2l's
               "grucell_returns_given_state.py": "torch.nn",
               "grucell_h_n_without_layer_axis.py": "torch.nn",
               "lstmcell_state_unpacked_c_h.py": "torch.nn",
-              "torch_gru_fused_linear_reset_whole.py": "torch.nn"}
+              "torch_gru_fused_linear_reset_whole.py": "torch.nn",
+              "torch_lstm_gate_params_no_b_hf.py": "torch.nn",
+              "torch_lstm_gate_params_no_hidden_biases.py": "torch.nn"}
 
 
 def _named(report) -> set:
