@@ -75,7 +75,9 @@ def catalogue_table() -> str:
                  " (PyTorch's char-RNN tutorial)" if m.heads == frozenset({"logsoftmax"}) else
                  " (with an output layer)" if None not in m.heads else "")
         cells = ", ".join(c for c in ("rnn", "lstm", "gru") if c in m.cells)
-        rows.append(f"| `{m.name}` | {cells}{forms}{heads} | {m.kind} | {m.title.replace('|', '¦')} |")
+        split = " (a module with each gate's bias in two arrays)" if m.split else ""
+        rows.append(f"| `{m.name}` | {cells}{forms}{heads}{split} | {m.kind} | "
+                    f"{m.title.replace('|', '¦')} |")
     for (group, cell), names in groups.items():
         pattern, kind, what = GROUPS[group]
         family = {"copied": "every pair of gates", "reads": "every gate, array and other gate"
