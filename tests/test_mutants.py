@@ -148,7 +148,7 @@ SAME_AS = {"cs231n": {"state-detached-after-each-step@rnn": "dropped-hidden-carr
 
 # mistakes that change the numbers only where a gradient is large (a clip at 5 bites only
 # where the carried gradient passes 5): examples are drawn until one shows it
-RARE = {"bptt-carry-clipped-at-5": 200}
+RARE = {"bptt-carry-clipped-at-1": 50, "bptt-carry-clipped-at-5": 200}
 
 
 # the conventions whose modules keep each gate's bias in two arrays (b_ih + b_hh)

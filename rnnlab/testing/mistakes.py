@@ -198,13 +198,13 @@ _LIST = [
        "runs from the last step down) where its own belongs: the caches read in reverse",
        cache_step="reversed"),
     # (a clip shows only where the gradient passes it: an lstm's carried gradient, or one
-    # from a softmax loss, stays under 5 on the examples drawn, and a softmax's under 1)
+    # from a softmax loss, stays under 5 on the examples drawn)
     *[_m(f"bptt-carry-clipped-at-{c}", cells, "backward",
          f"the gradient carried into the previous step is clipped to [-{c}, {c}] at every step "
          f"of BPTT (np.clip(dprev_h, -{c}, {c}) inside the loop), dH_0 included: clipping is "
-         "for the parameters' gradients, once, after BPTT", heads=(None, "linear"),
-         clip_carry=float(c))
-      for c, cells in ((1, {"rnn", "lstm"}), (5, {"rnn"}))],
+         "for the parameters' gradients, once, after BPTT", heads=heads, clip_carry=float(c))
+      for c, cells, heads in ((1, {"rnn", "lstm"}, (None, "linear", "softmax")),
+                              (5, {"rnn"}, (None, "linear")))],
     _m("upstream-gradient-at-last-step-only", ALL, "backward",
        "only the last step's output gradient enters BPTT (da[:, :, t] or dh[:, t] added at "
        "t = T alone): every earlier step gets the gradient carried from the step after it and "
