@@ -61,8 +61,10 @@ NAMED = [  # file, the one mistake the diagnosis must name, the arrays that must
     # one side of the biases torch.nn keeps in two arrays, left out
     ("torch_lstm_gate_params_no_b_hf.py", "lstm-f-hidden-side-bias-missing", {"output", "b_hf.grad"}),
     ("torch_lstm_gate_params_no_hidden_biases.py", "hidden-side-biases-missing", {"output", "b_hi.grad"}),
-    # the right numbers in the wrong shape
+    # the right numbers in the wrong shape: h_n without its layer axis, or every output
+    # with one more (the state's, broadcast): windows of such outputs cannot be joined in time
     ("grucell_h_n_without_layer_axis.py", "state-without-layer-axis", {"h_n"}),
+    ("torch_lstm_gate_params_state_layer_axis.py", "right-numbers-other-shape", {"output"}),
 ]
 CONVENTION = {"torch_gru_bhn_outside.py": "torch.nn",  # the others are d2l's
               "torch_lstm_gate_params_forget_on_h.py": "torch.nn",
@@ -72,7 +74,8 @@ CONVENTION = {"torch_gru_bhn_outside.py": "torch.nn",  # the others are d2l's
               "lstmcell_state_unpacked_c_h.py": "torch.nn",
               "torch_gru_fused_linear_reset_whole.py": "torch.nn",
               "torch_lstm_gate_params_no_b_hf.py": "torch.nn",
-              "torch_lstm_gate_params_no_hidden_biases.py": "torch.nn"}
+              "torch_lstm_gate_params_no_hidden_biases.py": "torch.nn",
+              "torch_lstm_gate_params_state_layer_axis.py": "torch.nn"}
 
 
 def _subject(name: str, as_file: bool):

@@ -222,7 +222,15 @@ def _combine_time(q: Quantity, arrays: list):
     if q.role in ("output", "dinput"):
         if q.time_axis is None or any(a.ndim <= q.time_axis for a in arrays):
             return arrays[0]
+        others = {a.shape[:q.time_axis] + a.shape[q.time_axis + 1:] for a in arrays}
+        if len(others) > 1:  # the windows' arrays cannot be put one after another in time
+            shapes = ", ".join(str(a.shape) for a in arrays)
+            return Misfit(f"has shapes {shapes} in the windows run one after another, which "
+                          f"differ in more than their time axis ({q.time_axis})")
         return np.concatenate(arrays, axis=q.time_axis)
+    if q.role != "state" and len({a.shape for a in arrays}) > 1:  # gradients, loss: a sum
+        return Misfit(f"has shapes {', '.join(str(a.shape) for a in arrays)} in the windows run "
+                      "one after another, where one shape belongs")
     if q.role == "state":
         return arrays[-1]
     if q.role == "dstate":
