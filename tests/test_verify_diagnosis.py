@@ -158,6 +158,7 @@ NUMPY = [  # file, convention, {unit (its forward function): the one name, or No
     ("cs231n_rnn_dh0_adds_first_dh.py", "cs231n",
      {"rnn_step_forward": None, "rnn_forward": "dH0-plus-first-output-gradient"}),
     ("min_char_minus_one_at_input.py", "min-char-rnn", {"lossFun": "softmax-grad-minus-one-at-input"}),
+    ("min_char_no_dby.py", "min-char-rnn", {"lossFun": "output-bias-grad-never-accumulated"}),
     # the right numbers, transposed: dWax = xt @ dz.T
     ("dlai_rnn_dWax_transposed.py", "deeplearning.ai",
      {"rnn_cell_forward": "gradient-transposed", "rnn_forward": "gradient-transposed"}),
@@ -269,3 +270,19 @@ def test_a_gru_whose_form_is_guessed_names_the_twin_of_the_other_form():
     assert {*full[0].mistakes, *full[0].equivalent} == {"gru-reset-after-matmul",
                                                         "gru-b_hn-outside-reset"}, r.render()
     assert "neither gives its outputs: this one is the closer" in r.render()
+
+
+def test_one_zero_gradient_is_not_told_as_every_gradient_zero():
+    """dby never accumulated: the note (what it says with the name left out) speaks of dby
+    alone, never of every gradient, and of a backward's line, not of a graph."""
+    from rnnlab.testing import CATALOGUE
+    name = "output-bias-grad-never-accumulated"
+    mistake = CATALOGUE.pop(name)  # the note a subject gets where no name fits
+    try:
+        r = verify(_subject("min_char_no_dby.py", False), "min-char-rnn", **FAST)
+    finally:
+        CATALOGUE[name] = mistake
+    text = r.render()
+    assert "these gradients are zero where the spec's are not: dby (never computed or never " \
+           "accumulated in your backward)" in text, text
+    assert "every gradient your code returns is zero" not in text, text

@@ -328,7 +328,9 @@ def hints(unit: Unit, qs: dict, got: dict, want: dict, tol: Tolerance, G: float,
                   and np.shape(got[k]) == np.shape(want[k])]
     scale = max((float(np.abs(np.asarray(w, dtype=np.float64)).max()) for _, w in comparable
                  if np.size(w)), default=0.0)
-    if comparable and scale > 0 and all(_is_zero(g, scale) for g, _ in comparable):
+    returned = [got[k] for k, q in qs.items() if q.is_gradient and k in got and k in want
+                and np.shape(got[k]) == np.shape(want[k])]  # every gradient, not those that differ
+    if comparable and scale > 0 and all(_is_zero(g, scale) for g in returned):
         said.append("every gradient your code returns is zero: nothing reaches the parameters "
                     "(outputs cut from the graph, computed under no_grad, or a backward "
                     "that never runs)")
@@ -336,8 +338,11 @@ def hints(unit: Unit, qs: dict, got: dict, want: dict, tol: Tolerance, G: float,
         zero = [k for k in grads if k in got and np.shape(got[k]) == np.shape(want[k])
                 and _is_zero(got[k], scale) and not _is_zero(want[k], scale)]
         if zero:
+            why = ("never computed or never accumulated in your backward"
+                   if unit.kind == "handwritten" else
+                   "what they belong to never reaches the loss in your code")
             said.append(f"these gradients are zero where the spec's are not: {', '.join(zero)} "
-                        "(what they belong to never reaches the loss in your code)")
+                        f"({why})")
     if len(comparable) > 1 and not all(_is_zero(g, scale) for g, _ in comparable):
         c = _common_factor(comparable)
         if c is not None:

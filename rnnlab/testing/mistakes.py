@@ -265,6 +265,13 @@ _LIST = [
     _m("gru-reset-derivative-partner", {"gru"}, "backward",
        "dR = d(R ⊙ P) without ⊙ P (P = H_{t-1} in the d2l form, H_{t-1} W_hh + b_hn in "
        "the torch form)", reset_partner=False),
+    *[_m(f"{what}-grad-never-accumulated", ALL, "backward",
+         f"{d} is never accumulated ({line} left out of the loop): it stays zero", heads=heads,
+         zero_grad=name)
+      for what, d, line, name, heads in (
+          ("bias", "db (every gate bias's)", "db += ...", "b_", None),
+          ("output-bias", "db_q (dby)", "dby += dy", "b_q", ("softmax",)),
+          ("output-weight", "dW_hq (dWhy)", "dWhy += ...", "W_hq", ("softmax",)))],
     _m("softmax-grad-minus-one-at-input", ALL, "backward",
        "dY = softmax(Y) - onehot(inputs[t]): the 1 subtracted at the input's index where it "
        "belongs at the target's (dy[targets[t]] -= 1)", heads=("softmax",), softmax_at="inputs"),

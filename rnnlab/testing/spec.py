@@ -168,6 +168,8 @@ class Rules:
     coupled_input: bool = False  # lstm: C_t = F ⊙ C_{t-1} + (1 - F) ⊙ C̃, I computed, not used
     carry_c_total: bool = True  # lstm: dC_{t-1} = dC_t ⊙ F; False: dC_next ⊙ F, the part
     #                             carried into step t alone (dprev_c = dnext_c * f)
+    zero_grad: str = ""  # the gradient of "b_" (every gate bias), "b_q" or "W_hq" never
+    #                      accumulated: it stays zero (dby += dy left out)
     clip_carry: float = 0.0  # rnn, lstm: > 0, the gradient carried into H_{t-1} clipped to
     #                          [-clip_carry, clip_carry] at every step (np.clip(dprev_h, -5, 5)
     #                          in the loop), dH_0 included
@@ -730,6 +732,10 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
     if dS0_returned is not None:
         dstate0 = tuple(d + e for d, e in zip(dstate0, dS0_returned))
     grads.update(head_grads)
+    if rules.zero_grad:  # never accumulated: the zeros it started from
+        grads = {k: (0 * v if (k == rules.zero_grad if rules.zero_grad in ("b_q", "W_hq")
+                               else k.startswith(rules.zero_grad) and k != "b_q") else v)
+                 for k, v in grads.items()}
     if rules.dW_h_transposed:  # Σ dZ_tᵀ H_{t-1}: each recurrent weight's gradient transposed
         grads = {k: (v.T if k.startswith("W_h") and k != "W_hq" else v) for k, v in grads.items()}
     if rules.param_grads == "mean":  # dW /= B on every weight and bias: a mean, the loss a sum
