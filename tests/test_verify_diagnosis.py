@@ -57,6 +57,8 @@ NAMED = [  # file, the one mistake the diagnosis must name, the arrays that must
     ("gru_reset_on_input.py", "gru-reset-on-input-term", {"outputs"}),
     ("lstmcell_state_unpacked_c_h.py", "lstm-initial-state-swapped", {"output", "h_0.grad"}),
     ("lstm_coupled_input_gate.py", "lstm-input-gate-as-one-minus-forget", {"outputs"}),
+    ("lstm_forget_bias_plus_one.py", "lstm-forget-bias-plus-one", {"outputs"}),
+    ("lstm_h_tanh_of_product.py", "lstm-h-tanh-of-o-times-c", {"outputs"}),
     ("torch_gru_fused_linear_reset_whole.py", "gru-reset-on-whole-candidate", {"output"}),
     # one side of the biases torch.nn keeps in two arrays, left out
     ("torch_lstm_gate_params_no_b_hf.py", "lstm-f-hidden-side-bias-missing", {"output", "b_hf.grad"}),
@@ -159,6 +161,12 @@ NUMPY = [  # file, convention, {unit (its forward function): the one name, or No
      {"rnn_step_forward": None, "rnn_forward": "dH0-plus-first-output-gradient"}),
     ("min_char_minus_one_at_input.py", "min-char-rnn", {"lossFun": "softmax-grad-minus-one-at-input"}),
     ("min_char_no_dby.py", "min-char-rnn", {"lossFun": "output-bias-grad-never-accumulated"}),
+    ("cs231n_rnn_carry_starts_at_last_dh.py", "cs231n",
+     {"rnn_step_forward": None, "rnn_forward": "bptt-last-step-gradient-counted-twice"}),
+    ("dlai_rnn_dWax_mean.py", "deeplearning.ai",
+     {"rnn_cell_forward": "dW_x-mean-over-batch", "rnn_forward": "dW_x-mean-over-batch"}),
+    ("cs231n_lstm_gate_grads_from_dnext_c.py", "cs231n",
+     {"lstm_step_forward": "lstm-gate-grads-from-dnext-c", "lstm_forward": "lstm-gate-grads-from-dnext-c"}),
     # the right numbers, transposed: dWax = xt @ dz.T
     ("dlai_rnn_dWax_transposed.py", "deeplearning.ai",
      {"rnn_cell_forward": "gradient-transposed", "rnn_forward": "gradient-transposed"}),

@@ -24,7 +24,7 @@ import numpy as np
 
 from .reparams import (BhnOutside, CellStart, DoubleBias, DropBias, DropGateArray, DropOutputBias,
                        DropBiasHalf, GatePermutation, GateReads, IgnoreState, NegateUpdate, ResetAfter,
-                       ResetBefore, StackedOrder, StateSwapped, TransposeRecurrent)
+                       ResetBefore, ShiftGateBias, StackedOrder, StateSwapped, TransposeRecurrent)
 from .spec import GATES, IDENTITY, RELU, SIGMOID, SPEC, TANH, Act, Rules
 
 ALL = frozenset(("rnn", "lstm", "gru"))
@@ -272,6 +272,19 @@ _LIST = [
           ("bias", "db (every gate bias's)", "db += ...", "b_", None),
           ("output-bias", "db_q (dby)", "dby += dy", "b_q", ("softmax",)),
           ("output-weight", "dW_hq (dWhy)", "dWhy += ...", "W_hq", ("softmax",)))],
+    *[_m(f"{d}-mean-over-batch", ALL, "backward",
+         f"{d} alone is the mean over the batch ({d} /= N, or np.mean) where the loss, and so "
+         "its gradient, is the sum; the other gradients are summed", heads=(None,),
+         param_grads=f"mean-{name}")
+      for d, name in (("dW_x", "W_x"), ("dW_h", "W_h"))],
+    _m("bptt-last-step-gradient-counted-twice", {"rnn", "lstm"}, "backward",
+       "the gradient carried into the last step starts at dh[:, T] (dprev_h = dh[:, -1]) where "
+       "it starts at zero, and the step adds dh[:, T] again: H_T's upstream gradient is counted "
+       "twice", heads=(None,), last_twice=True),
+    _m("lstm-gate-grads-from-dnext-c", {"lstm"}, "backward",
+       "dI, dF and dC̃ are taken from dC_next (di = dnext_c * g ...) where dC_t = dC_next + "
+       "dH_t ⊙ O ⊙ (1 - tanh²(C_t)) belongs: the path from H_t is left out of the gates' "
+       "gradients alone (dC_{t-1} = dC_t ⊙ F is right)", dc_gates="upstream"),
     _m("softmax-grad-minus-one-at-input", ALL, "backward",
        "dY = softmax(Y) - onehot(inputs[t]): the 1 subtracted at the input's index where it "
        "belongs at the target's (dy[targets[t]] -= 1)", heads=("softmax",), softmax_at="inputs"),
@@ -396,6 +409,13 @@ _LIST = [
        "is used on [xt; a_prev] in the forward and in dW = dZ concatᵀ, while dconcat is still "
        "split as if it were [a_prev; xt]: da_prev = dconcat[:n_a], dxt = dconcat[n_a:]",
        reparam=StackedOrder("lstm"), dconcat_order="xh-read-hx"),
+    _m("lstm-h-tanh-of-o-times-c", {"lstm"}, "forward",
+       "H_t = tanh(O ⊙ C_t) where O ⊙ tanh(C_t) belongs: the tanh around the product",
+       h_form="tanh-oc"),
+    _m("lstm-forget-bias-plus-one", {"lstm"}, "forward",
+       "F = σ(X_t W_xf + H_{t-1} W_hf + b_f + 1): a constant 1 added to the forget gate's "
+       "pre-activation in the forward (the forget-bias initialisation, b_f = 1 once at the "
+       "start, written into every step)", reparam=ShiftGateBias("f", 1.0)),
     _m("lstm-input-gate-as-one-minus-forget", {"lstm"}, "forward",
        "C_t = F ⊙ C_{t-1} + (1 - F) ⊙ C̃: 1 - F where the input gate I belongs (a GRU's coupled "
        "update); I is computed and never used (its weights get no gradient)", coupled_input=True),

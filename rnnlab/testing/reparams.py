@@ -281,3 +281,18 @@ class DropBiasHalf(Reparam):
         if apart is not None:
             out[apart] = np.zeros_like(grads[apart])
         return out, dstate
+
+
+class ShiftGateBias(Reparam):
+    """A constant added to one gate's pre-activation in the forward (``+ 1.0`` in the forget
+    gate's line: the forget-bias initialisation written into every step): the spec with
+    b_<gate> + shift, whose gradient is b_<gate>'s own."""
+
+    def __init__(self, gate: str, shift: float):
+        self.name, self.shift = f"b_{gate}", shift
+
+    def apply(self, params, state):
+        return {**params, self.name: params[self.name] + self.shift}, state
+
+    def pullback(self, params, grads, dstate):
+        return grads, dstate

@@ -92,7 +92,8 @@ class Rules:
     dF_cell: str = "prev"  # lstm: dF = dC ⊙ C_{t-1}; "next": C_t in its place
     dO_cell: str = "tanh"  # lstm: dO = dH ⊙ tanh(C_t); "raw": C_t in its place; "none": dO = dH
     bias: str = "sum"  # db = Σ over the batch of dZ; "mean": averaged instead
-    param_grads: str = "sum"  # every parameter's gradient sums the batch's; "mean": each / B
+    param_grads: str = "sum"  # every parameter's gradient sums the batch's; "mean": each / B;
+    #                           "mean-W_x" / "mean-W_h": those of W_x<g> (W_h<g>) alone / B
     #                           (dX and dH_0 untouched: the loss is still the sum)
     accumulate: bool = True  # dW += each step's part; False: dW = (the last step visited, t=1)
     not_accumulated: str = ""  # one array of the cell's alone not accumulated: "W_x" (every
@@ -168,6 +169,11 @@ class Rules:
     coupled_input: bool = False  # lstm: C_t = F ⊙ C_{t-1} + (1 - F) ⊙ C̃, I computed, not used
     carry_c_total: bool = True  # lstm: dC_{t-1} = dC_t ⊙ F; False: dC_next ⊙ F, the part
     #                             carried into step t alone (dprev_c = dnext_c * f)
+    last_twice: bool = False  # H_T's upstream gradient counted twice (the carry starts at
+    #                           dh[:, -1] where it starts at zero, and step T adds dh[:, -1])
+    dc_gates: str = "total"  # lstm: dI, dF, dC̃ from dC_t; "upstream": from dC_next alone (the
+    #                          dnext_c passed in), the path from H_t left out of them alone
+    h_form: str = "o-tanh-c"  # lstm: H_t = O ⊙ tanh(C_t); "tanh-oc": tanh(O ⊙ C_t)
     zero_grad: str = ""  # the gradient of "b_" (every gate bias), "b_q" or "W_hq" never
     #                      accumulated: it stays zero (dby += dy left out)
     clip_carry: float = 0.0  # rnn, lstm: > 0, the gradient carried into H_{t-1} clipped to
@@ -357,6 +363,8 @@ def lstm_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
         C = F * (C if r.forget_on == "C" else H) + I * C_tilda  # (B, H): H is H_{t-1} here
         TC = r.cell.f(C if r.h_cell == "new" else C_prev)  # (B, H): tanh(C_t) (or C_{t-1})
         H = O * (C if r.cell_forward_only else TC)  # (B, H)
+        if r.h_form == "tanh-oc":  # the tanh around the product, wrongly
+            H = r.cell.f(O * C)  # (B, H)
         Hs.append(H)
         Cs.append(C)
         for k, v in (*Z.items(), ("I", I), ("F", F), ("O", O), ("C_tilda", C_tilda), ("TC", TC)):
@@ -404,18 +412,22 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
         dO = dH * {"tanh": TC[k], "raw": Cs[k + 1], "none": 1}[r.dO_cell]  # (B, H)
         C_h = Cs[k + 1] if r.h_cell == "new" else Cs[k]  # (B, H): the cell H_t reads, C_t
         dC_h = r.c_path * dH * (O[k] if r.c_path_o else 1) * r.cell.grad(C_h, TC[k])  # (B, H)
+        if r.h_form == "tanh-oc":  # H_t = tanh(O ⊙ C_t): d(O ⊙ C) = dH ⊙ (1 - H_t²)
+            dOC = dH * r.cell.grad(O[k] * Cs[k + 1], Hs[k + 1])  # (B, H)
+            dO, dC_h = dOC * Cs[k + 1], dOC * O[k]  # (B, H) each
         dC_in = r.carry_c * dC_next  # (B, H): what reaches C_t from step t+1
         dC = (dC_h if r.h_cell == "new" else 0) + dC_in + dOut_C  # (B, H)
         if t == 0 and dC_first is not None:  # C_1 returned as the final state: its gradient
             dC = dC + dC_first
         if t == T - 1:  # C_T's upstream gradient, when the loop did not start from it
             dC = dC + dC_T
-        dF = dC * ((C_prev if r.forget_on == "C" else H_prev) if r.dF_cell == "prev"
-                   else Cs[k + 1])  # (B, H)
-        dI = dC * C_tilda[k]  # (B, H)
+        dC_g = dC if r.dc_gates == "total" else dC_in + dOut_C  # (B, H): what the gates read
+        dF = dC_g * ((C_prev if r.forget_on == "C" else H_prev) if r.dF_cell == "prev"
+                     else Cs[k + 1])  # (B, H)
+        dI = dC_g * C_tilda[k]  # (B, H)
         if r.coupled_input:  # I = 1 - F: I's gradient is F's, negated; I's own gets none
             dF, dI = dF - dI, 0 * dI
-        dC_tilda = dC * I[k] + dOut_cand  # (B, H)
+        dC_tilda = dC_g * I[k] + dOut_cand  # (B, H)
         dZ = {  # (B, H) each: through each gate's nonlinearity
             "i": dI * acts["i"].grad(Z["i"][k], I[k]),
             "f": dF * acts["f"].grad(Z["f"][k], F[k]),
@@ -718,6 +730,9 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
             dH0_head = dRead[0]  # (B, H)
         else:  # Y_t reads the outputs collected (H_t; the candidates, wrongly): dW_hq too
             head_grads, dHs = head_backward(p, dY, np.concatenate([cache.Hs[:1], Hs]), rules)
+    if rules.last_twice:  # H_T's upstream gradient counted twice (the cell state's is apart)
+        dHs = np.concatenate([dHs[:-1], 2 * dHs[-1:]])  # (T, B, H)
+        dState = (2 * dState[0], *dState[1:])
     if rules.upstream == "last":  # only the last output's gradient enters BPTT
         dHs = np.concatenate([np.zeros_like(dHs[:-1]), dHs[-1:]])  # (T, B, H)
     if not rules.output_grad:  # outputs detached before they were collected: no gradient
@@ -738,8 +753,10 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
                  for k, v in grads.items()}
     if rules.dW_h_transposed:  # Σ dZ_tᵀ H_{t-1}: each recurrent weight's gradient transposed
         grads = {k: (v.T if k.startswith("W_h") and k != "W_hq" else v) for k, v in grads.items()}
-    if rules.param_grads == "mean":  # dW /= B on every weight and bias: a mean, the loss a sum
-        grads = {k: v / X.shape[1] for k, v in grads.items()}
+    if rules.param_grads != "sum":  # dW /= B: a mean, the loss a sum (one array's, or all)
+        mean = rules.param_grads.removeprefix("mean").removeprefix("-")  # "", "W_x" or "W_h"
+        grads = {k: (v / X.shape[1] if k.startswith(mean) and k != "W_hq" else v)
+                 for k, v in grads.items()}
     if reparam is not None and rules.pullback:
         grads, dstate0 = reparam.pullback(params, grads, dstate0)
     elif reparam is not None:  # the backward of the intended forward, at the mistaken
