@@ -63,6 +63,8 @@ NAMED = [  # file, the one mistake the diagnosis must name, the arrays that must
     # one side of the biases torch.nn keeps in two arrays, left out
     ("torch_lstm_gate_params_no_b_hf.py", "lstm-f-hidden-side-bias-missing", {"output", "b_hf.grad"}),
     ("torch_lstm_gate_params_no_hidden_biases.py", "hidden-side-biases-missing", {"output", "b_hi.grad"}),
+    ("torch_lstm_linears_forget_reads_input_gate_layer.py", "lstm-f-reads-i-hidden-layer",
+     {"output", "h2f.weight.grad"}),
     # the right numbers in the wrong shape: h_n without its layer axis, or every output
     # with one more (the state's, broadcast): windows of such outputs cannot be joined in time
     ("grucell_h_n_without_layer_axis.py", "state-without-layer-axis", {"h_n"}),
@@ -77,7 +79,8 @@ CONVENTION = {"torch_gru_bhn_outside.py": "torch.nn",  # the others are d2l's
               "torch_gru_fused_linear_reset_whole.py": "torch.nn",
               "torch_lstm_gate_params_no_b_hf.py": "torch.nn",
               "torch_lstm_gate_params_no_hidden_biases.py": "torch.nn",
-              "torch_lstm_gate_params_state_layer_axis.py": "torch.nn"}
+              "torch_lstm_gate_params_state_layer_axis.py": "torch.nn",
+              "torch_lstm_linears_forget_reads_input_gate_layer.py": "torch.nn"}
 
 
 def _subject(name: str, as_file: bool):

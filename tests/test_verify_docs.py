@@ -44,6 +44,12 @@ GROUPS = {  # a family of gate-order mistakes, one row: (name pattern, kind, wha
               "(`lstm-o-reads-W_hf`: o's line uses W_hf where W_ho belongs; `gru-r-reads-b_z`: "
               "R = σ(X W_xr + H W_hr + b_z)): that array of the gate's own is never used, its "
               "gradient zero"),
+    "reads-layer": ("{cell}-…-reads-…-layer", "forward",
+                    "in a module of one layer per gate and source (each gate's bias in two "
+                    "arrays), one gate's line calls another gate's layer on one side, the rest "
+                    "of the line right (`lstm-f-reads-i-hidden-layer`: h2i(h) in the forget "
+                    "gate's line): that gate's own layer on that side is never used, its weight "
+                    "and bias get no gradient (the gru's z and r)"),
     "backward": ("lstm-backward-gates-…", "backward",
                  "the forward is right; the hand-written backward puts the gate gradients in "
                  "other blocks (\"di in f's, df in i's\")"),
@@ -55,6 +61,8 @@ def _group(m) -> str | None:
         return "copied"
     if re.fullmatch(r"(lstm|gru)-[a-z]-reads-(W_x|W_h|b_)[a-z]", m.name):
         return "reads"
+    if re.fullmatch(r"(lstm|gru)-[a-z]-reads-[a-z]-(input|hidden)-layer", m.name):
+        return "reads-layer"
     if m.perm is None and m.grad_perm is None:
         return None
     if m.perm is None:
@@ -80,8 +88,8 @@ def catalogue_table() -> str:
                     f"{m.title.replace('|', '¦')} |")
     for (group, cell), names in groups.items():
         pattern, kind, what = GROUPS[group]
-        family = {"copied": "every pair of gates", "reads": "every gate, array and other gate"
-                  }.get(group, "every other order")
+        family = {"copied": "every pair of gates", "reads": "every gate, array and other gate",
+                  "reads-layer": "every gate, other gate and side"}.get(group, "every other order")
         rows.append(f"| `{pattern.format(cell=cell)}` ({len(names)}: {family}, e.g. "
                     f"`{names[0]}`) | {cell} | {kind} | {what} |")
     for name, what in LAYOUT.items():

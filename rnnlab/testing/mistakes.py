@@ -23,7 +23,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .reparams import (BhnOutside, CellStart, DoubleBias, DropBias, DropGateArray, DropOutputBias,
-                       DropBiasHalf, GatePermutation, GateReads, IgnoreState, NegateUpdate, ResetAfter,
+                       DropBiasHalf, GatePermutation, GateReads, GateReadsLayer, IgnoreState,
+                       NegateUpdate, ResetAfter,
                        ResetBefore, ShiftGateBias, StackedOrder, StateSwapped, TransposeRecurrent)
 from .spec import GATES, IDENTITY, RELU, SIGMOID, SPEC, TANH, Act, Rules
 
@@ -665,8 +666,27 @@ def _one_gate():
                      "get no gradient)", gate_acts=((g, act),))
 
 
+def _copied_layers():
+    """In a module of one layer per gate and source (its bias in two arrays, one per
+    layer), one gate's line calling another gate's layer on one side: its weight and its
+    half of the bias that gate's, the rest of the line right. torch.nn's GRU candidate,
+    whose two biases are the spec's b_h and b_hn, is left to the arrays' entries above."""
+    for cell, gates in (("lstm", GATES["lstm"]), ("gru", ("z", "r"))):
+        for g, s in itertools.permutations(gates, 2):
+            letter = {"c": "g"}.get(s, s)  # torch.nn's name of the lstm candidate
+            for side, what, W in (("hh", "hidden", "W_h"), ("ih", "input", "W_x")):
+                yield _m(f"{cell}-{g}-reads-{s}-{what}-layer", {cell}, "forward",
+                         f"gate {g}'s line uses gate {s}'s {what}-side layer ({W}{s} and its "
+                         f"half of b_{s}: {'h2' if side == 'hh' else 'x2'}{letter}(...), or "
+                         f"W_{side[0]}{letter} and b_{side[0]}{letter} in torch.nn's equations) "
+                         f"where its own belongs, the rest of the line right: gate {g}'s own "
+                         f"{what}-side weight and bias are never used (their gradients are zero)",
+                         split=True, reparam=GateReadsLayer(g, s, side))
+
+
 CATALOGUE: dict[str, Mistake] = {m.name: m for m in [*_LIST, *_permutations(), *_copied_gates(),
-                                                      *_one_gate(), *_copied_arrays()]}
+                                                      *_one_gate(), *_copied_arrays(),
+                                                      *_copied_layers()]}
 
 
 # Arrays returned with the right numbers in another shape: no rule of the spec, so not in the

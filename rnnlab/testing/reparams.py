@@ -296,3 +296,40 @@ class ShiftGateBias(Reparam):
 
     def pullback(self, params, grads, dstate):
         return grads, dstate
+
+
+class GateReadsLayer(Reparam):
+    """Gate g's line reading gate s's layer on one ``side`` where the module keeps each
+    gate's bias in two arrays (an nn.Linear per gate and source: ``h_input(h)`` in the
+    forget gate's line): g's weight on that side and its half of the bias are s's, the
+    other side g's own. ``bind(split)`` gives the halves (each shared bias's "hh" part);
+    g's own layer on that side gets no gradient, s's gets both gates'."""
+
+    def __init__(self, gate: str, source: str, side: str, split: dict | None = None):
+        self.gate, self.source, self.side, self.split = gate, source, side, split or {}
+
+    def bind(self, split: dict) -> GateReadsLayer:
+        return GateReadsLayer(self.gate, self.source, self.side, split)
+
+    def _halves(self, params, g: str) -> tuple:
+        """(input-side, hidden-side) halves of gate g's bias."""
+        s = self.split.get(f"b_{g}", np.zeros_like(params[f"b_{g}"]))  # (H,)
+        return params[f"b_{g}"] - s, s
+
+    def apply(self, params, state):
+        g, s, W = self.gate, self.source, "W_h" if self.side == "hh" else "W_x"
+        p = {**params, f"{W}{g}": params[f"{W}{s}"]}
+        own, other = self._halves(params, g), self._halves(params, s)
+        k = 1 if self.side == "hh" else 0  # the half read from s's layer
+        p[f"b_{g}"] = own[1 - k] + other[k]  # (H,)
+        return p, state
+
+    def pullback(self, params, grads, dstate):
+        g, s, W = self.gate, self.source, "W_h" if self.side == "hh" else "W_x"
+        out = dict(grads)
+        out[f"{W}{s}"] = grads[f"{W}{s}"] + grads[f"{W}{g}"]  # s's layer serves both gates
+        out[f"{W}{g}"] = np.zeros_like(grads[f"{W}{g}"])  # g's own is never used
+        dg, ds = grads[f"b_{g}"], grads[f"b_{s}"]
+        out[f"b_{g}@{self.side}"] = np.zeros_like(dg)  # g's half on that side: unused
+        out[f"b_{s}@{self.side}"] = ds + dg  # s's half on that side: both gates'
+        return out, dstate
