@@ -159,7 +159,7 @@ def _cases():
     for conv, (cells, head, form) in CONVENTIONS.items():
         for cell in cells:
             for m in CATALOGUE.values():
-                if m.applies(cell, head, form, conv in BIAS_SPLIT) and not (
+                if m.applies(cell, head, form, conv in BIAS_SPLIT, conv == "deeplearning.ai") and not (
                         conv == "torch.nn-gates" and cell == "lstm" and m.perm is not None) and not (
                         conv == "torch-tutorial-step" and m.name in NOT_PER_STEP):
                     yield conv, cell, m.name

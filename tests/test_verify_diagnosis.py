@@ -170,6 +170,12 @@ NUMPY = [  # file, convention, {unit (its forward function): the one name, or No
      {"rnn_cell_forward": "dW_x-mean-over-batch", "rnn_forward": "dW_x-mean-over-batch"}),
     ("cs231n_lstm_gate_grads_from_dnext_c.py", "cs231n",
      {"lstm_step_forward": "lstm-gate-grads-from-dnext-c", "lstm_forward": "lstm-gate-grads-from-dnext-c"}),
+    # each cell's own prediction, yt_pred, wrong (the gradients take none through it)
+    ("dlai_rnn_softmax_over_batch.py", "deeplearning.ai",
+     {"rnn_cell_forward": "prediction-softmax-over-batch", "rnn_forward": "prediction-softmax-over-batch"}),
+    ("dlai_lstm_predicts_from_c.py", "deeplearning.ai",
+     {"lstm_cell_forward": "lstm-prediction-from-cell-state",
+      "lstm_forward": "lstm-prediction-from-cell-state"}),
     # the right numbers, transposed: dWax = xt @ dz.T
     ("dlai_rnn_dWax_transposed.py", "deeplearning.ai",
      {"rnn_cell_forward": "gradient-transposed", "rnn_forward": "gradient-transposed"}),

@@ -203,7 +203,8 @@ def _layout(q, got, want, tol: Tolerance, G: float) -> str | None:
 
 
 def _match(unit, p, qs, got, want, tol, G, failing_q) -> list:
-    ms = applicable(unit.cell, unit.cons.head, unit.cons.gru_form, unit.cons.bias_split)
+    ms = applicable(unit.cell, unit.cons.head, unit.cons.gru_form, unit.cons.bias_split,
+                    unit.cons.predicts)
     expected = [unit.expect(p, spec_result(p, m.rules), unit.has_grads) for m in ms]
     # one mistake whose numbers are the subject's on every array (then it differs from the
     # spec where the subject does): each ruled out at its first array that differs

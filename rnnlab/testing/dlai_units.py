@@ -31,7 +31,7 @@ from ..errors import SubjectError
 from .adapters import SubjectRaised, Unit, _check_signature, f64
 from .compare import Quantity
 from .conventions import single
-from .spec import SpecResult, softmax
+from .spec import SpecResult, predictions
 from .strategies import Constraints, Problem
 
 GATES = {"rnn": (), "lstm": ("f", "i", "c", "o")}  # the assignment's order; c is the candidate
@@ -87,7 +87,7 @@ class DLAIUnit(Unit):
         lstm = cell == "lstm"
         cons = Constraints(cell, T=(1, 1) if step else (1, 6),
                            state_in=(True, step) if lstm else (True,),
-                           state_upstream=(not step, step) if lstm else (not step,))
+                           state_upstream=(not step, step) if lstm else (not step,), predicts=True)
         name = self.fwd_name + (f" / {self.bwd_name}" if backward is not None else "")
         super().__init__(name, cons, {n: single(n) for n in weight_names(cell)}, source)
         self.forward, self.backward = forward, backward
@@ -200,8 +200,8 @@ class DLAIUnit(Unit):
     def expect(self, p: Problem, res: SpecResult, grads: bool) -> dict:
         n_a = p.state0[0].shape[1]
         Wya, by = output_layer(p, n_a)
-        Hs = res.Hs  # (T, B, H)
-        Y = softmax(np.einsum("yh,tbh->tby", Wya, Hs) + by[:, 0])  # (T, B, n_y)
+        Hs = res.Hs  # (T, B, H): what the loop collects (a)
+        Y = predictions(res, Wya, by[:, 0])  # (T, B, n_y): what each cell predicts from a_next
         if self.step:
             e = {"a_next": Hs[0].T, self.fret[-1]: Y[0].T}
             if self.cell == "lstm":

@@ -58,11 +58,13 @@ class Mistake:
     perm: tuple | None = None  # gate permutation: canonical gate k reads gate perm[k]'s weights
     grad_perm: tuple | None = None  # lstm backward: gate k's gradient goes to gate grad_perm[k]'s block
     split: bool = False  # made only where a gate's bias is two arrays (torch.nn's b_ih + b_hh)
+    predicts: bool = False  # made only where each cell predicts (deeplearning.ai's yt_pred)
 
     def applies(self, cell: str, head: str | None = None, gru_form: str = "d2l",
-                bias_split: bool = False) -> bool:
+                bias_split: bool = False, predicts: bool = False) -> bool:
         return (cell in self.cells and head in self.heads
-                and (cell != "gru" or gru_form in self.forms) and (bias_split or not self.split))
+                and (cell != "gru" or gru_form in self.forms) and (bias_split or not self.split)
+                and (predicts or not self.predicts))
 
     def describe(self, order: tuple | None = None) -> str:
         """The title, for a gate permutation in the subject's own gate labels: ``order``
@@ -94,7 +96,7 @@ def _read_order(perm: tuple, order: tuple) -> list:
 
 
 def _m(name, cells, kind, title, heads=None, forms=None, perm=None, grad_perm=None, split=False,
-       **rules):
+       predicts=False, **rules):
     reparam = rules.pop("reparam", None)
     if grad_perm is not None:  # the backward's stacking is a rule of the spec's backward
         rules["grad_perm"] = grad_perm
@@ -107,7 +109,7 @@ def _m(name, cells, kind, title, heads=None, forms=None, perm=None, grad_perm=No
     if forms is not None:
         extra["forms"] = frozenset(forms)
     return Mistake(name, frozenset(cells), kind, title, r, perm=perm, grad_perm=grad_perm, split=split,
-                   **extra)
+                   predicts=predicts, **extra)
 
 
 _HEADED = ("linear", "softmax", "logsoftmax")
@@ -424,6 +426,20 @@ _LIST = [
        "H̃ = tanh(R ⊙ (X_t W_xh + b_h + H_{t-1} W_hh + b_hn)): the reset gate applied to the "
        "input's terms too, where torch.nn applies it to the state's alone, R ⊙ (H_{t-1} W_hh + "
        "b_hn)", forms=("torch",), reset_on="all"),
+    # deeplearning.ai's cells predict, yt_pred = softmax(Wya a_next + by): that line wrong
+    _m("prediction-from-previous-state", {"rnn", "lstm"}, "forward",
+       "the prediction is made from the state the step started from, softmax(Wya a_prev + by), "
+       "where a_next belongs", heads=(None,), predicts=True, prediction="H_prev"),
+    _m("lstm-prediction-from-cell-state", {"lstm"}, "forward",
+       "the prediction is made from the cell state, softmax(Wy c_next + by), where the hidden "
+       "state a_next belongs", heads=(None,), predicts=True, prediction="C"),
+    _m("prediction-softmax-over-everything", {"rnn", "lstm"}, "forward",
+       "the prediction's softmax is normalised over the whole array, np.exp(z) / "
+       "np.sum(np.exp(z)), the batch included, where each example's column sums to 1 "
+       "(np.sum(..., axis=0))", heads=(None,), predicts=True, prediction="all"),
+    _m("prediction-softmax-over-batch", {"rnn", "lstm"}, "forward",
+       "the prediction's softmax is normalised over the batch axis (np.sum(..., axis=1)) where "
+       "it is over the classes, axis 0", heads=(None,), predicts=True, prediction="batch"),
     # a module that keeps each gate's bias in two arrays, one side of them left out
     _m("hidden-side-biases-missing", GATED, "forward",
        "the hidden-side biases are never added (bias_hh, the b_h<gate> of torch.nn's equations, "
@@ -710,10 +726,11 @@ LAYOUT = {
 
 
 def applicable(cell: str, head: str | None = None, gru_form: str = "d2l",
-               bias_split: bool = False) -> list[Mistake]:
+               bias_split: bool = False, predicts: bool = False) -> list[Mistake]:
     """The catalogue's mistakes that can be made in this cell, output layer and GRU form
-    (and, with ``bias_split``, by a module that keeps each gate's bias in two arrays)."""
-    return [m for m in CATALOGUE.values() if m.applies(cell, head, gru_form, bias_split)]
+    (with ``bias_split``, by a module that keeps each gate's bias in two arrays; with
+    ``predicts``, in a cell's own prediction)."""
+    return [m for m in CATALOGUE.values() if m.applies(cell, head, gru_form, bias_split, predicts)]
 
 
 def combine(a: Mistake, b: Mistake) -> Mistake | None:

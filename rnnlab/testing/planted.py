@@ -21,7 +21,7 @@ from .dlai_units import to_parameters
 from .minchar_units import CLIP
 from .mistakes import CATALOGUE, Mistake
 from .protocol_units import Protocol
-from .spec import SPEC, Rules, run
+from .spec import SPEC, Rules, predictions, run
 
 
 GATES_DLAI = _DLAI_GATES["lstm"]
@@ -126,11 +126,8 @@ def _dlai(cell: str, r: Rules) -> types.ModuleType:
             p[f"W_h{g}"], p[f"W_x{g}"], p[f"b_{g}"] = W[:, :H].T, W[:, H:].T, parameters[f"b{g}"][:, 0]
         return p
 
-    def head(parameters, a):  # softmax(Wya a + by) over the first axis
-        z = np.tensordot(parameters["Wya"], a, axes=(1, 0)) + (
-            parameters["by"] if a.ndim == 2 else parameters["by"][:, :, None])
-        e = np.exp(z - z.max(0))
-        return e / e.sum(0)
+    def head(parameters, res):  # each cell's softmax(Wya a_next + by): (n_y, m, T_x)
+        return predictions(res, parameters["Wya"], parameters["by"][:, 0]).transpose(2, 1, 0)
 
     def grads_out(res, step: bool):
         g = {f"d{k}": v for k, v in to_parameters(cell, res.grads).items()}
@@ -147,7 +144,7 @@ def _dlai(cell: str, r: Rules) -> types.ModuleType:
         res = run(cell, p, xt.T[None], state, dOut=np.zeros((1,) + state[0].shape), rules=r)
         a_next = res.Hs[0].T
         extra = (res.state[1].T,) if cell == "lstm" else ()
-        return (a_next, *extra, head(parameters, a_next), (p, xt, state))
+        return (a_next, *extra, head(parameters, res)[:, :, 0], (p, xt, state))
 
     def cell_backward(da_next, *rest):
         *dc_next, (p, xt, state) = rest
@@ -161,7 +158,7 @@ def _dlai(cell: str, r: Rules) -> types.ModuleType:
         state = (a0.T,) if cell == "rnn" else (a0.T, np.zeros_like(a0.T))
         res = run(cell, p, X, state, dOut=np.zeros((X.shape[0],) + state[0].shape), rules=r)
         a = res.Hs.transpose(2, 1, 0)
-        out = [a, head(parameters, a)]
+        out = [a, head(parameters, res)]
         if cell == "lstm":  # c for every step, (n_a, m, T_x)
             out.append(res.Cs.transpose(2, 1, 0))
         return (*out, (p, X, state))

@@ -174,6 +174,10 @@ class Rules:
     dc_gates: str = "total"  # lstm: dI, dF, dC̃ from dC_t; "upstream": from dC_next alone (the
     #                          dnext_c passed in), the path from H_t left out of them alone
     h_form: str = "o-tanh-c"  # lstm: H_t = O ⊙ tanh(C_t); "tanh-oc": tanh(O ⊙ C_t)
+    prediction: str = "H"  # a cell's own prediction (deeplearning.ai's yt_pred = softmax(Wya
+    #   a_next + by), no gradient through it): "H" softmax over the classes of H_t's;
+    #   "H_prev": H_{t-1}'s (a_prev); "C": C_t's (c_next, lstm); "all": normalised over the
+    #   classes and the batch together (np.sum(np.exp(z))); "batch": over the batch axis
     zero_grad: str = ""  # the gradient of "b_" (every gate bias), "b_q" or "W_hq" never
     #                      accumulated: it stays zero (dby += dy left out)
     clip_carry: float = 0.0  # rnn, lstm: > 0, the gradient carried into H_{t-1} clipped to
@@ -669,6 +673,18 @@ class SpecResult(NamedTuple):
     dX: np.ndarray  # (T, B, D)
     dstate0: tuple  # (B, H) each
     Cs: np.ndarray | None = None  # (T, B, H) lstm: the cell state after every step
+    P: np.ndarray | None = None  # (T, B, H) what a cell's own prediction reads (H_t: the
+    #                              state the cell made, whatever the loop collects)
+    norm: str = "classes"  # the prediction's softmax over "classes", "all" or "batch"
+
+
+def predictions(res: SpecResult, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A cell's own prediction, softmax(P_t Wᵀ + b) normalised as ``res.norm`` says:
+    W (V, H), b (V,) -> (T, B, V)."""
+    Z = res.P @ W.T + b  # (T, B, V)
+    axes = {"classes": (-1,), "batch": (1,), "all": (1, 2)}[res.norm]
+    E = np.exp(Z - Z.max(axis=axes, keepdims=True))  # (T, B, V)
+    return E / E.sum(axis=axes, keepdims=True)
 
 
 def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | None = None,
@@ -762,4 +778,7 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
     elif reparam is not None:  # the backward of the intended forward, at the mistaken
         grads = {k: grads.get(k, np.zeros_like(v)) for k, v in params.items()}  # forward's values
     Cs = cache.Cs[1:] if cell == "lstm" else None  # (T, B, H)
-    return SpecResult(Hs, Y, loss, state, grads, dX, dstate0, Cs)
+    P = {"H": cache.Hs[1:], "all": cache.Hs[1:], "batch": cache.Hs[1:], "H_prev": cache.Hs[:-1],
+         "C": Cs}[rules.prediction]  # (T, B, H)
+    norm = rules.prediction if rules.prediction in ("all", "batch") else "classes"
+    return SpecResult(Hs, Y, loss, state, grads, dX, dstate0, Cs, P, norm)

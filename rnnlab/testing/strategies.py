@@ -97,6 +97,7 @@ class Constraints:
     state_in: tuple = (True, True)  # which state parts (H, C) the subject takes (CS231n: C_0 = 0)
     state_upstream: tuple = (True, True)  # which final-state parts can receive a gradient
     bias_split: bool = False  # torch.nn: b = b_ih + b_hh, drawn as two random halves
+    predicts: bool = False  # each cell makes its own prediction (deeplearning.ai's yt_pred)
 
     def __post_init__(self) -> None:
         check_choice("cell", self.cell, tuple(GATES))
@@ -118,6 +119,7 @@ class Constraints:
             for k, v in enumerate(pair):
                 check_bool(f"{name}[{k}]", v)
         check_bool("bias_split", self.bias_split)
+        check_bool("predicts", self.predicts)
         check_bool("last_output", self.last_output)
 
     @property
