@@ -591,23 +591,30 @@ def test_stacked_outputs_are_named_as_the_wrong_shape():
         "outputs-stacked"}, text
 
 
-DEFAULT_STATE = [  # a subject that starts elsewhere than zeros when called without a state
-    (f"{SUBJECTS / 'students' / 'torch_nn_ones_default.py'}:OnesLSTM", "torch.nn"),
-    (SUBJECTS / "students" / "d2l_class_default_shape.py", "d2l"),
+DEFAULT_STATE = [  # a subject that starts elsewhere than zeros when called without a state,
+    # and the name it is given: ones are named; 0.5 without a batch axis is not a known start
+    (f"{SUBJECTS / 'students' / 'torch_nn_ones_default.py'}:OnesLSTM", "torch.nn",
+     "default-state-ones"),
+    (SUBJECTS / "students" / "d2l_class_default_shape.py", "d2l", None),
+    (SUBJECTS / "students" / "d2l_class_lstm_default_cell_ones.py", "d2l",
+     "lstm-default-cell-state-ones"),
 ]
 
 
-@pytest.mark.parametrize("target,convention", DEFAULT_STATE, ids=lambda x: Path(str(x)).name)
-def test_a_wrong_default_state_fails_the_default_state_property_alone(target, convention):
+@pytest.mark.parametrize("target,convention,name", DEFAULT_STATE, ids=lambda x: Path(str(x)).name)
+def test_a_wrong_default_state_fails_the_default_state_property_alone(target, convention, name):
     """nn.LSTM's contract, and d2l's forward(inputs, state=None), start from zeros: a module
     that starts from ones, or from a state of the wrong shape, is caught, while every
-    property run with an explicit state holds."""
+    property run with an explicit state holds; a start of ones is named."""
     pytest.importorskip("torch")
     r = verify(str(target), convention, **FAST)
     verdicts = {p.name: p.verdict for u in r.units for p in u.properties}
     assert verdicts.pop("default-state") == "FAIL", r.render()
     assert "FAIL" not in verdicts.values(), r.render()
-    assert "what fails above is the state it starts from when called without one" in r.render()
+    named = {n for u in r.units for m in u.diagnosis if m.full for n in m.mistakes}
+    assert named == ({name} if name else set()), r.render()
+    if name is None:
+        assert "what fails above is the state it starts from when called without one" in r.render()
 
 
 def test_min_char_rnn_with_its_weights_in_a_dict_is_read_and_diagnosed():

@@ -24,7 +24,7 @@ import numpy as np
 
 from .adapters import SubjectRaised, Unit
 from .compare import Misfit, Tolerance, agrees, gradient_scale
-from .mistakes import CATALOGUE, LAYOUT, Mistake, applicable, combine
+from .mistakes import CATALOGUE, DEFAULT_STATES, LAYOUT, Mistake, applicable, combine
 from .properties import spec_result as _spec_result
 from .spec import SPEC
 from .report import Match
@@ -140,10 +140,45 @@ def diagnose(unit: Unit, tol: Tolerance, failing: list,
     if raised:
         return [], ("where your code runs, every array it returns equals the spec's; the failures "
                     "above are the exceptions it raised")
+    if "default-state" in (failed or ()):
+        start = _default_state(unit, tol, failing)
+        if start is not None:
+            return [start], None
     what = [BEYOND_ONE_RUN[n] for n in dict.fromkeys(failed or ()) if n in BEYOND_ONE_RUN]
     what = "; ".join(what) or "how it behaves across calls (windows run one after another, rows run alone)"
     return [], ("run once over the whole sequence, every array your code returns equals the spec's "
                 f"(on the diagnostic example and the failing ones): what fails above is {what}")
+
+
+def _default_state(unit: Unit, tol: Tolerance, failing: list) -> Match | None:
+    """The state a module starts from when called without one, where that is one of
+    ``DEFAULT_STATES``: its run without a state equals the spec's from that state, on every
+    failing example (one at least) where it runs."""
+    qs = unit.forward_quantities()
+    found = None
+    for ex in failing:
+        p = make_problem(unit.cons, ex, unit.dtype)
+        zeros = replace(p, state0=tuple(np.zeros_like(s) for s in p.state0))
+        try:
+            got = unit.observe(replace(zeros, use_default_state=True), grads=False)
+        except SubjectRaised:
+            continue
+        fits = set()
+        for name, (_, parts, value) in DEFAULT_STATES.items():
+            if len(parts) > len(p.state0) or (name.startswith("lstm-") and unit.cell != "lstm"):
+                continue
+            s0 = tuple(np.full_like(z, value) if k in parts else z for k, z in enumerate(zeros.state0))
+            ps = replace(zeros, state0=s0)
+            want = unit.expect(ps, spec_result(ps), False)
+            if not _mismatches(unit, qs, got, want, tol, 0.0):
+                fits.add(name)
+        found = fits if found is None else found & fits
+        if not found:
+            return None
+    if not found:
+        return None
+    names = sorted(found)
+    return Match(names, [DEFAULT_STATES[n][0] for n in names], sorted(qs), True)
 
 
 def _layouts(unit, p, qs, got, want, tol, G, failing_q) -> Match | None:

@@ -725,6 +725,20 @@ LAYOUT = {
 }
 
 
+# What a module starts from when called without a state, where zeros belong: no rule of the
+# spec (the spec is given its state), so not in the catalogue; the diagnosis names one when
+# the module's run without a state equals the spec's from this state. (state part, value)
+DEFAULT_STATES = {
+    "default-state-ones": ("called without a state it starts from ones (torch.ones where "
+                           "torch.zeros belongs), its hidden and cell state alike", (0, 1), 1.0),
+    "lstm-default-hidden-state-ones": ("called without a state its hidden state starts from "
+                                       "ones, where zeros belong (its cell state from zeros)",
+                                       (0,), 1.0),
+    "lstm-default-cell-state-ones": ("called without a state its cell state starts from ones, "
+                                     "where zeros belong (its hidden state from zeros)", (1,), 1.0),
+}
+
+
 def applicable(cell: str, head: str | None = None, gru_form: str = "d2l",
                bias_split: bool = False, predicts: bool = False) -> list[Mistake]:
     """The catalogue's mistakes that can be made in this cell, output layer and GRU form
