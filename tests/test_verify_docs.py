@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rnnlab.testing import CATALOGUE
-from rnnlab.testing.mistakes import LAYOUT
+from rnnlab.testing.mistakes import DEFAULT_STATES, LAYOUT
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "verify.md"
@@ -94,6 +94,9 @@ def catalogue_table() -> str:
                     f"`{names[0]}`) | {cell} | {kind} | {what} |")
     for name, what in LAYOUT.items():
         rows.append(f"| `{name}` | rnn, lstm, gru | layout | {what} |")
+    for name, (what, _, _) in DEFAULT_STATES.items():
+        cells = "lstm" if name.startswith("lstm-") else "rnn, lstm, gru"
+        rows.append(f"| `{name}` | {cells} (a default state) | forward | {what} |")
     return "\n".join(rows) + "\n"
 
 
