@@ -82,6 +82,7 @@ WRITTEN_IN = {
     STUDENTS / "dlai_lstm_da_prev_without_o.py": "deeplearning.ai",
     STUDENTS / "rnn_tanh_on_input_only.py": "d2l",
     STUDENTS / "lstm_detach_h_each_step.py": "d2l",
+    STUDENTS / "linear_gru_loops_over_batch_axis.py": "torch.nn",
     STUDENTS / "cs231n_lstm_dprev_c_from_dnext_c.py": "cs231n",
     STUDENTS / "cs231n_lstm_gate_grads_from_dnext_c.py": "cs231n",
     STUDENTS / "cs231n_lstm_tanh_derivative_squared.py": "cs231n",

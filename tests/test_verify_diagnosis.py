@@ -301,3 +301,14 @@ def test_one_zero_gradient_is_not_told_as_every_gradient_zero(monkeypatch):
     assert "these gradients are zero where the spec's are not: dby (never computed or never " \
            "accumulated in your backward)" in text, text
     assert "every gradient your code returns is zero" not in text, text
+
+
+def test_outputs_left_out_of_the_loss_for_their_shape_are_not_told_as_zero_gradients():
+    """A loop over the batch axis returns outputs of another shape: the loss the gradients
+    are checked on leaves them out, so its gradients are not those the student's graph
+    gives them; the note says so, never that every gradient is zero (a detach, no_grad)."""
+    r = verify(_subject("linear_gru_loops_over_batch_axis.py", False), "torch.nn", **FAST)
+    text = r.render()
+    assert "h_n, output have another shape than the spec's, so the loss the gradients are " \
+           "checked on leaves them out" in text, text
+    assert "every gradient your code returns is zero" not in text, text

@@ -366,7 +366,14 @@ def hints(unit: Unit, qs: dict, got: dict, want: dict, tol: Tolerance, G: float,
                  if np.size(w)), default=0.0)
     returned = [got[k] for k, q in qs.items() if q.is_gradient and k in got and k in want
                 and np.shape(got[k]) == np.shape(want[k])]  # every gradient, not those that differ
-    if comparable and scale > 0 and all(_is_zero(g, scale) for g in returned):
+    misshapen = [k for k in forward if qs[k].role in ("output", "state") and (
+        isinstance(got.get(k), Misfit) or np.shape(got.get(k)) != np.shape(want[k]))]
+    if misshapen:  # what cannot be given its upstream gradient is left out of the loss
+        said.append(f"{', '.join(misshapen)} {'has' if len(misshapen) == 1 else 'have'} another "
+                    "shape than the spec's, so the loss the gradients are checked on leaves "
+                    f"{'it' if len(misshapen) == 1 else 'them'} out: the gradients are those "
+                    "of what remains, and differ from the spec's for that reason too")
+    elif comparable and scale > 0 and all(_is_zero(g, scale) for g in returned):
         said.append("every gradient your code returns is zero: nothing reaches the parameters "
                     "(outputs cut from the graph, computed under no_grad, or a backward "
                     "that never runs)")
