@@ -287,7 +287,25 @@ _LIST = [
     _m("lstm-gate-grads-from-dnext-c", {"lstm"}, "backward",
        "dI, dF and dC̃ are taken from dC_next (di = dnext_c * g ...) where dC_t = dC_next + "
        "dH_t ⊙ O ⊙ (1 - tanh²(C_t)) belongs: the path from H_t is left out of the gates' "
-       "gradients alone (dC_{t-1} = dC_t ⊙ F is right)", dc_gates="upstream"),
+       "gradients alone (dC_{t-1} = dC_t ⊙ F is right)", dc_gates="ifc"),
+    *[_m(f"lstm-{what}-grad-from-dnext-c", {"lstm"}, "backward",
+         f"d{G} is taken from dC_next ({line}) where dC_t = dC_next + dH_t ⊙ O ⊙ "
+         "(1 - tanh²(C_t)) belongs: the path from H_t is left out of that gate's gradient alone",
+         dc_gates=g)
+      for g, G, what, line in (("i", "I", "input-gate", "di = dnext_c * g"),
+                               ("f", "F", "forget-gate", "df = dnext_c * prev_c"),
+                               ("c", "C̃", "candidate", "dg = dnext_c * i"))],
+    _m("rnn-dprev-h-without-tanh-derivative", {"rnn"}, "backward",
+       "dH_{t-1} = dH_t W_hhᵀ (dprev_h = dnext_h @ Wh.T): tanh' left out of the gradient carried "
+       "to the step before, where dA_t W_hhᵀ belongs; dW and db take dA_t, as they should",
+       carry_raw=True),
+    _m("lstm-dW-concat-x-first", {"lstm"}, "backward",
+       "the backward rebuilds concat as [xt; a_prev] for dW = dZ concatᵀ while the forward "
+       "stacked [a_prev; xt]: the columns of dWf, dWi, dWc, dWo in the wrong order",
+       dW_concat="xh"),
+    _m("input-one-hot-from-targets", ALL, "forward",
+       "each step's input one-hot is built from targets[t] (xs[t][targets[t]] = 1) where "
+       "inputs[t] belongs", heads=("softmax",), inputs_from="targets"),
     _m("softmax-grad-minus-one-at-input", ALL, "backward",
        "dY = softmax(Y) - onehot(inputs[t]): the 1 subtracted at the input's index where it "
        "belongs at the target's (dy[targets[t]] -= 1)", heads=("softmax",), softmax_at="inputs"),
@@ -396,7 +414,15 @@ _LIST = [
        "H̃ for the gru): I ⊙ tanh(G) where G is already tanh'd", candidate=TANH_TWICE),
     _m("rnn-bias-after-tanh", {"rnn"}, "forward",
        "H_t = tanh(X_t W_xh + H_{t-1} W_hh) + b_h: the bias added after the tanh where it "
-       "belongs inside it", bias_after=True),
+       "belongs inside it", bias_after="true"),
+    _m("rnn-bias-after-tanh-in-forward", {"rnn"}, "backward",
+       "the forward adds b_h after the tanh, H_t = tanh(X_t W_xh + H_{t-1} W_hh) + b_h; the "
+       "backward is that of tanh(... + b_h), as intended: tanh' = 1 - H_t² at the H_t it "
+       "cached, db_h = Σ dA_t", heads=(None,), bias_after="forward-only"),
+    _m("lstm-outputs-C-in-forward", {"lstm"}, "backward",
+       "the forward's outputs are the cell states C_t (h[:, t] = next_c) where they are the "
+       "hidden states H_t; the backward takes dh[t] as H_t's gradient, as intended",
+       heads=(None,), outputs="C-forward-only"),
     _m("lstm-h-from-previous-cell", {"lstm"}, "forward",
        "H_t = O ⊙ tanh(C_{t-1}): the hidden state computed before the cell state is updated, "
        "from the old cell, where O ⊙ tanh(C_t) belongs", h_cell="prev"),

@@ -86,7 +86,8 @@ class Rules:
     #                            before they are collected (outputs.append(h.detach()))
     forget_on: str = "C"  # lstm: C_t = F ⊙ C_{t-1} + I ⊙ C̃; "H": F ⊙ H_{t-1} in its place
     outputs: str = "H"  # lstm: the outputs collected are H_t; "C": C_t (outputs.append(c)),
-    #                     the final state still (H_T, C_T); "candidate" (lstm, gru): C̃_t, H̃_t
+    #                     the final state still (H_T, C_T); "candidate" (lstm, gru): C̃_t, H̃_t;
+    #                     "C-forward-only": C_t, the backward taking dh[t] as H_t's, as intended
     final_state_grad: bool = True  # the final state's upstream gradient flows back; False: returned detached
     dW_h_state: str = "prev"  # dW_h = Σ H_{t-1}ᵀ dZ_t; "next": H_t in its place
     dF_cell: str = "prev"  # lstm: dF = dC ⊙ C_{t-1}; "next": C_t in its place
@@ -150,8 +151,10 @@ class Rules:
     #                               step's carried gradient then the one the step before made
     back_skip: str = ""  # lstm: one gate whose dZ_g is left out of dX_t and dH_{t-1} (the
     #                      sums dZ_g W_x<g>ᵀ, dZ_g W_h<g>ᵀ written without that gate's term)
-    bias_after: bool = False  # rnn: H_t = tanh(X_t W_xh + H_{t-1} W_hh) + b_h, the bias added
-    #                           after the tanh (db_h = Σ dH_t, tanh' taken at tanh(A_t))
+    bias_after: str = ""  # rnn: "true": H_t = tanh(X_t W_xh + H_{t-1} W_hh) + b_h, the bias
+    #   added after the tanh (db_h = Σ dH_t, tanh' taken at tanh(A_t)); "forward-only": so in
+    #   the forward, the backward that of tanh(... + b_h) (tanh' = 1 - H_t², db_h = Σ dA_t)
+    carry_raw: bool = False  # rnn: dH_{t-1} = dH_t W_hhᵀ, tanh' left out of the carry alone
     h_cell: str = "new"  # lstm: H_t = O ⊙ tanh(C_t); "prev": O ⊙ tanh(C_{t-1}), the hidden
     #                      state computed before the cell state is updated
     reset_on: str = "h"  # gru, d2l form: H̃ = tanh(X_t W_xh + (R ⊙ H_{t-1}) W_hh + b_h); "x":
@@ -171,8 +174,11 @@ class Rules:
     #                             carried into step t alone (dprev_c = dnext_c * f)
     last_twice: bool = False  # H_T's upstream gradient counted twice (the carry starts at
     #                           dh[:, -1] where it starts at zero, and step T adds dh[:, -1])
-    dc_gates: str = "total"  # lstm: dI, dF, dC̃ from dC_t; "upstream": from dC_next alone (the
-    #                          dnext_c passed in), the path from H_t left out of them alone
+    dc_gates: str = ""  # lstm: dI, dF, dC̃ from dC_t; those of these gates ("i", "f", "c")
+    #                     from dC_next alone (the dnext_c passed in), the path from H_t left out
+    dW_concat: str = "hx"  # lstm: dW<g> = dZ [H_{t-1}; X_t]ᵀ; "xh": [X_t; H_{t-1}] rebuilt so in
+    #                        the backward alone (deeplearning.ai's dWf's columns in another order)
+    inputs_from: str = "inputs"  # min-char-rnn: the one-hot of inputs[t]; "targets": targets[t]
     h_form: str = "o-tanh-c"  # lstm: H_t = O ⊙ tanh(C_t); "tanh-oc": tanh(O ⊙ C_t)
     prediction: str = "H"  # a cell's own prediction (deeplearning.ai's yt_pred = softmax(Wya
     #   a_next + by), no gradient through it): "H" softmax over the classes of H_t's;
@@ -293,16 +299,18 @@ def rnn_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: RNNCache, r: Rules 
     for t in _steps(r, T):
         k = _cached(r, t, T)  # the step whose cache step t reads: t
         dH = dHs[t] + _carry(r, dH_next, t, T)  # (B, H): H_t feeds Y_t and step t+1
-        y = r.candidate.f(A[k]) if r.dtanh_state == "same" else Hs[k]  # (B, H): tanh(A_t)
+        y = (Hs[k] if r.dtanh_state == "prev" else Hs[k + 1] if r.bias_after == "forward-only"
+             else r.candidate.f(A[k]))  # (B, H): tanh(A_t) (or the H_t cached, or H_{t-1})
         dA = dH * r.candidate.grad(A[k], y)  # (B, H): H_t = tanh(A_t)
         H_used = Hs[k] if r.dW_h_state == "prev" else Hs[k + 1]  # (B, H)
         if reads_H0 and r.step_reads_back != "states":
             H_used = Hs[0]  # (B, H): the state step t read (or the cache says it read)
         _acc(r, g, "W_xh", X[k].T @ dA)
         _acc(r, g, "W_hh", H_used.T @ dA)
-        _acc(r, g, "b_h", _bias(r, dA if r.db_of == "dA" and not r.bias_after else dH))
+        _acc(r, g, "b_h", _bias(r, dA if r.db_of == "dA" and r.bias_after != "true" else dH))
         dX[t] = dA @ p["W_xh"].T  # (B, D)
-        dH_next = 0 * dH if _cut(r, t) else _clip(r, _back(r, dA, p["W_hh"]))  # (B, H): into H_{t-1}
+        carried = _back(r, dH if r.carry_raw else dA, p["W_hh"])  # (B, H): into H_{t-1}
+        dH_next = 0 * dH if _cut(r, t) else _clip(r, carried)  # (B, H)
         if true_H0:  # step t read H_0, not H_{t-1}: its gradient goes there
             dH0, dH_next = dH0 + dH_next, 0 * dH_next
     if true_H0:
@@ -376,7 +384,8 @@ def lstm_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
     s = {k: np.stack(v) for k, v in keep.items()}
     cache = LSTMCache(X, np.stack(Hs), np.stack(Cs), {g: s[g] for g in "ifoc"}, s["I"], s["F"],
                       s["O"], s["C_tilda"], s["TC"])
-    outs = {"H": Hs[1:], "C": Cs[1:], "candidate": keep["C_tilda"]}[r.outputs]  # (T, B, H) each
+    outs = {"H": Hs[1:], "C": Cs[1:], "C-forward-only": Cs[1:],
+            "candidate": keep["C_tilda"]}[r.outputs]  # (T, B, H) each
     return np.stack(outs), (H, C), cache
 
 
@@ -409,7 +418,7 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
         k = _cached(r, t, T)  # the step whose cache step t reads: t
         H_prev = Hs[0] if reads_0 and cached else Hs[k]  # (B, H): the state step t read
         C_prev = Cs[0] if reads_c0 and cached else Cs[k]  # (B, H)
-        dOut = {r.outputs: dHs[t]}  # (B, H): what the output is, H_t (C_t, C̃_t) ...
+        dOut = {r.outputs.replace("C-forward-only", "H"): dHs[t]}  # (B, H): H_t (C_t, C̃_t) ...
         dOut_H, dOut_C, dOut_cand = (dOut.get(k, 0) for k in ("H", "C", "candidate"))
         # (B, H): H_t feeds Y_t and step t+1 (and, the loop run forward, H_T its upstream)
         dH = dOut_H + _carry(r, dH_next, t, T) + (dH_T if t == T - 1 else 0)
@@ -425,13 +434,13 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
             dC = dC + dC_first
         if t == T - 1:  # C_T's upstream gradient, when the loop did not start from it
             dC = dC + dC_T
-        dC_g = dC if r.dc_gates == "total" else dC_in + dOut_C  # (B, H): what the gates read
-        dF = dC_g * ((C_prev if r.forget_on == "C" else H_prev) if r.dF_cell == "prev"
-                     else Cs[k + 1])  # (B, H)
-        dI = dC_g * C_tilda[k]  # (B, H)
+        dC_g = {g: (dC_in + dOut_C if g in r.dc_gates else dC) for g in "ifc"}  # (B, H) each:
+        dF = dC_g["f"] * ((C_prev if r.forget_on == "C" else H_prev)  # what each gate reads
+                          if r.dF_cell == "prev" else Cs[k + 1])  # (B, H)
+        dI = dC_g["i"] * C_tilda[k]  # (B, H)
         if r.coupled_input:  # I = 1 - F: I's gradient is F's, negated; I's own gets none
             dF, dI = dF - dI, 0 * dI
-        dC_tilda = dC_g * I[k] + dOut_cand  # (B, H)
+        dC_tilda = dC_g["c"] * I[k] + dOut_cand  # (B, H)
         dZ = {  # (B, H) each: through each gate's nonlinearity
             "i": dI * acts["i"].grad(Z["i"][k], I[k]),
             "f": dF * acts["f"].grad(Z["f"][k], F[k]),
@@ -702,6 +711,8 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
     ``split``: the "hh" half of each bias the subject keeps in two arrays (torch.nn's).
     """
     forward, backward = CELLS[cell]
+    if rules.inputs_from == "targets":  # each step's one-hot built from its target
+        X = np.eye(X.shape[-1])[targets]  # (T, B, V)
     reparam = rules.reparam
     if reparam is not None and hasattr(reparam, "bind"):
         reparam = reparam.bind(split or {})
@@ -758,11 +769,18 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
         dHs = np.concatenate([dHs[:1] + dFirst[0], dHs[1:]])  # (T, B, H)
         extra = {"dC_first": dFirst[1]} if cell == "lstm" else {}
     grads, dX, dstate0 = backward(p, dHs, dState, cache, rules, **extra)
+    if rules.inputs_from == "targets":  # the inputs given are never read
+        dX = np.zeros_like(dX)  # (T, B, V)
     if late and rules.output_grad:
         dstate0 = (dstate0[0] + dH0_head, *dstate0[1:])
     if dS0_returned is not None:
         dstate0 = tuple(d + e for d, e in zip(dstate0, dS0_returned))
     grads.update(head_grads)
+    if rules.dW_concat == "xh":  # dW = dZ [X_t; H_{t-1}]ᵀ: rows [dW_x; dW_h] read as [dW_h; dW_x]
+        for g in GATES[cell]:
+            dWt = np.concatenate([grads[f"W_x{g}"], grads[f"W_h{g}"]])  # (D + H, H)
+            H_ = grads[f"W_h{g}"].shape[0]
+            grads[f"W_h{g}"], grads[f"W_x{g}"] = dWt[:H_], dWt[H_:]  # (H, H), (D, H)
     if rules.zero_grad:  # never accumulated: the zeros it started from
         grads = {k: (0 * v if (k == rules.zero_grad if rules.zero_grad in ("b_q", "W_hq")
                                else k.startswith(rules.zero_grad) and k != "b_q") else v)
