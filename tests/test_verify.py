@@ -598,6 +598,7 @@ DEFAULT_STATE = [  # a subject that starts elsewhere than zeros when called with
     (SUBJECTS / "students" / "d2l_class_default_shape.py", "d2l", None),
     (SUBJECTS / "students" / "d2l_class_lstm_default_cell_ones.py", "d2l",
      "lstm-default-cell-state-ones"),
+    (SUBJECTS / "students" / "d2l_class_rnn_default_ones_on_a_base.py", "d2l", "default-state-ones"),
 ]
 
 

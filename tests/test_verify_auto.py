@@ -83,6 +83,7 @@ WRITTEN_IN = {
     STUDENTS / "rnn_tanh_on_input_only.py": "d2l",
     STUDENTS / "lstm_detach_h_each_step.py": "d2l",
     STUDENTS / "linear_gru_loops_over_batch_axis.py": "torch.nn",
+    STUDENTS / "d2l_class_rnn_default_ones_on_a_base.py": "d2l",  # its base class is no cell
     STUDENTS / "cs231n_lstm_df_from_dnext_c.py": "cs231n",
     STUDENTS / "cs231n_lstm_stores_c_as_h.py": "cs231n",
     STUDENTS / "cs231n_rnn_dprev_h_without_tanh.py": "cs231n",

@@ -71,8 +71,12 @@ def find_classes(module, cell: str | None, only: str | None) -> list:
 
 
 def is_scratch_class(obj) -> bool:
-    """An ``nn.Module`` class whose constructor reads ``(num_inputs, num_hiddens, ...)``."""
+    """An ``nn.Module`` class whose constructor reads ``(num_inputs, num_hiddens, ...)`` and
+    that has a forward of its own (a base class holding the gates' parameters for the
+    cells built on it is not one: ``nn.Module``'s forward is no forward)."""
     if not (isinstance(obj, type) and issubclass(obj, torch.nn.Module)):
+        return False
+    if obj.forward is torch.nn.Module.forward:
         return False
     try:
         params = list(inspect.signature(obj.__init__).parameters)

@@ -165,8 +165,8 @@ def _default_state(unit: Unit, tol: Tolerance, failing: list) -> Match | None:
             continue
         fits = set()
         for name, (_, parts, value) in DEFAULT_STATES.items():
-            if len(parts) > len(p.state0) or (name.startswith("lstm-") and unit.cell != "lstm"):
-                continue
+            if name.startswith("lstm-") and unit.cell != "lstm":
+                continue  # (the others' parts beyond an rnn's or gru's one state are none)
             s0 = tuple(np.full_like(z, value) if k in parts else z for k, z in enumerate(zeros.state0))
             ps = replace(zeros, state0=s0)
             want = unit.expect(ps, spec_result(ps), False)

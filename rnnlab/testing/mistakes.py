@@ -121,9 +121,10 @@ _LIST = [
        carry_h=0.0),
     _m("lstm-dropped-cell-carry", {"lstm"}, "backward",
        "dC_t = dH_t ⊙ O ⊙ (1 - tanh²(C_t)) only: no cell-state gradient reaches step t from "
-       "step t+1, either because dC_next (dnext_c) is not added into dC_t, or because the "
+       "step t+1. In the step's backward, dC_next (dnext_c) is not added into dC_t, or the "
        "dC_prev passed back is dC_next ⊙ F alone, without the path from H_t (then zero from "
-       "the last step on)", carry_c=0.0),
+       "the last step on); or, in the loop over the steps, the dprev_c a step returns is "
+       "never passed to the step before (dnext_c left at zero)", carry_c=0.0),
     _m("lstm-forgot-c-path", {"lstm"}, "backward",
        "dC_t = dC_next only: the path from H_t = O ⊙ tanh(C_t) into C_t, "
        "dH_t ⊙ O ⊙ (1 - tanh²(C_t)), is missing", c_path=0.0),
@@ -258,7 +259,9 @@ _LIST = [
        "gradient carried from step 2 nor the product through step 1 (× W_hᵀ) (lstm: no "
        "dC_0)", heads=(None,), dstate0="upstream"),
     _m("dH0-zero", ALL, "backward",
-       "dH_0 is zero: the gradient of the initial state is never computed", dstate0="zero"),
+       "dH_0 (and the lstm's dC_0) is zero: the gradient of the initial state is never computed "
+       "(a hand-written backward), or the initial state is detached before the loop "
+       "(state[0].detach(): autograd)", dstate0="zero"),
     _m("rnn-W_hh-not-transposed", {"rnn"}, "backward",
        "dH_next = dA_t W_hh instead of dA_t W_hhᵀ", transpose_W_h=False),
     _m("gru-update-derivative-sign", {"gru"}, "backward",
