@@ -205,12 +205,17 @@ def _acts(r: Rules, cell: str) -> dict:
     return acts
 
 
+def _one_of(which: str, name: str) -> bool:
+    """Whether parameter ``name`` is among ``which``: the output layer's "W_hq" or "b_q" by
+    name, or the cell's arrays by prefix ("W_x" is every W_x<g>, "b_" every gate bias)."""
+    head = ("W_hq", "b_q")
+    return name == which if which in head else name.startswith(which) and name not in head
+
+
 def _acc(r: Rules, g: dict, name: str, part: np.ndarray) -> None:
     """dW += part (spec), or dW = part when the code forgot to accumulate over steps (every
     array, or one of the cell's, the output layer's W_hq and b_q never among those)."""
-    head = ("W_hq", "b_q")
-    one = bool(r.not_accumulated) and (name == r.not_accumulated if r.not_accumulated in head
-                                       else name.startswith(r.not_accumulated) and name not in head)
+    one = bool(r.not_accumulated) and _one_of(r.not_accumulated, name)
     g[name] = g[name] + part if r.accumulate and not one else part
 
 
@@ -782,14 +787,12 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
             H_ = grads[f"W_h{g}"].shape[0]
             grads[f"W_h{g}"], grads[f"W_x{g}"] = dWt[:H_], dWt[H_:]  # (H, H), (D, H)
     if rules.zero_grad:  # never accumulated: the zeros it started from
-        grads = {k: (0 * v if (k == rules.zero_grad if rules.zero_grad in ("b_q", "W_hq")
-                               else k.startswith(rules.zero_grad) and k != "b_q") else v)
-                 for k, v in grads.items()}
+        grads = {k: (0 * v if _one_of(rules.zero_grad, k) else v) for k, v in grads.items()}
     if rules.dW_h_transposed:  # Σ dZ_tᵀ H_{t-1}: each recurrent weight's gradient transposed
         grads = {k: (v.T if k.startswith("W_h") and k != "W_hq" else v) for k, v in grads.items()}
     if rules.param_grads != "sum":  # dW /= B: a mean, the loss a sum (one array's, or all)
         mean = rules.param_grads.removeprefix("mean").removeprefix("-")  # "", "W_x" or "W_h"
-        grads = {k: (v / X.shape[1] if k.startswith(mean) and k != "W_hq" else v)
+        grads = {k: (v / X.shape[1] if not mean or _one_of(mean, k) else v)
                  for k, v in grads.items()}
     if reparam is not None and rules.pullback:
         grads, dstate0 = reparam.pullback(params, grads, dstate0)
