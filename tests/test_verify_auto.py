@@ -121,6 +121,17 @@ WRITTEN_IN = {
     STUDENTS / "torch_lstm_gate_params_no_hidden_biases.py": "torch.nn",
     STUDENTS / "torch_lstm_gate_params_state_layer_axis.py": "torch.nn",
     STUDENTS / "torch_lstm_linears_forget_reads_input_gate_layer.py": "torch.nn",
+    STUDENTS / "cs231n_lstm_df_sigmoid_mixed.py": "cs231n",
+    STUDENTS / "cs231n_lstm_df_from_prev_h.py": "cs231n",
+    STUDENTS / "cs231n_lstm_dg_from_tanh_c.py": "cs231n",
+    STUDENTS / "gru_update_one_minus_reset.py": "d2l",
+    STUDENTS / "rnn_final_state_one_step_early.py": "d2l",
+    STUDENTS / "lstmcell_returns_tanh_c.py": "torch.nn",
+    STUDENTS / "gru_linear_einsum_bhn_outside.py": "torch.nn",
+    STUDENTS / "torch_gru_gate_params_bhn_outside.py": "torch.nn",
+    STUDENTS / "torch_gru_gate_params_candidate_gated_by_z.py": "torch.nn",
+    STUDENTS / "torch_gru_gate_params_reset_reads_W_iz.py": "torch.nn",
+    STUDENTS / "torch_gru_gate_params_W_hn_untransposed.py": "torch.nn",
 }
 
 # a student's own layout (time-major, weights as arguments): fits no convention

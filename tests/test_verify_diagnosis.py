@@ -69,6 +69,17 @@ NAMED = [  # file, the one mistake the diagnosis must name, the arrays that must
     # with one more (the state's, broadcast): windows of such outputs cannot be joined in time
     ("grucell_h_n_without_layer_axis.py", "state-without-layer-axis", {"h_n"}),
     ("torch_lstm_gate_params_state_layer_axis.py", "right-numbers-other-shape", {"output"}),
+    # a GRU of one nn.Parameter (or layer weight) per gate, its form read off the matmul
+    # that uses the candidate's hidden-side weight
+    ("gru_linear_weight_bhn_outside.py", "gru-b_hn-outside-reset", {"output", "h2n.bias.grad"}),
+    ("torch_gru_gate_params_bhn_outside.py", "gru-b_hn-outside-reset", {"output", "b_hn.grad"}),
+    ("torch_gru_gate_params_candidate_gated_by_z.py", "gru-r-from-z-weights", {"output"}),
+    ("torch_gru_gate_params_reset_reads_W_iz.py", "gru-r-reads-W_xz", {"output", "W_ir.grad"}),
+    ("torch_gru_gate_params_W_hn_untransposed.py", "gru-h-recurrent-weight-transposed",
+     {"output", "W_hn.grad"}),
+    ("gru_update_one_minus_reset.py", "gru-update-one-minus-r", {"outputs"}),
+    ("lstmcell_returns_tanh_c.py", "lstm-final-cell-state-tanh", {"c_n"}),
+    ("rnn_final_state_one_step_early.py", "final-state-one-step-early", {"H_T"}),
 ]
 CONVENTION = {"torch_gru_bhn_outside.py": "torch.nn",  # the others are d2l's
               "torch_lstm_gate_params_forget_on_h.py": "torch.nn",
@@ -80,7 +91,12 @@ CONVENTION = {"torch_gru_bhn_outside.py": "torch.nn",  # the others are d2l's
               "torch_lstm_gate_params_no_b_hf.py": "torch.nn",
               "torch_lstm_gate_params_no_hidden_biases.py": "torch.nn",
               "torch_lstm_gate_params_state_layer_axis.py": "torch.nn",
-              "torch_lstm_linears_forget_reads_input_gate_layer.py": "torch.nn"}
+              "torch_lstm_linears_forget_reads_input_gate_layer.py": "torch.nn",
+              **dict.fromkeys(["gru_linear_weight_bhn_outside.py", "lstmcell_returns_tanh_c.py",
+                               "torch_gru_gate_params_bhn_outside.py",
+                               "torch_gru_gate_params_candidate_gated_by_z.py",
+                               "torch_gru_gate_params_reset_reads_W_iz.py",
+                               "torch_gru_gate_params_W_hn_untransposed.py"], "torch.nn")}
 
 
 def _subject(name: str, as_file: bool):
@@ -224,6 +240,16 @@ NUMPY = [  # file, convention, {unit (its forward function): the one name, or No
     ("cs231n_rnn_dtanh_prev_h.py", "cs231n",
      {"rnn_step_forward": "rnn-tanh-derivative-from-H_prev",
       "rnn_forward": "rnn-tanh-derivative-from-H_prev"}),
+    # a local derivative written with another value: another gate's, tanh(C_t), prev_h
+    ("cs231n_lstm_df_sigmoid_mixed.py", "cs231n",
+     {"lstm_step_forward": "lstm-f-sigmoid-derivative-f-one-minus-i",
+      "lstm_forward": "lstm-f-sigmoid-derivative-f-one-minus-i"}),
+    ("cs231n_lstm_dg_from_tanh_c.py", "cs231n",
+     {"lstm_step_forward": "lstm-candidate-derivative-from-tanh-c",
+      "lstm_forward": "lstm-candidate-derivative-from-tanh-c"}),
+    ("cs231n_lstm_df_from_prev_h.py", "cs231n",
+     {"lstm_step_forward": "lstm-dF-from-previous-hidden",
+      "lstm_forward": "lstm-dF-from-previous-hidden"}),
 ]
 
 
@@ -290,11 +316,11 @@ def test_a_candidate_bias_outside_the_reset_product_is_named_in_the_form_read():
 
 
 def test_a_gru_whose_form_is_guessed_names_the_twin_of_the_other_form():
-    """Per-gate layers used by hand (h @ h2n.weight.T): the source does not say the form and
+    """Per-gate layers used by hand through einsum: the source does not say the form and
     neither form gives the outputs. Read in the closer, the mistake named is that form's;
     the other form's mistake of the same numbers is listed beside it, and the note says
     the form was the closer, not the one written."""
-    r = verify(str(HERE / "gru_linear_weight_bhn_outside.py"), "torch.nn", **FAST)
+    r = verify(str(HERE / "gru_linear_einsum_bhn_outside.py"), "torch.nn", **FAST)
     assert not r.ok
     full = [m for u in r.units for m in u.diagnosis if m.full]
     assert len(full) == 1, r.render()

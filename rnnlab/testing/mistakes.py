@@ -218,6 +218,10 @@ _LIST = [
        cell=Act("tanh", TANH.f, lambda x, y: 1 - x * x)),
     _m("lstm-dF-from-C_t", {"lstm"}, "backward",
        "dF = dC ⊙ C_t instead of dC ⊙ C_{t-1}", dF_cell="next"),
+    _m("lstm-dF-from-previous-hidden", {"lstm"}, "backward",
+       "dF = dC ⊙ H_{t-1} instead of dC ⊙ C_{t-1}: the forget gate's gradient takes the "
+       "previous hidden state (prev_h) where the previous cell state (prev_c) belongs",
+       dF_cell="h_prev"),
     _m("lstm-dO-from-C", {"lstm"}, "backward",
        "dO = dH ⊙ C_t instead of dH ⊙ tanh(C_t)", dO_cell="raw"),
     _m("dW_h-from-H_t", ALL, "backward",
@@ -389,6 +393,12 @@ _LIST = [
     _m("first-state-returned", ALL, "forward",
        "the state returned is the initial state given (return outputs, state; hprev in "
        "min-char-rnn) instead of the last step's, H_T (and C_T)", final_state="initial"),
+    _m("final-state-one-step-early", ALL, "forward",
+       "the state returned is the one before the last step, H_{T-1} (and C_{T-1}; hs[T-1] in a "
+       "list that starts with H_0), where H_T (C_T) belongs", final_state="previous"),
+    _m("lstm-final-cell-state-tanh", {"lstm"}, "forward",
+       "the final cell state returned is tanh(C_T) (c_n = torch.tanh(c)) where C_T belongs; "
+       "the outputs are right", final_state="tanh-c"),
     _m("lstm-final-state-swapped", {"lstm"}, "forward",
        "the final state is returned as (C_T, H_T) where (H_T, C_T) belongs (return outputs, "
        "(C, H))", final_state="swapped"),
@@ -512,6 +522,15 @@ _LIST = [
     _m("output-bias-missing", ALL, "forward",
        "Y_t = H_t W_hq: the output layer's bias b_q is never added (its gradient is zero)",
        heads=_HEADED, reparam=DropOutputBias()),
+    _m("gru-update-one-minus-r", {"gru"}, "forward",
+       "H_t = Z ⊙ H_{t-1} + (1 - R) ⊙ H̃: the reset gate R where the update gate belongs in "
+       "(1 - Z)", update_gates="zr"),
+    _m("gru-update-direct-term-r", {"gru"}, "forward",
+       "H_t = R ⊙ H_{t-1} + (1 - Z) ⊙ H̃: the reset gate R where the update gate belongs in "
+       "Z ⊙ H_{t-1}", update_gates="rz"),
+    _m("gru-update-from-r", {"gru"}, "forward",
+       "H_t = R ⊙ H_{t-1} + (1 - R) ⊙ H̃: the update written with the reset gate R, the "
+       "update gate Z computed and never used", update_gates="rr"),
     _m("gru-update-swapped", {"gru"}, "forward",
        "H_t = (1 - Z) ⊙ H_{t-1} + Z ⊙ H̃: Z and 1 - Z swapped", reparam=NegateUpdate()),
     _m("gru-reset-after-matmul", {"gru"}, "forward",
@@ -634,6 +653,7 @@ def _copied_gates():
                      reparam=GateReads(cell, g, s))
 
 
+TORCH_LETTER = {"lstm": {"c": "g"}, "gru": {"h": "n"}}  # torch.nn's names of the candidate
 GATE_NAMES = {"i": "input", "f": "forget", "o": "output", "c": "candidate", "z": "update",
               "r": "reset", "h": "candidate"}
 UNUSED = {  # gate: (what the code computes without it, the constant it amounts to)
@@ -671,13 +691,19 @@ def _one_gate():
             yield _m(f"{cell}-{g}-recurrent-term-missing", {cell}, "forward",
                      f"{whose} recurrent term H_{{t-1}} W_h{g} is never added (it reads the "
                      f"input alone): W_h{g}'s gradient is zero", reparam=DropGateArray(g, f"W_h{g}"))
+            yield _m(f"{cell}-{g}-recurrent-weight-transposed", {cell}, "forward",
+                     f"{whose} recurrent weight alone used transposed, H_{{t-1}} W_h{g}ᵀ (in "
+                     f"torch.nn's layout h @ W_h{TORCH_LETTER[cell].get(g, g)} where "
+                     f"h @ W_h{TORCH_LETTER[cell].get(g, g)}.T belongs), the other "
+                     "gates' right: a square matrix, so no shape error shows it",
+                     reparam=TransposeRecurrent(g))
             if cell == "lstm":
                 yield _m(f"lstm-{g}-term-missing-in-dx-dh", {cell}, "backward",
                          f"dX_t and dH_{{t-1}} leave out {whose} term (dZ_{g} W_x{g}ᵀ, dZ_{g} "
                          f"W_h{g}ᵀ): the sums over the gates written without it",
                          back_skip=g)
             if not (cell == "gru" and g == "h"):  # (torch.nn's GRU keeps b_h and b_hn apart)
-                torch_letter = {"c": "g"}.get(g, g)  # torch.nn's name of the lstm candidate
+                torch_letter = TORCH_LETTER[cell].get(g, g)
                 for side, what in (("hh", "hidden"), ("ih", "input")):
                     yield _m(f"{cell}-{g}-{what}-side-bias-missing", {cell}, "forward",
                              f"{whose} {what}-side bias (its block of bias_{side}, "
@@ -711,6 +737,30 @@ def _one_gate():
                      "get no gradient)", gate_acts=((g, act),))
 
 
+def _derivatives_read_elsewhere():
+    """A σ gate's derivative G(1 - G) written with another gate's value, wholly (a line
+    copied from the gate above and not edited: df = ... * i * (1 - i)) or in one of its two
+    places (f * (1 - i), i * (1 - f)); the candidate's tanh' from another tanh."""
+    for cell in ("lstm", "gru"):
+        sigmas = [g for g in GATES[cell] if g != CANDIDATE[cell]]
+        for g, s in itertools.permutations(sigmas, 2):
+            G, S, name = g.upper(), s.upper(), GATE_NAMES[g]
+            for suffix, (a, b) in ((f"from-{s}", (s, s)), (f"{g}-one-minus-{s}", (g, s)),
+                                   (f"{s}-one-minus-{g}", (s, g))):
+                A, B = a.upper(), b.upper()
+                yield _m(f"{cell}-{g}-sigmoid-derivative-{suffix}", {cell}, "backward",
+                         f"σ' of the {name} gate {G} written with gate {S}'s value: the gradient "
+                         f"of its pre-activation is d{G} ⊙ {A}(1 - {B}) where d{G} ⊙ {G}(1 - {G}) "
+                         "belongs (the line copied from gate "
+                         f"{s}'s and not fully edited)", grad_reads=((g, a, b),))
+    yield _m("lstm-candidate-derivative-from-tanh-c", {"lstm"}, "backward",
+             "the candidate's tanh' taken at the cell, 1 - tanh²(C_t), where 1 - C̃² belongs "
+             "(dC̃ ⊙ (1 - tanh(c_next)²))", grad_reads=(("c", "TC", "TC"),))
+    yield _m("gru-candidate-derivative-from-H", {"gru"}, "backward",
+             "the candidate's tanh' taken at the new state, 1 - H_t², where 1 - H̃² belongs "
+             "(dH̃ ⊙ (1 - h_next²))", grad_reads=(("h", "H", "H"),))
+
+
 def _copied_layers():
     """In a module of one layer per gate and source (its bias in two arrays, one per
     layer), one gate's line calling another gate's layer on one side: its weight and its
@@ -718,7 +768,7 @@ def _copied_layers():
     whose two biases are the spec's b_h and b_hn, is left to the arrays' entries above."""
     for cell, gates in (("lstm", GATES["lstm"]), ("gru", ("z", "r"))):
         for g, s in itertools.permutations(gates, 2):
-            letter = {"c": "g"}.get(s, s)  # torch.nn's name of the lstm candidate
+            letter = TORCH_LETTER[cell].get(s, s)
             for side, what, W in (("hh", "hidden", "W_h"), ("ih", "input", "W_x")):
                 yield _m(f"{cell}-{g}-reads-{s}-{what}-layer", {cell}, "forward",
                          f"gate {g}'s line uses gate {s}'s {what}-side layer ({W}{s} and its "
@@ -731,7 +781,8 @@ def _copied_layers():
 
 CATALOGUE: dict[str, Mistake] = {m.name: m for m in [*_LIST, *_permutations(), *_copied_gates(),
                                                       *_one_gate(), *_copied_arrays(),
-                                                      *_copied_layers()]}
+                                                      *_copied_layers(),
+                                                      *_derivatives_read_elsewhere()]}
 
 
 # Arrays returned with the right numbers in another shape: no rule of the spec, so not in the

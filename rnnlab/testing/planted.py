@@ -329,19 +329,20 @@ def _torch_nn_gates(cell: str, r: Rules, form: str):
             out, *st = Spec.apply(x, *hx, *[params[n] for n in names])
             return out, (st[0] if n_state == 1 else tuple(st))
 
-    # the form is read off the forward's source, as in a student's module: say it there
+    # the form is read off the forward's code, as in a student's module: write it there
+    # (the numbers are the spec's, above)
     def torch_form(self, x, hx):
-        """n = tanh(self.x2n(x) + r * self.h2n(h)), as torch.nn.GRU."""
+        """As torch.nn.GRU: n = tanh(x2n(x) + r * h2n(h))."""
+        candidate = lambda x, h, r: torch.tanh(self.x2n(x) + r * self.h2n(h))  # noqa: E731, F841
         return Planted.forward(self, x, hx)
 
     def d2l_form(self, x, hx):
-        """n = tanh(self.x2n(x) + self.h2n(r * h)), as d2l's GRU."""
+        """As d2l's GRU: n = tanh(x2n(x) + h2n(r * h))."""
+        candidate = lambda x, h, r: torch.tanh(self.x2n(x) + self.h2n(r * h))  # noqa: E731, F841
         return Planted.forward(self, x, hx)
 
-    Form = type(f"PlantedGates{cell.upper()}", (Planted,),
+    return type(f"PlantedGates{cell.upper()}", (Planted,),
                 {"forward": torch_form if form == "torch" else d2l_form})
-    return Form
-    return Planted
 
 
 def _torch_tutorial(form: str, r: Rules):

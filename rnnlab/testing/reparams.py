@@ -170,11 +170,16 @@ class CellStart(Reparam):
 
 
 class TransposeRecurrent(Reparam):
-    """H_{t-1} W_hᵀ for every recurrent weight: the (H, H) matrices used transposed (a
-    square matrix multiplies either way, so no shape error shows it)."""
+    """H_{t-1} W_hᵀ for every recurrent weight, or for one gate's (``gate``): the (H, H)
+    matrices used transposed (a square matrix multiplies either way, so no shape error
+    shows it)."""
 
-    @staticmethod
-    def _recurrent(name: str) -> bool:
+    def __init__(self, gate: str | None = None):
+        self.gate = gate
+
+    def _recurrent(self, name: str) -> bool:
+        if self.gate is not None:
+            return name == f"W_h{self.gate}"
         return name.startswith("W_h") and name != "W_hq"
 
     def apply(self, params, state):

@@ -90,7 +90,8 @@ class Rules:
     #                     "C-forward-only": C_t, the backward taking dh[t] as H_t's, as intended
     final_state_grad: bool = True  # the final state's upstream gradient flows back; False: returned detached
     dW_h_state: str = "prev"  # dW_h = Σ H_{t-1}ᵀ dZ_t; "next": H_t in its place
-    dF_cell: str = "prev"  # lstm: dF = dC ⊙ C_{t-1}; "next": C_t in its place
+    dF_cell: str = "prev"  # lstm: dF = dC ⊙ C_{t-1}; "next": C_t in its place; "h_prev":
+    #                        H_{t-1} in its place (prev_h where prev_c belongs)
     dO_cell: str = "tanh"  # lstm: dO = dH ⊙ tanh(C_t); "raw": C_t in its place; "none": dO = dH
     bias: str = "sum"  # db = Σ over the batch of dZ; "mean": averaged instead
     param_grads: str = "sum"  # every parameter's gradient sums the batch's; "mean": each / B;
@@ -130,6 +131,9 @@ class Rules:
     #   state (dW_hh = Σ H_0ᵀ dA_t, dH carried to step t-1); "states": the intended
     #   recurrence's on the states computed (dW_hh = Σ H_{t-1}ᵀ dA_t, dH carried)
     final_state: str = "last"  # the state returned is H_T (C_T); "swapped" (lstm): (C_T, H_T)
+    #                            where (H_T, C_T) belongs; "tanh-c" (lstm): (H_T, tanh(C_T));
+    #                            "previous": H_{T-1} (C_{T-1}), one step early (hs[T-1] in a
+    #                            list that holds H_0 first; H_0 itself when T = 1)
     #                            where (H_T, C_T) belongs; "first": H_1 (C_1), the state after
     #                            the first step (hs[0]); "initial": the initial state
     #                            given, returned unchanged (return outputs, state), its upstream
@@ -141,6 +145,8 @@ class Rules:
     dtanh_state: str = "same"  # rnn: tanh'(A_t) = 1 - H_t²; "prev": 1 - H_{t-1}², the state
     #                            the step read (prev_h in a CS231n cache) where it made H_t
     direct_term: bool = True  # gru: H_t = Z ⊙ H_{t-1} + (1 - Z) ⊙ H̃; False: (1 - Z) ⊙ H̃ alone
+    update_gates: str = "zz"  # gru: the gates in H_t = Z ⊙ H_{t-1} + (1 - Z) ⊙ H̃, in order:
+    #                           "zr": Z ⊙ H_{t-1} + (1 - R) ⊙ H̃, R where the second Z belongs
     db_of: str = "dA"  # rnn: db_h = Σ dA_t; "dH": Σ dH_t, taken before tanh' (dbh += dh)
     dW_h_transposed: bool = False  # dW_h returned transposed (Σ dZ_tᵀ H_{t-1}): every W_h<g>
     cut_c: bool = False  # lstm: the cell state alone detached at every step (c = c.detach())
@@ -186,6 +192,10 @@ class Rules:
     #   classes and the batch together (np.sum(np.exp(z))); "batch": over the batch axis
     zero_grad: str = ""  # the gradient of "b_" (every gate bias), "b_q" or "W_hq" never
     #                      accumulated: it stays zero (dby += dy left out)
+    grad_reads: tuple = ()  # lstm/gru: ((gate, a, b), ...): that gate's local derivative
+    #   written with other values, a(1 - b) for a σ gate (σ' = G(1 - G) with another gate's
+    #   value: f * (1 - i)), 1 - a b for the candidate's tanh (1 - tanh²(C_t) for 1 - C̃²);
+    #   a, b name a gate's value ("i", "f", "o", "c"; "z", "r", "h"), or "TC" tanh(C_t), "H" H_t
     clip_carry: float = 0.0  # rnn, lstm: > 0, the gradient carried into H_{t-1} clipped to
     #                          [-clip_carry, clip_carry] at every step (np.clip(dprev_h, -5, 5)
     #                          in the loop), dH_0 included
@@ -203,6 +213,17 @@ def _acts(r: Rules, cell: str) -> dict:
     acts = {g: (r.candidate if g == cand else r.gate) for g in gates}
     acts.update(dict(r.gate_acts))
     return acts
+
+
+def _local_grad(r: Rules, acts: dict, gate: str, z: np.ndarray, values: dict) -> np.ndarray:
+    """A gate's local derivative at its pre-activation z, from its value values[gate]: the
+    act's own, or, where r.grad_reads rewrites it, a(1 - b) (a σ) or 1 - a b (a tanh) with
+    the values it names."""
+    for g, a, b in r.grad_reads:
+        if g == gate:
+            va, vb = values[a], values[b]  # (B, H) each
+            return 1 - va * vb if acts[gate].name == "tanh" else va * (1 - vb)
+    return acts[gate].grad(z, values[gate])
 
 
 def _one_of(which: str, name: str) -> bool:
@@ -395,7 +416,7 @@ def lstm_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
 
 
 def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rules = SPEC,
-                  dC_first: np.ndarray | None = None):
+                  dC_at: tuple | None = None):
     """The LSTM's BPTT, each line under the forward line it differentiates:
 
     dO = dH ⊙ tanh(C_t)                            (H_t = O ⊙ tanh(C_t))
@@ -435,22 +456,23 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
             dO, dC_h = dOC * Cs[k + 1], dOC * O[k]  # (B, H) each
         dC_in = r.carry_c * dC_next  # (B, H): what reaches C_t from step t+1
         dC = (dC_h if r.h_cell == "new" else 0) + dC_in + dOut_C  # (B, H)
-        if t == 0 and dC_first is not None:  # C_1 returned as the final state: its gradient
-            dC = dC + dC_first
+        if dC_at is not None and t == dC_at[0]:  # C_t returned as the final state (C_1,
+            dC = dC + dC_at[1]  # C_{T-1}): its upstream gradient
         if t == T - 1:  # C_T's upstream gradient, when the loop did not start from it
             dC = dC + dC_T
         dC_g = {g: (dC_in + dOut_C if g in r.dc_gates else dC) for g in "ifc"}  # (B, H) each:
-        dF = dC_g["f"] * ((C_prev if r.forget_on == "C" else H_prev)  # what each gate reads
-                          if r.dF_cell == "prev" else Cs[k + 1])  # (B, H)
+        dF = dC_g["f"] * {"prev": C_prev if r.forget_on == "C" else H_prev,  # what F reads
+                          "next": Cs[k + 1], "h_prev": H_prev}[r.dF_cell]  # (B, H)
         dI = dC_g["i"] * C_tilda[k]  # (B, H)
         if r.coupled_input:  # I = 1 - F: I's gradient is F's, negated; I's own gets none
             dF, dI = dF - dI, 0 * dI
         dC_tilda = dC_g["c"] * I[k] + dOut_cand  # (B, H)
+        values = {"i": I[k], "f": F[k], "o": O[k], "c": C_tilda[k], "TC": TC[k], "H": Hs[k + 1]}
         dZ = {  # (B, H) each: through each gate's nonlinearity
-            "i": dI * acts["i"].grad(Z["i"][k], I[k]),
-            "f": dF * acts["f"].grad(Z["f"][k], F[k]),
-            "o": dO * acts["o"].grad(Z["o"][k], O[k]),
-            "c": dC_tilda * acts["c"].grad(Z["c"][k], C_tilda[k]),
+            "i": dI * _local_grad(r, acts, "i", Z["i"][k], values),
+            "f": dF * _local_grad(r, acts, "f", Z["f"][k], values),
+            "o": dO * _local_grad(r, acts, "o", Z["o"][k], values),
+            "c": dC_tilda * _local_grad(r, acts, "c", Z["c"][k], values),
         }
         H_used = H_prev if r.dW_h_state == "prev" else Hs[k + 1]  # (B, H)
         dH_next = np.zeros_like(dH)  # (B, H)
@@ -541,7 +563,8 @@ def gru_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
             P = X_t @ p["W_xh"]  # (B, H)
             A_h = R * P + H @ p["W_hh"] + p["b_h"]  # (B, H)
         H_tilda = acts["h"].f(A_h)  # (B, H)
-        H = Z * H * r.direct_term + (1 - Z) * H_tilda  # (B, H)
+        U = {"z": Z, "r": R}  # the gates H_t's update reads: Z and Z
+        H = U[r.update_gates[0]] * H * r.direct_term + (1 - U[r.update_gates[1]]) * H_tilda  # (B, H)
         Hs.append(H)
         for k, v in (("A_z", A_z), ("A_r", A_r), ("A_h", A_h), ("Z", Z), ("R", R),
                      ("H_tilda", H_tilda), ("P", P)):
@@ -577,10 +600,17 @@ def gru_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: GRUCache, r: Rules 
         H_used = H_prev if r.dW_h_state == "prev" else Hs[t + 1]  # (B, H)
         cand = r.outputs == "candidate"  # the output is H̃_t, not H_t
         dH = (0 if cand else dHs[t]) + _carry(r, dH_next, t, T)  # (B, H): H_t feeds Y_t and step t+1
-        dZ = dH * r.update_sign * (keep * H_prev - H_tilda[t])  # H_t = Z ⊙ H_{t-1} + (1 - Z) ⊙ H̃
-        dH_tilda = dH * (1 - Z[t]) + (dHs[t] if cand else 0)  # (B, H)
-        dH_prev = r.direct_path * keep * dH * Z[t]  # (B, H): the direct path H_{t-1} -> H_t
-        dA_h = dH_tilda * acts["h"].grad(A_h[t], H_tilda[t])  # (B, H): H̃ = tanh(A_h)
+        # H_t = Z ⊙ H_{t-1} + (1 - Z) ⊙ H̃ (U_kept ⊙ H_{t-1} + (1 - U_mixed) ⊙ H̃)
+        U = {"z": Z[t], "r": R[t]}
+        kept, mixed = r.update_gates
+        dU = {"z": 0, "r": 0}
+        dU[kept] = dU[kept] + dH * keep * H_prev  # (B, H)
+        dU[mixed] = dU[mixed] - dH * H_tilda[t]  # (B, H)
+        dZ = r.update_sign * dU["z"]  # (B, H)
+        dH_tilda = dH * (1 - U[mixed]) + (dHs[t] if cand else 0)  # (B, H)
+        dH_prev = r.direct_path * keep * dH * U[kept]  # (B, H): the direct path H_{t-1} -> H_t
+        values = {"z": Z[t], "r": R[t], "h": H_tilda[t], "H": Hs[t + 1]}
+        dA_h = dH_tilda * _local_grad(r, acts, "h", A_h[t], values)  # (B, H): H̃ = tanh(A_h)
         reset_x = not torch_form and r.reset_on == "x"  # A_h = R ⊙ (X W_xh) + ..., wrongly
         reset_all = torch_form and r.reset_on == "all"  # A_h = R ⊙ (X W_xh + b_h + ...), wrongly
         dXW = dA_h * R[t] if reset_x or reset_all else dA_h  # (B, H): d(X_t W_xh)
@@ -602,7 +632,9 @@ def gru_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: GRUCache, r: Rules 
             _acc(r, g, "W_hh", (R[t] * H_used).T @ dA_h)
             dR = dRH * (H_prev if r.reset_partner else 1)  # (B, H)
             dH_prev = dH_prev + dRH * R[t]
-        dA = {"z": dZ * acts["z"].grad(A_z[t], Z[t]), "r": dR * acts["r"].grad(A_r[t], R[t])}
+        dR = dR + dU["r"]  # (B, H): R in H_t's update too, wrongly
+        dA = {"z": dZ * _local_grad(r, acts, "z", A_z[t], values),
+              "r": dR * _local_grad(r, acts, "r", A_r[t], values)}
         for gate, da in dA.items():
             _acc(r, g, f"W_x{gate}", X[t].T @ da)
             _acc(r, g, f"W_h{gate}", H_used.T @ da)
@@ -729,9 +761,16 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
     dS0_returned = None  # the initial state's own gradient, when it is the state returned
     if rules.final_state == "swapped":  # (C_T, H_T) returned: the gradient given for the first
         state, dState = state[::-1], dState[::-1]  # reaches C_T, the second's H_T
-    dFirst = None  # the gradient of the state after step 1, when that is the one returned
-    if rules.final_state == "first":
-        state = (cache.Hs[1], cache.Cs[1]) if cell == "lstm" else (cache.Hs[1],)
+    if rules.final_state == "tanh-c":  # (H_T, tanh(C_T)) returned: dC_T = dc_n ⊙ tanh'(C_T)
+        state = (state[0], rules.cell.f(state[1]))
+        dState = (dState[0], dState[1] * rules.cell.grad(cache.Cs[-1], state[1]))
+    early = {"first": 1, "previous": len(X) - 1}.get(rules.final_state)  # H_k returned
+    dFirst = None  # the gradient of the state after step k, when that is the one returned
+    if early == 0:  # one step early on one step: the initial state
+        state, dS0_returned = s0, dState
+        dState = tuple(np.zeros_like(s) for s in state)
+    elif early is not None:
+        state = (cache.Hs[early], cache.Cs[early]) if cell == "lstm" else (cache.Hs[early],)
         dFirst, dState = dState, tuple(np.zeros_like(s) for s in state)
     if rules.final_state == "initial":  # returned unchanged: H_T is returned nowhere
         state, dS0_returned = s0, dState
@@ -770,9 +809,10 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
     if not rules.output_grad:  # outputs detached before they were collected: no gradient
         dHs = np.zeros_like(dHs)  # (T, B, H)   reaches a step through its own output
     extra = {}
-    if dFirst is not None:  # H_1 (and C_1) returned: their upstream gradients reach step 1
-        dHs = np.concatenate([dHs[:1] + dFirst[0], dHs[1:]])  # (T, B, H)
-        extra = {"dC_first": dFirst[1]} if cell == "lstm" else {}
+    if dFirst is not None:  # H_k (and C_k) returned: their upstream gradients reach step k
+        dHs = dHs.copy()  # (T, B, H)
+        dHs[early - 1] += dFirst[0]
+        extra = {"dC_at": (early - 1, dFirst[1])} if cell == "lstm" else {}
     grads, dX, dstate0 = backward(p, dHs, dState, cache, rules, **extra)
     if rules.inputs_from == "targets":  # the inputs given are never read
         dX = np.zeros_like(dX)  # (T, B, V)

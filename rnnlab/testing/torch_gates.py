@@ -20,8 +20,10 @@ hidden-side bias is ``b_hn``, inside the reset product.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
+import textwrap
 
 import torch
 
@@ -230,30 +232,65 @@ def linear_layers(m: torch.nn.Module) -> str:
                      for n, mod in m.named_modules() if isinstance(mod, torch.nn.Linear))
 
 
-def form_in_source(m: torch.nn.Module, gates: GateLinears) -> str | None:
+def form_in_source(m: torch.nn.Module, gates: GateLinears | GateParams) -> str | None:
     """The GRU form the module's class is written in, read off its source (``forward`` and
-    the methods it calls, a ``step`` or ``cell``, its own classes' and not torch's): the
-    candidate's hidden-side layer called on a product (``h2n(r * h)``: d2l's form) or on
-    the state alone (``r * h2n(h)``: torch.nn's); None where the source does not say."""
-    sources = []
+    the methods it calls, a ``step`` or ``cell``, its own classes' and not torch's), at the
+    candidate's hidden-side weight: a layer called on a product (``h2n(r * h)``) or a
+    parameter multiplied by one (``(r * h) @ self.W_hn.T``) is d2l's form; a layer called
+    on the state alone (``r * h2n(h)``), or a parameter's matmul that a product then takes
+    (``r * (h @ self.W_hn.T + self.b_hn)``), torch.nn's. None where the source does not say."""
+    trees = []
     for obj in (type(m).forward, *type(m).__mro__):
         if obj.__module__.split(".")[0] in ("torch", "builtins"):
             continue
         try:
-            sources.append(inspect.getsource(obj))
-        except (OSError, TypeError):
+            trees.append(ast.parse(textwrap.dedent(inspect.getsource(obj))))
+        except (OSError, TypeError, SyntaxError):
             continue
-    if not sources:
-        return None
-    source = "\n".join(sources)
-    source = re.sub(r"#[^\n]*", "", source)  # a line commented out says nothing
     leaf = gates.gates["h"][1].split(".")[-1]
     forms = set()
-    for match in re.finditer(rf"\.{re.escape(leaf)}\(", source):
-        depth, k = 1, match.end()
-        while k < len(source) and depth:
-            depth += {"(": 1, ")": -1}.get(source[k], 0)
-            k += 1
-        argument = source[match.end():k - 1]
-        forms.add("d2l" if ("*" in argument or "mul" in argument) else "torch")
+    for tree in trees:
+        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        for node in ast.walk(tree):
+            if _names(node) == leaf:
+                form = _form_at(node, parents)
+                if form is not None:
+                    forms.add(form)
     return forms.pop() if len(forms) == 1 else None
+
+
+def _names(node) -> str | None:
+    """The attribute or variable a node names (``self.W_hn``, ``W_hn``), else None."""
+    return node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
+
+
+def _has_product(node) -> bool:
+    """Whether an expression multiplies elementwise (``r * h``, ``torch.mul(r, h)``)."""
+    return any((isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mult))
+               or (isinstance(n, ast.Call) and _names(n.func) == "mul") for n in ast.walk(node))
+
+
+def _form_at(node, parents) -> str | None:
+    """The form one use of the candidate's hidden-side weight is written in."""
+    parent = parents.get(node)
+    if isinstance(parent, ast.Call) and parent.func is node:  # a layer: h2n(...)
+        return "d2l" if any(_has_product(a) for a in parent.args) else "torch"
+    # a parameter (or a layer's .weight): up through its transpose (.T, .t()) to its matmul
+    while (isinstance(parent, ast.Attribute) and parent.value is node) \
+            or (isinstance(parent, ast.Call) and parent.func is node):
+        node, parent = parent, parents.get(parent)
+    if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.MatMult):
+        other = parent.left if parent.right is node else parent.right
+    elif isinstance(parent, ast.Call) and _names(parent.func) in ("mm", "matmul", "linear"):
+        other = next((a for a in parent.args if a is not node), None)
+    else:
+        return None
+    if other is not None and _has_product(other):
+        return "d2l"
+    # torch.nn's form: the matmul (plus its bias) is a factor of a product
+    node, parent = parent, parents.get(parent)
+    while isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Add):
+        node, parent = parent, parents.get(parent)
+    if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Mult):
+        return "torch"
+    return None
