@@ -124,6 +124,8 @@ WRITTEN_IN = {
     STUDENTS / "cs231n_lstm_df_sigmoid_mixed.py": "cs231n",
     STUDENTS / "cs231n_lstm_df_from_prev_h.py": "cs231n",
     STUDENTS / "cs231n_lstm_dg_from_tanh_c.py": "cs231n",
+    STUDENTS / "dlai_lstm_concat_x_first_in_forward.py": "deeplearning.ai",
+    STUDENTS / "torch_lstm_gate_params_output_reads_b_hf.py": "torch.nn",
     STUDENTS / "gru_update_one_minus_reset.py": "d2l",
     STUDENTS / "rnn_final_state_one_step_early.py": "d2l",
     STUDENTS / "lstmcell_returns_tanh_c.py": "torch.nn",

@@ -451,6 +451,11 @@ _LIST = [
        "is used on [xt; a_prev] in the forward and in dW = dZ concatᵀ, while dconcat is still "
        "split as if it were [a_prev; xt]: da_prev = dconcat[:n_a], dxt = dconcat[n_a:]",
        reparam=StackedOrder("lstm"), dconcat_order="xh-read-hx"),
+    _m("lstm-stacked-weights-read-x-first-in-forward", {"lstm"}, "backward",
+       "the forward stacks concat = [xt; a_prev] where deeplearning.ai's weights are made for "
+       "[a_prev; xt] (their first D columns then multiply X_t); the backward is the intended "
+       "one, concat rebuilt [a_prev; xt] for dW and dconcat split so",
+       reparam=StackedOrder("lstm"), pullback=False, backward_weights="given"),
     _m("lstm-h-tanh-of-o-times-c", {"lstm"}, "forward",
        "H_t = tanh(O ⊙ C_t) where O ⊙ tanh(C_t) belongs: the tanh around the product",
        h_form="tanh-oc"),
@@ -764,7 +769,8 @@ def _derivatives_read_elsewhere():
 def _copied_layers():
     """In a module of one layer per gate and source (its bias in two arrays, one per
     layer), one gate's line calling another gate's layer on one side: its weight and its
-    half of the bias that gate's, the rest of the line right. torch.nn's GRU candidate,
+    half of the bias that gate's, the rest of the line right; or, one nn.Parameter per
+    array, that half of the bias alone another gate's. torch.nn's GRU candidate,
     whose two biases are the spec's b_h and b_hn, is left to the arrays' entries above."""
     for cell, gates in (("lstm", GATES["lstm"]), ("gru", ("z", "r"))):
         for g, s in itertools.permutations(gates, 2):
@@ -777,6 +783,12 @@ def _copied_layers():
                          f"where its own belongs, the rest of the line right: gate {g}'s own "
                          f"{what}-side weight and bias are never used (their gradients are zero)",
                          split=True, reparam=GateReadsLayer(g, s, side))
+                yield _m(f"{cell}-{g}-reads-b_{s}-{what}-half", {cell}, "forward",
+                         f"gate {g}'s line adds gate {s}'s {what}-side bias (its half of "
+                         f"b_{s}: b_{side[0]}{letter} in torch.nn's equations) where its own "
+                         f"belongs, the weights right: gate {g}'s own {what}-side bias is never "
+                         "used (its gradient is zero)", split=True,
+                         reparam=GateReadsLayer(g, s, side, weights=False))
 
 
 CATALOGUE: dict[str, Mistake] = {m.name: m for m in [*_LIST, *_permutations(), *_copied_gates(),

@@ -308,13 +308,17 @@ class GateReadsLayer(Reparam):
     gate's bias in two arrays (an nn.Linear per gate and source: ``h_input(h)`` in the
     forget gate's line): g's weight on that side and its half of the bias are s's, the
     other side g's own. ``bind(split)`` gives the halves (each shared bias's "hh" part);
-    g's own layer on that side gets no gradient, s's gets both gates'."""
+    g's own layer on that side gets no gradient, s's gets both gates'. With ``weights``
+    False, the bias half alone is s's (``+ self.b_hf`` in the output gate's line), the
+    weight g's own."""
 
-    def __init__(self, gate: str, source: str, side: str, split: dict | None = None):
+    def __init__(self, gate: str, source: str, side: str, split: dict | None = None,
+                 weights: bool = True):
         self.gate, self.source, self.side, self.split = gate, source, side, split or {}
+        self.weights = weights
 
     def bind(self, split: dict) -> GateReadsLayer:
-        return GateReadsLayer(self.gate, self.source, self.side, split)
+        return GateReadsLayer(self.gate, self.source, self.side, split, self.weights)
 
     def _halves(self, params, g: str) -> tuple:
         """(input-side, hidden-side) halves of gate g's bias."""
@@ -323,7 +327,7 @@ class GateReadsLayer(Reparam):
 
     def apply(self, params, state):
         g, s, W = self.gate, self.source, "W_h" if self.side == "hh" else "W_x"
-        p = {**params, f"{W}{g}": params[f"{W}{s}"]}
+        p = {**params, f"{W}{g}": params[f"{W}{s}"]} if self.weights else dict(params)
         own, other = self._halves(params, g), self._halves(params, s)
         k = 1 if self.side == "hh" else 0  # the half read from s's layer
         p[f"b_{g}"] = own[1 - k] + other[k]  # (H,)
@@ -332,8 +336,9 @@ class GateReadsLayer(Reparam):
     def pullback(self, params, grads, dstate):
         g, s, W = self.gate, self.source, "W_h" if self.side == "hh" else "W_x"
         out = dict(grads)
-        out[f"{W}{s}"] = grads[f"{W}{s}"] + grads[f"{W}{g}"]  # s's layer serves both gates
-        out[f"{W}{g}"] = np.zeros_like(grads[f"{W}{g}"])  # g's own is never used
+        if self.weights:
+            out[f"{W}{s}"] = grads[f"{W}{s}"] + grads[f"{W}{g}"]  # s's layer serves both gates
+            out[f"{W}{g}"] = np.zeros_like(grads[f"{W}{g}"])  # g's own is never used
         dg, ds = grads[f"b_{g}"], grads[f"b_{s}"]
         out[f"b_{g}@{self.side}"] = np.zeros_like(dg)  # g's half on that side: unused
         out[f"b_{s}@{self.side}"] = ds + dg  # s's half on that side: both gates'

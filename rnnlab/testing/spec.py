@@ -123,6 +123,9 @@ class Rules:
     #                                 the gates' gradients in another order than the forward reads
     pullback: bool = True  # a forward mistake's gradients pulled back through it (autograd,
     #                        or a backward true to the forward); False: the backward ignores it
+    backward_weights: str = "used"  # with pullback False, the weights the backward multiplies
+    #   by: "used", the forward's P(θ); "given": θ itself (a backward written for the intended
+    #   forward, reading the parameters it was given)
     step_reads: str = "prev"  # rnn: step t reads H_{t-1}; "initial": H_0 at every step (the
     #                           state never updated: h = tanh(x_t W_xh + h0 W_hh + b) in the loop)
     step_reads_back: str = "true"  # with step_reads "initial", the backward: "true" to that
@@ -813,7 +816,8 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
         dHs = dHs.copy()  # (T, B, H)
         dHs[early - 1] += dFirst[0]
         extra = {"dC_at": (early - 1, dFirst[1])} if cell == "lstm" else {}
-    grads, dX, dstate0 = backward(p, dHs, dState, cache, rules, **extra)
+    given = reparam is not None and not rules.pullback and rules.backward_weights == "given"
+    grads, dX, dstate0 = backward(params if given else p, dHs, dState, cache, rules, **extra)
     if rules.inputs_from == "targets":  # the inputs given are never read
         dX = np.zeros_like(dX)  # (T, B, V)
     if late and rules.output_grad:
