@@ -126,6 +126,7 @@ WRITTEN_IN = {
     STUDENTS / "cs231n_lstm_dg_from_tanh_c.py": "cs231n",
     STUDENTS / "dlai_lstm_concat_x_first_in_forward.py": "deeplearning.ai",
     STUDENTS / "torch_lstm_gate_params_output_reads_b_hf.py": "torch.nn",
+    STUDENTS / "min_char_carry_after_tanh_derivative.py": "min-char-rnn",
     STUDENTS / "gru_update_one_minus_reset.py": "d2l",
     STUDENTS / "rnn_final_state_one_step_early.py": "d2l",
     STUDENTS / "lstmcell_returns_tanh_c.py": "torch.nn",

@@ -250,6 +250,8 @@ NUMPY = [  # file, convention, {unit (its forward function): the one name, or No
     ("cs231n_lstm_dg_from_tanh_c.py", "cs231n",
      {"lstm_step_forward": "lstm-candidate-derivative-from-tanh-c",
       "lstm_forward": "lstm-candidate-derivative-from-tanh-c"}),
+    ("min_char_carry_after_tanh_derivative.py", "min-char-rnn",
+     {"lossFun": "rnn-carry-added-after-tanh-derivative"}),
     ("dlai_lstm_concat_x_first_in_forward.py", "deeplearning.ai",
      {"lstm_cell_forward": "lstm-stacked-weights-read-x-first-in-forward",
       "lstm_forward": "lstm-stacked-weights-read-x-first-in-forward"}),

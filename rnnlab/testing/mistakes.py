@@ -213,6 +213,10 @@ _LIST = [
        "only the last step's output gradient enters BPTT (da[:, :, t] or dh[:, t] added at "
        "t = T alone): every earlier step gets the gradient carried from the step after it and "
        "not its own output's", heads=(None,), upstream="last"),
+    _m("rnn-carry-added-after-tanh-derivative", {"rnn"}, "backward",
+       "dA_t = dY_t ⊙ (1 - H_t²) + dH_next: the gradient carried from step t+1 added after "
+       "tanh', where (dY_t + dH_next) ⊙ (1 - H_t²) belongs (dhraw = (1 - h**2) * dh + dhnext)",
+       heads=("softmax",), carry_after_dtanh=True),  # min-char-rnn's loop: one line per sum
     _m("lstm-cell-tanh-derivative-from-C", {"lstm"}, "backward",
        "tanh'(C_t) = 1 - C_t² instead of 1 - tanh²(C_t)",
        cell=Act("tanh", TANH.f, lambda x, y: 1 - x * x)),

@@ -164,6 +164,8 @@ class Rules:
     #   added after the tanh (db_h = Σ dH_t, tanh' taken at tanh(A_t)); "forward-only": so in
     #   the forward, the backward that of tanh(... + b_h) (tanh' = 1 - H_t², db_h = Σ dA_t)
     carry_raw: bool = False  # rnn: dH_{t-1} = dH_t W_hhᵀ, tanh' left out of the carry alone
+    carry_after_dtanh: bool = False  # rnn: dA_t = dY_t ⊙ (1 - H_t²) + dH_next, the carry
+    #                                  added after tanh' (dhraw = (1 - h²) * dy_h + dhnext)
     h_cell: str = "new"  # lstm: H_t = O ⊙ tanh(C_t); "prev": O ⊙ tanh(C_{t-1}), the hidden
     #                      state computed before the cell state is updated
     reset_on: str = "h"  # gru, d2l form: H̃ = tanh(X_t W_xh + (R ⊙ H_{t-1}) W_hh + b_h); "x":
@@ -331,6 +333,8 @@ def rnn_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: RNNCache, r: Rules 
         y = (Hs[k] if r.dtanh_state == "prev" else Hs[k + 1] if r.bias_after == "forward-only"
              else r.candidate.f(A[k]))  # (B, H): tanh(A_t) (or the H_t cached, or H_{t-1})
         dA = dH * r.candidate.grad(A[k], y)  # (B, H): H_t = tanh(A_t)
+        if r.carry_after_dtanh:  # the carry added after tanh', wrongly
+            dA = dHs[t] * r.candidate.grad(A[k], y) + _carry(r, dH_next, t, T)  # (B, H)
         H_used = Hs[k] if r.dW_h_state == "prev" else Hs[k + 1]  # (B, H)
         if reads_H0 and r.step_reads_back != "states":
             H_used = Hs[0]  # (B, H): the state step t read (or the cache says it read)
