@@ -36,6 +36,7 @@ GATED = frozenset(("lstm", "gru"))
 SIGMOID_NO_GRAD = Act("sigmoid", SIGMOID.f, lambda x, y: np.ones_like(y))  # σ' left out: 1
 SIGMOID_S_GRAD = Act("sigmoid", SIGMOID.f, lambda x, y: y)  # σ' = σ
 SIGMOID_1MS_GRAD = Act("sigmoid", SIGMOID.f, lambda x, y: 1 - y)  # σ' = 1 - σ
+SIGMOID_OF_X_GRAD = Act("sigmoid", SIGMOID.f, lambda x, y: x * (1 - x))  # σ' at the pre-activation
 SIGMOID_TANH_GRAD = Act("sigmoid", SIGMOID.f, lambda x, y: 1 - y * y)  # σ' written as tanh's
 TANH_NO_GRAD = Act("tanh", TANH.f, lambda x, y: np.ones_like(y))  # tanh' left out: 1
 TANH_SIGN_GRAD = Act("tanh", TANH.f, lambda x, y: y * y - 1)  # tanh' = y² - 1: the sign turned
@@ -217,6 +218,16 @@ _LIST = [
        "dA_t = dY_t ⊙ (1 - H_t²) + dH_next: the gradient carried from step t+1 added after "
        "tanh', where (dY_t + dH_next) ⊙ (1 - H_t²) belongs (dhraw = (1 - h**2) * dh + dhnext)",
        heads=("softmax",), carry_after_dtanh=True),  # min-char-rnn's loop: one line per sum
+    _m("lstm-cell-tanh-derivative-from-candidate", {"lstm"}, "backward",
+       "tanh'(C_t) = 1 - C̃² instead of 1 - tanh²(C_t): the candidate's value where tanh(C_t) "
+       "belongs (dnext_h * o * (1 - g**2))", cell_grad_reads="c"),
+    _m("lstm-cell-tanh-derivative-from-H", {"lstm"}, "backward",
+       "tanh'(C_t) = 1 - H_t² instead of 1 - tanh²(C_t): the new hidden state where tanh(C_t) "
+       "belongs (dnext_h * o * (1 - next_h**2))", cell_grad_reads="H"),
+    _m("tanh-derivative-from-pre-activation", ALL, "backward",
+       "tanh' = 1 - x² with x the pre-activation (X_t W_x + H_{t-1} W_h + b), where 1 - y² "
+       "with y = tanh(x) belongs (H_t for the rnn, the candidate for lstm/gru)",
+       candidate=Act("tanh", TANH.f, lambda x, y: 1 - x * x)),
     _m("lstm-cell-tanh-derivative-from-C", {"lstm"}, "backward",
        "tanh'(C_t) = 1 - C_t² instead of 1 - tanh²(C_t)",
        cell=Act("tanh", TANH.f, lambda x, y: 1 - x * x)),
@@ -738,6 +749,10 @@ def _one_gate():
                      f"σ' = σ for the {name} gate {G} alone: the gradient of its pre-activation "
                      f"is d{G} ⊙ {G} where d{G} ⊙ {G}(1 - {G}) belongs",
                      gate_acts=((g, SIGMOID_S_GRAD),))
+            yield _m(f"{cell}-{g}-sigmoid-derivative-from-pre-activation", {cell}, "backward",
+                     f"σ' of the {name} gate {G} written with its pre-activation x: the "
+                     f"gradient of x is d{G} ⊙ x(1 - x) where d{G} ⊙ {G}(1 - {G}), {G} = σ(x), "
+                     "belongs", gate_acts=((g, SIGMOID_OF_X_GRAD),))
             yield _m(f"{cell}-{g}-gate-tanh", {cell}, "forward",
                      f"the {name} gate {G} computed with tanh instead of σ", gate_acts=((g, TANH),))
             what, act = UNUSED[(cell, g)]

@@ -143,6 +143,8 @@ class Rules:
     #                            gradient going straight back to H_0
     gate_acts: tuple = ()  # lstm/gru: ((gate, Act), ...), one gate's nonlinearity (and the
     #                        derivative its backward uses) in the place of gate/candidate above
+    cell_grad_reads: str = ""  # lstm: tanh'(C_t) = 1 - tanh²(C_t); "c": 1 - C̃² (the candidate's
+    #                            value), "H": 1 - H_t² (next_h's), in its place
     carry_c_forget: bool = True  # lstm: dC_{t-1} = dC_t ⊙ F; False: dC_t itself (no ⊙ F)
     c_path_o: bool = True  # lstm: the path from H_t into C_t is dH_t ⊙ O ⊙ tanh'(C_t); False: no ⊙ O
     dtanh_state: str = "same"  # rnn: tanh'(A_t) = 1 - H_t²; "prev": 1 - H_{t-1}², the state
@@ -457,7 +459,9 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
         dH = dOut_H + _carry(r, dH_next, t, T) + (dH_T if t == T - 1 else 0)
         dO = dH * {"tanh": TC[k], "raw": Cs[k + 1], "none": 1}[r.dO_cell]  # (B, H)
         C_h = Cs[k + 1] if r.h_cell == "new" else Cs[k]  # (B, H): the cell H_t reads, C_t
-        dC_h = r.c_path * dH * (O[k] if r.c_path_o else 1) * r.cell.grad(C_h, TC[k])  # (B, H)
+        d_tanh_C = (r.cell.grad(C_h, TC[k]) if not r.cell_grad_reads  # (B, H): tanh'(C_t)
+                    else 1 - {"c": C_tilda[k], "H": Hs[k + 1]}[r.cell_grad_reads] ** 2)
+        dC_h = r.c_path * dH * (O[k] if r.c_path_o else 1) * d_tanh_C  # (B, H)
         if r.h_form == "tanh-oc":  # H_t = tanh(O ⊙ C_t): d(O ⊙ C) = dH ⊙ (1 - H_t²)
             dOC = dH * r.cell.grad(O[k] * Cs[k + 1], Hs[k + 1])  # (B, H)
             dO, dC_h = dOC * Cs[k + 1], dOC * O[k]  # (B, H) each
