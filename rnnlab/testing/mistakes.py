@@ -24,6 +24,7 @@ import numpy as np
 
 from .reparams import (BhnOutside, CellStart, DoubleBias, DropBias, DropGateArray, DropOutputBias,
                        DropBiasHalf, GatePermutation, GateReads, GateReadsLayer, IgnoreState,
+                       InputHalfInside,
                        NegateUpdate, ResetAfter,
                        ResetBefore, ShiftGateBias, StackedOrder, StateSwapped, TransposeRecurrent)
 from .spec import GATES, IDENTITY, RELU, SIGMOID, SPEC, TANH, Act, Rules
@@ -731,6 +732,26 @@ def _one_gate():
                              f"torch.nn's equations, or its {what} layer's bias) is never added: "
                              f"that half gets no gradient", split=True,
                              reparam=DropBiasHalf(side, (g,)))
+            if not (cell == "gru" and g == "h"):  # (the gru candidate's line reads R too)
+                act = "tanh" if g == CANDIDATE[cell] else "σ"
+                yield _m(f"{cell}-{g}-bias-after-activation", {cell}, "forward",
+                         f"{whose} bias added after its {act}: {act}(X_t W_x{g} + H_{{t-1}} "
+                         f"W_h{g}) + b_{g}, a parenthesis closed before + b_{g}", outside=((g, "b"),))
+                if cell == "lstm":
+                    yield _m(f"lstm-{g}-bias-after-activation-in-forward", {cell}, "backward",
+                             f"the forward adds {whose} bias after its {act}, {act}(X_t W_x{g} + "
+                             f"H_{{t-1}} W_h{g}) + b_{g} (a parenthesis closed before + b_{g}); the "
+                             f"backward is that of {act}(... + b_{g}), as intended, on the values "
+                             "the forward made", outside=((g, "b"),), outside_back=False)
+                yield _m(f"{cell}-{g}-recurrent-term-after-activation", {cell}, "forward",
+                         f"{whose} recurrent term and bias added after its {act}: {act}(X_t "
+                         f"W_x{g}) + H_{{t-1}} W_h{g} + b_{g}, a parenthesis closed after the "
+                         "input's term", outside=((g, "hb"),))
+                yield _m(f"{cell}-{g}-hidden-layer-after-activation", {cell}, "forward",
+                         f"{whose} hidden-side layer added after its {act}: {act}(x2{g}(x)) + "
+                         f"h2{g}(h) (or {act}(x W_i{g}ᵀ + b_i{g}) + h W_h{g}ᵀ + b_h{g} in torch.nn's "
+                         "equations), a parenthesis closed after the input's layer",
+                         split=True, outside=((g, "hb"),), reparam=InputHalfInside(g))
             if g == CANDIDATE[cell]:
                 continue
             yield _m(f"{cell}-{g}-sigmoid-derivative-missing", {cell}, "backward",

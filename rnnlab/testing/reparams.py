@@ -343,3 +343,27 @@ class GateReadsLayer(Reparam):
         out[f"b_{g}@{self.side}"] = np.zeros_like(dg)  # g's half on that side: unused
         out[f"b_{s}@{self.side}"] = ds + dg  # s's half on that side: both gates'
         return out, dstate
+
+
+class InputHalfInside(Reparam):
+    """Gate g's line closed after its input-side layer, act(x2f(x)) + h2f(h), in a module
+    that keeps the gate's bias in two arrays: the input-side half inside the activation,
+    the hidden-side half after it. The spec's ``b_<g>~in`` (inside, ``Rules.outside``) is
+    the input-side half and b_<g> the hidden-side one; ``bind(split)`` gives the halves."""
+
+    def __init__(self, gate: str, split: dict | None = None):
+        self.gate, self.split = gate, split or {}
+
+    def bind(self, split: dict) -> InputHalfInside:
+        return InputHalfInside(self.gate, split)
+
+    def apply(self, params, state):
+        b = f"b_{self.gate}"
+        s = self.split.get(b, np.zeros_like(params[b]))  # (H,): the hidden-side half
+        return {**params, f"{b}~in": params[b] - s, b: s}, state
+
+    def pullback(self, params, grads, dstate):
+        b = f"b_{self.gate}"
+        out = {k: v for k, v in grads.items() if k != f"{b}~in"}
+        out[b], out[f"{b}@hh"] = grads[f"{b}~in"], grads[b]  # each half its own part's
+        return out, dstate

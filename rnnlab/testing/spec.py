@@ -203,6 +203,12 @@ class Rules:
     #   written with other values, a(1 - b) for a σ gate (σ' = G(1 - G) with another gate's
     #   value: f * (1 - i)), 1 - a b for the candidate's tanh (1 - tanh²(C_t) for 1 - C̃²);
     #   a, b name a gate's value ("i", "f", "o", "c"; "z", "r", "h"), or "TC" tanh(C_t), "H" H_t
+    outside: tuple = ()  # lstm/gru: ((gate, what), ...), a parenthesis closed early in that
+    #   gate's line: what: "b", act(X W_x + H W_h) + b, the bias after the activation; "hb",
+    #   act(X W_x + b_in) + H W_h + b, the recurrent term and the bias after it (b_in the
+    #   bias's "b_<g>~in" part where a Reparam puts one there: σ(x2f(x)) + h2f(h))
+    outside_back: bool = True  # with r.outside, the backward that of that forward; False:
+    #                            that of the intended line, on the values the forward made
     clip_carry: float = 0.0  # rnn, lstm: > 0, the gradient carried into H_{t-1} clipped to
     #                          [-clip_carry, clip_carry] at every step (np.clip(dprev_h, -5, 5)
     #                          in the loop), dH_0 included
@@ -231,6 +237,34 @@ def _local_grad(r: Rules, acts: dict, gate: str, z: np.ndarray, values: dict) ->
             va, vb = values[a], values[b]  # (B, H) each
             return 1 - va * vb if acts[gate].name == "tanh" else va * (1 - vb)
     return acts[gate].grad(z, values[gate])
+
+
+def _gate_line(r: Rules, act: Act, p: dict, g: str, X_t: np.ndarray, H: np.ndarray) -> tuple:
+    """(A, value) of gate g: A = X_t W_x<g> + H_{t-1} W_h<g> + b_<g> and act(A), or, with a
+    parenthesis closed early (r.outside), the part inside act and the value with the rest
+    added after it."""
+    xw, hw, b = X_t @ p[f"W_x{g}"], H @ p[f"W_h{g}"], p[f"b_{g}"]  # (B, H), (B, H), (H,)
+    where = dict(r.outside).get(g)
+    if where == "b":  # act(X W_x + H W_h) + b
+        A = xw + hw  # (B, H)
+        return A, act.f(A) + b
+    if where == "hb":  # act(X W_x + b_in) + H W_h + b
+        A = xw + p.get(f"b_{g}~in", 0)  # (B, H)
+        return A, act.f(A) + hw + b
+    A = xw + hw + b  # (B, H)
+    return A, act.f(A)
+
+
+def _gate_line_back(r: Rules, g: str, dz: np.ndarray, dvalue: np.ndarray) -> tuple:
+    """(dA for W_x and X_t, dA for W_h and H_{t-1}, dA for b_<g>) of gate g's line: dz, the
+    gradient through the activation, for each; with r.outside, the value's own gradient
+    where a term was added after the activation."""
+    where = dict(r.outside).get(g) if r.outside_back else None
+    if where == "b":
+        return dz, dz, dvalue
+    if where == "hb":
+        return dz, dvalue, dvalue
+    return dz, dz, dz
 
 
 def _one_of(which: str, name: str) -> bool:
@@ -401,11 +435,11 @@ def lstm_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
             H, C = Hs[0], Cs[0]
         if r.step_reads == "initial-c":  # the cell state alone never updated: C_0 every step
             C = Cs[0]
-        Z = {g: X_t @ p[f"W_x{g}"] + H @ p[f"W_h{g}"] + p[f"b_{g}"] for g in "ifoc"}  # (B, H) each
-        I, F, O = (acts[g].f(Z[g]) for g in "ifo")  # (B, H) each
+        lines = {g: _gate_line(r, acts[g], p, g, X_t, H) for g in "ifoc"}  # (A, value) each
+        Z = {g: A for g, (A, _) in lines.items()}  # (B, H) each: the pre-activations
+        I, F, O, C_tilda = (lines[g][1] for g in "ifoc")  # (B, H) each
         if r.coupled_input:  # I computed and never used: 1 - F in its place
             I = 1 - F  # (B, H)
-        C_tilda = acts["c"].f(Z["c"])  # (B, H)
         C_prev = C  # (B, H)
         C = F * (C if r.forget_on == "C" else H) + I * C_tilda  # (B, H): H is H_{t-1} here
         TC = r.cell.f(C if r.h_cell == "new" else C_prev)  # (B, H): tanh(C_t) (or C_{t-1})
@@ -437,7 +471,7 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
     T = len(X)
     acts = _acts(r, "lstm")
     names = [f"{k}{g}" for g in "ifoc" for k in ("W_x", "W_h", "b_")]
-    g = _zeros(p, names)
+    g = _zeros(p, names + [k for k in p if k.endswith("~in")])
     dX = np.zeros_like(X)  # (T, B, D)
     dH_next, dC_next = dstate  # (B, H) each: reach H_T, C_T from beyond the window
     dH_T, dC_T = 0 * dH_next, 0 * dC_next  # (B, H) each: H_T's, C_T's upstream gradients
@@ -479,23 +513,25 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
             dF, dI = dF - dI, 0 * dI
         dC_tilda = dC_g["c"] * I[k] + dOut_cand  # (B, H)
         values = {"i": I[k], "f": F[k], "o": O[k], "c": C_tilda[k], "TC": TC[k], "H": Hs[k + 1]}
-        dZ = {  # (B, H) each: through each gate's nonlinearity
-            "i": dI * _local_grad(r, acts, "i", Z["i"][k], values),
-            "f": dF * _local_grad(r, acts, "f", Z["f"][k], values),
-            "o": dO * _local_grad(r, acts, "o", Z["o"][k], values),
-            "c": dC_tilda * _local_grad(r, acts, "c", Z["c"][k], values),
-        }
+        for gate, _ in (r.outside if r.outside_back else ()):  # a term added after the activation:
+            values[gate] = acts[gate].f(Z[gate][k])  # (B, H)   act(A) is not its value
+        dvalue = {"i": dI, "f": dF, "o": dO, "c": dC_tilda}  # (B, H) each
+        dZ = {gate: dv * _local_grad(r, acts, gate, Z[gate][k], values)  # (B, H) each:
+              for gate, dv in dvalue.items()}  # through each gate's nonlinearity
         H_used = H_prev if r.dW_h_state == "prev" else Hs[k + 1]  # (B, H)
         dH_next = np.zeros_like(dH)  # (B, H)
         for gate, dz in dZ.items():
             w = gate if r.grad_perm is None else r.grad_perm["ifoc".index(gate)]  # its block
-            _acc(r, g, f"W_x{w}", X[k].T @ dz)
-            _acc(r, g, f"W_h{w}", H_used.T @ dz)
-            _acc(r, g, f"b_{w}", _bias(r, dz))
+            dz_x, dz_h, dz_b = _gate_line_back(r, gate, dz, dvalue[gate])  # (B, H) each
+            _acc(r, g, f"W_x{w}", X[k].T @ dz_x)
+            _acc(r, g, f"W_h{w}", H_used.T @ dz_h)
+            _acc(r, g, f"b_{w}", _bias(r, dz_b))
+            if f"b_{w}~in" in p:  # the bias's part inside the activation
+                _acc(r, g, f"b_{w}~in", _bias(r, dz_x))
             if gate == r.back_skip:  # its term left out of dX and dH_{t-1}
                 continue
-            dX[t] += dz @ p[f"W_x{w}"].T  # (B, D)
-            dH_next += _back(r, dz, p[f"W_h{w}"])  # into H_{t-1}, through every gate
+            dX[t] += dz_x @ p[f"W_x{w}"].T  # (B, D)
+            dH_next += _back(r, dz_h, p[f"W_h{w}"])  # into H_{t-1}, through every gate
         D = X.shape[2]
         if r.dconcat_order == "xh":  # d[H_{t-1}; X_t] split as if it were d[X_t; H_{t-1}]
             dcat = np.concatenate([dH_next, dX[t]], axis=1)  # (B, H + D)
@@ -558,9 +594,7 @@ def gru_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
     for X_t in X:
         if r.step_reads == "initial":  # the state never updated: every step reads H_0
             H = Hs[0]
-        A_z = X_t @ p["W_xz"] + H @ p["W_hz"] + p["b_z"]  # (B, H)
-        A_r = X_t @ p["W_xr"] + H @ p["W_hr"] + p["b_r"]  # (B, H)
-        Z, R = acts["z"].f(A_z), acts["r"].f(A_r)  # (B, H) each
+        (A_z, Z), (A_r, R) = (_gate_line(r, acts[g], p, g, X_t, H) for g in "zr")  # (B, H) each
         if torch_form and r.reset_on == "all":  # R on the input's terms too, wrongly
             P = X_t @ p["W_xh"] + p["b_h"] + H @ p["W_hh"] + p["b_hn"]  # (B, H)
             A_h = R * P  # (B, H)
@@ -598,7 +632,7 @@ def gru_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: GRUCache, r: Rules 
     T = len(X)
     acts = _acts(r, "gru")
     names = [f"{k}{g}" for g in "zrh" for k in ("W_x", "W_h", "b_")] + (["b_hn"] if torch_form else [])
-    g = _zeros(p, names)
+    g = _zeros(p, names + [k for k in p if k.endswith("~in")])
     dX = np.zeros_like(X)  # (T, B, D)
     (dH_next,) = dstate  # (B, H)
     dH = dH_next
@@ -644,14 +678,20 @@ def gru_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: GRUCache, r: Rules 
             dR = dRH * (H_prev if r.reset_partner else 1)  # (B, H)
             dH_prev = dH_prev + dRH * R[t]
         dR = dR + dU["r"]  # (B, H): R in H_t's update too, wrongly
+        for gate, _ in (r.outside if r.outside_back else ()):  # a term added after the activation:
+            values[gate] = acts[gate].f({"z": A_z, "r": A_r}[gate][t])  # (B, H)   not act(A)
+        dvalue = {"z": dZ, "r": dR}  # (B, H) each
         dA = {"z": dZ * _local_grad(r, acts, "z", A_z[t], values),
               "r": dR * _local_grad(r, acts, "r", A_r[t], values)}
         for gate, da in dA.items():
-            _acc(r, g, f"W_x{gate}", X[t].T @ da)
-            _acc(r, g, f"W_h{gate}", H_used.T @ da)
-            _acc(r, g, f"b_{gate}", _bias(r, da))
-            dX[t] += da @ p[f"W_x{gate}"].T  # (B, D)
-            dH_prev = dH_prev + _back(r, da, p[f"W_h{gate}"])  # into H_{t-1}, through Z and R
+            da_x, da_h, da_b = _gate_line_back(r, gate, da, dvalue[gate])  # (B, H) each
+            _acc(r, g, f"W_x{gate}", X[t].T @ da_x)
+            _acc(r, g, f"W_h{gate}", H_used.T @ da_h)
+            _acc(r, g, f"b_{gate}", _bias(r, da_b))
+            if f"b_{gate}~in" in p:  # the bias's part inside the activation
+                _acc(r, g, f"b_{gate}~in", _bias(r, da_x))
+            dX[t] += da_x @ p[f"W_x{gate}"].T  # (B, D)
+            dH_prev = dH_prev + _back(r, da_h, p[f"W_h{gate}"])  # into H_{t-1}, through Z and R
         dH_next = 0 * dH_prev if _cut(r, t) else dH_prev
         if true_0:  # step t read H_0, not H_{t-1}: its gradient goes there
             dH0, dH_next = dH0 + dH_next, 0 * dH_next
