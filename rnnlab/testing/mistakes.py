@@ -215,6 +215,19 @@ _LIST = [
        "only the last step's output gradient enters BPTT (da[:, :, t] or dh[:, t] added at "
        "t = T alone): every earlier step gets the gradient carried from the step after it and "
        "not its own output's", heads=(None,), upstream="last"),
+    _m("rnn-weight-grads-before-tanh-derivative", {"rnn"}, "backward",
+       "dW_xh = Σ X_tᵀ dH_t and dW_hh = Σ H_{t-1}ᵀ dH_t: the weight gradients take dH_t where "
+       "dA_t = dH_t ⊙ (1 - H_t²) belongs (tanh' left out of them alone)",
+       raw_for=("W_xh", "W_hh")),
+    _m("rnn-dW_xh-before-tanh-derivative", {"rnn"}, "backward",
+       "dW_xh = Σ X_tᵀ dH_t: the input weight's gradient takes dH_t where dA_t = dH_t ⊙ "
+       "(1 - H_t²) belongs (tanh' left out of it alone)", raw_for=("W_xh",)),
+    _m("rnn-dW_hh-before-tanh-derivative", {"rnn"}, "backward",
+       "dW_hh = Σ H_{t-1}ᵀ dH_t: the recurrent weight's gradient takes dH_t where dA_t = dH_t ⊙ "
+       "(1 - H_t²) belongs (tanh' left out of it alone)", raw_for=("W_hh",)),
+    _m("rnn-dx-before-tanh-derivative", {"rnn"}, "backward",
+       "dX_t = dH_t W_xhᵀ: the input's gradient takes dH_t where dA_t = dH_t ⊙ (1 - H_t²) "
+       "belongs (tanh' left out of it alone)", raw_for=("X",)),
     _m("rnn-carry-added-after-tanh-derivative", {"rnn"}, "backward",
        "dA_t = dY_t ⊙ (1 - H_t²) + dH_next: the gradient carried from step t+1 added after "
        "tanh', where (dY_t + dH_next) ⊙ (1 - H_t²) belongs (dhraw = (1 - h**2) * dh + dhnext)",

@@ -166,6 +166,8 @@ class Rules:
     #   added after the tanh (db_h = Σ dH_t, tanh' taken at tanh(A_t)); "forward-only": so in
     #   the forward, the backward that of tanh(... + b_h) (tanh' = 1 - H_t², db_h = Σ dA_t)
     carry_raw: bool = False  # rnn: dH_{t-1} = dH_t W_hhᵀ, tanh' left out of the carry alone
+    raw_for: tuple = ()  # rnn: the arrays whose gradient takes dH_t where dA_t = dH_t ⊙ (1 - H_t²)
+    #                      belongs, tanh' left out of them alone: "W_xh", "W_hh", "X"
     carry_after_dtanh: bool = False  # rnn: dA_t = dY_t ⊙ (1 - H_t²) + dH_next, the carry
     #                                  added after tanh' (dhraw = (1 - h²) * dy_h + dhnext)
     h_cell: str = "new"  # lstm: H_t = O ⊙ tanh(C_t); "prev": O ⊙ tanh(C_{t-1}), the hidden
@@ -374,10 +376,11 @@ def rnn_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: RNNCache, r: Rules 
         H_used = Hs[k] if r.dW_h_state == "prev" else Hs[k + 1]  # (B, H)
         if reads_H0 and r.step_reads_back != "states":
             H_used = Hs[0]  # (B, H): the state step t read (or the cache says it read)
-        _acc(r, g, "W_xh", X[k].T @ dA)
-        _acc(r, g, "W_hh", H_used.T @ dA)
+        d = {k: (dH if k in r.raw_for else dA) for k in ("W_xh", "W_hh", "X")}  # (B, H) each
+        _acc(r, g, "W_xh", X[k].T @ d["W_xh"])
+        _acc(r, g, "W_hh", H_used.T @ d["W_hh"])
         _acc(r, g, "b_h", _bias(r, dA if r.db_of == "dA" and r.bias_after != "true" else dH))
-        dX[t] = dA @ p["W_xh"].T  # (B, D)
+        dX[t] = d["X"] @ p["W_xh"].T  # (B, D)
         carried = _back(r, dH if r.carry_raw else dA, p["W_hh"])  # (B, H): into H_{t-1}
         dH_next = 0 * dH if _cut(r, t) else _clip(r, carried)  # (B, H)
         if true_H0:  # step t read H_0, not H_{t-1}: its gradient goes there
