@@ -131,6 +131,7 @@ WRITTEN_IN = {
     STUDENTS / "gru_linear_reset_paren_closed_early.py": "torch.nn",
     STUDENTS / "dlai_lstm_forget_bias_after_sigmoid.py": "deeplearning.ai",
     STUDENTS / "cs231n_rnn_weight_grads_without_tanh.py": "cs231n",
+    STUDENTS / "dlai_lstm_dit_without_dc_next.py": "deeplearning.ai",
     STUDENTS / "gru_update_one_minus_reset.py": "d2l",
     STUDENTS / "rnn_final_state_one_step_early.py": "d2l",
     STUDENTS / "lstmcell_returns_tanh_c.py": "torch.nn",

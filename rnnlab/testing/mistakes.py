@@ -331,6 +331,17 @@ _LIST = [
       for g, G, what, line in (("i", "I", "input-gate", "di = dnext_c * g"),
                                ("f", "F", "forget-gate", "df = dnext_c * prev_c"),
                                ("c", "C̃", "candidate", "dg = dnext_c * i"))],
+    _m("lstm-gate-grads-without-dnext-c", {"lstm"}, "backward",
+       "dI, dF and dC̃ are taken from the path from H_t alone, dH_t ⊙ O ⊙ (1 - tanh²(C_t)), "
+       "where dC_t = dC_next + that belongs: dC_next is left out of the gates' gradients (dit = "
+       "da_next * ot * (1 - tanh(c_next)²) * cct * ..., without dc_next * cct)", dc_h_only="ifc"),
+    *[_m(f"lstm-{what}-grad-without-dnext-c", {"lstm"}, "backward",
+         f"d{G} is taken from the path from H_t alone, dH_t ⊙ O ⊙ (1 - tanh²(C_t)), where dC_t = "
+         f"dC_next + that belongs: dC_next is left out of that gate's gradient alone ({line})",
+         dc_h_only=g)
+      for g, G, what, line in (("i", "I", "input-gate", "dc_next * cct dropped from dit"),
+                               ("f", "F", "forget-gate", "dc_next * c_prev dropped from dft"),
+                               ("c", "C̃", "candidate", "dc_next * it dropped from dcct"))],
     _m("rnn-dprev-h-without-tanh-derivative", {"rnn"}, "backward",
        "dH_{t-1} = dH_t W_hhᵀ (dprev_h = dnext_h @ Wh.T): tanh' left out of the gradient carried "
        "to the step before, where dA_t W_hhᵀ belongs; dW and db take dA_t, as they should",

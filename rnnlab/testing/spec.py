@@ -189,6 +189,9 @@ class Rules:
     #                             carried into step t alone (dprev_c = dnext_c * f)
     last_twice: bool = False  # H_T's upstream gradient counted twice (the carry starts at
     #                           dh[:, -1] where it starts at zero, and step T adds dh[:, -1])
+    dc_h_only: str = ""  # lstm: those gates' dI, dF, dC̃ from the path from H_t alone, dC_next
+    #                      left out of them (deeplearning.ai's expanded dit = (ot * (1 - tanh²)
+    #                      * cct * da_next) * ...: the dc_next * cct term dropped)
     dc_gates: str = ""  # lstm: dI, dF, dC̃ from dC_t; those of these gates ("i", "f", "c")
     #                     from dC_next alone (the dnext_c passed in), the path from H_t left out
     dW_concat: str = "hx"  # lstm: dW<g> = dZ [H_{t-1}; X_t]ᵀ; "xh": [X_t; H_{t-1}] rebuilt so in
@@ -508,7 +511,8 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
             dC = dC + dC_at[1]  # C_{T-1}): its upstream gradient
         if t == T - 1:  # C_T's upstream gradient, when the loop did not start from it
             dC = dC + dC_T
-        dC_g = {g: (dC_in + dOut_C if g in r.dc_gates else dC) for g in "ifc"}  # (B, H) each:
+        dC_g = {g: (dC_in + dOut_C if g in r.dc_gates else dC - dC_in if g in r.dc_h_only
+                    else dC) for g in "ifc"}  # (B, H) each:
         dF = dC_g["f"] * {"prev": C_prev if r.forget_on == "C" else H_prev,  # what F reads
                           "next": Cs[k + 1], "h_prev": H_prev}[r.dF_cell]  # (B, H)
         dI = dC_g["i"] * C_tilda[k]  # (B, H)
