@@ -655,7 +655,7 @@ def gru_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: GRUCache, r: Rules 
         # H_t = Z ⊙ H_{t-1} + (1 - Z) ⊙ H̃ (U_kept ⊙ H_{t-1} + (1 - U_mixed) ⊙ H̃)
         U = {"z": Z[t], "r": R[t]}
         kept, mixed = r.update_gates
-        dU = {"z": 0, "r": 0}
+        dU = {"z": 0 * dH, "r": 0 * dH}  # (B, H) each
         dU[kept] = dU[kept] + dH * keep * H_prev  # (B, H)
         dU[mixed] = dU[mixed] - dH * H_tilda[t]  # (B, H)
         dZ = r.update_sign * dU["z"]  # (B, H)
