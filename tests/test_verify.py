@@ -23,7 +23,8 @@ from rnnlab.testing.loader import load
 from rnnlab.testing.mistakes import combine
 from rnnlab.testing.planted import planted
 from rnnlab.testing.module_args import parse_options, split_call
-from rnnlab.testing.spec import SPEC, irnn_forward, run
+from rnnlab.testing.rules import SPEC
+from rnnlab.testing.spec import irnn_forward, run
 from rnnlab.testing.strategies import Constraints, examples
 
 ROOT = Path(__file__).resolve().parents[1]

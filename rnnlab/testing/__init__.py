@@ -11,7 +11,9 @@ One pipeline, one module per part (docs/verify.md):
     subject -> convention adapter -> properties (Hypothesis) -> report + diagnosis
                conventions.py         properties.py              report.py
                adapters.py (base)     strategies.py              diagnosis.py, mistakes.py
-               cs231n_units.py        spec.py (the reference the properties compare with)
+               cs231n_units.py        spec.py (the reference     (mistake_entry.py: one
+                                      the properties compare      entry; mistake_families.py:
+                                      with; rules.py: its rules)  one per gate or pair)
                d2l_units.py
                torch_units.py     (torchnn_base.py: the torch.nn convention without torch;
                                    torch_gates.py: one nn.Linear per gate; module_args.py:
@@ -37,7 +39,7 @@ from .mistakes import CATALOGUE, Mistake
 from .protocol_units import Protocol
 from .report import Report
 from .runner import DEFAULT_MAX_EXAMPLES, Progress, assert_conforms, verify
-from .spec import SPEC, Rules
+from .rules import SPEC, Rules
 from .spec import run as run_spec
 from .strategies import (
     Constraints,

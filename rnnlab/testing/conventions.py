@@ -23,7 +23,7 @@ import numpy as np
 
 from ..checks import check_bool, check_choice, check_str
 from ..errors import ConfigError
-from .spec import GATES
+from .rules import GATES
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from .adapters import SubjectRaised, Unit
 from .compare import Misfit, Tolerance, agrees, gradient_scale
 from .mistakes import CATALOGUE, DEFAULT_STATES, LAYOUT, Mistake, applicable, combine
 from .properties import spec_result as _spec_result
-from .spec import SPEC
+from .rules import SPEC
 from .report import Match
 from .strategies import Example, make_problem
 

@@ -21,7 +21,8 @@ from .dlai_units import to_parameters
 from .minchar_units import CLIP
 from .mistakes import CATALOGUE, Mistake
 from .protocol_units import Protocol
-from .spec import SPEC, Rules, predictions, run
+from .rules import SPEC, Rules
+from .spec import predictions, run
 
 
 GATES_DLAI = _DLAI_GATES["lstm"]

@@ -28,6 +28,7 @@ from hypothesis import seed as hyp_seed
 from hypothesis.errors import Flaky
 
 from . import spec
+from .rules import SPEC, Rules
 from .adapters import SubjectEnded, SubjectRaised, Unit, f64, perturbed_losses
 from .compare import Misfit, Quantity, Tolerance, compare, gradient_scale
 from .conventions import block_slices
@@ -35,7 +36,7 @@ from .report import Difference, PropertyResult
 from .strategies import Example, Problem, examples, make_problem
 
 
-def spec_result(p: Problem, rules: spec.Rules = spec.SPEC) -> spec.SpecResult:
+def spec_result(p: Problem, rules: Rules = SPEC) -> spec.SpecResult:
     return spec.run(p.cell, p.params, p.X, p.state0, head=p.cons.head, dOut=p.dOut,
                     dState=p.dState, targets=p.targets, rules=rules, split=p.split)
 

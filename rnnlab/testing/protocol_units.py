@@ -13,7 +13,8 @@ from ..errors import SubjectError
 from . import conventions as cv
 from .adapters import SubjectRaised, Unit, _grad_quantities, f64
 from .compare import Quantity
-from .spec import GATES, SpecResult
+from .rules import GATES
+from .spec import SpecResult
 from .strategies import Constraints, Problem
 
 

@@ -1,6 +1,6 @@
 """The forward mistakes that re-read the weights or the state, f(P(θ)): gate blocks in another
 order, a bias left out or added twice, the initial state replaced, one gate's line reading
-another's weights... Each is a :class:`spec.Reparam`: the spec's forward runs on P(θ), and
+another's weights... Each is a :class:`rules.Reparam`: the spec's forward runs on P(θ), and
 its gradients are pulled back through P (``mistakes.py`` names them; ``spec.run`` applies
 them)."""
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .spec import GATES, Reparam
+from .rules import GATES, Reparam
 
 
 class GatePermutation(Reparam):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from .spec import GATES
+from .rules import GATES
 
 INPUTS = {"x", "X", "xs", "inputs", "input", "x_seq", "xt", "x_t"}
 STATES = {"h0", "h", "prev_h", "hprev", "h_prev", "a0", "a_prev", "H", "H0", "state", "hx", "h_0"}

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from ..checks import check_bool, check_choice, check_instance, check_int, refuse
 from ..errors import ConfigError
-from .spec import GATES, irnn_forward
+from .rules import GATES
+from .spec import irnn_forward
 
 SEEDS = st.integers(0, 2**32 - 1)
 
