@@ -113,6 +113,7 @@ PLANTED_AS = {"torch.nn-gates": "torch.nn", "torch.nn-gates-d2l": "torch.nn",  #
 # state ignored or detached once) are not mistakes it can make; planted in each step they
 # are others (a state detached at every step), tried in the modules that run the sequence
 NOT_PER_STEP = {"dropped-hidden-carry", "weight-grad-not-accumulated", "bptt-skips-first-step",
+                "bptt-skips-last-step",
                 "bptt-skips-first-step-and-its-output",
                 "dH0-unmultiplied", "dH0-zero", "initial-state-ignored",
                 "initial-state-ignored-in-forward", "final-state-detached",

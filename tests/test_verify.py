@@ -600,6 +600,10 @@ DEFAULT_STATE = [  # a subject that starts elsewhere than zeros when called with
     (SUBJECTS / "students" / "d2l_class_lstm_default_cell_ones.py", "d2l",
      "lstm-default-cell-state-ones"),
     (SUBJECTS / "students" / "d2l_class_rnn_default_ones_on_a_base.py", "d2l", "default-state-ones"),
+    # a state of another shape (the call fails, or broadcasts), or a random one (two calls differ)
+    (SUBJECTS / "students" / "d2l_class_default_state_steps_for_batch.py", "d2l",
+     "default-state-wrong-shape"),
+    (SUBJECTS / "students" / "d2l_class_default_state_random.py", "d2l", "default-state-random"),
 ]
 
 

@@ -132,6 +132,8 @@ WRITTEN_IN = {
     STUDENTS / "dlai_lstm_forget_bias_after_sigmoid.py": "deeplearning.ai",
     STUDENTS / "cs231n_rnn_weight_grads_without_tanh.py": "cs231n",
     STUDENTS / "dlai_lstm_dit_without_dc_next.py": "deeplearning.ai",
+    STUDENTS / "d2l_class_default_state_steps_for_batch.py": "d2l",
+    STUDENTS / "d2l_class_default_state_random.py": "d2l",
     STUDENTS / "gru_update_one_minus_reset.py": "d2l",
     STUDENTS / "rnn_final_state_one_step_early.py": "d2l",
     STUDENTS / "lstmcell_returns_tanh_c.py": "torch.nn",

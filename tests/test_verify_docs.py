@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rnnlab.testing import CATALOGUE
-from rnnlab.testing.mistakes import DEFAULT_STATES, LAYOUT
+from rnnlab.testing.mistakes import DEFAULT_STATE_FAULTS, DEFAULT_STATES, LAYOUT
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "verify.md"
@@ -97,6 +97,8 @@ def catalogue_table() -> str:
     for name, (what, _, _) in DEFAULT_STATES.items():
         cells = "lstm" if name.startswith("lstm-") else "rnn, lstm, gru"
         rows.append(f"| `{name}` | {cells} (a default state) | forward | {what} |")
+    for name, what in DEFAULT_STATE_FAULTS.items():
+        rows.append(f"| `{name}` | rnn, lstm, gru (a default state) | forward | {what} |")
     return "\n".join(rows) + "\n"
 
 

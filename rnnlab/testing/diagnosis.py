@@ -18,13 +18,15 @@ subject's arrays are compared with each mistake's (the spec with that one rule c
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import replace
 
 import numpy as np
 
 from .adapters import SubjectRaised, Unit
 from .compare import Misfit, Tolerance, agrees, gradient_scale
-from .mistakes import CATALOGUE, DEFAULT_STATES, LAYOUT, Mistake, applicable, combine
+from .mistakes import (CATALOGUE, DEFAULT_STATE_FAULTS, DEFAULT_STATES, LAYOUT, Mistake, applicable,
+                       combine)
 from .properties import spec_result as _spec_result
 from .rules import SPEC
 from .report import Match
@@ -153,16 +155,34 @@ def diagnose(unit: Unit, tol: Tolerance, failing: list,
 def _default_state(unit: Unit, tol: Tolerance, failing: list) -> Match | None:
     """The state a module starts from when called without one, where that is one of
     ``DEFAULT_STATES``: its run without a state equals the spec's from that state, on every
-    failing example (one at least) where it runs."""
+    failing example (one at least) where it runs. Or one of ``DEFAULT_STATE_FAULTS``, where
+    every failing example shows it: a state of another shape (the call raises of shapes or
+    sizes, or returns arrays of other shapes), or a random one (two calls differ)."""
     qs = unit.forward_quantities()
     found = None
+    faults = []  # per failing example: "wrong-shape", "random" or None
     for ex in failing:
         p = make_problem(unit.cons, ex, unit.dtype)
         zeros = replace(p, state0=tuple(np.zeros_like(s) for s in p.state0))
+        default = replace(zeros, use_default_state=True)
         try:
-            got = unit.observe(replace(zeros, use_default_state=True), grads=False)
-        except SubjectRaised:
+            got = unit.observe(default, grads=False)
+        except SubjectRaised as exc:
+            faults.append("wrong-shape" if re.search(r"shape|size|dimension", exc.line) else None)
             continue
+        want0 = unit.expect(zeros, spec_result(zeros), False)
+        if any(np.shape(got.get(k)) != np.shape(want0[k]) for k in qs):
+            faults.append("wrong-shape")
+            continue
+        try:
+            again = unit.observe(default, grads=False)
+        except SubjectRaised:
+            faults.append(None)
+            continue
+        if _mismatches(unit, qs, got, again, tol, 0.0):  # the same call, other numbers
+            faults.append("random")
+            continue
+        faults.append(None)
         fits = set()
         for name, (_, parts, value) in DEFAULT_STATES.items():
             if name.startswith("lstm-") and unit.cell != "lstm":
@@ -174,8 +194,11 @@ def _default_state(unit: Unit, tol: Tolerance, failing: list) -> Match | None:
                 fits.add(name)
         found = fits if found is None else found & fits
         if not found:
-            return None
-    if not found:
+            break
+    if faults and len(set(faults)) == 1 and faults[0] is not None:
+        name = f"default-state-{faults[0]}"
+        return Match([name], [DEFAULT_STATE_FAULTS[name]], sorted(qs), True)
+    if not found or set(faults) != {None}:
         return None
     names = sorted(found)
     return Match(names, [DEFAULT_STATES[n][0] for n in names], sorted(qs), True)

@@ -199,6 +199,10 @@ _LIST = [
        "the backward loop, output layer included, stops before step 1 (range(T-1, 0, -1)): "
        "step 1 adds nothing, its output's gradients (dW_hq, db_q) included", heads=HEADED,
        first_step=1, first_step_head=True),
+    mistake("bptt-skips-last-step", ALL, "backward",
+       "the backward loop starts a step early (reversed(range(T - 1))): the last step adds "
+       "nothing, its output's gradient and the gradient reaching the final state included",
+       skip_last=True),
     mistake("dH0-unmultiplied", ALL, "backward",
        "dH_0 is dH_1, the gradient at step 1's output, not carried through step 1 (× W_hᵀ)",
        dstate0="unmultiplied"),
@@ -271,6 +275,10 @@ _LIST = [
     mistake("softmax-grad-minus-one-at-input", ALL, "backward",
        "dY = softmax(Y) - onehot(inputs[t]): the 1 subtracted at the input's index where it "
        "belongs at the target's (dy[targets[t]] -= 1)", heads=("softmax",), softmax_at="inputs"),
+    mistake("loss-at-input", ALL, "backward",
+       "L = Σ_t -log softmax(Y_t)[inputs[t]]: the loss reads the input character's probability "
+       "where the target's belongs; the backward, p - onehot(targets[t]), is the intended loss's",
+       heads=("softmax",), loss_at="inputs"),
     mistake("dH0-plus-first-output-gradient", ALL, "backward",
        "dH_0 = the gradient carried back through step 1 + dh[:, 0]: step 1's upstream gradient "
        "added again (dh0 = dprev_h + dh[:, 0]), where it belongs to H_1 and reaches H_0 through "
@@ -580,6 +588,19 @@ DEFAULT_STATES = {
                                        (0,), 1.0),
     "lstm-default-cell-state-ones": ("called without a state its cell state starts from ones, "
                                      "where zeros belong (its hidden state from zeros)", (1,), 1.0),
+}
+
+
+# What a module called without a state does wrong, told by the calls alone: named when every
+# failing example shows it (and the module is right when given a state)
+DEFAULT_STATE_FAULTS = {
+    "default-state-wrong-shape": (
+        "called without a state it builds one of another shape (the number of steps or of "
+        "inputs where the batch size or the hidden size belongs): the call fails, or "
+        "broadcasts into outputs of another shape; given a state, it is right"),
+    "default-state-random": (
+        "called without a state it starts from a random state (torch.randn where torch.zeros "
+        "belongs): the same call twice gives other numbers; given a state, it is right"),
 }
 
 

@@ -87,6 +87,8 @@ class Rules:
     #                            W_x<g>), "W_h" (every W_h<g>) or "b_" (every gate bias)
     first_step: int = 0  # BPTT walks t = T..1; 1: the loop stops before t = 1 (range(T-1, 0, -1))
     first_step_head: bool = False  # with first_step, the output layer's backward stops there too
+    skip_last: bool = False  # BPTT's loop starts a step early (reversed(range(T - 1))): the last
+    #                          step, its output and the gradient reaching H_T add nothing
     #                                (one loop for both, as min-char-rnn's lossFun has it)
     dstate0: str = "carried"  # dH_0 = dZ_1 W_hᵀ (+ paths); "zero"; "unmultiplied": dH_1 itself;
     #                           "upstream": dY_1, step 1's upstream gradient alone (dh[:, 0]), dC_0 zero;
@@ -101,6 +103,7 @@ class Rules:
     #                           without an output layer, the outputs are H_0 .. H_{T-1}
     softmax_minus_one: bool = True  # min-char-rnn: dY = softmax(Y) - onehot(target); False: no -1
     softmax_at: str = "targets"  # min-char-rnn: the -1 at targets[t]; "inputs": at inputs[t]
+    loss_at: str = "targets"  # min-char-rnn: the loss reads p[targets[t]]; "inputs": p[inputs[t]]
     loss: str = "sum"  # min-char-rnn: L = Σ_t; "mean": the loss returned is /T, the gradients
     #                    still the sum's; "mean-both": the loss and its gradients both /T
     grad_perm: tuple | None = None  # lstm: gate g's gradient written into gate grad_perm[k]'s

@@ -124,8 +124,9 @@ def _cut(r: Rules, t: int) -> bool:
 
 
 def _steps(r: Rules, T: int):
-    """The order BPTT visits the steps: T-1 down to r.first_step (or, wrongly, up)."""
-    steps = range(r.first_step, T)
+    """The order BPTT visits the steps: T-1 (T-2, r.skip_last) down to r.first_step (or,
+    wrongly, up)."""
+    steps = range(r.first_step, T - r.skip_last)
     return steps if r.bptt_order == "forward" else reversed(steps)
 
 
@@ -169,6 +170,8 @@ def rnn_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: RNNCache, r: Rules 
     g = _zeros(p, ("W_xh", "W_hh", "b_h"))
     dX = np.zeros_like(X)  # (T, B, D)
     (dH_next,) = dstate  # (B, H): reaches H_T from beyond the window
+    if r.skip_last:  # the loop starts at step T-1: what reaches H_T is never read
+        dH_next = 0 * dH_next
     if r.bptt_order == "forward":  # H_T's upstream gradient still arrives at step T; the
         dHs = np.concatenate([dHs[:-1], dHs[-1:] + dH_next])  # loop starts from nothing
         dH_next = 0 * dH_next
@@ -288,6 +291,8 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
     g = _zeros(p, names + [k for k in p if k.endswith("~in")])
     dX = np.zeros_like(X)  # (T, B, D)
     dH_next, dC_next = dstate  # (B, H) each: reach H_T, C_T from beyond the window
+    if r.skip_last:  # the loop starts at step T-1: what reaches H_T, C_T is never read
+        dH_next, dC_next = 0 * dH_next, 0 * dC_next
     dH_T, dC_T = 0 * dH_next, 0 * dC_next  # (B, H) each: H_T's, C_T's upstream gradients
     if r.bptt_order == "forward":  # when the loop runs forward in time (see rnn_backward):
         dH_T, dC_T, dH_next, dC_next = dH_next, dC_next, 0 * dH_next, 0 * dC_next
@@ -450,12 +455,14 @@ def gru_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: GRUCache, r: Rules 
     g = _zeros(p, names + [k for k in p if k.endswith("~in")])
     dX = np.zeros_like(X)  # (T, B, D)
     (dH_next,) = dstate  # (B, H)
+    if r.skip_last:  # the loop starts at step T-1: what reaches H_T is never read
+        dH_next = 0 * dH_next
     dH = dH_next
     reads_0 = r.step_reads == "initial"  # every step read H_0 (see rnn_backward) ...
     true_0 = reads_0 and r.step_reads_back == "true"  # ... and the backward knows it
     dH0 = 0 * dH_next  # (B, H): what every step sends to H_0
     keep = r.direct_term * 1.0  # the Z ⊙ H_{t-1} term's weight: 1, or 0 when left out
-    for t in reversed(range(r.first_step, T)):
+    for t in reversed(range(r.first_step, T - r.skip_last)):
         H_prev = Hs[0] if reads_0 and r.step_reads_back != "states" else Hs[t]  # (B, H)
         H_used = H_prev if r.dW_h_state == "prev" else Hs[t + 1]  # (B, H)
         cand = r.outputs == "candidate"  # the output is H̃_t, not H_t
@@ -534,7 +541,7 @@ def head_backward(p: dict, dY: np.ndarray, Hs_all: np.ndarray, r: Rules = SPEC):
     H_used = Hs_all[1:] if r.head_state == "same" else Hs_all[:-1]  # (T, B, H)
     g = {"W_hq": np.zeros_like(p["W_hq"]), "b_q": np.zeros_like(p["b_q"])}
     first = r.first_step if r.first_step_head else 0  # a loop stopped early skips its outputs
-    for t in reversed(range(first, len(dY))):
+    for t in reversed(range(first, len(dY) - r.skip_last)):  # (and one started late)
         _acc(r, g, "W_hq", H_used[t].T @ dY[t])
         _acc(r, g, "b_q", dY[t].sum(0))
     return g, dY @ p["W_hq"].T  # (T, B, H)
@@ -561,7 +568,8 @@ def softmax_loss(Y: np.ndarray, targets: np.ndarray, r: Rules = SPEC, ids: np.nd
     ``ids`` (T, B): the inputs, where r.softmax_at "inputs" puts the -1, wrongly."""
     P = softmax(Y)  # (T, B, V)
     T, B = targets.shape
-    picked = np.take_along_axis(P, targets[..., None], -1)[..., 0]  # (T, B)
+    read = targets if r.loss_at == "targets" else ids  # (T, B): the ids the loss reads
+    picked = np.take_along_axis(P, read[..., None], -1)[..., 0]  # (T, B)
     loss = float(-np.log(picked).sum())
     dY = P.copy()  # (T, B, V)
     at = targets if r.softmax_at == "targets" else ids  # (T, B)
