@@ -359,6 +359,24 @@ _LIST = [
     mistake("final-state-one-step-early", ALL, "forward",
        "the state returned is the one before the last step, H_{T-1} (and C_{T-1}; hs[T-1] in a "
        "list that starts with H_0), where H_T (C_T) belongs", final_state="previous"),
+    mistake("lstm-final-cell-state-candidate", {"lstm"}, "forward",
+       "the final cell state returned is the last candidate C̃_T (return H, C_tilda) where C_T "
+       "belongs; the outputs are right", final_state="candidate-c"),
+    mistake("lstm-h-from-candidate", {"lstm"}, "forward",
+       "H_t = O ⊙ tanh(C̃_t): the hidden state reads the candidate where the new cell state "
+       "belongs, O ⊙ tanh(C_t)", h_cell="candidate"),
+    mistake("lstm-h-from-previous-cell-in-forward", {"lstm"}, "backward",
+       "the forward computes H_t = O ⊙ tanh(C_{t-1}) (a_next = ot * np.tanh(c_prev)) where "
+       "O ⊙ tanh(C_t) belongs; the backward is that of O ⊙ tanh(C_t), as intended",
+       h_cell="prev-forward-only"),
+    *[mistake(f"lstm-{g}-reads-c-prev", {"lstm"}, "forward",
+              f"gate {g}'s recurrent term reads the previous cell state, C_{{t-1}} W_h{g} "
+              f"(c @ W_h{g}.T), where the previous hidden state H_{{t-1}} belongs",
+              reads_c=g) for g in "ifoc"],
+    *[mistake(f"lstm-dprev-h-from-{g}-alone", {"lstm"}, "backward",
+              f"dH_{{t-1}} = dZ_{g} W_h{g}ᵀ alone: the gradient into the previous hidden state "
+              f"keeps gate {g}'s term only (da_prev = ... where += belongs, in a loop over the "
+              "gates that ends with it)", dh_from_gate=g) for g in "ifoc"],
     mistake("lstm-final-cell-state-tanh", {"lstm"}, "forward",
        "the final cell state returned is tanh(C_T) (c_n = torch.tanh(c)) where C_T belongs; "
        "the outputs are right", final_state="tanh-c"),
@@ -444,6 +462,11 @@ _LIST = [
        "the prediction's softmax is normalised over the whole array, np.exp(z) / "
        "np.sum(np.exp(z)), the batch included, where each example's column sums to 1 "
        "(np.sum(..., axis=0))", heads=(None,), predicts=True, prediction="all"),
+    mistake("prediction-softmax-shifted-per-column-summed-over-everything", {"rnn", "lstm"},
+       "forward", "the prediction's softmax shifts each column by its own max, np.exp(z - "
+       "np.max(z, axis=0)), then divides by the sum over the whole array, np.sum(e), where each "
+       "column's own sum belongs (np.sum(e, axis=0))", heads=(None,), predicts=True,
+       prediction="shift-classes"),
     mistake("prediction-softmax-over-batch", {"rnn", "lstm"}, "forward",
        "the prediction's softmax is normalised over the batch axis (np.sum(..., axis=1)) where "
        "it is over the classes, axis 0", heads=(None,), predicts=True, prediction="batch"),

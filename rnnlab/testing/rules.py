@@ -124,7 +124,8 @@ class Rules:
     final_state: str = "last"  # the state returned is H_T (C_T); "swapped" (lstm): (C_T, H_T)
     #   where (H_T, C_T) belongs; "tanh-c" (lstm): (H_T, tanh(C_T)); "previous": H_{T-1}
     #   (C_{T-1}), one step early (hs[T-1] in a list that holds H_0 first; H_0 itself when
-    #   T = 1); "first": H_1 (C_1), the state after the first step (hs[0]); "initial": the
+    #   T = 1); "first": H_1 (C_1), the state after the first step (hs[0]); "candidate-c"
+    #   (lstm): (H_T, C̃_T), the last candidate where the cell state belongs; "initial": the
     #   initial state given, returned unchanged (return outputs, state), its upstream
     #   gradient going straight back to H_0
     gate_acts: tuple = ()  # lstm/gru: ((gate, Act), ...), one gate's nonlinearity (and the
@@ -157,7 +158,13 @@ class Rules:
     carry_after_dtanh: bool = False  # rnn: dA_t = dY_t ⊙ (1 - H_t²) + dH_next, the carry
     #                                  added after tanh' (dhraw = (1 - h²) * dy_h + dhnext)
     h_cell: str = "new"  # lstm: H_t = O ⊙ tanh(C_t); "prev": O ⊙ tanh(C_{t-1}), the hidden
-    #                      state computed before the cell state is updated
+    #   state computed before the cell state is updated; "candidate": O ⊙ tanh(C̃_t);
+    #   "prev-forward-only": O ⊙ tanh(C_{t-1}) in the forward, the backward that of
+    #   O ⊙ tanh(C_t), as intended, tanh(C_t) recomputed from the cell state cached
+    reads_c: str = ""  # lstm: those gates' recurrent term reads C_{t-1} where H_{t-1} belongs
+    #                    (c @ W_ho.T in the output gate's line)
+    dh_from_gate: str = ""  # lstm: dH_{t-1} = dZ_g W_hgᵀ of this gate alone (da_prev = ... in a
+    #                         loop over the gates, where += belongs: the last gate's term kept)
     reset_on: str = "h"  # gru, d2l form: H̃ = tanh(X_t W_xh + (R ⊙ H_{t-1}) W_hh + b_h); "x":
     #                      tanh(R ⊙ (X_t W_xh) + H_{t-1} W_hh + b_h), R on the input's term;
     #                      torch form, "all": tanh(R ⊙ (X_t W_xh + b_h + H_{t-1} W_hh + b_hn))
@@ -187,7 +194,8 @@ class Rules:
     prediction: str = "H"  # a cell's own prediction (deeplearning.ai's yt_pred = softmax(Wya
     #   a_next + by), no gradient through it): "H" softmax over the classes of H_t's;
     #   "H_prev": H_{t-1}'s (a_prev); "C": C_t's (c_next, lstm); "all": normalised over the
-    #   classes and the batch together (np.sum(np.exp(z))); "batch": over the batch axis
+    #   classes and the batch together (np.sum(np.exp(z))); "batch": over the batch axis;
+    #   "shift-classes": each column shifted by its own max, then summed over the whole array
     zero_grad: str = ""  # the gradient of "b_" (every gate bias), "b_q" or "W_hq" never
     #                      accumulated: it stays zero (dby += dy left out)
     grad_reads: tuple = ()  # lstm/gru: ((gate, a, b), ...): that gate's local derivative

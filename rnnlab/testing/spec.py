@@ -252,14 +252,15 @@ def lstm_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
             H, C = Hs[0], Cs[0]
         if r.step_reads == "initial-c":  # the cell state alone never updated: C_0 every step
             C = Cs[0]
-        lines = {g: _gate_line(r, acts[g], p, g, X_t, H) for g in "ifoc"}  # (A, value) each
+        lines = {g: _gate_line(r, acts[g], p, g, X_t, C if g in r.reads_c else H)  # (A, value)
+                 for g in "ifoc"}  # each; C is C_{t-1} here
         Z = {g: A for g, (A, _) in lines.items()}  # (B, H) each: the pre-activations
         I, F, O, C_tilda = (lines[g][1] for g in "ifoc")  # (B, H) each
         if r.coupled_input:  # I computed and never used: 1 - F in its place
             I = 1 - F  # (B, H)
         C_prev = C  # (B, H)
         C = F * (C if r.forget_on == "C" else H) + I * C_tilda  # (B, H): H is H_{t-1} here
-        TC = r.cell.f(C if r.h_cell == "new" else C_prev)  # (B, H): tanh(C_t) (or C_{t-1})
+        TC = r.cell.f({"new": C, "candidate": C_tilda}.get(r.h_cell, C_prev))  # (B, H): tanh(C_t)
         H = O * (C if r.cell_forward_only else TC)  # (B, H)
         if r.h_form == "tanh-oc":  # the tanh around the product, wrongly
             H = r.cell.f(O * C)  # (B, H)
@@ -276,7 +277,7 @@ def lstm_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
 
 
 def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rules = SPEC,
-                  dC_at: tuple | None = None):
+                  dC_at: tuple | None = None, dCand_last: np.ndarray | None = None):
     """The LSTM's BPTT, each line under the forward line it differentiates:
 
     dO = dH ⊙ tanh(C_t)                            (H_t = O ⊙ tanh(C_t))
@@ -310,16 +311,20 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
         dOut_H, dOut_C, dOut_cand = (dOut.get(k, 0) for k in ("H", "C", "candidate"))
         # (B, H): H_t feeds Y_t and step t+1 (and, the loop run forward, H_T its upstream)
         dH = dOut_H + _carry(r, dH_next, t, T) + (dH_T if t == T - 1 else 0)
-        dO = dH * {"tanh": TC[k], "raw": Cs[k + 1], "none": 1}[r.dO_cell]  # (B, H)
-        C_h = Cs[k + 1] if r.h_cell == "new" else Cs[k]  # (B, H): the cell H_t reads, C_t
-        d_tanh_C = (r.cell.grad(C_h, TC[k]) if not r.cell_grad_reads  # (B, H): tanh'(C_t)
+        # the cell H_t reads (C_t) and its tanh, as the backward takes them: a backward written
+        # for O ⊙ tanh(C_t) recomputes tanh(C_t) where the forward took tanh(C_{t-1})
+        h_cell = "new" if r.h_cell == "prev-forward-only" else r.h_cell
+        TC_k = r.cell.f(Cs[k + 1]) if r.h_cell == "prev-forward-only" else TC[k]  # (B, H)
+        dO = dH * {"tanh": TC_k, "raw": Cs[k + 1], "none": 1}[r.dO_cell]  # (B, H)
+        C_h = {"new": Cs[k + 1], "prev": Cs[k], "candidate": C_tilda[k]}[h_cell]  # (B, H)
+        d_tanh_C = (r.cell.grad(C_h, TC_k) if not r.cell_grad_reads  # (B, H): tanh'(C_t)
                     else 1 - {"c": C_tilda[k], "H": Hs[k + 1]}[r.cell_grad_reads] ** 2)
         dC_h = r.c_path * dH * (O[k] if r.c_path_o else 1) * d_tanh_C  # (B, H)
         if r.h_form == "tanh-oc":  # H_t = tanh(O ⊙ C_t): d(O ⊙ C) = dH ⊙ (1 - H_t²)
             dOC = dH * r.cell.grad(O[k] * Cs[k + 1], Hs[k + 1])  # (B, H)
             dO, dC_h = dOC * Cs[k + 1], dOC * O[k]  # (B, H) each
         dC_in = r.carry_c * dC_next  # (B, H): what reaches C_t from step t+1
-        dC = (dC_h if r.h_cell == "new" else 0) + dC_in + dOut_C  # (B, H)
+        dC = (dC_h if h_cell == "new" else 0) + dC_in + dOut_C  # (B, H)
         if dC_at is not None and t == dC_at[0]:  # C_t returned as the final state (C_1,
             dC = dC + dC_at[1]  # C_{T-1}): its upstream gradient
         if t == T - 1:  # C_T's upstream gradient, when the loop did not start from it
@@ -332,7 +337,11 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
         if r.coupled_input:  # I = 1 - F: I's gradient is F's, negated; I's own gets none
             dF, dI = dF - dI, 0 * dI
         dC_tilda = dC_g["c"] * I[k] + dOut_cand  # (B, H)
-        values = {"i": I[k], "f": F[k], "o": O[k], "c": C_tilda[k], "TC": TC[k], "H": Hs[k + 1]}
+        if h_cell == "candidate":  # H_t = O ⊙ tanh(C̃): its path reaches C̃ directly
+            dC_tilda = dC_tilda + dC_h  # (B, H)
+        if t == T - 1 and dCand_last is not None:  # C̃_T returned as the final cell state
+            dC_tilda = dC_tilda + dCand_last  # (B, H)
+        values = {"i": I[k], "f": F[k], "o": O[k], "c": C_tilda[k], "TC": TC_k, "H": Hs[k + 1]}
         for gate, _ in (r.outside if r.outside_back else ()):  # a term added after the activation:
             values[gate] = acts[gate].f(Z[gate][k])  # (B, H)   act(A) is not its value
         dvalue = {"i": dI, "f": dF, "o": dO, "c": dC_tilda}  # (B, H) each
@@ -340,17 +349,24 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
               for gate, dv in dvalue.items()}  # through each gate's nonlinearity
         H_used = H_prev if r.dW_h_state == "prev" else Hs[k + 1]  # (B, H)
         dH_next = np.zeros_like(dH)  # (B, H)
+        dC_read = np.zeros_like(dH)  # (B, H): from gates that read C_{t-1} (r.reads_c)
         for gate, dz in dZ.items():
             w = gate if r.grad_perm is None else r.grad_perm["ifoc".index(gate)]  # its block
             dz_x, dz_h, dz_b = _gate_line_back(r, gate, dz, dvalue[gate])  # (B, H) each
             _acc(r, g, f"W_x{w}", X[k].T @ dz_x)
-            _acc(r, g, f"W_h{w}", H_used.T @ dz_h)
+            read = C_prev if gate in r.reads_c else H_used  # (B, H): what W_h<g> multiplies
+            _acc(r, g, f"W_h{w}", read.T @ dz_h)
             _acc(r, g, f"b_{w}", _bias(r, dz_b))
             if f"b_{w}~in" in p:  # the bias's part inside the activation
                 _acc(r, g, f"b_{w}~in", _bias(r, dz_x))
             if gate == r.back_skip:  # its term left out of dX and dH_{t-1}
                 continue
             dX[t] += dz_x @ p[f"W_x{w}"].T  # (B, D)
+            if gate in r.reads_c:  # C_{t-1} W_h<g>: its gradient goes to C_{t-1}
+                dC_read += _back(r, dz_h, p[f"W_h{w}"])  # (B, H)
+                continue
+            if r.dh_from_gate and gate != r.dh_from_gate:  # overwritten by the last gate's
+                continue
             dH_next += _back(r, dz_h, p[f"W_h{w}"])  # into H_{t-1}, through every gate
         D = X.shape[2]
         if r.dconcat_order == "xh":  # d[H_{t-1}; X_t] split as if it were d[X_t; H_{t-1}]
@@ -367,6 +383,7 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
             dC_next = 0 * dC
         if r.h_cell == "prev":  # H_t = O ⊙ tanh(C_{t-1}): its path reaches C_{t-1} directly
             dC_next = dC_next + dC_h
+        dC_next = dC_next + dC_read  # (B, H)
         dH_next = _clip(r, dH_next)  # (B, H)
         if _cut(r, t):
             dH_next, dC_next = 0 * dH_next, 0 * dC_next
@@ -595,15 +612,17 @@ class SpecResult(NamedTuple):
     Cs: np.ndarray | None = None  # (T, B, H) lstm: the cell state after every step
     P: np.ndarray | None = None  # (T, B, H) what a cell's own prediction reads (H_t: the
     #                              state the cell made, whatever the loop collects)
-    norm: str = "classes"  # the prediction's softmax over "classes", "all" or "batch"
+    norm: str = "classes"  # the prediction's softmax over "classes", "all" or "batch"; "shift-
+    #                        classes": shifted by each column's max, summed over the whole array
 
 
 def predictions(res: SpecResult, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     """A cell's own prediction, softmax(P_t Wᵀ + b) normalised as ``res.norm`` says:
     W (V, H), b (V,) -> (T, B, V)."""
     Z = res.P @ W.T + b  # (T, B, V)
-    axes = {"classes": (-1,), "batch": (1,), "all": (1, 2)}[res.norm]
-    E = np.exp(Z - Z.max(axis=axes, keepdims=True))  # (T, B, V)
+    axes = {"classes": (-1,), "batch": (1,), "all": (1, 2), "shift-classes": (1, 2)}[res.norm]
+    shift = (-1,) if res.norm == "shift-classes" else axes  # the max each exp is shifted by
+    E = np.exp(Z - Z.max(axis=shift, keepdims=True))  # (T, B, V)
     return E / E.sum(axis=axes, keepdims=True)
 
 
@@ -638,6 +657,10 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
     if rules.final_state == "tanh-c":  # (H_T, tanh(C_T)) returned: dC_T = dc_n ⊙ tanh'(C_T)
         state = (state[0], rules.cell.f(state[1]))
         dState = (dState[0], dState[1] * rules.cell.grad(cache.Cs[-1], state[1]))
+    extra = {}  # what the backward is given beside: the upstream of a state returned early
+    if rules.final_state == "candidate-c":  # (H_T, C̃_T) returned: dc_n reaches C̃_T
+        state = (state[0], cache.C_tilda[-1])
+        extra["dCand_last"], dState = dState[1], (dState[0], np.zeros_like(dState[1]))
     early = {"first": 1, "previous": len(X) - 1}.get(rules.final_state)  # H_k returned
     dFirst = None  # the gradient of the state after step k, when that is the one returned
     if early == 0:  # one step early on one step: the initial state
@@ -682,11 +705,11 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
         dHs = np.concatenate([np.zeros_like(dHs[:-1]), dHs[-1:]])  # (T, B, H)
     if not rules.output_grad:  # outputs detached before they were collected: no gradient
         dHs = np.zeros_like(dHs)  # (T, B, H)   reaches a step through its own output
-    extra = {}
     if dFirst is not None:  # H_k (and C_k) returned: their upstream gradients reach step k
         dHs = dHs.copy()  # (T, B, H)
         dHs[early - 1] += dFirst[0]
-        extra = {"dC_at": (early - 1, dFirst[1])} if cell == "lstm" else {}
+        if cell == "lstm":
+            extra["dC_at"] = (early - 1, dFirst[1])
     given = reparam is not None and not rules.pullback and rules.backward_weights == "given"
     grads, dX, dstate0 = backward(params if given else p, dHs, dState, cache, rules, **extra)
     if rules.inputs_from == "targets":  # the inputs given are never read
@@ -714,7 +737,6 @@ def run(cell: str, params: dict, X: np.ndarray, state0: tuple, *, head: str | No
     elif reparam is not None:  # the backward of the intended forward, at the mistaken
         grads = {k: grads.get(k, np.zeros_like(v)) for k, v in params.items()}  # forward's values
     Cs = cache.Cs[1:] if cell == "lstm" else None  # (T, B, H)
-    P = {"H": cache.Hs[1:], "all": cache.Hs[1:], "batch": cache.Hs[1:], "H_prev": cache.Hs[:-1],
-         "C": Cs}[rules.prediction]  # (T, B, H)
-    norm = rules.prediction if rules.prediction in ("all", "batch") else "classes"
+    P = {"H_prev": cache.Hs[:-1], "C": Cs}.get(rules.prediction, cache.Hs[1:])  # (T, B, H)
+    norm = rules.prediction if rules.prediction in ("all", "batch", "shift-classes") else "classes"
     return SpecResult(Hs, Y, loss, state, grads, dX, dstate0, Cs, P, norm)
