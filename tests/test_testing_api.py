@@ -63,6 +63,7 @@ BAD = [  # (call, a word the message must hold)
     (lambda: Constraints("lstm", one_hot="no"), "one_hot"),
     (lambda: Constraints("lstm", state_in=(True,)), "state_in"),
     (lambda: Constraints("rnn", state_upstream=("yes",)), "state_upstream[0]"),
+    (lambda: Constraints("lstm", bias_split=True, split_biases="b_f"), "split_biases"),
     (lambda: examples(None), "cons"),
     (lambda: examples(OK, min_T=0), "min_T"),
     (lambda: problems("cnn"), "cell"),

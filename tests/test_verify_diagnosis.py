@@ -87,6 +87,13 @@ NAMED = [  # file, the one mistake the diagnosis must name, the arrays that must
     ("d2l_lstm_h_from_candidate.py", "lstm-h-from-candidate", {"H_T", "W_hc.grad"}),
     ("d2l_class_lstm_returns_candidate_as_cell.py", "lstm-final-cell-state-candidate", {"C_T"}),
     ("torch_lstm_gate_params_output_reads_c.py", "lstm-o-reads-c-prev", {"W_ho.grad"}),
+    # a GRU of nn.Linear layers whose hidden-side layers for r and z have no bias (each of
+    # those gates' bias whole, on its input-side layer)
+    ("torch_gru_linears_update_reads_reset_x.py", "gru-z-reads-r-input-layer",
+     {"output", "update_x.bias.grad"}),
+    ("torch_gru_linears_reset_after_tanh.py", "gru-reset-after-tanh", {"output"}),
+    ("torch_gru_linears_reset_inverted.py", "gru-reset-inverted", {"output"}),
+    ("torch_lstm_params_cell_squashed.py", "lstm-cell-state-squashed", {"output"}),
     ("lstmcell_returns_tanh_c.py", "lstm-final-cell-state-tanh", {"c_n"}),
     ("rnn_final_state_one_step_early.py", "final-state-one-step-early", {"H_T"}),
 ]
@@ -105,6 +112,10 @@ CONVENTION = {"torch_gru_bhn_outside.py": "torch.nn",  # the others are d2l's
                                "torch_lstm_gate_params_output_reads_b_hf.py",
                                "gru_linear_reset_paren_closed_early.py",
                                "torch_lstm_gate_params_output_reads_c.py",
+                               "torch_gru_linears_update_reads_reset_x.py",
+                               "torch_gru_linears_reset_after_tanh.py",
+                               "torch_gru_linears_reset_inverted.py",
+                               "torch_lstm_params_cell_squashed.py",
                                "torch_gru_gate_params_bhn_outside.py",
                                "torch_gru_gate_params_candidate_gated_by_z.py",
                                "torch_gru_gate_params_reset_reads_W_iz.py",

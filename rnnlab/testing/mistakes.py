@@ -26,7 +26,7 @@ from .mistake_entry import (ALL, GATED, HEADED, SIGMOID_1MS_GRAD, SIGMOID_NO_GRA
                             TANH_TWICE, Mistake, mistake)
 from .mistake_families import families
 from .reparams import (BhnOutside, CellStart, DoubleBias, DropBias, DropBiasHalf, DropGateArray,
-                       DropOutputBias, IgnoreState, NegateUpdate, ResetAfter, ResetBefore,
+                       DropOutputBias, IgnoreState, NegateGate, ResetAfter, ResetBefore,
                        ShiftGateBias, StackedOrder, StateSwapped, TransposeRecurrent)
 from .rules import IDENTITY, RELU, SIGMOID, SPEC, TANH, Act, Rules
 
@@ -362,6 +362,9 @@ _LIST = [
     mistake("lstm-final-cell-state-candidate", {"lstm"}, "forward",
        "the final cell state returned is the last candidate C̃_T (return H, C_tilda) where C_T "
        "belongs; the outputs are right", final_state="candidate-c"),
+    mistake("lstm-cell-state-squashed", {"lstm"}, "forward",
+       "C_t = tanh(F ⊙ C_{t-1} + I ⊙ C̃): the new cell state squashed by a tanh (then H_t = "
+       "O ⊙ tanh(C_t) on top), where C_t = F ⊙ C_{t-1} + I ⊙ C̃ belongs", c_squash=True),
     mistake("lstm-h-from-candidate", {"lstm"}, "forward",
        "H_t = O ⊙ tanh(C̃_t): the hidden state reads the candidate where the new cell state "
        "belongs, O ⊙ tanh(C_t)", h_cell="candidate"),
@@ -523,7 +526,14 @@ _LIST = [
        "H_t = R ⊙ H_{t-1} + (1 - R) ⊙ H̃: the update written with the reset gate R, the "
        "update gate Z computed and never used", update_gates="rr"),
     mistake("gru-update-swapped", {"gru"}, "forward",
-       "H_t = (1 - Z) ⊙ H_{t-1} + Z ⊙ H̃: Z and 1 - Z swapped", reparam=NegateUpdate()),
+       "H_t = (1 - Z) ⊙ H_{t-1} + Z ⊙ H̃: Z and 1 - Z swapped", reparam=NegateGate("z")),
+    mistake("gru-reset-inverted", {"gru"}, "forward",
+       "the candidate reads 1 - R where R belongs ((1 - r) * (...) in its line): the reset gate "
+       "inverted", reparam=NegateGate("r")),
+    mistake("gru-reset-after-tanh", {"gru"}, "forward",
+       "H̃ = R ⊙ tanh(X W_xh + b_h + H_{t-1} W_hh (+ b_hn)): the reset gate multiplies the "
+       "candidate after its tanh, where it belongs inside, on the recurrent term",
+       reset_on="outside"),
     mistake("gru-reset-after-matmul", {"gru"}, "forward",
        "H̃ = tanh(X W_xh + b_h + R ⊙ (H_{t-1} W_hh)): the reset gate applied after the "
        "matmul, every candidate bias outside R ⊙ (...), where d2l applies it before, "

@@ -35,10 +35,13 @@ class GatePermutation(Reparam):
         return out, dstate
 
 
-class NegateUpdate(Reparam):
-    """H_t = (1 - Z) ⊙ H_{t-1} + Z ⊙ H̃ is the spec with 1 - Z = σ(-A_z): Z's weights negated."""
+class NegateGate(Reparam):
+    """A gate used as its complement, 1 - G where G belongs: the spec with 1 - G = σ(-A_g),
+    the gate's weights negated (the GRU's update: H_t = (1 - Z) ⊙ H_{t-1} + Z ⊙ H̃ where
+    Z and 1 - Z belong; its reset: (1 - R) ⊙ (...) in the candidate)."""
 
-    names = ("W_xz", "W_hz", "b_z")
+    def __init__(self, gate: str):
+        self.names = (f"W_x{gate}", f"W_h{gate}", f"b_{gate}")
 
     def apply(self, params, state):
         return {k: (-v if k in self.names else v) for k, v in params.items()}, state
@@ -199,6 +202,16 @@ class DropOutputBias(Reparam):
         return {**grads, "b_q": np.zeros_like(grads["b_q"])}, dstate
 
 
+def _half_grad(out: dict, split: dict, name: str, side: str, value: np.ndarray) -> None:
+    """Set the gradient of one side's half of bias ``name``: its own ``"<name>@<side>"`` where
+    the module keeps the bias in two arrays (``split`` has it), else the whole bias's, which
+    is the input side's (a gate whose hidden-side layer has no bias): none for "hh"."""
+    if name in split:
+        out[f"{name}@{side}"] = value
+    elif side == "ih":
+        out[name] = value
+
+
 def _is_gate_bias(name: str) -> bool:
     return name.startswith("b_") and name != "b_q"
 
@@ -281,7 +294,7 @@ class DropBiasHalf(Reparam):
     def pullback(self, params, grads, dstate):
         out = dict(grads)
         for k in self._shared(params):  # the half kept gets db, the half left out nothing
-            out[f"{k}@{self.side}"] = np.zeros_like(grads[k])
+            _half_grad(out, self.split, k, self.side, np.zeros_like(grads[k]))
         apart = self._apart(params)
         if apart is not None:
             out[apart] = np.zeros_like(grads[apart])
@@ -340,8 +353,8 @@ class GateReadsLayer(Reparam):
             out[f"{W}{s}"] = grads[f"{W}{s}"] + grads[f"{W}{g}"]  # s's layer serves both gates
             out[f"{W}{g}"] = np.zeros_like(grads[f"{W}{g}"])  # g's own is never used
         dg, ds = grads[f"b_{g}"], grads[f"b_{s}"]
-        out[f"b_{g}@{self.side}"] = np.zeros_like(dg)  # g's half on that side: unused
-        out[f"b_{s}@{self.side}"] = ds + dg  # s's half on that side: both gates'
+        _half_grad(out, self.split, f"b_{g}", self.side, np.zeros_like(dg))  # g's: unused
+        _half_grad(out, self.split, f"b_{s}", self.side, ds + dg)  # s's: both gates'
         return out, dstate
 
 

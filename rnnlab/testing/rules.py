@@ -63,6 +63,7 @@ class Rules:
     cell: Act = TANH  # lstm: H_t = O ⊙ tanh(C_t), and tanh'(C_t) = 1 - tanh²(C_t)
     carry_h: float = 1.0  # dH_t = dY_t + carry_h · dH_next between steps (0: the carry dropped)
     carry_c: float = 1.0  # lstm: dC_t = ... + carry_c · dC_next
+    c_squash: bool = False  # lstm: C_t = tanh(F ⊙ C_{t-1} + I ⊙ C̃), the new cell state squashed
     c_path: float = 1.0  # lstm: dC_t = c_path · dH_t ⊙ O ⊙ tanh'(C_t) + dC_next
     detach: bool = False  # the state is cut from the graph at the start of every step
     detach_first: bool = True  # with detach, H_0 too; False: cut after each step (h = h.detach()
@@ -168,6 +169,7 @@ class Rules:
     reset_on: str = "h"  # gru, d2l form: H̃ = tanh(X_t W_xh + (R ⊙ H_{t-1}) W_hh + b_h); "x":
     #                      tanh(R ⊙ (X_t W_xh) + H_{t-1} W_hh + b_h), R on the input's term;
     #                      torch form, "all": tanh(R ⊙ (X_t W_xh + b_h + H_{t-1} W_hh + b_hn))
+    #                      "outside", either form: R ⊙ tanh(X_t W_xh + b_h + H_{t-1} W_hh (+ b_hn))
     cache_step: str = "t"  # rnn, lstm: BPTT's step t reads step t's cache; "t-1": step t-1's
     #                        (cache[t-1]: step 1 reads the last step's, cache[-1]); "reversed":
     #                        step T+1-t's (caches[T-1-t] in a loop already running down)

@@ -260,6 +260,8 @@ def lstm_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
             I = 1 - F  # (B, H)
         C_prev = C  # (B, H)
         C = F * (C if r.forget_on == "C" else H) + I * C_tilda  # (B, H): H is H_{t-1} here
+        if r.c_squash:  # squashed, wrongly
+            C = np.tanh(C)  # (B, H)
         TC = r.cell.f({"new": C, "candidate": C_tilda}.get(r.h_cell, C_prev))  # (B, H): tanh(C_t)
         H = O * (C if r.cell_forward_only else TC)  # (B, H)
         if r.h_form == "tanh-oc":  # the tanh around the product, wrongly
@@ -329,6 +331,8 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
             dC = dC + dC_at[1]  # C_{T-1}): its upstream gradient
         if t == T - 1:  # C_T's upstream gradient, when the loop did not start from it
             dC = dC + dC_T
+        if r.c_squash:  # C_t = tanh(F ⊙ C_{t-1} + I ⊙ C̃): through that tanh first
+            dC = dC * (1 - Cs[k + 1] ** 2)  # (B, H)
         dC_g = {g: (dC_in + dOut_C if g in r.dc_gates else dC - dC_in if g in r.dc_h_only
                     else dC) for g in "ifc"}  # (B, H) each:
         dF = dC_g["f"] * {"prev": C_prev if r.forget_on == "C" else H_prev,  # what F reads
@@ -432,7 +436,10 @@ def gru_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
         if r.step_reads == "initial":  # the state never updated: every step reads H_0
             H = Hs[0]
         (A_z, Z), (A_r, R) = (_gate_line(r, acts[g], p, g, X_t, H) for g in "zr")  # (B, H) each
-        if torch_form and r.reset_on == "all":  # R on the input's terms too, wrongly
+        if r.reset_on == "outside":  # R after the tanh, wrongly: P = tanh(A_h), H̃ = R ⊙ P
+            A_h = X_t @ p["W_xh"] + p["b_h"] + H @ p["W_hh"] + p.get("b_hn", 0)  # (B, H)
+            P = acts["h"].f(A_h)  # (B, H)
+        elif torch_form and r.reset_on == "all":  # R on the input's terms too, wrongly
             P = X_t @ p["W_xh"] + p["b_h"] + H @ p["W_hh"] + p["b_hn"]  # (B, H)
             A_h = R * P  # (B, H)
         elif torch_form:
@@ -444,7 +451,7 @@ def gru_forward(p: dict, X: np.ndarray, state: tuple, r: Rules = SPEC):
         else:  # the reset gate on the input's term, wrongly
             P = X_t @ p["W_xh"]  # (B, H)
             A_h = R * P + H @ p["W_hh"] + p["b_h"]  # (B, H)
-        H_tilda = acts["h"].f(A_h)  # (B, H)
+        H_tilda = R * P if r.reset_on == "outside" else acts["h"].f(A_h)  # (B, H)
         U = {"z": Z, "r": R}  # the gates H_t's update reads (Z and Z in the spec)
         H = U[r.update_gates[0]] * H * r.direct_term + (1 - U[r.update_gates[1]]) * H_tilda  # (B, H)
         Hs.append(H)
@@ -494,28 +501,39 @@ def gru_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: GRUCache, r: Rules 
         dH_tilda = dH * (1 - U[mixed]) + (dHs[t] if cand else 0)  # (B, H)
         dH_prev = r.direct_path * keep * dH * U[kept]  # (B, H): the direct path H_{t-1} -> H_t
         values = {"z": Z[t], "r": R[t], "h": H_tilda[t], "H": Hs[t + 1]}
-        dA_h = dH_tilda * _local_grad(r, acts, "h", A_h[t], values)  # (B, H): H̃ = tanh(A_h)
-        reset_x = not torch_form and r.reset_on == "x"  # A_h = R ⊙ (X W_xh) + ..., wrongly
-        reset_all = torch_form and r.reset_on == "all"  # A_h = R ⊙ (X W_xh + b_h + ...), wrongly
-        dXW = dA_h * R[t] if reset_x or reset_all else dA_h  # (B, H): d(X_t W_xh)
-        _acc(r, g, "W_xh", X[t].T @ dXW)
-        _acc(r, g, "b_h", _bias(r, dXW if reset_all else dA_h))
-        dX[t] += dXW @ p["W_xh"].T  # (B, D)
-        if torch_form:  # A_h = X W_xh + b_h + R ⊙ (H_{t-1} W_hh + b_hn)
-            dR = dA_h * (P[t] if r.reset_partner else 1)  # (B, H)
-            dP = dA_h * R[t]  # (B, H)
-            _acc(r, g, "W_hh", H_used.T @ dP)
-            _acc(r, g, "b_hn", _bias(r, dP))
-            dH_prev = dH_prev + _back(r, dP, p["W_hh"])
-        elif reset_x:  # A_h = R ⊙ (X W_xh) + H_{t-1} W_hh + b_h
-            dR = dA_h * (P[t] if r.reset_partner else 1)  # (B, H)
+        if r.reset_on == "outside":  # H̃ = R ⊙ tanh(A_h), A_h = X W_xh + b_h + H W_hh (+ b_hn)
+            dR = dH_tilda * (P[t] if r.reset_partner else 1)  # (B, H)
+            dA_h = dH_tilda * R[t] * _local_grad(r, acts, "h", A_h[t], {**values, "h": P[t]})
+            _acc(r, g, "W_xh", X[t].T @ dA_h)
+            _acc(r, g, "b_h", _bias(r, dA_h))
+            dX[t] += dA_h @ p["W_xh"].T  # (B, D)
             _acc(r, g, "W_hh", H_used.T @ dA_h)
+            if torch_form:
+                _acc(r, g, "b_hn", _bias(r, dA_h))
             dH_prev = dH_prev + _back(r, dA_h, p["W_hh"])
-        else:  # A_h = X W_xh + (R ⊙ H_{t-1}) W_hh + b_h
-            dRH = dA_h @ p["W_hh"].T  # (B, H)
-            _acc(r, g, "W_hh", (R[t] * H_used).T @ dA_h)
-            dR = dRH * (H_prev if r.reset_partner else 1)  # (B, H)
-            dH_prev = dH_prev + dRH * R[t]
+        else:
+            dA_h = dH_tilda * _local_grad(r, acts, "h", A_h[t], values)  # (B, H): H̃ = tanh(A_h)
+            reset_x = not torch_form and r.reset_on == "x"  # A_h = R ⊙ (X W_xh) + ..., wrongly
+            reset_all = torch_form and r.reset_on == "all"  # A_h = R ⊙ (X W_xh + b_h + ...), wrongly
+            dXW = dA_h * R[t] if reset_x or reset_all else dA_h  # (B, H): d(X_t W_xh)
+            _acc(r, g, "W_xh", X[t].T @ dXW)
+            _acc(r, g, "b_h", _bias(r, dXW if reset_all else dA_h))
+            dX[t] += dXW @ p["W_xh"].T  # (B, D)
+            if torch_form:  # A_h = X W_xh + b_h + R ⊙ (H_{t-1} W_hh + b_hn)
+                dR = dA_h * (P[t] if r.reset_partner else 1)  # (B, H)
+                dP = dA_h * R[t]  # (B, H)
+                _acc(r, g, "W_hh", H_used.T @ dP)
+                _acc(r, g, "b_hn", _bias(r, dP))
+                dH_prev = dH_prev + _back(r, dP, p["W_hh"])
+            elif reset_x:  # A_h = R ⊙ (X W_xh) + H_{t-1} W_hh + b_h
+                dR = dA_h * (P[t] if r.reset_partner else 1)  # (B, H)
+                _acc(r, g, "W_hh", H_used.T @ dA_h)
+                dH_prev = dH_prev + _back(r, dA_h, p["W_hh"])
+            else:  # A_h = X W_xh + (R ⊙ H_{t-1}) W_hh + b_h
+                dRH = dA_h @ p["W_hh"].T  # (B, H)
+                _acc(r, g, "W_hh", (R[t] * H_used).T @ dA_h)
+                dR = dRH * (H_prev if r.reset_partner else 1)  # (B, H)
+                dH_prev = dH_prev + dRH * R[t]
         dR = dR + dU["r"]  # (B, H): R in H_t's update too, wrongly
         for gate, _ in (r.outside if r.outside_back else ()):  # a term added after the activation:
             values[gate] = acts[gate].f({"z": A_z, "r": A_r}[gate][t])  # (B, H)   not act(A)

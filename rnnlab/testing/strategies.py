@@ -98,6 +98,9 @@ class Constraints:
     state_in: tuple = (True, True)  # which state parts (H, C) the subject takes (CS231n: C_0 = 0)
     state_upstream: tuple = (True, True)  # which final-state parts can receive a gradient
     bias_split: bool = False  # torch.nn: b = b_ih + b_hh, drawn as two random halves
+    split_biases: tuple | None = None  # with bias_split, the biases kept in two arrays (None:
+    #                                    each gate's); the others are whole, as where a gate's
+    #                                    hidden-side layer has no bias (bias=False)
     predicts: bool = False  # each cell makes its own prediction (deeplearning.ai's yt_pred)
 
     def __post_init__(self) -> None:
@@ -120,6 +123,9 @@ class Constraints:
             for k, v in enumerate(pair):
                 check_bool(f"{name}[{k}]", v)
         check_bool("bias_split", self.bias_split)
+        if self.split_biases is not None and not (
+                isinstance(self.split_biases, tuple) and all(isinstance(b, str) for b in self.split_biases)):
+            raise refuse("split_biases", self.split_biases, "None or a tuple of bias names ('b_f', ...)")
         check_bool("predicts", self.predicts)
         check_bool("last_output", self.last_output)
 
@@ -243,7 +249,8 @@ def _draw_problem(cons: Constraints, ex: Example, dt: np.dtype, rng: np.random.G
     split = {}
     if cons.bias_split:
         split = {f"b_{g}": draw((H,), 0.5) for g in GATES[cons.cell]
-                 if not (cons.cell == "gru" and g == "h")}
+                 if not (cons.cell == "gru" and g == "h")
+                 and (cons.split_biases is None or f"b_{g}" in cons.split_biases)}
     return Problem(cons, ex, params, X, ids, state0, dOut, dState, targets, split)
 
 

@@ -128,8 +128,10 @@ class TorchNNUnit(TorchNNBase):
     def read_form(self, form: str, D: int, H: int) -> None:
         """Per-gate nn.Linear layers: their layout, in GRU ``form`` ("torch": b_hn inside
         the reset product; "d2l": the reset gate before the matmul)."""
-        self.cons = Constraints(self.cell, gru_form=form, bias_split=True)
         self.layout = self.gates.layout(form)
+        split = tuple(sorted({part for block in self.layout.values() if block.shared
+                              for part, shared in zip(block.parts, block.shared) if shared}))
+        self.cons = Constraints(self.cell, gru_form=form, bias_split=True, split_biases=split)
         self.names = {k: k for k in self.layout}
         self.gate_note = self.gates.note(D, H, form)
 
