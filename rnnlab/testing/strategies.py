@@ -249,8 +249,8 @@ def _draw_problem(cons: Constraints, ex: Example, dt: np.dtype, rng: np.random.G
     split = {}
     if cons.bias_split:
         split = {f"b_{g}": draw((H,), 0.5) for g in GATES[cons.cell]
-                 if not (cons.cell == "gru" and g == "h")
-                 and (cons.split_biases is None or f"b_{g}" in cons.split_biases)}
+                 if (f"b_{g}" in cons.split_biases if cons.split_biases is not None
+                     else not (cons.cell == "gru" and g == "h"))}  # (torch.nn's GRU: b_h, b_hn apart)
     return Problem(cons, ex, params, X, ids, state0, dOut, dState, targets, split)
 
 
