@@ -143,6 +143,8 @@ WRITTEN_IN = {
     STUDENTS / "dlai_lstm_da_prev_overwritten.py": "deeplearning.ai",
     STUDENTS / "min_char_backward_skips_last_step.py": "min-char-rnn",
     STUDENTS / "min_char_loss_reads_input.py": "min-char-rnn",
+    STUDENTS / "dlai_rnn_dWaa_never_accumulated.py": "deeplearning.ai",
+    STUDENTS / "dlai_lstm_dconcat_overwritten.py": "deeplearning.ai",
     STUDENTS / "torch_gru_linears_update_reads_reset_x.py": "torch.nn",
     STUDENTS / "torch_gru_linears_reset_after_tanh.py": "torch.nn",
     STUDENTS / "torch_gru_linears_reset_inverted.py": "torch.nn",

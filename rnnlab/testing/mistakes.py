@@ -177,10 +177,11 @@ _LIST = [
             "and so its gradient, is the sum; dX and dH_0 are right", heads=(None,),
             param_grads="mean"),
     mistake("weight-grad-not-accumulated", ALL, "backward",
-            "dW = (one step's part) instead of dW += ...: the weight gradients hold step 1 only",
+            "dW = (one step's part) instead of dW += ...: the weight gradients hold step 1 only (the "
+            "loop's last, t = 0 in the code)",
             accumulate=False),
     *[mistake(f"weight-grad-not-accumulated-{d}", {"rnn", "lstm"}, "backward",
-              f"{d} = (one step's part) instead of {d} += ...: {d} holds step 1's part only "
+              f"{d} = (one step's part) instead of {d} += ...: {d} holds step 1's part only (t = 0) "
               f"(the other gradients are accumulated)", heads=(None, "softmax"), not_accumulated=prefix)
       for d, prefix in (("dW_x", "W_x"), ("dW_h", "W_h"), ("db", "b_"))],
     *[mistake(f"output-{what}-grad-not-accumulated", ALL, "backward",
@@ -193,11 +194,12 @@ _LIST = [
             "step down: the gradient carried into each step is the one the step before it made",
             bptt_order="forward"),
     mistake("bptt-skips-first-step", ALL, "backward",
-            "the backward loop stops before step 1 (range(T-1, 0, -1)): step 1 adds nothing",
+            "the backward loop stops before step 1 (range(T-1, 0, -1)): step 1 (t = 0 in the "
+            "code) adds nothing",
             first_step=1),
     mistake("bptt-skips-first-step-and-its-output", ALL, "backward",
             "the backward loop, output layer included, stops before step 1 (range(T-1, 0, -1)): "
-            "step 1 adds nothing, its output's gradients (dW_hq, db_q) included", heads=HEADED,
+            "step 1 (t = 0 in the code) adds nothing, its output's gradients (dW_hq, db_q) included", heads=HEADED,
             first_step=1, first_step_head=True),
     mistake("bptt-skips-last-step", ALL, "backward",
             "the backward loop starts a step early (reversed(range(T - 1))): the last step adds "
@@ -229,7 +231,9 @@ _LIST = [
       for what, d, line, name, heads in (
           ("bias", "db (every gate bias's)", "db += ...", "b_", None),
           ("output-bias", "db_q (dby)", "dby += dy", "b_q", ("softmax",)),
-          ("output-weight", "dW_hq (dWhy)", "dWhy += ...", "W_hq", ("softmax",)))],
+          ("output-weight", "dW_hq (dWhy)", "dWhy += ...", "W_hq", ("softmax",)),
+          ("dW_x", "dW_x (dWx, dWax)", "dWx += ...", "W_x", (None, "softmax")),
+          ("dW_h", "dW_h (dWh, dWaa)", "dWh += ...", "W_h", (None, "softmax")))],
     *[mistake(f"{d}-mean-over-batch", ALL, "backward",
               f"{d} alone is the mean over the batch ({d} /= N, or np.mean) where the loss, and so "
               "its gradient, is the sum; the other gradients are summed", heads=(None,),
@@ -376,6 +380,11 @@ _LIST = [
               f"gate {g}'s recurrent term reads the previous cell state, C_{{t-1}} W_h{g} "
               f"(c @ W_h{g}.T), where the previous hidden state H_{{t-1}} belongs",
               reads_c=g) for g in "ifoc"],
+    *[mistake(f"lstm-dconcat-from-{g}-alone", {"lstm"}, "backward",
+              f"dH_{{t-1}} and dX_t from gate {g}'s term alone, dZ_{g} W_h{g}ᵀ and dZ_{g} W_x{g}ᵀ: "
+              "the gradient of [H_{t-1}; X_t] keeps one gate's term only (dconcat = W.T @ dz where "
+              "+= belongs, in a loop over the gates that ends with it)", dh_from_gate=g,
+              dx_from_gate=g) for g in "ifoc"],
     *[mistake(f"lstm-dprev-h-from-{g}-alone", {"lstm"}, "backward",
               f"dH_{{t-1}} = dZ_{g} W_h{g}ᵀ alone: the gradient into the previous hidden state "
               f"keeps gate {g}'s term only (da_prev = ... where += belongs, in a loop over the "
@@ -565,7 +574,8 @@ _LIST = [
             heads=("logsoftmax",), candidate=IDENTITY, head_input="prev"),
     # ---- autograd
     mistake("state-detached-each-step", ALL, "autograd",
-            "the state is detached at every step: no gradient flows from H_t (C_t) into step t",
+            "the state is detached at every step: no gradient reaches H_{t-1} (C_{t-1}) from step "
+            "t, H_0's included",
             detach=True),
     mistake("state-detached-after-each-step", ALL, "autograd",
             "the state is detached at the end of every step (h = h.detach() last in the loop), "

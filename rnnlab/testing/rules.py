@@ -164,6 +164,7 @@ class Rules:
     #   O ⊙ tanh(C_t), as intended, tanh(C_t) recomputed from the cell state cached
     reads_c: str = ""  # lstm: those gates' recurrent term reads C_{t-1} where H_{t-1} belongs
     #                    (c @ W_ho.T in the output gate's line)
+    dx_from_gate: str = ""  # lstm: dX_t = dZ_g W_xgᵀ of this gate alone (as dh_from_gate)
     dh_from_gate: str = ""  # lstm: dH_{t-1} = dZ_g W_hgᵀ of this gate alone (da_prev = ... in a
     #                         loop over the gates, where += belongs: the last gate's term kept)
     reset_on: str = "h"  # gru, d2l form: H̃ = tanh(X_t W_xh + (R ⊙ H_{t-1}) W_hh + b_h); "x":
@@ -198,8 +199,9 @@ class Rules:
     #   "H_prev": H_{t-1}'s (a_prev); "C": C_t's (c_next, lstm); "all": normalised over the
     #   classes and the batch together (np.sum(np.exp(z))); "batch": over the batch axis;
     #   "shift-classes": each column shifted by its own max, then summed over the whole array
-    zero_grad: str = ""  # the gradient of "b_" (every gate bias), "b_q" or "W_hq" never
-    #                      accumulated: it stays zero (dby += dy left out)
+    zero_grad: str = ""  # the gradient of "b_" (every gate bias), "b_q", "W_hq", "W_x" or "W_h"
+    #                      (every W_x<g>, W_h<g>) never accumulated: it stays zero (dby += dy
+    #                      left out)
     grad_reads: tuple = ()  # lstm/gru: ((gate, a, b), ...): that gate's local derivative
     #   written with other values, a(1 - b) for a σ gate (σ' = G(1 - G) with another gate's
     #   value: f * (1 - i)), 1 - a b for the candidate's tanh (1 - tanh²(C_t) for 1 - C̃²);

@@ -365,7 +365,8 @@ def lstm_backward(p: dict, dHs: np.ndarray, dstate: tuple, c: LSTMCache, r: Rule
                 _acc(r, g, f"b_{w}~in", _bias(r, dz_x))
             if gate == r.back_skip:  # its term left out of dX and dH_{t-1}
                 continue
-            dX[t] += dz_x @ p[f"W_x{w}"].T  # (B, D)
+            if not r.dx_from_gate or gate == r.dx_from_gate:  # (else overwritten by the last)
+                dX[t] += dz_x @ p[f"W_x{w}"].T  # (B, D)
             if gate in r.reads_c:  # C_{t-1} W_h<g>: its gradient goes to C_{t-1}
                 dC_read += _back(r, dz_h, p[f"W_h{w}"])  # (B, H)
                 continue
