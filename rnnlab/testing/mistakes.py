@@ -185,8 +185,8 @@ _LIST = [
               f"(the other gradients are accumulated)", heads=(None, "softmax"), not_accumulated=prefix)
       for d, prefix in (("dW_x", "W_x"), ("dW_h", "W_h"), ("db", "b_"))],
     *[mistake(f"output-{what}-grad-not-accumulated", ALL, "backward",
-              f"{d} = (one step's part) instead of {d} += ...: {d} holds step 1's part only (the "
-              "output layer's other gradient and the cell's are accumulated)", heads=("softmax",),
+              f"{d} = (one step's part) instead of {d} += ...: {d} holds step 1's part only (t = 0; "
+              "the output layer's other gradient and the cell's are accumulated)", heads=("softmax",),
               not_accumulated=name)
       for what, d, name in (("weight", "dW_hq (dWhy)", "W_hq"), ("bias", "db_q (dby)", "b_q"))],
     mistake("bptt-loop-forward-in-time", {"rnn", "lstm"}, "backward",
