@@ -351,7 +351,8 @@ def _common_factor(pairs: list) -> float | None:
 
 
 def _first_step(qs: dict, got: dict, want: dict, names: list) -> int | None:
-    """The first time step (1-based) at which any of these sequence arrays differs."""
+    """The first time step at which any of these sequence arrays differs, counted from 0 as
+    the arrays index it and as the properties' reports count."""
     first = None
     for k in names:
         q, g, w = qs[k], got.get(k), want.get(k)
@@ -362,7 +363,7 @@ def _first_step(qs: dict, got: dict, want: dict, names: list) -> int | None:
         per_step = np.moveaxis(diff, q.time_axis, 0).reshape(diff.shape[q.time_axis], -1).max(1)
         bad = np.nonzero(per_step > 1e-6 * scale)[0]
         if len(bad):
-            first = int(bad[0]) + 1 if first is None else min(first, int(bad[0]) + 1)
+            first = int(bad[0]) if first is None else min(first, int(bad[0]))
     return first
 
 
@@ -381,7 +382,7 @@ def hints(unit: Unit, qs: dict, got: dict, want: dict, tol: Tolerance, G: float,
     elif forward:
         first = _first_step(qs, got, want, forward)
         said.append(f"the forward already differs ({', '.join(forward)}"
-                    + (f", from step {first} on" if first is not None else "")
+                    + (f", from time step {first} on" if first is not None else "")
                     + "): look at the forward first, the gradients follow it")
     comparable = [(got[k], want[k]) for k in grads if k in got
                   and np.shape(got[k]) == np.shape(want[k])]
